@@ -1,0 +1,99 @@
+#!/usr/bin/env python3
+"""PyTorch reference for bench/mlp_epoch.sh: times one training epoch of the same Fashion-MNIST MLP
+mpitrain trains from launch/configs/fashion_mlp.yaml (784-256-256-10, relu, softmax cross-entropy,
+Adam 1e-3) on one thread, and prints the median samples/s over several runs.
+
+Only the training loop is timed (batch gather, forward, backward, optimizer step over all 60000
+training samples, the last batch partial), as mpitrain's samples_per_sec counts training time only.
+Data comes from datasets/fashion-mnist.h5 through h5py when both exist, else from the IDX files.
+
+Output, one line per batch size (read by bench/mlp_epoch.sh):
+    torch batch B threads T runs R median_samples_per_sec S all S1,S2,...
+"""
+import argparse
+import gzip
+import os
+import statistics
+import sys
+import time
+
+import numpy as np
+import torch
+from torch import nn
+
+
+def load_idx(images, labels):
+    """Reads an IDX image file and its label file (gzip'd) into uint8 arrays."""
+    with gzip.open(images, "rb") as f:
+        raw = f.read()
+    n, rows, cols = (int.from_bytes(raw[i:i + 4], "big") for i in (4, 8, 12))
+    x = np.frombuffer(raw, dtype=np.uint8, offset=16).reshape(n, rows, cols)
+    with gzip.open(labels, "rb") as f:
+        raw = f.read()
+    y = np.frombuffer(raw, dtype=np.uint8, offset=8)
+    return x, y
+
+
+def load_train(h5_path, idx_dir):
+    """Training split as (float32 [N, 784] in [0, 1], int64 [N]) tensors, and where it came from."""
+    try:
+        import h5py  # optional
+    except ImportError:
+        h5py = None
+    if h5py is not None and os.path.exists(h5_path):
+        with h5py.File(h5_path, "r") as f:
+            x, y, src = f["train/x"][...], f["train/y"][...], h5_path + " (h5py)"
+    else:
+        x, y = load_idx(os.path.join(idx_dir, "train-images-idx3-ubyte.gz"),
+                        os.path.join(idx_dir, "train-labels-idx1-ubyte.gz"))
+        src = idx_dir + " (IDX files)"
+    xt = torch.from_numpy(x.reshape(len(x), -1).astype(np.float32) / 255.0)
+    yt = torch.from_numpy(y.astype(np.int64))
+    return xt, yt, src
+
+
+def one_epoch(x, y, batch, seed):
+    """Trains a freshly initialised model for one epoch; returns samples/s of the training loop."""
+    torch.manual_seed(seed)
+    model = nn.Sequential(nn.Flatten(), nn.Linear(784, 256), nn.ReLU(), nn.Linear(256, 256), nn.ReLU(),
+                          nn.Linear(256, 10))
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+    loss_fn = nn.CrossEntropyLoss()  # log-softmax + NLL: the softmax output with categorical cross-entropy
+    gen = torch.Generator().manual_seed(seed)
+    n = x.shape[0]
+    start = time.perf_counter()
+    perm = torch.randperm(n, generator=gen)
+    for i in range(0, n, batch):
+        idx = perm[i:i + batch]
+        xb, yb = x[idx], y[idx]
+        opt.zero_grad(set_to_none=True)
+        loss = loss_fn(model(xb), yb)
+        loss.backward()
+        opt.step()
+    elapsed = time.perf_counter() - start
+    return n / elapsed
+
+
+def main():
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--batch", type=int, nargs="+", default=[128, 32], help="batch sizes to time")
+    ap.add_argument("--runs", type=int, default=5, help="epochs timed per batch size (median reported)")
+    ap.add_argument("--threads", type=int, default=1, help="torch.set_num_threads")
+    ap.add_argument("--data", default=os.path.join(root, "datasets", "fashion-mnist.h5"))
+    ap.add_argument("--idx-dir", default="/usr/share/datasets/fashion-mnist")
+    args = ap.parse_args()
+
+    torch.set_num_threads(args.threads)
+    x, y, src = load_train(args.data, args.idx_dir)
+    print(f"# torch {torch.__version__}, {args.threads} thread(s), data {src}: {x.shape[0]} samples",
+          file=sys.stderr)
+    for batch in args.batch:
+        rates = [one_epoch(x, y, batch, seed=1 + r) for r in range(args.runs)]
+        print(f"torch batch {batch} threads {args.threads} runs {args.runs} "
+              f"median_samples_per_sec {statistics.median(rates):.1f} "
+              f"all {','.join(f'{r:.1f}' for r in rates)}", flush=True)
+
+
+if __name__ == "__main__":
+    main()

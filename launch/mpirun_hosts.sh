@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# Example: trains launch/configs/fashion_mlp.yaml on several hosts with Open MPI's mpirun and a
+# hostfile -- 8 ranks, 4 per node, one BLAS thread each. Copy and adapt.
+#
+# Before the first run, on every host:
+#   - the same repository at the same path (a shared file system, or the same clone built with
+#     launch/setup and datasets/prepare run on each host), and the same Open MPI version;
+#   - passwordless ssh from the host you launch on to every host in the hostfile;
+#   - the run directory (config key `output`) is written by rank 0 only, on the host rank 0 runs on:
+#     on a shared file system every host sees it, which --resume after a requeue needs.
+#
+# Hostfile format (one host per line; slots = ranks that host may take, usually its core count):
+#   # hosts
+#   node01 slots=4
+#   node02 slots=4
+#
+# Usage: launch/mpirun_hosts.sh [mpitrain train options...]
+#   HOSTFILE=hosts NP=8 PPN=4 launch/mpirun_hosts.sh --set training.epochs=3
+# Each rank takes batch_size / NP samples of every global batch: keep batch_size (GLOBAL) as it is
+# to follow the same training path as one rank, or scale it with NP for more throughput.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+hostfile=${HOSTFILE:-hosts}
+np=${NP:-8}
+ppn=${PPN:-4}
+config=${CONFIG:-launch/configs/fashion_mlp.yaml}
+
+flags=(
+  --hostfile "$hostfile"
+  -np "$np"
+  --map-by "ppr:$ppn:node"    # PPN ranks on each node, filled node by node
+  --bind-to core              # each rank on its own core
+  -x OPENBLAS_NUM_THREADS=1   # one BLAS thread per rank: the ranks are the parallelism
+  -x PATH                     # the launching shell's PATH on every host
+  --wdir "$PWD"               # relative paths in the config resolve from the repository root
+)
+[[ -z ${LD_LIBRARY_PATH:-} ]] || flags+=(-x LD_LIBRARY_PATH)
+[[ $(id -u) -ne 0 ]] || flags+=(--allow-run-as-root)
+
+set -x
+mpirun "${flags[@]}" "$PWD/build/mpitrain" train "$config" "$@"

@@ -1,0 +1,66 @@
+/* Command-line helpers: error printing (rank 0 only), usage errors, default thread settings. */
+#include "cli/cli.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "core/blas.h"
+#include "dist/comm.h"
+
+/* This process's rank: from MPI once initialized, before that from the launcher's environment, so that
+ * a usage error under mpirun is printed once, not once per rank. */
+static int my_rank(void)
+{
+    static const char *const vars[] = {"OMPI_COMM_WORLD_RANK", "PMIX_RANK", "PMI_RANK", "SLURM_PROCID"};
+    int r = mt_dist_world_rank();
+    if (r != 0)
+        return r;
+    for (size_t i = 0; i < sizeof vars / sizeof vars[0]; i++) {
+        const char *v = getenv(vars[i]);
+        if (v)
+            return atoi(v);
+    }
+    return 0;
+}
+
+int cli_report(const mt_error *err)
+{
+    if (my_rank() == 0) {
+        fprintf(stderr, "mpitrain: %s\n", err->msg[0] ? err->msg : mt_status_name(err->code));
+        fflush(stderr);
+    }
+    return mt_status_exit_code(err->code);
+}
+
+void cli_error_line(const char *fmt, ...)
+{
+    if (my_rank() != 0)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    fputs("mpitrain: ", stderr);
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+    va_end(ap);
+}
+
+int cli_usage_error(const char *command, const char *fmt, ...)
+{
+    if (my_rank() == 0) {
+        va_list ap;
+        va_start(ap, fmt);
+        fprintf(stderr, "mpitrain %s: ", command);
+        vfprintf(stderr, fmt, ap);
+        fprintf(stderr, " (see 'mpitrain %s --help')\n", command);
+        va_end(ap);
+    }
+    return 2;
+}
+
+void cli_tune_process(void)
+{
+    if (!getenv("OPENBLAS_NUM_THREADS") && !getenv("OMP_NUM_THREADS"))
+        mt_blas_set_threads(1);
+    mt_flush_denormals();
+}

@@ -1,0 +1,24 @@
+/* Shared pieces of the command-line layer: the one place that prints errors and chooses exit codes. */
+#ifndef MT_CLI_CLI_H
+#define MT_CLI_CLI_H
+
+#include <mpitrain/mpitrain.h>
+
+/* Prints "mpitrain: MESSAGE" once per job (rank 0) on stderr. */
+void cli_error_line(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* Prints "mpitrain: <message>" on stderr (rank 0 only when MPI is running) and returns the exit code. */
+int cli_report(const mt_error *err);
+
+/* Prints a usage error for a command (rank 0 only) and returns 2. */
+int cli_usage_error(const char *command, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* One BLAS thread per rank unless the user set OPENBLAS_NUM_THREADS; denormals flushed to zero. */
+void cli_tune_process(void);
+
+int cmd_train(int argc, char **argv);
+int cmd_eval(int argc, char **argv);
+int cmd_import(int argc, char **argv);
+int cmd_inspect(int argc, char **argv);
+
+#endif

@@ -1,0 +1,201 @@
+/* `mpitrain train CONFIG [--set key=value]... [--resume [CKPT]] [--quiet]`: the training command, with an
+ * in-place progress bar on a terminal and one plain line per epoch otherwise (rank 0 prints). */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cli/cli.h"
+#include "config/config.h"
+#include "core/error.h"
+#include "train/trainer.h"
+
+typedef struct train_args {
+    const char *config;
+    const char **overrides;
+    size_t n_overrides;
+    int resume;
+    const char *resume_path;
+    int quiet;
+} train_args;
+
+typedef struct printer {
+    int tty, quiet;
+    double last_draw;
+    int drawn;
+} printer;
+
+/* Whether progress may be drawn in place. Open MPI gives every rank a pseudo-terminal even when mpirun's
+ * output goes to a file, so under mpirun the answer is taken from the launcher's own stdout. */
+static int stdout_is_terminal(void)
+{
+    if (!isatty(STDOUT_FILENO))
+        return 0;
+    if (!getenv("OMPI_COMM_WORLD_SIZE"))
+        return 1;
+    char link[64], target[256];
+    snprintf(link, sizeof link, "/proc/%ld/fd/1", (long)getppid());
+    ssize_t n = readlink(link, target, sizeof target - 1);
+    if (n <= 0)
+        return 0;
+    target[n] = '\0';
+    return !strncmp(target, "/dev/pts/", 9) || !strncmp(target, "/dev/tty", 8);
+}
+
+static void help(void)
+{
+    printf("usage: mpirun -np N mpitrain train CONFIG.yaml [--set key=value]... [--resume [CHECKPOINT.h5]] [--quiet]\n\n"
+           "Trains the model of CONFIG.yaml data-parallel: every rank takes its share of each global batch.\n"
+           "  --set key=value   override a config key, e.g. --set training.epochs=3 --set model.layers.0.dense.units=64\n"
+           "  --resume [CKPT]   continue from CKPT, or from the newest good checkpoint in the output directory\n"
+           "                    (starts from scratch, saying so, when there is none)\n"
+           "  --quiet           print only errors and the final summary\n"
+           "Writes OUTPUT/metrics.jsonl, OUTPUT/scaling.json and OUTPUT/checkpoint.h5.\n");
+}
+
+static int parse(int argc, char **argv, train_args *a)
+{
+    a->overrides = calloc((size_t)argc, sizeof *a->overrides);
+    if (!a->overrides)
+        return 1;
+    for (int i = 1; i < argc; i++) {
+        const char *s = argv[i];
+        if (!strcmp(s, "--help") || !strcmp(s, "-h")) {
+            help();
+            return -1;
+        } else if (!strcmp(s, "--set")) {
+            if (i + 1 >= argc)
+                return cli_usage_error("train", "--set needs key=value");
+            a->overrides[a->n_overrides++] = argv[++i];
+        } else if (!strncmp(s, "--set=", 6)) {
+            a->overrides[a->n_overrides++] = s + 6;
+        } else if (!strcmp(s, "--resume")) {
+            a->resume = 1;
+            if (i + 1 < argc && argv[i + 1][0] != '-' && a->config)
+                a->resume_path = argv[++i];
+        } else if (!strcmp(s, "--quiet") || !strcmp(s, "-q")) {
+            a->quiet = 1;
+        } else if (s[0] == '-') {
+            return cli_usage_error("train", "unknown option '%s'", s);
+        } else if (!a->config) {
+            a->config = s;
+        } else {
+            return cli_usage_error("train", "unexpected argument '%s'", s);
+        }
+    }
+    if (!a->config)
+        return cli_usage_error("train", "missing CONFIG.yaml");
+    return 0;
+}
+
+static void clear_bar(printer *p)
+{
+    if (p->drawn) {
+        fputs("\r\033[K", stdout);
+        p->drawn = 0;
+    }
+}
+
+static void on_progress(const mt_progress *ev, void *user)
+{
+    printer *p = user;
+    switch (ev->kind) {
+    case MT_PROGRESS_INFO:
+        if (!p->quiet) {
+            clear_bar(p);
+            printf("%s\n", ev->message);
+        }
+        break;
+    case MT_PROGRESS_WARNING:
+        clear_bar(p);
+        fprintf(stderr, "mpitrain: warning: %s\n", ev->message);
+        break;
+    case MT_PROGRESS_STEP: {
+        if (!p->tty || p->quiet || (ev->elapsed - p->last_draw < 0.1 && ev->step != ev->steps))
+            break;
+        p->last_draw = ev->elapsed;
+        int width = 30, done = (int)(width * ev->step / ev->steps);
+        double eta = ev->elapsed / ev->step * (ev->steps - ev->step);
+        printf("\r\033[Kepoch %d/%d [%.*s%*s] %llu/%llu loss %.4f accuracy %.4f ETA %.0fs", ev->epoch, ev->epochs,
+               done, "==============================", width - done, "", (unsigned long long)ev->step,
+               (unsigned long long)ev->steps, ev->loss, ev->accuracy, eta);
+        fflush(stdout);
+        p->drawn = 1;
+        break;
+    }
+    case MT_PROGRESS_EPOCH: {
+        clear_bar(p);
+        p->last_draw = 0;
+        if (p->quiet)
+            break;
+        const mt_metrics_row *r = ev->row;
+        printf("epoch %d/%d  loss %.4f  accuracy %.4f", ev->epoch, ev->epochs, r->loss, r->accuracy);
+        if (!isnan(r->val_loss))
+            printf("  val_loss %.4f  val_accuracy %.4f", r->val_loss, r->val_accuracy);
+        printf("  %.1f s  %.0f samples/s\n", r->seconds, r->samples_per_sec);
+        fflush(stdout);
+        break;
+    }
+    }
+}
+
+static void summary(const mt_config *cfg, const mt_train_result *res)
+{
+    const mt_metrics_row *r = &res->last;
+    if (!isnan(r->val_accuracy))
+        printf("final: val_loss %.4f  val_accuracy %.4f (split '%s')\n", r->val_loss, r->val_accuracy,
+               cfg->data.validation);
+    if (!isnan(res->test_loss))
+        printf("test: loss %.4f  accuracy %.4f (split '%s')\n", res->test_loss, res->test_accuracy, cfg->data.test);
+    printf("scaling: %d rank(s), %.0f samples/s over %.1f s of training, compute fraction %.2f\n", res->world_size,
+           res->samples_per_sec, res->train_seconds, res->efficiency);
+    printf("  rank   compute(s)  allreduce(s)   data(s)   idle(s)\n");
+    for (int i = 0; i < res->world_size; i++)
+        printf("  %4d  %11.2f  %12.2f  %8.2f  %8.2f\n", i, res->ranks[i].compute, res->ranks[i].allreduce,
+               res->ranks[i].data, res->ranks[i].idle);
+    printf("run directory: %s\n", cfg->output);
+}
+
+int cmd_train(int argc, char **argv)
+{
+    train_args a = {0};
+    int rc = parse(argc, argv, &a);
+    if (rc) {
+        free(a.overrides);
+        return rc < 0 ? 0 : rc;
+    }
+    if (mt_dist_init(&argc, &argv) != 0) {
+        fprintf(stderr, "mpitrain: MPI initialization failed\n");
+        free(a.overrides);
+        return 1;
+    }
+    cli_tune_process();
+    mt_error err = {0};
+    mt_config cfg;
+    mt_comm *comm = NULL;
+    mt_status st = mt_comm_create_world(&comm, &err);
+    if (!st) {
+        mt_status loaded = mt_config_load(a.config, a.overrides, a.n_overrides, &cfg, &err);
+        st = mt_comm_agree(comm, &err);
+        if (st && loaded == MT_OK)
+            mt_config_free(&cfg);
+    }
+    if (!st) {
+        printer p = {.tty = stdout_is_terminal(), .quiet = a.quiet};
+        mt_train_options opts = {a.resume, a.resume_path, on_progress, &p};
+        mt_train_result res;
+        if (mt_comm_rank(comm) == 0 && !a.quiet)
+            printf("mpitrain %s: training %s on %d rank(s)\n", mt_version(), a.config, mt_comm_size(comm));
+        st = mt_train_run(&cfg, comm, &opts, &res, &err);
+        if (!st && mt_comm_rank(comm) == 0)
+            summary(&cfg, &res);
+        mt_train_result_free(&res);
+        mt_config_free(&cfg);
+    }
+    rc = st ? cli_report(&err) : 0;
+    mt_comm_destroy(comm);
+    mt_dist_finalize();
+    free(a.overrides);
+    return rc;
+}

@@ -1,0 +1,367 @@
+/* The run configuration: reads a YAML file or text, applies --set overrides in order, checks the
+ * top-level sections (model, loss, optimizer, data, training, output, checkpoint) against their tables,
+ * and writes the effective configuration (defaults filled in) back as YAML.
+ * Layer options, the loss and the optimizer are only checked for shape here; their modules check names.
+ * List indices in messages ("model.layers[1].dense") count from 0, as --set paths do. */
+#include "config/config.h"
+
+#include <math.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/error.h"
+
+const mt_option mt_data_options[] = {
+    { "file", MT_OPT_STRING, offsetof(mt_data_config, file), NULL, 0, 0, NULL,
+      "HDF5 dataset file, relative to the directory mpitrain runs in" },
+    { "train", MT_OPT_NAME, offsetof(mt_data_config, train), "train", 0, 0, NULL,
+      "group of the training split inside the file" },
+    { "validation", MT_OPT_NAME, offsetof(mt_data_config, validation), "", 0, 0, NULL,
+      "group of the validation split; empty for none" },
+    { "test", MT_OPT_NAME, offsetof(mt_data_config, test), "", 0, 0, NULL,
+      "group of the test split; empty for none" },
+    MT_OPT_END,
+};
+
+const mt_option mt_training_options[] = {
+    { "epochs", MT_OPT_INT, offsetof(mt_training_config, epochs), "10", 1, 1000000, NULL,
+      "passes over the training split" },
+    { "batch_size", MT_OPT_INT, offsetof(mt_training_config, batch_size), "32", 1, 100000000, NULL,
+      "GLOBAL mini-batch size; each rank takes its share" },
+    { "seed", MT_OPT_FLOAT, offsetof(mt_training_config, seed), "1", 0, 9007199254740992.0, NULL,
+      "integer seed of initialization, shuffling and dropout" },
+    MT_OPT_END,
+};
+
+const mt_option mt_checkpoint_options[] = {
+    { "every_epochs", MT_OPT_INT, offsetof(mt_checkpoint_config, every_epochs), "1", 0, 1000000, NULL,
+      "write a checkpoint every N epochs; 0 for only at the end" },
+    { "keep", MT_OPT_INT, offsetof(mt_checkpoint_config, keep), "3", 1, 1000, NULL,
+      "number of epoch checkpoints kept besides the latest" },
+    MT_OPT_END,
+};
+
+typedef struct sections {
+    const mt_node *model, *loss, *optimizer, *data, *training, *checkpoint;
+    char output[MT_PATH_MAX];
+} sections;
+
+static const mt_option top_options[] = {
+    { "model", MT_OPT_NODE, offsetof(sections, model), NULL, 0, 0, NULL, "the network: input shape and layers" },
+    { "loss", MT_OPT_NODE, offsetof(sections, loss), NULL, 0, 0, NULL,
+      "loss function: a name, or a map with 'name' and options" },
+    { "optimizer", MT_OPT_NODE, offsetof(sections, optimizer), NULL, 0, 0, NULL,
+      "optimizer: a name, or a map with 'name' and options" },
+    { "data", MT_OPT_NODE, offsetof(sections, data), NULL, 0, 0, NULL, "dataset file and split names" },
+    { "training", MT_OPT_NODE, offsetof(sections, training), "", 0, 0, NULL, "epochs, batch size, seed" },
+    { "output", MT_OPT_STRING, offsetof(sections, output), "", 0, 0, NULL,
+      "run directory; default runs/<config file name without extension>" },
+    { "checkpoint", MT_OPT_NODE, offsetof(sections, checkpoint), "", 0, 0, NULL, "how often and how many" },
+    MT_OPT_END,
+};
+
+typedef struct model_section {
+    mt_ints input;
+    const mt_node *layers;
+} model_section;
+
+static const mt_option model_options[] = {
+    { "input", MT_OPT_INTS, offsetof(model_section, input), NULL, 1, 1000000, NULL,
+      "shape of one sample, e.g. [28, 28]" },
+    { "layers", MT_OPT_NODE, offsetof(model_section, layers), NULL, 0, 0, NULL,
+      "the layers in order, each '- TYPE: {options}' or '- TYPE'" },
+    MT_OPT_END,
+};
+
+static mt_status cfail(mt_error *err, const mt_node *n, const char *name, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+/* "origin:line: name: what" */
+static mt_status cfail(mt_error *err, const mt_node *n, const char *name, const char *fmt, ...)
+{
+    char what[700], loc[300];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(what, sizeof what, fmt, ap);
+    va_end(ap);
+    mt_node_where(n, loc, sizeof loc);
+    return mt_fail(err, MT_ERR_CONFIG, "%s%s%s: %s", loc, loc[0] ? ": " : "", name, what);
+}
+
+static const char *kind_name(const mt_node *n)
+{
+    return n->kind == MT_NODE_SEQ ? "a list" : n->kind == MT_NODE_MAP ? "a map" : "an empty value";
+}
+
+/* "- dense: {units: 10}", "- dense:" or "- flatten" -> spec. */
+static mt_status load_layer(mt_layer_spec *spec, const mt_node *item, size_t i, mt_error *err)
+{
+    char name[40];
+    const char *type;
+    const mt_node *opts = NULL;
+    snprintf(name, sizeof name, "model.layers[%zu]", i);
+    spec->node = item;
+    if (item->kind == MT_NODE_SCALAR && item->value[0])
+        type = item->value;
+    else if (item->kind != MT_NODE_MAP)
+        return cfail(err, item, name, "expected a layer such as '- dense: {units: 10}' or '- flatten', got %s",
+                     kind_name(item));
+    else if (item->n_items != 1)
+        return cfail(err, item, name,
+                     "expected the layer type as the only key, got %zu keys (indent a layer's options under its type)",
+                     item->n_items);
+    else {
+        type = item->items[0]->key ? item->items[0]->key : "";
+        opts = item->items[0];
+    }
+    if (!type[0] || strlen(type) >= MT_NAME_MAX)
+        return cfail(err, item, name, "a layer type must be 1 to %d characters long", MT_NAME_MAX - 1);
+    memcpy(spec->type, type, strlen(type) + 1);
+    if (snprintf(spec->section, sizeof spec->section, "%s.%s", name, type) >= (int)sizeof spec->section)
+        memcpy(spec->section + sizeof spec->section - 4, "...", 4);
+    if (opts && opts->kind == MT_NODE_SCALAR && !opts->value[0])
+        opts = NULL;
+    if (opts && opts->kind != MT_NODE_MAP)
+        return cfail(err, opts, spec->section, "expected a map of layer options, got %s",
+                     opts->kind == MT_NODE_SEQ ? "a list" : "a single value");
+    spec->options = opts;
+    return MT_OK;
+}
+
+static mt_status load_layers(mt_config *cfg, const mt_node *layers, mt_error *err)
+{
+    if (layers->kind != MT_NODE_SEQ)
+        return cfail(err, layers, "model.layers", "expected a list of layers (- dense: {units: 10}), got %s",
+                     layers->kind == MT_NODE_MAP ? "a map" : layers->value[0] ? "a single value" : "an empty value");
+    if (layers->n_items == 0)
+        return cfail(err, layers, "model.layers", "expected at least one layer, got an empty list");
+    if (!(cfg->layers = calloc(layers->n_items, sizeof *cfg->layers)))
+        return mt_fail(err, MT_ERR_NOMEM, "out of memory for %zu layers", layers->n_items);
+    cfg->n_layers = layers->n_items;
+    for (size_t i = 0; i < layers->n_items; i++) {
+        mt_status st = load_layer(&cfg->layers[i], layers->items[i], i, err);
+        if (st)
+            return st;
+    }
+    return MT_OK;
+}
+
+static mt_status load_model(mt_config *cfg, const mt_node *model, mt_error *err)
+{
+    model_section m;
+    memset(&m, 0, sizeof m);
+    mt_status st = mt_options_parse(model_options, model, "model", &m, err);
+    if (st)
+        return st;
+    const mt_node *input = mt_node_get(model, "input");
+    if (m.input.n < 1 || m.input.n > 4)
+        return cfail(err, input, "model.input", "expected 1 to 4 dimensions, got %d", m.input.n);
+    double size = 1;
+    for (int i = 0; i < m.input.n; i++)
+        size *= m.input.v[i];
+    if (size > 2147483648.0)
+        return cfail(err, input, "model.input", "a sample of %.0f values is more than 2^31", size);
+    cfg->input = m.input;
+    return load_layers(cfg, m.layers, err);
+}
+
+/* loss / optimizer: a non-empty name, or a map whose 'name' is one (options are their module's). */
+static mt_status check_named(const mt_node *n, const char *section, mt_error *err)
+{
+    char name[32];
+    if (n->kind == MT_NODE_SCALAR && n->value[0])
+        return MT_OK;
+    if (n->kind != MT_NODE_MAP)
+        return cfail(err, n, section, "expected a name, or a map with 'name' and options; got %s", kind_name(n));
+    const mt_node *v = mt_node_get(n, "name");
+    if (!v)
+        return cfail(err, n, section, "missing required key 'name'");
+    snprintf(name, sizeof name, "%s.name", section);
+    if (v->kind != MT_NODE_SCALAR || !v->value[0])
+        return cfail(err, v, name, "expected a name, got %s", kind_name(v));
+    return MT_OK;
+}
+
+static mt_status check_seed(const mt_config *cfg, const mt_node *training, mt_error *err)
+{
+    double seed = cfg->training.seed;
+    if (seed == floor(seed))
+        return MT_OK;
+    const mt_node *n = mt_node_get(training, "seed");
+    return cfail(err, n, "training.seed", "expected an integer, got '%.40s'",
+                 n && n->kind == MT_NODE_SCALAR ? n->value : "?");
+}
+
+/* "runs/<stem of origin>", or "runs/run" when origin does not name a YAML file. */
+static void default_output(char *out, size_t size, const char *origin, int from_file)
+{
+    const char *base = strrchr(origin, '/') ? strrchr(origin, '/') + 1 : origin;
+    const char *dot = strrchr(base, '.');
+    size_t stem = dot && dot != base ? (size_t)(dot - base) : strlen(base);
+    int yaml = dot && (strcmp(dot, ".yaml") == 0 || strcmp(dot, ".yml") == 0);
+    if (stem == 0 || !(from_file || yaml) || stem + 6 > size)
+        snprintf(out, size, "runs/run");
+    else
+        snprintf(out, size, "runs/%.*s", (int)stem, base);
+}
+
+static mt_status validate(mt_config *cfg, int from_file, mt_error *err)
+{
+    sections s;
+    memset(&s, 0, sizeof s);
+    mt_status st = mt_options_parse(top_options, cfg->root, "", &s, err);
+    if (!st)
+        st = load_model(cfg, s.model, err);
+    if (!st && !(st = check_named(s.loss, "loss", err)))
+        cfg->loss = s.loss;
+    if (!st && !(st = check_named(s.optimizer, "optimizer", err)))
+        cfg->optimizer = s.optimizer;
+    if (!st)
+        st = mt_options_parse(mt_data_options, s.data, "data", &cfg->data, err);
+    if (!st)
+        st = mt_options_parse(mt_training_options, s.training, "training", &cfg->training, err);
+    if (!st)
+        st = check_seed(cfg, s.training, err);
+    if (!st)
+        st = mt_options_parse(mt_checkpoint_options, s.checkpoint, "checkpoint", &cfg->checkpoint, err);
+    if (!st && s.output[0])
+        memcpy(cfg->output, s.output, sizeof cfg->output);
+    else if (!st)
+        default_output(cfg->output, sizeof cfg->output, cfg->origin, from_file);
+    return st;
+}
+
+/* Takes ownership of root: applies the overrides, validates; on error frees everything. */
+static mt_status finish(mt_node *root, const char *origin, int from_file, const char *const *overrides,
+                        size_t n_overrides, mt_config *cfg, mt_error *err)
+{
+    mt_status st = MT_OK;
+    cfg->root = root;
+    snprintf(cfg->origin, sizeof cfg->origin, "%s", origin);
+    for (size_t i = 0; !st && i < n_overrides; i++)
+        st = overrides && overrides[i] ? mt_node_override(root, overrides[i], err)
+                                       : mt_fail(err, MT_ERR_INTERNAL, "override %zu is NULL", i);
+    if (!st)
+        st = validate(cfg, from_file, err);
+    if (st)
+        mt_config_free(cfg);
+    return st;
+}
+
+mt_status mt_config_load(const char *path, const char *const *overrides, size_t n_overrides, mt_config *cfg,
+                         mt_error *err)
+{
+    mt_node *root;
+    if (!cfg)
+        return mt_fail(err, MT_ERR_INTERNAL, "mt_config_load: cfg is NULL");
+    memset(cfg, 0, sizeof *cfg);
+    mt_status st = mt_yaml_parse_file(path, &root, err);
+    return st ? st : finish(root, path, 1, overrides, n_overrides, cfg, err);
+}
+
+mt_status mt_config_load_string(const char *yaml, const char *origin, const char *const *overrides,
+                                size_t n_overrides, mt_config *cfg, mt_error *err)
+{
+    mt_node *root;
+    if (!cfg)
+        return mt_fail(err, MT_ERR_INTERNAL, "mt_config_load_string: cfg is NULL");
+    memset(cfg, 0, sizeof *cfg);
+    if (!origin)
+        origin = "<string>";
+    mt_status st = mt_yaml_parse_string(yaml, origin, &root, err);
+    return st ? st : finish(root, origin, 0, overrides, n_overrides, cfg, err);
+}
+
+void mt_config_free(mt_config *cfg)
+{
+    if (!cfg)
+        return;
+    mt_node_free(cfg->root);
+    free(cfg->layers);
+    memset(cfg, 0, sizeof *cfg);
+}
+
+/* Writes text into out as a YAML double-quoted scalar; out has room for 4 * strlen(text) + 3 bytes. */
+static void quote_yaml(const char *text, char *out)
+{
+    *out++ = '"';
+    for (const unsigned char *c = (const unsigned char *)text; *c; c++) {
+        if (*c < 0x20 || *c == 0x7f)
+            out += sprintf(out, "\\x%02x", *c);
+        else if (*c == '"' || *c == '\\')
+            out += sprintf(out, "\\%c", *c);
+        else
+            *out++ = (char)*c;
+    }
+    *out++ = '"';
+    *out = '\0';
+}
+
+/* Sets section.key (or key when section is NULL) to text (quoted as a string when quote) unless it is
+ * already there with a non-empty value. */
+static mt_status fill(mt_node *root, const char *section, const char *key, const char *text, int quote,
+                      mt_error *err)
+{
+    const mt_node *have = section ? mt_node_get(mt_node_get(root, section), key) : mt_node_get(root, key);
+    if (have && !(have->kind == MT_NODE_SCALAR && !have->value[0]))
+        return MT_OK;
+    size_t cap = 64 + 4 * strlen(text);
+    char *a = malloc(cap);
+    if (!a)
+        return mt_fail(err, MT_ERR_NOMEM, "out of memory");
+    int n = snprintf(a, cap, "%s%s%s=", section ? section : "", section ? "." : "", key);
+    if (quote)
+        quote_yaml(text, a + n);
+    else
+        snprintf(a + n, cap - (size_t)n, "%s", text);
+    mt_status st = mt_node_override(root, a, err);
+    free(a);
+    return st;
+}
+
+/* Writes the values that came from defaults into the tree, so the text stands on its own. */
+static mt_status fill_defaults(mt_node *root, const mt_config *cfg, mt_error *err)
+{
+    char num[5][32];
+    snprintf(num[0], sizeof num[0], "%d", cfg->training.epochs);
+    snprintf(num[1], sizeof num[1], "%d", cfg->training.batch_size);
+    snprintf(num[2], sizeof num[2], "%.0f", cfg->training.seed);
+    snprintf(num[3], sizeof num[3], "%d", cfg->checkpoint.every_epochs);
+    snprintf(num[4], sizeof num[4], "%d", cfg->checkpoint.keep);
+    mt_status st = fill(root, "data", "train", cfg->data.train, 1, err);
+    if (!st)
+        st = fill(root, "training", "epochs", num[0], 0, err);
+    if (!st)
+        st = fill(root, "training", "batch_size", num[1], 0, err);
+    if (!st)
+        st = fill(root, "training", "seed", num[2], 0, err);
+    if (!st)
+        st = fill(root, NULL, "output", cfg->output, 1, err);
+    if (!st)
+        st = fill(root, "checkpoint", "every_epochs", num[3], 0, err);
+    if (!st)
+        st = fill(root, "checkpoint", "keep", num[4], 0, err);
+    return st;
+}
+
+char *mt_config_to_yaml(const mt_config *cfg, mt_error *err)
+{
+    mt_node *copy = NULL;
+    if (!cfg || !cfg->root) {
+        mt_fail(err, MT_ERR_INTERNAL, "mt_config_to_yaml: no configuration loaded");
+        return NULL;
+    }
+    char *text = mt_node_emit(cfg->root, err);
+    if (!text)
+        return NULL;
+    mt_status st = mt_yaml_parse_string(text, cfg->origin, &copy, err);
+    free(text);
+    text = NULL;
+    if (!st && !fill_defaults(copy, cfg, err))
+        text = mt_node_emit(copy, err);
+    mt_node_free(copy);
+    return text;
+}

@@ -1,0 +1,68 @@
+/* The run configuration: the YAML file plus --set overrides, checked against the tables of the
+ * top-level sections (model, loss, optimizer, data, training, output, checkpoint). Layers, the loss and
+ * the optimizer keep their nodes here and are checked by their own modules' tables. */
+#ifndef MT_CONFIG_CONFIG_H
+#define MT_CONFIG_CONFIG_H
+
+#include <stdint.h>
+#include "config/options.h"
+
+typedef struct mt_layer_spec {
+    char type[MT_NAME_MAX];   /* the single key of the list item, e.g. "dense" */
+    const mt_node *options;   /* its value: a map, or NULL when written bare ("- flatten") */
+    const mt_node *node;      /* the list item itself (for messages) */
+    char section[96];         /* "model.layers[3].dense" for messages */
+} mt_layer_spec;
+
+typedef struct mt_data_config {
+    char file[MT_PATH_MAX];        /* HDF5 dataset file (required) */
+    char train[MT_NAME_MAX];       /* split names inside it */
+    char validation[MT_NAME_MAX];  /* "" = none */
+    char test[MT_NAME_MAX];        /* "" = none */
+} mt_data_config;
+
+typedef struct mt_training_config {
+    int epochs;
+    int batch_size;                /* GLOBAL batch */
+    double seed;                   /* integer in [0, 2^53] */
+} mt_training_config;
+
+typedef struct mt_checkpoint_config {
+    int every_epochs;              /* 0 = only at the end */
+    int keep;
+} mt_checkpoint_config;
+
+typedef struct mt_config {
+    char origin[MT_PATH_MAX];      /* config file path, or the name given to mt_config_load_string */
+    mt_node *root;                 /* the whole tree after overrides (owned) */
+    mt_ints input;                 /* model.input: shape of one sample */
+    mt_layer_spec *layers;         /* model.layers (owned array; nodes point into root) */
+    size_t n_layers;
+    const mt_node *loss;           /* scalar name, or map {name: ..., options} */
+    const mt_node *optimizer;      /* scalar name, or map {name: ..., options} */
+    mt_data_config data;
+    mt_training_config training;
+    char output[MT_PATH_MAX];      /* run directory; default "runs/<config file stem>" */
+    mt_checkpoint_config checkpoint;
+} mt_config;
+
+/* Loads path, applies overrides ("key=value" strings, in order), validates. On error nothing is
+ * left allocated in cfg. File missing: MT_ERR_INPUT; everything else MT_ERR_CONFIG with origin:line. */
+mt_status mt_config_load(const char *path, const char *const *overrides, size_t n_overrides, mt_config *cfg,
+                         mt_error *err);
+
+/* The same from YAML text (checkpoints store the text they ran with); origin names it in messages. */
+mt_status mt_config_load_string(const char *yaml, const char *origin, const char *const *overrides,
+                                size_t n_overrides, mt_config *cfg, mt_error *err);
+
+/* The effective configuration (after overrides) as YAML text. Caller frees. */
+char *mt_config_to_yaml(const mt_config *cfg, mt_error *err);
+
+void mt_config_free(mt_config *cfg);
+
+/* Tables of the top-level sections, for the reference documentation. */
+extern const mt_option mt_data_options[];
+extern const mt_option mt_training_options[];
+extern const mt_option mt_checkpoint_options[];
+
+#endif

@@ -1,0 +1,48 @@
+/* The MPI layer: the only module that includes mpi.h. Errors are returned (MPI_ERRORS_RETURN on the
+ * communicator), and ranks agree on status before the collectives that follow fallible steps. */
+#ifndef MT_DIST_COMM_H
+#define MT_DIST_COMM_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <mpitrain/mpitrain.h>
+
+typedef struct mt_comm mt_comm;
+
+/* MPI_Init (if not yet initialized); returns 0 or an MPI error code. */
+int mt_dist_init(int *argc, char ***argv);
+/* MPI_Finalize if this process initialized MPI and it is not finalized. */
+void mt_dist_finalize(void);
+/* Ends every rank of the job with the given exit code (MPI_Abort): for the command line only. */
+void mt_dist_abort(int code);
+/* Rank and size of the world without a communicator object (0 and 1 before init). */
+int mt_dist_world_rank(void);
+int mt_dist_world_size(void);
+
+/* The world communicator, duplicated, with errors returned instead of aborting. Caller destroys. */
+mt_status mt_comm_create_world(mt_comm **out, mt_error *err);
+/* A communicator of this rank alone (for single-rank reference runs inside an MPI job). */
+mt_status mt_comm_create_self(mt_comm **out, mt_error *err);
+void mt_comm_destroy(mt_comm *c);
+int mt_comm_rank(const mt_comm *c);
+int mt_comm_size(const mt_comm *c);
+
+/* Collectives (in place, every rank must call them in the same order). */
+mt_status mt_comm_allreduce_sum_f32(mt_comm *c, float *buf, size_t n, mt_error *err);
+mt_status mt_comm_allreduce_sum_f64(mt_comm *c, double *buf, size_t n, mt_error *err);
+mt_status mt_comm_allreduce_min_f64(mt_comm *c, double *buf, size_t n, mt_error *err);
+mt_status mt_comm_allreduce_max_f64(mt_comm *c, double *buf, size_t n, mt_error *err);
+mt_status mt_comm_bcast(mt_comm *c, void *buf, size_t bytes, int root, mt_error *err);
+/* Gathers n doubles from every rank into out[size * n] on every rank. */
+mt_status mt_comm_allgather_f64(mt_comm *c, const double *in, size_t n, double *out, mt_error *err);
+mt_status mt_comm_barrier(mt_comm *c, mt_error *err);
+
+/* Collective: every rank passes its own status in err. If any rank failed, every rank returns with err
+ * holding the code and message of the lowest failing rank, prefixed "rank R: " unless all ranks failed.
+ * Returns the agreed status. */
+mt_status mt_comm_agree(mt_comm *c, mt_error *err);
+
+/* Wall-clock seconds (MPI_Wtime). */
+double mt_wtime(void);
+
+#endif

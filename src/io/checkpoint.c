@@ -1,0 +1,543 @@
+/* HDF5 checkpoints: atomic write (temporary file, flush, fsync, rename) with Fletcher32 checksums on
+ * every tensor, a completeness marker written last, and loading that checks every tensor's shape. */
+#include "io/checkpoint.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <hdf5.h>
+
+#include "core/error.h"
+
+_Static_assert(sizeof(mt_metrics_row) == MT_METRICS_FIELDS * sizeof(double), "rows are indexed as double[]");
+
+const char *const mt_metrics_field_names[MT_METRICS_FIELDS] = {
+    "epoch", "loss", "accuracy", "val_loss", "val_accuracy", "seconds", "samples_per_sec",
+};
+
+mt_status mt_history_append(mt_history *h, const mt_metrics_row *row, mt_error *err)
+{
+    if (h->n == h->cap) {
+        size_t cap = h->cap ? 2 * h->cap : 16;
+        mt_metrics_row *r = realloc(h->rows, cap * sizeof *r);
+        if (!r)
+            return mt_fail(err, MT_ERR_NOMEM, "out of memory");
+        h->rows = r, h->cap = cap;
+    }
+    h->rows[h->n++] = *row;
+    return MT_OK;
+}
+
+void mt_history_free(mt_history *h)
+{
+    free(h->rows);
+    memset(h, 0, sizeof *h);
+}
+
+/* ---- writing ---- */
+
+typedef struct writer {
+    const char *path;
+    mt_error *err;
+    int failed;
+} writer;
+
+static int wfail(writer *w, const char *what)
+{
+    if (!w->failed)
+        mt_fail(w->err, MT_ERR_IO, "%s: cannot write %s", w->path, what);
+    w->failed = 1;
+    return -1;
+}
+
+static void write_attr_str(writer *w, hid_t obj, const char *name, const char *value)
+{
+    hid_t t = H5Tcopy(H5T_C_S1);
+    H5Tset_size(t, strlen(value) + 1);
+    hid_t s = H5Screate(H5S_SCALAR);
+    hid_t a = H5Acreate2(obj, name, t, s, H5P_DEFAULT, H5P_DEFAULT);
+    if (a < 0 || H5Awrite(a, t, value) < 0)
+        wfail(w, name);
+    if (a >= 0)
+        H5Aclose(a);
+    H5Sclose(s);
+    H5Tclose(t);
+}
+
+static void write_attr_i64(writer *w, hid_t obj, const char *name, int64_t value)
+{
+    hid_t s = H5Screate(H5S_SCALAR);
+    hid_t a = H5Acreate2(obj, name, H5T_STD_I64LE, s, H5P_DEFAULT, H5P_DEFAULT);
+    if (a < 0 || H5Awrite(a, H5T_NATIVE_INT64, &value) < 0)
+        wfail(w, name);
+    if (a >= 0)
+        H5Aclose(a);
+    H5Sclose(s);
+}
+
+static void write_array(writer *w, hid_t group, const char *name, hid_t file_type, hid_t mem_type, int rank,
+                        const hsize_t *dims, const void *data)
+{
+    hid_t s = H5Screate_simple(rank, dims, NULL);
+    hid_t dcpl = H5Pcreate(H5P_DATASET_CREATE);
+    hsize_t total = 1;
+    for (int i = 0; i < rank; i++)
+        total *= dims[i];
+    if (total > 0 && total * 8 < ((hsize_t)1 << 32)) {
+        H5Pset_chunk(dcpl, rank, dims);
+        H5Pset_fletcher32(dcpl);
+    }
+    hid_t d = H5Dcreate2(group, name, file_type, s, H5P_DEFAULT, dcpl, H5P_DEFAULT);
+    if (d < 0 || (total > 0 && H5Dwrite(d, mem_type, H5S_ALL, H5S_ALL, H5P_DEFAULT, data) < 0))
+        wfail(w, name);
+    if (d >= 0)
+        H5Dclose(d);
+    H5Pclose(dcpl);
+    H5Sclose(s);
+}
+
+static void write_i64(writer *w, hid_t group, const char *name, int64_t value)
+{
+    hid_t s = H5Screate(H5S_SCALAR);
+    hid_t d = H5Dcreate2(group, name, H5T_STD_I64LE, s, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+    if (d < 0 || H5Dwrite(d, H5T_NATIVE_INT64, H5S_ALL, H5S_ALL, H5P_DEFAULT, &value) < 0)
+        wfail(w, name);
+    if (d >= 0)
+        H5Dclose(d);
+    H5Sclose(s);
+}
+
+static void write_text(writer *w, hid_t group, const char *name, const char *text)
+{
+    hid_t t = H5Tcopy(H5T_C_S1);
+    H5Tset_size(t, H5T_VARIABLE);
+    H5Tset_cset(t, H5T_CSET_UTF8);
+    hid_t s = H5Screate(H5S_SCALAR);
+    hid_t d = H5Dcreate2(group, name, t, s, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+    if (d < 0 || H5Dwrite(d, t, H5S_ALL, H5S_ALL, H5P_DEFAULT, &text) < 0)
+        wfail(w, name);
+    if (d >= 0)
+        H5Dclose(d);
+    H5Sclose(s);
+    H5Tclose(t);
+}
+
+/* Group name of layer i: "000_dense" (sorted order equals layer order). */
+static void layer_group_name(const mt_model *m, int i, char *buf, size_t size)
+{
+    snprintf(buf, size, "%03d_%s", i, m->layers[i].ops->name);
+}
+
+/* One dataset per tensor of a slab laid out like the parameters, grouped per layer. */
+static void write_slab(writer *w, hid_t parent, const mt_model *m, const float *slab, int with_attrs)
+{
+    for (int i = 0; i < m->n_layers && !w->failed; i++) {
+        const mt_layer *l = &m->layers[i];
+        if (l->n_tensors == 0)
+            continue;
+        char name[64];
+        layer_group_name(m, i, name, sizeof name);
+        hid_t g = H5Gcreate2(parent, name, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+        if (g < 0) {
+            wfail(w, name);
+            return;
+        }
+        if (with_attrs) {
+            write_attr_str(w, g, "type", l->ops->name);
+            write_attr_i64(w, g, "index", i);
+        }
+        for (int t = 0; t < l->n_tensors; t++) {
+            const mt_tensor_desc *d = &l->tensors[t];
+            hsize_t dims[MT_MAX_SHAPE];
+            for (int k = 0; k < d->rank; k++)
+                dims[k] = (hsize_t)d->shape[k];
+            write_array(w, g, d->name, H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, d->rank, dims,
+                        slab + (size_t)(l->params - m->params) + d->offset);
+        }
+        H5Gclose(g);
+    }
+}
+
+static void write_optimizer(writer *w, hid_t file, const mt_model *m, const mt_optimizer *opt)
+{
+    hid_t g = H5Gcreate2(file, "optimizer", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+    if (g < 0) {
+        wfail(w, "/optimizer");
+        return;
+    }
+    if (opt) {
+        write_attr_str(w, g, "name", opt->opts.name);
+        write_i64(w, g, "step", opt->step);
+        for (int s = 0; s < opt->n_slots; s++) {
+            hid_t sg = H5Gcreate2(g, opt->slot_names[s], H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+            if (sg < 0) {
+                wfail(w, opt->slot_names[s]);
+                break;
+            }
+            write_slab(w, sg, m, opt->slots[s], 0);
+            H5Gclose(sg);
+        }
+    }
+    H5Gclose(g);
+}
+
+static void write_state(writer *w, hid_t file, const mt_train_state *st)
+{
+    hid_t g = H5Gcreate2(file, "state", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+    if (g < 0) {
+        wfail(w, "/state");
+        return;
+    }
+    write_i64(w, g, "epoch", st->epoch);
+    write_i64(w, g, "step", st->step);
+    write_i64(w, g, "world_size", st->world_size);
+    write_i64(w, g, "seed", st->seed);
+    write_i64(w, g, "global_batch", st->global_batch);
+    H5Gclose(g);
+}
+
+static void write_metrics(writer *w, hid_t file, const mt_history *h)
+{
+    hid_t g = H5Gcreate2(file, "metrics", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+    if (g < 0) {
+        wfail(w, "/metrics");
+        return;
+    }
+    size_t n = h ? h->n : 0;
+    double *col = malloc((n ? n : 1) * sizeof *col);
+    if (!col) {
+        wfail(w, "/metrics (out of memory)");
+        H5Gclose(g);
+        return;
+    }
+    for (int f = 0; f < MT_METRICS_FIELDS; f++) {
+        for (size_t i = 0; i < n; i++)
+            col[i] = ((const double *)&h->rows[i])[f];
+        hsize_t dims[1] = {n};
+        write_array(w, g, mt_metrics_field_names[f], H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, 1, dims, col);
+    }
+    free(col);
+    H5Gclose(g);
+}
+
+static int fsync_path(const char *path, int directory)
+{
+    int fd = open(path, directory ? O_RDONLY | O_DIRECTORY : O_RDONLY);
+    if (fd < 0)
+        return -1;
+    int rc = fsync(fd);
+    close(fd);
+    return rc;
+}
+
+static void dir_of(const char *path, char *buf, size_t size)
+{
+    snprintf(buf, size, "%s", path);
+    char *slash = strrchr(buf, '/');
+    if (!slash)
+        snprintf(buf, size, ".");
+    else if (slash == buf)
+        buf[1] = '\0';
+    else
+        *slash = '\0';
+}
+
+mt_status mt_checkpoint_write(const char *path, const mt_model *m, const mt_optimizer *opt,
+                              const mt_train_state *st, const char *config_yaml, const mt_history *history,
+                              mt_error *err)
+{
+    char tmp[MT_PATH_MAX + 32];
+    snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid());
+    writer w = {path, err, 0};
+    H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
+    hid_t f = H5Fcreate(tmp, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+    if (f < 0)
+        return mt_fail(err, MT_ERR_IO, "%s: cannot create checkpoint file: %s", tmp,
+                       errno ? strerror(errno) : "HDF5 error");
+    write_attr_str(&w, f, "format", "mpitrain-checkpoint");
+    write_attr_i64(&w, f, "format_version", MT_CHECKPOINT_FORMAT_VERSION);
+    write_attr_str(&w, f, "mpitrain_version", mt_version());
+    hid_t g = H5Gcreate2(f, "params", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+    if (g < 0)
+        wfail(&w, "/params");
+    else {
+        write_slab(&w, g, m, m->params, 1);
+        H5Gclose(g);
+    }
+    if (!w.failed)
+        write_optimizer(&w, f, m, opt);
+    if (!w.failed)
+        write_state(&w, f, st);
+    if (!w.failed)
+        write_text(&w, f, "config", config_yaml ? config_yaml : "");
+    if (!w.failed)
+        write_metrics(&w, f, history);
+    if (!w.failed)
+        write_attr_i64(&w, f, "complete", 1);
+    if (!w.failed && H5Fflush(f, H5F_SCOPE_GLOBAL) < 0)
+        wfail(&w, "(flush)");
+    if (H5Fclose(f) < 0)
+        wfail(&w, "(close)");
+    if (!w.failed && fsync_path(tmp, 0) != 0)
+        mt_fail(err, MT_ERR_IO, "%s: fsync failed: %s", tmp, strerror(errno)), w.failed = 1;
+    if (!w.failed && rename(tmp, path) != 0)
+        mt_fail(err, MT_ERR_IO, "%s: cannot rename into place: %s", path, strerror(errno)), w.failed = 1;
+    if (w.failed) {
+        unlink(tmp);
+        return err->code;
+    }
+    char dir[MT_PATH_MAX];
+    dir_of(path, dir, sizeof dir);
+    fsync_path(dir, 1);
+    return MT_OK;
+}
+
+/* ---- reading ---- */
+
+static hid_t open_checkpoint(const char *path, mt_error *err)
+{
+    H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
+    if (access(path, R_OK) != 0)
+        return mt_fail(err, MT_ERR_INPUT, "%s: cannot open checkpoint: %s", path, strerror(errno)), -1;
+    hid_t f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
+    if (f < 0)
+        return mt_fail(err, MT_ERR_INPUT, "%s: not a readable HDF5 file (truncated or corrupted?)", path), -1;
+    int64_t complete = 0;
+    hid_t a = H5Aexists(f, "complete") > 0 ? H5Aopen(f, "complete", H5P_DEFAULT) : -1;
+    if (a < 0 || H5Aread(a, H5T_NATIVE_INT64, &complete) < 0 || complete != 1) {
+        if (a >= 0)
+            H5Aclose(a);
+        H5Fclose(f);
+        return mt_fail(err, MT_ERR_INPUT, "%s: not a complete mpitrain checkpoint (no completeness marker)",
+                       path), -1;
+    }
+    H5Aclose(a);
+    return f;
+}
+
+int mt_checkpoint_is_valid(const char *path)
+{
+    mt_error e;
+    hid_t f = open_checkpoint(path, &e);
+    if (f < 0)
+        return 0;
+    H5Fclose(f);
+    return 1;
+}
+
+mt_status mt_checkpoint_read_config(const char *path, char **yaml, mt_error *err)
+{
+    hid_t f = open_checkpoint(path, err);
+    if (f < 0)
+        return err->code;
+    mt_status st = MT_OK;
+    hid_t d = H5Dopen2(f, "config", H5P_DEFAULT);
+    hid_t t = H5Tcopy(H5T_C_S1);
+    H5Tset_size(t, H5T_VARIABLE);
+    H5Tset_cset(t, H5T_CSET_UTF8);
+    char *text = NULL;
+    if (d < 0 || H5Dread(d, t, H5S_ALL, H5S_ALL, H5P_DEFAULT, &text) < 0 || !text)
+        st = mt_fail(err, MT_ERR_INPUT, "%s: /config: missing or unreadable", path);
+    else {
+        *yaml = strdup(text);
+        if (!*yaml)
+            st = mt_fail(err, MT_ERR_NOMEM, "out of memory");
+        H5free_memory(text);
+    }
+    H5Tclose(t);
+    if (d >= 0)
+        H5Dclose(d);
+    H5Fclose(f);
+    return st;
+}
+
+/* Reads one float tensor, checking its shape. */
+static mt_status read_tensor(hid_t group, const char *file, const char *where, const mt_tensor_desc *desc,
+                             float *out, mt_error *err)
+{
+    hid_t d = H5Dopen2(group, desc->name, H5P_DEFAULT);
+    if (d < 0)
+        return mt_fail(err, MT_ERR_INPUT, "%s: %s/%s: missing (checkpoint does not match the config)", file, where,
+                       desc->name);
+    hid_t s = H5Dget_space(d);
+    int rank = H5Sget_simple_extent_ndims(s);
+    hsize_t dims[8] = {0};
+    int ok = rank == desc->rank && rank <= 8 && H5Sget_simple_extent_dims(s, dims, NULL) == rank;
+    for (int k = 0; ok && k < rank; k++)
+        ok = dims[k] == (hsize_t)desc->shape[k];
+    H5Sclose(s);
+    if (!ok) {
+        char have[96] = "", want[96] = "";
+        for (int k = 0; k < rank && k < 8; k++)
+            snprintf(have + strlen(have), sizeof have - strlen(have), "%s%llu", k ? ", " : "",
+                     (unsigned long long)dims[k]);
+        for (int k = 0; k < desc->rank; k++)
+            snprintf(want + strlen(want), sizeof want - strlen(want), "%s%lld", k ? ", " : "",
+                     (long long)desc->shape[k]);
+        H5Dclose(d);
+        return mt_fail(err, MT_ERR_INPUT, "%s: %s/%s: shape [%s] does not match the model's [%s]", file, where,
+                       desc->name, have, want);
+    }
+    herr_t rc = H5Dread(d, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, out);
+    H5Dclose(d);
+    if (rc < 0)
+        return mt_fail(err, MT_ERR_INPUT, "%s: %s/%s: cannot read (checksum mismatch or truncated file)", file,
+                       where, desc->name);
+    return MT_OK;
+}
+
+static mt_status read_slab(hid_t parent, const char *file, const char *prefix, mt_model *m, float *slab,
+                           mt_error *err)
+{
+    for (int i = 0; i < m->n_layers; i++) {
+        mt_layer *l = &m->layers[i];
+        if (l->n_tensors == 0)
+            continue;
+        char name[64], where[160];
+        layer_group_name(m, i, name, sizeof name);
+        snprintf(where, sizeof where, "%s/%s", prefix, name);
+        hid_t g = H5Lexists(parent, name, H5P_DEFAULT) > 0 ? H5Gopen2(parent, name, H5P_DEFAULT) : -1;
+        if (g < 0)
+            return mt_fail(err, MT_ERR_INPUT, "%s: %s: missing (checkpoint does not match the config)", file,
+                           where);
+        for (int t = 0; t < l->n_tensors; t++) {
+            mt_status st = read_tensor(g, file, where, &l->tensors[t],
+                                       slab + (size_t)(l->params - m->params) + l->tensors[t].offset, err);
+            if (st) {
+                H5Gclose(g);
+                return st;
+            }
+        }
+        H5Gclose(g);
+    }
+    return MT_OK;
+}
+
+static int read_i64(hid_t group, const char *name, int64_t *out)
+{
+    hid_t d = H5Lexists(group, name, H5P_DEFAULT) > 0 ? H5Dopen2(group, name, H5P_DEFAULT) : -1;
+    if (d < 0)
+        return -1;
+    herr_t rc = H5Dread(d, H5T_NATIVE_INT64, H5S_ALL, H5S_ALL, H5P_DEFAULT, out);
+    H5Dclose(d);
+    return rc < 0 ? -1 : 0;
+}
+
+static mt_status read_optimizer(hid_t f, const char *path, mt_model *m, mt_optimizer *opt, mt_error *err)
+{
+    hid_t g = H5Gopen2(f, "optimizer", H5P_DEFAULT);
+    if (g < 0)
+        return mt_fail(err, MT_ERR_INPUT, "%s: /optimizer: missing", path);
+    char name[MT_NAME_MAX] = "";
+    hid_t a = H5Aexists(g, "name") > 0 ? H5Aopen(g, "name", H5P_DEFAULT) : -1;
+    if (a >= 0) {
+        hid_t t = H5Aget_type(a);
+        if (H5Tget_size(t) < sizeof name)
+            H5Aread(a, t, name);
+        H5Tclose(t);
+        H5Aclose(a);
+    }
+    mt_status st = MT_OK;
+    if (strcmp(name, opt->opts.name))
+        st = mt_fail(err, MT_ERR_INPUT, "%s: /optimizer: state is for optimizer '%s', the config uses '%s'", path,
+                     name, opt->opts.name);
+    else if (read_i64(g, "step", &opt->step) < 0)
+        st = mt_fail(err, MT_ERR_INPUT, "%s: /optimizer/step: missing or unreadable", path);
+    for (int s = 0; s < opt->n_slots && !st; s++) {
+        char where[96];
+        snprintf(where, sizeof where, "/optimizer/%s", opt->slot_names[s]);
+        hid_t sg = H5Lexists(g, opt->slot_names[s], H5P_DEFAULT) > 0 ? H5Gopen2(g, opt->slot_names[s], H5P_DEFAULT)
+                                                                    : -1;
+        if (sg < 0) {
+            st = mt_fail(err, MT_ERR_INPUT, "%s: %s: missing", path, where);
+            break;
+        }
+        st = read_slab(sg, path, where, m, opt->slots[s], err);
+        H5Gclose(sg);
+    }
+    H5Gclose(g);
+    return st;
+}
+
+static mt_status read_state(hid_t f, const char *path, mt_train_state *st, mt_error *err)
+{
+    hid_t g = H5Gopen2(f, "state", H5P_DEFAULT);
+    if (g < 0)
+        return mt_fail(err, MT_ERR_INPUT, "%s: /state: missing", path);
+    int bad = read_i64(g, "epoch", &st->epoch) | read_i64(g, "step", &st->step) |
+              read_i64(g, "world_size", &st->world_size) | read_i64(g, "seed", &st->seed) |
+              read_i64(g, "global_batch", &st->global_batch);
+    H5Gclose(g);
+    return bad ? mt_fail(err, MT_ERR_INPUT, "%s: /state: incomplete", path) : MT_OK;
+}
+
+static mt_status read_metrics(hid_t f, const char *path, mt_history *h, mt_error *err)
+{
+    hid_t g = H5Gopen2(f, "metrics", H5P_DEFAULT);
+    if (g < 0)
+        return mt_fail(err, MT_ERR_INPUT, "%s: /metrics: missing", path);
+    mt_status st = MT_OK;
+    for (int fi = 0; fi < MT_METRICS_FIELDS && !st; fi++) {
+        hid_t d = H5Lexists(g, mt_metrics_field_names[fi], H5P_DEFAULT) > 0
+                      ? H5Dopen2(g, mt_metrics_field_names[fi], H5P_DEFAULT) : -1;
+        hssize_t n = -1;
+        if (d >= 0) {
+            hid_t space = H5Dget_space(d);
+            n = H5Sget_simple_extent_npoints(space);
+            H5Sclose(space);
+        }
+        if (d < 0 || n < 0 || n > 100000000) {
+            st = mt_fail(err, MT_ERR_INPUT, "%s: /metrics/%s: missing or malformed", path, mt_metrics_field_names[fi]);
+        } else {
+            if (fi == 0) {
+                h->n = 0;
+                mt_metrics_row blank;
+                for (int k = 0; k < MT_METRICS_FIELDS; k++)
+                    ((double *)&blank)[k] = NAN;
+                for (hssize_t i = 0; i < n && !st; i++)
+                    st = mt_history_append(h, &blank, err);
+            }
+            double *col = malloc(((size_t)n + 1) * sizeof *col);
+            if (!col || (size_t)n != h->n || (n > 0 && H5Dread(d, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL,
+                                                               H5P_DEFAULT, col) < 0))
+                st = st ? st : mt_fail(err, MT_ERR_INPUT, "%s: /metrics/%s: unreadable", path,
+                                       mt_metrics_field_names[fi]);
+            for (size_t i = 0; !st && i < h->n; i++)
+                ((double *)&h->rows[i])[fi] = col[i];
+            free(col);
+        }
+        if (d >= 0)
+            H5Dclose(d);
+    }
+    H5Gclose(g);
+    return st;
+}
+
+mt_status mt_checkpoint_read(const char *path, mt_model *m, mt_optimizer *opt, mt_train_state *st,
+                             mt_history *history, mt_error *err)
+{
+    hid_t f = open_checkpoint(path, err);
+    if (f < 0)
+        return err->code;
+    mt_status rc = MT_OK;
+    hid_t g = H5Gopen2(f, "params", H5P_DEFAULT);
+    if (g < 0)
+        rc = mt_fail(err, MT_ERR_INPUT, "%s: /params: missing", path);
+    else {
+        rc = read_slab(g, path, "/params", m, m->params, err);
+        H5Gclose(g);
+    }
+    if (!rc && opt)
+        rc = read_optimizer(f, path, m, opt, err);
+    if (!rc && st)
+        rc = read_state(f, path, st, err);
+    if (!rc && history)
+        rc = read_metrics(f, path, history, err);
+    H5Fclose(f);
+    return rc;
+}

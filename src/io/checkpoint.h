@@ -1,0 +1,54 @@
+/* Checkpoints in HDF5 (layout in DESIGN.md and docs): /params (one dataset per tensor, PyTorch shapes,
+ * grouped per layer), /optimizer (state per slot, same layout, step count), /state (epoch, step, world
+ * size, seed), /config (YAML text), /metrics (per-epoch history). Written to a temporary name, flushed,
+ * fsynced and renamed, so a reader never sees a partial file under the final name. */
+#ifndef MT_IO_CHECKPOINT_H
+#define MT_IO_CHECKPOINT_H
+
+#include <stdint.h>
+#include "nn/model.h"
+#include "optim/optimizer.h"
+
+#define MT_CHECKPOINT_FORMAT_VERSION 1
+
+typedef struct mt_train_state {
+    int64_t epoch;          /* epochs completed */
+    int64_t step;           /* optimizer steps taken */
+    int64_t world_size;     /* ranks of the run that wrote it */
+    int64_t seed;
+    int64_t global_batch;
+} mt_train_state;
+
+/* One row of the per-epoch history (metrics.jsonl and /metrics). NaN where not measured. */
+typedef struct mt_metrics_row {
+    double epoch, loss, accuracy, val_loss, val_accuracy, seconds, samples_per_sec;
+} mt_metrics_row;
+
+#define MT_METRICS_FIELDS 7
+extern const char *const mt_metrics_field_names[MT_METRICS_FIELDS];
+
+typedef struct mt_history {
+    mt_metrics_row *rows;
+    size_t n, cap;
+} mt_history;
+
+mt_status mt_history_append(mt_history *h, const mt_metrics_row *row, mt_error *err);
+void mt_history_free(mt_history *h);
+
+/* Writes a checkpoint atomically to path. opt and history may be NULL. */
+mt_status mt_checkpoint_write(const char *path, const mt_model *m, const mt_optimizer *opt,
+                              const mt_train_state *st, const char *config_yaml, const mt_history *history,
+                              mt_error *err);
+
+/* Reads the YAML text stored in a checkpoint. *yaml is malloc'd. */
+mt_status mt_checkpoint_read_config(const char *path, char **yaml, mt_error *err);
+
+/* Loads parameters into m (shapes must match the model built from the config: the first mismatching
+ * tensor is named), and, when non-NULL, optimizer state (same optimizer required), run state and history. */
+mt_status mt_checkpoint_read(const char *path, mt_model *m, mt_optimizer *opt, mt_train_state *st,
+                             mt_history *history, mt_error *err);
+
+/* Whether path is a complete mpitrain checkpoint (opens, checks the completeness marker). */
+int mt_checkpoint_is_valid(const char *path);
+
+#endif

@@ -1,0 +1,68 @@
+/* The layer interface: each layer type is one file that fills an mt_layer_ops table, and the registry
+ * (layer_registry.c) maps config names to those tables. Layers hold views into the model's parameter
+ * and gradient slabs; activations live in buffers the model allocates once for the largest batch. */
+#ifndef MT_NN_LAYER_H
+#define MT_NN_LAYER_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include "config/config.h"
+#include "core/rng.h"
+
+#define MT_MAX_SHAPE 4
+#define MT_MAX_TENSORS 4
+
+/* One named parameter tensor of a layer, in PyTorch's shape (dense weight [out, in]). */
+typedef struct mt_tensor_desc {
+    char name[32];            /* "weight", "bias" */
+    int rank;
+    int64_t shape[MT_MAX_SHAPE];
+    size_t offset;            /* into the layer's params */
+    size_t size;
+    int fan_in, fan_out;      /* for initializers */
+    char init[MT_NAME_MAX];   /* initializer name from the config */
+} mt_tensor_desc;
+
+typedef struct mt_layer mt_layer;
+
+typedef struct mt_layer_ops {
+    const char *name;                 /* config name */
+    const mt_option *options;         /* option table (for parsing and the docs) */
+    size_t options_size;              /* sizeof the option struct */
+    const char *doc;                  /* one line for the reference docs */
+    /* Checks options against the input shape; sets out shape, tensors, n_params, scratch sizes. */
+    mt_status (*setup)(mt_layer *l, mt_error *err);
+    /* y[n, out_size] from x[n, in_size]. */
+    void (*forward)(mt_layer *l, const float *x, float *y, int n, int training);
+    /* Adds parameter gradients into l->grads; writes dx unless it is NULL. dy may be overwritten. */
+    void (*backward)(mt_layer *l, const float *x, const float *y, float *dy, float *dx, int n);
+} mt_layer_ops;
+
+struct mt_layer {
+    const mt_layer_ops *ops;
+    void *opts;                       /* parsed option struct (owned) */
+    int index;                        /* position in the model */
+    char section[96];                 /* "model.layers[i].dense", for messages */
+    mt_ints in_shape, out_shape;      /* per-sample shapes */
+    size_t in_size, out_size;         /* per-sample element counts */
+    mt_tensor_desc tensors[MT_MAX_TENSORS];
+    int n_tensors;
+    size_t n_params;
+    float *params, *grads;            /* views into the model slabs */
+    size_t scratch_per_sample;        /* floats of scratch per sample the layer needs (e.g. pre-activations) */
+    float *scratch;                   /* capacity * scratch_per_sample, set by the model */
+    int capacity;                     /* largest batch the buffers hold */
+    int out_activation;               /* mt_activation applied last by this layer, or -1 */
+    int fused_output;                 /* the loss gives d(loss)/d(pre-activation) directly (softmax+CE) */
+};
+
+/* Registry lookups. */
+const mt_layer_ops *mt_layer_find(const char *name);
+const mt_layer_ops *const *mt_layer_all(size_t *count);
+
+/* Product of a shape. */
+size_t mt_shape_size(const mt_ints *shape);
+
+extern const mt_layer_ops mt_dense_layer;
+
+#endif

@@ -1,0 +1,30 @@
+/* The layer registry: config name -> layer type table. Adding a layer type adds one line here. */
+#include <string.h>
+
+#include "nn/layer.h"
+
+static const mt_layer_ops *const registry[] = {
+    &mt_dense_layer,
+};
+
+const mt_layer_ops *mt_layer_find(const char *name)
+{
+    for (size_t i = 0; i < sizeof registry / sizeof registry[0]; i++)
+        if (!strcmp(registry[i]->name, name))
+            return registry[i];
+    return NULL;
+}
+
+const mt_layer_ops *const *mt_layer_all(size_t *count)
+{
+    *count = sizeof registry / sizeof registry[0];
+    return registry;
+}
+
+size_t mt_shape_size(const mt_ints *shape)
+{
+    size_t s = 1;
+    for (int i = 0; i < shape->n; i++)
+        s *= (size_t)shape->v[i];
+    return s;
+}

@@ -1,0 +1,196 @@
+/* Sequential model: builds layers from config specs, owns the parameter/gradient slabs and the
+ * activation buffers, and runs forward and backward passes without allocating. */
+#include "nn/model.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/error.h"
+#include "nn/init.h"
+
+static void *alloc_floats(size_t n)
+{
+    size_t bytes = (n * sizeof(float) + 63) / 64 * 64;
+    void *p = aligned_alloc(64, bytes ? bytes : 64);
+    if (p)
+        memset(p, 0, bytes ? bytes : 64);
+    return p;
+}
+
+static mt_status build_layer(mt_layer *l, const mt_layer_spec *spec, const mt_ints *in_shape, mt_error *err)
+{
+    char where[64], list[512];
+    const mt_layer_ops *ops = mt_layer_find(spec->type);
+    if (!ops) {
+        size_t n;
+        const mt_layer_ops *const *all = mt_layer_all(&n);
+        list[0] = '\0';
+        for (size_t i = 0; i < n; i++)
+            snprintf(list + strlen(list), sizeof list - strlen(list), "%s%s", i ? ", " : "", all[i]->name);
+        return mt_fail(err, MT_ERR_CONFIG, "%s: %s: unknown layer '%s'; valid: %s",
+                       mt_node_where(spec->node, where, sizeof where), spec->section, spec->type, list);
+    }
+    l->ops = ops;
+    snprintf(l->section, sizeof l->section, "%s", spec->section);
+    l->opts = calloc(1, ops->options_size ? ops->options_size : 1);
+    if (!l->opts)
+        return mt_fail(err, MT_ERR_NOMEM, "%s: out of memory", spec->section);
+    mt_status st = mt_options_parse(ops->options, spec->options, spec->section, l->opts, err);
+    if (st && !spec->options) /* written bare ("- dense"): the message has no line of its own */
+        return mt_error_prefix(err, "%s", mt_node_where(spec->node, where, sizeof where));
+    if (st)
+        return st;
+    l->in_shape = *in_shape;
+    l->in_size = mt_shape_size(in_shape);
+    l->out_activation = -1;
+    st = ops->setup(l, err);
+    if (st) {
+        char msg[sizeof err->msg];
+        snprintf(msg, sizeof msg, "%s", err->msg);
+        return mt_fail(err, st, "%s: %s", mt_node_where(spec->node, where, sizeof where), msg);
+    }
+    return MT_OK;
+}
+
+mt_status mt_model_build(const mt_config *cfg, mt_model *m, mt_error *err)
+{
+    memset(m, 0, sizeof *m);
+    m->input_shape = cfg->input;
+    m->input_size = mt_shape_size(&cfg->input);
+    m->layers = calloc(cfg->n_layers, sizeof *m->layers);
+    if (!m->layers)
+        return mt_fail(err, MT_ERR_NOMEM, "model: out of memory");
+    mt_ints shape = cfg->input;
+    for (size_t i = 0; i < cfg->n_layers; i++) {
+        mt_layer *l = &m->layers[i];
+        l->index = (int)i;
+        m->n_layers = (int)i + 1;
+        mt_status st = build_layer(l, &cfg->layers[i], &shape, err);
+        if (st) {
+            mt_model_free(m);
+            return st;
+        }
+        shape = l->out_shape;
+        m->n_params += l->n_params;
+    }
+    m->output_size = m->layers[m->n_layers - 1].out_size;
+    m->params = alloc_floats(m->n_params);
+    m->grads = alloc_floats(m->n_params);
+    if (!m->params || !m->grads) {
+        mt_model_free(m);
+        return mt_fail(err, MT_ERR_NOMEM, "model: cannot allocate %zu parameters", m->n_params);
+    }
+    size_t off = 0;
+    for (int i = 0; i < m->n_layers; i++) {
+        m->layers[i].params = m->params + off;
+        m->layers[i].grads = m->grads + off;
+        off += m->layers[i].n_params;
+    }
+    return MT_OK;
+}
+
+mt_status mt_model_reserve(mt_model *m, int capacity, mt_error *err)
+{
+    if (capacity <= m->capacity)
+        return MT_OK;
+    size_t cap = (size_t)capacity, widest = m->input_size, scratch = 0;
+    for (int i = 0; i < m->n_layers; i++) {
+        if (m->layers[i].out_size > widest)
+            widest = m->layers[i].out_size;
+        scratch += m->layers[i].scratch_per_sample;
+    }
+    float **acts = calloc((size_t)m->n_layers + 1, sizeof *acts);
+    if (!acts)
+        return mt_fail(err, MT_ERR_NOMEM, "model: out of memory");
+    int ok = 1;
+    acts[0] = alloc_floats(cap * m->input_size);
+    ok &= acts[0] != NULL;
+    for (int i = 0; i < m->n_layers; i++) {
+        acts[i + 1] = alloc_floats(cap * m->layers[i].out_size);
+        ok &= acts[i + 1] != NULL;
+    }
+    float *d0 = alloc_floats(cap * widest), *d1 = alloc_floats(cap * widest), *sc = alloc_floats(cap * scratch);
+    ok &= d0 && d1 && sc;
+    if (!ok) {
+        for (int i = 0; i <= m->n_layers; i++)
+            free(acts[i]);
+        free(acts), free(d0), free(d1), free(sc);
+        return mt_fail(err, MT_ERR_NOMEM, "model: cannot allocate buffers for a batch of %d", capacity);
+    }
+    if (m->acts)
+        for (int i = 0; i <= m->n_layers; i++)
+            free(m->acts[i]);
+    free(m->acts), free(m->dbuf[0]), free(m->dbuf[1]), free(m->scratch);
+    m->acts = acts, m->dbuf[0] = d0, m->dbuf[1] = d1, m->scratch = sc;
+    size_t off = 0;
+    for (int i = 0; i < m->n_layers; i++) {
+        m->layers[i].scratch = sc + off * cap;
+        m->layers[i].capacity = capacity;
+        off += m->layers[i].scratch_per_sample;
+    }
+    m->capacity = capacity;
+    return MT_OK;
+}
+
+void mt_model_init_params(mt_model *m, uint64_t seed)
+{
+    uint64_t key = mt_key(seed, 0x1417);
+    for (int i = 0; i < m->n_layers; i++) {
+        mt_layer *l = &m->layers[i];
+        for (int t = 0; t < l->n_tensors; t++) {
+            mt_tensor_desc *d = &l->tensors[t];
+            mt_rng rng = mt_rng_make(mt_key(mt_key(key, (uint64_t)i), (uint64_t)t));
+            mt_init_fill(d->init, l->params + d->offset, d->size, d->fan_in, d->fan_out, &rng);
+        }
+    }
+}
+
+const float *mt_model_forward(mt_model *m, int n, int training)
+{
+    for (int i = 0; i < m->n_layers; i++)
+        m->layers[i].ops->forward(&m->layers[i], m->acts[i], m->acts[i + 1], n, training);
+    return m->acts[m->n_layers];
+}
+
+const float *mt_model_logits(const mt_model *m)
+{
+    const mt_layer *last = &m->layers[m->n_layers - 1];
+    return last->scratch_per_sample == last->out_size ? last->scratch : NULL;
+}
+
+void mt_model_backward(mt_model *m, float *dout, int n)
+{
+    float *dy = dout;
+    for (int i = m->n_layers - 1; i >= 0; i--) {
+        mt_layer *l = &m->layers[i];
+        float *dx = i > 0 ? (dy == m->dbuf[0] ? m->dbuf[1] : m->dbuf[0]) : NULL;
+        l->ops->backward(l, m->acts[i], m->acts[i + 1], dy, dx, n);
+        dy = dx;
+    }
+}
+
+void mt_model_zero_grads(mt_model *m)
+{
+    memset(m->grads, 0, m->n_params * sizeof *m->grads);
+}
+
+const char *mt_model_describe_layer(const mt_model *m, int i, char *buf, size_t size)
+{
+    const mt_layer *l = &m->layers[i];
+    snprintf(buf, size, "%-10s %8zu -> %-8zu %10zu params", l->ops->name, l->in_size, l->out_size, l->n_params);
+    return buf;
+}
+
+void mt_model_free(mt_model *m)
+{
+    if (m->layers)
+        for (int i = 0; i < m->n_layers; i++)
+            free(m->layers[i].opts);
+    if (m->acts)
+        for (int i = 0; i <= m->n_layers; i++)
+            free(m->acts[i]);
+    free(m->acts), free(m->dbuf[0]), free(m->dbuf[1]), free(m->scratch);
+    free(m->layers), free(m->params), free(m->grads);
+    memset(m, 0, sizeof *m);
+}

@@ -1,0 +1,48 @@
+/* A sequential model: layers built from the config, all parameters in one contiguous slab and all
+ * gradients in another (so the optimizer is one loop and the allreduce one buffer), activation buffers
+ * allocated once for the largest batch. */
+#ifndef MT_NN_MODEL_H
+#define MT_NN_MODEL_H
+
+#include "nn/layer.h"
+
+typedef struct mt_model {
+    mt_layer *layers;
+    int n_layers;
+    mt_ints input_shape;
+    size_t input_size, output_size;   /* per sample */
+    float *params, *grads;            /* slabs of n_params floats (64-byte aligned) */
+    size_t n_params;
+    int capacity;                     /* largest batch the buffers hold (0 until reserved) */
+    float **acts;                     /* acts[0]: input batch; acts[i + 1]: output of layer i */
+    float *dbuf[2];                   /* ping-pong buffers for activation gradients */
+    float *scratch;                   /* all layers' scratch */
+} mt_model;
+
+/* Builds the layers of cfg (options checked by each layer's table) and allocates the slabs. */
+mt_status mt_model_build(const mt_config *cfg, mt_model *m, mt_error *err);
+
+/* Allocates activation and gradient buffers for batches of up to capacity samples (once). */
+mt_status mt_model_reserve(mt_model *m, int capacity, mt_error *err);
+
+/* Initializes parameters from the layers' initializers with keys derived from seed. */
+void mt_model_init_params(mt_model *m, uint64_t seed);
+
+/* Runs the forward pass on m->acts[0][0 .. n * input_size); returns the output buffer [n, output_size]. */
+const float *mt_model_forward(mt_model *m, int n, int training);
+
+/* Pre-activation output of the last layer (logits) from the latest forward pass, or NULL if not kept. */
+const float *mt_model_logits(const mt_model *m);
+
+/* Backward pass from d(loss)/d(output) given in dout [n, output_size] (overwritten); adds into m->grads. */
+void mt_model_backward(mt_model *m, float *dout, int n);
+
+/* Zeroes the gradient slab. */
+void mt_model_zero_grads(mt_model *m);
+
+/* Human-readable one-line summary of layer i ("dense 784 -> 256 relu"). */
+const char *mt_model_describe_layer(const mt_model *m, int i, char *buf, size_t size);
+
+void mt_model_free(mt_model *m);
+
+#endif

@@ -1,0 +1,186 @@
+/* Run directory files: metrics.jsonl (one JSON object per epoch), scaling.json and checkpoint rotation. */
+#include "train/run_dir.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "core/error.h"
+
+mt_status mt_run_dir_prepare(const char *dir, mt_error *err)
+{
+    char path[MT_PATH_MAX];
+    if (snprintf(path, sizeof path, "%s", dir) >= (int)sizeof path)
+        return mt_fail(err, MT_ERR_INPUT, "output: path too long");
+    for (char *p = path + 1; *p; p++) {
+        if (*p != '/')
+            continue;
+        *p = '\0';
+        if (mkdir(path, 0777) != 0 && errno != EEXIST)
+            return mt_fail(err, MT_ERR_INPUT, "output: cannot create directory %s: %s", path, strerror(errno));
+        *p = '/';
+    }
+    if (mkdir(path, 0777) != 0 && errno != EEXIST)
+        return mt_fail(err, MT_ERR_INPUT, "output: cannot create directory %s: %s", path, strerror(errno));
+    char probe[MT_PATH_MAX + 32];
+    snprintf(probe, sizeof probe, "%s/.write-test.%ld", dir, (long)getpid());
+    FILE *f = fopen(probe, "w");
+    if (!f)
+        return mt_fail(err, MT_ERR_INPUT, "output: directory %s is not writable: %s", dir, strerror(errno));
+    fclose(f);
+    unlink(probe);
+    return MT_OK;
+}
+
+static void json_number(FILE *f, double v)
+{
+    if (isfinite(v))
+        fprintf(f, "%.10g", v);
+    else
+        fputs("null", f);
+}
+
+static void write_row(FILE *f, const mt_metrics_row *row)
+{
+    fputc('{', f);
+    for (int i = 0; i < MT_METRICS_FIELDS; i++) {
+        fprintf(f, "%s\"%s\": ", i ? ", " : "", mt_metrics_field_names[i]);
+        json_number(f, ((const double *)row)[i]);
+    }
+    fputs("}\n", f);
+}
+
+static mt_status close_checked(FILE *f, const char *path, mt_error *err)
+{
+    int bad = ferror(f);
+    if (fclose(f) != 0 || bad)
+        return mt_fail(err, MT_ERR_IO, "%s: write failed: %s", path, strerror(errno));
+    return MT_OK;
+}
+
+mt_status mt_run_dir_write_metrics(const char *dir, const mt_history *h, mt_error *err)
+{
+    char path[MT_PATH_MAX + 32];
+    snprintf(path, sizeof path, "%s/metrics.jsonl", dir);
+    FILE *f = fopen(path, "w");
+    if (!f)
+        return mt_fail(err, MT_ERR_IO, "%s: cannot write: %s", path, strerror(errno));
+    for (size_t i = 0; h && i < h->n; i++)
+        write_row(f, &h->rows[i]);
+    return close_checked(f, path, err);
+}
+
+mt_status mt_run_dir_append_metrics(const char *dir, const mt_metrics_row *row, mt_error *err)
+{
+    char path[MT_PATH_MAX + 32];
+    snprintf(path, sizeof path, "%s/metrics.jsonl", dir);
+    FILE *f = fopen(path, "a");
+    if (!f)
+        return mt_fail(err, MT_ERR_IO, "%s: cannot write: %s", path, strerror(errno));
+    write_row(f, row);
+    return close_checked(f, path, err);
+}
+
+mt_status mt_run_dir_write_scaling(const char *dir, const mt_train_result *res, uint64_t global_batch,
+                                   mt_error *err)
+{
+    char path[MT_PATH_MAX + 32];
+    snprintf(path, sizeof path, "%s/scaling.json", dir);
+    FILE *f = fopen(path, "w");
+    if (!f)
+        return mt_fail(err, MT_ERR_IO, "%s: cannot write: %s", path, strerror(errno));
+    fprintf(f, "{\n  \"world_size\": %d,\n  \"global_batch\": %llu,\n  \"epochs\": %d,\n", res->world_size,
+            (unsigned long long)global_batch, res->epochs_run);
+    fputs("  \"train_seconds\": ", f);
+    json_number(f, res->train_seconds);
+    fputs(",\n  \"samples_per_sec\": ", f);
+    json_number(f, res->samples_per_sec);
+    fputs(",\n  \"efficiency\": ", f);
+    json_number(f, res->efficiency);
+    fputs(",\n  \"time_split\": \"compute = forward, loss, backward and optimizer; allreduce = the fastest "
+          "rank's time in the gradient allreduce; idle = this rank's extra wait in it; data = reading batches\",\n",
+          f);
+    fputs("  \"ranks\": [\n", f);
+    for (int r = 0; r < res->world_size; r++) {
+        const mt_rank_times *t = &res->ranks[r];
+        fprintf(f, "    {\"rank\": %d, \"compute\": %.6f, \"allreduce\": %.6f, \"data\": %.6f, \"idle\": %.6f}%s\n",
+                r, t->compute, t->allreduce, t->data, t->idle, r + 1 < res->world_size ? "," : "");
+    }
+    fputs("  ]\n}\n", f);
+    return close_checked(f, path, err);
+}
+
+void mt_run_dir_checkpoint_path(const char *dir, int epoch, char *buf, size_t size)
+{
+    snprintf(buf, size, "%s/checkpoint_epoch%04d.h5", dir, epoch);
+}
+
+/* Epoch numbers of the epoch checkpoints in dir, newest first. Returns the count (at most max). */
+static int list_epochs(const char *dir, int *epochs, int max)
+{
+    DIR *d = opendir(dir);
+    if (!d)
+        return 0;
+    int n = 0;
+    struct dirent *e;
+    while ((e = readdir(d)) && n < max) {
+        int ep;
+        char tail[8];
+        if (sscanf(e->d_name, "checkpoint_epoch%d.%7s", &ep, tail) == 2 && !strcmp(tail, "h5"))
+            epochs[n++] = ep;
+    }
+    closedir(d);
+    for (int i = 1; i < n; i++) /* insertion sort, descending */
+        for (int j = i; j > 0 && epochs[j] > epochs[j - 1]; j--) {
+            int t = epochs[j];
+            epochs[j] = epochs[j - 1];
+            epochs[j - 1] = t;
+        }
+    return n;
+}
+
+mt_status mt_run_dir_publish_checkpoint(const char *dir, int epoch, int keep, mt_error *err)
+{
+    char src[MT_PATH_MAX + 64], tmp[MT_PATH_MAX + 64], dst[MT_PATH_MAX + 64];
+    mt_run_dir_checkpoint_path(dir, epoch, src, sizeof src);
+    snprintf(tmp, sizeof tmp, "%s/checkpoint.h5.link.%ld", dir, (long)getpid());
+    snprintf(dst, sizeof dst, "%s/checkpoint.h5", dir);
+    unlink(tmp);
+    if (link(src, tmp) != 0 || rename(tmp, dst) != 0) {
+        unlink(tmp);
+        return mt_fail(err, MT_ERR_IO, "%s: cannot update: %s", dst, strerror(errno));
+    }
+    int epochs[4096];
+    int n = list_epochs(dir, epochs, 4096);
+    for (int i = keep; i < n; i++) {
+        char old[MT_PATH_MAX + 64];
+        mt_run_dir_checkpoint_path(dir, epochs[i], old, sizeof old);
+        unlink(old);
+    }
+    return MT_OK;
+}
+
+int mt_run_dir_find_checkpoint(const char *dir, char *buf, size_t size, int *skipped)
+{
+    *skipped = 0;
+    snprintf(buf, size, "%s/checkpoint.h5", dir);
+    if (access(buf, F_OK) == 0) {
+        if (mt_checkpoint_is_valid(buf))
+            return 0;
+        (*skipped)++;
+    }
+    int epochs[4096];
+    int n = list_epochs(dir, epochs, 4096);
+    for (int i = 0; i < n; i++) {
+        mt_run_dir_checkpoint_path(dir, epochs[i], buf, size);
+        if (mt_checkpoint_is_valid(buf))
+            return 0;
+        (*skipped)++;
+    }
+    return -1;
+}

@@ -1,0 +1,33 @@
+/* The run directory: creation and write check, metrics.jsonl, scaling.json, and the checkpoint files
+ * (checkpoint.h5 = latest, checkpoint_epochNNNN.h5 for the last `keep` epochs). Rank 0 only. */
+#ifndef MT_TRAIN_RUN_DIR_H
+#define MT_TRAIN_RUN_DIR_H
+
+#include "io/checkpoint.h"
+#include "train/trainer.h"
+
+/* Creates dir (and parents) and checks that a file can be created in it. MT_ERR_INPUT otherwise. */
+mt_status mt_run_dir_prepare(const char *dir, mt_error *err);
+
+/* Rewrites metrics.jsonl from the history (used at start and on resume, so rows match the checkpoint). */
+mt_status mt_run_dir_write_metrics(const char *dir, const mt_history *h, mt_error *err);
+
+/* Appends one row to metrics.jsonl. */
+mt_status mt_run_dir_append_metrics(const char *dir, const mt_metrics_row *row, mt_error *err);
+
+/* Writes scaling.json from the result. */
+mt_status mt_run_dir_write_scaling(const char *dir, const mt_train_result *res, uint64_t global_batch,
+                                   mt_error *err);
+
+/* Path of the checkpoint for an epoch: DIR/checkpoint_epochNNNN.h5. */
+void mt_run_dir_checkpoint_path(const char *dir, int epoch, char *buf, size_t size);
+
+/* After the epoch checkpoint is written: points DIR/checkpoint.h5 at it (atomically) and removes epoch
+ * checkpoints beyond the newest `keep`. */
+mt_status mt_run_dir_publish_checkpoint(const char *dir, int epoch, int keep, mt_error *err);
+
+/* Newest complete checkpoint in dir (checkpoint.h5, else the newest valid epoch file); 0 if found.
+ * *skipped counts invalid files passed over (for a message). */
+int mt_run_dir_find_checkpoint(const char *dir, char *buf, size_t size, int *skipped);
+
+#endif

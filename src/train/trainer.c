@@ -1,0 +1,308 @@
+/* The data-parallel training loop. Per global batch: each rank reads its slice of the shared
+ * permutation, runs forward and backward with the loss gradient scaled by 1/(global batch), the
+ * gradient slab is summed by one allreduce, and every rank applies the same optimizer step. */
+#include "train/trainer.h"
+
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/error.h"
+#include "train/run_dir.h"
+#include "train/sampler.h"
+#include "train/session.h"
+
+typedef struct trainer {
+    const mt_config *cfg;
+    mt_comm *comm;
+    int rank, size;
+    const mt_train_options *opts;
+    mt_session s;
+    mt_train_state state;
+    mt_history history;
+    uint64_t *perm;
+    uint64_t rows;                 /* training rows */
+    mt_rank_times times;
+    double train_seconds;
+    uint64_t samples;
+    char *config_yaml;
+} trainer;
+
+static void info(trainer *t, mt_progress_kind kind, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+static void info(trainer *t, mt_progress_kind kind, const char *fmt, ...)
+{
+    if (t->rank != 0 || !t->opts->progress)
+        return;
+    char msg[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    mt_progress p = {.kind = kind, .message = msg};
+    t->opts->progress(&p, t->opts->user);
+}
+
+/* Builds everything on every rank and agrees on the outcome. */
+static mt_status setup(trainer *t, mt_error *err)
+{
+    mt_error_clear(err);
+    mt_status st = mt_session_open(&t->s, t->cfg, MT_SESSION_TRAIN, t->size, err);
+    if (!st) {
+        t->rows = mt_dataset_get_info(t->s.train)->rows;
+        t->perm = malloc(t->rows * sizeof *t->perm);
+        if (!t->perm)
+            st = mt_fail(err, MT_ERR_NOMEM, "cannot allocate the permutation of %llu rows",
+                         (unsigned long long)t->rows);
+    }
+    if (!st && t->rank == 0)
+        st = mt_run_dir_prepare(t->cfg->output, err);
+    if (!st && t->rank == 0 && !(t->config_yaml = mt_config_to_yaml(t->cfg, err)))
+        st = err->code ? err->code : mt_fail(err, MT_ERR_INTERNAL, "cannot serialize the config");
+    return mt_comm_agree(t->comm, err);
+}
+
+/* Rank 0 loads the checkpoint; parameters, optimizer state and run state are broadcast. */
+static mt_status resume(trainer *t, mt_error *err)
+{
+    char path[MT_PATH_MAX + 64] = "";
+    int found = 1;
+    mt_error_clear(err);
+    if (t->rank == 0) {
+        if (t->opts->resume_path)
+            snprintf(path, sizeof path, "%s", t->opts->resume_path);
+        else {
+            int skipped;
+            found = mt_run_dir_find_checkpoint(t->cfg->output, path, sizeof path, &skipped) == 0;
+            if (skipped)
+                info(t, MT_PROGRESS_WARNING, "skipped %d incomplete or damaged checkpoint file(s) in %s", skipped,
+                     t->cfg->output);
+        }
+        if (!found)
+            info(t, MT_PROGRESS_INFO, "no checkpoint in %s: starting from scratch", t->cfg->output);
+        else if (!mt_checkpoint_read(path, &t->s.model, &t->s.opt, &t->state, &t->history, err))
+            info(t, MT_PROGRESS_INFO, "resuming from %s (epoch %lld, step %lld, written by %lld rank(s))", path,
+                 (long long)t->state.epoch, (long long)t->state.step, (long long)t->state.world_size);
+        if (!err->code && found && t->state.epoch > t->cfg->training.epochs)
+            mt_fail(err, MT_ERR_INPUT, "%s: already trained %lld epochs, more than training.epochs = %d", path,
+                    (long long)t->state.epoch, t->cfg->training.epochs);
+    }
+    if (mt_comm_agree(t->comm, err))
+        return err->code;
+    mt_status st = mt_comm_bcast(t->comm, &found, sizeof found, 0, err);
+    if (st || !found)
+        return st;
+    st = mt_comm_bcast(t->comm, &t->state, sizeof t->state, 0, err);
+    if (!st)
+        st = mt_comm_bcast(t->comm, &t->s.opt.step, sizeof t->s.opt.step, 0, err);
+    for (int k = 0; !st && k < t->s.opt.n_slots; k++)
+        st = mt_comm_bcast(t->comm, t->s.opt.slots[k], t->s.opt.n * sizeof(float), 0, err);
+    return st;
+}
+
+static void report_step(trainer *t, int epoch, uint64_t step, uint64_t steps, double loss, double correct,
+                        double seen, double t0)
+{
+    if (t->rank != 0 || !t->opts->progress)
+        return;
+    mt_progress p = {.kind = MT_PROGRESS_STEP, .epoch = epoch + 1, .epochs = t->cfg->training.epochs,
+                     .step = step + 1, .steps = steps, .loss = seen > 0 ? loss / seen : NAN,
+                     .accuracy = seen > 0 ? correct / seen : NAN, .elapsed = mt_wtime() - t0};
+    t->opts->progress(&p, t->opts->user);
+}
+
+/* One global batch: read this rank's slice, forward, backward, allreduce, step. */
+static mt_status train_step(trainer *t, int epoch, uint64_t step, double *sums, mt_error *err)
+{
+    mt_session *s = &t->s;
+    uint64_t B = (uint64_t)t->cfg->training.batch_size;
+    uint64_t b = mt_sampler_batch_size(t->rows, B, step), start, count;
+    mt_sampler_slice(b, t->size, t->rank, &start, &count);
+    int n = (int)count;
+    const int classes = mt_dataset_get_info(s->train)->label_kind == MT_LABELS_CLASS;
+    double t0 = mt_wtime();
+    mt_status st = MT_OK;
+    if (n > 0) {
+        memcpy(s->rows, t->perm + step * B + start, count * sizeof *s->rows);
+        st = mt_dataset_read_rows(s->train, s->rows, count, s->model.acts[0], classes ? s->y_class : NULL,
+                                  classes ? NULL : s->y_target, err);
+    }
+    double t1 = mt_wtime();
+    t->times.data += t1 - t0;
+    (void)epoch;
+    mt_model_zero_grads(&s->model);
+    if (n > 0 && !st) {
+        const float *out = mt_model_forward(&s->model, n, 1);
+        int64_t correct = 0;
+        sums[0] += mt_loss_compute(&s->loss, out, mt_model_logits(&s->model), classes ? s->y_class : NULL,
+                                   classes ? NULL : s->y_target, n, s->dout, 1.0f / (float)b, &correct);
+        sums[1] += (double)correct;
+        sums[2] += n;
+        mt_model_backward(&s->model, s->dout, n);
+    }
+    double t2 = mt_wtime();
+    if (st)
+        return st;
+    st = mt_comm_allreduce_sum_f32(t->comm, s->model.grads, s->model.n_params, err);
+    double t3 = mt_wtime();
+    if (st)
+        return st;
+    mt_optimizer_step(&s->opt, s->model.params, s->model.grads, s->opt.opts.learning_rate);
+    double t4 = mt_wtime();
+    t->times.compute += (t2 - t1) + (t4 - t3);
+    t->times.allreduce += t3 - t2;
+    t->samples += b;
+    t->state.step++;
+    return MT_OK;
+}
+
+static mt_status run_epoch(trainer *t, int epoch, mt_metrics_row *row, mt_error *err)
+{
+    uint64_t B = (uint64_t)t->cfg->training.batch_size, steps = mt_sampler_steps(t->rows, B);
+    mt_sampler_permutation((uint64_t)t->cfg->training.seed, (uint64_t)epoch, t->rows, t->perm);
+    double sums[3] = {0, 0, 0}, t0 = mt_wtime(), train_time0 = t0;
+    mt_status st = MT_OK;
+    mt_error_clear(err);
+    for (uint64_t step = 0; step < steps; step++) {
+        st = train_step(t, epoch, step, sums, err);
+        if (st)
+            break;
+        report_step(t, epoch, step, steps, sums[0], sums[1], sums[2], t0);
+    }
+    /* A failed read on one rank must not leave the others in the next allreduce: agree first. */
+    if (mt_comm_agree(t->comm, err))
+        return err->code;
+    double train_time = mt_wtime() - train_time0;
+    t->train_seconds += train_time;
+    st = mt_comm_allreduce_sum_f64(t->comm, sums, 3, err);
+    if (st)
+        return st;
+    *row = (mt_metrics_row){.epoch = epoch + 1, .loss = sums[0] / sums[2], .accuracy = NAN, .val_loss = NAN,
+                            .val_accuracy = NAN, .seconds = 0, .samples_per_sec = (double)t->rows / train_time};
+    if (mt_dataset_get_info(t->s.train)->label_kind == MT_LABELS_CLASS || t->s.loss.kind == MT_LOSS_CCE)
+        row->accuracy = sums[1] / sums[2];
+    if (t->s.validation)
+        st = mt_session_evaluate(&t->s, t->s.validation, t->comm, &row->val_loss, &row->val_accuracy, err);
+    row->seconds = mt_wtime() - t0;
+    return st;
+}
+
+/* Rank 0 writes the epoch checkpoint and points checkpoint.h5 at it; all ranks agree on the outcome. */
+static mt_status save_checkpoint(trainer *t, int epoch, mt_error *err)
+{
+    mt_error_clear(err);
+    if (t->rank == 0) {
+        char path[MT_PATH_MAX + 64];
+        mt_run_dir_checkpoint_path(t->cfg->output, epoch, path, sizeof path);
+        if (!mt_checkpoint_write(path, &t->s.model, &t->s.opt, &t->state, t->config_yaml, &t->history, err))
+            mt_run_dir_publish_checkpoint(t->cfg->output, epoch, t->cfg->checkpoint.keep, err);
+    }
+    return mt_comm_agree(t->comm, err);
+}
+
+static mt_status finish(trainer *t, mt_train_result *res, mt_error *err)
+{
+    res->world_size = t->size;
+    res->train_seconds = t->train_seconds;
+    res->samples_per_sec = t->train_seconds > 0 ? (double)t->samples / t->train_seconds : NAN;
+    res->test_loss = res->test_accuracy = NAN;
+    mt_status st = MT_OK;
+    if (t->s.test)
+        st = mt_session_evaluate(&t->s, t->s.test, t->comm, &res->test_loss, &res->test_accuracy, err);
+    double mine[4] = {t->times.compute, t->times.allreduce, t->times.data, 0}, *all = NULL;
+    res->ranks = calloc((size_t)t->size, sizeof *res->ranks);
+    all = calloc((size_t)t->size * 4, sizeof *all);
+    if (!st && (!res->ranks || !all))
+        st = mt_fail(err, MT_ERR_NOMEM, "out of memory");
+    if (!st)
+        st = mt_comm_allgather_f64(t->comm, mine, 4, all, err);
+    if (!st) {
+        double fastest = INFINITY, eff = 0;
+        for (int r = 0; r < t->size; r++)
+            fastest = all[4 * r + 1] < fastest ? all[4 * r + 1] : fastest;
+        for (int r = 0; r < t->size; r++) {
+            mt_rank_times *rt = &res->ranks[r];
+            *rt = (mt_rank_times){all[4 * r], fastest, all[4 * r + 2], all[4 * r + 1] - fastest};
+            double total = rt->compute + rt->allreduce + rt->data + rt->idle;
+            eff += total > 0 ? rt->compute / total : 0;
+        }
+        res->efficiency = eff / t->size;
+    }
+    free(all);
+    if (!st && t->rank == 0)
+        st = mt_run_dir_write_scaling(t->cfg->output, res, (uint64_t)t->cfg->training.batch_size, err);
+    return st;
+}
+
+static mt_status train_loop(trainer *t, mt_train_result *res, mt_error *err)
+{
+    mt_status st = MT_OK;
+    if (t->rank == 0)
+        st = mt_run_dir_write_metrics(t->cfg->output, &t->history, err);
+    if (mt_comm_agree(t->comm, err))
+        return err->code;
+    const int epochs = t->cfg->training.epochs, every = t->cfg->checkpoint.every_epochs;
+    for (int epoch = (int)t->state.epoch; epoch < epochs; epoch++) {
+        mt_metrics_row row;
+        st = run_epoch(t, epoch, &row, err);
+        if (st)
+            return st;
+        t->state.epoch = epoch + 1;
+        res->epochs_run++;
+        res->last = row;
+        mt_error_clear(err);
+        if (t->rank == 0 && !mt_history_append(&t->history, &row, err))
+            mt_run_dir_append_metrics(t->cfg->output, &row, err);
+        if (mt_comm_agree(t->comm, err))
+            return err->code;
+        if (t->rank == 0 && t->opts->progress) {
+            mt_progress p = {.kind = MT_PROGRESS_EPOCH, .epoch = epoch + 1, .epochs = epochs, .row = &row};
+            t->opts->progress(&p, t->opts->user);
+        }
+        if ((every > 0 && (epoch + 1) % every == 0) || epoch + 1 == epochs) {
+            st = save_checkpoint(t, epoch + 1, err);
+            if (st)
+                return st;
+        }
+    }
+    if (res->epochs_run == 0 && t->history.n > 0)
+        res->last = t->history.rows[t->history.n - 1];
+    return finish(t, res, err);
+}
+
+mt_status mt_train_run(const mt_config *cfg, mt_comm *comm, const mt_train_options *opts, mt_train_result *res,
+                       mt_error *err)
+{
+    trainer t = {.cfg = cfg, .comm = comm, .rank = mt_comm_rank(comm), .size = mt_comm_size(comm), .opts = opts};
+    memset(res, 0, sizeof *res);
+    t.state = (mt_train_state){.world_size = t.size, .seed = (int64_t)cfg->training.seed,
+                               .global_batch = cfg->training.batch_size};
+    mt_status st = setup(&t, err);
+    if (!st) {
+        if (t.rank == 0)
+            mt_model_init_params(&t.s.model, (uint64_t)cfg->training.seed);
+        st = mt_comm_bcast(comm, t.s.model.params, t.s.model.n_params * sizeof(float), 0, err);
+    }
+    if (!st && opts->resume)
+        st = resume(&t, err);
+    if (!st) {
+        /* A resumed run records the current world size; the data path depends only on the global batch. */
+        t.state.world_size = t.size;
+        st = mt_comm_bcast(comm, t.s.model.params, t.s.model.n_params * sizeof(float), 0, err);
+    }
+    if (!st)
+        st = train_loop(&t, res, err);
+    mt_session_close(&t.s);
+    mt_history_free(&t.history);
+    free(t.perm);
+    free(t.config_yaml);
+    return st;
+}
+
+void mt_train_result_free(mt_train_result *res)
+{
+    free(res->ranks);
+    memset(res, 0, sizeof *res);
+}

@@ -1,0 +1,208 @@
+#!/usr/bin/env bash
+# Bad-input test of the mpitrain program: every case runs under the MPI launcher at np 2 (within
+# 60 s) and must end with exit status exactly 2 and exactly one error line from mpitrain on stderr
+# that contains the expected text (file, field, line number or row). A failing run must not damage
+# an existing checkpoint. Run by CTest as cli.bad_inputs with MPITRAIN, MPIEXEC, MPIEXEC_PREFLAGS
+# (and optionally MT_TOOLS with the mkdataset fixture writer) set; needs dataset-fashion-mnist.
+# Prints one line per case and ends with "N passed, M failed".
+# shellcheck disable=SC2317  # cleanup runs from the EXIT trap
+set -u
+
+MPITRAIN=${MPITRAIN:?MPITRAIN must name the mpitrain program}
+MPIEXEC=${MPIEXEC:-mpiexec}
+read -r -a PREFLAGS <<<"${MPIEXEC_PREFLAGS:-}"
+FASHION=${FASHION_MNIST_DIR:-/usr/share/datasets/fashion-mnist}
+MKDATASET=${MT_TOOLS:+$MT_TOOLS/mkdataset}
+export OPENBLAS_NUM_THREADS=${OPENBLAS_NUM_THREADS:-1}
+
+T=$(mktemp -d "${TMPDIR:-/tmp}/mt-bad.XXXXXX") || exit 1
+cleanup() { chmod -R u+w "$T" 2>/dev/null; rm -rf "$T"; }
+trap cleanup EXIT
+
+passed=0
+failed=0
+finish() {
+  echo "$passed passed, $failed failed"
+  [[ $failed -eq 0 ]]
+  exit $?
+}
+
+# expect_error NAME TEXT COMMAND...: COMMAND (run at np 2 under the launcher, 60 s limit) must exit
+# with status 2 and print exactly one "mpitrain..." line on stderr, containing TEXT (an extended
+# regular expression). Lines the launcher adds about the failed job are not counted.
+expect_error() {
+  local name=$1 want=$2 rc lines why=""
+  shift 2
+  timeout 60 "$MPIEXEC" -np 2 "${PREFLAGS[@]}" "$@" >"$T/out" 2>"$T/err" </dev/null
+  rc=$?
+  grep -E '^mpitrain' "$T/err" >"$T/lines"
+  lines=$(grep -c . "$T/lines")
+  if [[ $rc -eq 124 ]]; then
+    why="timed out after 60 s"
+  elif [[ $rc -ne 2 ]]; then
+    why="exit status $rc, expected 2"
+  elif [[ $lines -ne 1 ]]; then
+    why="$lines error lines from mpitrain on stderr, expected 1"
+  elif ! grep -Eq -- "$want" "$T/lines"; then
+    why="message does not match /$want/"
+  fi
+  if [[ -z $why ]]; then
+    passed=$((passed + 1))
+    echo "ok   - $name: $(cat "$T/lines")"
+  else
+    failed=$((failed + 1))
+    echo "FAIL - $name: $why"
+    sed 's/^/    | /' "$T/err" | head -n 20
+  fi
+}
+
+# Four big-endian bytes of an unsigned number.
+be32() {
+  local n=$1 b
+  for b in $(((n >> 24) & 255)) $(((n >> 16) & 255)) $(((n >> 8) & 255)) $((n & 255)); do
+    printf '%b' "\\0$(printf '%03o' "$b")"
+  done
+}
+# slice_images IN.gz OUT.gz COUNT / slice_labels IN.gz OUT.gz COUNT: the first COUNT records with
+# a rewritten IDX header (images: 16-byte header, 28x28 bytes each; labels: 8-byte header).
+slice_images() {
+  { be32 $((0x0803)); be32 "$3"; be32 28; be32 28; zcat "$1" | tail -c +17 | head -c $(($3 * 784)); } | gzip -c >"$2"
+}
+slice_labels() {
+  { be32 $((0x0801)); be32 "$3"; zcat "$1" | tail -c +9 | head -c "$3"; } | gzip -c >"$2"
+}
+
+# --- a small real dataset: 300 training and 100 test images of Fashion-MNIST ---------------------
+for f in train-images-idx3-ubyte.gz train-labels-idx1-ubyte.gz t10k-images-idx3-ubyte.gz t10k-labels-idx1-ubyte.gz; do
+  if [[ ! -r $FASHION/$f ]]; then
+    failed=$((failed + 1))
+    echo "FAIL - fashion-mnist files present ($FASHION/$f missing: install dataset-fashion-mnist)"
+    finish
+  fi
+done
+slice_images "$FASHION/train-images-idx3-ubyte.gz" "$T/tri.gz" 300
+slice_labels "$FASHION/train-labels-idx1-ubyte.gz" "$T/trl.gz" 300
+slice_images "$FASHION/t10k-images-idx3-ubyte.gz" "$T/tei.gz" 100
+slice_labels "$FASHION/t10k-labels-idx1-ubyte.gz" "$T/tel.gz" 100
+DATA=$T/fashion.h5
+if ! "$MPITRAIN" import idx --train-images "$T/tri.gz" --train-labels "$T/trl.gz" \
+  --test-images "$T/tei.gz" --test-labels "$T/tel.gz" -o "$DATA" >"$T/import.out" 2>&1; then
+  failed=$((failed + 1))
+  echo "FAIL - import of the Fashion-MNIST slice"
+  sed 's/^/    | /' "$T/import.out"
+  finish
+fi
+
+# config NAME [sed expressions...]: writes $T/NAME.yaml from the good config below, edited by sed.
+# Line numbers of the good config are fixed: tests below rely on them.
+good_config() {
+  cat <<YAML
+model:
+  input: [28, 28]
+  layers:
+    - dense: {units: 16, activation: relu}
+    - dense: {units: 10, activation: softmax}
+loss: categorical_crossentropy
+optimizer: {name: adam, learning_rate: 0.001}
+data: {file: $DATA, train: train, validation: test}
+training:
+  epochs: 1
+  batch_size: 32
+  seed: 1
+output: $T/run
+checkpoint: {every_epochs: 1, keep: 2}
+YAML
+}
+config() {
+  local name=$1
+  shift
+  local args=()
+  for e in "$@"; do args+=(-e "$e"); done
+  if ((${#args[@]})); then good_config | sed "${args[@]}" >"$T/$name.yaml"; else good_config >"$T/$name.yaml"; fi
+  echo "$T/$name.yaml"
+}
+
+GOOD=$(config good)
+
+# --- configuration and command line ------------------------------------------------------------
+expect_error "missing config file" "nope\.yaml" "$MPITRAIN" train "$T/nope.yaml"
+expect_error "YAML syntax error names file:line" "syntax\.yaml:7\b" \
+  "$MPITRAIN" train "$(config syntax '7s/.*/optimizer: {name: adam: learning_rate: 0.001}/')"
+expect_error "unknown top-level key" "lose\.yaml:6\b.*lose" \
+  "$MPITRAIN" train "$(config lose '6s/^loss:/lose:/')"
+expect_error "unknown layer type" "layertype\.yaml:4\b.*dense2" \
+  "$MPITRAIN" train "$(config layertype '4s/dense:/dense2:/')"
+expect_error "unknown key in a layer" "unitz\.yaml:4\b.*unitz" \
+  "$MPITRAIN" train "$(config unitz '4s/units:/unitz:/')"
+expect_error "wrong type (epochs: ten)" "wrongtype\.yaml:10\b.*epochs" \
+  "$MPITRAIN" train "$(config wrongtype '10s/epochs: 1/epochs: ten/')"
+expect_error "out of range (units: 1000000000000)" "range\.yaml:4\b.*units" \
+  "$MPITRAIN" train "$(config range '4s/units: 16/units: 1000000000000/')"
+expect_error "global batch smaller than the ranks" "batch_size" \
+  "$MPITRAIN" train "$GOOD" --set training.batch_size=1
+expect_error "--set with an unknown key" "epochz" "$MPITRAIN" train "$GOOD" --set training.epochz=3
+expect_error "unknown command" "frobnicate" "$MPITRAIN" frobnicate
+expect_error "unknown option" "--frobnicate" "$MPITRAIN" train "$GOOD" --frobnicate
+
+# --- data and output -------------------------------------------------------------------------------
+expect_error "missing dataset file" "missing\.h5" \
+  "$MPITRAIN" train "$GOOD" --set data.file="$T/missing.h5"
+expect_error "sample shape does not match model.input" "model\.input" \
+  "$MPITRAIN" train "$GOOD" --set "model.input=[10, 10]"
+expect_error "labels outside the number of classes" "row [0-9]+.*label" \
+  "$MPITRAIN" train "$(config classes '5s/units: 10/units: 5/')"
+# Malformed dataset files from the fixture writer (tests/tools/mkdataset), on a model for its
+# samples: x [N, 4] float32, labels 0..2. Each message must name the file and what is wrong.
+if [[ -n $MKDATASET && -x $MKDATASET ]]; then
+  SMALL=$(config small '2s/.*/  input: [4]/' '5s/units: 10/units: 3/' '11s/batch_size: 32/batch_size: 8/')
+  while read -r kind want; do
+    if "$MKDATASET" "$T/mk-$kind.h5" "$kind" >"$T/mk.out" 2>&1; then
+      expect_error "dataset $kind" "mk-$kind\.h5: .*$want" \
+        "$MPITRAIN" train "$SMALL" --set data.file="$T/mk-$kind.h5"
+    else
+      failed=$((failed + 1))
+      echo "FAIL - mkdataset $kind could not write its fixture"
+    fi
+  done <<'CASES'
+label_out_of_range row 17 .*12
+negative_label row 5 .*-1
+wrong_rank /train/x
+rows_mismatch /train/y
+zero_rows /train/x
+bad_dtype /train/x
+missing_split /train
+missing_y /train/y
+x_group /train/x
+huge_rows /train/x
+not_hdf5 HDF5
+targets /train/y
+CASES
+else
+  echo "skip - mkdataset fixtures (no \$MT_TOOLS/mkdataset)"
+fi
+: >"$T/file"
+expect_error "unwritable output directory" "output" "$MPITRAIN" train "$GOOD" --set output="$T/file/run"
+
+# --- a failing run leaves an existing checkpoint alone ---------------------------------------------
+if timeout 120 "$MPIEXEC" -np 2 "${PREFLAGS[@]}" "$MPITRAIN" train "$GOOD" --quiet >"$T/good.out" 2>&1 &&
+  [[ -f $T/run/checkpoint.h5 ]]; then
+  before=$(md5sum "$T/run/checkpoint.h5" "$T/run/metrics.jsonl" | awk '{ print $1 }')
+  expect_error "resume with a checkpoint of another model" "000_dense.*(shape|match)" \
+    "$MPITRAIN" train "$GOOD" --resume --set model.layers.0.dense.units=8
+  expect_error "failing run into the same output directory" "row [0-9]+.*label" \
+    "$MPITRAIN" train "$(config classes2 '5s/units: 10/units: 5/')"
+  after=$(md5sum "$T/run/checkpoint.h5" "$T/run/metrics.jsonl" | awk '{ print $1 }')
+  if [[ $before == "$after" ]]; then
+    passed=$((passed + 1))
+    echo "ok   - checkpoint.h5 and metrics.jsonl unchanged by the failing runs"
+  else
+    failed=$((failed + 1))
+    echo "FAIL - checkpoint.h5 or metrics.jsonl changed by a failing run"
+  fi
+else
+  failed=$((failed + 1))
+  echo "FAIL - good run to make a checkpoint"
+  sed 's/^/    | /' "$T/good.out" | head -n 20
+fi
+
+finish

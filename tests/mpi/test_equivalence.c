@@ -1,0 +1,168 @@
+/* Data-parallel equivalence, run at np = 1, 2, 4: training with the same global batch on all ranks of
+ * the job gives the weights of a single-rank run (computed here on rank 0 with a one-rank communicator):
+ * SGD with momentum within 1e-5 and Adam within 1e-4 of each tensor's largest magnitude. The global
+ * batch (30) splits unevenly over 4 ranks and the epoch ends with a partial batch (200 rows).
+ * Resume: 1 epoch, then --resume to 2 epochs equals 2 uninterrupted epochs bitwise at the same np, and
+ * a checkpoint written by the single-rank run resumed on all ranks matches within tolerance. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <hdf5.h>
+
+#include "config/config.h"
+#include "dist/comm.h"
+#include "io/checkpoint.h"
+#include "nn/model.h"
+#include "testlib.h"
+#include "train/trainer.h"
+
+enum { ROWS = 200, FEATURES = 12, CLASSES = 4 };
+
+static void write_dataset(const char *path)
+{
+    static float x[ROWS][FEATURES];
+    static int32_t y[ROWS];
+    for (int i = 0; i < ROWS; i++) {
+        y[i] = i % CLASSES;
+        for (int j = 0; j < FEATURES; j++)
+            x[i][j] = (float)sin(0.37 * i + 1.3 * j) + (j % CLASSES == y[i] ? 1.0f : 0.0f);
+    }
+    hid_t f = H5Fcreate(path, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+    hid_t g = H5Gcreate2(f, "train", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+    hsize_t xd[2] = {ROWS, FEATURES}, yd[1] = {ROWS};
+    hid_t xs = H5Screate_simple(2, xd, NULL), ys = H5Screate_simple(1, yd, NULL);
+    hid_t xds = H5Dcreate2(g, "x", H5T_IEEE_F32LE, xs, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+    hid_t yds = H5Dcreate2(g, "y", H5T_STD_I32LE, ys, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+    H5Dwrite(xds, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, x);
+    H5Dwrite(yds, H5T_NATIVE_INT32, H5S_ALL, H5S_ALL, H5P_DEFAULT, y);
+    H5Dclose(xds), H5Dclose(yds), H5Sclose(xs), H5Sclose(ys), H5Gclose(g), H5Fclose(f);
+}
+
+/* Trains `epochs` epochs on comm into dir/name; resume continues from that directory's checkpoint. */
+static mt_status train(mt_comm *comm, const char *dir, const char *name, const char *optimizer, int epochs,
+                       int resume, const char *resume_path)
+{
+    char yaml[1024];
+    snprintf(yaml, sizeof yaml,
+             "model: {input: [%d], layers: [{dense: {units: 16, activation: relu}}, {dense: {units: 8, activation: tanh}},"
+             " {dense: {units: %d, activation: softmax}}]}\n"
+             "loss: categorical_crossentropy\noptimizer: %s\n"
+             "data: {file: %s/data.h5, train: train, validation: train}\n"
+             "training: {epochs: %d, batch_size: 30, seed: 5}\noutput: %s/%s\n",
+             FEATURES, CLASSES, optimizer, dir, epochs, dir, name);
+    mt_config cfg;
+    mt_error err = {0};
+    mt_status st = mt_config_load_string(yaml, name, NULL, 0, &cfg, &err);
+    if (st) {
+        CHECK(0, "config: %s", err.msg);
+        return st;
+    }
+    mt_train_options opts = {.resume = resume, .resume_path = resume_path};
+    mt_train_result res;
+    st = mt_train_run(&cfg, comm, &opts, &res, &err);
+    CHECK(st == MT_OK, "%s: %s", name, err.msg);
+    mt_train_result_free(&res);
+    mt_config_free(&cfg);
+    return st;
+}
+
+/* Loads dir/name/checkpoint.h5 into a model built from its own config. */
+static int load(const char *dir, const char *name, mt_config *cfg, mt_model *m)
+{
+    char path[512];
+    snprintf(path, sizeof path, "%s/%s/checkpoint.h5", dir, name);
+    char *yaml = NULL;
+    mt_error err = {0};
+    int ok = mt_checkpoint_read_config(path, &yaml, &err) == MT_OK &&
+             mt_config_load_string(yaml, path, NULL, 0, cfg, &err) == MT_OK && mt_model_build(cfg, m, &err) == MT_OK &&
+             mt_checkpoint_read(path, m, NULL, NULL, NULL, &err) == MT_OK;
+    free(yaml);
+    return CHECK(ok, "load %s: %s", path, err.msg);
+}
+
+/* Compares the weights of two runs tensor by tensor; tol 0 means bitwise. */
+static void compare(const char *dir, const char *a, const char *b, double tol)
+{
+    mt_config ca, cb;
+    mt_model ma, mb;
+    if (!load(dir, a, &ca, &ma) || !load(dir, b, &cb, &mb))
+        return;
+    for (int i = 0; i < ma.n_layers; i++)
+        for (int t = 0; t < ma.layers[i].n_tensors; t++) {
+            const mt_tensor_desc *d = &ma.layers[i].tensors[t];
+            const float *x = ma.layers[i].params + d->offset, *y = mb.layers[i].params + d->offset;
+            double big = 0, diff = 0;
+            for (size_t k = 0; k < d->size; k++) {
+                big = fmax(big, fabs(x[k]));
+                diff = fmax(diff, fabs((double)x[k] - y[k]));
+            }
+            CHECK(tol == 0 ? diff == 0 : diff <= tol * big, "%s vs %s: layer %d %s differs by %.3g (max |w| %.3g)", a,
+                  b, i, d->name, diff, big);
+        }
+    mt_model_free(&ma), mt_model_free(&mb), mt_config_free(&ca), mt_config_free(&cb);
+}
+
+int main(int argc, char **argv)
+{
+    mt_dist_init(&argc, &argv);
+    mt_comm *world = NULL, *self = NULL;
+    mt_error err = {0};
+    mt_comm_create_world(&world, &err);
+    mt_comm_create_self(&self, &err);
+    int rank = mt_comm_rank(world);
+    char dir[256] = "";
+    if (rank == 0) {
+        snprintf(dir, sizeof dir, "%s", "/tmp/mt-equiv-XXXXXX");
+        if (!mkdtemp(dir))
+            dir[0] = '\0';
+        else {
+            char data[300];
+            snprintf(data, sizeof data, "%s/data.h5", dir);
+            write_dataset(data);
+        }
+    }
+    mt_comm_bcast(world, dir, sizeof dir, 0, &err);
+    const char *optimizers[2] = {"{name: sgd, learning_rate: 0.1, momentum: 0.9}", "{name: adam, learning_rate: 0.01}"};
+    const double tol[2] = {1e-5, 1e-4};
+    for (int o = 0; o < 2 && dir[0]; o++) {
+        char ref[32], par[32], first[32], resumed[32], cross[32];
+        snprintf(ref, sizeof ref, "ref%d", o);
+        snprintf(par, sizeof par, "par%d", o);
+        snprintf(first, sizeof first, "half%d", o);
+        snprintf(resumed, sizeof resumed, "half%d", o);
+        snprintf(cross, sizeof cross, "cross%d", o);
+        if (rank == 0) {
+            train(self, dir, ref, optimizers[o], 2, 0, NULL);
+            train(self, dir, cross, optimizers[o], 1, 0, NULL);
+        }
+        mt_comm_barrier(world, &err);
+        train(world, dir, par, optimizers[o], 2, 0, NULL);
+        train(world, dir, first, optimizers[o], 1, 0, NULL);
+        train(world, dir, resumed, optimizers[o], 2, 1, NULL);
+        train(world, dir, cross, optimizers[o], 2, 1, NULL);
+        if (rank == 0) {
+            compare(dir, ref, par, tol[o]);
+            compare(dir, par, resumed, 0);
+            compare(dir, ref, cross, tol[o]);
+        }
+        mt_comm_barrier(world, &err);
+    }
+    int failures = mt_test_failures;
+    if (rank == 0 && dir[0]) {
+        char cmd[300];
+        snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+        if (system(cmd) != 0)
+            failures++;
+    }
+    double f = failures;
+    mt_comm_allreduce_sum_f64(world, &f, 1, &err);
+    mt_test_failures = (int)f;
+    mt_comm_destroy(self);
+    mt_comm_destroy(world);
+    mt_dist_finalize();
+    if (rank != 0)
+        return mt_test_failures ? 1 : 0;
+    return mt_test_finish("equivalence");
+}

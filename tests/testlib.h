@@ -1,0 +1,20 @@
+/* Small test helpers: checks that record failures and print the values that differed. */
+#ifndef MT_TESTLIB_H
+#define MT_TESTLIB_H
+
+#include <stddef.h>
+
+extern int mt_test_failures;
+
+/* Records a failure with a message when cond is false. Returns cond. */
+int mt_check(int cond, const char *file, int line, const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+#define CHECK(cond, ...) mt_check(!!(cond), __FILE__, __LINE__, __VA_ARGS__)
+
+/* |a - b| <= tol * max(1, |b|)-style check that prints both values. */
+int mt_check_close(double a, double b, double rtol, double atol, const char *file, int line, const char *what);
+#define CHECK_CLOSE(a, b, rtol, atol, what) mt_check_close((a), (b), (rtol), (atol), __FILE__, __LINE__, (what))
+
+/* Prints "N checks failed" or "all checks passed" and returns the process exit status. */
+int mt_test_finish(const char *name);
+
+#endif

@@ -1,0 +1,342 @@
+/* mkdataset: writes small synthetic dataset files for tests, valid ones and deliberately malformed ones.
+ *
+ *   mkdataset OUT.h5 KIND [N]        N = rows of /train (default 40; /test gets N / 4 + 1)
+ *
+ * Content of the valid kinds: x[i][j] = i + j / 8 (float32, exact), y[i] = i % 3, attribute classes =
+ * ["zero", "one", "two"], source = "mkdataset KIND".
+ *
+ *   good                 /train and /test: x float32 [N, 4], y int32 [N]
+ *   uint8                x uint8 [N, 2, 3] with x[i][j] = (7 i + j) % 256, y int32
+ *   targets              y float32 [N, 2] (y[i] = {i, -i}) instead of class labels
+ *   targets1d            y float32 [N] (y[i] = i / 2)
+ *   chunked              like good, but x and y chunked (8 rows) and gzip-compressed: the HDF5 read path
+ *   float64              x float64 and y int64, contiguous: read through HDF5 type conversion
+ *   unwritten            x and y contiguous but never written (no storage; reads give zeros)
+ *   label_out_of_range   like good, but /train/y row 17 is 12 (and row 30 is 99 when N > 30)
+ *   negative_label       like good, but /train/y row 5 is -1
+ *   wrong_rank           /train/x float32 [N] (rank 1)
+ *   rank6                /train/x float32 [N, 1, 1, 1, 1, 2] (rank 6)
+ *   rows_mismatch        /train/y has N - 1 rows
+ *   zero_rows            /train/x [0, 4] and /train/y [0]
+ *   bad_dtype            /train/x int64
+ *   string_x             /train/x fixed-length strings
+ *   y_rank2_int          /train/y int32 [N, 1]
+ *   missing_split        only /test (asking for train lists the splits: test)
+ *   missing_y            /train holds only x
+ *   x_group              /train/x is a group, not a dataset
+ *   huge_dims            /train/x chunked float32 [4, 2^21, 2^21]: 2^42 elements per sample, no storage
+ *   huge_rows            /train/x chunked float32 [2^62, 16]: the total size overflows 64 bits, no storage
+ *   not_hdf5             a text file, not HDF5
+ *
+ * Exit status: 0 written, 1 HDF5 failure, 2 usage. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <hdf5.h>
+
+#define N_DEFAULT 40
+
+typedef struct spec {
+    hid_t file;
+    const char *kind;
+    hsize_t n;
+    int ok;
+} spec;
+
+static void usage(FILE *out)
+{
+    fprintf(out, "usage: mkdataset OUT.h5 KIND [N]\n"
+                 "kinds: good uint8 targets targets1d chunked float64 unwritten label_out_of_range negative_label\n"
+                 "       wrong_rank rank6 rows_mismatch zero_rows bad_dtype string_x y_rank2_int missing_split\n"
+                 "       missing_y x_group huge_dims huge_rows not_hdf5\n"
+                 "See the first comment of tests/tools/mkdataset.c for what each holds.\n");
+}
+
+/* Creates dataset path (intermediate groups too) and writes data (native type mem) unless data is NULL.
+ * chunk_rows > 0: chunked along rows (and gzip when compress). */
+static void put(spec *s, const char *path, hid_t ftype, hid_t mem, int rank, const hsize_t *dims, const void *data,
+                hsize_t chunk_rows, int compress)
+{
+    hid_t lcpl = H5Pcreate(H5P_LINK_CREATE), dcpl = H5Pcreate(H5P_DATASET_CREATE);
+    H5Pset_create_intermediate_group(lcpl, 1);
+    if (chunk_rows > 0) {
+        hsize_t chunk[H5S_MAX_RANK];
+        for (int d = 0; d < rank; d++)
+            chunk[d] = d == 0 ? chunk_rows : (dims[d] < 64 ? dims[d] : 64);
+        H5Pset_chunk(dcpl, rank, chunk);
+        if (compress)
+            H5Pset_deflate(dcpl, 4);
+    }
+    hid_t space = H5Screate_simple(rank, dims, NULL);
+    hid_t d = H5Dcreate2(s->file, path, ftype, space, lcpl, dcpl, H5P_DEFAULT);
+    if (d < 0 || (data && H5Dwrite(d, mem, H5S_ALL, H5S_ALL, H5P_DEFAULT, data) < 0))
+        s->ok = 0;
+    if (d >= 0)
+        H5Dclose(d);
+    H5Sclose(space);
+    H5Pclose(dcpl);
+    H5Pclose(lcpl);
+}
+
+static void put_strings_attr(spec *s, const char *name, const char *const *v, int n)
+{
+    hid_t type = H5Tcopy(H5T_C_S1);
+    H5Tset_size(type, H5T_VARIABLE);
+    H5Tset_cset(type, H5T_CSET_UTF8);
+    hsize_t dim = (hsize_t)n;
+    hid_t space = n < 0 ? H5Screate(H5S_SCALAR) : H5Screate_simple(1, &dim, NULL);
+    hid_t a = H5Acreate2(s->file, name, type, space, H5P_DEFAULT, H5P_DEFAULT);
+    if (a < 0 || H5Awrite(a, type, v) < 0)
+        s->ok = 0;
+    if (a >= 0)
+        H5Aclose(a);
+    H5Sclose(space);
+    H5Tclose(type);
+}
+
+/* x float32 [n, 4] and y int32 [n] with the documented content. */
+static void put_split(spec *s, const char *split, hsize_t n, hsize_t chunk_rows)
+{
+    float *x = malloc((n ? n : 1) * 4 * sizeof *x);
+    int *y = malloc((n ? n : 1) * sizeof *y);
+    for (hsize_t i = 0; i < n; i++) {
+        for (int j = 0; j < 4; j++)
+            x[i * 4 + j] = (float)i + (float)j / 8.0f;
+        y[i] = (int)(i % 3);
+    }
+    char path[64];
+    hsize_t dx[2] = {n, 4};
+    snprintf(path, sizeof path, "/%s/x", split);
+    put(s, path, H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, 2, dx, x, chunk_rows, chunk_rows > 0);
+    snprintf(path, sizeof path, "/%s/y", split);
+    put(s, path, H5T_STD_I32LE, H5T_NATIVE_INT, 1, &n, y, chunk_rows, chunk_rows > 0);
+    free(x);
+    free(y);
+}
+
+static void put_good(spec *s)
+{
+    put_split(s, "train", s->n, 0);
+    put_split(s, "test", s->n / 4 + 1, 0);
+}
+
+/* Overwrites /train/y[row] (int32) with value. */
+static void patch_label(spec *s, hsize_t row, int value)
+{
+    if (row >= s->n)
+        return;
+    hid_t d = H5Dopen2(s->file, "/train/y", H5P_DEFAULT);
+    hid_t fspace = H5Dget_space(d);
+    hsize_t one = 1;
+    hid_t mspace = H5Screate_simple(1, &one, NULL);
+    H5Sselect_hyperslab(fspace, H5S_SELECT_SET, &row, NULL, &one, NULL);
+    if (H5Dwrite(d, H5T_NATIVE_INT, mspace, fspace, H5P_DEFAULT, &value) < 0)
+        s->ok = 0;
+    H5Sclose(mspace);
+    H5Sclose(fspace);
+    H5Dclose(d);
+}
+
+static void put_labels(spec *s, const char *path, hsize_t n)
+{
+    int *y = malloc((n ? n : 1) * sizeof *y);
+    for (hsize_t i = 0; i < n; i++)
+        y[i] = (int)(i % 3);
+    put(s, path, H5T_STD_I32LE, H5T_NATIVE_INT, 1, &n, y, 0, 0);
+    free(y);
+}
+
+static void put_uint8(spec *s)
+{
+    hsize_t n = s->n, dims[3] = {n, 2, 3};
+    unsigned char *x = malloc(n * 6);
+    for (hsize_t i = 0; i < n * 6; i++)
+        x[i] = (unsigned char)((7 * (i / 6) + i % 6) % 256);
+    put(s, "/train/x", H5T_STD_U8LE, H5T_NATIVE_UCHAR, 3, dims, x, 0, 0);
+    put_labels(s, "/train/y", n);
+    free(x);
+}
+
+static void put_targets(spec *s, int k)
+{
+    hsize_t n = s->n, dx[2] = {n, 4}, dy[2] = {n, (hsize_t)k};
+    float *x = malloc(n * 4 * sizeof *x), *y = malloc(n * 2 * sizeof *y);
+    for (hsize_t i = 0; i < n; i++) {
+        for (int j = 0; j < 4; j++)
+            x[i * 4 + j] = (float)i + (float)j / 8.0f;
+        if (k == 2) {
+            y[2 * i] = (float)i;
+            y[2 * i + 1] = -(float)i;
+        } else {
+            y[i] = (float)i / 2.0f;
+        }
+    }
+    put(s, "/train/x", H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, 2, dx, x, 0, 0);
+    put(s, "/train/y", H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, k == 2 ? 2 : 1, dy, y, 0, 0);
+    free(x);
+    free(y);
+}
+
+static void put_float64(spec *s)
+{
+    hsize_t n = s->n, dx[2] = {n, 4};
+    double *x = malloc(n * 4 * sizeof *x);
+    long long *y = malloc(n * sizeof *y);
+    for (hsize_t i = 0; i < n; i++) {
+        for (int j = 0; j < 4; j++)
+            x[i * 4 + j] = (double)i + j / 8.0;
+        y[i] = (long long)(i % 3);
+    }
+    put(s, "/train/x", H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, 2, dx, x, 0, 0);
+    put(s, "/train/y", H5T_STD_I64LE, H5T_NATIVE_LLONG, 1, &n, y, 0, 0);
+    free(x);
+    free(y);
+}
+
+/* Kinds whose x is malformed in shape or type; y is fine. */
+static void put_bad_x(spec *s)
+{
+    hsize_t n = s->n, d2[2] = {n, 4}, d6[6] = {n, 1, 1, 1, 1, 2};
+    const char *k = s->kind;
+    if (!strcmp(k, "wrong_rank")) {
+        put(s, "/train/x", H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, 1, &n, NULL, 0, 0);
+    } else if (!strcmp(k, "rank6")) {
+        put(s, "/train/x", H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, 6, d6, NULL, 0, 0);
+    } else if (!strcmp(k, "bad_dtype")) {
+        put(s, "/train/x", H5T_STD_I64LE, H5T_NATIVE_LLONG, 2, d2, NULL, 0, 0);
+    } else {
+        hid_t str = H5Tcopy(H5T_C_S1);
+        H5Tset_size(str, 8);
+        put(s, "/train/x", str, str, 2, d2, NULL, 0, 0);
+        H5Tclose(str);
+    }
+    put_labels(s, "/train/y", n);
+}
+
+/* Kinds whose dimensions claim absurd sizes; chunked so that no storage is allocated. */
+static void put_huge(spec *s)
+{
+    hsize_t big[3] = {4, (hsize_t)1 << 21, (hsize_t)1 << 21}, rows[2] = {(hsize_t)1 << 62, 16};
+    int dims_kind = !strcmp(s->kind, "huge_dims");
+    put(s, "/train/x", H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, dims_kind ? 3 : 2, dims_kind ? big : rows, NULL, 1, 0);
+    put(s, "/train/y", H5T_STD_I32LE, H5T_NATIVE_INT, 1, dims_kind ? big : rows, NULL, 1, 0);
+}
+
+/* Kinds whose y (or the split itself) is what is wrong. */
+static void put_bad_layout(spec *s)
+{
+    hsize_t n = s->n, dx[2] = {n, 4}, dy2[2] = {n, 1}, fewer = n - 1;
+    const char *k = s->kind;
+    if (!strcmp(k, "missing_split")) {
+        put_split(s, "test", n, 0);
+        return;
+    }
+    if (!strcmp(k, "x_group")) {
+        hid_t g = H5Gcreate2(s->file, "/train", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+        hid_t x = H5Gcreate2(g, "x", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+        H5Gclose(x);
+        H5Gclose(g);
+    } else {
+        put(s, "/train/x", H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, 2, dx, NULL, 0, 0);
+    }
+    if (!strcmp(k, "rows_mismatch"))
+        put_labels(s, "/train/y", fewer);
+    else if (!strcmp(k, "y_rank2_int"))
+        put(s, "/train/y", H5T_STD_I32LE, H5T_NATIVE_INT, 2, dy2, NULL, 0, 0);
+    else if (strcmp(k, "missing_y"))
+        put_labels(s, "/train/y", n);
+}
+
+static void put_unwritten(spec *s)
+{
+    hsize_t dx[2] = {s->n, 4};
+    put(s, "/train/x", H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, 2, dx, NULL, 0, 0);
+    put(s, "/train/y", H5T_STD_I32LE, H5T_NATIVE_INT, 1, &s->n, NULL, 0, 0);
+}
+
+static void put_kind(spec *s)
+{
+    const char *k = s->kind;
+    if (!strcmp(k, "good") || !strcmp(k, "label_out_of_range") || !strcmp(k, "negative_label"))
+        put_good(s);
+    else if (!strcmp(k, "chunked")) {
+        put_split(s, "train", s->n, 8);
+        put_split(s, "test", s->n / 4 + 1, 8);
+    } else if (!strcmp(k, "zero_rows"))
+        put_split(s, "train", 0, 0);
+    else if (!strcmp(k, "uint8"))
+        put_uint8(s);
+    else if (!strcmp(k, "targets") || !strcmp(k, "targets1d"))
+        put_targets(s, !strcmp(k, "targets") ? 2 : 1);
+    else if (!strcmp(k, "float64"))
+        put_float64(s);
+    else if (!strcmp(k, "unwritten"))
+        put_unwritten(s);
+    else if (!strcmp(k, "huge_dims") || !strcmp(k, "huge_rows"))
+        put_huge(s);
+    else if (!strcmp(k, "wrong_rank") || !strcmp(k, "rank6") || !strcmp(k, "bad_dtype") || !strcmp(k, "string_x"))
+        put_bad_x(s);
+    else
+        put_bad_layout(s);
+    if (!strcmp(k, "label_out_of_range")) {
+        patch_label(s, 17, 12);
+        patch_label(s, 30, 99);
+    }
+    if (!strcmp(k, "negative_label"))
+        patch_label(s, 5, -1);
+}
+
+static int known_kind(const char *k)
+{
+    static const char *const kinds[] = {
+        "good", "uint8", "targets", "targets1d", "chunked", "float64", "unwritten", "label_out_of_range",
+        "negative_label", "wrong_rank", "rank6", "rows_mismatch", "zero_rows", "bad_dtype", "string_x",
+        "y_rank2_int", "missing_split", "missing_y", "x_group", "huge_dims", "huge_rows", "not_hdf5"};
+    for (size_t i = 0; i < sizeof kinds / sizeof kinds[0]; i++)
+        if (!strcmp(k, kinds[i]))
+            return 1;
+    return 0;
+}
+
+static int write_text_file(const char *path)
+{
+    FILE *f = fopen(path, "w");
+    if (!f || fputs("this is not an HDF5 file\n", f) < 0 || fclose(f) != 0) {
+        fprintf(stderr, "mkdataset: %s: cannot write\n", path);
+        return 1;
+    }
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc >= 2 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) {
+        usage(stdout);
+        return 0;
+    }
+    if (argc < 3 || argc > 4 || !known_kind(argv[2]) || (argc == 4 && atoi(argv[3]) < 2)) {
+        usage(stderr);
+        return 2;
+    }
+    if (!strcmp(argv[2], "not_hdf5"))
+        return write_text_file(argv[1]);
+    spec s = {-1, argv[2], argc == 4 ? (hsize_t)atoi(argv[3]) : N_DEFAULT, 1};
+    s.file = H5Fcreate(argv[1], H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+    if (s.file < 0) {
+        fprintf(stderr, "mkdataset: %s: cannot create\n", argv[1]);
+        return 1;
+    }
+    put_kind(&s);
+    static const char *const classes[] = {"zero", "one", "two"};
+    char source[128];
+    snprintf(source, sizeof source, "mkdataset %s", s.kind);
+    const char *src = source;
+    put_strings_attr(&s, "classes", classes, 3);
+    put_strings_attr(&s, "source", &src, -1);
+    if (H5Fclose(s.file) < 0 || !s.ok) {
+        fprintf(stderr, "mkdataset: %s: writing kind %s failed\n", argv[1], s.kind);
+        return 1;
+    }
+    return 0;
+}

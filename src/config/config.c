@@ -33,6 +33,8 @@ const mt_option mt_training_options[] = {
       "GLOBAL mini-batch size; each rank takes its share" },
     { "seed", MT_OPT_FLOAT, offsetof(mt_training_config, seed), "1", 0, 9007199254740992.0, NULL,
       "integer seed of initialization, shuffling and dropout" },
+    { "accumulate_steps", MT_OPT_INT, offsetof(mt_training_config, accumulate_steps), "1", 1, 1000000, NULL,
+      "micro-batches per optimizer step (gradient accumulation; one allreduce per step)" },
     MT_OPT_END,
 };
 
@@ -45,7 +47,7 @@ const mt_option mt_checkpoint_options[] = {
 };
 
 typedef struct sections {
-    const mt_node *model, *loss, *optimizer, *data, *training, *checkpoint;
+    const mt_node *model, *loss, *optimizer, *data, *training, *checkpoint, *metrics, *lr_schedule, *early_stopping;
     char output[MT_PATH_MAX];
 } sections;
 
@@ -60,6 +62,12 @@ static const mt_option top_options[] = {
     { "output", MT_OPT_STRING, offsetof(sections, output), "", 0, 0, NULL,
       "run directory; default runs/<config file name without extension>" },
     { "checkpoint", MT_OPT_NODE, offsetof(sections, checkpoint), "", 0, 0, NULL, "how often and how many" },
+    { "metrics", MT_OPT_NODE, offsetof(sections, metrics), "", 0, 0, NULL,
+      "metrics reported besides the loss, e.g. [accuracy, mae]" },
+    { "lr_schedule", MT_OPT_NODE, offsetof(sections, lr_schedule), "", 0, 0, NULL,
+      "learning-rate schedule: a name, or a map with 'name' and options" },
+    { "early_stopping", MT_OPT_NODE, offsetof(sections, early_stopping), "", 0, 0, NULL,
+      "stop when a monitored metric stops improving" },
     MT_OPT_END,
 };
 
@@ -227,6 +235,11 @@ static mt_status validate(mt_config *cfg, int from_file, mt_error *err)
         st = check_seed(cfg, s.training, err);
     if (!st)
         st = mt_options_parse(mt_checkpoint_options, s.checkpoint, "checkpoint", &cfg->checkpoint, err);
+    if (!st) {
+        cfg->metrics = s.metrics;
+        cfg->lr_schedule = s.lr_schedule;
+        cfg->early_stopping = s.early_stopping;
+    }
     if (!st && s.output[0])
         memcpy(cfg->output, s.output, sizeof cfg->output);
     else if (!st)

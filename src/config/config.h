@@ -25,6 +25,7 @@ typedef struct mt_training_config {
     int epochs;
     int batch_size;                /* GLOBAL batch */
     double seed;                   /* integer in [0, 2^53] */
+    int accumulate_steps;          /* micro-batches per optimizer step */
 } mt_training_config;
 
 typedef struct mt_checkpoint_config {
@@ -44,6 +45,9 @@ typedef struct mt_config {
     mt_training_config training;
     char output[MT_PATH_MAX];      /* run directory; default "runs/<config file stem>" */
     mt_checkpoint_config checkpoint;
+    const mt_node *metrics;        /* list of metric names, or NULL/empty */
+    const mt_node *lr_schedule;    /* schedule node, or NULL/empty */
+    const mt_node *early_stopping; /* early-stopping options, or NULL/empty */
 } mt_config;
 
 /* Loads path, applies overrides ("key=value" strings, in order), validates. On error nothing is

@@ -69,9 +69,9 @@ static mt_status dense_setup(mt_layer *l, mt_error *err)
     return MT_OK;
 }
 
-static void dense_forward(mt_layer *l, const float *x, float *y, int n, int training)
+static void dense_forward(mt_layer *l, const float *x, float *y, int n, const mt_pass *pass)
 {
-    (void)training;
+    (void)pass;
     const dense_opts *o = l->opts;
     int in = (int)l->in_size, out = o->units;
     const float *w = l->params, *b = l->params + (size_t)out * in;
@@ -84,8 +84,10 @@ static void dense_forward(mt_layer *l, const float *x, float *y, int n, int trai
     mt_activation_forward(act_of(l), z, y, n, out);
 }
 
-static void dense_backward(mt_layer *l, const float *x, const float *y, float *dy, float *dx, int n)
+static void dense_backward(mt_layer *l, const float *x, const float *y, float *dy, float *dx, int n,
+                           const mt_pass *pass)
 {
+    (void)pass;
     const dense_opts *o = l->opts;
     int in = (int)l->in_size, out = o->units;
     float *gw = l->grads, *gb = l->grads + (size_t)out * in;

@@ -24,6 +24,18 @@ typedef struct mt_tensor_desc {
 } mt_tensor_desc;
 
 typedef struct mt_layer mt_layer;
+struct mt_comm;
+
+/* What a pass knows besides its inputs: training or inference, and where this rank's samples sit in the
+ * global batch, so that random masks depend on (seed, step, layer, sample) and not on the number of ranks. */
+typedef struct mt_pass {
+    int training;
+    uint64_t seed;              /* run seed */
+    uint64_t step;              /* optimizer step (0-based) the pass belongs to */
+    uint64_t first;             /* position in the global batch of this rank's first sample */
+    uint64_t global_n;          /* samples in the global batch */
+    struct mt_comm *comm;       /* for layers that reduce over the global batch (sync batch norm); may be NULL */
+} mt_pass;
 
 typedef struct mt_layer_ops {
     const char *name;                 /* config name */
@@ -33,9 +45,10 @@ typedef struct mt_layer_ops {
     /* Checks options against the input shape; sets out shape, tensors, n_params, scratch sizes. */
     mt_status (*setup)(mt_layer *l, mt_error *err);
     /* y[n, out_size] from x[n, in_size]. */
-    void (*forward)(mt_layer *l, const float *x, float *y, int n, int training);
+    void (*forward)(mt_layer *l, const float *x, float *y, int n, const mt_pass *pass);
     /* Adds parameter gradients into l->grads; writes dx unless it is NULL. dy may be overwritten. */
-    void (*backward)(mt_layer *l, const float *x, const float *y, float *dy, float *dx, int n);
+    void (*backward)(mt_layer *l, const float *x, const float *y, float *dy, float *dx, int n,
+                     const mt_pass *pass);
 } mt_layer_ops;
 
 struct mt_layer {

@@ -132,8 +132,10 @@ static double mse(const float *p, const int32_t *yc, const float *yt, int n, int
 }
 
 double mt_loss_compute(const mt_loss *loss, const float *out, const float *logits, const int32_t *y_class,
-                       const float *y_target, int n, float *dout, float grad_scale, int64_t *correct)
+                       const float *y_target, const float *weights, int n, float *dout, float grad_scale,
+                       int64_t *correct)
 {
+    (void)weights; /* TODO(catalog issue): per-sample weights */
     int k = loss->k;
     double total;
     if (loss->kind == MT_LOSS_CCE)

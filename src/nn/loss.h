@@ -21,10 +21,12 @@ extern const char *const mt_loss_names[];
 mt_status mt_loss_setup(mt_loss *loss, const mt_node *node, mt_model *model, mt_error *err);
 
 /* Batch of n samples: out [n, k] (and logits [n, k] when fused), targets as class indices y_class [n]
- * or values y_target [n, k]. Returns the summed loss. If dout is non-NULL it receives
- * grad_scale * d(loss_i)/d(out_i) (d/d(logits) when fused). *correct (if non-NULL) gets the number of
- * samples whose arg-max matches the class (classification) . */
+ * or values y_target [n, k], optional per-sample weights [n] (NULL = all 1). Returns the summed
+ * (weighted) per-sample loss. If dout is non-NULL it receives grad_scale * w_i * d(loss_i)/d(out_i)
+ * (d/d(logits) when fused). *correct (if non-NULL) gets the number of samples whose arg-max matches
+ * the class (classification). */
 double mt_loss_compute(const mt_loss *loss, const float *out, const float *logits, const int32_t *y_class,
-                       const float *y_target, int n, float *dout, float grad_scale, int64_t *correct);
+                       const float *y_target, const float *weights, int n, float *dout, float grad_scale,
+                       int64_t *correct);
 
 #endif

@@ -146,10 +146,10 @@ void mt_model_init_params(mt_model *m, uint64_t seed)
     }
 }
 
-const float *mt_model_forward(mt_model *m, int n, int training)
+const float *mt_model_forward(mt_model *m, int n, const mt_pass *pass)
 {
     for (int i = 0; i < m->n_layers; i++)
-        m->layers[i].ops->forward(&m->layers[i], m->acts[i], m->acts[i + 1], n, training);
+        m->layers[i].ops->forward(&m->layers[i], m->acts[i], m->acts[i + 1], n, pass);
     return m->acts[m->n_layers];
 }
 
@@ -159,13 +159,13 @@ const float *mt_model_logits(const mt_model *m)
     return last->scratch_per_sample == last->out_size ? last->scratch : NULL;
 }
 
-void mt_model_backward(mt_model *m, float *dout, int n)
+void mt_model_backward(mt_model *m, float *dout, int n, const mt_pass *pass)
 {
     float *dy = dout;
     for (int i = m->n_layers - 1; i >= 0; i--) {
         mt_layer *l = &m->layers[i];
         float *dx = i > 0 ? (dy == m->dbuf[0] ? m->dbuf[1] : m->dbuf[0]) : NULL;
-        l->ops->backward(l, m->acts[i], m->acts[i + 1], dy, dx, n);
+        l->ops->backward(l, m->acts[i], m->acts[i + 1], dy, dx, n, pass);
         dy = dx;
     }
 }

@@ -29,13 +29,13 @@ mt_status mt_model_reserve(mt_model *m, int capacity, mt_error *err);
 void mt_model_init_params(mt_model *m, uint64_t seed);
 
 /* Runs the forward pass on m->acts[0][0 .. n * input_size); returns the output buffer [n, output_size]. */
-const float *mt_model_forward(mt_model *m, int n, int training);
+const float *mt_model_forward(mt_model *m, int n, const mt_pass *pass);
 
 /* Pre-activation output of the last layer (logits) from the latest forward pass, or NULL if not kept. */
 const float *mt_model_logits(const mt_model *m);
 
 /* Backward pass from d(loss)/d(output) given in dout [n, output_size] (overwritten); adds into m->grads. */
-void mt_model_backward(mt_model *m, float *dout, int n);
+void mt_model_backward(mt_model *m, float *dout, int n, const mt_pass *pass);
 
 /* Zeroes the gradient slab. */
 void mt_model_zero_grads(mt_model *m);

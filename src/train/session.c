@@ -126,10 +126,11 @@ mt_status mt_session_evaluate(mt_session *s, mt_dataset *ds, mt_comm *comm, doub
                                    classes ? NULL : s->y_target, err);
         if (st)
             break;
-        const float *out = mt_model_forward(&s->model, n, 0);
+        mt_pass pass = {.training = 0, .first = first + done, .global_n = info->rows};
+        const float *out = mt_model_forward(&s->model, n, &pass);
         int64_t correct = 0;
         sums[0] += mt_loss_compute(&s->loss, out, mt_model_logits(&s->model), classes ? s->y_class : NULL,
-                                   classes ? NULL : s->y_target, n, NULL, 0.0f, &correct);
+                                   classes ? NULL : s->y_target, NULL, n, NULL, 0.0f, &correct);
         sums[1] += (double)correct;
         sums[2] += n;
         done += (uint64_t)n;

@@ -134,13 +134,15 @@ static mt_status train_step(trainer *t, int epoch, uint64_t step, double *sums, 
     (void)epoch;
     mt_model_zero_grads(&s->model);
     if (n > 0 && !st) {
-        const float *out = mt_model_forward(&s->model, n, 1);
+        mt_pass pass = {.training = 1, .seed = (uint64_t)t->cfg->training.seed, .step = (uint64_t)t->state.step,
+                        .first = start, .global_n = b, .comm = t->comm};
+        const float *out = mt_model_forward(&s->model, n, &pass);
         int64_t correct = 0;
         sums[0] += mt_loss_compute(&s->loss, out, mt_model_logits(&s->model), classes ? s->y_class : NULL,
-                                   classes ? NULL : s->y_target, n, s->dout, 1.0f / (float)b, &correct);
+                                   classes ? NULL : s->y_target, NULL, n, s->dout, 1.0f / (float)b, &correct);
         sums[1] += (double)correct;
         sums[2] += n;
-        mt_model_backward(&s->model, s->dout, n);
+        mt_model_backward(&s->model, s->dout, n, &pass);
     }
     double t2 = mt_wtime();
     if (st)

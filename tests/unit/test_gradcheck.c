@@ -22,23 +22,24 @@ typedef struct fixture {
     int32_t y[N];
     float t[N * 8];
     int use_targets;
+    mt_pass pass;
 } fixture;
 
 static double batch_loss(fixture *f)
 {
-    const float *out = mt_model_forward(&f->m, N, 1);
+    const float *out = mt_model_forward(&f->m, N, &f->pass);
     return mt_loss_compute(&f->loss, out, mt_model_logits(&f->m), f->use_targets ? NULL : f->y,
-                           f->use_targets ? f->t : NULL, N, NULL, 0, NULL) / N;
+                           f->use_targets ? f->t : NULL, NULL, N, NULL, 0, NULL) / N;
 }
 
 static void analytic(fixture *f)
 {
     static float dout[N * 8];
     mt_model_zero_grads(&f->m);
-    const float *out = mt_model_forward(&f->m, N, 1);
+    const float *out = mt_model_forward(&f->m, N, &f->pass);
     mt_loss_compute(&f->loss, out, mt_model_logits(&f->m), f->use_targets ? NULL : f->y,
-                    f->use_targets ? f->t : NULL, N, dout, 1.0f / N, NULL);
-    mt_model_backward(&f->m, dout, N);
+                    f->use_targets ? f->t : NULL, NULL, N, dout, 1.0f / N, NULL);
+    mt_model_backward(&f->m, dout, N, &f->pass);
 }
 
 static double numeric_dir(fixture *f, const float *dir, double eps)
@@ -62,7 +63,7 @@ static void check_model(const char *name, const char *layers, const char *loss, 
     snprintf(yaml, sizeof yaml,
              "model: {input: [%d], layers: %s}\nloss: %s\noptimizer: sgd\ndata: {file: none.h5}\n", IN, layers,
              loss);
-    fixture f = {.use_targets = use_targets};
+    fixture f = {.use_targets = use_targets, .pass = {.training = 1, .seed = 1, .global_n = N}};
     mt_error err = {0};
     if (!CHECK(mt_config_load_string(yaml, name, NULL, 0, &f.cfg, &err) == MT_OK, "%s: %s", name, err.msg))
         return;

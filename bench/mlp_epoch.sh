@@ -2,17 +2,19 @@
 # Benchmark: one training epoch of the Fashion-MNIST MLP (launch/configs/fashion_mlp.yaml,
 # 784-256-256-10, Adam) in samples/s, counted over training time only (metrics.jsonl's
 # samples_per_sec: evaluation, start-up and checkpointing excluded); the median of RUNS runs.
+# Each run of mpitrain trains EPOCH epochs and the last one is measured (default 2: the second
+# epoch, warm, as PyTorch's in-process repeats are; EPOCH=1 measures a cold first epoch).
 #
 #   (a) mpitrain at np 1, one BLAS thread, global batch 128 and 32
 #   (b) PyTorch, one thread, the same model, batch 128 and 32 (bench/torch_mlp.py; skipped with a
 #       note when no python3 can import torch), and the ratios mpitrain / PyTorch
 #   (c) weak scaling: np 2 with 128 samples per rank (global batch 256) against two independent
 #       np 1 runs (global batch 128) started together, whose combined samples/s is what this
-#       machine can do with two busy cores (their middle epoch of three is measured, when both
-#       are surely training); prints np2 / pair and np2 / np1
+#       machine can do with two busy cores (they train one epoch more than measured, so that
+#       both are surely training during the measured one); prints np2 / pair and np2 / np1
 #
 # Usage: bench/mlp_epoch.sh [OUT_DIR]     (default /tmp/mpitrain-bench)
-# Prints a table on stdout and writes OUT_DIR/mlp_epoch.csv. Environment: RUNS (default 5),
+# Prints a table on stdout and writes OUT_DIR/mlp_epoch.csv. Environment: RUNS (default 5), EPOCH,
 # MPITRAIN (default build/mpitrain), PYTHON (default: /usr/bin/python3 if it has torch, else python3).
 # OPENBLAS_CORETYPE is left as the environment has it. Needs datasets/fashion-mnist.h5
 # (datasets/prepare is run when it is missing).
@@ -23,6 +25,7 @@ out=${1:-/tmp/mpitrain-bench}
 mkdir -p "$out"
 out=$(cd "$out" && pwd)
 runs=${RUNS:-5}
+epoch=${EPOCH:-2}
 mpitrain=${MPITRAIN:-$root/build/mpitrain}
 [[ $mpitrain == /* ]] || mpitrain=$PWD/$mpitrain
 cd "$root"
@@ -57,39 +60,41 @@ start_run() {
 # rate_of TAG ROW: sets $rate to samples_per_sec of epoch ROW of a finished run (exits on failure).
 rate_of() {
   rate=$(sed -n "$2p" "$work/$1/metrics.jsonl" 2>/dev/null | grep -o '"samples_per_sec": *[0-9.eE+-]*' |
-    sed 's/.*: *//')
+    sed 's/.*: *//') || rate=""
   if [[ -z $rate ]]; then
     echo "bench: run $1 failed:" >&2
     sed 's/^/    | /' "$work/$1.log" >&2
     exit 1
   fi
 }
-# time_c NP BATCH: $runs one-epoch runs one after the other; sets $all (each run's samples/s), $med.
+# time_c NP BATCH: $runs runs one after the other; sets $all (each run's samples/s in epoch $epoch)
+# and $med.
 time_c() {
   local i rates=()
   for ((i = 0; i < runs; i++)); do
-    start_run "$1" "$2" run 1
-    wait $!
-    rate_of run 1
+    start_run "$1" "$2" run "$epoch"
+    wait $! || true   # a failed run is reported by rate_of, with its log
+    rate_of run "$epoch"
     rates+=("$rate")
   done
   all=${rates[*]}
   med=$(echo "$all" | median)
 }
 # time_pair BATCH: $runs times, two independent np 1 runs started together; sets $all (their summed
-# samples/s) and $med. Each runs 3 epochs and epoch 2 is measured, so that both processes are
+# samples/s in epoch $epoch) and $med. Each trains one epoch more, so that both processes are
 # training during the whole measured epoch even though their start-up times differ.
 time_pair() {
   local i sums=() a b r0
   for ((i = 0; i < runs; i++)); do
-    start_run 1 "$1" pair0 3
+    start_run 1 "$1" pair0 $((epoch + 1))
     a=$!
-    start_run 1 "$1" pair1 3
+    start_run 1 "$1" pair1 $((epoch + 1))
     b=$!
-    wait "$a" "$b"
-    rate_of pair0 2
+    wait "$a" || true
+    wait "$b" || true
+    rate_of pair0 "$epoch"
     r0=$rate
-    rate_of pair1 2
+    rate_of pair1 "$epoch"
     sums+=("$(awk -v x="$r0" -v y="$rate" 'BEGIN { printf "%.1f", x + y }')")
   done
   all=${sums[*]}
@@ -101,8 +106,10 @@ row() { # MODE IMPL NP GLOBAL PER_RANK MEDIAN ALL
 }
 
 echo "mlp_epoch: one epoch (60000 samples) of Fashion-MNIST 784-256-256-10 with Adam;"
-echo "  samples/s over training time, median of $runs runs; 1 BLAS thread per rank; $cores cores;"
+echo "  samples/s over training time of epoch $epoch of each run, median of $runs runs; 1 BLAS thread per rank; $cores cores;"
 echo "  $("$mpitrain" --version); OPENBLAS_CORETYPE=${OPENBLAS_CORETYPE:-unset}"
+# Other work on the machine skews everything, the np 2 row most (its ranks wait for each other).
+echo "  load average at start: $(cut -d' ' -f1-3 /proc/loadavg 2>/dev/null)"
 echo
 
 # (a) mpitrain, one rank
@@ -146,4 +153,5 @@ printf '  np 2 / np 1 (weak scaling):     %s   (2.00 = perfect on two cores)\n' 
   echo "ratio,np2_over_pair,,,,,$(ratio "$c2" "$pair"),"
   echo "ratio,np2_over_np1,,,,,$(ratio "$c2" "$c128"),"
 } >>"$csv"
+echo "load average at end: $(cut -d' ' -f1-3 /proc/loadavg 2>/dev/null)"
 echo "wrote $csv"

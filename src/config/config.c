@@ -14,6 +14,10 @@
 
 #include "core/error.h"
 
+static const char *const data_scaling_choices[] = {"none", "minmax|min_max", "standardize|standard|zscore", NULL};
+static const char *const data_missing_choices[] = {"error", "drop", "mean", "median", NULL};
+static const char *const data_split_choices[] = {"random|shuffled", "ordered|time|time_ordered", NULL};
+
 const mt_option mt_data_options[] = {
     { "file", MT_OPT_STRING, offsetof(mt_data_config, file), NULL, 0, 0, NULL,
       "HDF5 dataset file, relative to the directory mpitrain runs in" },
@@ -23,6 +27,18 @@ const mt_option mt_data_options[] = {
       "group of the validation split; empty for none" },
     { "test", MT_OPT_NAME, offsetof(mt_data_config, test), "", 0, 0, NULL,
       "group of the test split; empty for none" },
+    { "scaling", MT_OPT_NAME, offsetof(mt_data_config, scaling), "none", 0, 0, data_scaling_choices,
+      "feature scaling fitted on the training rows: none, minmax (to [0, 1]) or standardize (mean 0, std 1)" },
+    { "missing", MT_OPT_NAME, offsetof(mt_data_config, missing), "error", 0, 0, data_missing_choices,
+      "empty/NaN features: error, drop the row, or impute the training mean or median" },
+    { "validation_fraction", MT_OPT_FLOAT, offsetof(mt_data_config, validation_fraction), "0", 0, 0.99, NULL,
+      "fraction of the training split held out for validation (seeded by training.seed); 0 for none" },
+    { "split", MT_OPT_NAME, offsetof(mt_data_config, split), "random", 0, 0, data_split_choices,
+      "how validation_fraction is taken: random (seeded) or ordered (the last rows by /<train>/order, else by row)" },
+    { "folds", MT_OPT_INT, offsetof(mt_data_config, folds), "0", 0, 1000, NULL,
+      "k-fold cross-validation: number of folds (0 for none; set by mpitrain train --folds)" },
+    { "fold", MT_OPT_INT, offsetof(mt_data_config, fold), "0", 0, 999, NULL,
+      "which fold (0..folds-1) is the validation set" },
     MT_OPT_END,
 };
 

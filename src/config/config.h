@@ -19,6 +19,12 @@ typedef struct mt_data_config {
     char train[MT_NAME_MAX];       /* split names inside it */
     char validation[MT_NAME_MAX];  /* "" = none */
     char test[MT_NAME_MAX];        /* "" = none */
+    char scaling[MT_NAME_MAX];     /* none | minmax | standardize (fitted on the training rows) */
+    char missing[MT_NAME_MAX];     /* error | drop | mean | median: what NaN features do */
+    double validation_fraction;    /* 0 = none; else that fraction of the training split validates */
+    char split[MT_NAME_MAX];       /* random | ordered: how validation_fraction is taken */
+    int folds;                     /* k of k-fold cross-validation; 0 = none (mpitrain train --folds k sets it) */
+    int fold;                      /* which fold (0..folds-1) validates */
 } mt_data_config;
 
 typedef struct mt_training_config {

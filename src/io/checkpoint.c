@@ -133,12 +133,13 @@ static void layer_group_name(const mt_model *m, int i, char *buf, size_t size)
     snprintf(buf, size, "%03d_%s", i, m->layers[i].ops->name);
 }
 
-/* One dataset per tensor of a slab laid out like the parameters, grouped per layer. */
-static void write_slab(writer *w, hid_t parent, const mt_model *m, const float *slab, int with_attrs)
+/* One dataset per tensor of a slab laid out like the parameters, grouped per layer; with_state also
+ * writes the layers' attributes and their buffers (running statistics), as a torch state_dict holds them. */
+static void write_slab(writer *w, hid_t parent, const mt_model *m, const float *slab, int with_state)
 {
     for (int i = 0; i < m->n_layers && !w->failed; i++) {
         const mt_layer *l = &m->layers[i];
-        if (l->n_tensors == 0)
+        if (l->n_tensors == 0 && (!with_state || l->n_buffer_tensors == 0))
             continue;
         char name[64];
         layer_group_name(m, i, name, sizeof name);
@@ -147,9 +148,16 @@ static void write_slab(writer *w, hid_t parent, const mt_model *m, const float *
             wfail(w, name);
             return;
         }
-        if (with_attrs) {
+        if (with_state) {
             write_attr_str(w, g, "type", l->ops->name);
             write_attr_i64(w, g, "index", i);
+        }
+        for (int t = 0; with_state && t < l->n_buffer_tensors; t++) {
+            const mt_tensor_desc *d = &l->buffer_tensors[t];
+            hsize_t dims[MT_MAX_SHAPE];
+            for (int k = 0; k < d->rank; k++)
+                dims[k] = (hsize_t)d->shape[k];
+            write_array(w, g, d->name, H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, d->rank, dims, l->buffers + d->offset);
         }
         for (int t = 0; t < l->n_tensors; t++) {
             const mt_tensor_desc *d = &l->tensors[t];
@@ -173,6 +181,10 @@ static void write_optimizer(writer *w, hid_t file, const mt_model *m, const mt_o
     if (opt) {
         write_attr_str(w, g, "name", opt->opts.name);
         write_i64(w, g, "step", opt->step);
+        for (int s = 0; s < opt->n_scalars; s++) {
+            hsize_t one = 1;
+            write_array(w, g, opt->scalar_names[s], H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, 1, &one, &opt->scalars[s]);
+        }
         for (int s = 0; s < opt->n_slots; s++) {
             hid_t sg = H5Gcreate2(g, opt->slot_names[s], H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
             if (sg < 0) {
@@ -198,6 +210,10 @@ static void write_state(writer *w, hid_t file, const mt_train_state *st)
     write_i64(w, g, "world_size", st->world_size);
     write_i64(w, g, "seed", st->seed);
     write_i64(w, g, "global_batch", st->global_batch);
+    write_i64(w, g, "early_stopping_best_epoch", st->es_best_epoch);
+    write_i64(w, g, "early_stopping_wait", st->es_wait);
+    hsize_t one = 1;
+    write_array(w, g, "early_stopping_best", H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, 1, &one, &st->es_best);
     H5Gclose(g);
 }
 
@@ -392,11 +408,11 @@ static mt_status read_tensor(hid_t group, const char *file, const char *where, c
 }
 
 static mt_status read_slab(hid_t parent, const char *file, const char *prefix, mt_model *m, float *slab,
-                           mt_error *err)
+                           int with_state, mt_error *err)
 {
     for (int i = 0; i < m->n_layers; i++) {
         mt_layer *l = &m->layers[i];
-        if (l->n_tensors == 0)
+        if (l->n_tensors == 0 && (!with_state || l->n_buffer_tensors == 0))
             continue;
         char name[64], where[160];
         layer_group_name(m, i, name, sizeof name);
@@ -408,6 +424,14 @@ static mt_status read_slab(hid_t parent, const char *file, const char *prefix, m
         for (int t = 0; t < l->n_tensors; t++) {
             mt_status st = read_tensor(g, file, where, &l->tensors[t],
                                        slab + (size_t)(l->params - m->params) + l->tensors[t].offset, err);
+            if (st) {
+                H5Gclose(g);
+                return st;
+            }
+        }
+        for (int t = 0; with_state && t < l->n_buffer_tensors; t++) {
+            mt_status st = read_tensor(g, file, where, &l->buffer_tensors[t], l->buffers + l->buffer_tensors[t].offset,
+                                       err);
             if (st) {
                 H5Gclose(g);
                 return st;
@@ -448,6 +472,14 @@ static mt_status read_optimizer(hid_t f, const char *path, mt_model *m, mt_optim
                      name, opt->opts.name);
     else if (read_i64(g, "step", &opt->step) < 0)
         st = mt_fail(err, MT_ERR_INPUT, "%s: /optimizer/step: missing or unreadable", path);
+    for (int s = 0; s < opt->n_scalars && !st; s++) {
+        hid_t d = H5Lexists(g, opt->scalar_names[s], H5P_DEFAULT) > 0 ? H5Dopen2(g, opt->scalar_names[s], H5P_DEFAULT)
+                                                                     : -1;
+        if (d < 0 || H5Dread(d, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, &opt->scalars[s]) < 0)
+            st = mt_fail(err, MT_ERR_INPUT, "%s: /optimizer/%s: missing or unreadable", path, opt->scalar_names[s]);
+        if (d >= 0)
+            H5Dclose(d);
+    }
     for (int s = 0; s < opt->n_slots && !st; s++) {
         char where[96];
         snprintf(where, sizeof where, "/optimizer/%s", opt->slot_names[s]);
@@ -457,7 +489,7 @@ static mt_status read_optimizer(hid_t f, const char *path, mt_model *m, mt_optim
             st = mt_fail(err, MT_ERR_INPUT, "%s: %s: missing", path, where);
             break;
         }
-        st = read_slab(sg, path, where, m, opt->slots[s], err);
+        st = read_slab(sg, path, where, m, opt->slots[s], 0, err);
         H5Gclose(sg);
     }
     H5Gclose(g);
@@ -471,7 +503,12 @@ static mt_status read_state(hid_t f, const char *path, mt_train_state *st, mt_er
         return mt_fail(err, MT_ERR_INPUT, "%s: /state: missing", path);
     int bad = read_i64(g, "epoch", &st->epoch) | read_i64(g, "step", &st->step) |
               read_i64(g, "world_size", &st->world_size) | read_i64(g, "seed", &st->seed) |
-              read_i64(g, "global_batch", &st->global_batch);
+              read_i64(g, "global_batch", &st->global_batch) | read_i64(g, "early_stopping_best_epoch", &st->es_best_epoch) |
+              read_i64(g, "early_stopping_wait", &st->es_wait);
+    hid_t d = H5Lexists(g, "early_stopping_best", H5P_DEFAULT) > 0 ? H5Dopen2(g, "early_stopping_best", H5P_DEFAULT) : -1;
+    bad |= d < 0 || H5Dread(d, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, &st->es_best) < 0;
+    if (d >= 0)
+        H5Dclose(d);
     H5Gclose(g);
     return bad ? mt_fail(err, MT_ERR_INPUT, "%s: /state: incomplete", path) : MT_OK;
 }
@@ -529,7 +566,7 @@ mt_status mt_checkpoint_read(const char *path, mt_model *m, mt_optimizer *opt, m
     if (g < 0)
         rc = mt_fail(err, MT_ERR_INPUT, "%s: /params: missing", path);
     else {
-        rc = read_slab(g, path, "/params", m, m->params, err);
+        rc = read_slab(g, path, "/params", m, m->params, 1, err);
         H5Gclose(g);
     }
     if (!rc && opt)

@@ -17,6 +17,9 @@ typedef struct mt_train_state {
     int64_t world_size;     /* ranks of the run that wrote it */
     int64_t seed;
     int64_t global_batch;
+    double es_best;         /* early stopping: best monitored value (NaN: none yet) */
+    int64_t es_best_epoch;  /* early stopping: epoch of the best value (0: none) */
+    int64_t es_wait;        /* early stopping: epochs since the best */
 } mt_train_state;
 
 /* One row of the per-epoch history (metrics.jsonl and /metrics). NaN where not measured. */

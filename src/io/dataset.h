@@ -103,4 +103,76 @@ mt_status mt_import_idx(const char *train_images, const char *train_labels, cons
  * reject is shown with the reader's message, not an error. */
 mt_status mt_inspect_file(const char *path, void *stdio_file, mt_error *err);
 
+/* ---- data preparation: class subsets, CSV import, per-row columns (section of the data-prep engineer) -- */
+
+/* mt_import_idx that keeps only the items whose label is in keep[0..n_keep) (n_keep == 0: all, as
+ * mt_import_idx), relabelled by their position in keep (keep = {5, 7}: 5 -> 0, 7 -> 1), in both splits.
+ * The classes attribute then names the kept classes in that order (class_names[keep[k]] when names are
+ * given, else the original label as text). keep must be distinct labels (and < n_class_names when names
+ * are given); a split with no kept item is MT_ERR_INPUT. */
+mt_status mt_import_idx_subset(const char *train_images, const char *train_labels, const char *test_images,
+                               const char *test_labels, const char *out_path, const char *const *class_names,
+                               int n_class_names, const char *source, const int *keep, int n_keep, mt_error *err);
+
+typedef enum mt_csv_task {
+    MT_CSV_AUTO,            /* classification when every label is an integer (and at most 65536 distinct) */
+    MT_CSV_CLASSIFICATION,  /* y int32 [N] in 0..k-1 (labels renumbered when they are not 0..k-1) */
+    MT_CSV_REGRESSION       /* y float32 [N, k], one column per label column */
+} mt_csv_task;
+
+/* What `mpitrain import csv` does. Strings are borrowed; NULL means the default given. */
+typedef struct mt_csv_import {
+    const char *input;       /* CSV file (plain or gzip-compressed), header line first */
+    const char *test_input;  /* a second CSV with the same header for the test split, or NULL */
+    const char *out_path;    /* HDF5 file to write (replaced atomically) */
+    const char *split;       /* split the rows of input go to (NULL: "train") */
+    const char *test_split;  /* split of test_input / of the test fraction (NULL: "test") */
+    const char *label;       /* label column; for regression several may be given, comma-separated */
+    const char *weights;     /* column of per-row weights (finite, >= 0) -> /<split>/w float32 [N], or NULL */
+    const char *order;       /* column ordering the rows in time -> /<split>/order float64 [N], or NULL */
+    const char *ignore;      /* comma-separated columns to leave out (ids, dates), or NULL */
+    mt_csv_task task;
+    double test_fraction;    /* in [0, 1): this fraction of input's rows (seeded choice) goes to test_split */
+    uint64_t seed;           /* seed of that choice */
+    const char *source;      /* "source" attribute (NULL: the input path(s)) */
+} mt_csv_import;
+
+/* What the import wrote. */
+typedef struct mt_csv_result {
+    uint64_t rows[2];          /* rows written to split and test_split (0 when there is none) */
+    uint64_t features;         /* columns of x */
+    uint64_t missing_cells;    /* empty or NaN feature cells (stored as NaN) */
+    mt_csv_task task;          /* the task chosen (never MT_CSV_AUTO) */
+    int n_classes;             /* classification: k */
+    int renumbered;            /* classification: the labels were not 0..k-1 and were mapped (sorted) */
+} mt_csv_result;
+
+/* Imports numeric CSV into the dataset layout: /<split>/x float32 [N, F] (every column except the label,
+ * weight, order and ignored ones, in file order; empty, NaN/nan and NA cells become NaN), /<split>/y
+ * (int32 [N] classes, or float32 [N, k] targets), optional /<split>/w and /<split>/order; file attributes
+ * features (column names of x), labels (label column names), task, classes (classification: the original
+ * label values as text, so class i is classes[i]), source, format, format_version. The delimiter is ',';
+ * fields may be quoted ("1.5", with "" for a quote); spaces around fields, CRLF line ends, a UTF-8 BOM,
+ * blank lines and a missing final newline are accepted. Two streaming passes (check, then write), so only
+ * one block of rows is in memory (plus the distinct labels and, with test_fraction, one byte per row).
+ * Errors are MT_ERR_INPUT naming "file:line" and the column ("a.csv:18: column 'x3': 'abc' is not a
+ * number"); a missing label, weight or order cell is an error. Written to "<out>.tmp.<pid>" and renamed.
+ * res may be NULL. */
+mt_status mt_import_csv(const mt_csv_import *opt, mt_csv_result *res, mt_error *err);
+
+/* Reads the whole 1-D per-row column /<split>/<name> (any numeric type; [N] or [N, 1]) as doubles into
+ * *values (malloc'd, caller frees). When it does not exist, *values = NULL and MT_OK. Its length must be
+ * `rows` (the split's N): MT_ERR_INPUT naming file and dataset otherwise. For /order and /w columns,
+ * which are 8 or 4 bytes per row: small next to x. */
+mt_status mt_dataset_read_column(const char *path, const char *split, const char *name, uint64_t rows,
+                                 double **values, mt_error *err);
+
+/* The per-row sample weights /<split>/w as float (malloc'd; *w = NULL and MT_OK when the split has none).
+ * Every weight must be finite and >= 0 (MT_ERR_INPUT naming the row otherwise), and not all 0. */
+mt_status mt_dataset_read_weights(const char *path, const char *split, uint64_t rows, float **w, mt_error *err);
+
+/* Name of x's column `column` from the file's "features" attribute (what import csv writes) into buf;
+ * returns 1, or 0 when the file has no such name (buf is then ""). Never fails. */
+int mt_dataset_feature_name(const char *path, uint64_t column, char *buf, size_t size);
+
 #endif

@@ -2,29 +2,29 @@
  * gzip or plain, read through zlib which handles both) into the dataset layout: /train/x uint8 [N, H, W]
  * (contiguous, uncompressed, so the reader's direct paths apply), /train/y int32 [N], /test likewise, and
  * file attributes classes, source, format = "mpitrain-dataset", format_version = 1. Data is streamed in
- * blocks, never held whole. The file is written to "<out>.tmp.<pid>" and renamed when complete. */
+ * blocks, never held whole. The file is written to "<out>.tmp.<pid>" and renamed when complete.
+ * A class subset (keep list, e.g. 5, 7) writes only the items of those classes, labelled by their position
+ * in the list (0, 1), with the classes attribute naming them; its labels are read whole first (one byte
+ * per item) so that the output's size is known before the images are streamed. */
 #define _POSIX_C_SOURCE 200809L
 
 #include "io/dataset.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include <hdf5.h>
 #include <zlib.h>
 
 #include "core/error.h"
+#include "io/h5_write.h"
 
 #define MAGIC_IMAGES 0x00000803u
 #define MAGIC_LABELS 0x00000801u
 #define MAX_ITEM_BYTES ((uint64_t)1 << 40)
 #define BLOCK_BYTES ((size_t)4 << 20)  /* bytes per streamed block */
-#define FORMAT_NAME "mpitrain-dataset"
-#define FORMAT_VERSION 1
 
 /* One open IDX file: header parsed, positioned at the first data byte. */
 typedef struct idx_file {
@@ -39,10 +39,11 @@ typedef struct idx_file {
 
 /* The output being written. */
 typedef struct writer {
-    const char *out;
-    char tmp[4200];
-    hid_t file;
+    mt_h5w h5;
     int n_classes;        /* labels must be < this when > 0 */
+    int n_keep;           /* > 0: only items of these classes are written */
+    int new_label[256];   /* label in the output of each IDX label, -1 for dropped ones */
+    char keep_text[1100]; /* the kept classes as "5, 7", for messages */
 } writer;
 
 /* Reads up to size bytes; returns the count read (short only at end of data) or -1 with a message. */
@@ -159,50 +160,6 @@ static mt_status read_data(idx_file *f, void *buf, size_t size, uint64_t done, m
 
 /* ---- writing ---------------------------------------------------------------------------------------- */
 
-/* Copies the innermost message on HDF5's error stack into buf (200 bytes). */
-static herr_t take_first_desc(unsigned n, const H5E_error2_t *e, void *data)
-{
-    if (n == 0 && e->desc && e->desc[0])
-        snprintf(data, 200, "%s", e->desc);
-    return 0;
-}
-
-/* MT_ERR_IO naming the output and the object being written, with HDF5's reason. */
-static mt_status write_error(const writer *w, const char *what, mt_error *err)
-{
-    char why[200] = "HDF5 error";
-    H5Ewalk2(H5E_DEFAULT, H5E_WALK_UPWARD, take_first_desc, why);
-    return mt_fail(err, MT_ERR_IO, "%s: %s: write failed: %s", w->out, what, why);
-}
-
-/* Creates dataset name in group g with the given type and shape (contiguous, uncompressed). */
-static hid_t create_dataset(hid_t g, const char *name, hid_t type, int rank, const hsize_t *dims)
-{
-    hid_t space = H5Screate_simple(rank, dims, NULL);
-    hid_t d = space >= 0 ? H5Dcreate2(g, name, type, space, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT) : -1;
-    if (space >= 0)
-        H5Sclose(space);
-    return d;
-}
-
-/* Writes rows [first, first + count) of dataset d (row_elems elements per row) from buf. */
-static herr_t write_rows(hid_t d, hid_t memtype, uint64_t first, uint64_t count, uint64_t row_elems,
-                         const void *buf)
-{
-    hid_t fspace = H5Dget_space(d);
-    int rank = H5Sget_simple_extent_ndims(fspace);
-    hsize_t start[3] = {first, 0, 0}, cnt[3], total = count * row_elems;
-    H5Sget_simple_extent_dims(fspace, cnt, NULL);
-    cnt[0] = count;
-    herr_t rc = rank > 0 ? H5Sselect_hyperslab(fspace, H5S_SELECT_SET, start, NULL, cnt, NULL) : -1;
-    hid_t mspace = H5Screate_simple(1, &total, NULL);
-    if (rc >= 0 && mspace >= 0)
-        rc = H5Dwrite(d, memtype, mspace, fspace, H5P_DEFAULT, buf);
-    H5Sclose(mspace);
-    H5Sclose(fspace);
-    return rc;
-}
-
 /* Streams the images of f into /<split>/x uint8 [N, H, W], BLOCK_BYTES at a time. */
 static mt_status copy_images(writer *w, hid_t g, const char *split, idx_file *f, mt_error *err)
 {
@@ -211,14 +168,15 @@ static mt_status copy_images(writer *w, hid_t g, const char *split, idx_file *f,
     size_t rows = BLOCK_BYTES / f->item_bytes ? BLOCK_BYTES / f->item_bytes : 1;
     unsigned char *buf = malloc(rows * f->item_bytes);
     if (!buf)
-        return mt_fail(err, MT_ERR_NOMEM, "%s: out of memory for %s", w->out, what);
-    hid_t d = create_dataset(g, "x", H5T_STD_U8LE, 3, f->dims);
-    mt_status st = d < 0 ? write_error(w, what, err) : MT_OK;
+        return mt_fail(err, MT_ERR_NOMEM, "%s: out of memory for %s", w->h5.out, what);
+    uint64_t dims[3] = {f->dims[0], f->dims[1], f->dims[2]};
+    hid_t d = mt_h5w_dataset(g, "x", H5T_STD_U8LE, 3, dims);
+    mt_status st = d < 0 ? mt_h5w_error(&w->h5, what, err) : MT_OK;
     for (uint64_t first = 0; st == MT_OK && first < f->items; first += rows) {
         uint64_t n = f->items - first < rows ? f->items - first : rows;
         st = read_data(f, buf, n * f->item_bytes, first * f->item_bytes, err);
-        if (st == MT_OK && write_rows(d, H5T_NATIVE_UCHAR, first, n, f->item_bytes, buf) < 0)
-            st = write_error(w, what, err);
+        if (st == MT_OK && mt_h5w_rows(d, H5T_NATIVE_UCHAR, first, n, f->item_bytes, buf) < 0)
+            st = mt_h5w_error(&w->h5, what, err);
     }
     if (d >= 0)
         H5Dclose(d);
@@ -226,16 +184,14 @@ static mt_status copy_images(writer *w, hid_t g, const char *split, idx_file *f,
     return st;
 }
 
-/* Widens a block of uint8 labels to int32, checking them against the class names given. */
-static mt_status widen_labels(const writer *w, const idx_file *f, const unsigned char *in, int32_t *out,
-                              uint64_t first, size_t n, mt_error *err)
+/* Checks a block of uint8 labels against the class names given. */
+static mt_status check_label_range(const writer *w, const idx_file *f, const unsigned char *in, uint64_t first,
+                                   size_t n, mt_error *err)
 {
-    for (size_t i = 0; i < n; i++) {
-        out[i] = in[i];
-        if (w->n_classes > 0 && out[i] >= w->n_classes)
+    for (size_t i = 0; i < n; i++)
+        if (w->n_classes > 0 && in[i] >= w->n_classes)
             return mt_fail(err, MT_ERR_INPUT, "%s: item %llu has label %d, but only %d class names were given",
-                           f->path, (unsigned long long)(first + i), (int)out[i], w->n_classes);
-    }
+                           f->path, (unsigned long long)(first + i), (int)in[i], w->n_classes);
     return MT_OK;
 }
 
@@ -247,17 +203,20 @@ static mt_status copy_labels(writer *w, hid_t g, const char *split, idx_file *f,
     size_t rows = BLOCK_BYTES / sizeof(int32_t);
     unsigned char *bytes = malloc(rows);
     int32_t *labels = malloc(rows * sizeof *labels);
-    hid_t d = bytes && labels ? create_dataset(g, "y", H5T_STD_I32LE, 1, f->dims) : -1;
-    mt_status st = !bytes || !labels ? mt_fail(err, MT_ERR_NOMEM, "%s: out of memory for %s", w->out, what)
-                   : d < 0           ? write_error(w, what, err)
+    uint64_t dims[1] = {f->items};
+    hid_t d = bytes && labels ? mt_h5w_dataset(g, "y", H5T_STD_I32LE, 1, dims) : -1;
+    mt_status st = !bytes || !labels ? mt_fail(err, MT_ERR_NOMEM, "%s: out of memory for %s", w->h5.out, what)
+                   : d < 0           ? mt_h5w_error(&w->h5, what, err)
                                      : MT_OK;
     for (uint64_t first = 0; st == MT_OK && first < f->items; first += rows) {
         size_t n = f->items - first < rows ? (size_t)(f->items - first) : rows;
         st = read_data(f, bytes, n, first, err);
         if (st == MT_OK)
-            st = widen_labels(w, f, bytes, labels, first, n, err);
-        if (st == MT_OK && write_rows(d, H5T_NATIVE_INT32, first, n, 1, labels) < 0)
-            st = write_error(w, what, err);
+            st = check_label_range(w, f, bytes, first, n, err);
+        for (size_t i = 0; st == MT_OK && i < n; i++)
+            labels[i] = bytes[i];
+        if (st == MT_OK && mt_h5w_rows(d, H5T_NATIVE_INT32, first, n, 1, labels) < 0)
+            st = mt_h5w_error(&w->h5, what, err);
     }
     if (d >= 0)
         H5Dclose(d);
@@ -266,13 +225,102 @@ static mt_status copy_labels(writer *w, hid_t g, const char *split, idx_file *f,
     return st;
 }
 
+/* The subset of a split whose labels are among the kept classes: all labels are read first (one byte
+ * per item), then the images are streamed and only the kept items written; labels become the position
+ * of their class in the keep list. */
+typedef struct subset {
+    unsigned char *labels;  /* [items] labels as read */
+    uint64_t kept;          /* items kept */
+} subset;
+
+static mt_status read_subset_labels(writer *w, idx_file *f, subset *s, mt_error *err)
+{
+    if (!(s->labels = malloc(f->items)))
+        return mt_fail(err, MT_ERR_NOMEM, "%s: out of memory for %llu labels", f->path,
+                       (unsigned long long)f->items);
+    mt_status st = read_data(f, s->labels, f->items, 0, err);
+    if (st == MT_OK)
+        st = check_label_range(w, f, s->labels, 0, f->items, err);
+    for (uint64_t i = 0; st == MT_OK && i < f->items; i++)
+        s->kept += w->new_label[s->labels[i]] >= 0;
+    if (st == MT_OK && s->kept == 0)
+        st = mt_fail(err, MT_ERR_INPUT, "%s: no item has one of the kept classes (%s)", f->path, w->keep_text);
+    return st;
+}
+
+static mt_status write_subset_labels(writer *w, hid_t g, const char *split, const idx_file *f, const subset *s,
+                                     mt_error *err)
+{
+    char what[300];
+    snprintf(what, sizeof what, "/%s/y", split);
+    int32_t *y = malloc(s->kept * sizeof *y);
+    if (!y)
+        return mt_fail(err, MT_ERR_NOMEM, "%s: out of memory for %s", w->h5.out, what);
+    uint64_t n = 0;
+    for (uint64_t i = 0; i < f->items; i++)
+        if (w->new_label[s->labels[i]] >= 0)
+            y[n++] = w->new_label[s->labels[i]];
+    hid_t d = mt_h5w_dataset(g, "y", H5T_STD_I32LE, 1, &s->kept);
+    mt_status st = d < 0 || mt_h5w_rows(d, H5T_NATIVE_INT32, 0, n, 1, y) < 0 ? mt_h5w_error(&w->h5, what, err)
+                                                                                : MT_OK;
+    if (d >= 0)
+        H5Dclose(d);
+    free(y);
+    return st;
+}
+
+static mt_status write_subset_images(writer *w, hid_t g, const char *split, idx_file *f, const subset *s,
+                                     mt_error *err)
+{
+    char what[300];
+    snprintf(what, sizeof what, "/%s/x", split);
+    size_t rows = BLOCK_BYTES / f->item_bytes ? BLOCK_BYTES / f->item_bytes : 1;
+    unsigned char *in = malloc(rows * f->item_bytes), *out = malloc(rows * f->item_bytes);
+    uint64_t dims[3] = {s->kept, f->dims[1], f->dims[2]};
+    hid_t d = in && out ? mt_h5w_dataset(g, "x", H5T_STD_U8LE, 3, dims) : -1;
+    mt_status st = !in || !out ? mt_fail(err, MT_ERR_NOMEM, "%s: out of memory for %s", w->h5.out, what)
+                   : d < 0     ? mt_h5w_error(&w->h5, what, err)
+                               : MT_OK;
+    uint64_t written = 0;
+    for (uint64_t first = 0; st == MT_OK && first < f->items; first += rows) {
+        uint64_t n = f->items - first < rows ? f->items - first : rows, m = 0;
+        st = read_data(f, in, n * f->item_bytes, first * f->item_bytes, err);
+        for (uint64_t i = 0; st == MT_OK && i < n; i++)
+            if (w->new_label[s->labels[first + i]] >= 0)
+                memcpy(out + m++ * f->item_bytes, in + i * f->item_bytes, f->item_bytes);
+        if (st == MT_OK && mt_h5w_rows(d, H5T_NATIVE_UCHAR, written, m, f->item_bytes, out) < 0)
+            st = mt_h5w_error(&w->h5, what, err);
+        written += m;
+    }
+    if (d >= 0)
+        H5Dclose(d);
+    free(in);
+    free(out);
+    return st;
+}
+
+static mt_status write_split_subset(writer *w, hid_t g, const char *split, idx_file *images, idx_file *labels,
+                                    mt_error *err)
+{
+    subset s = {0};
+    mt_status st = read_subset_labels(w, labels, &s, err);
+    if (st == MT_OK)
+        st = write_subset_images(w, g, split, images, &s, err);
+    if (st == MT_OK)
+        st = write_subset_labels(w, g, split, labels, &s, err);
+    free(s.labels);
+    return st;
+}
+
 static mt_status write_split(writer *w, const char *split, idx_file *images, idx_file *labels, mt_error *err)
 {
-    hid_t g = H5Gcreate2(w->file, split, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+    hid_t g = H5Gcreate2(w->h5.file, split, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
     char what[300];
     snprintf(what, sizeof what, "/%s", split);
-    mt_status st = g < 0 ? write_error(w, what, err) : copy_images(w, g, split, images, err);
-    if (st == MT_OK)
+    mt_status st = g < 0        ? mt_h5w_error(&w->h5, what, err)
+                   : w->n_keep ? write_split_subset(w, g, split, images, labels, err)
+                               : copy_images(w, g, split, images, err);
+    if (st == MT_OK && !w->n_keep)
         st = copy_labels(w, g, split, labels, err);
     if (st == MT_OK)
         st = expect_end(images, err);
@@ -281,81 +329,6 @@ static mt_status write_split(writer *w, const char *split, idx_file *images, idx
     if (g >= 0)
         H5Gclose(g);
     return st;
-}
-
-/* A UTF-8 variable-length string attribute: a scalar when n < 0, else a 1-D array of n strings. */
-static herr_t write_strings(hid_t obj, const char *name, const char *const *values, int n)
-{
-    hid_t type = H5Tcopy(H5T_C_S1);
-    H5Tset_size(type, H5T_VARIABLE);
-    H5Tset_cset(type, H5T_CSET_UTF8);
-    hsize_t dim = n < 0 ? 1 : (hsize_t)n;
-    hid_t space = n < 0 ? H5Screate(H5S_SCALAR) : H5Screate_simple(1, &dim, NULL);
-    hid_t attr = H5Acreate2(obj, name, type, space, H5P_DEFAULT, H5P_DEFAULT);
-    herr_t rc = attr >= 0 ? H5Awrite(attr, type, values) : -1;
-    if (attr >= 0)
-        H5Aclose(attr);
-    H5Sclose(space);
-    H5Tclose(type);
-    return rc;
-}
-
-static herr_t write_int_attr(hid_t obj, const char *name, int64_t value)
-{
-    hid_t space = H5Screate(H5S_SCALAR);
-    hid_t attr = H5Acreate2(obj, name, H5T_STD_I64LE, space, H5P_DEFAULT, H5P_DEFAULT);
-    herr_t rc = attr >= 0 ? H5Awrite(attr, H5T_NATIVE_INT64, &value) : -1;
-    if (attr >= 0)
-        H5Aclose(attr);
-    H5Sclose(space);
-    return rc;
-}
-
-static mt_status write_attributes(writer *w, const char *const *class_names, int n_class_names,
-                                  const char *source, mt_error *err)
-{
-    const char *format = FORMAT_NAME;
-    if ((class_names && n_class_names > 0 && write_strings(w->file, "classes", class_names, n_class_names) < 0) ||
-        write_strings(w->file, "source", &source, -1) < 0 || write_strings(w->file, "format", &format, -1) < 0 ||
-        write_int_attr(w->file, "format_version", FORMAT_VERSION) < 0)
-        return write_error(w, "attributes", err);
-    return MT_OK;
-}
-
-/* Creates "<out>.tmp.<pid>" (exclusively, so errno explains a failure) and opens it with HDF5. */
-static mt_status create_output(writer *w, mt_error *err)
-{
-    snprintf(w->tmp, sizeof w->tmp, "%s.tmp.%ld", w->out, (long)getpid());
-    int fd = open(w->tmp, O_WRONLY | O_CREAT | O_EXCL, 0644);
-    if (fd < 0)
-        return mt_fail(err, MT_ERR_IO, "%s: cannot create %s: %s", w->out, w->tmp, strerror(errno));
-    close(fd);
-    w->file = H5Fcreate(w->tmp, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
-    if (w->file < 0) {
-        remove(w->tmp);
-        return write_error(w, "create", err);
-    }
-    return MT_OK;
-}
-
-/* Closes the temporary file, makes it durable and renames it to the output path. */
-static mt_status finish_output(writer *w, mt_error *err)
-{
-    herr_t rc = H5Fclose(w->file);
-    w->file = -1;
-    if (rc < 0)
-        return write_error(w, "close", err);
-    int fd = open(w->tmp, O_RDONLY);
-    if (fd < 0 || fsync(fd) != 0) {
-        int e = errno;
-        if (fd >= 0)
-            close(fd);
-        return mt_fail(err, MT_ERR_IO, "%s: cannot sync %s: %s", w->out, w->tmp, strerror(e));
-    }
-    close(fd);
-    if (rename(w->tmp, w->out) != 0)
-        return mt_fail(err, MT_ERR_IO, "%s: cannot rename %s to it: %s", w->out, w->tmp, strerror(errno));
-    return MT_OK;
 }
 
 /* Opens the image and label files of one split and checks that their counts agree. */
@@ -375,27 +348,49 @@ static mt_status open_pair(idx_file *images, idx_file *labels, const char *image
 static mt_status write_output(writer *w, idx_file *f, int with_test, const char *const *class_names,
                               int n_class_names, const char *source, mt_error *err)
 {
-    mt_status st = create_output(w, err);
+    mt_status st = mt_h5w_create(&w->h5, w->h5.out, 0, err);
     if (st != MT_OK)
         return st;
     st = write_split(w, "train", &f[0], &f[1], err);
     if (st == MT_OK && with_test)
         st = write_split(w, "test", &f[2], &f[3], err);
     if (st == MT_OK)
-        st = write_attributes(w, class_names, n_class_names, source, err);
+        st = mt_h5w_dataset_attributes(&w->h5, class_names, n_class_names, source, err);
     if (st == MT_OK)
-        st = finish_output(w, err);
-    if (st != MT_OK) {
-        if (w->file >= 0)
-            H5Fclose(w->file);
-        remove(w->tmp);
-    }
+        st = mt_h5w_finish(&w->h5, err);
+    if (st != MT_OK)
+        mt_h5w_abort(&w->h5);
     return st;
 }
 
-mt_status mt_import_idx(const char *train_images, const char *train_labels, const char *test_images,
-                        const char *test_labels, const char *out_path, const char *const *class_names,
-                        int n_class_names, const char *source, mt_error *err)
+/* Checks the keep list (distinct labels in [0, 256), below n_class_names when names are given) and fills
+ * the label map and the output class names (the given names of the kept classes, else their numbers). */
+static mt_status setup_keep(writer *w, const int *keep, int n_keep, const char *const *class_names,
+                            int n_class_names, const char **kept_names, char (*numbers)[12], mt_error *err)
+{
+    for (int c = 0; c < 256; c++)
+        w->new_label[c] = n_keep > 0 ? -1 : c;
+    w->n_keep = n_keep > 0 ? n_keep : 0;
+    size_t used = 0;
+    for (int k = 0; k < n_keep; k++) {
+        int c = keep[k];
+        if (c < 0 || c > 255 || (class_names && n_class_names > 0 && c >= n_class_names))
+            return mt_fail(err, MT_ERR_INPUT, "import idx: kept class %d is not a label (labels are 0..%d)", c,
+                           class_names && n_class_names > 0 ? n_class_names - 1 : 255);
+        if (w->new_label[c] >= 0)
+            return mt_fail(err, MT_ERR_INPUT, "import idx: class %d is kept twice", c);
+        w->new_label[c] = k;
+        snprintf(numbers[k], sizeof numbers[k], "%d", c);
+        kept_names[k] = class_names && n_class_names > 0 ? class_names[c] : numbers[k];
+        if (used < sizeof w->keep_text)
+            used += (size_t)snprintf(w->keep_text + used, sizeof w->keep_text - used, "%s%d", k ? ", " : "", c);
+    }
+    return MT_OK;
+}
+
+mt_status mt_import_idx_subset(const char *train_images, const char *train_labels, const char *test_images,
+                               const char *test_labels, const char *out_path, const char *const *class_names,
+                               int n_class_names, const char *source, const int *keep, int n_keep, mt_error *err)
 {
     H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
     if (!train_images || !train_labels || !out_path)
@@ -403,9 +398,20 @@ mt_status mt_import_idx(const char *train_images, const char *train_labels, cons
     if (!test_images != !test_labels)
         return mt_fail(err, MT_ERR_INPUT, "import idx: %s given without %s", test_images ? test_images : test_labels,
                        test_images ? "test labels" : "test images");
+    if (n_keep > 256 || (n_keep > 0 && !keep))
+        return mt_fail(err, MT_ERR_INPUT, "import idx: at most 256 kept classes (got %d)", n_keep);
+    writer w;
+    memset(&w, 0, sizeof w);
+    w.h5 = (mt_h5w){.out = out_path, .file = -1};
+    w.n_classes = class_names ? n_class_names : 0;
+    const char *kept_names[256];
+    char numbers[256][12];
+    mt_status st = setup_keep(&w, keep, n_keep, class_names, n_class_names, kept_names, numbers, err);
+    if (st != MT_OK)
+        return st;
     idx_file f[4] = {{0}};
     int with_test = test_images != NULL;
-    mt_status st = open_pair(&f[0], &f[1], train_images, train_labels, err);
+    st = open_pair(&f[0], &f[1], train_images, train_labels, err);
     if (st == MT_OK && with_test)
         st = open_pair(&f[2], &f[3], test_images, test_labels, err);
     char default_source[4200];
@@ -415,10 +421,19 @@ mt_status mt_import_idx(const char *train_images, const char *train_labels, cons
                  with_test ? test_labels : "");
         source = default_source;
     }
-    writer w = {.out = out_path, .file = -1, .n_classes = class_names ? n_class_names : 0};
-    if (st == MT_OK)
+    if (st == MT_OK && n_keep > 0)
+        st = write_output(&w, f, with_test, kept_names, n_keep, source, err);
+    else if (st == MT_OK)
         st = write_output(&w, f, with_test, class_names, n_class_names, source, err);
     for (int i = 0; i < 4; i++)
         idx_close(&f[i]);
     return st;
+}
+
+mt_status mt_import_idx(const char *train_images, const char *train_labels, const char *test_images,
+                        const char *test_labels, const char *out_path, const char *const *class_names,
+                        int n_class_names, const char *source, mt_error *err)
+{
+    return mt_import_idx_subset(train_images, train_labels, test_images, test_labels, out_path, class_names,
+                                n_class_names, source, NULL, 0, err);
 }

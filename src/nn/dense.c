@@ -15,23 +15,30 @@ typedef struct dense_opts {
     char kernel_initializer[MT_NAME_MAX];
     char bias_initializer[MT_NAME_MAX];
     int use_bias;
+    double l1, l2;
 } dense_opts;
 
 static const mt_option dense_options[] = {
     {"units", MT_OPT_INT, offsetof(dense_opts, units), NULL, 1, 1 << 24, NULL, "number of output units"},
     {"activation", MT_OPT_NAME, offsetof(dense_opts, activation), "linear", 0, 0, mt_activation_names,
      "activation applied to the output"},
-    {"kernel_initializer", MT_OPT_NAME, offsetof(dense_opts, kernel_initializer), "auto", 0, 0,
-     mt_initializer_names, "weight initializer (auto: he_uniform after relu, glorot_uniform otherwise)"},
-    {"bias_initializer", MT_OPT_NAME, offsetof(dense_opts, bias_initializer), "zeros", 0, 0, mt_initializer_names,
-     "bias initializer"},
+    {"kernel_initializer", MT_OPT_NAME, offsetof(dense_opts, kernel_initializer), "auto", 0, 0, NULL,
+     "weight initializer: auto (he_uniform after relu, glorot_uniform otherwise), zeros, ones, constant(v), "
+     "uniform(low, high), normal(mean, std), glorot_uniform, glorot_normal, he_uniform, he_normal, lecun_uniform, "
+     "lecun_normal"},
+    {"bias_initializer", MT_OPT_NAME, offsetof(dense_opts, bias_initializer), "zeros", 0, 0, NULL,
+     "bias initializer (same names)"},
     {"use_bias", MT_OPT_BOOL, offsetof(dense_opts, use_bias), "true", 0, 0, NULL, "add a learned bias"},
+    {"l1", MT_OPT_FLOAT, offsetof(dense_opts, l1), "0", 0, 1e6, NULL, "L1 penalty l1 * sum |W| added to the loss"},
+    {"l2", MT_OPT_FLOAT, offsetof(dense_opts, l2), "0", 0, 1e6, NULL, "L2 penalty l2 * sum W^2 added to the loss"},
     MT_OPT_END,
 };
 
 static mt_activation act_of(const mt_layer *l)
 {
-    return (mt_activation)mt_choice_find(mt_activation_names, ((const dense_opts *)l->opts)->activation);
+    mt_activation a = mt_activation_make(MT_ACT_LINEAR);
+    mt_activation_find(((const dense_opts *)l->opts)->activation, &a); /* default parameters */
+    return a;
 }
 
 static mt_status dense_setup(mt_layer *l, mt_error *err)
@@ -44,28 +51,39 @@ static mt_status dense_setup(mt_layer *l, mt_error *err)
     l->out_shape.n = 1;
     l->out_shape.v[0] = o->units;
     l->out_size = (size_t)o->units;
-    l->out_activation = act_of(l);
+    l->out_activation = (int)act_of(l).kind;
 
-    const char *kinit = o->kernel_initializer;
+    const char *kinit = o->kernel_initializer, *binit = o->bias_initializer;
     if (!strcmp(kinit, "auto"))
-        kinit = act_of(l) == MT_ACT_RELU ? "he_uniform" : "glorot_uniform";
+        kinit = act_of(l).kind == MT_ACT_RELU ? "he_uniform" : "glorot_uniform";
+    if (!strcmp(binit, "auto"))
+        binit = "zeros";
     mt_tensor_desc *w = &l->tensors[0];
     *w = (mt_tensor_desc){.name = "weight", .rank = 2, .shape = {o->units, in}, .offset = 0,
                           .size = (size_t)o->units * in, .fan_in = in, .fan_out = o->units};
-    snprintf(w->init, sizeof w->init, "%s", kinit);
+    char canon[512];
+    if (mt_init_parse(kinit, canon, sizeof canon) != 0)
+        return mt_fail(err, MT_ERR_CONFIG, "%s.kernel_initializer: %s", l->section, canon);
+    snprintf(w->init, sizeof w->init, "%.63s", canon);
     l->n_tensors = 1;
+    w->l1 = (float)o->l1;
+    w->l2 = (float)o->l2;
     l->n_params = w->size;
     if (o->use_bias) {
         mt_tensor_desc *b = &l->tensors[1];
         *b = (mt_tensor_desc){.name = "bias", .rank = 1, .shape = {o->units}, .offset = w->size,
                               .size = (size_t)o->units, .fan_in = in, .fan_out = o->units};
-        snprintf(b->init, sizeof b->init, "%s",
-                 strcmp(o->bias_initializer, "auto") ? o->bias_initializer : "zeros");
+        if (mt_init_parse(binit, canon, sizeof canon) != 0)
+            return mt_fail(err, MT_ERR_CONFIG, "%s.bias_initializer: %s", l->section, canon);
+        snprintf(b->init, sizeof b->init, "%.63s", canon);
         l->n_tensors = 2;
         l->n_params += b->size;
     }
-    /* Pre-activations are kept when the loss needs logits (softmax output fused with cross-entropy). */
-    l->scratch_per_sample = act_of(l) == MT_ACT_SOFTMAX || act_of(l) == MT_ACT_SIGMOID ? l->out_size : 0;
+    /* Pre-activations are kept when the loss needs logits (softmax or sigmoid output fused with
+     * cross-entropy) or the activation's derivative needs them (gelu). */
+    mt_activation act = act_of(l);
+    int keep = act.kind == MT_ACT_SOFTMAX || act.kind == MT_ACT_SIGMOID || mt_activation_needs_input(&act);
+    l->scratch_per_sample = keep ? l->out_size : 0;
     return MT_OK;
 }
 
@@ -74,6 +92,8 @@ static void dense_forward(mt_layer *l, const float *x, float *y, int n, const mt
     (void)pass;
     const dense_opts *o = l->opts;
     int in = (int)l->in_size, out = o->units;
+    if (n == 0)
+        return;
     const float *w = l->params, *b = l->params + (size_t)out * in;
     float *z = l->scratch_per_sample ? l->scratch : y;
     if (o->use_bias) {
@@ -81,7 +101,8 @@ static void dense_forward(mt_layer *l, const float *x, float *y, int n, const mt
             memcpy(z + (size_t)i * out, b, (size_t)out * sizeof *z);
     }
     mt_sgemm(0, 1, n, out, in, 1.0f, x, in, w, in, o->use_bias ? 1.0f : 0.0f, z, out);
-    mt_activation_forward(act_of(l), z, y, n, out);
+    mt_activation act = act_of(l);
+    mt_activation_forward(&act, z, y, n, out);
 }
 
 static void dense_backward(mt_layer *l, const float *x, const float *y, float *dy, float *dx, int n,
@@ -90,9 +111,12 @@ static void dense_backward(mt_layer *l, const float *x, const float *y, float *d
     (void)pass;
     const dense_opts *o = l->opts;
     int in = (int)l->in_size, out = o->units;
+    if (n == 0)
+        return;
     float *gw = l->grads, *gb = l->grads + (size_t)out * in;
+    mt_activation act = act_of(l);
     if (!l->fused_output)
-        mt_activation_backward(act_of(l), l->scratch, y, dy, n, out);
+        mt_activation_backward(&act, l->scratch, y, dy, n, out);
     mt_sgemm(1, 0, out, in, n, 1.0f, dy, out, x, in, 1.0f, gw, in);
     if (o->use_bias)
         for (int i = 0; i < n; i++) {

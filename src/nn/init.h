@@ -1,4 +1,5 @@
-/* Weight initializers (Keras names): fill a tensor from a counter-based RNG keyed by (seed, layer, tensor). */
+/* Weight initializers (Keras names): fill a tensor from a counter-based RNG keyed by (seed, layer, tensor).
+ * An initializer is written "NAME" or "NAME(ARGS)": constant(value), uniform(low, high), normal(mean, std). */
 #ifndef MT_NN_INIT_H
 #define MT_NN_INIT_H
 
@@ -8,7 +9,12 @@
 /* Config names, NULL-terminated ("canonical|alias"). "auto" picks he_uniform after relu, else glorot_uniform. */
 extern const char *const mt_initializer_names[];
 
-/* Fills w[0..size) with initializer `name` (canonical) for the given fans. Returns 0, or -1 if unknown. */
-int mt_init_fill(const char *name, float *w, size_t size, int fan_in, int fan_out, mt_rng *rng);
+/* Checks an initializer spec; on success writes its canonical form ("glorot_uniform", "constant(0.25)")
+ * into canon. On failure writes a message (what is wrong, with the valid names) into canon, returns -1. */
+int mt_init_parse(const char *spec, char *canon, size_t size);
+
+/* Fills w[0..size) with the initializer spec (canonical, as mt_init_parse gives) for the given fans.
+ * rng may be NULL for the deterministic ones (zeros, ones, constant). Returns 0, or -1 if unknown. */
+int mt_init_fill(const char *spec, float *w, size_t size, int fan_in, int fan_out, mt_rng *rng);
 
 #endif

@@ -21,6 +21,7 @@ typedef struct mt_tensor_desc {
     size_t size;
     int fan_in, fan_out;      /* for initializers */
     char init[MT_NAME_MAX];   /* initializer name from the config */
+    float l1, l2;             /* penalties l1 * sum |w| + l2 * sum w^2 added to the loss (Keras regularizers) */
 } mt_tensor_desc;
 
 typedef struct mt_layer mt_layer;
@@ -62,11 +63,16 @@ struct mt_layer {
     int n_tensors;
     size_t n_params;
     float *params, *grads;            /* views into the model slabs */
+    mt_tensor_desc buffer_tensors[MT_MAX_TENSORS]; /* non-trainable state (batch-norm running statistics) */
+    int n_buffer_tensors;
+    size_t n_buffers;
+    float *buffers;                   /* view into the model's buffer slab */
     size_t scratch_per_sample;        /* floats of scratch per sample the layer needs (e.g. pre-activations) */
     float *scratch;                   /* capacity * scratch_per_sample, set by the model */
     int capacity;                     /* largest batch the buffers hold */
     int out_activation;               /* mt_activation applied last by this layer, or -1 */
     int fused_output;                 /* the loss gives d(loss)/d(pre-activation) directly (softmax+CE) */
+    void *state;                      /* private memory a layer allocates in setup (freed with the model) */
 };
 
 /* Registry lookups. */
@@ -77,5 +83,11 @@ const mt_layer_ops *const *mt_layer_all(size_t *count);
 size_t mt_shape_size(const mt_ints *shape);
 
 extern const mt_layer_ops mt_dense_layer;
+extern const mt_layer_ops mt_activation_layer; /* activation_layer.c: `activation` and its shorthands */
+extern const mt_layer_ops mt_relu_layer, mt_leaky_relu_layer, mt_sigmoid_layer, mt_tanh_layer, mt_softmax_layer,
+    mt_gelu_layer, mt_step_layer;
+extern const mt_layer_ops mt_prelu_layer;
+extern const mt_layer_ops mt_dropout_layer;
+extern const mt_layer_ops mt_batch_norm_layer;
 
 #endif

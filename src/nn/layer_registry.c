@@ -5,6 +5,17 @@
 
 static const mt_layer_ops *const registry[] = {
     &mt_dense_layer,
+    &mt_activation_layer,
+    &mt_relu_layer,
+    &mt_leaky_relu_layer,
+    &mt_prelu_layer,
+    &mt_sigmoid_layer,
+    &mt_tanh_layer,
+    &mt_softmax_layer,
+    &mt_gelu_layer,
+    &mt_step_layer,
+    &mt_dropout_layer,
+    &mt_batch_norm_layer,
 };
 
 const mt_layer_ops *mt_layer_find(const char *name)

@@ -2,6 +2,7 @@
  * activation buffers, and runs forward and backward passes without allocating. */
 #include "nn/model.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -73,19 +74,23 @@ mt_status mt_model_build(const mt_config *cfg, mt_model *m, mt_error *err)
         }
         shape = l->out_shape;
         m->n_params += l->n_params;
+        m->n_buffers += l->n_buffers;
     }
     m->output_size = m->layers[m->n_layers - 1].out_size;
     m->params = alloc_floats(m->n_params);
-    m->grads = alloc_floats(m->n_params);
-    if (!m->params || !m->grads) {
+    m->grads = alloc_floats(m->n_params + MT_GRAD_TRAILER);
+    m->buffers = alloc_floats(m->n_buffers);
+    if (!m->params || !m->grads || !m->buffers) {
         mt_model_free(m);
         return mt_fail(err, MT_ERR_NOMEM, "model: cannot allocate %zu parameters", m->n_params);
     }
-    size_t off = 0;
+    size_t off = 0, boff = 0;
     for (int i = 0; i < m->n_layers; i++) {
         m->layers[i].params = m->params + off;
         m->layers[i].grads = m->grads + off;
+        m->layers[i].buffers = m->buffers + boff;
         off += m->layers[i].n_params;
+        boff += m->layers[i].n_buffers;
     }
     return MT_OK;
 }
@@ -143,6 +148,10 @@ void mt_model_init_params(mt_model *m, uint64_t seed)
             mt_rng rng = mt_rng_make(mt_key(mt_key(key, (uint64_t)i), (uint64_t)t));
             mt_init_fill(d->init, l->params + d->offset, d->size, d->fan_in, d->fan_out, &rng);
         }
+        for (int t = 0; t < l->n_buffer_tensors; t++) {
+            mt_tensor_desc *d = &l->buffer_tensors[t];
+            mt_init_fill(d->init, l->buffers + d->offset, d->size, d->fan_in, d->fan_out, NULL);
+        }
     }
 }
 
@@ -170,6 +179,31 @@ void mt_model_backward(mt_model *m, float *dout, int n, const mt_pass *pass)
     }
 }
 
+double mt_model_apply_penalties(mt_model *m)
+{
+    double penalty = 0;
+    for (int i = 0; i < m->n_layers; i++) {
+        mt_layer *l = &m->layers[i];
+        for (int t = 0; t < l->n_tensors; t++) {
+            const mt_tensor_desc *d = &l->tensors[t];
+            if (d->l1 == 0 && d->l2 == 0)
+                continue;
+            const float *w = l->params + d->offset;
+            float *g = l->grads + d->offset;
+            const float l1 = d->l1, two_l2 = 2 * d->l2;
+            float s1 = 0, s2 = 0;
+            for (size_t k = 0; k < d->size; k++) {
+                float sign = (float)((w[k] > 0) - (w[k] < 0));
+                g[k] += l1 * sign + two_l2 * w[k];
+                s1 += fabsf(w[k]);
+                s2 += w[k] * w[k];
+            }
+            penalty += (double)d->l1 * s1 + (double)d->l2 * s2;
+        }
+    }
+    return penalty;
+}
+
 void mt_model_zero_grads(mt_model *m)
 {
     memset(m->grads, 0, m->n_params * sizeof *m->grads);
@@ -186,11 +220,11 @@ void mt_model_free(mt_model *m)
 {
     if (m->layers)
         for (int i = 0; i < m->n_layers; i++)
-            free(m->layers[i].opts);
+            free(m->layers[i].opts), free(m->layers[i].state);
     if (m->acts)
         for (int i = 0; i <= m->n_layers; i++)
             free(m->acts[i]);
     free(m->acts), free(m->dbuf[0]), free(m->dbuf[1]), free(m->scratch);
-    free(m->layers), free(m->params), free(m->grads);
+    free(m->layers), free(m->params), free(m->grads), free(m->buffers);
     memset(m, 0, sizeof *m);
 }

@@ -6,13 +6,18 @@
 
 #include "nn/layer.h"
 
+#define MT_GRAD_TRAILER 16
+
 typedef struct mt_model {
     mt_layer *layers;
     int n_layers;
     mt_ints input_shape;
     size_t input_size, output_size;   /* per sample */
-    float *params, *grads;            /* slabs of n_params floats (64-byte aligned) */
+    float *params, *grads;            /* slabs of n_params floats (64-byte aligned); grads has MT_GRAD_TRAILER
+                                         more floats after them for values sent with the gradient allreduce */
     size_t n_params;
+    float *buffers;                   /* non-trainable state of all layers (saved, averaged over ranks) */
+    size_t n_buffers;
     int capacity;                     /* largest batch the buffers hold (0 until reserved) */
     float **acts;                     /* acts[0]: input batch; acts[i + 1]: output of layer i */
     float *dbuf[2];                   /* ping-pong buffers for activation gradients */
@@ -36,6 +41,9 @@ const float *mt_model_logits(const mt_model *m);
 
 /* Backward pass from d(loss)/d(output) given in dout [n, output_size] (overwritten); adds into m->grads. */
 void mt_model_backward(mt_model *m, float *dout, int n, const mt_pass *pass);
+
+/* Adds the gradients of the layers' L1/L2 penalties to the gradient slab and returns the penalty. */
+double mt_model_apply_penalties(mt_model *m);
 
 /* Zeroes the gradient slab. */
 void mt_model_zero_grads(mt_model *m);

@@ -1,5 +1,7 @@
-/* Optimizers over the flat parameter slab: update rules as torch.optim documents them. The state
- * (moments) is one slab per slot so that checkpoints store it as whole tensors. */
+/* Optimizers over the flat parameter slab: update rules and defaults as torch.optim documents them
+ * (gd, sgd, momentum, nesterov, adagrad, adadelta, rmsprop, adam, nadam, adamw), with L2 weight decay and
+ * gradient clipping by global norm or by value. The state is one slab per slot (n floats each) plus a
+ * few named double scalars, so that checkpoints store and restore it generically. */
 #ifndef MT_OPTIM_OPTIMIZER_H
 #define MT_OPTIM_OPTIMIZER_H
 
@@ -8,40 +10,77 @@
 #include "config/options.h"
 
 #define MT_OPT_MAX_SLOTS 3
+#define MT_OPT_MAX_SCALARS 4
 
-typedef enum mt_optimizer_kind { MT_OPTIM_SGD, MT_OPTIM_ADAM } mt_optimizer_kind;
+/* The order is that of mt_optimizer_names. */
+typedef enum mt_optimizer_kind {
+    MT_OPTIM_GD,
+    MT_OPTIM_SGD,
+    MT_OPTIM_MOMENTUM,
+    MT_OPTIM_NESTEROV,
+    MT_OPTIM_ADAGRAD,
+    MT_OPTIM_ADADELTA,
+    MT_OPTIM_RMSPROP,
+    MT_OPTIM_ADAM,
+    MT_OPTIM_NADAM,
+    MT_OPTIM_ADAMW,
+    MT_OPTIM_COUNT
+} mt_optimizer_kind;
 
+/* Every hyperparameter of every optimizer; each optimizer's table fills only the ones it uses (the others
+ * stay 0). Names as Keras spells them, torch's names where Keras has none. */
 typedef struct mt_optimizer_opts {
-    char name[MT_NAME_MAX];
+    char name[MT_NAME_MAX];             /* canonical optimizer name (what checkpoints record) */
     double learning_rate;
-    double momentum;
-    int nesterov;
-    double beta_1, beta_2, epsilon;
-    double weight_decay;
+    double momentum;                    /* sgd family, rmsprop */
+    int nesterov;                       /* sgd family */
+    double beta_1, beta_2, epsilon;     /* adam family; epsilon also adagrad, adadelta, rmsprop */
+    double rho;                         /* adadelta, rmsprop (torch's alpha) */
+    int centered;                       /* rmsprop */
+    double lr_decay;                    /* adagrad */
+    double initial_accumulator_value;   /* adagrad */
+    double momentum_decay;              /* nadam */
+    double weight_decay;                /* all: L2 added to the gradient; adamw: decoupled */
+    double clipnorm;                    /* all: > 0 clips the gradient by its global L2 norm */
+    double clipvalue;                   /* all: > 0 clamps each gradient element to [-clipvalue, clipvalue] */
 } mt_optimizer_opts;
 
 typedef struct mt_optimizer {
     mt_optimizer_kind kind;
     mt_optimizer_opts opts;
-    size_t n;                               /* parameters */
+    size_t n;                                   /* parameters */
     int n_slots;
-    const char *slot_names[MT_OPT_MAX_SLOTS];
-    float *slots[MT_OPT_MAX_SLOTS];         /* each n floats, zero-initialized */
-    int64_t step;                           /* steps taken */
+    const char *slot_names[MT_OPT_MAX_SLOTS];   /* torch's state names: momentum_buffer, sum, square_avg, ... */
+    float *slots[MT_OPT_MAX_SLOTS];             /* each n floats (owned), initialized as torch does */
+    /* State that is one number, not one per parameter (nadam: mu_product, the running product of the
+     * momentum schedule, starting at 1). Saved and restored with the slots; like them, part of the exact
+     * resume. */
+    int n_scalars;
+    const char *scalar_names[MT_OPT_MAX_SCALARS];
+    double scalars[MT_OPT_MAX_SCALARS];
+    int64_t step;                               /* steps taken */
 } mt_optimizer;
 
+/* Config names, NULL-terminated, "canonical|alias" entries indexed by mt_optimizer_kind. */
 extern const char *const mt_optimizer_names[];
+/* One line per optimizer for the reference documentation, indexed by mt_optimizer_kind. */
+extern const char *const mt_optimizer_docs[];
 
 /* Reads the optimizer config node (scalar name or map with name and hyperparameters) and allocates
  * the state for n parameters. Options that the chosen optimizer does not use are errors. */
 mt_status mt_optimizer_create(const mt_node *node, size_t n, mt_optimizer *opt, mt_error *err);
 
-/* One update: params -= f(grads) with learning rate lr (the schedule's value for this step). */
+/* One update of params from grads with learning rate lr (the schedule's value for this step; adagrad's
+ * lr_decay applies on top). grads is read only: clipping and weight decay are applied on the fly.
+ * grads must be the same on every rank (after the allreduce) so that every replica takes the same step. */
 void mt_optimizer_step(mt_optimizer *opt, float *params, const float *grads, double lr);
+
+/* 1 when the optimizer takes one step per epoch over the whole training set (gd), else 0. */
+int mt_optimizer_full_batch(const mt_optimizer *opt);
 
 void mt_optimizer_free(mt_optimizer *opt);
 
-/* Option tables per optimizer, for the reference documentation. */
+/* Option table of one optimizer, for the reference documentation. */
 const mt_option *mt_optimizer_options(mt_optimizer_kind kind);
 
 #endif

@@ -10,6 +10,8 @@
 #include <string.h>
 
 #include "core/error.h"
+#include "optim/schedule.h"
+#include "train/early_stop.h"
 #include "train/run_dir.h"
 #include "train/sampler.h"
 #include "train/session.h"
@@ -27,6 +29,9 @@ typedef struct trainer {
     mt_rank_times times;
     double train_seconds;
     uint64_t samples;
+    int full_batch;                /* full-batch gradient descent: one step per epoch */
+    mt_early_stop es;
+    mt_schedule sched;
     char *config_yaml;
 } trainer;
 
@@ -45,13 +50,35 @@ static void info(trainer *t, mt_progress_kind kind, const char *fmt, ...)
     t->opts->progress(&p, t->opts->user);
 }
 
+/* Micro-batches per optimizer step: the configured accumulation, or the whole epoch for full-batch gd. */
+static uint64_t micro_per_step(const trainer *t)
+{
+    uint64_t micro = mt_sampler_steps(t->rows, (uint64_t)t->cfg->training.batch_size);
+    return t->full_batch ? micro : (uint64_t)t->cfg->training.accumulate_steps;
+}
+
+/* The learning-rate schedule, in optimizer steps; its batch is the samples one step consumes. */
+static mt_status make_schedule(trainer *t, mt_error *err)
+{
+    t->rows = mt_dataset_get_info(t->s.train)->rows;
+    t->full_batch = mt_optimizer_full_batch(&t->s.opt);
+    const uint64_t B = (uint64_t)t->cfg->training.batch_size, micro = mt_sampler_steps(t->rows, B);
+    const uint64_t k = micro_per_step(t), steps = (micro + k - 1) / k;
+    const uint64_t batch = B * k < t->rows ? B * k : t->rows;
+    return mt_schedule_create(t->cfg->lr_schedule, t->s.opt.opts.learning_rate, (int)batch, steps,
+                              t->cfg->training.epochs, &t->sched, err);
+}
+
 /* Builds everything on every rank and agrees on the outcome. */
 static mt_status setup(trainer *t, mt_error *err)
 {
     mt_error_clear(err);
     mt_status st = mt_session_open(&t->s, t->cfg, MT_SESSION_TRAIN, t->size, err);
+    if (!st)
+        st = mt_early_stop_init(&t->es, t->cfg->early_stopping, t->s.validation != NULL, err);
+    if (!st)
+        st = make_schedule(t, err);
     if (!st) {
-        t->rows = mt_dataset_get_info(t->s.train)->rows;
         t->perm = malloc(t->rows * sizeof *t->perm);
         if (!t->perm)
             st = mt_fail(err, MT_ERR_NOMEM, "cannot allocate the permutation of %llu rows",
@@ -95,10 +122,17 @@ static mt_status resume(trainer *t, mt_error *err)
     if (st || !found)
         return st;
     st = mt_comm_bcast(t->comm, &t->state, sizeof t->state, 0, err);
+    t->es.best = t->state.es_best;
+    t->es.best_epoch = (int)t->state.es_best_epoch;
+    t->es.wait = (int)t->state.es_wait;
     if (!st)
         st = mt_comm_bcast(t->comm, &t->s.opt.step, sizeof t->s.opt.step, 0, err);
     for (int k = 0; !st && k < t->s.opt.n_slots; k++)
         st = mt_comm_bcast(t->comm, t->s.opt.slots[k], t->s.opt.n * sizeof(float), 0, err);
+    if (!st)
+        st = mt_comm_bcast(t->comm, t->s.model.buffers, t->s.model.n_buffers * sizeof(float), 0, err);
+    if (!st)
+        st = mt_comm_bcast(t->comm, t->s.opt.scalars, sizeof t->s.opt.scalars, 0, err);
     return st;
 }
 
@@ -113,70 +147,110 @@ static void report_step(trainer *t, int epoch, uint64_t step, uint64_t steps, do
     t->opts->progress(&p, t->opts->user);
 }
 
-/* One global batch: read this rank's slice, forward, backward, allreduce, step. */
-static mt_status train_step(trainer *t, int epoch, uint64_t step, double *sums, mt_error *err)
+/* Reads this rank's slice of micro-batch `mb` and adds its gradient (scaled by 1/total) to the slab. */
+static mt_status micro_batch(trainer *t, uint64_t mb, uint64_t offset, uint64_t total, double *sums,
+                             mt_error *err)
 {
     mt_session *s = &t->s;
     uint64_t B = (uint64_t)t->cfg->training.batch_size;
-    uint64_t b = mt_sampler_batch_size(t->rows, B, step), start, count;
+    uint64_t b = mt_sampler_batch_size(t->rows, B, mb), start, count;
     mt_sampler_slice(b, t->size, t->rank, &start, &count);
-    int n = (int)count;
     const int classes = mt_dataset_get_info(s->train)->label_kind == MT_LABELS_CLASS;
     double t0 = mt_wtime();
     mt_status st = MT_OK;
-    if (n > 0) {
-        memcpy(s->rows, t->perm + step * B + start, count * sizeof *s->rows);
+    if (count > 0) {
+        memcpy(s->rows, t->perm + mb * B + start, count * sizeof *s->rows);
         st = mt_dataset_read_rows(s->train, s->rows, count, s->model.acts[0], classes ? s->y_class : NULL,
                                   classes ? NULL : s->y_target, err);
     }
     double t1 = mt_wtime();
     t->times.data += t1 - t0;
-    (void)epoch;
+    if (st)
+        return st;
+    int n = (int)count; /* an empty slice still runs: layers that reduce over ranks must take part */
+    mt_pass pass = {.training = 1, .seed = (uint64_t)t->cfg->training.seed, .step = (uint64_t)t->state.step,
+                    .first = offset + start, .global_n = total, .comm = t->comm};
+    const float *out = mt_model_forward(&s->model, n, &pass);
+    int64_t correct = 0;
+    sums[0] += mt_loss_compute(&s->loss, out, mt_model_logits(&s->model), classes ? s->y_class : NULL,
+                               classes ? NULL : s->y_target, NULL, n, s->dout, 1.0f / (float)total, &correct);
+    sums[1] += (double)correct;
+    sums[2] += n;
+    mt_model_backward(&s->model, s->dout, n, &pass);
+    t->times.compute += mt_wtime() - t1;
+    return MT_OK;
+}
+
+/* Optimizer step `step` of the epoch: micro-batches [step * k, step * k + k) accumulate into the gradient
+ * slab, one allreduce sums it over the ranks, and every rank applies the same update. A rank whose
+ * read failed still joins the allreduce, with a flag in the slab's trailer that stops every rank. */
+static mt_status train_step(trainer *t, uint64_t step, uint64_t micro, uint64_t k, double *sums, mt_error *err)
+{
+    mt_session *s = &t->s;
+    const uint64_t B = (uint64_t)t->cfg->training.batch_size;
+    const uint64_t first = step * k, last = first + k < micro ? first + k : micro;
+    const uint64_t total = (last * B < t->rows ? last * B : t->rows) - first * B;
+    mt_status st = MT_OK;
     mt_model_zero_grads(&s->model);
-    if (n > 0 && !st) {
-        mt_pass pass = {.training = 1, .seed = (uint64_t)t->cfg->training.seed, .step = (uint64_t)t->state.step,
-                        .first = start, .global_n = b, .comm = t->comm};
-        const float *out = mt_model_forward(&s->model, n, &pass);
-        int64_t correct = 0;
-        sums[0] += mt_loss_compute(&s->loss, out, mt_model_logits(&s->model), classes ? s->y_class : NULL,
-                                   classes ? NULL : s->y_target, NULL, n, s->dout, 1.0f / (float)b, &correct);
-        sums[1] += (double)correct;
-        sums[2] += n;
-        mt_model_backward(&s->model, s->dout, n, &pass);
+    for (uint64_t mb = first, offset = 0; mb < last && !st; mb++) {
+        st = micro_batch(t, mb, offset, total, sums, err);
+        offset += mt_sampler_batch_size(t->rows, B, mb);
     }
-    double t2 = mt_wtime();
-    if (st)
-        return st;
-    st = mt_comm_allreduce_sum_f32(t->comm, s->model.grads, s->model.n_params, err);
-    double t3 = mt_wtime();
-    if (st)
-        return st;
-    mt_optimizer_step(&s->opt, s->model.params, s->model.grads, s->opt.opts.learning_rate);
-    double t4 = mt_wtime();
-    t->times.compute += (t2 - t1) + (t4 - t3);
-    t->times.allreduce += t3 - t2;
-    t->samples += b;
+    float *flag = &s->model.grads[s->model.n_params];
+    *flag = st ? 1.0f : 0.0f;
+    double t0 = mt_wtime();
+    mt_status rc = mt_comm_allreduce_sum_f32(t->comm, s->model.grads, s->model.n_params + 1, err);
+    double t1 = mt_wtime();
+    t->times.allreduce += t1 - t0;
+    if (rc)
+        return rc;
+    if (st || *flag != 0.0f) {
+        if (!st)
+            mt_error_clear(err); /* another rank failed: its message comes with the agreement */
+        return st ? st : MT_ERR_IO;
+    }
+    double penalty = mt_model_apply_penalties(&s->model); /* same on every rank: counted once */
+    if (t->rank == 0)
+        sums[0] += penalty * (double)total;
+    mt_optimizer_step(&s->opt, s->model.params, s->model.grads, mt_schedule_lr(&t->sched, (uint64_t)s->opt.step));
+    t->times.compute += mt_wtime() - t1;
+    t->samples += total;
     t->state.step++;
     return MT_OK;
 }
 
+/* Running statistics (batch norm without sync) come from each rank's own slices; they are exponential
+ * moving averages, which are linear, so averaging them over ranks once per epoch equals averaging the
+ * batch statistics at every step. Evaluation and checkpoints then see one set on every rank. */
+static mt_status average_buffers(trainer *t, mt_error *err)
+{
+    mt_model *m = &t->s.model;
+    if (m->n_buffers == 0 || t->size == 1)
+        return MT_OK;
+    mt_status st = mt_comm_allreduce_sum_f32(t->comm, m->buffers, m->n_buffers, err);
+    const float inv = 1.0f / (float)t->size;
+    for (size_t i = 0; i < m->n_buffers; i++)
+        m->buffers[i] *= inv;
+    return st;
+}
+
 static mt_status run_epoch(trainer *t, int epoch, mt_metrics_row *row, mt_error *err)
 {
-    uint64_t B = (uint64_t)t->cfg->training.batch_size, steps = mt_sampler_steps(t->rows, B);
+    const uint64_t B = (uint64_t)t->cfg->training.batch_size, micro = mt_sampler_steps(t->rows, B);
+    const uint64_t k = micro_per_step(t), steps = (micro + k - 1) / k;
     mt_sampler_permutation((uint64_t)t->cfg->training.seed, (uint64_t)epoch, t->rows, t->perm);
-    double sums[3] = {0, 0, 0}, t0 = mt_wtime(), train_time0 = t0;
+    double sums[3] = {0, 0, 0}, t0 = mt_wtime();
     mt_status st = MT_OK;
     mt_error_clear(err);
-    for (uint64_t step = 0; step < steps; step++) {
-        st = train_step(t, epoch, step, sums, err);
-        if (st)
-            break;
-        report_step(t, epoch, step, steps, sums[0], sums[1], sums[2], t0);
+    for (uint64_t step = 0; step < steps && !st; step++) {
+        st = train_step(t, step, micro, k, sums, err);
+        if (!st)
+            report_step(t, epoch, step, steps, sums[0], sums[1], sums[2], t0);
     }
-    /* A failed read on one rank must not leave the others in the next allreduce: agree first. */
+    /* Every rank left the loop at the same step; the failing rank's message reaches all of them. */
     if (mt_comm_agree(t->comm, err))
         return err->code;
-    double train_time = mt_wtime() - train_time0;
+    double train_time = mt_wtime() - t0;
     t->train_seconds += train_time;
     st = mt_comm_allreduce_sum_f64(t->comm, sums, 3, err);
     if (st)
@@ -185,10 +259,40 @@ static mt_status run_epoch(trainer *t, int epoch, mt_metrics_row *row, mt_error 
                             .val_accuracy = NAN, .seconds = 0, .samples_per_sec = (double)t->rows / train_time};
     if (mt_dataset_get_info(t->s.train)->label_kind == MT_LABELS_CLASS || t->s.loss.kind == MT_LOSS_CCE)
         row->accuracy = sums[1] / sums[2];
-    if (t->s.validation)
+    st = average_buffers(t, err);
+    if (!st && t->s.validation)
         st = mt_session_evaluate(&t->s, t->s.validation, t->comm, &row->val_loss, &row->val_accuracy, err);
     row->seconds = mt_wtime() - t0;
     return st;
+}
+
+/* Early stopping after an epoch: records the best epoch (writing best.h5 when the best weights are to be
+ * restored) and, when patience runs out, restores them from best.h5. Returns 1 to stop. */
+static int early_stop(trainer *t, const mt_metrics_row *row, mt_status *st, mt_error *err)
+{
+    int improved;
+    int stop = mt_early_stop_update(&t->es, row, &improved);
+    t->state.es_best = t->es.best;
+    t->state.es_best_epoch = t->es.best_epoch;
+    t->state.es_wait = t->es.wait;
+    if (!t->es.enabled || !t->es.opts.restore_best_weights || (!improved && !stop))
+        return stop;
+    char path[MT_PATH_MAX + 16];
+    snprintf(path, sizeof path, "%s/best.h5", t->cfg->output);
+    mt_error_clear(err);
+    if (t->rank == 0 && improved)
+        mt_checkpoint_write(path, &t->s.model, &t->s.opt, &t->state, t->config_yaml, &t->history, err);
+    else if (t->rank == 0 && stop)
+        mt_checkpoint_read(path, &t->s.model, NULL, NULL, NULL, err);
+    *st = mt_comm_agree(t->comm, err);
+    if (!*st && stop) {
+        *st = mt_comm_bcast(t->comm, t->s.model.params, t->s.model.n_params * sizeof(float), 0, err);
+        if (!*st)
+            *st = mt_comm_bcast(t->comm, t->s.model.buffers, t->s.model.n_buffers * sizeof(float), 0, err);
+        info(t, MT_PROGRESS_INFO, "restored the weights of epoch %d (best %s %.6g)", t->es.best_epoch,
+             t->es.opts.monitor, t->es.best);
+    }
+    return stop;
 }
 
 /* Rank 0 writes the epoch checkpoint and points checkpoint.h5 at it; all ranks agree on the outcome. */
@@ -246,7 +350,12 @@ static mt_status train_loop(trainer *t, mt_train_result *res, mt_error *err)
     if (mt_comm_agree(t->comm, err))
         return err->code;
     const int epochs = t->cfg->training.epochs, every = t->cfg->checkpoint.every_epochs;
-    for (int epoch = (int)t->state.epoch; epoch < epochs; epoch++) {
+    int first = (int)t->state.epoch;
+    if (t->es.enabled && t->es.best_epoch > 0 && t->es.wait >= t->es.opts.patience) {
+        info(t, MT_PROGRESS_INFO, "the run stopped early after epoch %d; nothing to resume", first);
+        first = epochs;
+    }
+    for (int epoch = first; epoch < epochs; epoch++) {
         mt_metrics_row row;
         st = run_epoch(t, epoch, &row, err);
         if (st)
@@ -263,11 +372,19 @@ static mt_status train_loop(trainer *t, mt_train_result *res, mt_error *err)
             mt_progress p = {.kind = MT_PROGRESS_EPOCH, .epoch = epoch + 1, .epochs = epochs, .row = &row};
             t->opts->progress(&p, t->opts->user);
         }
-        if ((every > 0 && (epoch + 1) % every == 0) || epoch + 1 == epochs) {
+        int stop = early_stop(t, &row, &st, err);
+        if (st)
+            return st;
+        if (stop)
+            info(t, MT_PROGRESS_INFO, "early stopping after epoch %d: %s has not improved for %d epoch(s) since "
+                 "epoch %d", epoch + 1, t->es.opts.monitor, t->es.wait, t->es.best_epoch);
+        if ((every > 0 && (epoch + 1) % every == 0) || epoch + 1 == epochs || stop) {
             st = save_checkpoint(t, epoch + 1, err);
             if (st)
                 return st;
         }
+        if (stop)
+            break;
     }
     if (res->epochs_run == 0 && t->history.n > 0)
         res->last = t->history.rows[t->history.n - 1];
@@ -280,12 +397,12 @@ mt_status mt_train_run(const mt_config *cfg, mt_comm *comm, const mt_train_optio
     trainer t = {.cfg = cfg, .comm = comm, .rank = mt_comm_rank(comm), .size = mt_comm_size(comm), .opts = opts};
     memset(res, 0, sizeof *res);
     t.state = (mt_train_state){.world_size = t.size, .seed = (int64_t)cfg->training.seed,
-                               .global_batch = cfg->training.batch_size};
+                               .global_batch = cfg->training.batch_size, .es_best = NAN};
     mt_status st = setup(&t, err);
     if (!st) {
         if (t.rank == 0)
             mt_model_init_params(&t.s.model, (uint64_t)cfg->training.seed);
-        st = mt_comm_bcast(comm, t.s.model.params, t.s.model.n_params * sizeof(float), 0, err);
+        st = mt_comm_bcast(comm, t.s.model.buffers, t.s.model.n_buffers * sizeof(float), 0, err);
     }
     if (!st && opts->resume)
         st = resume(&t, err);

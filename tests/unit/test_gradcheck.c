@@ -121,6 +121,49 @@ static void check_model(const char *name, const char *layers, const char *loss, 
     mt_config_free(&f.cfg);
 }
 
+/* Activations (in dense layers and as layers, prelu's slopes) and losses (fused and not) in whole models. */
+static void activations_and_losses(void)
+{
+    const char *acts[] = {"leaky_relu", "lrelu", "gelu"};
+    for (size_t a = 0; a < sizeof acts / sizeof *acts; a++) {
+        char layers[256], name[64];
+        snprintf(layers, sizeof layers, "[{dense: {units: 4, activation: %s}}, {dense: {units: 3}}]", acts[a]);
+        snprintf(name, sizeof name, "dense+%s, mse", acts[a]);
+        check_model(name, layers, "mse", 3, 1);
+    }
+    const char *layers[] = {"{activation: {name: leaky_relu, alpha: 0.2}}", "{leaky_relu: {alpha: 0.05}}", "gelu",
+                            "relu", "sigmoid", "tanh", "softmax", "prelu", "{prelu: {init: -0.3}}"};
+    for (size_t a = 0; a < sizeof layers / sizeof *layers; a++) {
+        char spec[256], name[96];
+        snprintf(spec, sizeof spec, "[{dense: {units: 4}}, %s, {dense: {units: 3}}]", layers[a]);
+        snprintf(name, sizeof name, "layer %s, mse", layers[a]);
+        check_model(name, spec, "mse", 3, 1);
+    }
+    check_model("softmax layer + categorical_crossentropy (fused), class labels",
+                "[{dense: {units: 4, activation: tanh}}, {dense: {units: 3}}, softmax]", "categorical_crossentropy", 3,
+                0);
+    check_model("softmax layer + kl_divergence (fused), distributions",
+                "[{dense: {units: 4, activation: tanh}}, {dense: {units: 3}}, {activation: {name: softmax}}]",
+                "kl_divergence", 3, 1);
+    check_model("softmax + kl_divergence (fused), distributions",
+                "[{dense: {units: 4, activation: gelu}}, {dense: {units: 3, activation: softmax}}]", "kl_divergence",
+                3, 1);
+    check_model("sigmoid layer + binary_crossentropy (fused), one output, labels",
+                "[{dense: {units: 4, activation: relu}}, {dense: {units: 1}}, sigmoid]", "binary_crossentropy", 1, 0);
+    check_model("sigmoid + binary_crossentropy (fused), multi-label targets",
+                "[{dense: {units: 4, activation: tanh}}, {dense: {units: 3, activation: sigmoid}}]",
+                "binary_crossentropy", 3, 1);
+    check_model("softmax + binary_crossentropy (on probabilities)",
+                "[{dense: {units: 4, activation: tanh}}, {dense: {units: 3, activation: softmax}}]",
+                "binary_crossentropy", 3, 1);
+    check_model("huber delta 0.5", "[{dense: {units: 4, activation: tanh}}, {dense: {units: 3}}]",
+                "{name: huber, delta: 0.5}", 3, 1);
+    check_model("mae", "[{dense: {units: 4, activation: tanh}}, {dense: {units: 3}}]", "mae", 3, 1);
+    check_model("hinge, multi-class labels", "[{dense: {units: 4, activation: tanh}}, {dense: {units: 3}}]", "hinge",
+                3, 0);
+    check_model("hinge, one output", "[{dense: {units: 4, activation: tanh}}, {dense: {units: 1}}]", "hinge", 1, 0);
+}
+
 int main(void)
 {
     const char *acts[] = {"linear", "relu", "sigmoid", "tanh", "softmax"};
@@ -143,5 +186,12 @@ int main(void)
                 "[{dense: {units: 4, activation: sigmoid}}, {dense: {units: 3, activation: softmax}}]", "mse", 3, 0);
     check_model("no bias", "[{dense: {units: 4, activation: relu, use_bias: false}}, {dense: {units: 2}}]", "mse", 2,
                 1);
+    check_model("batch_norm (training statistics) between dense layers",
+                "[{dense: {units: 4}}, {batch_norm: {}}, {dense: {units: 3, activation: tanh}}, {batch_norm: {sync: true}},"
+                " {dense: {units: 2}}]", "mse", 2, 1);
+    check_model("dropout (fixed mask for a fixed seed and step)",
+                "[{dense: {units: 8, activation: tanh}}, {dropout: {rate: 0.5}}, {dense: {units: 3, activation: softmax}}]",
+                "categorical_crossentropy", 3, 0);
+    activations_and_losses();
     return mt_test_finish("gradcheck");
 }

@@ -17,47 +17,48 @@ static void help(void)
            "config stored in the checkpoint: its data.file, and its test split, else its validation split.\n");
 }
 
-/* Loads the checkpoint's config and parameters, opens the split and evaluates it. */
+static void print_values(const char *ckpt, const char *file, const char *split, uint64_t rows,
+                         const mt_eval_values *v)
+{
+    printf("checkpoint %s on %s split '%s' (%llu rows)\n", ckpt, file, split, (unsigned long long)rows);
+    printf("loss %.6f\n", v->loss);
+    const char *names[4] = {"accuracy", "binary_accuracy", "mae", "rmse"};
+    const double values[4] = {v->accuracy, v->binary_accuracy, v->mae, v->rmse};
+    for (int i = 0; i < 4; i++)
+        if (!isnan(values[i]))
+            printf("%s %.6f\n", names[i], values[i]);
+}
+
+/* Loads the checkpoint's config, parameters and preprocessing, opens the split and evaluates it. */
 static mt_status run(const char *ckpt, const char *data, const char *split, mt_comm *comm, mt_error *err)
 {
     char *yaml = NULL;
     mt_config cfg;
     mt_session s;
-    mt_dataset *ds = NULL;
     int have_cfg = 0, have_session = 0;
     mt_error_clear(err);
     mt_status st = mt_checkpoint_read_config(ckpt, &yaml, err);
     if (!st && !(st = mt_config_load_string(yaml, ckpt, NULL, 0, &cfg, err)))
         have_cfg = 1;
-    if (!st && !(st = mt_session_open(&s, &cfg, MT_SESSION_EVAL, mt_comm_size(comm), err)))
-        have_session = 1;
+    if (mt_comm_agree(comm, err))
+        goto done;
+    st = mt_session_open(&s, &cfg, MT_SESSION_EVAL, comm, err);
+    have_session = 1;
     if (!st)
-        st = mt_checkpoint_read(ckpt, &s.model, NULL, NULL, NULL, err);
-    const char *file = data ? data : have_cfg ? cfg.data.file : "";
-    const char *name = split ? split : !have_cfg ? "" : cfg.data.test[0] ? cfg.data.test
+        st = mt_checkpoint_read(ckpt, &(mt_checkpoint){.model = &s.model, .prep = &s.prep}, err);
+    if (mt_comm_agree(comm, err))
+        goto done;
+    const char *file = data ? data : cfg.data.file;
+    const char *name = split ? split : cfg.data.test[0] ? cfg.data.test
                                      : cfg.data.validation[0] ? cfg.data.validation : "test";
+    st = mt_session_add_split(&s, file, name, comm, err);
+    mt_eval_values v;
     if (!st)
-        st = mt_dataset_open(file, name, &ds, err);
-    if (!st)
-        st = mt_session_check_split(&s, ds, file, name, err);
-    if (!st)
-        st = mt_session_reserve(&s, 256, err);
-    if (!st)
-        st = mt_dataset_reserve(ds, 256, err);
-    double loss = NAN, acc = NAN;
-    if (!mt_comm_agree(comm, err)) {
-        st = mt_session_evaluate(&s, ds, comm, &loss, &acc, err);
-        if (!st && mt_comm_rank(comm) == 0) {
-            printf("checkpoint %s on %s split '%s' (%llu rows)\n", ckpt, file, name,
-                   (unsigned long long)mt_dataset_get_info(ds)->rows);
-            printf("loss %.6f\n", loss);
-            if (!isnan(acc))
-                printf("accuracy %.6f\n", acc);
-        }
-    }
+        st = mt_session_evaluate(&s, &s.test, comm, &v, err);
+    if (!st && mt_comm_rank(comm) == 0)
+        print_values(ckpt, file, name, s.test.n, &v);
+done:
     st = err->code;
-    if (ds)
-        mt_dataset_close(ds);
     if (have_session)
         mt_session_close(&s);
     if (have_cfg)

@@ -146,7 +146,8 @@ static int import_csv(int argc, char **argv)
     double seed = 1;
     for (int i = 1; i < argc; i++) {
         const char *s = argv[i];
-        const char **slot = !strcmp(s, "--label") ? &opt.label : !strcmp(s, "-o") || !strcmp(s, "--output") ? &opt.out_path
+        const char **slot = !strcmp(s, "--label") ? &opt.label
+                          : !strcmp(s, "-o") || !strcmp(s, "--output") ? &opt.out_path
                           : !strcmp(s, "--split") ? &opt.split : !strcmp(s, "--test") ? &opt.test_input
                           : !strcmp(s, "--test-split") ? &opt.test_split : !strcmp(s, "--weights") ? &opt.weights
                           : !strcmp(s, "--order") ? &opt.order : !strcmp(s, "--ignore") ? &opt.ignore

@@ -18,6 +18,7 @@ _Static_assert(sizeof(mt_metrics_row) == MT_METRICS_FIELDS * sizeof(double), "ro
 
 const char *const mt_metrics_field_names[MT_METRICS_FIELDS] = {
     "epoch", "loss", "accuracy", "val_loss", "val_accuracy", "seconds", "samples_per_sec",
+    "lr", "binary_accuracy", "mae", "rmse", "val_binary_accuracy", "val_mae", "val_rmse",
 };
 
 mt_status mt_history_append(mt_history *h, const mt_metrics_row *row, mt_error *err)
@@ -241,6 +242,23 @@ static void write_metrics(writer *w, hid_t file, const mt_history *h)
     H5Gclose(g);
 }
 
+/* /preprocessing: attributes scaling and missing, datasets shift, scale and fill [features]. */
+static void write_prep(writer *w, hid_t file, const mt_prep *p)
+{
+    hid_t g = H5Gcreate2(file, "preprocessing", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+    if (g < 0) {
+        wfail(w, "/preprocessing");
+        return;
+    }
+    write_attr_str(w, g, "scaling", mt_scaling_name(p->scaling));
+    write_attr_str(w, g, "missing", mt_missing_name(p->missing));
+    hsize_t dims[1] = {p->features};
+    write_array(w, g, "shift", H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, 1, dims, p->shift);
+    write_array(w, g, "scale", H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, 1, dims, p->scale);
+    write_array(w, g, "fill", H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, 1, dims, p->fill);
+    H5Gclose(g);
+}
+
 static int fsync_path(const char *path, int directory)
 {
     int fd = open(path, directory ? O_RDONLY | O_DIRECTORY : O_RDONLY);
@@ -263,10 +281,9 @@ static void dir_of(const char *path, char *buf, size_t size)
         *slash = '\0';
 }
 
-mt_status mt_checkpoint_write(const char *path, const mt_model *m, const mt_optimizer *opt,
-                              const mt_train_state *st, const char *config_yaml, const mt_history *history,
-                              mt_error *err)
+mt_status mt_checkpoint_write(const char *path, const mt_checkpoint *c, mt_error *err)
 {
+    const mt_model *m = c->model;
     char tmp[MT_PATH_MAX + 32];
     snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid());
     writer w = {path, err, 0};
@@ -286,13 +303,15 @@ mt_status mt_checkpoint_write(const char *path, const mt_model *m, const mt_opti
         H5Gclose(g);
     }
     if (!w.failed)
-        write_optimizer(&w, f, m, opt);
+        write_optimizer(&w, f, m, c->opt);
+    if (!w.failed && c->state)
+        write_state(&w, f, c->state);
     if (!w.failed)
-        write_state(&w, f, st);
+        write_text(&w, f, "config", c->config_yaml ? c->config_yaml : "");
     if (!w.failed)
-        write_text(&w, f, "config", config_yaml ? config_yaml : "");
-    if (!w.failed)
-        write_metrics(&w, f, history);
+        write_metrics(&w, f, c->history);
+    if (!w.failed && c->prep)
+        write_prep(&w, f, c->prep);
     if (!w.failed)
         write_attr_i64(&w, f, "complete", 1);
     if (!w.failed && H5Fflush(f, H5F_SCOPE_GLOBAL) < 0)
@@ -555,9 +574,49 @@ static mt_status read_metrics(hid_t f, const char *path, mt_history *h, mt_error
     return st;
 }
 
-mt_status mt_checkpoint_read(const char *path, mt_model *m, mt_optimizer *opt, mt_train_state *st,
-                             mt_history *history, mt_error *err)
+static int read_attr_str(hid_t obj, const char *name, char *buf, size_t size)
 {
+    buf[0] = '\0';
+    hid_t a = H5Aexists(obj, name) > 0 ? H5Aopen(obj, name, H5P_DEFAULT) : -1;
+    if (a < 0)
+        return -1;
+    hid_t t = H5Aget_type(a);
+    int ok = H5Tget_class(t) == H5T_STRING && !H5Tis_variable_str(t) && H5Tget_size(t) < size &&
+             H5Aread(a, t, buf) >= 0;
+    H5Tclose(t);
+    H5Aclose(a);
+    return ok ? 0 : -1;
+}
+
+static mt_status read_prep(hid_t f, const char *path, mt_prep *p, mt_error *err)
+{
+    if (H5Lexists(f, "preprocessing", H5P_DEFAULT) <= 0)
+        return MT_OK; /* identity */
+    hid_t g = H5Gopen2(f, "preprocessing", H5P_DEFAULT);
+    char scaling[64], missing[64];
+    size_t n = p->features;
+    float *arr = malloc(3 * (n ? n : 1) * sizeof *arr);
+    mt_status st = MT_OK;
+    if (g < 0 || !arr || read_attr_str(g, "scaling", scaling, sizeof scaling) ||
+        read_attr_str(g, "missing", missing, sizeof missing))
+        st = mt_fail(err, MT_ERR_INPUT, "%s: /preprocessing: malformed", path);
+    const char *names[3] = {"shift", "scale", "fill"};
+    for (int i = 0; i < 3 && !st; i++) {
+        mt_tensor_desc d = {.rank = 1, .shape = {(int64_t)n}, .size = n};
+        snprintf(d.name, sizeof d.name, "%s", names[i]);
+        st = read_tensor(g, path, "/preprocessing", &d, arr + i * n, err);
+    }
+    if (!st)
+        st = mt_prep_set(p, scaling, missing, n, arr, arr + n, arr + 2 * n, err);
+    free(arr);
+    if (g >= 0)
+        H5Gclose(g);
+    return st;
+}
+
+mt_status mt_checkpoint_read(const char *path, const mt_checkpoint *c, mt_error *err)
+{
+    mt_model *m = c->model;
     hid_t f = open_checkpoint(path, err);
     if (f < 0)
         return err->code;
@@ -569,12 +628,14 @@ mt_status mt_checkpoint_read(const char *path, mt_model *m, mt_optimizer *opt, m
         rc = read_slab(g, path, "/params", m, m->params, 1, err);
         H5Gclose(g);
     }
-    if (!rc && opt)
-        rc = read_optimizer(f, path, m, opt, err);
-    if (!rc && st)
-        rc = read_state(f, path, st, err);
-    if (!rc && history)
-        rc = read_metrics(f, path, history, err);
+    if (!rc && c->opt)
+        rc = read_optimizer(f, path, m, c->opt, err);
+    if (!rc && c->state)
+        rc = read_state(f, path, c->state, err);
+    if (!rc && c->history)
+        rc = read_metrics(f, path, c->history, err);
+    if (!rc && c->prep)
+        rc = read_prep(f, path, c->prep, err);
     H5Fclose(f);
     return rc;
 }

@@ -8,6 +8,7 @@
 #include <stdint.h>
 #include "nn/model.h"
 #include "optim/optimizer.h"
+#include "train/prep.h"
 
 #define MT_CHECKPOINT_FORMAT_VERSION 1
 
@@ -22,12 +23,15 @@ typedef struct mt_train_state {
     int64_t es_wait;        /* early stopping: epochs since the best */
 } mt_train_state;
 
-/* One row of the per-epoch history (metrics.jsonl and /metrics). NaN where not measured. */
+/* One row of the per-epoch history (metrics.jsonl and /metrics). NaN where not measured. The first
+ * MT_METRICS_BASE_FIELDS are always written to metrics.jsonl (null when NaN); the others when measured. */
 typedef struct mt_metrics_row {
     double epoch, loss, accuracy, val_loss, val_accuracy, seconds, samples_per_sec;
+    double lr, binary_accuracy, mae, rmse, val_binary_accuracy, val_mae, val_rmse;
 } mt_metrics_row;
 
-#define MT_METRICS_FIELDS 7
+#define MT_METRICS_BASE_FIELDS 7
+#define MT_METRICS_FIELDS 14
 extern const char *const mt_metrics_field_names[MT_METRICS_FIELDS];
 
 typedef struct mt_history {
@@ -38,18 +42,25 @@ typedef struct mt_history {
 mt_status mt_history_append(mt_history *h, const mt_metrics_row *row, mt_error *err);
 void mt_history_free(mt_history *h);
 
-/* Writes a checkpoint atomically to path. opt and history may be NULL. */
-mt_status mt_checkpoint_write(const char *path, const mt_model *m, const mt_optimizer *opt,
-                              const mt_train_state *st, const char *config_yaml, const mt_history *history,
-                              mt_error *err);
+/* What a checkpoint holds. Members other than model may be NULL: not written / not read. */
+typedef struct mt_checkpoint {
+    mt_model *model;
+    mt_optimizer *opt;
+    mt_train_state *state;
+    mt_history *history;
+    mt_prep *prep;              /* /preprocessing: fitted feature scaling and missing-value fill */
+    const char *config_yaml;    /* written only */
+} mt_checkpoint;
+
+/* Writes a checkpoint atomically to path. */
+mt_status mt_checkpoint_write(const char *path, const mt_checkpoint *c, mt_error *err);
 
 /* Reads the YAML text stored in a checkpoint. *yaml is malloc'd. */
 mt_status mt_checkpoint_read_config(const char *path, char **yaml, mt_error *err);
 
-/* Loads parameters into m (shapes must match the model built from the config: the first mismatching
- * tensor is named), and, when non-NULL, optimizer state (same optimizer required), run state and history. */
-mt_status mt_checkpoint_read(const char *path, mt_model *m, mt_optimizer *opt, mt_train_state *st,
-                             mt_history *history, mt_error *err);
+/* Loads parameters into c->model (shapes must match the model built from the config: the first
+ * mismatching tensor is named), and the other non-NULL members (the optimizer must be the same). */
+mt_status mt_checkpoint_read(const char *path, const mt_checkpoint *c, mt_error *err);
 
 /* Whether path is a complete mpitrain checkpoint (opens, checks the completeness marker). */
 int mt_checkpoint_is_valid(const char *path);

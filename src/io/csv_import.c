@@ -117,7 +117,11 @@ static int read_line(csv_file *f, mt_error *err)
         if (!gzgets(f->gz, f->line + len, (int)(f->cap - len > (1u << 30) ? (1u << 30) : f->cap - len))) {
             int code;
             const char *msg = gzerror(f->gz, &code);
-            if (code != Z_OK && code != Z_BUF_ERROR) {
+            if (code == Z_BUF_ERROR) {
+                mt_fail(err, MT_ERR_INPUT, "%s: truncated: the gzip stream ends before its trailer", f->path);
+                return -1;
+            }
+            if (code != Z_OK) {
                 mt_fail(err, MT_ERR_INPUT, "%s: read error: %s", f->path, code == Z_ERRNO ? strerror(errno) : msg);
                 return -1;
             }

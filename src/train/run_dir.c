@@ -49,8 +49,11 @@ static void write_row(FILE *f, const mt_metrics_row *row)
 {
     fputc('{', f);
     for (int i = 0; i < MT_METRICS_FIELDS; i++) {
+        double v = ((const double *)row)[i];
+        if (i >= MT_METRICS_BASE_FIELDS && !isfinite(v))
+            continue;
         fprintf(f, "%s\"%s\": ", i ? ", " : "", mt_metrics_field_names[i]);
-        json_number(f, ((const double *)row)[i]);
+        json_number(f, v);
     }
     fputs("}\n", f);
 }

@@ -32,6 +32,7 @@ typedef struct trainer {
     int full_batch;                /* full-batch gradient descent: one step per epoch */
     mt_early_stop es;
     mt_schedule sched;
+    double lr;                     /* learning rate of the latest step */
     char *config_yaml;
 } trainer;
 
@@ -60,7 +61,7 @@ static uint64_t micro_per_step(const trainer *t)
 /* The learning-rate schedule, in optimizer steps; its batch is the samples one step consumes. */
 static mt_status make_schedule(trainer *t, mt_error *err)
 {
-    t->rows = mt_dataset_get_info(t->s.train)->rows;
+    t->rows = t->s.train.n;
     t->full_batch = mt_optimizer_full_batch(&t->s.opt);
     const uint64_t B = (uint64_t)t->cfg->training.batch_size, micro = mt_sampler_steps(t->rows, B);
     const uint64_t k = micro_per_step(t), steps = (micro + k - 1) / k;
@@ -73,9 +74,11 @@ static mt_status make_schedule(trainer *t, mt_error *err)
 static mt_status setup(trainer *t, mt_error *err)
 {
     mt_error_clear(err);
-    mt_status st = mt_session_open(&t->s, t->cfg, MT_SESSION_TRAIN, t->size, err);
+    mt_status st = mt_session_open(&t->s, t->cfg, MT_SESSION_TRAIN, t->comm, err);
+    if (st)
+        return st;
     if (!st)
-        st = mt_early_stop_init(&t->es, t->cfg->early_stopping, t->s.validation != NULL, err);
+        st = mt_early_stop_init(&t->es, t->cfg->early_stopping, t->s.validation.ds != NULL, err);
     if (!st)
         st = make_schedule(t, err);
     if (!st) {
@@ -109,7 +112,8 @@ static mt_status resume(trainer *t, mt_error *err)
         }
         if (!found)
             info(t, MT_PROGRESS_INFO, "no checkpoint in %s: starting from scratch", t->cfg->output);
-        else if (!mt_checkpoint_read(path, &t->s.model, &t->s.opt, &t->state, &t->history, err))
+        else if (!mt_checkpoint_read(path, &(mt_checkpoint){&t->s.model, &t->s.opt, &t->state, &t->history,
+                                                             &t->s.prep, NULL}, err))
             info(t, MT_PROGRESS_INFO, "resuming from %s (epoch %lld, step %lld, written by %lld rank(s))", path,
                  (long long)t->state.epoch, (long long)t->state.step, (long long)t->state.world_size);
         if (!err->code && found && t->state.epoch > t->cfg->training.epochs)
@@ -136,33 +140,32 @@ static mt_status resume(trainer *t, mt_error *err)
     return st;
 }
 
-static void report_step(trainer *t, int epoch, uint64_t step, uint64_t steps, double loss, double correct,
-                        double seen, double t0)
+static void report_step(trainer *t, int epoch, uint64_t step, uint64_t steps, const mt_eval_sums *sums, double t0)
 {
     if (t->rank != 0 || !t->opts->progress)
         return;
+    mt_eval_values v;
+    mt_session_values(&t->s, sums, &v);
     mt_progress p = {.kind = MT_PROGRESS_STEP, .epoch = epoch + 1, .epochs = t->cfg->training.epochs,
-                     .step = step + 1, .steps = steps, .loss = seen > 0 ? loss / seen : NAN,
-                     .accuracy = seen > 0 ? correct / seen : NAN, .elapsed = mt_wtime() - t0};
+                     .step = step + 1, .steps = steps, .loss = v.loss, .accuracy = v.accuracy,
+                     .elapsed = mt_wtime() - t0};
     t->opts->progress(&p, t->opts->user);
 }
 
 /* Reads this rank's slice of micro-batch `mb` and adds its gradient (scaled by 1/total) to the slab. */
-static mt_status micro_batch(trainer *t, uint64_t mb, uint64_t offset, uint64_t total, double *sums,
-                             mt_error *err)
+static mt_status micro_batch(trainer *t, uint64_t mb, uint64_t offset, uint64_t total, mt_eval_sums *sums,
+                             double *loss_here, mt_error *err)
 {
     mt_session *s = &t->s;
     uint64_t B = (uint64_t)t->cfg->training.batch_size;
     uint64_t b = mt_sampler_batch_size(t->rows, B, mb), start, count;
     mt_sampler_slice(b, t->size, t->rank, &start, &count);
-    const int classes = mt_dataset_get_info(s->train)->label_kind == MT_LABELS_CLASS;
     double t0 = mt_wtime();
     mt_status st = MT_OK;
-    if (count > 0) {
-        memcpy(s->rows, t->perm + mb * B + start, count * sizeof *s->rows);
-        st = mt_dataset_read_rows(s->train, s->rows, count, s->model.acts[0], classes ? s->y_class : NULL,
-                                  classes ? NULL : s->y_target, err);
-    }
+    for (uint64_t i = 0; i < count; i++)
+        s->rows[i] = s->train.rows[t->perm[mb * B + start + i]];
+    if (count > 0)
+        st = mt_session_read(s, &s->train, s->rows, (int)count, err);
     double t1 = mt_wtime();
     t->times.data += t1 - t0;
     if (st)
@@ -171,48 +174,60 @@ static mt_status micro_batch(trainer *t, uint64_t mb, uint64_t offset, uint64_t 
     mt_pass pass = {.training = 1, .seed = (uint64_t)t->cfg->training.seed, .step = (uint64_t)t->state.step,
                     .first = offset + start, .global_n = total, .comm = t->comm};
     const float *out = mt_model_forward(&s->model, n, &pass);
-    int64_t correct = 0;
-    sums[0] += mt_loss_compute(&s->loss, out, mt_model_logits(&s->model), classes ? s->y_class : NULL,
-                               classes ? NULL : s->y_target, NULL, n, s->dout, 1.0f / (float)total, &correct);
-    sums[1] += (double)correct;
-    sums[2] += n;
+    const int32_t *yc = s->classes ? s->y_class : NULL;
+    const float *yt = s->classes ? NULL : s->y_target;
+    double loss = mt_loss_compute(&s->loss, out, mt_model_logits(&s->model), yc, yt,
+                                  s->train.weights ? s->weights : NULL, n, s->dout, 1.0f / (float)total, NULL);
+    sums->loss += loss;
+    *loss_here += loss;
+    mt_metrics_accumulate(&s->loss, out, yc, yt, n, sums->m);
     mt_model_backward(&s->model, s->dout, n, &pass);
     t->times.compute += mt_wtime() - t1;
     return MT_OK;
 }
 
 /* Optimizer step `step` of the epoch: micro-batches [step * k, step * k + k) accumulate into the gradient
- * slab, one allreduce sums it over the ranks, and every rank applies the same update. A rank whose
- * read failed still joins the allreduce, with a flag in the slab's trailer that stops every rank. */
-static mt_status train_step(trainer *t, uint64_t step, uint64_t micro, uint64_t k, double *sums, mt_error *err)
+ * slab, one allreduce sums it over the ranks, and every rank applies the same update. The slab's trailer
+ * carries a failure flag (a rank whose read failed still joins the allreduce, and every rank stops) and
+ * the step's loss sum (rmse scales its gradient by the global mean). */
+static mt_status train_step(trainer *t, uint64_t step, uint64_t micro, uint64_t k, mt_eval_sums *sums,
+                            mt_error *err)
 {
     mt_session *s = &t->s;
     const uint64_t B = (uint64_t)t->cfg->training.batch_size;
     const uint64_t first = step * k, last = first + k < micro ? first + k : micro;
     const uint64_t total = (last * B < t->rows ? last * B : t->rows) - first * B;
     mt_status st = MT_OK;
+    double loss_here = 0;
     mt_model_zero_grads(&s->model);
     for (uint64_t mb = first, offset = 0; mb < last && !st; mb++) {
-        st = micro_batch(t, mb, offset, total, sums, err);
+        st = micro_batch(t, mb, offset, total, sums, &loss_here, err);
         offset += mt_sampler_batch_size(t->rows, B, mb);
     }
-    float *flag = &s->model.grads[s->model.n_params];
-    *flag = st ? 1.0f : 0.0f;
+    float *trailer = &s->model.grads[s->model.n_params];
+    trailer[0] = st ? 1.0f : 0.0f;
+    trailer[1] = (float)loss_here;
     double t0 = mt_wtime();
-    mt_status rc = mt_comm_allreduce_sum_f32(t->comm, s->model.grads, s->model.n_params + 1, err);
+    mt_status rc = mt_comm_allreduce_sum_f32(t->comm, s->model.grads, s->model.n_params + 2, err);
     double t1 = mt_wtime();
     t->times.allreduce += t1 - t0;
     if (rc)
         return rc;
-    if (st || *flag != 0.0f) {
+    if (st || trailer[0] != 0.0f) {
         if (!st)
             mt_error_clear(err); /* another rank failed: its message comes with the agreement */
         return st ? st : MT_ERR_IO;
     }
+    if (mt_loss_needs_global_mean(&s->loss)) {
+        const float f = (float)mt_loss_grad_factor(&s->loss, trailer[1], (double)total);
+        for (size_t i = 0; i < s->model.n_params; i++)
+            s->model.grads[i] *= f;
+    }
     double penalty = mt_model_apply_penalties(&s->model); /* same on every rank: counted once */
     if (t->rank == 0)
-        sums[0] += penalty * (double)total;
-    mt_optimizer_step(&s->opt, s->model.params, s->model.grads, mt_schedule_lr(&t->sched, (uint64_t)s->opt.step));
+        sums->penalty += penalty * (double)total;
+    t->lr = mt_schedule_lr(&t->sched, (uint64_t)s->opt.step);
+    mt_optimizer_step(&s->opt, s->model.params, s->model.grads, t->lr);
     t->times.compute += mt_wtime() - t1;
     t->samples += total;
     t->state.step++;
@@ -234,34 +249,44 @@ static mt_status average_buffers(trainer *t, mt_error *err)
     return st;
 }
 
+static void fill_row(mt_metrics_row *row, const mt_eval_values *train, const mt_eval_values *val)
+{
+    row->loss = train->loss, row->accuracy = train->accuracy, row->binary_accuracy = train->binary_accuracy;
+    row->mae = train->mae, row->rmse = train->rmse;
+    row->val_loss = val->loss, row->val_accuracy = val->accuracy, row->val_binary_accuracy = val->binary_accuracy;
+    row->val_mae = val->mae, row->val_rmse = val->rmse;
+}
+
 static mt_status run_epoch(trainer *t, int epoch, mt_metrics_row *row, mt_error *err)
 {
     const uint64_t B = (uint64_t)t->cfg->training.batch_size, micro = mt_sampler_steps(t->rows, B);
     const uint64_t k = micro_per_step(t), steps = (micro + k - 1) / k;
     mt_sampler_permutation((uint64_t)t->cfg->training.seed, (uint64_t)epoch, t->rows, t->perm);
-    double sums[3] = {0, 0, 0}, t0 = mt_wtime();
+    mt_eval_sums sums;
+    memset(&sums, 0, sizeof sums);
+    double t0 = mt_wtime();
     mt_status st = MT_OK;
     mt_error_clear(err);
     for (uint64_t step = 0; step < steps && !st; step++) {
-        st = train_step(t, step, micro, k, sums, err);
+        st = train_step(t, step, micro, k, &sums, err);
         if (!st)
-            report_step(t, epoch, step, steps, sums[0], sums[1], sums[2], t0);
+            report_step(t, epoch, step, steps, &sums, t0);
     }
     /* Every rank left the loop at the same step; the failing rank's message reaches all of them. */
     if (mt_comm_agree(t->comm, err))
         return err->code;
     double train_time = mt_wtime() - t0;
     t->train_seconds += train_time;
-    st = mt_comm_allreduce_sum_f64(t->comm, sums, 3, err);
+    st = mt_comm_allreduce_sum_f64(t->comm, (double *)&sums, sizeof sums / sizeof(double), err);
     if (st)
         return st;
-    *row = (mt_metrics_row){.epoch = epoch + 1, .loss = sums[0] / sums[2], .accuracy = NAN, .val_loss = NAN,
-                            .val_accuracy = NAN, .seconds = 0, .samples_per_sec = (double)t->rows / train_time};
-    if (mt_dataset_get_info(t->s.train)->label_kind == MT_LABELS_CLASS || t->s.loss.kind == MT_LOSS_CCE)
-        row->accuracy = sums[1] / sums[2];
+    mt_eval_values train, val = {NAN, NAN, NAN, NAN, NAN};
+    mt_session_values(&t->s, &sums, &train);
     st = average_buffers(t, err);
-    if (!st && t->s.validation)
-        st = mt_session_evaluate(&t->s, t->s.validation, t->comm, &row->val_loss, &row->val_accuracy, err);
+    if (!st && t->s.validation.ds)
+        st = mt_session_evaluate(&t->s, &t->s.validation, t->comm, &val, err);
+    *row = (mt_metrics_row){.epoch = epoch + 1, .samples_per_sec = (double)t->rows / train_time, .lr = t->lr};
+    fill_row(row, &train, &val);
     row->seconds = mt_wtime() - t0;
     return st;
 }
@@ -281,9 +306,10 @@ static int early_stop(trainer *t, const mt_metrics_row *row, mt_status *st, mt_e
     snprintf(path, sizeof path, "%s/best.h5", t->cfg->output);
     mt_error_clear(err);
     if (t->rank == 0 && improved)
-        mt_checkpoint_write(path, &t->s.model, &t->s.opt, &t->state, t->config_yaml, &t->history, err);
+        mt_checkpoint_write(path, &(mt_checkpoint){&t->s.model, &t->s.opt, &t->state, &t->history, &t->s.prep,
+                                                   t->config_yaml}, err);
     else if (t->rank == 0 && stop)
-        mt_checkpoint_read(path, &t->s.model, NULL, NULL, NULL, err);
+        mt_checkpoint_read(path, &(mt_checkpoint){.model = &t->s.model}, err);
     *st = mt_comm_agree(t->comm, err);
     if (!*st && stop) {
         *st = mt_comm_bcast(t->comm, t->s.model.params, t->s.model.n_params * sizeof(float), 0, err);
@@ -302,7 +328,8 @@ static mt_status save_checkpoint(trainer *t, int epoch, mt_error *err)
     if (t->rank == 0) {
         char path[MT_PATH_MAX + 64];
         mt_run_dir_checkpoint_path(t->cfg->output, epoch, path, sizeof path);
-        if (!mt_checkpoint_write(path, &t->s.model, &t->s.opt, &t->state, t->config_yaml, &t->history, err))
+        if (!mt_checkpoint_write(path, &(mt_checkpoint){&t->s.model, &t->s.opt, &t->state, &t->history, &t->s.prep,
+                                                        t->config_yaml}, err))
             mt_run_dir_publish_checkpoint(t->cfg->output, epoch, t->cfg->checkpoint.keep, err);
     }
     return mt_comm_agree(t->comm, err);
@@ -315,8 +342,11 @@ static mt_status finish(trainer *t, mt_train_result *res, mt_error *err)
     res->samples_per_sec = t->train_seconds > 0 ? (double)t->samples / t->train_seconds : NAN;
     res->test_loss = res->test_accuracy = NAN;
     mt_status st = MT_OK;
-    if (t->s.test)
-        st = mt_session_evaluate(&t->s, t->s.test, t->comm, &res->test_loss, &res->test_accuracy, err);
+    if (t->s.test.ds) {
+        mt_eval_values v;
+        st = mt_session_evaluate(&t->s, &t->s.test, t->comm, &v, err);
+        res->test_loss = v.loss, res->test_accuracy = v.accuracy;
+    }
     double mine[4] = {t->times.compute, t->times.allreduce, t->times.data, 0}, *all = NULL;
     res->ranks = calloc((size_t)t->size, sizeof *res->ranks);
     all = calloc((size_t)t->size * 4, sizeof *all);

@@ -91,7 +91,7 @@ static int load(const char *dir, const char *name, mt_config *cfg, mt_model *m)
     mt_error err = {0};
     int ok = mt_checkpoint_read_config(path, &yaml, &err) == MT_OK &&
              mt_config_load_string(yaml, path, NULL, 0, cfg, &err) == MT_OK && mt_model_build(cfg, m, &err) == MT_OK &&
-             mt_checkpoint_read(path, m, NULL, NULL, NULL, &err) == MT_OK;
+             mt_checkpoint_read(path, &(mt_checkpoint){.model = m}, &err) == MT_OK;
     free(yaml);
     return CHECK(ok, "load %s: %s", path, err.msg);
 }

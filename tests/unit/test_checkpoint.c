@@ -1,6 +1,7 @@
 /* Checkpoint round trip: parameters, optimizer state, run state, config text and history come back
- * bitwise; a checkpoint for another model is refused naming the first mismatching tensor; a truncated
- * or damaged file is refused; a failed write leaves the previous file intact. */
+ * bitwise, and so do the fitted scaler statistics; a checkpoint for another model is refused naming the
+ * first mismatching tensor; a truncated or damaged file is refused; a failed write leaves the previous
+ * file intact. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -57,17 +58,29 @@ int main(void)
     mt_optimizer_step(&opt, m.params, m.grads, 0.01);
     mt_train_state st = {.epoch = 2, .step = 17, .world_size = 4, .seed = 9, .global_batch = 32}, st2 = {0};
     mt_history h = {0}, h2 = {0};
-    mt_metrics_row r1 = {1, 0.5, 0.8, 0.6, 0.75, 1.5, 1000}, r2 = {2, 0.4, 0.85, NAN, NAN, 1.4, 1100};
+    mt_metrics_row r1 = {.epoch = 1, .loss = 0.5, .accuracy = 0.8, .val_loss = 0.6, .val_accuracy = 0.75, .seconds = 1.5,
+                         .samples_per_sec = 1000, .mae = 0.25},
+                   r2 = {.epoch = 2, .loss = 0.4, .accuracy = 0.85, .val_loss = NAN, .val_accuracy = NAN, .seconds = 1.4,
+                         .samples_per_sec = 1100, .mae = NAN};
     mt_history_append(&h, &r1, &err);
     mt_history_append(&h, &r2, &err);
     char *text = mt_config_to_yaml(&cfg, &err), *text2 = NULL;
-    CHECK(mt_checkpoint_write(path, &m, &opt, &st, text, &h, &err) == MT_OK, "write: %s", err.msg);
+    /* Fitted preprocessing: standardize with a mean fill, statistics set by hand. */
+    mt_prep prep, prep2;
+    const float shift[6] = {1, 2, 3, 4, 5, 6}, scale[6] = {0.5f, 1, 2, 4, 8, 16}, fill[6] = {0, 1, 0, 1, 0, 1};
+    CHECK(mt_prep_set(&prep, "standardize", "mean", 6, shift, scale, fill, &err) == MT_OK, "prep: %s", err.msg);
+    mt_prep_init(&prep2, NULL, 6, &err);
+    CHECK(mt_checkpoint_write(path, &(mt_checkpoint){&m, &opt, &st, &h, &prep, text}, &err) == MT_OK, "write: %s", err.msg);
     CHECK(mt_checkpoint_is_valid(path), "written checkpoint is valid");
-    CHECK(mt_checkpoint_read(path, &m2, &opt2, &st2, &h2, &err) == MT_OK, "read: %s", err.msg);
+    CHECK(mt_checkpoint_read(path, &(mt_checkpoint){&m2, &opt2, &st2, &h2, &prep2, NULL}, &err) == MT_OK, "read: %s", err.msg);
     CHECK(memcmp(m.params, m2.params, m.n_params * sizeof(float)) == 0, "parameters differ after round trip");
     for (int s = 0; s < opt.n_slots; s++)
         CHECK(memcmp(opt.slots[s], opt2.slots[s], opt.n * sizeof(float)) == 0, "optimizer slot %d differs", s);
     CHECK(opt2.step == 2, "optimizer step %lld", (long long)opt2.step);
+    CHECK(prep2.scaling == MT_SCALING_STANDARDIZE && prep2.missing == MT_MISSING_MEAN &&
+              !memcmp(prep2.shift, shift, sizeof shift) && !memcmp(prep2.scale, scale, sizeof scale) &&
+              !memcmp(prep2.fill, fill, sizeof fill),
+          "scaler statistics differ after the round trip");
     CHECK(memcmp(&st, &st2, sizeof st) == 0, "run state differs");
     CHECK(h2.n == 2 && h2.rows[1].loss == 0.4 && isnan(h2.rows[1].val_loss) && h2.rows[0].samples_per_sec == 1000,
           "history differs (%zu rows)", h2.n);
@@ -79,7 +92,7 @@ int main(void)
     mt_model m3;
     mt_optimizer opt3;
     if (build(5, &cfg3, &m3, &opt3)) {
-        CHECK(mt_checkpoint_read(path, &m3, NULL, NULL, NULL, &err) == MT_ERR_INPUT &&
+        CHECK(mt_checkpoint_read(path, &(mt_checkpoint){.model = &m3}, &err) == MT_ERR_INPUT &&
                   strstr(err.msg, "/params/000_dense/weight") && strstr(err.msg, "[4, 6]"),
               "mismatch message: %s", err.msg);
         mt_model_free(&m3), mt_optimizer_free(&opt3), mt_config_free(&cfg3);
@@ -97,7 +110,7 @@ int main(void)
     if (out)
         fclose(out);
     CHECK(!mt_checkpoint_is_valid(bad), "truncated checkpoint taken as valid");
-    CHECK(mt_checkpoint_read(bad, &m2, NULL, NULL, NULL, &err) == MT_ERR_INPUT, "truncated: %s", err.msg);
+    CHECK(mt_checkpoint_read(bad, &(mt_checkpoint){.model = &m2}, &err) == MT_ERR_INPUT, "truncated: %s", err.msg);
 
     /* A flipped byte inside a tensor is caught by the checksum (search the weight bytes in the file). */
     snprintf(bad, sizeof bad, "%s/flipped.h5", dir);
@@ -111,17 +124,18 @@ int main(void)
         out = fopen(bad, "wb");
         fwrite(buf, 1, (size_t)size, out);
         fclose(out);
-        CHECK(mt_checkpoint_read(bad, &m2, NULL, NULL, NULL, &err) == MT_ERR_INPUT, "bit flip not detected");
+        CHECK(mt_checkpoint_read(bad, &(mt_checkpoint){.model = &m2}, &err) == MT_ERR_INPUT, "bit flip not detected");
     }
     free(buf);
 
     /* Failed write (directory missing): the error names the path and the old file is untouched. */
     char missing[300];
     snprintf(missing, sizeof missing, "%s/nodir/ck.h5", dir);
-    CHECK(mt_checkpoint_write(missing, &m, &opt, &st, text, &h, &err) == MT_ERR_IO, "write into missing dir");
+    CHECK(mt_checkpoint_write(missing, &(mt_checkpoint){&m, &opt, &st, &h, &prep, text}, &err) == MT_ERR_IO, "write into missing dir");
     CHECK(file_size(path) == size && mt_checkpoint_is_valid(path), "old checkpoint damaged");
 
     free(text), free(text2);
+    mt_prep_free(&prep), mt_prep_free(&prep2);
     mt_history_free(&h), mt_history_free(&h2);
     mt_model_free(&m), mt_model_free(&m2), mt_optimizer_free(&opt), mt_optimizer_free(&opt2);
     mt_config_free(&cfg), mt_config_free(&cfg2);

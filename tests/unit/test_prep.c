@@ -24,7 +24,7 @@
 #include "train/prep.h"
 #include "train/split.h"
 
-static char tmpdir[64];
+static char tmpdir[64];  /* a mkdtemp directory under $TMPDIR or /tmp, removed at the end */
 
 static const char *tmp_path(const char *name)
 {
@@ -148,7 +148,8 @@ static void test_scaling(void)
             for (int i = 0; i < 4; i++)
                 v += (rows[i * 3 + j] - m) * (rows[i * 3 + j] - m) / 4.0;
             CHECK_CLOSE(m, 0.0, 0, 1e-6, j == 0 ? "standardized a has mean 0" : "standardized column has mean 0");
-            CHECK_CLOSE(v, j == 2 ? 0.0 : 1.0, 1e-5, 1e-6, "standardized column has population variance 1 (0 if constant)");
+            CHECK_CLOSE(v, j == 2 ? 0.0 : 1.0, 1e-5, 1e-6,
+                        "standardized column has population variance 1 (0 if constant)");
         }
         mt_prep_free(&p);
     }
@@ -355,7 +356,8 @@ static void test_random_split(void)
               mt_split_validation_count(10, 0.99) == 9 && mt_split_validation_count(10, 0) == 0 &&
               mt_split_validation_count(15, 0.1) == 2,
           "validation counts: %llu %llu %llu %llu %llu", (unsigned long long)mt_split_validation_count(1000, 0.1),
-          (unsigned long long)mt_split_validation_count(10, 0.01), (unsigned long long)mt_split_validation_count(10, 0.99),
+          (unsigned long long)mt_split_validation_count(10, 0.01),
+          (unsigned long long)mt_split_validation_count(10, 0.99),
           (unsigned long long)mt_split_validation_count(10, 0), (unsigned long long)mt_split_validation_count(15, 0.1));
     if (!CHECK(mt_split_random(1000, 0.1, 1, &a, &err) == MT_OK, "random split: %s", err.msg))
         return;
@@ -390,15 +392,17 @@ static void test_ordered_split(void)
     mt_error err;
     /* round(0.375 * 8) = 3: the rows with the three largest (order, row): (9,4), (9,1), (8,6) */
     if (CHECK(mt_split_ordered(8, 0.375, order, &s, &err) == MT_OK, "ordered: %s", err.msg)) {
-        CHECK(s.n_val == 3 && s.val[0] == 1 && s.val[1] == 4 && s.val[2] == 6, "ordered validation rows %llu: %llu %llu %llu",
+        CHECK(s.n_val == 3 && s.val[0] == 1 && s.val[1] == 4 && s.val[2] == 6,
+              "ordered validation rows %llu: %llu %llu %llu",
               (unsigned long long)s.n_val, (unsigned long long)s.val[0], (unsigned long long)s.val[1],
               (unsigned long long)s.val[2]);
         check_partition(&s, 8, "ordered");
         mt_split_rows_free(&s);
     }
-    /* ties: with 0.25 (2 rows) the larger row of the tie wins: rows 4 and 1 are last, (9,1) < (9,4) */
+    /* ties: with 0.125 (1 row) the tie (9, 1) < (9, 4) is broken by row index, so row 4 is the last */
     if (CHECK(mt_split_ordered(8, 0.125, order, &s, &err) == MT_OK, "ordered tie: %s", err.msg)) {
-        CHECK(s.n_val == 1 && s.val[0] == 4, "the last row by (order, row) is 4, got %llu", (unsigned long long)s.val[0]);
+        CHECK(s.n_val == 1 && s.val[0] == 4, "the last row by (order, row) is 4, got %llu",
+              (unsigned long long)s.val[0]);
         mt_split_rows_free(&s);
     }
     if (CHECK(mt_split_ordered(10, 0.2, NULL, &s, &err) == MT_OK, "ordered by row: %s", err.msg)) {
@@ -506,7 +510,8 @@ static void test_config(void)
 
 int main(void)
 {
-    snprintf(tmpdir, sizeof tmpdir, "test_prep.XXXXXX");
+    const char *base = getenv("TMPDIR");
+    snprintf(tmpdir, sizeof tmpdir, "%s/test_prep.XXXXXX", base && base[0] && strlen(base) < 40 ? base : "/tmp");
     if (!mkdtemp(tmpdir)) {
         perror("mkdtemp");
         return 1;

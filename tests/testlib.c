@@ -1,9 +1,13 @@
-/* Small test helpers: failure counting and value-printing checks. */
+/* Small test helpers: failure counting, value-printing checks, and a small dataset writer. */
 #include "testlib.h"
 
 #include <math.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
+
+#include <hdf5.h>
 
 int mt_test_failures;
 
@@ -27,6 +31,33 @@ int mt_check_close(double a, double b, double rtol, double atol, const char *fil
     int ok = isfinite(a) && isfinite(b) && diff <= atol + rtol * fabs(b);
     return mt_check(ok, file, line, "%s: got %.9g, expected %.9g (diff %.3g, rtol %.1g, atol %.1g)", what, a, b,
                     diff, rtol, atol);
+}
+
+int mt_test_write_dataset(const char *path, int rows, int features, int classes)
+{
+    float *x = malloc((size_t)rows * features * sizeof *x);
+    int32_t *y = malloc((size_t)rows * sizeof *y);
+    if (!x || !y) {
+        free(x), free(y);
+        return -1;
+    }
+    for (int i = 0; i < rows; i++) {
+        y[i] = i % classes;
+        for (int j = 0; j < features; j++)
+            x[(size_t)i * features + j] = (float)sin(0.37 * i + 1.3 * j) + (j % classes == y[i] ? 1.0f : 0.0f);
+    }
+    hid_t f = H5Fcreate(path, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+    hid_t g = H5Gcreate2(f, "train", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+    hsize_t xd[2] = {(hsize_t)rows, (hsize_t)features}, yd[1] = {(hsize_t)rows};
+    hid_t xs = H5Screate_simple(2, xd, NULL), ys = H5Screate_simple(1, yd, NULL);
+    hid_t xds = H5Dcreate2(g, "x", H5T_IEEE_F32LE, xs, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+    hid_t yds = H5Dcreate2(g, "y", H5T_STD_I32LE, ys, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+    int bad = H5Dwrite(xds, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, x) < 0 ||
+              H5Dwrite(yds, H5T_NATIVE_INT32, H5S_ALL, H5S_ALL, H5P_DEFAULT, y) < 0;
+    H5Dclose(xds), H5Dclose(yds), H5Sclose(xs), H5Sclose(ys), H5Gclose(g);
+    bad |= H5Fclose(f) < 0;
+    free(x), free(y);
+    return bad ? -1 : 0;
 }
 
 int mt_test_finish(const char *name)

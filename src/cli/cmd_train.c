@@ -18,6 +18,7 @@ typedef struct train_args {
     int resume;
     const char *resume_path;
     int quiet;
+    int folds;                      /* --folds K: k-fold cross-validation */
 } train_args;
 
 typedef struct printer {
@@ -51,6 +52,8 @@ static void help(void)
            "  --resume [CKPT]   continue from CKPT, or from the newest good checkpoint in the output directory\n"
            "                    (starts from scratch, saying so, when there is none)\n"
            "  --quiet           print only errors and the final summary\n"
+           "  --folds K         k-fold cross-validation: K trainings, fold i validating (output OUTPUT/foldI);\n"
+           "                    prints the mean and spread of the final validation metrics\n"
            "Writes OUTPUT/metrics.jsonl, OUTPUT/scaling.json and OUTPUT/checkpoint.h5.\n");
 }
 
@@ -76,6 +79,13 @@ static int parse(int argc, char **argv, train_args *a)
                 a->resume_path = argv[++i];
         } else if (!strcmp(s, "--quiet") || !strcmp(s, "-q")) {
             a->quiet = 1;
+        } else if (!strcmp(s, "--folds") || !strncmp(s, "--folds=", 8)) {
+            const char *v = s[7] == '=' ? s + 8 : i + 1 < argc ? argv[++i] : "";
+            char *end;
+            long k = strtol(v, &end, 10);
+            if (*v == '\0' || *end != '\0' || k < 2 || k > 1000)
+                return cli_usage_error("train", "--folds needs a number of folds from 2 to 1000, got '%s'", v);
+            a->folds = (int)k;
         } else if (s[0] == '-') {
             return cli_usage_error("train", "unknown option '%s'", s);
         } else if (!a->config) {
@@ -143,9 +153,15 @@ static void on_progress(const mt_progress *ev, void *user)
 static void summary(const mt_config *cfg, const mt_train_result *res)
 {
     const mt_metrics_row *r = &res->last;
-    if (!isnan(r->val_accuracy))
-        printf("final: val_loss %.4f  val_accuracy %.4f (split '%s')\n", r->val_loss, r->val_accuracy,
-               cfg->data.validation);
+    if (!isnan(r->val_loss)) {
+        const char *names[5] = {"val_accuracy", "val_binary_accuracy", "val_mae", "val_rmse", NULL};
+        const double values[4] = {r->val_accuracy, r->val_binary_accuracy, r->val_mae, r->val_rmse};
+        printf("final: val_loss %.4f", r->val_loss);
+        for (int i = 0; names[i]; i++)
+            if (!isnan(values[i]))
+                printf("  %s %.4f", names[i], values[i]);
+        printf(" (split '%s')\n", cfg->data.validation[0] ? cfg->data.validation : "held out from training");
+    }
     if (!isnan(res->test_loss))
         printf("test: loss %.4f  accuracy %.4f (split '%s')\n", res->test_loss, res->test_accuracy, cfg->data.test);
     printf("scaling: %d rank(s), %.0f samples/s over %.1f s of training, compute fraction %.2f\n", res->world_size,
@@ -155,6 +171,84 @@ static void summary(const mt_config *cfg, const mt_train_result *res)
         printf("  %4d  %11.2f  %12.2f  %8.2f  %8.2f\n", i, res->ranks[i].compute, res->ranks[i].allreduce,
                res->ranks[i].data, res->ranks[i].idle);
     printf("run directory: %s\n", cfg->output);
+}
+
+/* One training run with the command's overrides plus `extra` (NULL-terminated). Collective. On success
+ * *res and *cfg hold the result and the config, for the caller to free. */
+static mt_status train_once(const train_args *a, const char *const *extra, mt_comm *comm, mt_train_result *res,
+                            mt_config *cfg, mt_error *err)
+{
+    size_t n_extra = 0;
+    while (extra && extra[n_extra])
+        n_extra++;
+    const char **all = calloc(a->n_overrides + n_extra + 1, sizeof *all);
+    if (!all)
+        return mt_fail(err, MT_ERR_NOMEM, "out of memory");
+    memcpy(all, a->overrides, a->n_overrides * sizeof *all);
+    memcpy(all + a->n_overrides, extra, n_extra * sizeof *all);
+    mt_status loaded = mt_config_load(a->config, all, a->n_overrides + n_extra, cfg, err);
+    free(all);
+    mt_status st = mt_comm_agree(comm, err);
+    if (st) {
+        if (loaded == MT_OK)
+            mt_config_free(cfg);
+        return st;
+    }
+    printer p = {.tty = stdout_is_terminal(), .quiet = a->quiet};
+    mt_train_options opts = {a->resume, a->resume_path, on_progress, &p};
+    if (mt_comm_rank(comm) == 0 && !a->quiet)
+        printf("mpitrain %s: training %s on %d rank(s)\n", mt_version(), a->config, mt_comm_size(comm));
+    st = mt_train_run(cfg, comm, &opts, res, err);
+    if (!st && mt_comm_rank(comm) == 0)
+        summary(cfg, res);
+    if (st) { /* on success the caller reads and frees them */
+        mt_train_result_free(res);
+        mt_config_free(cfg);
+    }
+    return st;
+}
+
+/* --folds K: fold i validates on its part of the training split; the others train. */
+static mt_status cross_validate(const train_args *a, mt_comm *comm, mt_error *err)
+{
+    mt_config base;
+    mt_status st = mt_config_load(a->config, a->overrides, a->n_overrides, &base, err);
+    if (mt_comm_agree(comm, err))
+        return err->code;
+    double *loss = calloc((size_t)a->folds, sizeof *loss), *acc = calloc((size_t)a->folds, sizeof *acc);
+    char folds[32], fold[32], output[MT_PATH_MAX + 32];
+    snprintf(folds, sizeof folds, "data.folds=%d", a->folds);
+    for (int i = 0; i < a->folds && !st && loss && acc; i++) {
+        snprintf(fold, sizeof fold, "data.fold=%d", i);
+        snprintf(output, sizeof output, "output=%s/fold%d", base.output, i);
+        const char *extra[] = {folds, fold, output, "data.validation=", "data.validation_fraction=0", NULL};
+        mt_config cfg;
+        mt_train_result res;
+        if (mt_comm_rank(comm) == 0 && !a->quiet)
+            printf("fold %d/%d\n", i + 1, a->folds);
+        st = train_once(a, extra, comm, &res, &cfg, err);
+        if (!st) {
+            loss[i] = res.last.val_loss, acc[i] = res.last.val_accuracy;
+            mt_train_result_free(&res);
+            mt_config_free(&cfg);
+        }
+    }
+    if (!st && (!loss || !acc))
+        st = mt_fail(err, MT_ERR_NOMEM, "out of memory");
+    if (!st && mt_comm_rank(comm) == 0) {
+        double m[2] = {0, 0}, v[2] = {0, 0};
+        for (int i = 0; i < a->folds; i++)
+            m[0] += loss[i] / a->folds, m[1] += acc[i] / a->folds;
+        for (int i = 0; i < a->folds; i++)
+            v[0] += (loss[i] - m[0]) * (loss[i] - m[0]), v[1] += (acc[i] - m[1]) * (acc[i] - m[1]);
+        printf("cross-validation over %d folds: val_loss %.4f +- %.4f", a->folds, m[0], sqrt(v[0] / (a->folds - 1)));
+        if (!isnan(m[1]))
+            printf("  val_accuracy %.4f +- %.4f", m[1], sqrt(v[1] / (a->folds - 1)));
+        printf(" (mean +- sample standard deviation)\n");
+    }
+    free(loss), free(acc);
+    mt_config_free(&base);
+    return st;
 }
 
 int cmd_train(int argc, char **argv)
@@ -172,26 +266,18 @@ int cmd_train(int argc, char **argv)
     }
     cli_tune_process();
     mt_error err = {0};
-    mt_config cfg;
     mt_comm *comm = NULL;
     mt_status st = mt_comm_create_world(&comm, &err);
-    if (!st) {
-        mt_status loaded = mt_config_load(a.config, a.overrides, a.n_overrides, &cfg, &err);
-        st = mt_comm_agree(comm, &err);
-        if (st && loaded == MT_OK)
-            mt_config_free(&cfg);
-    }
-    if (!st) {
-        printer p = {.tty = stdout_is_terminal(), .quiet = a.quiet};
-        mt_train_options opts = {a.resume, a.resume_path, on_progress, &p};
+    if (!st && a.folds) {
+        st = cross_validate(&a, comm, &err);
+    } else if (!st) {
+        mt_config cfg;
         mt_train_result res;
-        if (mt_comm_rank(comm) == 0 && !a.quiet)
-            printf("mpitrain %s: training %s on %d rank(s)\n", mt_version(), a.config, mt_comm_size(comm));
-        st = mt_train_run(&cfg, comm, &opts, &res, &err);
-        if (!st && mt_comm_rank(comm) == 0)
-            summary(&cfg, &res);
-        mt_train_result_free(&res);
-        mt_config_free(&cfg);
+        st = train_once(&a, NULL, comm, &res, &cfg, &err);
+        if (!st) {
+            mt_train_result_free(&res);
+            mt_config_free(&cfg);
+        }
     }
     rc = st ? cli_report(&err) : 0;
     mt_comm_destroy(comm);

@@ -13,7 +13,8 @@ typedef struct command {
 static const command commands[] = {
     {"train", cmd_train, "train CONFIG.yaml [--set key=value]... [--resume [CKPT]]   train (data-parallel under mpirun)"},
     {"eval", cmd_eval, "eval CHECKPOINT.h5 [--data FILE.h5] [--split NAME]         loss and accuracy of a checkpoint"},
-    {"import", cmd_import, "import idx --train-images F --train-labels F [--test-images F --test-labels F] -o OUT.h5"},
+    {"import", cmd_import, "import idx --train-images F --train-labels F [--test-images F --test-labels F] -o OUT.h5\n"
+                           "  import csv FILE.csv --label COLUMN -o OUT.h5                turns numeric CSV into a dataset"},
     {"inspect", cmd_inspect, "inspect FILE.h5                                          what a dataset or checkpoint holds"},
 };
 

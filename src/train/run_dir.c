@@ -158,9 +158,15 @@ mt_status mt_run_dir_publish_checkpoint(const char *dir, int epoch, int keep, mt
         unlink(tmp);
         return mt_fail(err, MT_ERR_IO, "%s: cannot update: %s", dst, strerror(errno));
     }
+    /* Keep the newest `keep` epochs up to this one; files of later epochs are left from an earlier run
+     * in the same directory and would otherwise be taken for newer ones. */
     int epochs[4096];
-    int n = list_epochs(dir, epochs, 4096);
-    for (int i = keep; i < n; i++) {
+    int n = list_epochs(dir, epochs, 4096), kept = 0;
+    for (int i = 0; i < n; i++) {
+        if (epochs[i] <= epoch && kept < keep) {
+            kept++;
+            continue;
+        }
         char old[MT_PATH_MAX + 64];
         mt_run_dir_checkpoint_path(dir, epochs[i], old, sizeof old);
         unlink(old);

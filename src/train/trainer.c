@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "core/error.h"
+#include "nn/activation.h"
 #include "optim/schedule.h"
 #include "train/early_stop.h"
 #include "train/run_dir.h"
@@ -86,6 +87,11 @@ static mt_status setup(trainer *t, mt_error *err)
         if (!t->perm)
             st = mt_fail(err, MT_ERR_NOMEM, "cannot allocate the permutation of %llu rows",
                          (unsigned long long)t->rows);
+    }
+    for (int i = 0; !st && i < t->s.model.n_layers; i++) {
+        char warning[512];
+        if (mt_activation_warning(&t->s.model.layers[i], warning, sizeof warning))
+            info(t, MT_PROGRESS_WARNING, "%s", warning);
     }
     if (!st && t->rank == 0)
         st = mt_run_dir_prepare(t->cfg->output, err);

@@ -12,8 +12,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <hdf5.h>
-
 #include "config/config.h"
 #include "dist/comm.h"
 #include "io/checkpoint.h"
@@ -23,27 +21,6 @@
 
 enum { ROWS = 200, FEATURES = 12, CLASSES = 4 };
 
-static void write_dataset(const char *path)
-{
-    static float x[ROWS][FEATURES];
-    static int32_t y[ROWS];
-    for (int i = 0; i < ROWS; i++) {
-        y[i] = i % CLASSES;
-        for (int j = 0; j < FEATURES; j++)
-            x[i][j] = (float)sin(0.37 * i + 1.3 * j) + (j % CLASSES == y[i] ? 1.0f : 0.0f);
-    }
-    hid_t f = H5Fcreate(path, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
-    hid_t g = H5Gcreate2(f, "train", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
-    hsize_t xd[2] = {ROWS, FEATURES}, yd[1] = {ROWS};
-    hid_t xs = H5Screate_simple(2, xd, NULL), ys = H5Screate_simple(1, yd, NULL);
-    hid_t xds = H5Dcreate2(g, "x", H5T_IEEE_F32LE, xs, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
-    hid_t yds = H5Dcreate2(g, "y", H5T_STD_I32LE, ys, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
-    H5Dwrite(xds, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, x);
-    H5Dwrite(yds, H5T_NATIVE_INT32, H5S_ALL, H5S_ALL, H5P_DEFAULT, y);
-    H5Dclose(xds), H5Dclose(yds), H5Sclose(xs), H5Sclose(ys), H5Gclose(g), H5Fclose(f);
-}
-
-/* Trains `epochs` epochs on comm into dir/name; resume continues from that directory's checkpoint. */
 /* The third configuration adds layers whose behaviour depends on the batch split: sync batch norm and
  * dropout (mask keyed by sample position), which must also match the single-rank run. */
 static const char *const middle_layers = "{batch_norm: {sync: true}}, {dropout: {rate: 0.3}}, ";
@@ -134,7 +111,7 @@ int main(int argc, char **argv)
         else {
             char data[300];
             snprintf(data, sizeof data, "%s/data.h5", dir);
-            write_dataset(data);
+            mt_test_write_dataset(data, ROWS, FEATURES, CLASSES);
         }
     }
     mt_comm_bcast(world, dir, sizeof dir, 0, &err);

@@ -106,7 +106,7 @@ static mt_status open_train(mt_session *s, mt_error *err)
         *v = (mt_split_view){.ds = s->train.ds, .owns_ds = 0, .rows = sr.val, .n = sr.n_val,
                              .weights = s->train.weights};
         snprintf(v->file, sizeof v->file, "%s", d->file);
-        snprintf(v->name, sizeof v->name, "%s (held out)", d->train);
+        snprintf(v->name, sizeof v->name, "%.48s (held out)", d->train);
     }
     return MT_OK;
 }

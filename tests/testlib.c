@@ -1,4 +1,5 @@
-/* Small test helpers: failure counting, value-printing checks, and a small dataset writer. */
+/* Small test helpers: failure counting, value-printing checks, a temporary directory per test, and a
+ * small dataset writer. */
 #include "testlib.h"
 
 #include <math.h>
@@ -6,6 +7,9 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <dirent.h>
 
 #include <hdf5.h>
 
@@ -58,6 +62,41 @@ int mt_test_write_dataset(const char *path, int rows, int features, int classes)
     bad |= H5Fclose(f) < 0;
     free(x), free(y);
     return bad ? -1 : 0;
+}
+
+char mt_test_dir[64];
+
+int mt_test_tmpdir_create(const char *prefix)
+{
+    const char *base = getenv("TMPDIR");
+    snprintf(mt_test_dir, sizeof mt_test_dir, "%s/%.16s.XXXXXX", base && base[0] && strlen(base) < 32 ? base : "/tmp",
+             prefix);
+    if (!mkdtemp(mt_test_dir)) {
+        perror("mkdtemp");
+        return -1;
+    }
+    return 0;
+}
+
+const char *mt_test_path(const char *name)
+{
+    static char buf[32][320];
+    static int next;
+    char *p = buf[next++ % 32];
+    snprintf(p, sizeof buf[0], "%s/%s", mt_test_dir, name);
+    return p;
+}
+
+void mt_test_tmpdir_remove(void)
+{
+    DIR *d = opendir(mt_test_dir);
+    struct dirent *e;
+    while (d && (e = readdir(d)) != NULL)
+        if (strcmp(e->d_name, ".") && strcmp(e->d_name, ".."))
+            remove(mt_test_path(e->d_name));
+    if (d)
+        closedir(d);
+    rmdir(mt_test_dir);
 }
 
 int mt_test_finish(const char *name)

@@ -18,6 +18,17 @@ int mt_check_close(double a, double b, double rtol, double atol, const char *fil
  * cycling 0..classes-1, each class shifting its own features) to path. Returns 0 on success. */
 int mt_test_write_dataset(const char *path, int rows, int features, int classes);
 
+/* A fresh directory for this test's files under $TMPDIR or /tmp, named PREFIX.XXXXXX: mt_test_dir holds
+ * its path after mt_test_tmpdir_create (which returns 0, or -1 and prints why). */
+extern char mt_test_dir[64];
+int mt_test_tmpdir_create(const char *prefix);
+
+/* mt_test_dir/name, in one of 32 rotating buffers (enough for the paths a test holds at once). */
+const char *mt_test_path(const char *name);
+
+/* Removes the files in mt_test_dir and the directory. */
+void mt_test_tmpdir_remove(void);
+
 /* Prints "N checks failed" or "all checks passed" and returns the process exit status. */
 int mt_test_finish(const char *name);
 

@@ -24,32 +24,9 @@
 #include "io/dataset.h"
 #include "testlib.h"
 
-static char tmpdir[64];  /* a mkdtemp directory under $TMPDIR or /tmp, removed at the end */
-
-static const char *tmp_path(const char *name)
-{
-    static char buf[16][320];
-    static int next;
-    char *p = buf[next++ % 16];
-    snprintf(p, sizeof buf[0], "%s/%s", tmpdir, name);
-    return p;
-}
-
-static void remove_tmpdir(void)
-{
-    DIR *d = opendir(tmpdir);
-    struct dirent *e;
-    while (d && (e = readdir(d)) != NULL)
-        if (strcmp(e->d_name, ".") && strcmp(e->d_name, ".."))
-            remove(tmp_path(e->d_name));
-    if (d)
-        closedir(d);
-    rmdir(tmpdir);
-}
-
 static const char *write_text(const char *name, const char *text)
 {
-    const char *path = tmp_path(name);
+    const char *path = mt_test_path(name);
     FILE *f = fopen(path, "wb");
     CHECK(f != NULL, "creating %s", path);
     if (f) {
@@ -126,7 +103,7 @@ static void test_basic(void)
                                               "\r\n"
                                               "  5 ,\"6\",NA,1\n"
                                               "1e3,-2,NaN,0");
-    const char *out = tmp_path("basic.h5");
+    const char *out = mt_test_path("basic.h5");
     mt_csv_result res;
     mt_error err;
     mt_status st = run((mt_csv_import){.input = csv, .out_path = out, .label = "y"}, &res, &err);
@@ -164,7 +141,7 @@ static void test_label_mapping(void)
 {
     const char *train = write_text("map.csv", "x,label\n1,7\n2,-1\n3,3\n4,7\n");
     const char *test = write_text("map_test.csv", "x,label\n5,3\n6,-1\n");
-    const char *out = tmp_path("map.h5");
+    const char *out = mt_test_path("map.h5");
     mt_csv_result res;
     mt_error err;
     mt_status st = run((mt_csv_import){.input = train, .test_input = test, .out_path = out, .label = "label"}, &res,
@@ -197,7 +174,7 @@ static void test_regression_and_columns(void)
                                             "10,3.5,1,2,0.25,1,9\n"
                                             "11,1.25,3,4,-1.5,0.5,8\n"
                                             "12,2,5,6,2,2,7\n");
-    const char *out = tmp_path("reg.h5");
+    const char *out = mt_test_path("reg.h5");
     mt_csv_result res;
     mt_error err;
     mt_status st = run((mt_csv_import){.input = csv, .out_path = out, .label = "target", .weights = "w",
@@ -246,7 +223,7 @@ static void test_regression_and_columns(void)
 static void test_errors(void)
 {
     char out[320];
-    snprintf(out, sizeof out, "%s", tmp_path("err.h5"));
+    snprintf(out, sizeof out, "%s", mt_test_path("err.h5"));
     struct {
         const char *text, *label, *weights, *expect;
         mt_csv_task task;
@@ -282,14 +259,14 @@ static void test_errors(void)
               i + 1, (int)st, err.msg, cases[i].expect);
     }
     CHECK(!exists(out), "a failed import left %s behind", out);
-    DIR *d = opendir(tmpdir);
+    DIR *d = opendir(mt_test_dir);
     struct dirent *e;
     while (d && (e = readdir(d)) != NULL)
         CHECK(!strstr(e->d_name, ".tmp."), "temporary file %s left behind", e->d_name);
     if (d)
         closedir(d);
     mt_error err;
-    CHECK(run((mt_csv_import){.input = tmp_path("no-such.csv"), .out_path = out, .label = "y"}, NULL, &err) ==
+    CHECK(run((mt_csv_import){.input = mt_test_path("no-such.csv"), .out_path = out, .label = "y"}, NULL, &err) ==
               MT_ERR_INPUT && strstr(err.msg, "no-such.csv: cannot open"),
           "missing input: %s", err.msg);
 }
@@ -299,7 +276,7 @@ static void test_atomic(void)
 {
     const char *good = write_text("good.csv", "a,y\n1,0\n2,1\n");
     const char *bad = write_text("bad.csv", "a,y\n1,0\nx,1\n");
-    const char *out = tmp_path("atomic.h5");
+    const char *out = mt_test_path("atomic.h5");
     mt_error err;
     CHECK(run((mt_csv_import){.input = good, .out_path = out, .label = "y"}, NULL, &err) == MT_OK, "good: %s", err.msg);
     CHECK(run((mt_csv_import){.input = bad, .out_path = out, .label = "y"}, NULL, &err) == MT_ERR_INPUT, "bad import");
@@ -316,7 +293,7 @@ static void test_fraction(void)
     for (int i = 0; i < 50; i++)
         snprintf(text + strlen(text), sizeof text - strlen(text), "%d,%d\n", i, i % 2);
     const char *csv = write_text("frac.csv", text);
-    const char *out = tmp_path("frac.h5"), *out2 = tmp_path("frac2.h5"), *out3 = tmp_path("frac3.h5");
+    const char *out = mt_test_path("frac.h5"), *out2 = mt_test_path("frac2.h5"), *out3 = mt_test_path("frac3.h5");
     mt_csv_result res;
     mt_error err;
     mt_csv_import opt = {.input = csv, .out_path = out, .label = "y", .test_fraction = 0.3, .seed = 7,
@@ -354,11 +331,11 @@ static void test_fraction(void)
 /* gzip input; a test file whose header differs. */
 static void test_gzip_and_header(void)
 {
-    const char *gz = tmp_path("z.csv.gz");
+    const char *gz = mt_test_path("z.csv.gz");
     gzFile g = gzopen(gz, "wb");
     gzputs(g, "a,b,y\n1,2,1\n3,4,0\n");
     gzclose(g);
-    const char *out = tmp_path("z.h5");
+    const char *out = mt_test_path("z.h5");
     mt_error err;
     mt_status st = run((mt_csv_import){.input = gz, .out_path = out, .label = "y"}, NULL, &err);
     CHECK(st == MT_OK, "gzip import: %s", err.msg);
@@ -374,7 +351,7 @@ static void test_gzip_and_header(void)
     size_t got = in ? fread(bytes, 1, sizeof bytes, in) : 0;
     if (in)
         fclose(in);
-    const char *cut = tmp_path("cut.csv.gz");
+    const char *cut = mt_test_path("cut.csv.gz");
     FILE *o = fopen(cut, "wb");
     if (o) {
         fwrite(bytes, 1, got > 10 ? got - 6 : got, o);
@@ -404,7 +381,7 @@ static void test_wide(void)
     }
     const char *csv = write_text("wide.csv", text);
     free(text);
-    const char *out = tmp_path("wide.h5");
+    const char *out = mt_test_path("wide.h5");
     mt_error err;
     mt_status st = run((mt_csv_import){.input = csv, .out_path = out, .label = "y"}, NULL, &err);
     CHECK(st == MT_OK, "wide import: %s", err.msg);
@@ -428,7 +405,7 @@ static void test_idx_subset(void)
     unsigned char labels[6] = {0, 1, 2, 2, 1, 0}, images[24];
     for (int i = 0; i < 24; i++)
         images[i] = (unsigned char)(10 * (i / 4) + i % 4);  /* item k holds 10k .. 10k+3 */
-    const char *im = tmp_path("im.gz"), *lb = tmp_path("lb.gz"), *out = tmp_path("idx.h5");
+    const char *im = mt_test_path("im.gz"), *lb = mt_test_path("lb.gz"), *out = mt_test_path("idx.h5");
     write_idx(im, images, 6, 1);
     write_idx(lb, labels, 6, 0);
     const char *names[3] = {"zero", "one", "two"};
@@ -468,12 +445,8 @@ static void test_idx_subset(void)
 
 int main(void)
 {
-    const char *base = getenv("TMPDIR");
-    snprintf(tmpdir, sizeof tmpdir, "%s/test_csv.XXXXXX", base && base[0] && strlen(base) < 40 ? base : "/tmp");
-    if (!mkdtemp(tmpdir)) {
-        perror("mkdtemp");
+    if (mt_test_tmpdir_create("test_csv") != 0)
         return 1;
-    }
     test_basic();
     test_label_mapping();
     test_regression_and_columns();
@@ -483,6 +456,6 @@ int main(void)
     test_gzip_and_header();
     test_wide();
     test_idx_subset();
-    remove_tmpdir();
+    mt_test_tmpdir_remove();
     return mt_test_finish("test_csv");
 }

@@ -24,30 +24,6 @@
 #include "io/dataset.h"
 #include "testlib.h"
 
-static char tmpdir[64];
-
-/* tmpdir/name, in one of 32 rotating buffers (enough for the paths a test holds at once). */
-static const char *tmp_path(const char *name)
-{
-    static char buf[32][320];
-    static int next;
-    char *p = buf[next++ % 32];
-    snprintf(p, sizeof buf[0], "%s/%s", tmpdir, name);
-    return p;
-}
-
-static void remove_tmpdir(void)
-{
-    DIR *d = opendir(tmpdir);
-    struct dirent *e;
-    while (d && (e = readdir(d)) != NULL)
-        if (strcmp(e->d_name, ".") && strcmp(e->d_name, ".."))
-            remove(tmp_path(e->d_name));
-    if (d)
-        closedir(d);
-    rmdir(tmpdir);
-}
-
 /* ---- writing test files ------------------------------------------------------------------------------ */
 
 /* Writes dataset path (creating groups) with file type ftype from data of type mem; data NULL leaves it
@@ -191,7 +167,7 @@ static void check_all_paths(const char *path, int best, const char *what)
 
 static void test_float_file(void)
 {
-    const char *path = tmp_path("float.h5");
+    const char *path = mt_test_path("float.h5");
     hid_t f = create_file(path);
     put_float_split(f, "train", 50, 0);
     put_float_split(f, "test", 7, 0);
@@ -219,7 +195,7 @@ static void test_float_file(void)
 /* Requests larger than the reserve are read in pieces; x-only and labels-only reads. */
 static void test_reserve_and_partial(void)
 {
-    mt_dataset *ds = open_ok(tmp_path("float.h5"), "train");
+    mt_dataset *ds = open_ok(mt_test_path("float.h5"), "train");
     if (!ds)
         return;
     mt_error err = {0};
@@ -260,7 +236,7 @@ static int check_u8_values(const float *x, const uint64_t *rows, size_t n, size_
 /* 256 rows of one byte: u8val(i, 0) = 31 i mod 256 takes every value 0..255 once. */
 static void test_uint8_every_value(void)
 {
-    const char *path = tmp_path("u8_all.h5");
+    const char *path = mt_test_path("u8_all.h5");
     hid_t f = create_file(path);
     put_uint8_split(f, 256, 1);
     H5Fclose(f);
@@ -286,7 +262,7 @@ static void test_uint8_every_value(void)
 /* 200 pseudo-random rows (with duplicates) of a 300-row uint8 file, every path, and ranges. */
 static void test_uint8_rows(void)
 {
-    const char *path = tmp_path("u8.h5");
+    const char *path = mt_test_path("u8.h5");
     hid_t f = create_file(path);
     put_uint8_split(f, 300, 20);
     H5Fclose(f);
@@ -315,7 +291,7 @@ static void test_uint8_rows(void)
 /* Ranges through a small reserve (so uint8 conversion goes through scratch in pieces), every path. */
 static void test_ranges(void)
 {
-    mt_dataset *ds = open_ok(tmp_path("u8.h5"), "train");
+    mt_dataset *ds = open_ok(mt_test_path("u8.h5"), "train");
     if (!ds)
         return;
     static float x[300 * 20];
@@ -342,7 +318,7 @@ static void test_ranges(void)
  * contiguous but never written (HDF5 returns the fill value 0). */
 static void test_hdf5_only_storage(void)
 {
-    const char *chunked = tmp_path("chunked.h5"), *conv = tmp_path("float64.h5"), *unwritten = tmp_path("unwritten.h5");
+    const char *chunked = mt_test_path("chunked.h5"), *conv = mt_test_path("float64.h5"), *unwritten = mt_test_path("unwritten.h5");
     hid_t f = create_file(chunked);
     put_float_split(f, "train", 50, 8);
     H5Fclose(f);
@@ -382,7 +358,7 @@ static void test_hdf5_only_storage(void)
 /* Float targets [N, 2] and [N] (k = 1); check_labels looks for non-finite values there. */
 static void test_targets(void)
 {
-    const char *path = tmp_path("targets.h5");
+    const char *path = mt_test_path("targets.h5");
     float x[30 * 4], y2[30 * 2], y1[30];
     for (int i = 0; i < 30; i++) {
         for (int j = 0; j < 4; j++)
@@ -525,7 +501,7 @@ static void test_malformed(void)
         const bad_case *c = &bad_cases[i];
         char name[64];
         snprintf(name, sizeof name, "bad_%s.h5", c->name);
-        const char *path = tmp_path(name);
+        const char *path = mt_test_path(name);
         hid_t f = create_file(path);
         H5Gclose(H5Gcreate2(f, "/train", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT));
         put_case_dataset(f, "/train/x", c->x_type, c->x_rank, c->x_dims, c->chunk_rows);
@@ -533,19 +509,19 @@ static void test_malformed(void)
         H5Fclose(f);
         expect_open_error(path, "train", c->expect);
     }
-    const char *splits = tmp_path("splits.h5");
+    const char *splits = mt_test_path("splits.h5");
     hid_t f = create_file(splits);
     put_float_split(f, "test", 5, 0);
     put_float_split(f, "valid", 5, 0);
     H5Fclose(f);
     expect_open_error(splits, "train", "/train/x: not found (splits in file: test, valid)");
     expect_open_error(splits, "", "bad split name");
-    const char *text = tmp_path("text.h5");
+    const char *text = mt_test_path("text.h5");
     FILE *t = fopen(text, "w");
     fputs("not HDF5\n", t);
     fclose(t);
     expect_open_error(text, "train", "cannot open: not an HDF5 file");
-    expect_open_error(tmp_path("missing.h5"), "train", "cannot open: No such file or directory");
+    expect_open_error(mt_test_path("missing.h5"), "train", "cannot open: No such file or directory");
 }
 
 /* ---- labels and class names -------------------------------------------------------------------------- */
@@ -553,7 +529,7 @@ static void test_malformed(void)
 /* 150000 rows so that y is read in several blocks; rows 140000 and 140001 are bad. */
 static void test_check_labels(void)
 {
-    const char *path = tmp_path("labels.h5");
+    const char *path = mt_test_path("labels.h5");
     hsize_t n = 150000;
     int32_t *y = malloc(n * sizeof *y);
     for (hsize_t i = 0; i < n; i++)
@@ -584,7 +560,7 @@ static void test_check_labels(void)
               (unsigned long long)other);
     }
     mt_dataset_close(ds);
-    if ((ds = open_ok(tmp_path("float.h5"), "train")) != NULL) {
+    if ((ds = open_ok(mt_test_path("float.h5"), "train")) != NULL) {
         CHECK(mt_dataset_check_labels(ds, 5, &err) == MT_OK, "labels < 5: %s", err.msg);
         CHECK(mt_dataset_check_labels(ds, 4, &err) == MT_ERR_INPUT &&
                   strstr(err.msg, "row 2 has label 4, outside [0, 4)"),
@@ -618,7 +594,7 @@ static void put_string_attr(hid_t obj, const char *name, int fixed, const char *
 
 static void test_class_names(void)
 {
-    const char *fixed = tmp_path("names_fixed.h5"), *numeric = tmp_path("names_numeric.h5");
+    const char *fixed = mt_test_path("names_fixed.h5"), *numeric = mt_test_path("names_numeric.h5");
     static const char *const names[] = {"ab", "cde", "fghijklm"};
     hid_t f = create_file(fixed);
     put_string_attr(f, "classes", 8, names, 3);
@@ -637,10 +613,10 @@ static void test_class_names(void)
     CHECK(n == 3 && !strcmp(got[0], "ab") && !strcmp(got[1], "cde") && !strcmp(got[2], "fghijklm"),
           "fixed-length names: %d '%s' '%s' '%s'", n, got[0], got[1], got[2]);
     CHECK(mt_dataset_class_names(fixed, got, 2, &err) == 2, "at most max names");
-    CHECK(mt_dataset_class_names(tmp_path("float.h5"), got, 4, &err) == 0, "no classes attribute: 0");
+    CHECK(mt_dataset_class_names(mt_test_path("float.h5"), got, 4, &err) == 0, "no classes attribute: 0");
     n = mt_dataset_class_names(numeric, got, 4, &err);
     CHECK(n == -1 && err.code == MT_ERR_INPUT && strstr(err.msg, "classes"), "numeric classes: %d %s", n, err.msg);
-    n = mt_dataset_class_names(tmp_path("missing.h5"), got, 4, &err);
+    n = mt_dataset_class_names(mt_test_path("missing.h5"), got, 4, &err);
     CHECK(n == -1 && err.code == MT_ERR_INPUT && strstr(err.msg, "missing.h5: cannot open"), "missing: %s", err.msg);
 }
 
@@ -680,15 +656,15 @@ static const char *const abc[] = {"a", "b", "c"};
 static void write_good_idx(void)
 {
     uint32_t train[3] = {5, 3, 2}, test[3] = {4, 3, 2};
-    write_idx(tmp_path("train-images"), 0, 0x803, train, 3, NULL, 30);
-    write_idx(tmp_path("train-labels"), 0, 0x801, train, 1, idx_labels, 5);
-    write_idx(tmp_path("test-images.gz"), 1, 0x803, test, 3, NULL, 24);
-    write_idx(tmp_path("test-labels.gz"), 1, 0x801, test, 1, idx_labels + 1, 4);
+    write_idx(mt_test_path("train-images"), 0, 0x803, train, 3, NULL, 30);
+    write_idx(mt_test_path("train-labels"), 0, 0x801, train, 1, idx_labels, 5);
+    write_idx(mt_test_path("test-images.gz"), 1, 0x803, test, 3, NULL, 24);
+    write_idx(mt_test_path("test-labels.gz"), 1, 0x801, test, 1, idx_labels + 1, 4);
 }
 
 static int tmp_files_left(void)
 {
-    DIR *d = opendir(tmpdir);
+    DIR *d = opendir(mt_test_dir);
     struct dirent *e;
     int n = 0;
     while (d && (e = readdir(d)) != NULL)
@@ -744,10 +720,10 @@ static void check_format_attributes(const char *path)
 static void test_idx_import_good(void)
 {
     write_good_idx();
-    const char *out = tmp_path("imported.h5");
+    const char *out = mt_test_path("imported.h5");
     mt_error err = {0};
-    mt_status st = mt_import_idx(tmp_path("train-images"), tmp_path("train-labels"), tmp_path("test-images.gz"),
-                                 tmp_path("test-labels.gz"), out, abc, 3, "unit test", &err);
+    mt_status st = mt_import_idx(mt_test_path("train-images"), mt_test_path("train-labels"), mt_test_path("test-images.gz"),
+                                 mt_test_path("test-labels.gz"), out, abc, 3, "unit test", &err);
     if (!CHECK(st == MT_OK, "import: %s", err.msg))
         return;
     CHECK(tmp_files_left() == 0, "temporary file left after import");
@@ -757,8 +733,8 @@ static void test_idx_import_good(void)
     int n = mt_dataset_class_names(out, names, 4, &err);
     CHECK(n == 3 && !strcmp(names[0], "a") && !strcmp(names[2], "c"), "imported class names: %d", n);
     check_format_attributes(out);
-    const char *train_only = tmp_path("train_only.h5");
-    st = mt_import_idx(tmp_path("train-images"), tmp_path("train-labels"), NULL, NULL, train_only, NULL, 0, NULL, &err);
+    const char *train_only = mt_test_path("train_only.h5");
+    st = mt_import_idx(mt_test_path("train-images"), mt_test_path("train-labels"), NULL, NULL, train_only, NULL, 0, NULL, &err);
     CHECK(st == MT_OK, "train-only import: %s", err.msg);
     check_imported_split(train_only, "train", 5, idx_labels);
     CHECK(mt_dataset_class_names(train_only, names, 4, &err) == 0, "no class names given: no attribute");
@@ -803,10 +779,10 @@ static void expect_import_error(const char *images, const char *labels, const ch
 static void test_idx_import_errors(void)
 {
     uint32_t dims[3] = {5, 3, 2}, four[3] = {4, 3, 2};
-    const char *out = tmp_path("bad_import.h5"), *labels = tmp_path("train-labels");
-    const char *cut = tmp_path("cut-images"), *cut_gz = tmp_path("cut-images.gz"), *magic = tmp_path("magic-images");
-    const char *short_labels = tmp_path("four-labels"), *big_label = tmp_path("big-labels");
-    const char *trailing = tmp_path("trailing-images"), *header = tmp_path("header-images");
+    const char *out = mt_test_path("bad_import.h5"), *labels = mt_test_path("train-labels");
+    const char *cut = mt_test_path("cut-images"), *cut_gz = mt_test_path("cut-images.gz"), *magic = mt_test_path("magic-images");
+    const char *short_labels = mt_test_path("four-labels"), *big_label = mt_test_path("big-labels");
+    const char *trailing = mt_test_path("trailing-images"), *header = mt_test_path("header-images");
     write_idx(cut, 0, 0x803, dims, 3, NULL, 10);
     write_idx(cut_gz, 1, 0x803, dims, 3, NULL, 10);
     write_idx(magic, 0, 0x801, dims, 1, idx_labels, 5);
@@ -815,7 +791,7 @@ static void test_idx_import_errors(void)
     write_idx(big_label, 1, 0x801, dims, 1, bad_labels, 5);
     write_idx(trailing, 0, 0x803, dims, 3, NULL, 33);
     write_idx(header, 0, 0x803, dims, 0, NULL, 2);  /* magic and 2 bytes: 6 of the 16 header bytes */
-    const char *images = tmp_path("train-images");
+    const char *images = mt_test_path("train-images");
     expect_import_error(cut, labels, out, MT_ERR_INPUT, cut, "truncated: expected 30 bytes of data, got 10");
     expect_import_error(cut_gz, labels, out, MT_ERR_INPUT, cut_gz, "truncated: expected 30 bytes of data, got 10");
     expect_import_error(magic, labels, out, MT_ERR_INPUT, magic, "bad magic 0x00000801 (need 0x00000803");
@@ -824,19 +800,19 @@ static void test_idx_import_errors(void)
     expect_import_error(images, big_label, out, MT_ERR_INPUT, big_label, "item 2 has label 7, but only 3 class names");
     expect_import_error(trailing, labels, out, MT_ERR_INPUT, trailing, "has data after the 5 items");
     expect_import_error(header, labels, out, MT_ERR_INPUT, header, "truncated: header needs 16 bytes, got 6");
-    expect_import_error(tmp_path("nothing"), labels, out, MT_ERR_INPUT, "nothing", "cannot open: No such file");
-    const char *bad_crc = tmp_path("crc-images.gz");
+    expect_import_error(mt_test_path("nothing"), labels, out, MT_ERR_INPUT, "nothing", "cannot open: No such file");
+    const char *bad_crc = mt_test_path("crc-images.gz");
     write_idx(bad_crc, 1, 0x803, dims, 3, NULL, 30);
     flip_byte_from_end(bad_crc, 8);  /* the gzip trailer's CRC-32 */
     expect_import_error(bad_crc, labels, out, MT_ERR_INPUT, bad_crc, "read error: incorrect data check");
-    const char *cut_trailer = tmp_path("cut-trailer.gz"), *cut_stream = tmp_path("cut-stream.gz");
+    const char *cut_trailer = mt_test_path("cut-trailer.gz"), *cut_stream = mt_test_path("cut-stream.gz");
     write_idx(cut_trailer, 1, 0x803, dims, 3, NULL, 30);
     write_idx(cut_stream, 1, 0x803, dims, 3, NULL, 30);
     shorten(cut_trailer, 4);
     shorten(cut_stream, 20);
     expect_import_error(cut_trailer, labels, out, MT_ERR_INPUT, cut_trailer, "truncated: the gzip stream ends");
     expect_import_error(cut_stream, labels, out, MT_ERR_INPUT, cut_stream, "truncated: expected 30 bytes of data");
-    const char *no_dir = tmp_path("no/such/dir/out.h5");
+    const char *no_dir = mt_test_path("no/such/dir/out.h5");
     expect_import_error(images, labels, no_dir, MT_ERR_IO, no_dir, "No such file or directory");
     mt_error err = {0};
     CHECK(mt_import_idx(images, labels, images, NULL, out, NULL, 0, NULL, &err) == MT_ERR_INPUT,
@@ -899,7 +875,7 @@ static void write_mock_checkpoint(const char *path)
 static void test_inspect(void)
 {
     mt_status st;
-    const char *text = inspect_text(tmp_path("imported.h5"), &st);
+    const char *text = inspect_text(mt_test_path("imported.h5"), &st);
     CHECK(st == MT_OK, "inspect dataset: %s", text);
     expect_text(text, "x: uint8 [5, 3, 2]", "dataset");
     expect_text(text, "y: int32 [4]", "dataset");
@@ -907,7 +883,7 @@ static void test_inspect(void)
     expect_text(text, "@format: string scalar = \"mpitrain-dataset\"", "dataset");
     expect_text(text, "labels: 5 rows, 3 distinct values in [0, 3), 3 names in @classes", "dataset");
     expect_text(text, "   2 c                             2   40.0%", "dataset");
-    const char *ckpt = tmp_path("checkpoint.h5");
+    const char *ckpt = mt_test_path("checkpoint.h5");
     write_mock_checkpoint(ckpt);
     text = inspect_text(ckpt, &st);
     CHECK(st == MT_OK, "inspect checkpoint: %s", text);
@@ -917,21 +893,18 @@ static void test_inspect(void)
     expect_text(text, "| model:", "checkpoint");
     expect_text(text, "|   input: [2]", "checkpoint");
     expect_text(text, "| loss: mse", "checkpoint");
-    text = inspect_text(tmp_path("bad_rows_mismatch.h5"), &st);
+    text = inspect_text(mt_test_path("bad_rows_mismatch.h5"), &st);
     CHECK(st == MT_OK, "inspect malformed: %s", text);
     expect_text(text, "! not a readable split:", "malformed");
     expect_text(text, "/train/y: 39 rows but /train/x has 40", "malformed");
-    text = inspect_text(tmp_path("text.h5"), &st);
+    text = inspect_text(mt_test_path("text.h5"), &st);
     CHECK(st == MT_ERR_INPUT && strstr(text, "text.h5: cannot open"), "inspect text file: %d %s", st, text);
 }
 
 int main(void)
 {
-    snprintf(tmpdir, sizeof tmpdir, "test_dataset.XXXXXX");
-    if (!mkdtemp(tmpdir)) {
-        perror("mkdtemp");
+    if (mt_test_tmpdir_create("test_dataset") != 0)
         return 1;
-    }
     test_float_file();
     test_reserve_and_partial();
     test_uint8_every_value();
@@ -945,6 +918,6 @@ int main(void)
     test_idx_import_good();
     test_idx_import_errors();
     test_inspect();
-    remove_tmpdir();
+    mt_test_tmpdir_remove();
     return mt_test_finish("dataset");
 }

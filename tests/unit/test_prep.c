@@ -24,35 +24,12 @@
 #include "train/prep.h"
 #include "train/split.h"
 
-static char tmpdir[64];  /* a mkdtemp directory under $TMPDIR or /tmp, removed at the end */
-
-static const char *tmp_path(const char *name)
-{
-    static char buf[16][320];
-    static int next;
-    char *p = buf[next++ % 16];
-    snprintf(p, sizeof buf[0], "%s/%s", tmpdir, name);
-    return p;
-}
-
-static void remove_tmpdir(void)
-{
-    DIR *d = opendir(tmpdir);
-    struct dirent *e;
-    while (d && (e = readdir(d)) != NULL)
-        if (strcmp(e->d_name, ".") && strcmp(e->d_name, ".."))
-            remove(tmp_path(e->d_name));
-    if (d)
-        closedir(d);
-    rmdir(tmpdir);
-}
-
 /* Writes text as name.csv and imports it (label y) into name.h5, whose path goes to out. */
 static void make_dataset(const char *name, const char *text, char *out, size_t size)
 {
     char csv[320];
-    snprintf(csv, sizeof csv, "%s/%s.csv", tmpdir, name);
-    snprintf(out, size, "%s/%s.h5", tmpdir, name);
+    snprintf(csv, sizeof csv, "%s/%s.csv", mt_test_dir, name);
+    snprintf(out, size, "%s/%s.h5", mt_test_dir, name);
     FILE *f = fopen(csv, "w");
     if (f) {
         fputs(text, f);
@@ -510,12 +487,8 @@ static void test_config(void)
 
 int main(void)
 {
-    const char *base = getenv("TMPDIR");
-    snprintf(tmpdir, sizeof tmpdir, "%s/test_prep.XXXXXX", base && base[0] && strlen(base) < 40 ? base : "/tmp");
-    if (!mkdtemp(tmpdir)) {
-        perror("mkdtemp");
+    if (mt_test_tmpdir_create("test_prep") != 0)
         return 1;
-    }
     test_scaling();
     test_missing();
     test_filter();
@@ -524,6 +497,6 @@ int main(void)
     test_ordered_split();
     test_kfold();
     test_config();
-    remove_tmpdir();
+    mt_test_tmpdir_remove();
     return mt_test_finish("test_prep");
 }

@@ -8,10 +8,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <ftw.h>
+#include <sys/stat.h>
 #include <unistd.h>
-#include <dirent.h>
 
 #include <hdf5.h>
+
+#include "dist/comm.h"
 
 int mt_test_failures;
 
@@ -87,16 +90,40 @@ const char *mt_test_path(const char *name)
     return p;
 }
 
+static int remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+    (void)st, (void)flag, (void)ftw;
+    return remove(path);
+}
+
 void mt_test_tmpdir_remove(void)
 {
-    DIR *d = opendir(mt_test_dir);
-    struct dirent *e;
-    while (d && (e = readdir(d)) != NULL)
-        if (strcmp(e->d_name, ".") && strcmp(e->d_name, ".."))
-            remove(mt_test_path(e->d_name));
-    if (d)
-        closedir(d);
-    rmdir(mt_test_dir);
+    if (mt_test_dir[0])
+        nftw(mt_test_dir, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+int mt_test_mpi_tmpdir(struct mt_comm *c, const char *prefix)
+{
+    mt_error err = {0};
+    int ok = mt_comm_rank(c) != 0 || mt_test_tmpdir_create(prefix) == 0;
+    if (!ok)
+        mt_test_dir[0] = '\0';
+    mt_comm_bcast(c, mt_test_dir, sizeof mt_test_dir, 0, &err);
+    return mt_test_dir[0] ? 0 : -1;
+}
+
+int mt_test_mpi_finish(struct mt_comm *c, const char *name)
+{
+    mt_error err = {0};
+    mt_comm_barrier(c, &err);
+    if (mt_comm_rank(c) == 0)
+        mt_test_tmpdir_remove();
+    double failures = mt_test_failures;
+    mt_comm_allreduce_sum_f64(c, &failures, 1, &err);
+    mt_test_failures = (int)failures;
+    if (mt_comm_rank(c) != 0)
+        return mt_test_failures ? 1 : 0;
+    return mt_test_finish(name);
 }
 
 int mt_test_finish(const char *name)

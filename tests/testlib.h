@@ -26,8 +26,16 @@ int mt_test_tmpdir_create(const char *prefix);
 /* mt_test_dir/name, in one of 32 rotating buffers (enough for the paths a test holds at once). */
 const char *mt_test_path(const char *name);
 
-/* Removes the files in mt_test_dir and the directory. */
+/* Removes mt_test_dir and everything in it. */
 void mt_test_tmpdir_remove(void);
+
+/* MPI tests. Collective: rank 0 creates mt_test_dir and every rank receives its path; 0 or -1 everywhere. */
+struct mt_comm;
+int mt_test_mpi_tmpdir(struct mt_comm *c, const char *prefix);
+
+/* Collective: rank 0 removes mt_test_dir (if any), failures are summed over the ranks, rank 0 prints the
+ * verdict; returns this rank's exit status. */
+int mt_test_mpi_finish(struct mt_comm *c, const char *name);
 
 /* Prints "N checks failed" or "all checks passed" and returns the process exit status. */
 int mt_test_finish(const char *name);

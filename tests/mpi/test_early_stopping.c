@@ -57,14 +57,12 @@ int main(int argc, char **argv)
     mt_error err = {0};
     mt_comm_create_world(&world, &err);
     int rank = mt_comm_rank(world);
-    char dir[256] = "";
-    if (rank == 0) {
-        snprintf(dir, sizeof dir, "%s", "/tmp/mt-early-XXXXXX");
-        char data[300];
-        if (mkdtemp(dir) && snprintf(data, sizeof data, "%s/data.h5", dir) > 0)
-            mt_test_write_dataset(data, 96, 8, 3);
-    }
-    mt_comm_bcast(world, dir, sizeof dir, 0, &err);
+    if (mt_test_mpi_tmpdir(world, "mt-early") != 0)
+        return 1;
+    const char *dir = mt_test_dir;
+    if (rank == 0)
+        mt_test_write_dataset(mt_test_path("data.h5"), 96, 8, 3);
+    mt_comm_barrier(world, &err);
     const char *early = "early_stopping: {monitor: val_loss, patience: 2, min_delta: 1000, restore_best_weights: true}";
     mt_train_result res;
     if (CHECK(run(world, dir, "stop", 10, early, 1, 0, &res, &err) == MT_OK, "rank %d: %s", rank, err.msg)) {
@@ -89,16 +87,8 @@ int main(int argc, char **argv)
     mt_status st = run(world, dir, "noval", 2, "early_stopping: {monitor: val_accuracy}", 0, 0, &res, &err);
     CHECK(st == MT_ERR_CONFIG && strstr(err.msg, "early_stopping.monitor"), "rank %d: no validation: %s", rank,
           err.msg);
-    int failures = mt_test_failures;
-    if (rank == 0) {
-        char cmd[300];
-        snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
-        failures += system(cmd) != 0;
-    }
-    double f = failures;
-    mt_comm_allreduce_sum_f64(world, &f, 1, &err);
-    mt_test_failures = (int)f;
+    int rc = mt_test_mpi_finish(world, "early_stopping");
     mt_comm_destroy(world);
     mt_dist_finalize();
-    return rank == 0 ? mt_test_finish("early_stopping") : (mt_test_failures ? 1 : 0);
+    return rc;
 }

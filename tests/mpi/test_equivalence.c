@@ -103,23 +103,17 @@ int main(int argc, char **argv)
     mt_comm_create_world(&world, &err);
     mt_comm_create_self(&self, &err);
     int rank = mt_comm_rank(world);
-    char dir[256] = "";
-    if (rank == 0) {
-        snprintf(dir, sizeof dir, "%s", "/tmp/mt-equiv-XXXXXX");
-        if (!mkdtemp(dir))
-            dir[0] = '\0';
-        else {
-            char data[300];
-            snprintf(data, sizeof data, "%s/data.h5", dir);
-            mt_test_write_dataset(data, ROWS, FEATURES, CLASSES);
-        }
-    }
-    mt_comm_bcast(world, dir, sizeof dir, 0, &err);
+    if (mt_test_mpi_tmpdir(world, "mt-equiv") != 0)
+        return 1;
+    const char *dir = mt_test_dir;
+    if (rank == 0)
+        mt_test_write_dataset(mt_test_path("data.h5"), ROWS, FEATURES, CLASSES);
+    mt_comm_barrier(world, &err);
     const char *optimizers[4] = {"{name: sgd, learning_rate: 0.1, momentum: 0.9}", "{name: adam, learning_rate: 0.01}",
                                  "{name: adam, learning_rate: 0.01}",
                                  "{name: nadam, learning_rate: 0.01}\nlr_schedule: {name: cosine, warmup_epochs: 1}"};
     const double tol[4] = {1e-5, 1e-4, 1e-4, 1e-4};
-    for (int o = 0; o < 4 && dir[0]; o++) {
+    for (int o = 0; o < 4; o++) {
         char ref[32], par[32], first[32], resumed[32], cross[32], accum[32];
         snprintf(ref, sizeof ref, "ref%d", o);
         snprintf(par, sizeof par, "par%d", o);
@@ -146,20 +140,9 @@ int main(int argc, char **argv)
         }
         mt_comm_barrier(world, &err);
     }
-    int failures = mt_test_failures;
-    if (rank == 0 && dir[0]) {
-        char cmd[300];
-        snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
-        if (system(cmd) != 0)
-            failures++;
-    }
-    double f = failures;
-    mt_comm_allreduce_sum_f64(world, &f, 1, &err);
-    mt_test_failures = (int)f;
+    int rc = mt_test_mpi_finish(world, "equivalence");
     mt_comm_destroy(self);
     mt_comm_destroy(world);
     mt_dist_finalize();
-    if (rank != 0)
-        return mt_test_failures ? 1 : 0;
-    return mt_test_finish("equivalence");
+    return rc;
 }

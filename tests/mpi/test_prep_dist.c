@@ -113,34 +113,17 @@ int main(int argc, char **argv)
     mt_error err = {0};
     mt_comm_create_world(&world, &err);
     int rank = mt_comm_rank(world);
-    char dir[256] = "", h5[320] = "";
-    if (rank == 0) {
-        snprintf(dir, sizeof dir, "%s", "/tmp/mt-prep-XXXXXX");
-        if (!mkdtemp(dir))
-            dir[0] = '\0';
-        else
-            write_data(dir, h5, sizeof h5);
-    }
-    mt_comm_bcast(world, dir, sizeof dir, 0, &err);
+    char h5[320] = "";
+    int have_dir = mt_test_mpi_tmpdir(world, "mt-prep") == 0;
+    if (rank == 0 && have_dir)
+        write_data(mt_test_dir, h5, sizeof h5);
     mt_comm_bcast(world, h5, sizeof h5, 0, &err);
     const char *cases[][2] = {{"standardize", "drop"}, {"minmax", "drop"}, {"standardize", "mean"},
                               {"minmax", "median"}, {"none", "median"}, {"standardize", "error"}};
-    for (size_t i = 0; i < sizeof cases / sizeof cases[0] && dir[0]; i++)
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0] && have_dir; i++)
         compare_fit(world, h5, cases[i][0], cases[i][1]);
-    int failures = mt_test_failures;
-    mt_comm_barrier(world, &err);
-    if (rank == 0 && dir[0]) {
-        char cmd[300];
-        snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
-        if (system(cmd) != 0)
-            failures++;
-    }
-    double f = failures;
-    mt_comm_allreduce_sum_f64(world, &f, 1, &err);
-    mt_test_failures = (int)f;
+    int rc = mt_test_mpi_finish(world, "prep_dist");
     mt_comm_destroy(world);
     mt_dist_finalize();
-    if (rank != 0)
-        return mt_test_failures ? 1 : 0;
-    return mt_test_finish("prep_dist");
+    return rc;
 }

@@ -39,6 +39,8 @@ const mt_option mt_data_options[] = {
       "k-fold cross-validation: number of folds (0 for none; set by mpitrain train --folds)" },
     { "fold", MT_OPT_INT, offsetof(mt_data_config, fold), "0", 0, 999, NULL,
       "which fold (0..folds-1) is the validation set" },
+    { "augment", MT_OPT_NODE, offsetof(mt_data_config, augment), "", 0, 0, NULL,
+      "random image transformations of training samples (see the augment table)" },
     MT_OPT_END,
 };
 

@@ -25,6 +25,7 @@ typedef struct mt_data_config {
     char split[MT_NAME_MAX];       /* random | ordered: how validation_fraction is taken */
     int folds;                     /* k of k-fold cross-validation; 0 = none (mpitrain train --folds k sets it) */
     int fold;                      /* which fold (0..folds-1) validates */
+    const mt_node *augment;        /* augmentation options, or NULL/empty */
 } mt_data_config;
 
 typedef struct mt_training_config {

@@ -121,6 +121,8 @@ static mt_status open_local(mt_session *s, const mt_config *cfg, int nranks, mt_
     if (!st)
         st = mt_prep_init(&s->prep, d, s->model.input_size, err);
     if (!st)
+        st = mt_augment_init(&s->augment, d->augment, &s->model.input_shape, err);
+    if (!st)
         st = open_train(s, err);
     if (!st && d->validation[0])
         st = open_view(s, &s->validation, d->file, d->validation, err);
@@ -293,6 +295,7 @@ void mt_session_close(mt_session *s)
     mt_model_free(&s->model);
     mt_optimizer_free(&s->opt);
     mt_prep_free(&s->prep);
+    mt_augment_free(&s->augment);
     close_view(&s->validation);
     close_view(&s->test);
     close_view(&s->train);

@@ -12,6 +12,7 @@
 #include "nn/loss.h"
 #include "nn/model.h"
 #include "optim/optimizer.h"
+#include "train/augment.h"
 #include "train/prep.h"
 
 /* The rows of one split that take part, in ascending order, and where they come from. */
@@ -43,6 +44,7 @@ typedef struct mt_session {
     mt_loss loss;
     mt_optimizer opt;               /* only when built for training */
     mt_prep prep;                   /* feature preprocessing (identity unless configured) */
+    mt_augment augment;             /* training-time image augmentation (disabled unless configured) */
     mt_split_view train, validation, test;
     int metrics[MT_METRIC_COUNT];   /* which metrics the config asks for */
     int classes;                    /* labels are class indices */

@@ -172,6 +172,9 @@ static mt_status micro_batch(trainer *t, uint64_t mb, uint64_t offset, uint64_t 
         s->rows[i] = s->train.rows[t->perm[mb * B + start + i]];
     if (count > 0)
         st = mt_session_read(s, &s->train, s->rows, (int)count, err);
+    if (count > 0 && !st)
+        mt_augment_apply(&s->augment, s->model.acts[0], s->rows, (int)count, (uint64_t)t->cfg->training.seed,
+                         (uint64_t)t->state.epoch);
     double t1 = mt_wtime();
     t->times.data += t1 - t0;
     if (st)

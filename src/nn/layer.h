@@ -89,5 +89,14 @@ extern const mt_layer_ops mt_relu_layer, mt_leaky_relu_layer, mt_sigmoid_layer, 
 extern const mt_layer_ops mt_prelu_layer;
 extern const mt_layer_ops mt_dropout_layer;
 extern const mt_layer_ops mt_batch_norm_layer;
+extern const mt_layer_ops mt_conv2d_layer; /* conv2d.c */
+extern const mt_layer_ops mt_max_pool2d_layer, mt_min_pool2d_layer, mt_avg_pool2d_layer,
+    mt_global_avg_pool_layer; /* pool2d.c */
+extern const mt_layer_ops mt_flatten_layer; /* flatten.c */
+extern const mt_layer_ops mt_embedding_layer; /* embedding.c */
+extern const mt_layer_ops mt_rnn_layer, mt_lstm_layer, mt_gru_layer; /* recurrent.c */
+/* Token ids an embedding layer has mapped to zero vectors (not integers in [0, input_dim)) since the model
+ * was built; 0 for other layers. */
+uint64_t mt_embedding_invalid_ids(const mt_layer *l);
 
 #endif

@@ -16,6 +16,16 @@ static const mt_layer_ops *const registry[] = {
     &mt_step_layer,
     &mt_dropout_layer,
     &mt_batch_norm_layer,
+    &mt_conv2d_layer,
+    &mt_max_pool2d_layer,
+    &mt_min_pool2d_layer,
+    &mt_avg_pool2d_layer,
+    &mt_global_avg_pool_layer,
+    &mt_flatten_layer,
+    &mt_embedding_layer,
+    &mt_rnn_layer,
+    &mt_lstm_layer,
+    &mt_gru_layer,
 };
 
 const mt_layer_ops *mt_layer_find(const char *name)

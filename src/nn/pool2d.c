@@ -1,0 +1,345 @@
+/* 2-D pooling layers on [C, H, W] samples (or [H, W] as one channel), as torch.nn.MaxPool2d / AvgPool2d
+ * compute them, with Keras' option names: `max_pool2d`, `min_pool2d` (the minimum, for symmetry), and
+ * `avg_pool2d` take pool_size (k or [kh, kw], default 2), strides (default pool_size) and padding (`valid`,
+ * default, or `same`); `global_avg_pool` averages each channel to one value ([C, H, W] -> [C]).
+ *
+ * Output OH = floor((H - kh) / sh) + 1 with `valid`; with `same`, OH = ceil(H / sh) and the window is
+ * shifted as by a convolution's `same` padding (floor(total / 2) on top). Padded positions never win a
+ * max or min, and an average with `same` divides by the number of input values inside the window
+ * (Keras' / TensorFlow's rule; torch has no `same` pooling). Max and min keep the position of the winner
+ * (the first in row-major window order on ties, as torch) and route the gradient to it. */
+#include <math.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/error.h"
+#include "nn/layer.h"
+
+typedef struct pool_opts {
+    mt_ints pool_size, strides;
+    char padding[MT_NAME_MAX];
+} pool_opts;
+
+static const char *const padding_names[] = {"valid", "same", NULL};
+
+static const mt_option pool_options[] = {
+    {"pool_size", MT_OPT_INTS, offsetof(pool_opts, pool_size), "2", 1, 1 << 16, NULL,
+     "window height and width: k or [kh, kw]"},
+    {"strides", MT_OPT_INTS, offsetof(pool_opts, strides), "", 1, 1 << 16, NULL,
+     "step between windows: s or [sh, sw] (default: pool_size)"},
+    {"padding", MT_OPT_NAME, offsetof(pool_opts, padding), "valid", 0, 0, padding_names,
+     "valid (windows inside the input) or same (output ceil(input / stride); padding ignored)"},
+    MT_OPT_END,
+};
+
+static const mt_option no_options[] = {MT_OPT_END};
+
+enum { POOL_MAX, POOL_MIN, POOL_AVG };
+
+typedef struct pool_state {
+    int kind;
+    int C, H, W, kh, kw, sh, sw, pt, pl, OH, OW;
+} pool_state;
+
+static mt_status pair(const mt_layer *l, const char *key, const mt_ints *in, int v[2], mt_error *err)
+{
+    if (in->n != 1 && in->n != 2)
+        return mt_fail(err, MT_ERR_CONFIG, "%s.%s: expected one number or [height, width], got %d numbers",
+                       l->section, key, in->n);
+    v[0] = in->v[0];
+    v[1] = in->v[in->n - 1];
+    return MT_OK;
+}
+
+/* Channels, height and width of a [C, H, W] or [H, W] sample. */
+static mt_status image_shape(const mt_layer *l, int *c, int *h, int *w, mt_error *err)
+{
+    int r = l->in_shape.n;
+    if (r != 2 && r != 3)
+        return mt_fail(err, MT_ERR_CONFIG, "%s: expects samples of shape [channels, height, width] or [height, "
+                       "width], got %d dimensions", l->section, r);
+    *c = r == 3 ? l->in_shape.v[0] : 1;
+    *h = l->in_shape.v[r - 2];
+    *w = l->in_shape.v[r - 1];
+    return MT_OK;
+}
+
+static mt_status pool_setup(mt_layer *l, int kind, mt_error *err)
+{
+    const pool_opts *o = l->opts;
+    pool_state g = {.kind = kind};
+    int k[2] = {0}, s[2] = {0};
+    mt_status st = image_shape(l, &g.C, &g.H, &g.W, err);
+    if (!st)
+        st = pair(l, "pool_size", &o->pool_size, k, err);
+    if (!st && o->strides.n == 0)
+        s[0] = k[0], s[1] = k[1];
+    else if (!st)
+        st = pair(l, "strides", &o->strides, s, err);
+    if (st)
+        return st;
+    g.kh = k[0], g.kw = k[1], g.sh = s[0], g.sw = s[1];
+    if (!strcmp(o->padding, "same")) {
+        g.OH = (g.H + g.sh - 1) / g.sh;
+        g.OW = (g.W + g.sw - 1) / g.sw;
+        long th = (long)(g.OH - 1) * g.sh + g.kh - g.H, tw = (long)(g.OW - 1) * g.sw + g.kw - g.W;
+        g.pt = th > 0 ? (int)(th / 2) : 0;
+        g.pl = tw > 0 ? (int)(tw / 2) : 0;
+    } else {
+        if (g.kh > g.H || g.kw > g.W)
+            return mt_fail(err, MT_ERR_CONFIG, "%s.pool_size: the window (%dx%d) is larger than the input (%dx%d)",
+                           l->section, g.kh, g.kw, g.H, g.W);
+        g.OH = (g.H - g.kh) / g.sh + 1;
+        g.OW = (g.W - g.kw) / g.sw + 1;
+    }
+    l->state = malloc(sizeof g);
+    if (!l->state)
+        return mt_fail(err, MT_ERR_NOMEM, "%s: out of memory", l->section);
+    memcpy(l->state, &g, sizeof g);
+    l->out_shape = l->in_shape;
+    l->out_shape.v[l->in_shape.n - 2] = g.OH;
+    l->out_shape.v[l->in_shape.n - 1] = g.OW;
+    l->out_size = (size_t)g.C * g.OH * g.OW;
+    l->scratch_per_sample = kind == POOL_AVG ? 0 : l->out_size; /* max, min: the winner's position (int32) */
+    return MT_OK;
+}
+
+static mt_status max_setup(mt_layer *l, mt_error *err)
+{
+    return pool_setup(l, POOL_MAX, err);
+}
+
+static mt_status min_setup(mt_layer *l, mt_error *err)
+{
+    return pool_setup(l, POOL_MIN, err);
+}
+
+static mt_status avg_setup(mt_layer *l, mt_error *err)
+{
+    return pool_setup(l, POOL_AVG, err);
+}
+
+/* Output columns ow whose input column ow sw - pl + j lies inside the image: [*lo, *hi). */
+static void valid_columns(const pool_state *g, int j, int *lo, int *hi)
+{
+    int a = g->pl - j, b = g->W + g->pl - j;
+    *lo = a > 0 ? (a + g->sw - 1) / g->sw : 0;
+    *hi = b > 0 ? (b + g->sw - 1) / g->sw : 0;
+    *hi = *hi < g->OW ? *hi : g->OW;
+    *lo = *lo < *hi ? *lo : *hi;
+}
+
+/* Input rows of the window of output row oh: [*r0, *r1). */
+static void window_rows(const pool_state *g, int oh, int *r0, int *r1)
+{
+    int top = oh * g->sh - g->pt;
+    *r0 = top > 0 ? top : 0;
+    *r1 = top + g->kh < g->H ? top + g->kh : g->H;
+}
+
+/* Max (sign 1) or min (sign -1) over each window of one channel: y = sign * max(sign * x); idx = ih W + iw
+ * of the winner. */
+static void extreme_channel(const pool_state *g, float sign, const float *x, float *y, int32_t *idx)
+{
+    for (int oh = 0; oh < g->OH; oh++) {
+        float *best = y + (size_t)oh * g->OW;
+        int32_t *at = idx + (size_t)oh * g->OW;
+        int r0, r1;
+        window_rows(g, oh, &r0, &r1);
+        for (int ow = 0; ow < g->OW; ow++) {
+            int left = ow * g->sw - g->pl;
+            best[ow] = -INFINITY;
+            at[ow] = r0 * g->W + (left > 0 ? left : 0); /* a valid position even if every value is -inf */
+        }
+        for (int ih = r0; ih < r1; ih++)
+            for (int j = 0; j < g->kw; j++) {
+                int lo, hi;
+                valid_columns(g, j, &lo, &hi);
+                const int base = ih * g->W - g->pl + j, sw = g->sw; /* base + lo sw >= 0 */
+                for (int ow = lo; ow < hi; ow++) {
+                    float v = sign * x[base + ow * sw];
+                    int better = v > best[ow];
+                    best[ow] = better ? v : best[ow];
+                    at[ow] = better ? base + ow * sw : at[ow];
+                }
+            }
+        for (int ow = 0; ow < g->OW; ow++)
+            best[ow] *= sign;
+    }
+}
+
+static void extreme_forward(mt_layer *l, const float *x, float *y, int n, const mt_pass *pass)
+{
+    (void)pass;
+    const pool_state *g = l->state;
+    const float sign = g->kind == POOL_MIN ? -1.0f : 1.0f;
+    size_t hw = (size_t)g->H * g->W, ohw = (size_t)g->OH * g->OW;
+    int32_t *idx = (int32_t *)l->scratch;
+    for (size_t c = 0; c < (size_t)n * g->C; c++)
+        extreme_channel(g, sign, x + c * hw, y + c * ohw, idx + c * ohw);
+}
+
+static void extreme_backward(mt_layer *l, const float *x, const float *y, float *dy, float *dx, int n,
+                             const mt_pass *pass)
+{
+    (void)x, (void)y, (void)pass;
+    const pool_state *g = l->state;
+    if (!dx)
+        return;
+    size_t hw = (size_t)g->H * g->W, ohw = (size_t)g->OH * g->OW;
+    const int32_t *idx = (const int32_t *)l->scratch;
+    memset(dx, 0, (size_t)n * l->in_size * sizeof *dx);
+    for (size_t c = 0; c < (size_t)n * g->C; c++) {
+        float *d = dx + c * hw;
+        const float *dyc = dy + c * ohw;
+        const int32_t *at = idx + c * ohw;
+        for (size_t i = 0; i < ohw; i++)
+            d[at[i]] += dyc[i];
+    }
+}
+
+/* Number of input values in the window of output column ow. */
+static int window_width(const pool_state *g, int ow)
+{
+    int left = ow * g->sw - g->pl, right = left + g->kw;
+    return (right < g->W ? right : g->W) - (left > 0 ? left : 0);
+}
+
+static void avg_forward(mt_layer *l, const float *x, float *y, int n, const mt_pass *pass)
+{
+    (void)pass;
+    const pool_state *g = l->state;
+    size_t hw = (size_t)g->H * g->W, ohw = (size_t)g->OH * g->OW;
+    for (size_t c = 0; c < (size_t)n * g->C; c++) {
+        const float *xc = x + c * hw;
+        for (int oh = 0; oh < g->OH; oh++) {
+            float *out = y + c * ohw + (size_t)oh * g->OW;
+            int r0, r1;
+            window_rows(g, oh, &r0, &r1);
+            memset(out, 0, (size_t)g->OW * sizeof *out);
+            for (int ih = r0; ih < r1; ih++)
+                for (int j = 0; j < g->kw; j++) {
+                    int lo, hi;
+                    valid_columns(g, j, &lo, &hi);
+                    const int base = ih * g->W - g->pl + j, sw = g->sw;
+                    for (int ow = lo; ow < hi; ow++)
+                        out[ow] += xc[base + ow * sw];
+                }
+            for (int ow = 0; ow < g->OW; ow++)
+                out[ow] /= (float)((r1 - r0) * window_width(g, ow));
+        }
+    }
+}
+
+static void avg_backward(mt_layer *l, const float *x, const float *y, float *dy, float *dx, int n,
+                         const mt_pass *pass)
+{
+    (void)x, (void)y, (void)pass;
+    const pool_state *g = l->state;
+    if (!dx)
+        return;
+    size_t hw = (size_t)g->H * g->W, ohw = (size_t)g->OH * g->OW;
+    memset(dx, 0, (size_t)n * l->in_size * sizeof *dx);
+    for (size_t c = 0; c < (size_t)n * g->C; c++) {
+        float *dxc = dx + c * hw;
+        for (int oh = 0; oh < g->OH; oh++) {
+            float *d = dy + c * ohw + (size_t)oh * g->OW; /* dy may be overwritten: scaled in place */
+            int r0, r1;
+            window_rows(g, oh, &r0, &r1);
+            for (int ow = 0; ow < g->OW; ow++)
+                d[ow] /= (float)((r1 - r0) * window_width(g, ow));
+            for (int ih = r0; ih < r1; ih++)
+                for (int j = 0; j < g->kw; j++) {
+                    int lo, hi;
+                    valid_columns(g, j, &lo, &hi);
+                    const int base = ih * g->W - g->pl + j, sw = g->sw;
+                    for (int ow = lo; ow < hi; ow++)
+                        dxc[base + ow * sw] += d[ow];
+                }
+        }
+    }
+}
+
+/* ---- global average pooling: [C, H, W] -> [C] ---- */
+
+static mt_status gap_setup(mt_layer *l, mt_error *err)
+{
+    int c = 0, h = 0, w = 0;
+    mt_status st = image_shape(l, &c, &h, &w, err);
+    if (st)
+        return st;
+    l->out_shape = (mt_ints){.n = 1, .v = {c}};
+    l->out_size = (size_t)c;
+    return MT_OK;
+}
+
+static void gap_forward(mt_layer *l, const float *x, float *y, int n, const mt_pass *pass)
+{
+    (void)pass;
+    size_t hw = l->in_size / l->out_size;
+    const float inv = 1.0f / (float)hw;
+    for (size_t c = 0; c < (size_t)n * l->out_size; c++) {
+        const float *xc = x + c * hw;
+        float s = 0;
+        for (size_t i = 0; i < hw; i++)
+            s += xc[i];
+        y[c] = s * inv;
+    }
+}
+
+static void gap_backward(mt_layer *l, const float *x, const float *y, float *dy, float *dx, int n,
+                         const mt_pass *pass)
+{
+    (void)x, (void)y, (void)pass;
+    if (!dx)
+        return;
+    size_t hw = l->in_size / l->out_size;
+    const float inv = 1.0f / (float)hw;
+    for (size_t c = 0; c < (size_t)n * l->out_size; c++) {
+        const float d = dy[c] * inv;
+        float *dxc = dx + c * hw;
+        for (size_t i = 0; i < hw; i++)
+            dxc[i] = d;
+    }
+}
+
+const mt_layer_ops mt_max_pool2d_layer = {
+    .name = "max_pool2d",
+    .options = pool_options,
+    .options_size = sizeof(pool_opts),
+    .doc = "maximum over each pool_size window of each channel, as torch.nn.MaxPool2d",
+    .setup = max_setup,
+    .forward = extreme_forward,
+    .backward = extreme_backward,
+};
+
+const mt_layer_ops mt_min_pool2d_layer = {
+    .name = "min_pool2d",
+    .options = pool_options,
+    .options_size = sizeof(pool_opts),
+    .doc = "minimum over each pool_size window of each channel",
+    .setup = min_setup,
+    .forward = extreme_forward,
+    .backward = extreme_backward,
+};
+
+const mt_layer_ops mt_avg_pool2d_layer = {
+    .name = "avg_pool2d",
+    .options = pool_options,
+    .options_size = sizeof(pool_opts),
+    .doc = "mean over each pool_size window of each channel, as torch.nn.AvgPool2d",
+    .setup = avg_setup,
+    .forward = avg_forward,
+    .backward = avg_backward,
+};
+
+const mt_layer_ops mt_global_avg_pool_layer = {
+    .name = "global_avg_pool",
+    .options = no_options,
+    .options_size = 0,
+    .doc = "mean of each channel: [C, H, W] -> [C], as torch.nn.AdaptiveAvgPool2d(1) then flatten",
+    .setup = gap_setup,
+    .forward = gap_forward,
+    .backward = gap_backward,
+};

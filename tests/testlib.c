@@ -40,7 +40,7 @@ int mt_check_close(double a, double b, double rtol, double atol, const char *fil
                     diff, rtol, atol);
 }
 
-int mt_test_write_dataset(const char *path, int rows, int features, int classes)
+int mt_test_write_dataset(const char *path, int rows, int features, int classes, int width)
 {
     float *x = malloc((size_t)rows * features * sizeof *x);
     int32_t *y = malloc((size_t)rows * sizeof *y);
@@ -55,8 +55,10 @@ int mt_test_write_dataset(const char *path, int rows, int features, int classes)
     }
     hid_t f = H5Fcreate(path, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
     hid_t g = H5Gcreate2(f, "train", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
-    hsize_t xd[2] = {(hsize_t)rows, (hsize_t)features}, yd[1] = {(hsize_t)rows};
-    hid_t xs = H5Screate_simple(2, xd, NULL), ys = H5Screate_simple(1, yd, NULL);
+    hsize_t xd[3] = {(hsize_t)rows, (hsize_t)features, 1}, yd[1] = {(hsize_t)rows};
+    if (width > 0)
+        xd[1] = (hsize_t)(features / width), xd[2] = (hsize_t)width;
+    hid_t xs = H5Screate_simple(width > 0 ? 3 : 2, xd, NULL), ys = H5Screate_simple(1, yd, NULL);
     hid_t xds = H5Dcreate2(g, "x", H5T_IEEE_F32LE, xs, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
     hid_t yds = H5Dcreate2(g, "y", H5T_STD_I32LE, ys, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
     int bad = H5Dwrite(xds, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, x) < 0 ||

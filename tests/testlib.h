@@ -14,9 +14,10 @@ int mt_check(int cond, const char *file, int line, const char *fmt, ...) __attri
 int mt_check_close(double a, double b, double rtol, double atol, const char *file, int line, const char *what);
 #define CHECK_CLOSE(a, b, rtol, atol, what) mt_check_close((a), (b), (rtol), (atol), __FILE__, __LINE__, (what))
 
-/* Writes a small classification dataset /train (x float32 [rows, features], y int32 [rows], classes
- * cycling 0..classes-1, each class shifting its own features) to path. Returns 0 on success. */
-int mt_test_write_dataset(const char *path, int rows, int features, int classes);
+/* Writes a small classification dataset /train (x float32 [rows, features], or [rows, features / width,
+ * width] when width > 0; y int32 [rows], classes cycling 0..classes-1, each class shifting its own
+ * features) to path. Returns 0 on success. */
+int mt_test_write_dataset(const char *path, int rows, int features, int classes, int width);
 
 /* A fresh directory for this test's files under $TMPDIR or /tmp, named PREFIX.XXXXXX: mt_test_dir holds
  * its path after mt_test_tmpdir_create (which returns 0, or -1 and prints why). */

@@ -61,7 +61,7 @@ int main(int argc, char **argv)
         return 1;
     const char *dir = mt_test_dir;
     if (rank == 0)
-        mt_test_write_dataset(mt_test_path("data.h5"), 96, 8, 3);
+        mt_test_write_dataset(mt_test_path("data.h5"), 96, 8, 3, 0);
     mt_comm_barrier(world, &err);
     const char *early = "early_stopping: {monitor: val_loss, patience: 2, min_delta: 1000, restore_best_weights: true}";
     mt_train_result res;

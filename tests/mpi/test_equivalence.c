@@ -5,8 +5,8 @@
  * Resume: 1 epoch, then --resume to 2 epochs equals 2 uninterrupted epochs bitwise at the same np, and
  * a checkpoint written by the single-rank run resumed on all ranks matches within tolerance.
  * Gradient accumulation: 2 micro-batches of 15 per step follow the same path as batches of 30.
- * A third model adds sync batch norm and dropout between the dense layers; a fourth uses Nadam (whose
- * state includes a scalar) with a warmup + cosine learning-rate schedule. */
+ * The cases (table below) cover SGD and Adam MLPs, sync batch norm with dropout, Nadam with a schedule,
+ * a small CNN (conv2d, sync batch norm, max pooling) and a small stacked LSTM -> GRU. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,22 +21,48 @@
 
 enum { ROWS = 200, FEATURES = 12, CLASSES = 4 };
 
-/* The third configuration adds layers whose behaviour depends on the batch split: sync batch norm and
- * dropout (mask keyed by sample position), which must also match the single-rank run. */
-static const char *const middle_layers = "{batch_norm: {sync: true}}, {dropout: {rate: 0.3}}, ";
+/* One model and recipe trained several ways. The data are 12 features per row, read as [12], [3, 4]
+ * (a 3x4 image or 3 steps of 4 features) according to the model's input. */
+typedef struct eq_case {
+    const char *name;
+    const char *model;        /* YAML of model: */
+    const char *optimizer;    /* YAML of optimizer: (may add top-level keys after a newline) */
+    double tol;               /* of the np = N vs np = 1 comparison, relative to each tensor's max |w| */
+    int accumulate;           /* 2 micro-batches of 15 must equal batches of 30 (not with batch norm) */
+} eq_case;
 
-static mt_status train_batch(mt_comm *comm, const char *dir, const char *name, const char *optimizer, int epochs,
+static const eq_case cases[] = {
+    {"sgd", "{input: [12], layers: [{dense: {units: 16, activation: relu}}, {dense: {units: 8, activation: tanh}},"
+            " {dense: {units: 4, activation: softmax}}]}",
+     "{name: sgd, learning_rate: 0.1, momentum: 0.9}", 1e-5, 1},
+    {"adam", "{input: [12], layers: [{dense: {units: 16, activation: relu}}, {dense: {units: 8, activation: tanh}},"
+             " {dense: {units: 4, activation: softmax}}]}",
+     "{name: adam, learning_rate: 0.01}", 1e-4, 1},
+    /* Layers whose behaviour depends on the batch split: sync batch norm, dropout keyed by sample position. */
+    {"bn_dropout", "{input: [12], layers: [{dense: {units: 16, activation: relu}}, {batch_norm: {sync: true}},"
+                   " {dropout: {rate: 0.3}}, {dense: {units: 8, activation: tanh}}, {dense: {units: 4, activation: softmax}}]}",
+     "{name: adam, learning_rate: 0.01}", 1e-4, 0},
+    /* Nadam keeps a scalar in its state; a warmup + cosine schedule runs on the step count. */
+    {"nadam", "{input: [12], layers: [{dense: {units: 16, activation: relu}}, {dense: {units: 4, activation: softmax}}]}",
+     "{name: nadam, learning_rate: 0.01}\nlr_schedule: {name: cosine, warmup_epochs: 1}", 1e-4, 1},
+    {"cnn", "{input: [3, 4], layers: [{conv2d: {filters: 4, kernel_size: 2, padding: same, activation: relu}},"
+            " {batch_norm: {sync: true}}, {max_pool2d: {pool_size: 2}}, {flatten: {}}, {dense: {units: 4, activation: softmax}}]}",
+     "{name: adam, learning_rate: 0.01}", 1e-4, 0},
+    {"lstm", "{input: [3, 4], layers: [{lstm: {units: 6, return_sequences: true}}, {gru: {units: 5}},"
+             " {dense: {units: 4, activation: softmax}}]}",
+     "{name: adam, learning_rate: 0.01}", 1e-4, 1},
+};
+
+static mt_status train_batch(mt_comm *comm, const char *dir, const char *name, const eq_case *c, int epochs,
                              int resume, int batch, int accumulate)
 {
-    char yaml[1024];
+    char yaml[2048];
     snprintf(yaml, sizeof yaml,
-             "model: {input: [%d], layers: [{dense: {units: 16, activation: relu}}, %s{dense: {units: 8, activation: tanh}},"
-             " {dense: {units: %d, activation: softmax}}]}\n"
-             "loss: categorical_crossentropy\noptimizer: %s\n"
-             "data: {file: %s/data.h5, train: train, validation: train}\n"
+             "model: %s\nloss: categorical_crossentropy\noptimizer: %s\n"
+             "data: {file: %s/%s, train: train, validation: train}\n"
              "training: {epochs: %d, batch_size: %d, accumulate_steps: %d, seed: 5}\noutput: %s/%s\n",
-             FEATURES, strstr(optimizer, "adam") && strstr(name, "2") ? middle_layers : "", CLASSES, optimizer, dir,
-             epochs, batch, accumulate, dir, name);
+             c->model, c->optimizer, dir, strstr(c->model, "[12]") ? "flat.h5" : "grid.h5", epochs, batch, accumulate,
+             dir, name);
     mt_config cfg;
     mt_error err = {0};
     mt_status st = mt_config_load_string(yaml, name, NULL, 0, &cfg, &err);
@@ -53,10 +79,9 @@ static mt_status train_batch(mt_comm *comm, const char *dir, const char *name, c
     return st;
 }
 
-static mt_status train(mt_comm *comm, const char *dir, const char *name, const char *optimizer, int epochs,
-                       int resume)
+static mt_status train(mt_comm *comm, const char *dir, const char *name, const eq_case *c, int epochs, int resume)
 {
-    return train_batch(comm, dir, name, optimizer, epochs, resume, 30, 1);
+    return train_batch(comm, dir, name, c, epochs, resume, 30, 1);
 }
 
 /* Loads dir/name/checkpoint.h5 into a model built from its own config. */
@@ -106,37 +131,36 @@ int main(int argc, char **argv)
     if (mt_test_mpi_tmpdir(world, "mt-equiv") != 0)
         return 1;
     const char *dir = mt_test_dir;
-    if (rank == 0)
-        mt_test_write_dataset(mt_test_path("data.h5"), ROWS, FEATURES, CLASSES);
+    if (rank == 0) {
+        mt_test_write_dataset(mt_test_path("flat.h5"), ROWS, FEATURES, CLASSES, 0);
+        mt_test_write_dataset(mt_test_path("grid.h5"), ROWS, FEATURES, CLASSES, 4);
+    }
     mt_comm_barrier(world, &err);
-    const char *optimizers[4] = {"{name: sgd, learning_rate: 0.1, momentum: 0.9}", "{name: adam, learning_rate: 0.01}",
-                                 "{name: adam, learning_rate: 0.01}",
-                                 "{name: nadam, learning_rate: 0.01}\nlr_schedule: {name: cosine, warmup_epochs: 1}"};
-    const double tol[4] = {1e-5, 1e-4, 1e-4, 1e-4};
-    for (int o = 0; o < 4; o++) {
-        char ref[32], par[32], first[32], resumed[32], cross[32], accum[32];
-        snprintf(ref, sizeof ref, "ref%d", o);
-        snprintf(par, sizeof par, "par%d", o);
-        snprintf(first, sizeof first, "half%d", o);
-        snprintf(resumed, sizeof resumed, "half%d", o);
-        snprintf(cross, sizeof cross, "cross%d", o);
-        snprintf(accum, sizeof accum, "accum%d", o);
+    for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
+        const eq_case *c = &cases[k];
+        char ref[48], par[48], half[48], cross[48], accum[48];
+        snprintf(ref, sizeof ref, "%s_ref", c->name);
+        snprintf(par, sizeof par, "%s_par", c->name);
+        snprintf(half, sizeof half, "%s_half", c->name);
+        snprintf(cross, sizeof cross, "%s_cross", c->name);
+        snprintf(accum, sizeof accum, "%s_accum", c->name);
         if (rank == 0) {
-            train(self, dir, ref, optimizers[o], 2, 0);
-            train(self, dir, cross, optimizers[o], 1, 0);
+            train(self, dir, ref, c, 2, 0);
+            train(self, dir, cross, c, 1, 0);
         }
         mt_comm_barrier(world, &err);
-        train(world, dir, par, optimizers[o], 2, 0);
-        train(world, dir, first, optimizers[o], 1, 0);
-        train(world, dir, resumed, optimizers[o], 2, 1);
-        train(world, dir, cross, optimizers[o], 2, 1);
-        train_batch(world, dir, accum, optimizers[o], 2, 0, 15, 2);
+        train(world, dir, par, c, 2, 0);
+        train(world, dir, half, c, 1, 0);
+        train(world, dir, half, c, 2, 1);
+        train(world, dir, cross, c, 2, 1);
+        if (c->accumulate)
+            train_batch(world, dir, accum, c, 2, 0, 15, 2);
         if (rank == 0) {
-            compare(dir, ref, par, tol[o]);
-            compare(dir, par, resumed, 0);
-            compare(dir, ref, cross, tol[o]);
-            if (o < 2) /* batch norm statistics depend on the micro-batch, so accumulation differs there */
-                compare(dir, ref, accum, tol[o]);
+            compare(dir, ref, par, c->tol);
+            compare(dir, par, half, 0);
+            compare(dir, ref, cross, c->tol);
+            if (c->accumulate)
+                compare(dir, ref, accum, c->tol);
         }
         mt_comm_barrier(world, &err);
     }

@@ -267,7 +267,8 @@ static mt_status check_row_size(const mt_dataset *ds, column *c, size_t elem_siz
     return MT_OK;
 }
 
-/* x must be uint8 (read as bytes, scaled later) or a float type (converted by HDF5 to native float). */
+/* x is uint8 (read as bytes, scaled to [0, 1] later), a float type, or another integer type such as
+ * token ids (both converted by HDF5 to native float without scaling). */
 static mt_status check_x_type(mt_dataset *ds, hid_t ftype, mt_error *err)
 {
     column *c = &ds->x;
@@ -275,10 +276,11 @@ static mt_status check_x_type(mt_dataset *ds, hid_t ftype, mt_error *err)
     if (cls == H5T_INTEGER && H5Tget_size(ftype) == 1 && H5Tget_sign(ftype) == H5T_SGN_NONE) {
         c->memtype = H5T_NATIVE_UCHAR;
         ds->info.x_is_uint8 = 1;
-    } else if (cls == H5T_FLOAT) {
+    } else if (cls == H5T_FLOAT || (cls == H5T_INTEGER && H5Tget_size(ftype) <= 4)) {
         c->memtype = H5T_NATIVE_FLOAT;
     } else {
-        return mt_fail(err, MT_ERR_INPUT, "%s: %s: unsupported type (need uint8 or float32)", ds->path, c->name);
+        return mt_fail(err, MT_ERR_INPUT, "%s: %s: unsupported type (need uint8, an integer type of up to 32 bits "
+                       "(token ids), or float)", ds->path, c->name);
     }
     if (c->rank < 2)
         return mt_fail(err, MT_ERR_INPUT, "%s: %s: rank 1, need 2..5 ([N, sample shape...])", ds->path, c->name);

@@ -213,6 +213,12 @@ static mt_status train_step(trainer *t, uint64_t step, uint64_t micro, uint64_t 
         st = micro_batch(t, mb, offset, total, sums, &loss_here, err);
         offset += mt_sampler_batch_size(t->rows, B, mb);
     }
+    for (int i = 0; i < s->model.n_layers && !st; i++) {
+        uint64_t bad = mt_embedding_invalid_ids(&s->model.layers[i]);
+        if (bad)
+            st = mt_fail(err, MT_ERR_INPUT, "%s: /%s/x: %llu token id(s) are not integers in [0, input_dim) of %s",
+                         t->cfg->data.file, t->cfg->data.train, (unsigned long long)bad, s->model.layers[i].section);
+    }
     float *trailer = &s->model.grads[s->model.n_params];
     trailer[0] = st ? 1.0f : 0.0f;
     trailer[1] = (float)loss_here;

@@ -71,5 +71,27 @@ run2 train "$T/c.yaml" --set model.layers.3.dense.activation=step --set training
   >"$T/step.log" 2>&1
 grep -q "warning: .*step" "$T/step.log" && ok "step activation warns" || no "no step warning: $(tail -n 2 "$T/step.log")"
 
+# Token sequences through an embedding and an LSTM; ids outside the vocabulary stop the run cleanly.
+awk 'BEGIN { srand(3); print "t1,t2,t3,t4,y"; for (i = 0; i < 200; i++) { a = int(rand() * 10); b = int(rand() * 10);
+  printf "%d,%d,%d,%d,%d\n", a, b, int(rand() * 10), int(rand() * 10), (a > b) } }' >"$T/tok.csv"
+"$MPITRAIN" import csv "$T/tok.csv" --label y -o "$T/tok.h5" >/dev/null 2>&1
+cat >"$T/tok.yaml" <<YAML
+model:
+  input: [4]
+  layers:
+    - embedding: {input_dim: 10, output_dim: 8}
+    - lstm: {units: 16}
+    - dense: {units: 2, activation: softmax}
+loss: categorical_crossentropy
+optimizer: adam
+data: {file: $T/tok.h5, train: train}
+training: {epochs: 2, batch_size: 20}
+output: $T/tok
+YAML
+run2 train "$T/tok.yaml" --quiet >"$T/tok.log" 2>&1 && ok "embedding + lstm on token ids" || no "tokens: $(tail -n 1 "$T/tok.log")"
+run2 train "$T/tok.yaml" --set model.layers.0.embedding.input_dim=5 --quiet >"$T/tok5.log" 2>&1; rc=$?
+[ $rc = 2 ] && grep -q "token id" "$T/tok5.log" && ok "token ids outside the vocabulary: exit 2 naming them" \
+  || no "bad token ids: exit $rc: $(grep mpitrain "$T/tok5.log" | head -n 1)"
+
 echo "$pass passed, $fail failed"
 [ "$fail" = 0 ]

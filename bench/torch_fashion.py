@@ -1,13 +1,15 @@
 #!/usr/bin/env python3
-"""PyTorch reference for bench/mlp_epoch.sh: times one training epoch of the same Fashion-MNIST MLP
-mpitrain trains from launch/configs/fashion_mlp.yaml (784-256-256-10, relu, softmax cross-entropy,
-Adam 1e-3) on one thread, and prints the median samples/s over several runs.
+"""PyTorch reference for bench/fashion_epoch.sh: times one training epoch of the same Fashion-MNIST model
+mpitrain trains from launch/configs/fashion_MODEL.yaml on one thread (--model mlp: 784-256-256-10 relu;
+cnn: conv 32 3x3, batch norm, relu, max pool 2, conv 64 3x3, batch norm, relu, max pool 2, dense 128 relu,
+dropout 0.3, dense 10; lstm: LSTM 128 over 28 rows of 28 pixels, dense 10; all softmax cross-entropy
+with Adam 1e-3, no augmentation), and prints the median samples/s over several runs.
 
 Only the training loop is timed (batch gather, forward, backward, optimizer step over all 60000
 training samples, the last batch partial), as mpitrain's samples_per_sec counts training time only.
 Data comes from datasets/fashion-mnist.h5 through h5py when both exist, else from the IDX files.
 
-Output, one line per batch size (read by bench/mlp_epoch.sh):
+Output, one line per batch size (read by bench/fashion_epoch.sh):
     torch batch B threads T runs R median_samples_per_sec S all S1,S2,...
 """
 import argparse
@@ -47,16 +49,39 @@ def load_train(h5_path, idx_dir):
         x, y = load_idx(os.path.join(idx_dir, "train-images-idx3-ubyte.gz"),
                         os.path.join(idx_dir, "train-labels-idx1-ubyte.gz"))
         src = idx_dir + " (IDX files)"
-    xt = torch.from_numpy(x.reshape(len(x), -1).astype(np.float32) / 255.0)
+    xt = torch.from_numpy(x.astype(np.float32) / 255.0)
     yt = torch.from_numpy(y.astype(np.int64))
     return xt, yt, src
 
 
-def one_epoch(x, y, batch, seed):
+class LastStep(nn.Module):
+    """LSTM over the rows of the image, keeping the last hidden state (return_sequences: false)."""
+
+    def __init__(self):
+        super().__init__()
+        self.lstm = nn.LSTM(28, 128, batch_first=True)
+
+    def forward(self, x):
+        return self.lstm(x)[0][:, -1, :]
+
+
+def build(name):
+    """The model of launch/configs/fashion_NAME.yaml, with logits out (the loss applies the softmax)."""
+    if name == "mlp":
+        return nn.Sequential(nn.Flatten(), nn.Linear(784, 256), nn.ReLU(), nn.Linear(256, 256), nn.ReLU(),
+                             nn.Linear(256, 10))
+    if name == "cnn":
+        return nn.Sequential(nn.Unflatten(1, (1, 28)), nn.Conv2d(1, 32, 3, padding="same"), nn.BatchNorm2d(32),
+                             nn.ReLU(), nn.MaxPool2d(2), nn.Conv2d(32, 64, 3, padding="same"), nn.BatchNorm2d(64),
+                             nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(), nn.Linear(3136, 128), nn.ReLU(),
+                             nn.Dropout(0.3), nn.Linear(128, 10))
+    return nn.Sequential(LastStep(), nn.Linear(128, 10))
+
+
+def one_epoch(x, y, batch, seed, name):
     """Trains a freshly initialised model for one epoch; returns samples/s of the training loop."""
     torch.manual_seed(seed)
-    model = nn.Sequential(nn.Flatten(), nn.Linear(784, 256), nn.ReLU(), nn.Linear(256, 256), nn.ReLU(),
-                          nn.Linear(256, 10))
+    model = build(name)
     opt = torch.optim.Adam(model.parameters(), lr=1e-3)
     loss_fn = nn.CrossEntropyLoss()  # log-softmax + NLL: the softmax output with categorical cross-entropy
     gen = torch.Generator().manual_seed(seed)
@@ -77,6 +102,7 @@ def one_epoch(x, y, batch, seed):
 def main():
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--model", choices=["mlp", "cnn", "lstm"], default="mlp", help="which example model")
     ap.add_argument("--batch", type=int, nargs="+", default=[128, 32], help="batch sizes to time")
     ap.add_argument("--runs", type=int, default=5, help="epochs timed per batch size (median reported)")
     ap.add_argument("--threads", type=int, default=1, help="torch.set_num_threads")
@@ -89,7 +115,7 @@ def main():
     print(f"# torch {torch.__version__}, {args.threads} thread(s), data {src}: {x.shape[0]} samples",
           file=sys.stderr)
     for batch in args.batch:
-        rates = [one_epoch(x, y, batch, seed=1 + r) for r in range(args.runs)]
+        rates = [one_epoch(x, y, batch, 1 + r, args.model) for r in range(args.runs)]
         print(f"torch batch {batch} threads {args.threads} runs {args.runs} "
               f"median_samples_per_sec {statistics.median(rates):.1f} "
               f"all {','.join(f'{r:.1f}' for r in rates)}", flush=True)

@@ -1,35 +1,37 @@
 #!/usr/bin/env bash
-# Benchmark: one training epoch of the Fashion-MNIST MLP (launch/configs/fashion_mlp.yaml,
-# 784-256-256-10, Adam) in samples/s, counted over training time only (metrics.jsonl's
+# Benchmark: one training epoch of a Fashion-MNIST example model (launch/configs/fashion_$MODEL.yaml:
+# MODEL=mlp (default), cnn or lstm) in samples/s, counted over training time only (metrics.jsonl's
 # samples_per_sec: evaluation, start-up and checkpointing excluded); the median of RUNS runs.
-# Each run of mpitrain trains EPOCH epochs and the last one is measured (default 2: the second
-# epoch, warm, as PyTorch's in-process repeats are; EPOCH=1 measures a cold first epoch).
+# Each run of mpitrain trains EPOCH epochs and the last one is measured (default 2 for mlp: a warm
+# epoch, as PyTorch's in-process repeats are; 1 for the slower cnn and lstm). Augmentation is switched
+# off in the measured runs, since the PyTorch reference has none.
 #
-#   (a) mpitrain at np 1, one BLAS thread, global batch 128 and 32
-#   (b) PyTorch, one thread, the same model, batch 128 and 32 (bench/torch_mlp.py; skipped with a
+#   (a) mpitrain at np 1, one BLAS thread, global batch 128 (and 32 for mlp)
+#   (b) PyTorch, one thread, the same model and batches (bench/torch_fashion.py; skipped with a
 #       note when no python3 can import torch), and the ratios mpitrain / PyTorch
-#   (c) weak scaling: np 2 with 128 samples per rank (global batch 256) against two independent
-#       np 1 runs (global batch 128) started together, whose combined samples/s is what this
-#       machine can do with two busy cores (they train one epoch more than measured, so that
+#   (c) mlp only, weak scaling: np 2 with 128 samples per rank (global batch 256) against two
+#       independent np 1 runs (global batch 128) started together, whose combined samples/s is what
+#       this machine can do with two busy cores (they train one epoch more than measured, so that
 #       both are surely training during the measured one); prints np2 / pair and np2 / np1
 #
-# Usage: bench/mlp_epoch.sh [OUT_DIR]     (default /tmp/mpitrain-bench)
-# Prints a table on stdout and writes OUT_DIR/mlp_epoch.csv. Environment: RUNS (default 5), EPOCH,
-# MPITRAIN (default build/mpitrain), PYTHON (default: /usr/bin/python3 if it has torch, else python3).
-# OPENBLAS_CORETYPE is left as the environment has it. Needs datasets/fashion-mnist.h5
-# (datasets/prepare is run when it is missing).
+# Usage: [MODEL=cnn] bench/fashion_epoch.sh [OUT_DIR]     (default /tmp/mpitrain-bench)
+# Prints a table on stdout and writes OUT_DIR/fashion_$MODEL.csv. Environment: MODEL, RUNS (default 5
+# for mlp, 3 otherwise), EPOCH, MPITRAIN (default build/mpitrain), PYTHON (default: /usr/bin/python3 if it
+# has torch, else python3). OPENBLAS_CORETYPE is left as the environment has it. Needs
+# datasets/fashion-mnist.h5 (datasets/prepare is run when it is missing).
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
 out=${1:-/tmp/mpitrain-bench}
 mkdir -p "$out"
 out=$(cd "$out" && pwd)
-runs=${RUNS:-5}
-epoch=${EPOCH:-2}
+model=${MODEL:-mlp}
+case $model in mlp) batches=(128 32) ;; cnn | lstm) batches=(128) ;; *) echo "bench: MODEL must be mlp, cnn or lstm" >&2; exit 2 ;; esac
+[[ $model == mlp ]] && runs=${RUNS:-5} epoch=${EPOCH:-2} || runs=${RUNS:-3} epoch=${EPOCH:-1}
 mpitrain=${MPITRAIN:-$root/build/mpitrain}
 [[ $mpitrain == /* ]] || mpitrain=$PWD/$mpitrain
 cd "$root"
-config=launch/configs/fashion_mlp.yaml
+config=launch/configs/fashion_$model.yaml
 
 [[ -x $mpitrain ]] || { echo "bench: $mpitrain not found; run launch/setup first" >&2; exit 1; }
 [[ -f datasets/fashion-mnist.h5 ]] || MPITRAIN=$mpitrain datasets/prepare
@@ -44,7 +46,7 @@ mpirun_flags=(--bind-to none)
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/mt-bench.XXXXXX")
 trap 'rm -rf "$work"' EXIT
-csv=$out/mlp_epoch.csv
+csv=$out/fashion_$model.csv
 echo "mode,implementation,ranks,global_batch,batch_per_rank,runs,median_samples_per_sec,all_runs" >"$csv"
 
 median() { tr ' ' '\n' | grep . | sort -g | awk '{ v[NR] = $1 } END { if (NR == 0) print "nan"; else if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
@@ -54,7 +56,7 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b + 0 > 0 && a != "nan") printf "
 start_run() {
   rm -rf "${work:?}/$3"
   mpirun -np "$1" "${mpirun_flags[@]}" "$mpitrain" train "$config" --quiet \
-    --set training.epochs="$4" --set training.batch_size="$2" --set output="$work/$3" \
+    --set training.epochs="$4" --set training.batch_size="$2" --set output="$work/$3" --set data.augment= \
     >"$work/$3.log" 2>&1 &
 }
 # rate_of TAG ROW: sets $rate to samples_per_sec of epoch ROW of a finished run (exits on failure).
@@ -105,7 +107,7 @@ row() { # MODE IMPL NP GLOBAL PER_RANK MEDIAN ALL
   echo "$1,$2,$3,$4,$5,$runs,$6,$(echo "$7" | tr ' ' ';')" >>"$csv"
 }
 
-echo "mlp_epoch: one epoch (60000 samples) of Fashion-MNIST 784-256-256-10 with Adam;"
+echo "fashion_epoch: one epoch (60000 samples) of Fashion-MNIST, model $config, Adam;"
 echo "  samples/s over training time of epoch $epoch of each run, median of $runs runs; 1 BLAS thread per rank; $cores cores;"
 echo "  $("$mpitrain" --version); OPENBLAS_CORETYPE=${OPENBLAS_CORETYPE:-unset}"
 # Other work on the machine skews everything, the np 2 row most (its ranks wait for each other).
@@ -113,8 +115,9 @@ echo "  load average at start: $(cut -d' ' -f1-3 /proc/loadavg 2>/dev/null)"
 echo
 
 # (a) mpitrain, one rank
+c128=nan c32=nan
 time_c 1 128; c128=$med; row "a: single rank" mpitrain 1 128 128 "$med" "$all"
-time_c 1 32; c32=$med; row "a: single rank" mpitrain 1 32 32 "$med" "$all"
+[[ $model != mlp ]] || { time_c 1 32; c32=$med; row "a: single rank" mpitrain 1 32 32 "$med" "$all"; }
 
 # (b) PyTorch, one thread
 python=${PYTHON:-}
@@ -125,8 +128,9 @@ if [[ -z $python ]]; then
 fi
 t128=nan t32=nan
 if [[ -n $python ]] && "$python" -c 'import torch' >/dev/null 2>&1; then
-  "$python" bench/torch_mlp.py --batch 128 32 --runs "$runs" --threads 1 >"$work/torch.out" 2>"$work/torch.err" || {
-    echo "bench: bench/torch_mlp.py failed:" >&2; sed 's/^/    | /' "$work/torch.err" >&2; exit 1; }
+  "$python" bench/torch_fashion.py --model "$model" --batch "${batches[@]}" --runs "$runs" --threads 1 \
+    >"$work/torch.out" 2>"$work/torch.err" || {
+    echo "bench: bench/torch_fashion.py failed:" >&2; sed 's/^/    | /' "$work/torch.err" >&2; exit 1; }
   while read -r _ _ batch _ _ _ _ _ rate _ list; do
     row "b: PyTorch 1 thread" torch 1 "$batch" "$batch" "$rate" "${list//,/ }"
     if [[ $batch == 128 ]]; then t128=$rate; else t32=$rate; fi
@@ -138,8 +142,11 @@ else
 fi
 
 # (c) weak scaling
-time_c 2 256; c2=$med; row "c: two ranks" mpitrain 2 256 128 "$med" "$all"
-time_pair 128; pair=$med; row "c: two np 1 runs at once" mpitrain "1+1" 128 128 "$med" "$all"
+c2=nan pair=nan
+if [[ $model == mlp ]]; then
+  time_c 2 256; c2=$med; row "c: two ranks" mpitrain 2 256 128 "$med" "$all"
+  time_pair 128; pair=$med; row "c: two np 1 runs at once" mpitrain "1+1" 128 128 "$med" "$all"
+fi
 
 echo
 echo "ratios"

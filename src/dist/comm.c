@@ -1,5 +1,4 @@
-/* MPI wrappers: error-returning collectives on a duplicated world communicator (float sums through
- * shared memory when all ranks share a node), large counts split
+/* MPI wrappers: error-returning collectives on a duplicated world communicator, large counts split
  * into INT_MAX-sized pieces, and status agreement so that one failing rank stops all of them. */
 #include "dist/comm.h"
 
@@ -11,16 +10,11 @@
 #include <mpi.h>
 
 #include "core/error.h"
-#include "dist/shm_allreduce.h"
 
 struct mt_comm {
     MPI_Comm comm;
     int rank, size;
-    mt_shm *shm;          /* shared-memory allreduce when all ranks share a node, else NULL */
 };
-
-/* Below this many floats MPI_Allreduce's latency is as good as the shared-memory path's two barriers. */
-#define SHM_MIN_FLOATS 4096
 
 static int initialized_here;
 
@@ -92,7 +86,6 @@ static mt_status create(MPI_Comm base, mt_comm **out, mt_error *err)
     MPI_Comm_set_errhandler(c->comm, MPI_ERRORS_RETURN);
     MPI_Comm_rank(c->comm, &c->rank);
     MPI_Comm_size(c->comm, &c->size);
-    c->shm = mt_shm_create(c->comm);
     *out = c;
     return MT_OK;
 }
@@ -113,7 +106,6 @@ void mt_comm_destroy(mt_comm *c)
         return;
     int fin = 0;
     MPI_Finalized(&fin);
-    mt_shm_destroy(c->shm);
     if (!fin)
         MPI_Comm_free(&c->comm);
     free(c);
@@ -141,10 +133,6 @@ mt_status mt_comm_allreduce_sum_f32(mt_comm *c, float *buf, size_t n, mt_error *
 {
     if (c->size == 1)
         return MT_OK;
-    if (c->shm && n >= SHM_MIN_FLOATS) {
-        int rc = mt_shm_allreduce_f32(c->shm, buf, n);
-        return rc == MPI_SUCCESS ? MT_OK : mpi_fail(err, rc, "shared-memory allreduce");
-    }
     return allreduce(c, buf, n, MPI_FLOAT, sizeof(float), MPI_SUM, err);
 }
 

@@ -1,8 +1,6 @@
-/* The gradient allreduce (mt_comm_allreduce_sum_f32), run at np = 1, 2, 4: small counts go through
- * MPI_Allreduce, large ones through shared memory when all ranks share a node. For sizes around the
- * switch and above, over repeated calls with growing and shrinking counts (which exercise the alternating
- * buffers and their reallocation), every element must equal the exact sum (small integers, so float
- * sums are exact) and be bitwise the same on every rank. */
+/* The gradient allreduce (mt_comm_allreduce_sum_f32), run at np = 1, 2, 4: for small and large counts,
+ * over repeated calls with growing and shrinking counts, every element must equal the exact sum (small
+ * integers, so float sums are exact) and be bitwise the same on every rank. */
 #include <stdlib.h>
 #include <string.h>
 

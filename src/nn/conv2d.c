@@ -16,11 +16,14 @@
  *   forward   Y[F, P]      = W[F, K] cols[K, P]               then bias and activation on the copy out
  *   weights   dW^T[K, F]  += cols[K, P] dY^T[P, F]
  *   input     dcols[K, P]  = W^T[K, F] dY[F, P]               then col2im adds dcols into dx
- * They run on one register-blocked SIMD kernel (an MR x NR block of the product in registers, A broadcast
- * from MR rows read in sequence, B rows loaded as vectors) over buffers padded to whole blocks, allocated
- * once in setup. It replaces mt_sgemm here because OpenBLAS 0.3.21 (Debian 12) runs these shapes (M or
- * N = 32..288, K = 9..800) at 40-45 GFLOP/s on one core of the reference machine, against 100-120 for this
- * kernel with AVX-512, which is what it takes to keep up with PyTorch's oneDNN convolutions. */
+ * With stride 1 and "same" width (OW == W) a row of cols is one shifted copy of an input plane, masked
+ * where it wraps around the end of an image row; otherwise it is built row by row. The products run on
+ * one register-blocked SIMD kernel (an MR x NR block of the result in registers, A broadcast from MR rows
+ * read in sequence, B rows loaded as vectors) over buffers padded to whole blocks, allocated once in
+ * setup. It replaces mt_sgemm here because OpenBLAS 0.3.21 (Debian 12), which runs its Haswell kernels on
+ * the AVX-512 reference machine, reaches 35-55 GFLOP/s on one core for these shapes (M or N = 32..288,
+ * K = 9..800), against 95-120 for this kernel: what it takes to keep up with PyTorch's oneDNN
+ * convolutions. Without AVX-512 the same kernel runs on AVX (MR = 6) or 128-bit vectors (MR = 4). */
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -124,7 +127,19 @@ typedef struct conv_state {
     float *dwt;              /* [Kr, Fp] dW^T accumulated over the tiles of a batch */
     float *wp;               /* [Fr, K] weights */
     float *wtp;              /* [Kr, F] weights transposed */
+    float *colmask;          /* [kw, tile_rows OW]: 1 where output column ow reads inside the image for kernel
+                                column kj, else 0 (for the contiguous im2col, see shifted_range) */
 } conv_state;
+
+/* Output columns ow whose input column ow sw - pl + kj lies inside the image: [*lo, *hi). */
+static void valid_columns(const conv_state *g, int kj, int *lo, int *hi)
+{
+    int a = g->pl - kj, b = g->W + g->pl - kj;
+    *lo = a > 0 ? (a + g->sw - 1) / g->sw : 0;
+    *hi = b > 0 ? (b + g->sw - 1) / g->sw : 0;
+    *hi = *hi < g->OW ? *hi : g->OW;
+    *lo = *lo < *hi ? *lo : *hi;
+}
 
 static mt_activation act_of(const mt_layer *l)
 {
@@ -217,10 +232,11 @@ static mt_status alloc_state(mt_layer *l, conv_state *g0, mt_error *err)
         g.tile_rows = positions / g.OW > 0 ? (int)(positions / g.OW) : 1;
     }
     g.Pc = round_up(g.tile_n * g.tile_rows * g.OW, NR);
-    size_t sizes[6] = {(size_t)g.Kr * g.Pc, (size_t)g.Fr * g.Pc, (size_t)g.Pc * g.Fp,
-                       (size_t)g.Kr * g.Fp, (size_t)g.Fr * g.K,  (size_t)g.Kr * g.F};
+    size_t run = (size_t)g.tile_rows * g.OW;
+    size_t sizes[7] = {(size_t)g.Kr * g.Pc, (size_t)g.Fr * g.Pc, (size_t)g.Pc * g.Fp, (size_t)g.Kr * g.Fp,
+                       (size_t)g.Fr * g.K,  (size_t)g.Kr * g.F,  (size_t)g.kw * run};
     size_t total = 0;
-    for (int i = 0; i < 6; i++)
+    for (int i = 0; i < 7; i++)
         total += (sizes[i] + 15) / 16 * 16;
     if (total > ((size_t)1 << 28))
         return mt_fail(err, MT_ERR_CONFIG, "%s: %d filters of %dx%dx%d on a row of %d outputs need %zu MiB of "
@@ -230,10 +246,16 @@ static mt_status alloc_state(mt_layer *l, conv_state *g0, mt_error *err)
     if (!mem)
         return mt_fail(err, MT_ERR_NOMEM, "%s: out of memory", l->section);
     float *p = (float *)(((uintptr_t)(mem + head) + 63) / 64 * 64);
-    float **bufs[6] = {&g.cols, &g.ybuf, &g.dyt, &g.dwt, &g.wp, &g.wtp};
-    for (int i = 0; i < 6; i++) {
+    float **bufs[7] = {&g.cols, &g.ybuf, &g.dyt, &g.dwt, &g.wp, &g.wtp, &g.colmask};
+    for (int i = 0; i < 7; i++) {
         *bufs[i] = p;
         p += (sizes[i] + 15) / 16 * 16;
+    }
+    for (int kj = 0; kj < g.kw; kj++) {
+        int lo, hi;
+        valid_columns(&g, kj, &lo, &hi);
+        for (size_t q = 0; q < run; q++)
+            g.colmask[kj * run + q] = (int)(q % (size_t)g.OW) >= lo && (int)(q % (size_t)g.OW) < hi;
     }
     memcpy(mem, &g, sizeof g);
     l->state = mem;
@@ -366,14 +388,24 @@ static int next_tile(const conv_state *g, int n, tile *t)
     return 1;
 }
 
-/* Output columns ow whose input column ow sw - pl + kj lies inside the image: [*lo, *hi). */
-static void valid_columns(const conv_state *g, int kj, int *lo, int *hi)
+/* Where the stride along rows is 1 and OW == W ("same" padding), the positions q = (oh - oh0) W + ow of a
+ * sample's rows in a tile read input plane[q + shift] for one kernel offset (ki, kj), shift = (oh0 - pt +
+ * ki) W + kj - pl: one contiguous run, except in the rows [0, *r0) and [*r1, rows) outside the image and the
+ * columns outside [lo, hi). [*q0, *q1) is the part of the rows inside the image whose source lies in the
+ * plane; its other positions are all in those columns. */
+static long shifted_range(const conv_state *g, const tile *t, int ki, int kj, int *r0, int *r1, long *q0,
+                          long *q1)
 {
-    int a = g->pl - kj, b = g->W + g->pl - kj;
-    *lo = a > 0 ? (a + g->sw - 1) / g->sw : 0;
-    *hi = b > 0 ? (b + g->sw - 1) / g->sw : 0;
-    *hi = *hi < g->OW ? *hi : g->OW;
-    *lo = *lo < *hi ? *lo : *hi;
+    const int W = g->W;
+    int a = g->pt - ki - t->oh0, b = g->H + g->pt - ki - t->oh0;
+    *r0 = a < 0 ? 0 : a < t->rows ? a : t->rows;
+    *r1 = b < *r0 ? *r0 : b < t->rows ? b : t->rows;
+    long shift = (long)(t->oh0 - g->pt + ki) * W + kj - g->pl, hw = (long)g->H * W;
+    *q0 = (long)*r0 * W, *q1 = (long)*r1 * W;
+    *q0 = *q0 + shift < 0 ? -shift : *q0;
+    *q1 = *q1 + shift > hw ? hw - shift : *q1;
+    *q1 = *q1 < *q0 ? *q0 : *q1;
+    return shift;
 }
 
 /* cols[(c kh + ki) kw + kj, p] = x[s, c, oh sh - pt + ki, ow sw - pl + kj] (0 outside the image), for the
@@ -381,61 +413,93 @@ static void valid_columns(const conv_state *g, int kj, int *lo, int *hi)
 static void im2col(const conv_state *g, const float *x, size_t in_size, const tile *t, float *cols)
 {
     const int OW = g->OW, sw = g->sw;
-    for (int c = 0; c < g->C; c++)
-        for (int ki = 0; ki < g->kh; ki++)
-            for (int kj = 0; kj < g->kw; kj++) {
+    const size_t run = (size_t)t->rows * OW, hw = (size_t)g->H * g->W;
+    for (int ki = 0; ki < g->kh; ki++)
+        for (int kj = 0; kj < g->kw; kj++) {
+            int lo, hi, r0 = 0, r1 = 0;
+            long q0 = 0, q1 = 0, shift = 0;
+            valid_columns(g, kj, &lo, &hi);
+            const int contiguous = sw == 1 && OW == g->W;
+            if (contiguous)
+                shift = shifted_range(g, t, ki, kj, &r0, &r1, &q0, &q1);
+            const float *mask = g->colmask + (size_t)kj * g->tile_rows * OW;
+            for (int c = 0; c < g->C; c++) {
                 float *row = cols + (size_t)((c * g->kh + ki) * g->kw + kj) * g->Pc;
-                int lo, hi;
-                valid_columns(g, kj, &lo, &hi);
-                for (int s = 0; s < t->ns; s++)
-                    for (int r = 0; r < t->rows; r++) {
-                        float *d = row + (size_t)(s * t->rows + r) * OW;
+                for (int s = 0; s < t->ns; s++) {
+                    const float *plane = x + (size_t)(t->s0 + s) * in_size + (size_t)c * hw;
+                    float *d = row + s * run;
+                    if (contiguous) { /* one shifted copy, masked where it wraps around a row end */
+                        for (long q = 0; q < q0; q++)
+                            d[q] = 0;
+                        for (long q = q0; q < q1; q++)
+                            d[q] = mask[q] != 0.0f ? plane[q + shift] : 0.0f;
+                        for (long q = q1; q < (long)run; q++)
+                            d[q] = 0;
+                        continue;
+                    }
+                    for (int r = 0; r < t->rows; r++, d += OW) {
                         int ih = (t->oh0 + r) * g->sh - g->pt + ki;
                         if (ih < 0 || ih >= g->H || lo == hi) {
-                            memset(d, 0, (size_t)OW * sizeof *d);
+                            for (int ow = 0; ow < OW; ow++)
+                                d[ow] = 0;
                             continue;
                         }
-                        const float *src = x + (size_t)(t->s0 + s) * in_size + ((size_t)c * g->H + ih) * g->W +
-                                           (lo * sw - g->pl + kj);
+                        const float *src = plane + (size_t)ih * g->W + (lo * sw - g->pl + kj);
                         for (int ow = 0; ow < lo; ow++)
                             d[ow] = 0;
                         if (sw == 1)
-                            memcpy(d + lo, src, (size_t)(hi - lo) * sizeof *d);
+                            for (int i = 0; i < hi - lo; i++)
+                                d[lo + i] = src[i];
                         else
                             for (int i = 0; i < hi - lo; i++)
                                 d[lo + i] = src[i * sw];
                         for (int ow = hi; ow < OW; ow++)
                             d[ow] = 0;
                     }
+                }
             }
+        }
 }
 
 /* dx[s, c, ih, iw] += cols[k, p]: the adjoint of im2col. */
 static void col2im(const conv_state *g, const float *cols, const tile *t, float *dx, size_t in_size)
 {
     const int OW = g->OW, sw = g->sw;
-    for (int c = 0; c < g->C; c++)
-        for (int ki = 0; ki < g->kh; ki++)
-            for (int kj = 0; kj < g->kw; kj++) {
+    const size_t run = (size_t)t->rows * OW, hw = (size_t)g->H * g->W;
+    for (int ki = 0; ki < g->kh; ki++)
+        for (int kj = 0; kj < g->kw; kj++) {
+            int lo, hi, r0 = 0, r1 = 0;
+            long q0 = 0, q1 = 0, shift = 0;
+            valid_columns(g, kj, &lo, &hi);
+            const int contiguous = sw == 1 && OW == g->W;
+            if (contiguous)
+                shift = shifted_range(g, t, ki, kj, &r0, &r1, &q0, &q1);
+            const float *mask = g->colmask + (size_t)kj * g->tile_rows * OW;
+            for (int c = 0; c < g->C; c++) {
                 const float *row = cols + (size_t)((c * g->kh + ki) * g->kw + kj) * g->Pc;
-                int lo, hi;
-                valid_columns(g, kj, &lo, &hi);
-                for (int s = 0; s < t->ns; s++)
-                    for (int r = 0; r < t->rows; r++) {
+                for (int s = 0; s < t->ns; s++) {
+                    float *plane = dx + (size_t)(t->s0 + s) * in_size + (size_t)c * hw;
+                    const float *d = row + s * run;
+                    if (contiguous) {
+                        for (long q = q0; q < q1; q++)
+                            plane[q + shift] += mask[q] != 0.0f ? d[q] : 0.0f;
+                        continue;
+                    }
+                    for (int r = 0; r < t->rows; r++, d += OW) {
                         int ih = (t->oh0 + r) * g->sh - g->pt + ki;
                         if (ih < 0 || ih >= g->H || lo == hi)
                             continue;
-                        const float *d = row + (size_t)(s * t->rows + r) * OW + lo;
-                        float *dst = dx + (size_t)(t->s0 + s) * in_size + ((size_t)c * g->H + ih) * g->W +
-                                     (lo * sw - g->pl + kj);
+                        float *dst = plane + (size_t)ih * g->W + (lo * sw - g->pl + kj);
                         if (sw == 1)
                             for (int i = 0; i < hi - lo; i++)
-                                dst[i] += d[i];
+                                dst[i] += d[lo + i];
                         else
                             for (int i = 0; i < hi - lo; i++)
-                                dst[i * sw] += d[i];
+                                dst[i * sw] += d[lo + i];
                     }
+                }
             }
+        }
 }
 
 /* z[s, f, oh0 .. oh0 + rows) = ybuf[f, tile positions of s] + bias[f], with relu when asked. */
@@ -458,41 +522,47 @@ static void copy_out(const conv_state *g, const tile *t, const float *bias, int 
         }
 }
 
+/* Sum of v[0 .. n) in 16 interleaved partial sums (so that the loop vectorizes). */
+static float row_sum(const float *v, size_t n)
+{
+    float part[16] = {0}, s = 0;
+    size_t i = 0;
+    for (; i + 16 <= n; i += 16)
+        for (int j = 0; j < 16; j++)
+            part[j] += v[i + j];
+    for (; i < n; i++)
+        s += v[i];
+    for (int j = 0; j < 16; j++)
+        s += part[j];
+    return s;
+}
+
 /* ybuf[f, positions] = dy of the tile (times relu'(y) when asked), dyt its transpose; gb[f] += sums. */
 static void gather(const conv_state *g, const tile *t, const float *dy, const float *y, int relu, float *gb,
                    size_t out_size)
 {
     size_t run = (size_t)t->rows * g->OW, ohw = (size_t)g->OH * g->OW;
     for (int f = 0; f < g->F; f++) {
-        float sum = 0;
+        float *row = g->ybuf + (size_t)f * g->Pc;
         for (int s = 0; s < t->ns; s++) {
             size_t off = (size_t)(t->s0 + s) * out_size + f * ohw + (size_t)t->oh0 * g->OW;
             const float *src = dy + off, *ys = y + off;
-            float *dst = g->ybuf + (size_t)f * g->Pc + s * run;
+            float *dst = row + s * run;
             if (relu)
-                for (size_t i = 0; i < run; i++) {
-                    float v = ys[i] > 0.0f ? src[i] : 0.0f;
-                    dst[i] = v;
-                    sum += v;
-                }
+                for (size_t i = 0; i < run; i++)
+                    dst[i] = ys[i] > 0.0f ? src[i] : 0.0f;
             else
-                for (size_t i = 0; i < run; i++) {
-                    dst[i] = src[i];
-                    sum += src[i];
-                }
+                memcpy(dst, src, run * sizeof *dst);
         }
         if (gb)
-            gb[f] += sum;
+            gb[f] += row_sum(row, (size_t)t->P);
     }
-    enum { B = 16 };
-    for (int p0 = 0; p0 < t->P; p0 += B) {
-        int np = t->P - p0 < B ? t->P - p0 : B;
-        for (int f = 0; f < g->F; f++) {
-            const float *src = g->ybuf + (size_t)f * g->Pc + p0;
-            float *dst = g->dyt + (size_t)p0 * g->Fp + f;
-            for (int i = 0; i < np; i++)
-                dst[(size_t)i * g->Fp] = src[i];
-        }
+    const int F = g->F, Fp = g->Fp, Pc = g->Pc;
+    for (int p = 0; p < t->P; p++) {
+        float *dst = g->dyt + (size_t)p * Fp;
+        const float *src = g->ybuf + p;
+        for (int f = 0; f < F; f++)
+            dst[f] = src[(size_t)f * Pc];
     }
 }
 

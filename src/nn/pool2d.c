@@ -40,6 +40,8 @@ enum { POOL_MAX, POOL_MIN, POOL_AVG };
 typedef struct pool_state {
     int kind;
     int C, H, W, kh, kw, sh, sw, pt, pl, OH, OW;
+    int inside2x2;  /* 2x2 windows, all inside the input: the fast path */
+    int range[];    /* [kw][2]: the output columns [lo, hi) whose window column j lies inside the input */
 } pool_state;
 
 static mt_status pair(const mt_layer *l, const char *key, const mt_ints *in, int v[2], mt_error *err)
@@ -80,6 +82,8 @@ static mt_status pool_setup(mt_layer *l, int kind, mt_error *err)
     if (st)
         return st;
     g.kh = k[0], g.kw = k[1], g.sh = s[0], g.sw = s[1];
+    if ((long)g.H * g.W > INT32_MAX)
+        return mt_fail(err, MT_ERR_CONFIG, "%s: images of %dx%d are too large", l->section, g.H, g.W);
     if (!strcmp(o->padding, "same")) {
         g.OH = (g.H + g.sh - 1) / g.sh;
         g.OW = (g.W + g.sw - 1) / g.sw;
@@ -93,10 +97,20 @@ static mt_status pool_setup(mt_layer *l, int kind, mt_error *err)
         g.OH = (g.H - g.kh) / g.sh + 1;
         g.OW = (g.W - g.kw) / g.sw + 1;
     }
-    l->state = malloc(sizeof g);
-    if (!l->state)
+    g.inside2x2 = g.kh == 2 && g.kw == 2 && g.pt == 0 && g.pl == 0 && (long)(g.OH - 1) * g.sh + 2 <= g.H &&
+                  (long)(g.OW - 1) * g.sw + 2 <= g.W && g.W < (1 << 24);
+    pool_state *state = malloc(sizeof g + 2 * (size_t)g.kw * sizeof(int));
+    if (!state)
         return mt_fail(err, MT_ERR_NOMEM, "%s: out of memory", l->section);
-    memcpy(l->state, &g, sizeof g);
+    memcpy(state, &g, sizeof g);
+    for (int j = 0; j < g.kw; j++) { /* output columns ow with 0 <= ow sw - pl + j < W */
+        int a = g.pl - j, b = g.W + g.pl - j;
+        int lo = a > 0 ? (a + g.sw - 1) / g.sw : 0, hi = b > 0 ? (b + g.sw - 1) / g.sw : 0;
+        hi = hi < g.OW ? hi : g.OW;
+        state->range[2 * j] = lo < hi ? lo : hi;
+        state->range[2 * j + 1] = hi;
+    }
+    l->state = state;
     l->out_shape = l->in_shape;
     l->out_shape.v[l->in_shape.n - 2] = g.OH;
     l->out_shape.v[l->in_shape.n - 1] = g.OW;
@@ -118,16 +132,6 @@ static mt_status min_setup(mt_layer *l, mt_error *err)
 static mt_status avg_setup(mt_layer *l, mt_error *err)
 {
     return pool_setup(l, POOL_AVG, err);
-}
-
-/* Output columns ow whose input column ow sw - pl + j lies inside the image: [*lo, *hi). */
-static void valid_columns(const pool_state *g, int j, int *lo, int *hi)
-{
-    int a = g->pl - j, b = g->W + g->pl - j;
-    *lo = a > 0 ? (a + g->sw - 1) / g->sw : 0;
-    *hi = b > 0 ? (b + g->sw - 1) / g->sw : 0;
-    *hi = *hi < g->OW ? *hi : g->OW;
-    *lo = *lo < *hi ? *lo : *hi;
 }
 
 /* Input rows of the window of output row oh: [*r0, *r1). */
@@ -154,8 +158,7 @@ static void extreme_channel(const pool_state *g, float sign, const float *x, flo
         }
         for (int ih = r0; ih < r1; ih++)
             for (int j = 0; j < g->kw; j++) {
-                int lo, hi;
-                valid_columns(g, j, &lo, &hi);
+                const int lo = g->range[2 * j], hi = g->range[2 * j + 1];
                 const int base = ih * g->W - g->pl + j, sw = g->sw; /* base + lo sw >= 0 */
                 for (int ow = lo; ow < hi; ow++) {
                     float v = sign * x[base + ow * sw];
@@ -169,6 +172,36 @@ static void extreme_channel(const pool_state *g, float sign, const float *x, flo
     }
 }
 
+/* The same for 2x2 windows inside the image, without branches (the first in row-major order wins ties);
+ * stride 2, the usual pooling, separately so that it vectorizes. The winner's offset (0, 1, W, W + 1) is
+ * chosen as a float: selects between floats vectorize under the default -ftrapping-math, mixed ones not. */
+#define BEST_OF_4(i)                                                                                            \
+    do {                                                                                                        \
+        const float a = sign * r0[i], b = sign * r0[(i) + 1], c = sign * r1[i], d = sign * r1[(i) + 1];        \
+        const float ab = b > a ? b : a, kab = b > a ? 1.0f : 0.0f;                                              \
+        const float cd = d > c ? d : c, kcd = d > c ? wf + 1.0f : wf;                                           \
+        yo[ow] = sign * (cd > ab ? cd : ab);                                                                    \
+        io[ow] = top + (i) + (int32_t)(cd > ab ? kcd : kab);                                                    \
+    } while (0)
+
+static void extreme_2x2(const pool_state *g, float sign, const float *x, float *y, int32_t *idx)
+{
+    const int W = g->W, sw = g->sw, OH = g->OH, OW = g->OW, sh = g->sh;
+    const float wf = (float)W; /* exact: inside2x2 needs W < 2^24 */
+    for (int oh = 0; oh < OH; oh++) {
+        const int top = oh * sh * W;
+        const float *r0 = x + top, *r1 = r0 + W;
+        float *yo = y + (size_t)oh * OW;
+        int32_t *io = idx + (size_t)oh * OW;
+        if (sw == 2)
+            for (int ow = 0; ow < OW; ow++)
+                BEST_OF_4(2 * ow);
+        else
+            for (int ow = 0; ow < OW; ow++)
+                BEST_OF_4(ow * sw);
+    }
+}
+
 static void extreme_forward(mt_layer *l, const float *x, float *y, int n, const mt_pass *pass)
 {
     (void)pass;
@@ -176,8 +209,12 @@ static void extreme_forward(mt_layer *l, const float *x, float *y, int n, const 
     const float sign = g->kind == POOL_MIN ? -1.0f : 1.0f;
     size_t hw = (size_t)g->H * g->W, ohw = (size_t)g->OH * g->OW;
     int32_t *idx = (int32_t *)l->scratch;
-    for (size_t c = 0; c < (size_t)n * g->C; c++)
-        extreme_channel(g, sign, x + c * hw, y + c * ohw, idx + c * ohw);
+    for (size_t c = 0; c < (size_t)n * g->C; c++) {
+        if (g->inside2x2)
+            extreme_2x2(g, sign, x + c * hw, y + c * ohw, idx + c * ohw);
+        else
+            extreme_channel(g, sign, x + c * hw, y + c * ohw, idx + c * ohw);
+    }
 }
 
 static void extreme_backward(mt_layer *l, const float *x, const float *y, float *dy, float *dx, int n,
@@ -213,15 +250,25 @@ static void avg_forward(mt_layer *l, const float *x, float *y, int n, const mt_p
     size_t hw = (size_t)g->H * g->W, ohw = (size_t)g->OH * g->OW;
     for (size_t c = 0; c < (size_t)n * g->C; c++) {
         const float *xc = x + c * hw;
-        for (int oh = 0; oh < g->OH; oh++) {
+        for (int oh = 0; oh < g->OH && g->inside2x2; oh++) { /* 2x2 windows inside the image */
+            const float *r0 = xc + (size_t)oh * g->sh * g->W, *r1 = r0 + g->W;
+            float *out = y + c * ohw + (size_t)oh * g->OW;
+            const int sw = g->sw;
+            if (sw == 2)
+                for (int ow = 0; ow < g->OW; ow++)
+                    out[ow] = (r0[2 * ow] + r0[2 * ow + 1] + r1[2 * ow] + r1[2 * ow + 1]) * 0.25f;
+            else
+                for (int ow = 0; ow < g->OW; ow++)
+                    out[ow] = (r0[ow * sw] + r0[ow * sw + 1] + r1[ow * sw] + r1[ow * sw + 1]) * 0.25f;
+        }
+        for (int oh = 0; oh < g->OH && !g->inside2x2; oh++) {
             float *out = y + c * ohw + (size_t)oh * g->OW;
             int r0, r1;
             window_rows(g, oh, &r0, &r1);
             memset(out, 0, (size_t)g->OW * sizeof *out);
             for (int ih = r0; ih < r1; ih++)
                 for (int j = 0; j < g->kw; j++) {
-                    int lo, hi;
-                    valid_columns(g, j, &lo, &hi);
+                    const int lo = g->range[2 * j], hi = g->range[2 * j + 1];
                     const int base = ih * g->W - g->pl + j, sw = g->sw;
                     for (int ow = lo; ow < hi; ow++)
                         out[ow] += xc[base + ow * sw];
@@ -251,8 +298,7 @@ static void avg_backward(mt_layer *l, const float *x, const float *y, float *dy,
                 d[ow] /= (float)((r1 - r0) * window_width(g, ow));
             for (int ih = r0; ih < r1; ih++)
                 for (int j = 0; j < g->kw; j++) {
-                    int lo, hi;
-                    valid_columns(g, j, &lo, &hi);
+                    const int lo = g->range[2 * j], hi = g->range[2 * j + 1];
                     const int base = ih * g->W - g->pl + j, sw = g->sw;
                     for (int ow = lo; ow < hi; ow++)
                         dxc[base + ow * sw] += d[ow];

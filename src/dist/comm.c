@@ -41,11 +41,6 @@ void mt_dist_finalize(void)
         MPI_Finalize();
 }
 
-void mt_dist_abort(int code)
-{
-    MPI_Abort(MPI_COMM_WORLD, code);
-}
-
 int mt_dist_world_rank(void)
 {
     int init = 0, r = 0;

@@ -13,8 +13,6 @@ typedef struct mt_comm mt_comm;
 int mt_dist_init(int *argc, char ***argv);
 /* MPI_Finalize if this process initialized MPI and it is not finalized. */
 void mt_dist_finalize(void);
-/* Ends every rank of the job with the given exit code (MPI_Abort): for the command line only. */
-void mt_dist_abort(int code);
 /* Rank and size of the world without a communicator object (0 and 1 before init). */
 int mt_dist_world_rank(void);
 int mt_dist_world_size(void);

@@ -1,8 +1,8 @@
 /* Layer speed against the machine's own sgemm, one thread: forward and backward time and GFLOP/s of the
  * conv layers of launch/configs/fashion_cnn.yaml (conv 32 3x3 on [1, 28, 28] without dX, as a first
- * layer; conv 64 3x3 on [32, 14, 14] with dX) and of the MLP step, next to OpenBLAS sgemm on 2048^3
- * and at the conv's own GEMM shape. Each layer's output is checked against a direct computation of a
- * few output values before timing. Usage: bench/layer_gflops [BATCH] (default 64). */
+ * layer; conv 64 3x3 on [32, 14, 14] with dX), next to OpenBLAS sgemm on 2048^3 and at the conv's own
+ * GEMM shape. Each layer's output is checked against a direct computation of a few output values before
+ * timing. Usage: build/bench/layer_gflops [BATCH] (default 64). */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>

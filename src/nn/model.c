@@ -204,6 +204,14 @@ double mt_model_apply_penalties(mt_model *m)
     return penalty;
 }
 
+uint64_t mt_model_invalid_inputs(const mt_model *m)
+{
+    uint64_t total = 0;
+    for (int i = 0; i < m->n_layers; i++)
+        total += mt_embedding_invalid_ids(&m->layers[i]);
+    return total;
+}
+
 void mt_model_zero_grads(mt_model *m)
 {
     memset(m->grads, 0, m->n_params * sizeof *m->grads);

@@ -45,6 +45,10 @@ void mt_model_backward(mt_model *m, float *dout, int n, const mt_pass *pass);
 /* Adds the gradients of the layers' L1/L2 penalties to the gradient slab and returns the penalty. */
 double mt_model_apply_penalties(mt_model *m);
 
+/* Inputs the layers could not use since the model was built (token ids outside an embedding's
+ * vocabulary); a pass that raises it met bad data. */
+uint64_t mt_model_invalid_inputs(const mt_model *m);
+
 /* Zeroes the gradient slab. */
 void mt_model_zero_grads(mt_model *m);
 

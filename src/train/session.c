@@ -256,6 +256,7 @@ mt_status mt_session_evaluate(mt_session *s, const mt_split_view *v, mt_comm *co
     mt_eval_sums sums;
     memset(&sums, 0, sizeof sums);
     mt_status st = MT_OK;
+    const uint64_t invalid = mt_model_invalid_inputs(&s->model);
     mt_error_clear(err);
     for (uint64_t done = 0; done < count && !st;) {
         int n = (int)(count - done < (uint64_t)s->capacity ? count - done : (uint64_t)s->capacity);
@@ -272,6 +273,9 @@ mt_status mt_session_evaluate(mt_session *s, const mt_split_view *v, mt_comm *co
         mt_metrics_accumulate(&s->loss, out_, yc, yt, n, sums.m);
         done += (uint64_t)n;
     }
+    if (!st && mt_model_invalid_inputs(&s->model) != invalid)
+        st = mt_fail(err, MT_ERR_INPUT, "%s: /%s/x: %llu token id(s) are not integers in [0, input_dim) of the "
+                     "embedding", v->file, v->name, (unsigned long long)(mt_model_invalid_inputs(&s->model) - invalid));
     if (mt_comm_agree(comm, err))
         return err->code;
     st = mt_comm_allreduce_sum_f64(comm, (double *)&sums, sizeof sums / sizeof(double), err);

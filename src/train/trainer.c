@@ -208,17 +208,16 @@ static mt_status train_step(trainer *t, uint64_t step, uint64_t micro, uint64_t 
     const uint64_t total = (last * B < t->rows ? last * B : t->rows) - first * B;
     mt_status st = MT_OK;
     double loss_here = 0;
+    const uint64_t invalid = mt_model_invalid_inputs(&s->model);
     mt_model_zero_grads(&s->model);
     for (uint64_t mb = first, offset = 0; mb < last && !st; mb++) {
         st = micro_batch(t, mb, offset, total, sums, &loss_here, err);
         offset += mt_sampler_batch_size(t->rows, B, mb);
     }
-    for (int i = 0; i < s->model.n_layers && !st; i++) {
-        uint64_t bad = mt_embedding_invalid_ids(&s->model.layers[i]);
-        if (bad)
-            st = mt_fail(err, MT_ERR_INPUT, "%s: /%s/x: %llu token id(s) are not integers in [0, input_dim) of %s",
-                         t->cfg->data.file, t->cfg->data.train, (unsigned long long)bad, s->model.layers[i].section);
-    }
+    if (!st && mt_model_invalid_inputs(&s->model) != invalid)
+        st = mt_fail(err, MT_ERR_INPUT, "%s: /%s/x: %llu token id(s) are not integers in [0, input_dim) of the "
+                     "embedding", t->cfg->data.file, t->cfg->data.train,
+                     (unsigned long long)(mt_model_invalid_inputs(&s->model) - invalid));
     float *trailer = &s->model.grads[s->model.n_params];
     trailer[0] = st ? 1.0f : 0.0f;
     trailer[1] = (float)loss_here;

@@ -305,23 +305,20 @@ static mt_status conv_setup(mt_layer *l, mt_error *err)
     if (!strcmp(binit, "auto"))
         binit = "zeros";
     int fan_in = g.K, fan_out = g.F * g.kh * g.kw;
-    char canon[512];
     mt_tensor_desc *w = &l->tensors[0];
     *w = (mt_tensor_desc){.name = "weight", .rank = 4, .shape = {g.F, g.C, g.kh, g.kw}, .offset = 0,
                           .size = (size_t)g.F * K, .fan_in = fan_in, .fan_out = fan_out,
                           .l1 = (float)o->l1, .l2 = (float)o->l2};
-    if (mt_init_parse(kinit, canon, sizeof canon) != 0)
-        return mt_fail(err, MT_ERR_CONFIG, "%s.kernel_initializer: %s", l->section, canon);
-    snprintf(w->init, sizeof w->init, "%.63s", canon);
+    if ((st = mt_layer_set_init(l, w, kinit, "kernel_initializer", err)))
+        return st;
     l->n_tensors = 1;
     l->n_params = w->size;
     if (o->use_bias) {
         mt_tensor_desc *b = &l->tensors[1];
         *b = (mt_tensor_desc){.name = "bias", .rank = 1, .shape = {g.F}, .offset = w->size, .size = (size_t)g.F,
                               .fan_in = fan_in, .fan_out = fan_out};
-        if (mt_init_parse(binit, canon, sizeof canon) != 0)
-            return mt_fail(err, MT_ERR_CONFIG, "%s.bias_initializer: %s", l->section, canon);
-        snprintf(b->init, sizeof b->init, "%.63s", canon);
+        if ((st = mt_layer_set_init(l, b, binit, "bias_initializer", err)))
+            return st;
         l->n_tensors = 2;
         l->n_params += b->size;
     }

@@ -61,10 +61,9 @@ static mt_status dense_setup(mt_layer *l, mt_error *err)
     mt_tensor_desc *w = &l->tensors[0];
     *w = (mt_tensor_desc){.name = "weight", .rank = 2, .shape = {o->units, in}, .offset = 0,
                           .size = (size_t)o->units * in, .fan_in = in, .fan_out = o->units};
-    char canon[512];
-    if (mt_init_parse(kinit, canon, sizeof canon) != 0)
-        return mt_fail(err, MT_ERR_CONFIG, "%s.kernel_initializer: %s", l->section, canon);
-    snprintf(w->init, sizeof w->init, "%.63s", canon);
+    mt_status st = mt_layer_set_init(l, w, kinit, "kernel_initializer", err);
+    if (st)
+        return st;
     l->n_tensors = 1;
     w->l1 = (float)o->l1;
     w->l2 = (float)o->l2;
@@ -73,9 +72,8 @@ static mt_status dense_setup(mt_layer *l, mt_error *err)
         mt_tensor_desc *b = &l->tensors[1];
         *b = (mt_tensor_desc){.name = "bias", .rank = 1, .shape = {o->units}, .offset = w->size,
                               .size = (size_t)o->units, .fan_in = in, .fan_out = o->units};
-        if (mt_init_parse(binit, canon, sizeof canon) != 0)
-            return mt_fail(err, MT_ERR_CONFIG, "%s.bias_initializer: %s", l->section, canon);
-        snprintf(b->init, sizeof b->init, "%.63s", canon);
+        if ((st = mt_layer_set_init(l, b, binit, "bias_initializer", err)))
+            return st;
         l->n_tensors = 2;
         l->n_params += b->size;
     }

@@ -51,11 +51,10 @@ static mt_status emb_setup(mt_layer *l, mt_error *err)
     mt_tensor_desc *w = &l->tensors[0];
     *w = (mt_tensor_desc){.name = "weight", .rank = 2, .shape = {o->input_dim, o->output_dim}, .offset = 0,
                           .size = size, .fan_in = o->input_dim, .fan_out = o->output_dim};
-    char canon[512];
     const char *init = strcmp(o->embeddings_initializer, "auto") ? o->embeddings_initializer : "normal(0, 1)";
-    if (mt_init_parse(init, canon, sizeof canon) != 0)
-        return mt_fail(err, MT_ERR_CONFIG, "%s.embeddings_initializer: %s", l->section, canon);
-    snprintf(w->init, sizeof w->init, "%.63s", canon);
+    mt_status st = mt_layer_set_init(l, w, init, "embeddings_initializer", err);
+    if (st)
+        return st;
     l->n_tensors = 1;
     l->n_params = size;
     return MT_OK;

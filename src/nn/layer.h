@@ -82,6 +82,10 @@ const mt_layer_ops *const *mt_layer_all(size_t *count);
 /* Product of a shape. */
 size_t mt_shape_size(const mt_ints *shape);
 
+/* Sets tensor d's initializer from the config spec of option `key` ("he_uniform", "constant(0.1)", ...):
+ * MT_ERR_CONFIG naming "section.key" and the valid names when the spec is not one. */
+mt_status mt_layer_set_init(const mt_layer *l, mt_tensor_desc *d, const char *spec, const char *key, mt_error *err);
+
 extern const mt_layer_ops mt_dense_layer;
 extern const mt_layer_ops mt_activation_layer; /* activation_layer.c: `activation` and its shorthands */
 extern const mt_layer_ops mt_relu_layer, mt_leaky_relu_layer, mt_sigmoid_layer, mt_tanh_layer, mt_softmax_layer,

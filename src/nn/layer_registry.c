@@ -1,6 +1,11 @@
-/* The layer registry: config name -> layer type table. Adding a layer type adds one line here. */
+/* The layer registry: config name -> layer type table (adding a layer type adds one line here), and small
+ * helpers every layer type uses. */
 #include <string.h>
 
+#include <stdio.h>
+
+#include "core/error.h"
+#include "nn/init.h"
 #include "nn/layer.h"
 
 static const mt_layer_ops *const registry[] = {
@@ -48,4 +53,13 @@ size_t mt_shape_size(const mt_ints *shape)
     for (int i = 0; i < shape->n; i++)
         s *= (size_t)shape->v[i];
     return s;
+}
+
+mt_status mt_layer_set_init(const mt_layer *l, mt_tensor_desc *d, const char *spec, const char *key, mt_error *err)
+{
+    char canon[512];
+    if (mt_init_parse(spec, canon, sizeof canon) != 0)
+        return mt_fail(err, MT_ERR_CONFIG, "%s.%s: %s", l->section, key, canon);
+    snprintf(d->init, sizeof d->init, "%.63s", canon);
+    return MT_OK;
 }

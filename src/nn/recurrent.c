@@ -102,14 +102,13 @@ static mt_status set_tensor(mt_layer *l, int t, const char *name, int rank, int6
                           .size = (size_t)rows * (size_t)(rank == 2 ? cols : 1), .fan_in = (int)(rank == 2 ? cols : 1),
                           .fan_out = (int)rows};
     snprintf(d->name, sizeof d->name, "%s", name);
-    char canon[512];
+    char torch_default[96];
     if (!strcmp(init, "auto")) { /* torch: every weight and bias ~ U(-1/sqrt(H), 1/sqrt(H)) */
         double a = 1.0 / sqrt((double)o->units);
-        snprintf(canon, sizeof canon, "uniform(%.9g, %.9g)", -a, a);
-    } else if (mt_init_parse(init, canon, sizeof canon) != 0)
-        return mt_fail(err, MT_ERR_CONFIG, "%s.%s: %s", l->section, key, canon);
-    snprintf(d->init, sizeof d->init, "%.63s", canon);
-    return MT_OK;
+        snprintf(torch_default, sizeof torch_default, "uniform(%.9g, %.9g)", -a, a);
+        init = torch_default;
+    }
+    return mt_layer_set_init(l, d, init, key, err);
 }
 
 static mt_status rec_setup(mt_layer *l, mt_error *err)

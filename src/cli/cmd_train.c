@@ -19,6 +19,7 @@ typedef struct train_args {
     const char *resume_path;
     int quiet;
     int folds;                      /* --folds K: k-fold cross-validation */
+    const char *timeline;           /* --timeline FILE.json */
 } train_args;
 
 typedef struct printer {
@@ -52,6 +53,8 @@ static void help(void)
            "  --resume [CKPT]   continue from CKPT, or from the newest good checkpoint in the output directory\n"
            "                    (starts from scratch, saying so, when there is none)\n"
            "  --quiet           print only errors and the final summary\n"
+           "  --timeline F.json write every rank's reads, per-layer forward/backward, allreduces, optimizer\n"
+           "                    steps, evaluations and checkpoint writes as a Chrome trace (Perfetto)\n"
            "  --folds K         k-fold cross-validation: K trainings, fold i validating (output OUTPUT/foldI);\n"
            "                    prints the mean and spread of the final validation metrics\n"
            "Writes OUTPUT/metrics.jsonl, OUTPUT/scaling.json and OUTPUT/checkpoint.h5.\n");
@@ -79,6 +82,10 @@ static int parse(int argc, char **argv, train_args *a)
                 a->resume_path = argv[++i];
         } else if (!strcmp(s, "--quiet") || !strcmp(s, "-q")) {
             a->quiet = 1;
+        } else if (!strcmp(s, "--timeline")) {
+            if (i + 1 >= argc)
+                return cli_usage_error("train", "--timeline needs FILE.json");
+            a->timeline = argv[++i];
         } else if (!strcmp(s, "--folds") || !strncmp(s, "--folds=", 8)) {
             const char *v = s[7] == '=' ? s + 8 : i + 1 < argc ? argv[++i] : "";
             char *end;
@@ -195,7 +202,7 @@ static mt_status train_once(const train_args *a, const char *const *extra, mt_co
         return st;
     }
     printer p = {.tty = stdout_is_terminal(), .quiet = a->quiet};
-    mt_train_options opts = {a->resume, a->resume_path, on_progress, &p};
+    mt_train_options opts = {a->resume, a->resume_path, on_progress, &p, a->timeline};
     if (mt_comm_rank(comm) == 0 && !a->quiet)
         printf("mpitrain %s: training %s on %d rank(s)\n", mt_version(), a->config, mt_comm_size(comm));
     st = mt_train_run(cfg, comm, &opts, res, err);

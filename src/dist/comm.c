@@ -166,6 +166,30 @@ mt_status mt_comm_allgather_f64(mt_comm *c, const double *in, size_t n, double *
     return rc == MPI_SUCCESS ? MT_OK : mpi_fail(err, rc, "MPI_Allgather");
 }
 
+mt_status mt_comm_gather_bytes(mt_comm *c, const void *in, size_t n, void **out, size_t *counts, int root,
+                               mt_error *err)
+{
+    unsigned long long mine = n, *all = c->rank == root ? calloc((size_t)c->size, sizeof *all) : NULL;
+    int *cnt = c->rank == root ? calloc((size_t)c->size, sizeof *cnt) : NULL;
+    int *disp = c->rank == root ? calloc((size_t)c->size, sizeof *disp) : NULL;
+    *out = NULL;
+    int rc = MPI_Gather(&mine, 1, MPI_UNSIGNED_LONG_LONG, all, 1, MPI_UNSIGNED_LONG_LONG, root, c->comm);
+    unsigned long long total = 0;
+    for (int r = 0; rc == MPI_SUCCESS && c->rank == root && r < c->size; r++) {
+        cnt[r] = (int)all[r], disp[r] = (int)total, counts[r] = (size_t)all[r];
+        total += all[r];
+    }
+    int ok = c->rank != root || (rc == MPI_SUCCESS && total <= INT_MAX && (*out = malloc(total ? total : 1)));
+    if (rc == MPI_SUCCESS)
+        rc = MPI_Bcast(&ok, 1, MPI_INT, root, c->comm);
+    if (rc == MPI_SUCCESS && ok)
+        rc = MPI_Gatherv(in, (int)n, MPI_BYTE, *out, cnt, disp, MPI_BYTE, root, c->comm);
+    free(all), free(cnt), free(disp);
+    if (rc != MPI_SUCCESS)
+        return mpi_fail(err, rc, "MPI_Gatherv");
+    return ok ? MT_OK : mt_fail(err, MT_ERR_NOMEM, "gather: %llu bytes do not fit in memory or in an MPI count", total);
+}
+
 mt_status mt_comm_barrier(mt_comm *c, mt_error *err)
 {
     int rc = MPI_Barrier(c->comm);

@@ -35,6 +35,11 @@ mt_status mt_comm_bcast(mt_comm *c, void *buf, size_t bytes, int root, mt_error 
 mt_status mt_comm_allgather_f64(mt_comm *c, const double *in, size_t n, double *out, mt_error *err);
 mt_status mt_comm_barrier(mt_comm *c, mt_error *err);
 
+/* Gathers n bytes from every rank (n may differ) to root: *out (malloc'd on root, NULL elsewhere) holds
+ * them in rank order and counts[r] (root) the bytes of rank r. At most 2 GiB in all. */
+mt_status mt_comm_gather_bytes(mt_comm *c, const void *in, size_t n, void **out, size_t *counts, int root,
+                               mt_error *err);
+
 /* Collective: every rank passes its own status in err. If any rank failed, every rank returns with err
  * holding the code and message of the lowest failing rank, prefixed "rank R: " unless all ranks failed.
  * Returns the agreed status. */

@@ -26,6 +26,7 @@ typedef struct mt_tensor_desc {
 
 typedef struct mt_layer mt_layer;
 struct mt_comm;
+struct mt_timeline;
 
 /* What a pass knows besides its inputs: training or inference, and where this rank's samples sit in the
  * global batch, so that random masks depend on (seed, step, layer, sample) and not on the number of ranks. */
@@ -36,6 +37,7 @@ typedef struct mt_pass {
     uint64_t first;             /* position in the global batch of this rank's first sample */
     uint64_t global_n;          /* samples in the global batch */
     struct mt_comm *comm;       /* for layers that reduce over the global batch (sync batch norm); may be NULL */
+    struct mt_timeline *timeline; /* records each layer's forward and backward time when not NULL */
 } mt_pass;
 
 typedef struct mt_layer_ops {

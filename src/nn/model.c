@@ -9,6 +9,7 @@
 
 #include "core/error.h"
 #include "nn/init.h"
+#include "train/timeline.h"
 
 static void *alloc_floats(size_t n)
 {
@@ -157,8 +158,12 @@ void mt_model_init_params(mt_model *m, uint64_t seed)
 
 const float *mt_model_forward(mt_model *m, int n, const mt_pass *pass)
 {
-    for (int i = 0; i < m->n_layers; i++)
+    for (int i = 0; i < m->n_layers; i++) {
+        double t0 = pass->timeline ? mt_wtime() : 0;
         m->layers[i].ops->forward(&m->layers[i], m->acts[i], m->acts[i + 1], n, pass);
+        if (pass->timeline)
+            mt_timeline_add(pass->timeline, MT_TL_FORWARD, i, t0, mt_wtime());
+    }
     return m->acts[m->n_layers];
 }
 
@@ -174,7 +179,10 @@ void mt_model_backward(mt_model *m, float *dout, int n, const mt_pass *pass)
     for (int i = m->n_layers - 1; i >= 0; i--) {
         mt_layer *l = &m->layers[i];
         float *dx = i > 0 ? (dy == m->dbuf[0] ? m->dbuf[1] : m->dbuf[0]) : NULL;
+        double t0 = pass->timeline ? mt_wtime() : 0;
         l->ops->backward(l, m->acts[i], m->acts[i + 1], dy, dx, n, pass);
+        if (pass->timeline)
+            mt_timeline_add(pass->timeline, MT_TL_BACKWARD, i, t0, mt_wtime());
         dy = dx;
     }
 }

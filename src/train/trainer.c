@@ -16,6 +16,7 @@
 #include "train/run_dir.h"
 #include "train/sampler.h"
 #include "train/session.h"
+#include "train/timeline.h"
 
 typedef struct trainer {
     const mt_config *cfg;
@@ -34,6 +35,8 @@ typedef struct trainer {
     mt_early_stop es;
     mt_schedule sched;
     double lr;                     /* learning rate of the latest step */
+    mt_timeline timeline;
+    mt_timeline *tl;               /* &timeline when --timeline is on, else NULL */
     char *config_yaml;
 } trainer;
 
@@ -177,11 +180,12 @@ static mt_status micro_batch(trainer *t, uint64_t mb, uint64_t offset, uint64_t 
                          (uint64_t)t->state.epoch);
     double t1 = mt_wtime();
     t->times.data += t1 - t0;
+    mt_timeline_add(t->tl, MT_TL_READ, -1, t0, t1);
     if (st)
         return st;
     int n = (int)count; /* an empty slice still runs: layers that reduce over ranks must take part */
     mt_pass pass = {.training = 1, .seed = (uint64_t)t->cfg->training.seed, .step = (uint64_t)t->state.step,
-                    .first = offset + start, .global_n = total, .comm = t->comm};
+                    .first = offset + start, .global_n = total, .comm = t->comm, .timeline = t->tl};
     const float *out = mt_model_forward(&s->model, n, &pass);
     const int32_t *yc = s->classes ? s->y_class : NULL;
     const float *yt = s->classes ? NULL : s->y_target;
@@ -225,6 +229,7 @@ static mt_status train_step(trainer *t, uint64_t step, uint64_t micro, uint64_t 
     mt_status rc = mt_comm_allreduce_sum_f32(t->comm, s->model.grads, s->model.n_params + 2, err);
     double t1 = mt_wtime();
     t->times.allreduce += t1 - t0;
+    mt_timeline_add(t->tl, MT_TL_ALLREDUCE, -1, t0, t1);
     if (rc)
         return rc;
     if (st || trailer[0] != 0.0f) {
@@ -242,7 +247,9 @@ static mt_status train_step(trainer *t, uint64_t step, uint64_t micro, uint64_t 
         sums->penalty += penalty * (double)total;
     t->lr = mt_schedule_lr(&t->sched, (uint64_t)s->opt.step);
     mt_optimizer_step(&s->opt, s->model.params, s->model.grads, t->lr);
-    t->times.compute += mt_wtime() - t1;
+    double t2 = mt_wtime();
+    t->times.compute += t2 - t1;
+    mt_timeline_add(t->tl, MT_TL_OPTIMIZER, -1, t1, t2);
     t->samples += total;
     t->state.step++;
     return MT_OK;
@@ -297,8 +304,10 @@ static mt_status run_epoch(trainer *t, int epoch, mt_metrics_row *row, mt_error 
     mt_eval_values train, val = {NAN, NAN, NAN, NAN, NAN};
     mt_session_values(&t->s, &sums, &train);
     st = average_buffers(t, err);
+    double e0 = mt_wtime();
     if (!st && t->s.validation.ds)
         st = mt_session_evaluate(&t->s, &t->s.validation, t->comm, &val, err);
+    mt_timeline_add(t->tl, MT_TL_EVAL, -1, e0, mt_wtime());
     *row = (mt_metrics_row){.epoch = epoch + 1, .samples_per_sec = (double)t->rows / train_time, .lr = t->lr};
     fill_row(row, &train, &val);
     row->seconds = mt_wtime() - t0;
@@ -339,12 +348,14 @@ static int early_stop(trainer *t, const mt_metrics_row *row, mt_status *st, mt_e
 static mt_status save_checkpoint(trainer *t, int epoch, mt_error *err)
 {
     mt_error_clear(err);
+    double t0 = mt_wtime();
     if (t->rank == 0) {
         char path[MT_PATH_MAX + 64];
         mt_run_dir_checkpoint_path(t->cfg->output, epoch, path, sizeof path);
         if (!mt_checkpoint_write(path, &(mt_checkpoint){&t->s.model, &t->s.opt, &t->state, &t->history, &t->s.prep,
                                                         t->config_yaml}, err))
             mt_run_dir_publish_checkpoint(t->cfg->output, epoch, t->cfg->checkpoint.keep, err);
+        mt_timeline_add(t->tl, MT_TL_CHECKPOINT, -1, t0, mt_wtime());
     }
     return mt_comm_agree(t->comm, err);
 }
@@ -435,6 +446,23 @@ static mt_status train_loop(trainer *t, mt_train_result *res, mt_error *err)
     return finish(t, res, err);
 }
 
+/* Events a timeline holds per rank (24 bytes each); later ones are counted as dropped. */
+#define TIMELINE_EVENTS ((size_t)1 << 20)
+
+static mt_status write_timeline(trainer *t, const char *path, mt_error *err)
+{
+    mt_model *m = &t->s.model;
+    char (*names)[64] = calloc((size_t)m->n_layers, sizeof *names);
+    const char **ptrs = calloc((size_t)m->n_layers, sizeof *ptrs);
+    for (int i = 0; names && ptrs && i < m->n_layers; i++) {
+        snprintf(names[i], sizeof names[i], "%03d_%s", i, m->layers[i].ops->name);
+        ptrs[i] = names[i];
+    }
+    mt_status st = mt_timeline_write(&t->timeline, t->comm, path, ptrs, names && ptrs ? m->n_layers : 0, err);
+    free(names), free(ptrs);
+    return st;
+}
+
 mt_status mt_train_run(const mt_config *cfg, mt_comm *comm, const mt_train_options *opts, mt_train_result *res,
                        mt_error *err)
 {
@@ -455,8 +483,13 @@ mt_status mt_train_run(const mt_config *cfg, mt_comm *comm, const mt_train_optio
         t.state.world_size = t.size;
         st = mt_comm_bcast(comm, t.s.model.params, t.s.model.n_params * sizeof(float), 0, err);
     }
+    if (!st && opts->timeline_path && !(st = mt_timeline_init(&t.timeline, TIMELINE_EVENTS, comm, err)))
+        t.tl = &t.timeline;
     if (!st)
         st = train_loop(&t, res, err);
+    if (!st && t.tl)
+        st = write_timeline(&t, opts->timeline_path, err);
+    mt_timeline_free(&t.timeline);
     mt_session_close(&t.s);
     mt_history_free(&t.history);
     free(t.perm);

@@ -32,6 +32,7 @@ typedef struct mt_train_options {
     const char *resume_path;        /* that checkpoint; NULL = newest good one in the output directory */
     mt_progress_fn progress;
     void *user;
+    const char *timeline_path;      /* write a Chrome trace of every rank's steps here (NULL: none) */
 } mt_train_options;
 
 /* Per-rank time split, summed over the run. */

@@ -56,6 +56,21 @@ run2 train "$T/c.yaml" --folds 3 --set training.epochs=3 --set output="$T/cv" --
   && grep -q "cross-validation over 3 folds" "$T/cv.log" && [ -f "$T/cv/fold2/metrics.jsonl" ] \
   && ok "--folds 3 trains 3 folds and reports mean and spread" || no "--folds: $(tail -n 1 "$T/cv.log")"
 
+# --timeline: a Chrome trace with events from every rank (valid JSON when python3 can check it).
+run2 train "$T/c.yaml" --set training.epochs=1 --set output="$T/tl" --timeline "$T/tl.json" --quiet >"$T/tl.log" 2>&1 \
+  && ok "--timeline FILE" || no "--timeline: $(tail -n 1 "$T/tl.log")"
+for r in 0 1; do
+  grep -q "\"pid\": $r, \"tid\": 0}" "$T/tl.json" 2>/dev/null && grep -q "\"name\": \"rank $r\"" "$T/tl.json" \
+    && ok "timeline has events of rank $r" || no "timeline lacks rank $r"
+done
+for e in "read batch" "forward 000_dense" "backward 004_dense" "allreduce gradients" "optimizer step" "evaluate"; do
+  grep -q "\"name\": \"$e" "$T/tl.json" 2>/dev/null && ok "timeline has '$e'" || no "timeline lacks '$e'"
+done
+if command -v python3 >/dev/null 2>&1; then
+  python3 -c 'import json, sys; d = json.load(open(sys.argv[1])); assert {e["pid"] for e in d["traceEvents"]} == {0, 1}' \
+    "$T/tl.json" && ok "timeline is valid JSON" || no "timeline is not valid JSON"
+fi
+
 # Every loss and optimizer name trains a step without error (one epoch on the csv data).
 for loss in mse rmse mae huber hinge binary_crossentropy; do
   run2 train "$T/c.yaml" --set loss=$loss --set training.epochs=1 --set output="$T/l" --quiet >"$T/l.log" 2>&1 \

@@ -321,8 +321,8 @@ static mt_status assign(columns *c, const csv_file *f, const char *list, enum ro
     return st;
 }
 
-/* Reads the header of f into c (names, roles) and checks the roles. */
-static mt_status read_header(csv_file *f, const mt_csv_import *opt, columns *c, mt_error *err)
+/* Reads the header line of f (a UTF-8 byte-order mark dropped) and splits it into fields. */
+static mt_status read_header_fields(csv_file *f, mt_error *err)
 {
     int got = read_line(f, err);
     if (got < 0)
@@ -332,6 +332,14 @@ static mt_status read_header(csv_file *f, const mt_csv_import *opt, columns *c, 
     if (!strncmp(f->line, "\xEF\xBB\xBF", 3))
         memmove(f->line, f->line + 3, strlen(f->line + 3) + 1);
     if (split_fields(f, err))
+        return err->code;
+    return MT_OK;
+}
+
+/* Reads the header of f into c (names, roles) and checks the roles. */
+static mt_status read_header(csv_file *f, const mt_csv_import *opt, columns *c, mt_error *err)
+{
+    if (read_header_fields(f, err))
         return err->code;
     c->n = f->n_field;
     c->name = calloc(c->n, sizeof *c->name);
@@ -388,14 +396,7 @@ static mt_status read_header(csv_file *f, const mt_csv_import *opt, columns *c, 
 /* The test input must have the same columns in the same order. */
 static mt_status same_header(csv_file *f, const columns *c, mt_error *err)
 {
-    int got = read_line(f, err);
-    if (got < 0)
-        return err->code;
-    if (got == 0)
-        return mt_fail(err, MT_ERR_INPUT, "%s: empty file (a header line is needed)", f->path);
-    if (!strncmp(f->line, "\xEF\xBB\xBF", 3))
-        memmove(f->line, f->line + 3, strlen(f->line + 3) + 1);
-    if (split_fields(f, err))
+    if (read_header_fields(f, err))
         return err->code;
     int same = f->n_field == c->n;
     for (size_t j = 0; same && j < c->n; j++) {

@@ -8,8 +8,9 @@
 #include <string.h>
 
 #include "core/error.h"
+#include "core/timeline.h"
+#include "dist/comm.h"
 #include "nn/init.h"
-#include "train/timeline.h"
 
 static void *alloc_floats(size_t n)
 {

@@ -44,6 +44,8 @@ const mt_option mt_data_options[] = {
     MT_OPT_END,
 };
 
+static const char *const gradient_dtypes[] = {"float32|fp32", "bfloat16|bf16", NULL};
+
 const mt_option mt_training_options[] = {
     { "epochs", MT_OPT_INT, offsetof(mt_training_config, epochs), "10", 1, 1000000, NULL,
       "passes over the training split" },
@@ -53,6 +55,20 @@ const mt_option mt_training_options[] = {
       "integer seed of initialization, shuffling and dropout" },
     { "accumulate_steps", MT_OPT_INT, offsetof(mt_training_config, accumulate_steps), "1", 1, 1000000, NULL,
       "micro-batches per optimizer step (gradient accumulation; one allreduce per step)" },
+    { "steps_per_epoch", MT_OPT_INT, offsetof(mt_training_config, steps_per_epoch), "0", 0, 1000000000, NULL,
+      "stop each epoch after this many optimizer steps (benchmarks, smoke tests); 0 = the whole split" },
+    { "bucket_mb", MT_OPT_FLOAT, offsetof(mt_training_config, bucket_mb), "0.5", 0, 4096, NULL,
+      "gradient bucket size in MiB: each bucket's allreduce starts as soon as backprop has produced it; "
+      "0 = one allreduce after the whole backward pass" },
+    { "gradient_dtype", MT_OPT_NAME, offsetof(mt_training_config, gradient_dtype), "float32", 0, 0,
+      gradient_dtypes, "precision of the gradient exchange: float32, or bfloat16 (half the bytes; each sum "
+      "computed in float32 and rounded to bfloat16)" },
+    { "deterministic", MT_OPT_BOOL, offsetof(mt_training_config, deterministic), "false", 0, 0, NULL,
+      "bitwise identical weights for any number of ranks and after resume: fixed-size chunks, gradients "
+      "summed exactly in 64-bit fixed point" },
+    { "chunk_size", MT_OPT_INT, offsetof(mt_training_config, chunk_size), "0", 0, 100000000, NULL,
+      "deterministic mode: samples per chunk (the unit of gradient computation); 0 = batch_size / 8, "
+      "rounded up" },
     MT_OPT_END,
 };
 

@@ -9,6 +9,7 @@
 
 #include <mpi.h>
 
+#include "core/bf16.h"
 #include "core/error.h"
 
 struct mt_comm {
@@ -17,6 +18,7 @@ struct mt_comm {
 };
 
 static int initialized_here;
+static MPI_Op bf16_sum_op = MPI_OP_NULL; /* created on first use */
 
 int mt_dist_init(int *argc, char ***argv)
 {
@@ -37,6 +39,8 @@ void mt_dist_finalize(void)
     int init = 0, fin = 0;
     MPI_Initialized(&init);
     MPI_Finalized(&fin);
+    if (init && !fin && bf16_sum_op != MPI_OP_NULL)
+        MPI_Op_free(&bf16_sum_op);
     if (init && !fin && initialized_here)
         MPI_Finalize();
 }
@@ -144,6 +148,63 @@ mt_status mt_comm_allreduce_min_f64(mt_comm *c, double *buf, size_t n, mt_error 
 mt_status mt_comm_allreduce_max_f64(mt_comm *c, double *buf, size_t n, mt_error *err)
 {
     return allreduce(c, buf, n, MPI_DOUBLE, sizeof(double), MPI_MAX, err);
+}
+
+_Static_assert(sizeof(MPI_Request) <= sizeof(((mt_request *)0)->opaque), "MPI_Request fits mt_request");
+
+static void bf16_sum(void *in, void *inout, int *len, MPI_Datatype *type)
+{
+    (void)type;
+    const uint16_t *a = in;
+    uint16_t *b = inout;
+    for (int i = 0; i < *len; i++)
+        b[i] = mt_f32_to_bf16(mt_bf16_to_f32(a[i]) + mt_bf16_to_f32(b[i]));
+}
+
+void mt_comm_request_clear(mt_request *req)
+{
+    *(MPI_Request *)req->opaque = MPI_REQUEST_NULL;
+}
+
+mt_status mt_comm_iallreduce_sum(mt_comm *c, void *buf, size_t n, mt_dtype type, mt_request *req, mt_error *err)
+{
+    MPI_Request *r = (MPI_Request *)req->opaque;
+    *r = MPI_REQUEST_NULL;
+    if (c->size == 1 || n == 0)
+        return MT_OK;
+    if (n > INT_MAX)
+        return mt_fail(err, MT_ERR_INTERNAL, "non-blocking allreduce of %zu elements: more than an MPI count", n);
+    MPI_Datatype t = type == MT_DTYPE_F32 ? MPI_FLOAT : type == MT_DTYPE_I64 ? MPI_INT64_T : MPI_UINT16_T;
+    MPI_Op op = MPI_SUM;
+    if (type == MT_DTYPE_BF16) {
+        if (bf16_sum_op == MPI_OP_NULL) {
+            int rc = MPI_Op_create(bf16_sum, 1, &bf16_sum_op);
+            if (rc != MPI_SUCCESS)
+                return mpi_fail(err, rc, "MPI_Op_create");
+        }
+        op = bf16_sum_op;
+    }
+    int rc = MPI_Iallreduce(MPI_IN_PLACE, buf, (int)n, t, op, c->comm, r);
+    return rc == MPI_SUCCESS ? MT_OK : mpi_fail(err, rc, "MPI_Iallreduce");
+}
+
+mt_status mt_comm_test(mt_request *req, int *done, mt_error *err)
+{
+    MPI_Request *r = (MPI_Request *)req->opaque;
+    *done = 1;
+    if (*r == MPI_REQUEST_NULL)
+        return MT_OK;
+    int rc = MPI_Test(r, done, MPI_STATUS_IGNORE);
+    return rc == MPI_SUCCESS ? MT_OK : mpi_fail(err, rc, "MPI_Test (allreduce)");
+}
+
+mt_status mt_comm_wait(mt_request *req, mt_error *err)
+{
+    MPI_Request *r = (MPI_Request *)req->opaque;
+    if (*r == MPI_REQUEST_NULL)
+        return MT_OK;
+    int rc = MPI_Wait(r, MPI_STATUS_IGNORE);
+    return rc == MPI_SUCCESS ? MT_OK : mpi_fail(err, rc, "MPI_Wait (allreduce)");
 }
 
 mt_status mt_comm_bcast(mt_comm *c, void *buf, size_t bytes, int root, mt_error *err)

@@ -35,6 +35,28 @@ mt_status mt_comm_bcast(mt_comm *c, void *buf, size_t bytes, int root, mt_error 
 mt_status mt_comm_allgather_f64(mt_comm *c, const double *in, size_t n, double *out, mt_error *err);
 mt_status mt_comm_barrier(mt_comm *c, mt_error *err);
 
+/* Element types of the non-blocking sum. */
+typedef enum mt_dtype {
+    MT_DTYPE_F32,   /* float */
+    MT_DTYPE_I64,   /* int64_t: exact, associative sums */
+    MT_DTYPE_BF16   /* bfloat16 bits in uint16_t: each pairwise sum computed in float, rounded to bfloat16 */
+} mt_dtype;
+
+/* A pending non-blocking collective (room for an MPI_Request). */
+typedef struct mt_request {
+    _Alignas(8) unsigned char opaque[16];
+} mt_request;
+
+/* Makes req a request with nothing pending (test and wait return at once). */
+void mt_comm_request_clear(mt_request *req);
+/* Starts an in-place sum of buf[0 .. n) over the ranks; buf must not be touched until the request
+ * completes. n fits an int. On a one-rank communicator the request completes at once. */
+mt_status mt_comm_iallreduce_sum(mt_comm *c, void *buf, size_t n, mt_dtype type, mt_request *req, mt_error *err);
+/* Drives progress; *done = 1 once the request has completed (the request is then freed). */
+mt_status mt_comm_test(mt_request *req, int *done, mt_error *err);
+/* Blocks until the request has completed. */
+mt_status mt_comm_wait(mt_request *req, mt_error *err);
+
 /* Gathers n bytes from every rank (n may differ) to root: *out (malloc'd on root, NULL elsewhere) holds
  * them in rank order and counts[r] (root) the bytes of rank r. At most 2 GiB in all. */
 mt_status mt_comm_gather_bytes(mt_comm *c, const void *in, size_t n, void **out, size_t *counts, int root,

@@ -38,6 +38,10 @@ typedef struct mt_pass {
     uint64_t global_n;          /* samples in the global batch */
     struct mt_comm *comm;       /* for layers that reduce over the global batch (sync batch norm); may be NULL */
     struct mt_timeline *timeline; /* records each layer's forward and backward time when not NULL */
+    /* Called after layer i's backward pass has added its parameter gradients (i descending), so that
+     * their allreduce can start while earlier layers still compute; may be NULL. */
+    void (*grads_ready)(void *hook_user, int layer);
+    void *hook_user;
 } mt_pass;
 
 typedef struct mt_layer_ops {

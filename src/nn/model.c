@@ -80,7 +80,8 @@ mt_status mt_model_build(const mt_config *cfg, mt_model *m, mt_error *err)
     }
     m->output_size = m->layers[m->n_layers - 1].out_size;
     m->params = alloc_floats(m->n_params);
-    m->grads = alloc_floats(m->n_params + MT_GRAD_TRAILER);
+    m->grad_block = alloc_floats(MT_GRAD_TRAILER + m->n_params); /* 16 floats keep grads 64-byte aligned */
+    m->grads = m->grad_block ? m->grad_block + MT_GRAD_TRAILER : NULL;
     m->buffers = alloc_floats(m->n_buffers);
     if (!m->params || !m->grads || !m->buffers) {
         mt_model_free(m);
@@ -184,6 +185,8 @@ void mt_model_backward(mt_model *m, float *dout, int n, const mt_pass *pass)
         l->ops->backward(l, m->acts[i], m->acts[i + 1], dy, dx, n, pass);
         if (pass->timeline)
             mt_timeline_add(pass->timeline, MT_TL_BACKWARD, i, t0, mt_wtime());
+        if (pass->grads_ready)
+            pass->grads_ready(pass->hook_user, i);
         dy = dx;
     }
 }
@@ -221,6 +224,11 @@ uint64_t mt_model_invalid_inputs(const mt_model *m)
     return total;
 }
 
+size_t mt_model_layer_offset(const mt_model *m, int i)
+{
+    return i < m->n_layers ? (size_t)(m->layers[i].params - m->params) : m->n_params;
+}
+
 void mt_model_zero_grads(mt_model *m)
 {
     memset(m->grads, 0, m->n_params * sizeof *m->grads);
@@ -242,6 +250,6 @@ void mt_model_free(mt_model *m)
         for (int i = 0; i <= m->n_layers; i++)
             free(m->acts[i]);
     free(m->acts), free(m->dbuf[0]), free(m->dbuf[1]), free(m->scratch);
-    free(m->layers), free(m->params), free(m->grads), free(m->buffers);
+    free(m->layers), free(m->params), free(m->grad_block), free(m->buffers);
     memset(m, 0, sizeof *m);
 }

@@ -13,8 +13,10 @@ typedef struct mt_model {
     int n_layers;
     mt_ints input_shape;
     size_t input_size, output_size;   /* per sample */
-    float *params, *grads;            /* slabs of n_params floats (64-byte aligned); grads has MT_GRAD_TRAILER
-                                         more floats after them for values sent with the gradient allreduce */
+    float *params, *grads;            /* slabs of n_params floats (64-byte aligned); MT_GRAD_TRAILER floats
+                                         before grads (mt_model_grad_trailer) travel with the gradient sum,
+                                         in the bucket sent last */
+    float *grad_block;                /* the allocation: trailer, then grads */
     size_t n_params;
     float *buffers;                   /* non-trainable state of all layers (saved, averaged over ranks) */
     size_t n_buffers;
@@ -49,7 +51,16 @@ double mt_model_apply_penalties(mt_model *m);
  * vocabulary); a pass that raises it met bad data. */
 uint64_t mt_model_invalid_inputs(const mt_model *m);
 
-/* Zeroes the gradient slab. */
+/* The MT_GRAD_TRAILER floats just before the gradient slab, contiguous with the first layer's gradients. */
+static inline float *mt_model_grad_trailer(mt_model *m)
+{
+    return m->grads - MT_GRAD_TRAILER;
+}
+
+/* Offset of layer i's parameters in the slabs (i = n_layers gives n_params). */
+size_t mt_model_layer_offset(const mt_model *m, int i);
+
+/* Zeroes the gradient slab (not the trailer). */
 void mt_model_zero_grads(mt_model *m);
 
 /* Human-readable one-line summary of layer i ("dense 784 -> 256 relu"). */

@@ -11,8 +11,8 @@
 
 static const char *const kind_names[MT_TL_KINDS] = {
     [MT_TL_READ] = "read batch", [MT_TL_FORWARD] = "forward", [MT_TL_BACKWARD] = "backward",
-    [MT_TL_ALLREDUCE] = "allreduce gradients", [MT_TL_OPTIMIZER] = "optimizer step", [MT_TL_EVAL] = "evaluate",
-    [MT_TL_CHECKPOINT] = "write checkpoint",
+    [MT_TL_OPTIMIZER] = "optimizer step", [MT_TL_EVAL] = "evaluate", [MT_TL_CHECKPOINT] = "write checkpoint",
+    [MT_TL_BUCKET] = "allreduce", [MT_TL_WAIT] = "wait for gradients",
 };
 
 mt_status mt_timeline_init(mt_timeline *tl, size_t cap, mt_comm *comm, mt_error *err)
@@ -34,26 +34,29 @@ mt_status mt_timeline_init(mt_timeline *tl, size_t cap, mt_comm *comm, mt_error 
     return st;
 }
 
-static void write_events(FILE *f, const mt_tl_event *ev, size_t n, int rank, const char *const *layer_names,
-                         int n_layers, int *first)
+static void write_events(FILE *f, const mt_tl_event *ev, size_t n, int rank, const mt_timeline_names *names,
+                         int *first)
 {
     fprintf(f, "%s{\"name\": \"process_name\", \"ph\": \"M\", \"pid\": %d, \"args\": {\"name\": \"rank %d\"}}",
             *first ? "" : ",\n", rank, rank);
     *first = 0;
     for (size_t i = 0; i < n; i++) {
         const mt_tl_event *e = &ev[i];
-        int comm = e->kind == MT_TL_ALLREDUCE;
-        fprintf(f, ",\n{\"name\": \"%s", kind_names[e->kind]);
-        if (e->layer >= 0 && e->layer < n_layers)
-            fprintf(f, " %s", layer_names[e->layer]);
-        fprintf(f, "\", \"cat\": \"%s\", \"ph\": \"X\", \"ts\": %.3f, \"dur\": %.3f, \"pid\": %d, \"tid\": %d}",
-                comm ? "communication" : e->kind == MT_TL_READ ? "data" : "compute", e->start * 1e6,
-                (e->end - e->start) * 1e6, rank, comm);
+        int bucket = e->kind == MT_TL_BUCKET, tid = bucket ? 2 + e->layer : e->kind == MT_TL_WAIT;
+        const char *what = NULL;
+        if (bucket && e->layer >= 0 && e->layer < names->n_buckets)
+            what = names->buckets[e->layer];
+        else if (!bucket && e->layer >= 0 && e->layer < names->n_layers)
+            what = names->layers[e->layer];
+        fprintf(f, ",\n{\"name\": \"%s%s%s\", \"cat\": \"%s\", \"ph\": \"X\", \"ts\": %.3f, \"dur\": %.3f, "
+                "\"pid\": %d, \"tid\": %d}", kind_names[e->kind], what ? " " : "", what ? what : "",
+                tid ? "communication" : e->kind == MT_TL_READ ? "data" : "compute", e->start * 1e6,
+                (e->end - e->start) * 1e6, rank, tid);
     }
 }
 
-mt_status mt_timeline_write(const mt_timeline *tl, mt_comm *comm, const char *path, const char *const *layer_names,
-                            int n_layers, mt_error *err)
+mt_status mt_timeline_write(const mt_timeline *tl, mt_comm *comm, const char *path, const mt_timeline_names *names,
+                            mt_error *err)
 {
     int rank = mt_comm_rank(comm), size = mt_comm_size(comm);
     double mine[2] = {(double)tl->n, (double)tl->dropped}, *counts = calloc(2 * (size_t)size, sizeof *counts);
@@ -80,7 +83,7 @@ mt_status mt_timeline_write(const mt_timeline *tl, mt_comm *comm, const char *pa
         fputs("{\"traceEvents\": [\n", f);
         const char *p = all;
         for (int r = 0; r < size; r++) {
-            write_events(f, (const mt_tl_event *)p, bytes[r] / sizeof(mt_tl_event), r, layer_names, n_layers, &first);
+            write_events(f, (const mt_tl_event *)p, bytes[r] / sizeof(mt_tl_event), r, names, &first);
             p += bytes[r];
             dropped += (uint64_t)counts[2 * r + 1];
         }

@@ -10,9 +10,18 @@
 /* Collective: allocates room for cap events per rank and aligns the clocks with a barrier. */
 mt_status mt_timeline_init(mt_timeline *tl, size_t cap, mt_comm *comm, mt_error *err);
 
-/* Collective: gathers every rank's events to rank 0, which writes path. layer_names[i] names layer i. */
-mt_status mt_timeline_write(const mt_timeline *tl, mt_comm *comm, const char *path, const char *const *layer_names,
-                            int n_layers, mt_error *err);
+/* What the events' indices name: layers[i] layer i, buckets[b] gradient bucket b. */
+typedef struct mt_timeline_names {
+    const char *const *layers;
+    int n_layers;
+    const char *const *buckets;
+    int n_buckets;
+} mt_timeline_names;
+
+/* Collective: gathers every rank's events to rank 0, which writes path. Compute is thread 0 of each rank,
+ * the wait for gradients thread 1, and gradient bucket b thread 2 + b (bucket sums overlap in time). */
+mt_status mt_timeline_write(const mt_timeline *tl, mt_comm *comm, const char *path, const mt_timeline_names *names,
+                            mt_error *err);
 
 void mt_timeline_free(mt_timeline *tl);
 

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "core/error.h"
+#include "dist/grad_exchange.h"
 #include "nn/activation.h"
 #include "optim/schedule.h"
 #include "train/early_stop.h"
@@ -30,13 +31,15 @@ typedef struct trainer {
     uint64_t rows;                 /* training rows */
     mt_rank_times times;
     double train_seconds;
-    uint64_t samples;
+    uint64_t samples, epoch_samples;
     int full_batch;                /* full-batch gradient descent: one step per epoch */
     mt_early_stop es;
     mt_schedule sched;
     double lr;                     /* learning rate of the latest step */
     mt_timeline timeline;
     mt_timeline *tl;               /* &timeline when --timeline is on, else NULL */
+    mt_grad_exchange gx;           /* bucketed gradient sums */
+    uint64_t chunk;                /* deterministic mode: samples per chunk; 0 = one slice per rank */
     char *config_yaml;
 } trainer;
 
@@ -62,16 +65,51 @@ static uint64_t micro_per_step(const trainer *t)
     return t->full_batch ? micro : (uint64_t)t->cfg->training.accumulate_steps;
 }
 
+/* Optimizer steps per epoch: every batch of the split, or training.steps_per_epoch. */
+static uint64_t steps_per_epoch(const trainer *t)
+{
+    const uint64_t micro = mt_sampler_steps(t->rows, (uint64_t)t->cfg->training.batch_size), k = micro_per_step(t);
+    const uint64_t steps = (micro + k - 1) / k, limit = (uint64_t)t->cfg->training.steps_per_epoch;
+    return limit > 0 && limit < steps ? limit : steps;
+}
+
 /* The learning-rate schedule, in optimizer steps; its batch is the samples one step consumes. */
 static mt_status make_schedule(trainer *t, mt_error *err)
 {
     t->rows = t->s.train.n;
     t->full_batch = mt_optimizer_full_batch(&t->s.opt);
-    const uint64_t B = (uint64_t)t->cfg->training.batch_size, micro = mt_sampler_steps(t->rows, B);
-    const uint64_t k = micro_per_step(t), steps = (micro + k - 1) / k;
+    const uint64_t B = (uint64_t)t->cfg->training.batch_size;
+    const uint64_t k = micro_per_step(t), steps = steps_per_epoch(t);
     const uint64_t batch = B * k < t->rows ? B * k : t->rows;
     return mt_schedule_create(t->cfg->lr_schedule, t->s.opt.opts.learning_rate, (int)batch, steps,
                               t->cfg->training.epochs, &t->sched, err);
+}
+
+/* The gradient exchange over the model's buckets; in deterministic mode the chunk size and room for it. */
+static mt_status setup_exchange(trainer *t, mt_error *err)
+{
+    const mt_training_config *tc = &t->cfg->training;
+    mt_model *m = &t->s.model;
+    size_t *offsets = malloc(((size_t)m->n_layers + 1) * sizeof *offsets);
+    if (!offsets)
+        return mt_fail(err, MT_ERR_NOMEM, "out of memory");
+    for (int i = 0; i <= m->n_layers; i++)
+        offsets[i] = mt_model_layer_offset(m, i);
+    mt_grad_mode mode = tc->deterministic ? MT_GRAD_FIXED64
+                        : strcmp(tc->gradient_dtype, "bfloat16") == 0 ? MT_GRAD_BFLOAT16 : MT_GRAD_FLOAT32;
+    mt_status st = mt_grad_exchange_init(&t->gx, t->comm, mt_model_grad_trailer(m), MT_GRAD_TRAILER, offsets,
+                                         m->n_layers, tc->bucket_mb * 1048576.0, mode, err);
+    free(offsets);
+    if (st || !tc->deterministic)
+        return st;
+    if (tc->deterministic && strcmp(tc->gradient_dtype, "float32") != 0)
+        return mt_fail(err, MT_ERR_CONFIG, "%s: training.gradient_dtype: deterministic mode sums gradients exactly; "
+                       "it cannot exchange them as %s", t->cfg->origin, tc->gradient_dtype);
+    const uint64_t B = (uint64_t)tc->batch_size;
+    t->chunk = tc->chunk_size > 0 ? (uint64_t)tc->chunk_size : (B + 7) / 8;
+    if (t->chunk > B)
+        t->chunk = B;
+    return mt_session_reserve(&t->s, (int)t->chunk, err);
 }
 
 /* Builds everything on every rank and agrees on the outcome. */
@@ -96,6 +134,8 @@ static mt_status setup(trainer *t, mt_error *err)
         if (mt_activation_warning(&t->s.model.layers[i], warning, sizeof warning))
             info(t, MT_PROGRESS_WARNING, "%s", warning);
     }
+    if (!st)
+        st = setup_exchange(t, err);
     if (!st && t->rank == 0)
         st = mt_run_dir_prepare(t->cfg->output, err);
     if (!st && t->rank == 0 && !(t->config_yaml = mt_config_to_yaml(t->cfg, err)))
@@ -161,14 +201,21 @@ static void report_step(trainer *t, int epoch, uint64_t step, uint64_t steps, co
     t->opts->progress(&p, t->opts->user);
 }
 
-/* Reads this rank's slice of micro-batch `mb` and adds its gradient (scaled by 1/total) to the slab. */
-static mt_status micro_batch(trainer *t, uint64_t mb, uint64_t offset, uint64_t total, mt_eval_sums *sums,
-                             double *loss_here, mt_error *err)
+static void grads_ready(void *user, int layer)
+{
+    mt_grad_exchange_layer_done(user, layer);
+}
+
+/* Samples [start, start + count) of micro-batch `mb` (which begins at `offset` of the step's `total`):
+ * reads them, runs forward, the loss (its gradient scaled by 1/total) and backward, adding into the
+ * gradient slab. `last` marks this rank's last piece of the step: its backward pass starts the bucket
+ * sums. The trailer gets the failure flag and the loss (of this piece in deterministic mode, where every
+ * piece is accumulated on its own, else of all pieces so far). */
+static mt_status run_piece(trainer *t, uint64_t mb, uint64_t start, uint64_t count, uint64_t offset,
+                           uint64_t total, int last, mt_eval_sums *sums, double *loss_here, mt_error *err)
 {
     mt_session *s = &t->s;
     uint64_t B = (uint64_t)t->cfg->training.batch_size;
-    uint64_t b = mt_sampler_batch_size(t->rows, B, mb), start, count;
-    mt_sampler_slice(b, t->size, t->rank, &start, &count);
     double t0 = mt_wtime();
     mt_status st = MT_OK;
     for (uint64_t i = 0; i < count; i++)
@@ -184,8 +231,10 @@ static mt_status micro_batch(trainer *t, uint64_t mb, uint64_t offset, uint64_t 
     if (st)
         return st;
     int n = (int)count; /* an empty slice still runs: layers that reduce over ranks must take part */
+    const uint64_t invalid = mt_model_invalid_inputs(&s->model);
     mt_pass pass = {.training = 1, .seed = (uint64_t)t->cfg->training.seed, .step = (uint64_t)t->state.step,
-                    .first = offset + start, .global_n = total, .comm = t->comm, .timeline = t->tl};
+                    .first = offset + start, .global_n = total, .comm = t->chunk ? NULL : t->comm,
+                    .timeline = t->tl, .grads_ready = last ? grads_ready : NULL, .hook_user = &t->gx};
     const float *out = mt_model_forward(&s->model, n, &pass);
     const int32_t *yc = s->classes ? s->y_class : NULL;
     const float *yt = s->classes ? NULL : s->y_target;
@@ -194,15 +243,39 @@ static mt_status micro_batch(trainer *t, uint64_t mb, uint64_t offset, uint64_t 
     sums->loss += loss;
     *loss_here += loss;
     mt_metrics_accumulate(&s->loss, out, yc, yt, n, sums->m);
+    if (mt_model_invalid_inputs(&s->model) != invalid)
+        st = mt_fail(err, MT_ERR_INPUT, "%s: /%s/x: %llu token id(s) are not integers in [0, input_dim) of the "
+                     "embedding", t->cfg->data.file, t->cfg->data.train,
+                     (unsigned long long)(mt_model_invalid_inputs(&s->model) - invalid));
+    float *trailer = mt_model_grad_trailer(&s->model);
+    trailer[0] = st ? 1.0f : 0.0f;
+    trailer[1] = (float)(t->chunk ? loss : *loss_here);
     mt_model_backward(&s->model, s->dout, n, &pass);
     t->times.compute += mt_wtime() - t1;
-    return MT_OK;
+    return st;
+}
+
+/* This rank's pieces of micro-batch mb of size b: its slice, or in deterministic mode its share of the
+ * fixed-size chunks (chunk c covers samples [c * chunk, (c + 1) * chunk) of the batch, whichever rank
+ * computes it). Returns the number of pieces; piece p is [*start + p * step, ...) clipped to b. */
+static uint64_t pieces(const trainer *t, uint64_t b, uint64_t *start, uint64_t *step)
+{
+    uint64_t first, count;
+    if (!t->chunk) {
+        mt_sampler_slice(b, t->size, t->rank, start, &count);
+        *step = count;
+        return 1;
+    }
+    mt_sampler_slice((b + t->chunk - 1) / t->chunk, t->size, t->rank, &first, &count);
+    *start = first * t->chunk, *step = t->chunk;
+    return count;
 }
 
 /* Optimizer step `step` of the epoch: micro-batches [step * k, step * k + k) accumulate into the gradient
- * slab, one allreduce sums it over the ranks, and every rank applies the same update. The slab's trailer
- * carries a failure flag (a rank whose read failed still joins the allreduce, and every rank stops) and
- * the step's loss sum (rmse scales its gradient by the global mean). */
+ * slab; during the backward pass of this rank's last piece the bucket sums over the ranks start, and once
+ * they are all complete every rank applies the same update. The trailer carries a failure flag (a rank
+ * whose read failed still joins the sums, and every rank stops) and the step's loss sum (rmse scales its
+ * gradient by the global mean). */
 static mt_status train_step(trainer *t, uint64_t step, uint64_t micro, uint64_t k, mt_eval_sums *sums,
                             mt_error *err)
 {
@@ -210,26 +283,33 @@ static mt_status train_step(trainer *t, uint64_t step, uint64_t micro, uint64_t 
     const uint64_t B = (uint64_t)t->cfg->training.batch_size;
     const uint64_t first = step * k, last = first + k < micro ? first + k : micro;
     const uint64_t total = (last * B < t->rows ? last * B : t->rows) - first * B;
+    float *trailer = mt_model_grad_trailer(&s->model);
     mt_status st = MT_OK;
     double loss_here = 0;
-    const uint64_t invalid = mt_model_invalid_inputs(&s->model);
+    memset(trailer, 0, MT_GRAD_TRAILER * sizeof *trailer);
     mt_model_zero_grads(&s->model);
     for (uint64_t mb = first, offset = 0; mb < last && !st; mb++) {
-        st = micro_batch(t, mb, offset, total, sums, &loss_here, err);
-        offset += mt_sampler_batch_size(t->rows, B, mb);
+        const uint64_t b = mt_sampler_batch_size(t->rows, B, mb);
+        uint64_t start, stride, np = pieces(t, b, &start, &stride);
+        for (uint64_t p = 0; p < np && !st; p++) {
+            uint64_t lo = start + p * stride, n = lo + stride < b ? stride : b - lo;
+            int final = mb + 1 == last && p + 1 == np;
+            st = run_piece(t, mb, lo, n, offset, total, final, sums, &loss_here, err);
+            if (t->chunk && !final && !st) { /* deterministic: each chunk on its own into the exact sum */
+                mt_grad_exchange_accumulate(&t->gx);
+                memset(trailer, 0, MT_GRAD_TRAILER * sizeof *trailer);
+                mt_model_zero_grads(&s->model);
+            }
+        }
+        offset += b;
     }
-    if (!st && mt_model_invalid_inputs(&s->model) != invalid)
-        st = mt_fail(err, MT_ERR_INPUT, "%s: /%s/x: %llu token id(s) are not integers in [0, input_dim) of the "
-                     "embedding", t->cfg->data.file, t->cfg->data.train,
-                     (unsigned long long)(mt_model_invalid_inputs(&s->model) - invalid));
-    float *trailer = &s->model.grads[s->model.n_params];
-    trailer[0] = st ? 1.0f : 0.0f;
-    trailer[1] = (float)loss_here;
+    if (st)
+        trailer[0] = 1.0f; /* the sums still run, so that the other ranks learn of the failure */
     double t0 = mt_wtime();
-    mt_status rc = mt_comm_allreduce_sum_f32(t->comm, s->model.grads, s->model.n_params + 2, err);
+    mt_status rc = mt_grad_exchange_finish(&t->gx, err);
     double t1 = mt_wtime();
-    t->times.allreduce += t1 - t0;
-    mt_timeline_add(t->tl, MT_TL_ALLREDUCE, -1, t0, t1);
+    t->times.allreduce += t->gx.in_flight;
+    t->times.exposed += t1 - t0;
     if (rc)
         return rc;
     if (st || trailer[0] != 0.0f) {
@@ -237,6 +317,10 @@ static mt_status train_step(trainer *t, uint64_t step, uint64_t micro, uint64_t 
             mt_error_clear(err); /* another rank failed: its message comes with the agreement */
         return st ? st : MT_ERR_IO;
     }
+    if (trailer[MT_GRAD_BAD_SLOT] != 0.0f)
+        return mt_fail(err, MT_ERR_NUMERIC, "step %llu: %.0f gradient value(s) are NaN or beyond +-2^20, which "
+                       "deterministic mode cannot sum", (unsigned long long)t->state.step + 1,
+                       (double)trailer[MT_GRAD_BAD_SLOT]);
     if (mt_loss_needs_global_mean(&s->loss)) {
         const float f = (float)mt_loss_grad_factor(&s->loss, trailer[1], (double)total);
         for (size_t i = 0; i < s->model.n_params; i++)
@@ -251,6 +335,7 @@ static mt_status train_step(trainer *t, uint64_t step, uint64_t micro, uint64_t 
     t->times.compute += t2 - t1;
     mt_timeline_add(t->tl, MT_TL_OPTIMIZER, -1, t1, t2);
     t->samples += total;
+    t->epoch_samples += total;
     t->state.step++;
     return MT_OK;
 }
@@ -281,7 +366,8 @@ static void fill_row(mt_metrics_row *row, const mt_eval_values *train, const mt_
 static mt_status run_epoch(trainer *t, int epoch, mt_metrics_row *row, mt_error *err)
 {
     const uint64_t B = (uint64_t)t->cfg->training.batch_size, micro = mt_sampler_steps(t->rows, B);
-    const uint64_t k = micro_per_step(t), steps = (micro + k - 1) / k;
+    const uint64_t k = micro_per_step(t), steps = steps_per_epoch(t);
+    t->epoch_samples = 0;
     mt_sampler_permutation((uint64_t)t->cfg->training.seed, (uint64_t)epoch, t->rows, t->perm);
     mt_eval_sums sums;
     memset(&sums, 0, sizeof sums);
@@ -308,7 +394,8 @@ static mt_status run_epoch(trainer *t, int epoch, mt_metrics_row *row, mt_error 
     if (!st && t->s.validation.ds)
         st = mt_session_evaluate(&t->s, &t->s.validation, t->comm, &val, err);
     mt_timeline_add(t->tl, MT_TL_EVAL, -1, e0, mt_wtime());
-    *row = (mt_metrics_row){.epoch = epoch + 1, .samples_per_sec = (double)t->rows / train_time, .lr = t->lr};
+    *row = (mt_metrics_row){.epoch = epoch + 1, .samples_per_sec = (double)t->epoch_samples / train_time,
+                            .lr = t->lr};
     fill_row(row, &train, &val);
     row->seconds = mt_wtime() - t0;
     return st;
@@ -362,7 +449,13 @@ static mt_status save_checkpoint(trainer *t, int epoch, mt_error *err)
 
 static mt_status finish(trainer *t, mt_train_result *res, mt_error *err)
 {
+    static const char *const dtypes[] = {[MT_GRAD_FLOAT32] = "float32", [MT_GRAD_BFLOAT16] = "bfloat16",
+                                         [MT_GRAD_FIXED64] = "fixed64"};
     res->world_size = t->size;
+    res->buckets = t->gx.n_buckets;
+    res->bucket_mb = t->cfg->training.bucket_mb;
+    res->dtype = dtypes[t->gx.mode];
+    res->deterministic = t->cfg->training.deterministic;
     res->train_seconds = t->train_seconds;
     res->samples_per_sec = t->train_seconds > 0 ? (double)t->samples / t->train_seconds : NAN;
     res->test_loss = res->test_accuracy = NAN;
@@ -372,21 +465,26 @@ static mt_status finish(trainer *t, mt_train_result *res, mt_error *err)
         st = mt_session_evaluate(&t->s, &t->s.test, t->comm, &v, err);
         res->test_loss = v.loss, res->test_accuracy = v.accuracy;
     }
-    double mine[4] = {t->times.compute, t->times.allreduce, t->times.data, 0}, *all = NULL;
+    /* Each rank's wait for the sums is the exposed communication plus its wait for slower ranks: the
+     * least any rank waited is counted as communication, the rest of a rank's wait as idle. */
+    enum { K = 4 };
+    double mine[K] = {t->times.compute, t->times.allreduce, t->times.exposed, t->times.data}, *all = NULL;
     res->ranks = calloc((size_t)t->size, sizeof *res->ranks);
-    all = calloc((size_t)t->size * 4, sizeof *all);
+    all = calloc((size_t)t->size * K, sizeof *all);
     if (!st && (!res->ranks || !all))
         st = mt_fail(err, MT_ERR_NOMEM, "out of memory");
     if (!st)
-        st = mt_comm_allgather_f64(t->comm, mine, 4, all, err);
+        st = mt_comm_allgather_f64(t->comm, mine, K, all, err);
     if (!st) {
-        double fastest = INFINITY, eff = 0;
+        double least = INFINITY, eff = 0;
         for (int r = 0; r < t->size; r++)
-            fastest = all[4 * r + 1] < fastest ? all[4 * r + 1] : fastest;
+            least = all[K * r + 2] < least ? all[K * r + 2] : least;
         for (int r = 0; r < t->size; r++) {
+            const double *a = &all[K * r];
             mt_rank_times *rt = &res->ranks[r];
-            *rt = (mt_rank_times){all[4 * r], fastest, all[4 * r + 2], all[4 * r + 1] - fastest};
-            double total = rt->compute + rt->allreduce + rt->data + rt->idle;
+            *rt = (mt_rank_times){.compute = a[0], .allreduce = a[1], .exposed = least, .data = a[3],
+                                  .idle = a[2] - least};
+            double total = rt->compute + rt->exposed + rt->data + rt->idle;
             eff += total > 0 ? rt->compute / total : 0;
         }
         res->efficiency = eff / t->size;
@@ -452,14 +550,21 @@ static mt_status train_loop(trainer *t, mt_train_result *res, mt_error *err)
 static mt_status write_timeline(trainer *t, const char *path, mt_error *err)
 {
     mt_model *m = &t->s.model;
-    char (*names)[64] = calloc((size_t)m->n_layers, sizeof *names);
-    const char **ptrs = calloc((size_t)m->n_layers, sizeof *ptrs);
-    for (int i = 0; names && ptrs && i < m->n_layers; i++) {
-        snprintf(names[i], sizeof names[i], "%03d_%s", i, m->layers[i].ops->name);
-        ptrs[i] = names[i];
+    const int n = m->n_layers + t->gx.n_buckets;
+    char (*text)[64] = calloc((size_t)n, sizeof *text);
+    const char **ptrs = calloc((size_t)n, sizeof *ptrs);
+    for (int i = 0; text && ptrs && i < n; i++) {
+        if (i < m->n_layers)
+            snprintf(text[i], sizeof text[i], "%03d_%s", i, m->layers[i].ops->name);
+        else
+            mt_grad_exchange_describe(&t->gx, i - m->n_layers, text[i], sizeof text[i]);
+        ptrs[i] = text[i];
     }
-    mt_status st = mt_timeline_write(&t->timeline, t->comm, path, ptrs, names && ptrs ? m->n_layers : 0, err);
-    free(names), free(ptrs);
+    mt_timeline_names names = {0};
+    if (text && ptrs)
+        names = (mt_timeline_names){ptrs, m->n_layers, ptrs + m->n_layers, t->gx.n_buckets};
+    mt_status st = mt_timeline_write(&t->timeline, t->comm, path, &names, err);
+    free(text), free(ptrs);
     return st;
 }
 
@@ -484,11 +589,12 @@ mt_status mt_train_run(const mt_config *cfg, mt_comm *comm, const mt_train_optio
         st = mt_comm_bcast(comm, t.s.model.params, t.s.model.n_params * sizeof(float), 0, err);
     }
     if (!st && opts->timeline_path && !(st = mt_timeline_init(&t.timeline, TIMELINE_EVENTS, comm, err)))
-        t.tl = &t.timeline;
+        t.tl = t.gx.timeline = &t.timeline;
     if (!st)
         st = train_loop(&t, res, err);
     if (!st && t.tl)
         st = write_timeline(&t, opts->timeline_path, err);
+    mt_grad_exchange_free(&t.gx);
     mt_timeline_free(&t.timeline);
     mt_session_close(&t.s);
     mt_history_free(&t.history);

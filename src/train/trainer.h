@@ -35,9 +35,13 @@ typedef struct mt_train_options {
     const char *timeline_path;      /* write a Chrome trace of every rank's steps here (NULL: none) */
 } mt_train_options;
 
-/* Per-rank time split, summed over the run. */
+/* Per-rank time split, summed over the run: compute + exposed + data + idle is the training time. */
 typedef struct mt_rank_times {
-    double compute, allreduce, data, idle;
+    double compute;     /* forward, loss, backward (with starting the bucket sums) and optimizer */
+    double allreduce;   /* gradient sums in flight: first bucket started to last one complete, per step */
+    double exposed;     /* the part of it nothing overlapped: the optimizer waited (least over the ranks) */
+    double data;        /* reading and augmenting batches */
+    double idle;        /* the rest of this rank's wait: for slower ranks */
 } mt_rank_times;
 
 typedef struct mt_train_result {
@@ -47,7 +51,11 @@ typedef struct mt_train_result {
     int world_size;
     double train_seconds, samples_per_sec;
     mt_rank_times *ranks;           /* world_size entries (valid on every rank); freed by mt_train_result_free */
-    double efficiency;              /* compute / (compute + allreduce + data + idle), averaged over ranks */
+    double efficiency;              /* compute / (compute + exposed + data + idle), averaged over ranks */
+    int buckets;                    /* gradient buckets */
+    double bucket_mb;
+    const char *dtype;              /* "float32", "bfloat16" or "fixed64" (deterministic) */
+    int deterministic;
 } mt_train_result;
 
 /* Trains cfg on the ranks of comm. Collective. Errors are agreed across ranks: every rank returns the

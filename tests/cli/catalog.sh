@@ -63,7 +63,7 @@ for r in 0 1; do
   grep -q "\"pid\": $r, \"tid\": 0}" "$T/tl.json" 2>/dev/null && grep -q "\"name\": \"rank $r\"" "$T/tl.json" \
     && ok "timeline has events of rank $r" || no "timeline lacks rank $r"
 done
-for e in "read batch" "forward 000_dense" "backward 004_dense" "allreduce gradients" "optimizer step" "evaluate"; do
+for e in "read batch" "forward 000_dense" "backward 004_dense" "allreduce bucket 0" "wait for gradients" "optimizer step" "evaluate"; do
   grep -q "\"name\": \"$e" "$T/tl.json" 2>/dev/null && ok "timeline has '$e'" || no "timeline lacks '$e'"
 done
 if command -v python3 >/dev/null 2>&1; then

@@ -5,6 +5,11 @@
  * Resume: 1 epoch, then --resume to 2 epochs equals 2 uninterrupted epochs bitwise at the same np, and
  * a checkpoint written by the single-rank run resumed on all ranks matches within tolerance.
  * Gradient accumulation: 2 micro-batches of 15 per step follow the same path as batches of 30.
+ * Buckets: one gradient bucket per layer (sums overlapping backprop) equals one fused sum after it.
+ * Deterministic mode (chunks of 4 samples, fixed-point sums): the weights are bitwise identical at np = 1
+ * and N, after 1 epoch + --resume, and after a one-rank epoch resumed on N ranks; with accumulation too.
+ * bfloat16 gradient exchange: the run stays within 2% of each tensor's largest magnitude of float32
+ * (models without batch norm).
  * The cases (table below) cover SGD and Adam MLPs, sync batch norm with dropout, Nadam with a schedule,
  * a small CNN (conv2d, sync batch norm, max pooling) and a small stacked LSTM -> GRU. */
 #include <math.h>
@@ -53,16 +58,17 @@ static const eq_case cases[] = {
      "{name: adam, learning_rate: 0.01}", 1e-4, 1},
 };
 
+/* extra: more keys of the training map (", deterministic: true"). */
 static mt_status train_batch(mt_comm *comm, const char *dir, const char *name, const eq_case *c, int epochs,
-                             int resume, int batch, int accumulate)
+                             int resume, int batch, int accumulate, const char *extra)
 {
     char yaml[2048];
     snprintf(yaml, sizeof yaml,
              "model: %s\nloss: categorical_crossentropy\noptimizer: %s\n"
              "data: {file: %s/%s, train: train, validation: train}\n"
-             "training: {epochs: %d, batch_size: %d, accumulate_steps: %d, seed: 5}\noutput: %s/%s\n",
+             "training: {epochs: %d, batch_size: %d, accumulate_steps: %d, seed: 5%s}\noutput: %s/%s\n",
              c->model, c->optimizer, dir, strstr(c->model, "[12]") ? "flat.h5" : "grid.h5", epochs, batch, accumulate,
-             dir, name);
+             extra, dir, name);
     mt_config cfg;
     mt_error err = {0};
     mt_status st = mt_config_load_string(yaml, name, NULL, 0, &cfg, &err);
@@ -81,7 +87,14 @@ static mt_status train_batch(mt_comm *comm, const char *dir, const char *name, c
 
 static mt_status train(mt_comm *comm, const char *dir, const char *name, const eq_case *c, int epochs, int resume)
 {
-    return train_batch(comm, dir, name, c, epochs, resume, 30, 1);
+    return train_batch(comm, dir, name, c, epochs, resume, 30, 1, "");
+}
+
+#define DETERMINISTIC ", deterministic: true, chunk_size: 4"
+
+static mt_status train_det(mt_comm *comm, const char *dir, const char *name, const eq_case *c, int epochs, int resume)
+{
+    return train_batch(comm, dir, name, c, epochs, resume, 30, 1, DETERMINISTIC);
 }
 
 /* Loads dir/name/checkpoint.h5 into a model built from its own config. */
@@ -120,6 +133,44 @@ static void compare(const char *dir, const char *a, const char *b, double tol)
     mt_model_free(&ma), mt_model_free(&mb), mt_config_free(&ca), mt_config_free(&cb);
 }
 
+/* "<case>_<what>" in a static buffer per call site's turn (four in rotation). */
+static const char *name(const eq_case *c, const char *what)
+{
+    static char buf[4][48];
+    static int next;
+    char *b = buf[next++ % 4];
+    snprintf(b, sizeof buf[0], "%s_%s", c->name, what);
+    return b;
+}
+
+/* Deterministic mode: every way of running gives the one-rank weights, bit for bit. */
+static void deterministic(mt_comm *world, mt_comm *self, const char *dir, const eq_case *c)
+{
+    mt_error err = {0};
+    int rank = mt_comm_rank(world);
+    if (rank == 0) {
+        train_det(self, dir, name(c, "det_ref"), c, 2, 0);
+        train_det(self, dir, name(c, "det_cross"), c, 1, 0);
+        if (c->accumulate)
+            train_batch(self, dir, name(c, "det_accum_ref"), c, 2, 0, 15, 2, DETERMINISTIC);
+    }
+    mt_comm_barrier(world, &err);
+    train_det(world, dir, name(c, "det_par"), c, 2, 0);
+    train_det(world, dir, name(c, "det_half"), c, 1, 0);
+    train_det(world, dir, name(c, "det_half"), c, 2, 1);
+    train_det(world, dir, name(c, "det_cross"), c, 2, 1);
+    if (c->accumulate)
+        train_batch(world, dir, name(c, "det_accum"), c, 2, 0, 15, 2, DETERMINISTIC);
+    if (rank == 0) {
+        compare(dir, name(c, "det_ref"), name(c, "det_par"), 0);
+        compare(dir, name(c, "det_ref"), name(c, "det_half"), 0);
+        compare(dir, name(c, "det_ref"), name(c, "det_cross"), 0);
+        if (c->accumulate)
+            compare(dir, name(c, "det_accum_ref"), name(c, "det_accum"), 0);
+    }
+    mt_comm_barrier(world, &err);
+}
+
 int main(int argc, char **argv)
 {
     mt_dist_init(&argc, &argv);
@@ -154,15 +205,22 @@ int main(int argc, char **argv)
         train(world, dir, half, c, 2, 1);
         train(world, dir, cross, c, 2, 1);
         if (c->accumulate)
-            train_batch(world, dir, accum, c, 2, 0, 15, 2);
+            train_batch(world, dir, accum, c, 2, 0, 15, 2, "");
+        train_batch(world, dir, name(c, "buckets"), c, 2, 0, 30, 1, ", bucket_mb: 0.000001");
+        train_batch(world, dir, name(c, "fused"), c, 2, 0, 30, 1, ", bucket_mb: 0");
+        train_batch(world, dir, name(c, "bf16"), c, 2, 0, 30, 1, ", gradient_dtype: bfloat16");
         if (rank == 0) {
             compare(dir, ref, par, c->tol);
             compare(dir, par, half, 0);
             compare(dir, ref, cross, c->tol);
             if (c->accumulate)
                 compare(dir, ref, accum, c->tol);
+            compare(dir, name(c, "buckets"), name(c, "fused"), c->tol);
+            if (c->accumulate) /* not with batch norm: the gradient of a bias before it is rounding noise */
+                compare(dir, ref, name(c, "bf16"), 0.02);
         }
         mt_comm_barrier(world, &err);
+        deterministic(world, self, dir, c);
     }
     int rc = mt_test_mpi_finish(world, "equivalence");
     mt_comm_destroy(self);

@@ -1,0 +1,225 @@
+/* Bucketed, overlapped gradient sums over the ranks (see grad_exchange.h): bucket layout, the hooks the
+ * backward pass calls, and the float32 / bfloat16 / 64-bit fixed-point encodings. */
+#include "dist/grad_exchange.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/bf16.h"
+#include "core/error.h"
+#include "core/timeline.h"
+
+/* Fixed point: gradients carry 32 fractional bits and may reach 2^20 in magnitude (2^52 as integers), so
+ * sums of up to 2^11 chunks cannot overflow. Trailer values (flags, loss sums) carry 16 and may reach 2^40. */
+#define GRAD_SCALE 4294967296.0
+#define GRAD_LIMIT 1048576.0
+#define TRAILER_SCALE 65536.0
+#define TRAILER_LIMIT 1099511627776.0
+
+mt_status mt_grad_exchange_init(mt_grad_exchange *x, mt_comm *comm, float *block, size_t trailer,
+                                const size_t *layer_offset, int n_layers, double bucket_bytes, mt_grad_mode mode,
+                                mt_error *err)
+{
+    memset(x, 0, sizeof *x);
+    x->comm = comm, x->mode = mode, x->block = block, x->trailer = trailer;
+    x->n = trailer + layer_offset[n_layers];
+    x->buckets = calloc((size_t)n_layers + 1, sizeof *x->buckets);
+    x->starts_at = malloc(((size_t)n_layers + 1) * sizeof *x->starts_at);
+    if (mode == MT_GRAD_FIXED64)
+        x->acc = calloc(x->n, sizeof *x->acc);
+    if (mode == MT_GRAD_BFLOAT16)
+        x->half = calloc(x->n, sizeof *x->half);
+    if (!x->buckets || !x->starts_at || (mode == MT_GRAD_FIXED64 && !x->acc) || (mode == MT_GRAD_BFLOAT16 && !x->half)) {
+        mt_grad_exchange_free(x);
+        return mt_fail(err, MT_ERR_NOMEM, "cannot allocate the gradient exchange (%zu values)", x->n);
+    }
+    /* Walk the layers from the last: a bucket closes once it holds bucket_bytes of gradients; the bucket
+     * that reaches layer 0 takes the trailer too. */
+    size_t hi = x->n, bytes = 0;
+    int last = n_layers - 1;
+    for (int i = n_layers - 1; i >= 0; i--) {
+        x->starts_at[i] = -1;
+        bytes += (layer_offset[i + 1] - layer_offset[i]) * sizeof(float);
+        if (i > 0 && !(bucket_bytes > 0 && (double)bytes >= bucket_bytes))
+            continue;
+        size_t lo = i == 0 ? 0 : trailer + layer_offset[i];
+        x->buckets[x->n_buckets] = (mt_grad_bucket){.lo = lo, .hi = hi, .first_layer = i, .last_layer = last};
+        x->starts_at[i] = x->n_buckets++;
+        hi = lo, last = i - 1, bytes = 0;
+    }
+    return MT_OK;
+}
+
+void mt_grad_exchange_free(mt_grad_exchange *x)
+{
+    free(x->buckets), free(x->starts_at), free(x->acc), free(x->half);
+    memset(x, 0, sizeof *x);
+}
+
+/* acc += g in fixed point; returns the number of values out of range (those add nothing). */
+static size_t to_fixed(int64_t *restrict acc, const float *restrict g, size_t n, double scale, double limit)
+{
+    size_t bad = 0;
+    for (size_t i = 0; i < n; i++) {
+        double v = (double)g[i];
+        int ok = fabs(v) <= limit; /* false for NaN */
+        acc[i] += ok ? (int64_t)(v * scale) : 0;
+        bad += (size_t)!ok;
+    }
+    return bad;
+}
+
+static void from_fixed(float *restrict g, int64_t *restrict acc, size_t n, double inv_scale)
+{
+    for (size_t i = 0; i < n; i++) {
+        g[i] = (float)((double)acc[i] * inv_scale);
+        acc[i] = 0;
+    }
+}
+
+/* Adds block[lo, hi) into the accumulator: gradients first, so that the count of bad values they add to
+ * the trailer is itself summed when the trailer is. */
+static void accumulate_range(mt_grad_exchange *x, size_t lo, size_t hi)
+{
+    size_t g = lo > x->trailer ? lo : x->trailer;
+    if (hi > g)
+        x->block[MT_GRAD_BAD_SLOT] += (float)to_fixed(x->acc + g, x->block + g, hi - g, GRAD_SCALE, GRAD_LIMIT);
+    if (lo < x->trailer) {
+        float bad = 0; /* counted before the bad slot itself is converted */
+        for (size_t i = lo; i < x->trailer; i++)
+            bad += !(fabsf(x->block[i]) <= (float)TRAILER_LIMIT);
+        x->block[MT_GRAD_BAD_SLOT] += bad;
+        to_fixed(x->acc + lo, x->block + lo, x->trailer - lo, TRAILER_SCALE, TRAILER_LIMIT);
+    }
+}
+
+void mt_grad_exchange_accumulate(mt_grad_exchange *x)
+{
+    accumulate_range(x, 0, x->n);
+}
+
+static void to_bf16(uint16_t *restrict h, const float *restrict g, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        h[i] = mt_f32_to_bf16(g[i]);
+}
+
+static void from_bf16(float *restrict g, const uint16_t *restrict h, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        g[i] = mt_bf16_to_f32(h[i]);
+}
+
+static mt_status start(mt_grad_exchange *x, mt_grad_bucket *b, mt_error *err)
+{
+    b->started = 1;
+    b->start = mt_wtime();
+    size_t lo = b->lo, n = b->hi - b->lo;
+    switch (x->mode) {
+    case MT_GRAD_FLOAT32:
+        return mt_comm_iallreduce_sum(x->comm, x->block + lo, n, MT_DTYPE_F32, &b->req[0], err);
+    case MT_GRAD_FIXED64:
+        accumulate_range(x, lo, b->hi);
+        return mt_comm_iallreduce_sum(x->comm, x->acc + lo, n, MT_DTYPE_I64, &b->req[0], err);
+    case MT_GRAD_BFLOAT16: {
+        size_t g = lo > x->trailer ? lo : x->trailer;
+        to_bf16(x->half + g, x->block + g, b->hi - g);
+        mt_status st = mt_comm_iallreduce_sum(x->comm, x->half + g, b->hi - g, MT_DTYPE_BF16, &b->req[0], err);
+        if (!st && lo < x->trailer)
+            st = mt_comm_iallreduce_sum(x->comm, x->block + lo, x->trailer - lo, MT_DTYPE_F32, &b->req[1], err);
+        return st;
+    }
+    }
+    return MT_OK;
+}
+
+static void record(mt_grad_exchange *x, int i)
+{
+    mt_grad_bucket *b = &x->buckets[i];
+    b->done = 1;
+    b->end = mt_wtime();
+    mt_timeline_add(x->timeline, MT_TL_BUCKET, i, b->start, b->end);
+}
+
+/* Lets the sums in flight advance (MPI moves data only inside its calls) and notes those completed. */
+static void progress(mt_grad_exchange *x)
+{
+    for (int i = 0; i < x->next && !x->failed; i++) {
+        mt_grad_bucket *b = &x->buckets[i];
+        int done0 = 1, done1 = 1;
+        if (b->done)
+            continue;
+        x->failed = mt_comm_test(&b->req[0], &done0, &x->err);
+        if (!x->failed)
+            x->failed = mt_comm_test(&b->req[1], &done1, &x->err);
+        if (done0 && done1)
+            record(x, i);
+    }
+}
+
+static void start_through(mt_grad_exchange *x, int last)
+{
+    while (x->next <= last && !x->failed) {
+        mt_grad_bucket *b = &x->buckets[x->next++];
+        mt_comm_request_clear(&b->req[0]);
+        mt_comm_request_clear(&b->req[1]);
+        b->done = 0;
+        x->failed = start(x, b, &x->err);
+    }
+}
+
+void mt_grad_exchange_layer_done(mt_grad_exchange *x, int layer)
+{
+    if (x->starts_at[layer] >= 0)
+        start_through(x, x->starts_at[layer]);
+    progress(x);
+}
+
+mt_status mt_grad_exchange_finish(mt_grad_exchange *x, mt_error *err)
+{
+    double t0 = mt_wtime();
+    start_through(x, x->n_buckets - 1);
+    for (int i = 0; i < x->n_buckets && !x->failed; i++) {
+        mt_grad_bucket *b = &x->buckets[i];
+        if (b->done)
+            continue;
+        x->failed = mt_comm_wait(&b->req[0], &x->err);
+        if (!x->failed)
+            x->failed = mt_comm_wait(&b->req[1], &x->err);
+        record(x, i);
+    }
+    double t1 = mt_wtime();
+    x->wait = t1 - t0;
+    x->in_flight = x->n_buckets ? x->buckets[x->n_buckets - 1].end - x->buckets[0].start : 0;
+    for (int i = 0; i < x->n_buckets; i++)
+        if (x->buckets[i].end - x->buckets[0].start > x->in_flight)
+            x->in_flight = x->buckets[i].end - x->buckets[0].start;
+    mt_timeline_add(x->timeline, MT_TL_WAIT, -1, t0, t1);
+    x->next = 0;
+    mt_status st = x->failed;
+    if (st) {
+        *err = x->err;
+        x->failed = MT_OK;
+        mt_error_clear(&x->err);
+        return st;
+    }
+    if (x->mode == MT_GRAD_FIXED64) {
+        from_fixed(x->block, x->acc, x->trailer, 1.0 / TRAILER_SCALE);
+        from_fixed(x->block + x->trailer, x->acc + x->trailer, x->n - x->trailer, 1.0 / GRAD_SCALE);
+    } else if (x->mode == MT_GRAD_BFLOAT16) {
+        from_bf16(x->block + x->trailer, x->half + x->trailer, x->n - x->trailer);
+    }
+    return MT_OK;
+}
+
+const char *mt_grad_exchange_describe(const mt_grad_exchange *x, int b, char *buf, size_t size)
+{
+    const mt_grad_bucket *k = &x->buckets[b];
+    if (k->first_layer == k->last_layer)
+        snprintf(buf, size, "bucket %d (layer %d)", b, k->first_layer);
+    else
+        snprintf(buf, size, "bucket %d (layers %d-%d)", b, k->first_layer, k->last_layer);
+    return buf;
+}

@@ -1,0 +1,85 @@
+/* The gradient exchange: the gradient slab is cut into buckets of whole layers in reverse layer order,
+ * and each bucket's sum over the ranks (MPI_Iallreduce) starts as soon as the backward pass has produced
+ * its gradients, while the layers before it are still computing; the optimizer waits for all of them.
+ * Buckets are fixed when the exchange is created, so they are the same, and start in the same order, on
+ * every rank.
+ *
+ * The slab seen here is the model's gradient block: `trailer` floats of values that travel with the
+ * gradients (failure flag, loss sum), then the layers' gradients. The trailer belongs to the bucket of
+ * layer 0, which starts last, so what a rank learns during its backward pass still reaches every rank.
+ *
+ * Modes (training.gradient_dtype, training.deterministic):
+ *   float32  : floats summed by MPI (the order of the sum is MPI's, so the last bits can depend on the
+ *              number of ranks).
+ *   bfloat16 : each bucket rounded to bfloat16 (half the bytes), every pairwise sum computed in float and
+ *              rounded to bfloat16; the trailer is summed in float32 beside it.
+ *   fixed64  : the deterministic mode. Every chunk's gradient is added into a 64-bit fixed-point
+ *              accumulator (2^-32 resolution; integer sums are exact and associative, so the total does
+ *              not depend on which rank summed which chunk, or in what order), summed over the ranks as
+ *              int64, and converted back to float once. Values beyond +-2^20 (or NaN) are counted as
+ *              bad instead; the count travels in the trailer. */
+#ifndef MT_DIST_GRAD_EXCHANGE_H
+#define MT_DIST_GRAD_EXCHANGE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "dist/comm.h"
+
+struct mt_timeline;
+
+typedef enum mt_grad_mode { MT_GRAD_FLOAT32, MT_GRAD_BFLOAT16, MT_GRAD_FIXED64 } mt_grad_mode;
+
+/* Trailer slot the fixed64 mode adds its count of out-of-range gradient values to. */
+#define MT_GRAD_BAD_SLOT 2
+
+typedef struct mt_grad_bucket {
+    size_t lo, hi;                   /* floats [lo, hi) of the block */
+    int first_layer, last_layer;     /* the layers whose gradients it holds */
+    double start, end;               /* wall-clock time the sum started and was seen complete (this step) */
+    int started, done;
+    mt_request req[2];               /* the sum, and the float32 trailer beside a bfloat16 bucket */
+} mt_grad_bucket;
+
+typedef struct mt_grad_exchange {
+    mt_comm *comm;
+    mt_grad_mode mode;
+    float *block;                    /* trailer, then gradients (not owned) */
+    size_t trailer, n;               /* n = trailer + gradients */
+    mt_grad_bucket *buckets;
+    int n_buckets, next;             /* buckets started this step */
+    int *starts_at;                  /* per layer: the bucket its backward completes, or -1 */
+    int64_t *acc;                    /* fixed64: accumulator [n] */
+    uint16_t *half;                  /* bfloat16: staging [n] */
+    mt_status failed;                /* first error met by a hook (reported by finish) */
+    mt_error err;
+    struct mt_timeline *timeline;
+    /* Per step, set by mt_grad_exchange_finish: */
+    double in_flight;                /* first start to last completion */
+    double wait;                     /* time finish blocked for sums still running */
+} mt_grad_exchange;
+
+/* Cuts the block into buckets of about bucket_bytes of gradients (0: a single bucket, started after the
+ * whole backward pass). layer_offset[0 .. n_layers] are the layers' offsets in the gradient slab (the
+ * last one its length). The block must stay where it is while the exchange is used. */
+mt_status mt_grad_exchange_init(mt_grad_exchange *x, mt_comm *comm, float *block, size_t trailer,
+                                const size_t *layer_offset, int n_layers, double bucket_bytes, mt_grad_mode mode,
+                                mt_error *err);
+void mt_grad_exchange_free(mt_grad_exchange *x);
+
+/* fixed64: adds the block (a chunk's gradient and trailer) into the accumulator. No communication. */
+void mt_grad_exchange_accumulate(mt_grad_exchange *x);
+
+/* Layer `layer` has added its gradients for the last time this step: starts every bucket now complete,
+ * and drives the progress of those in flight. Errors are kept for mt_grad_exchange_finish. */
+void mt_grad_exchange_layer_done(mt_grad_exchange *x, int layer);
+
+/* Starts the buckets not yet started (all of them if no backward pass ran here), waits for every sum,
+ * and leaves the summed block in place (fixed64: converted back to float, accumulator zeroed).
+ * Collective over the ranks of the exchange. */
+mt_status mt_grad_exchange_finish(mt_grad_exchange *x, mt_error *err);
+
+/* Bucket b's layers as "layers 3-5" / "layer 0" (for the timeline). */
+const char *mt_grad_exchange_describe(const mt_grad_exchange *x, int b, char *buf, size_t size);
+
+#endif

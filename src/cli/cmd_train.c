@@ -173,10 +173,11 @@ static void summary(const mt_config *cfg, const mt_train_result *res)
         printf("test: loss %.4f  accuracy %.4f (split '%s')\n", res->test_loss, res->test_accuracy, cfg->data.test);
     printf("scaling: %d rank(s), %.0f samples/s over %.1f s of training, compute fraction %.2f\n", res->world_size,
            res->samples_per_sec, res->train_seconds, res->efficiency);
-    printf("  rank   compute(s)  allreduce(s)   data(s)   idle(s)\n");
+    printf("  rank   compute(s)  exposed comm(s)   data(s)   idle(s)   (gradient sums in flight(s), %d bucket(s), %s)\n",
+           res->buckets, res->dtype);
     for (int i = 0; i < res->world_size; i++)
-        printf("  %4d  %11.2f  %12.2f  %8.2f  %8.2f\n", i, res->ranks[i].compute, res->ranks[i].allreduce,
-               res->ranks[i].data, res->ranks[i].idle);
+        printf("  %4d  %11.2f  %15.2f  %8.2f  %8.2f   (%.2f)\n", i, res->ranks[i].compute, res->ranks[i].exposed,
+               res->ranks[i].data, res->ranks[i].idle, res->ranks[i].allreduce);
     printf("run directory: %s\n", cfg->output);
 }
 

@@ -172,9 +172,13 @@ static void start_through(mt_grad_exchange *x, int last)
 
 void mt_grad_exchange_layer_done(mt_grad_exchange *x, int layer)
 {
+    if (x->next == 0 && x->starts_at[layer] < 0)
+        return;
+    double t0 = mt_wtime();
     if (x->starts_at[layer] >= 0)
         start_through(x, x->starts_at[layer]);
     progress(x);
+    x->busy += mt_wtime() - t0;
 }
 
 mt_status mt_grad_exchange_finish(mt_grad_exchange *x, mt_error *err)
@@ -198,6 +202,8 @@ mt_status mt_grad_exchange_finish(mt_grad_exchange *x, mt_error *err)
             x->in_flight = x->buckets[i].end - x->buckets[0].start;
     mt_timeline_add(x->timeline, MT_TL_WAIT, -1, t0, t1);
     x->next = 0;
+    x->busy_step = x->busy;
+    x->busy = 0;
     mt_status st = x->failed;
     if (st) {
         *err = x->err;

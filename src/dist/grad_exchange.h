@@ -57,6 +57,9 @@ typedef struct mt_grad_exchange {
     /* Per step, set by mt_grad_exchange_finish: */
     double in_flight;                /* first start to last completion */
     double wait;                     /* time finish blocked for sums still running */
+    double busy;                     /* time in MPI calls during the backward pass (starting buckets, driving
+                                        progress): communication work on the compute path */
+    double busy_step;                /* busy of the step finish completed */
 } mt_grad_exchange;
 
 /* Cuts the block into buckets of about bucket_bytes of gradients (0: a single bucket, started after the

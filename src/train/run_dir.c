@@ -105,18 +105,22 @@ mt_status mt_run_dir_write_scaling(const char *dir, const mt_train_result *res, 
     json_number(f, res->samples_per_sec);
     fputs(",\n  \"efficiency\": ", f);
     json_number(f, res->efficiency);
-    double in_flight = 0, exposed = 0;
-    for (int r = 0; r < res->world_size; r++)
-        in_flight += res->ranks[r].allreduce / res->world_size, exposed += res->ranks[r].exposed / res->world_size;
+    /* The slowest rank starts each sum last, so its time in flight is the closest to the sum's own time; the
+     * others' include waiting for it. */
+    double in_flight = INFINITY, exposed = 0;
+    for (int r = 0; r < res->world_size; r++) {
+        in_flight = res->ranks[r].allreduce < in_flight ? res->ranks[r].allreduce : in_flight;
+        exposed += res->ranks[r].exposed / res->world_size;
+    }
     fprintf(f, ",\n  \"gradient_exchange\": {\"buckets\": %d, \"bucket_mb\": %g, \"dtype\": \"%s\", "
             "\"deterministic\": %s, \"overlap\": ", res->buckets, res->bucket_mb, res->dtype,
             res->deterministic ? "true" : "false");
     json_number(f, in_flight > 0 ? 1.0 - exposed / in_flight : NAN);
-    fputs("},\n  \"time_split\": \"compute = forward, loss, backward (starting the bucket sums) and optimizer; "
+    fputs("},\n  \"time_split\": \"compute = forward, loss, backward and optimizer; "
           "allreduce = time gradient sums were in flight (overlapping backprop); exposed_comm = the part the "
           "optimizer waited for (least over the ranks); idle = this rank's further wait, for slower ranks; "
           "data = reading batches; compute + exposed_comm + idle + data = training time; overlap = 1 - "
-          "exposed_comm / allreduce\",\n", f);
+          "mean exposed_comm / (least allreduce over the ranks)\",\n", f);
     fputs("  \"ranks\": [\n", f);
     for (int r = 0; r < res->world_size; r++) {
         const mt_rank_times *t = &res->ranks[r];

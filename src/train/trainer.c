@@ -29,7 +29,10 @@ typedef struct trainer {
     mt_history history;
     uint64_t *perm;
     uint64_t rows;                 /* training rows */
-    mt_rank_times times;
+    struct {
+        double compute, allreduce, data;
+        double wait, busy;         /* blocked waiting for the sums; inside MPI calls during backprop */
+    } times;
     double train_seconds;
     uint64_t samples, epoch_samples;
     int full_batch;                /* full-batch gradient descent: one step per epoch */
@@ -309,7 +312,9 @@ static mt_status train_step(trainer *t, uint64_t step, uint64_t micro, uint64_t 
     mt_status rc = mt_grad_exchange_finish(&t->gx, err);
     double t1 = mt_wtime();
     t->times.allreduce += t->gx.in_flight;
-    t->times.exposed += t1 - t0;
+    t->times.wait += t1 - t0;
+    t->times.busy += t->gx.busy_step; /* counted as compute so far */
+    t->times.compute -= t->gx.busy_step;
     if (rc)
         return rc;
     if (st || trailer[0] != 0.0f) {
@@ -466,9 +471,11 @@ static mt_status finish(trainer *t, mt_train_result *res, mt_error *err)
         res->test_loss = v.loss, res->test_accuracy = v.accuracy;
     }
     /* Each rank's wait for the sums is the exposed communication plus its wait for slower ranks: the
-     * least any rank waited is counted as communication, the rest of a rank's wait as idle. */
-    enum { K = 4 };
-    double mine[K] = {t->times.compute, t->times.allreduce, t->times.exposed, t->times.data}, *all = NULL;
+     * least any rank waited is counted as communication, the rest of a rank's wait as idle. Time in MPI
+     * calls during backprop is exposed communication too (on shared memory the copies are CPU work). */
+    enum { K = 5 };
+    double mine[K] = {t->times.compute, t->times.allreduce, t->times.wait, t->times.data, t->times.busy};
+    double *all = NULL;
     res->ranks = calloc((size_t)t->size, sizeof *res->ranks);
     all = calloc((size_t)t->size * K, sizeof *all);
     if (!st && (!res->ranks || !all))
@@ -482,7 +489,7 @@ static mt_status finish(trainer *t, mt_train_result *res, mt_error *err)
         for (int r = 0; r < t->size; r++) {
             const double *a = &all[K * r];
             mt_rank_times *rt = &res->ranks[r];
-            *rt = (mt_rank_times){.compute = a[0], .allreduce = a[1], .exposed = least, .data = a[3],
+            *rt = (mt_rank_times){.compute = a[0], .allreduce = a[1], .exposed = least + a[4], .data = a[3],
                                   .idle = a[2] - least};
             double total = rt->compute + rt->exposed + rt->data + rt->idle;
             eff += total > 0 ? rt->compute / total : 0;

@@ -39,7 +39,8 @@ typedef struct mt_train_options {
 typedef struct mt_rank_times {
     double compute;     /* forward, loss, backward (with starting the bucket sums) and optimizer */
     double allreduce;   /* gradient sums in flight: first bucket started to last one complete, per step */
-    double exposed;     /* the part of it nothing overlapped: the optimizer waited (least over the ranks) */
+    double exposed;     /* the part of it nothing overlapped: time in MPI calls during backprop, plus the
+                           optimizer's wait for the sums (the least any rank waited) */
     double data;        /* reading and augmenting batches */
     double idle;        /* the rest of this rank's wait: for slower ranks */
 } mt_rank_times;

@@ -46,6 +46,15 @@ static void layout(mt_comm *c)
     mt_grad_exchange_free(&x);
 }
 
+/* What the backward pass does: each layer's hook in reverse order (unless skipped), then finish. */
+static void backward_then_finish(mt_grad_exchange *x, int hooks)
+{
+    mt_error err = {0};
+    for (int l = LAYERS - 1; hooks && l >= 0; l--)
+        mt_grad_exchange_layer_done(x, l);
+    CHECK(mt_grad_exchange_finish(x, &err) == MT_OK, "finish: %s", err.msg);
+}
+
 /* Small integers times 1/8: exact in float32, bfloat16 (8 significant bits) and fixed point. */
 static float value(int rank, size_t i)
 {
@@ -62,10 +71,7 @@ static void sums(mt_comm *c, mt_grad_mode mode, double bytes, int skip_hooks)
     for (int round = 0; round < 2; round++) { /* twice: state is reset between steps */
         for (size_t i = 0; i < N; i++)
             block[i] = value(rank, i + (size_t)round);
-        if (!(skip_hooks && rank == size - 1))
-            for (int l = LAYERS - 1; l >= 0; l--)
-                mt_grad_exchange_layer_done(&x, l);
-        CHECK(mt_grad_exchange_finish(&x, &err) == MT_OK, "finish: %s", err.msg);
+        backward_then_finish(&x, !(skip_hooks && rank == size - 1));
         int bad = 0;
         for (size_t i = 0; i < N && !bad; i++) {
             double want = 0;
@@ -90,9 +96,7 @@ static void bf16_rounding(mt_comm *c)
     CHECK(mt_grad_exchange_init(&x, c, block, T, offsets, LAYERS, 200, MT_GRAD_BFLOAT16, &err) == MT_OK, "%s", err.msg);
     for (size_t i = 0; i < N; i++)
         block[i] = 1.0f + 0.001f * (float)i + 0.0001f * (float)rank;
-    for (int l = LAYERS - 1; l >= 0; l--)
-        mt_grad_exchange_layer_done(&x, l);
-    CHECK(mt_grad_exchange_finish(&x, &err) == MT_OK, "finish: %s", err.msg);
+    backward_then_finish(&x, 1);
     int bad = 0;
     for (size_t i = 0; i < N && !bad; i++) {
         double want = 0;

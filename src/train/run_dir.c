@@ -117,8 +117,9 @@ mt_status mt_run_dir_write_scaling(const char *dir, const mt_train_result *res, 
             res->deterministic ? "true" : "false");
     json_number(f, in_flight > 0 ? 1.0 - exposed / in_flight : NAN);
     fputs("},\n  \"time_split\": \"compute = forward, loss, backward and optimizer; "
-          "allreduce = time gradient sums were in flight (overlapping backprop); exposed_comm = the part the "
-          "optimizer waited for (least over the ranks); idle = this rank's further wait, for slower ranks; "
+          "allreduce = time gradient sums were in flight (overlapping backprop); exposed_comm = the part not hidden "
+          "behind computation: time in MPI calls during backprop plus the optimizer's wait for the sums (the "
+          "least any rank waited); idle = this rank's further wait, for slower ranks; "
           "data = reading batches; compute + exposed_comm + idle + data = training time; overlap = 1 - "
           "mean exposed_comm / (least allreduce over the ranks)\",\n", f);
     fputs("  \"ranks\": [\n", f);

@@ -2,7 +2,17 @@
  * conv layers of launch/configs/fashion_cnn.yaml (conv 32 3x3 on [1, 28, 28] without dX, as a first
  * layer; conv 64 3x3 on [32, 14, 14] with dX), next to OpenBLAS sgemm on 2048^3 and at the conv's own
  * GEMM shape. Each layer's output is checked against a direct computation of a few output values before
- * timing. Usage: build/bench/layer_gflops [BATCH] (default 64). */
+ * timing.
+ *
+ * Then the dense layers of launch/configs/fashion_mlp.yaml (784-256-256-10) at batch 128 and 32: each
+ * layer's three products (forward Y = X W^T, dX = dY W, dW += dY^T X) with our GEMM (core/gemm.c)
+ * and with OpenBLAS, whose results are compared first; and the whole MLP training step (forward,
+ * softmax cross-entropy, backward, Adam; the loss must fall over the repeated steps) in GFLOP/s
+ * counting 6 x parameters x samples, against OpenBLAS sgemm on 2048^3 measured in the same run. This
+ * part counts CPU time of the thread and alternates the contenders over several rounds, so that other
+ * jobs on a shared machine distort the ratios less.
+ * Usage: build/bench/layer_gflops [BATCH] [--dense]  (BATCH: of the conv part, default 64; --dense: only
+ * the dense part). */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,7 +21,10 @@
 
 #include "config/config.h"
 #include "core/blas.h"
+#include "core/gemm.h"
+#include "nn/loss.h"
 #include "nn/model.h"
+#include "optim/optimizer.h"
 
 static double now(void)
 {
@@ -92,7 +105,8 @@ static void conv(const char *input, const char *layer, int n, int with_dx, doubl
     mt_config_free(&cfg);
 }
 
-static void sgemm(int M, int N, int K, const char *what)
+/* GFLOP/s of OpenBLAS sgemm at M x N x K. */
+static double sgemm(int M, int N, int K, const char *what)
 {
     float *a = calloc((size_t)M * K, 4), *b = calloc((size_t)K * N, 4), *c = calloc((size_t)M * N, 4);
     for (size_t i = 0; i < (size_t)M * K; i++)
@@ -106,24 +120,236 @@ static void sgemm(int M, int N, int K, const char *what)
         mt_sgemm(0, 0, M, N, K, 1, a, K, b, N, 0, c, N);
         reps++;
     } while ((t = now() - t0) < 1.0);
-    printf("OpenBLAS sgemm %-14s %dx%dx%d: %6.1f GFLOP/s\n", what, M, N, K, 2.0 * M * N * K * reps / t / 1e9);
+    double gf = 2.0 * M * N * K * reps / t / 1e9;
+    printf("OpenBLAS sgemm %-14s %dx%dx%d: %6.1f GFLOP/s\n", what, M, N, K, gf);
+    free(a), free(b), free(c);
+    return gf;
+}
+
+/* ---- dense layers ---- */
+
+/* CPU time of this thread: other jobs on a shared machine slow it down less than the wall clock. */
+static double cpu_now(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t);
+    return t.tv_sec + t.tv_nsec * 1e-9;
+}
+
+static double median(double *v, int n)
+{
+    for (int i = 1; i < n; i++) /* insertion sort */
+        for (int j = i; j > 0 && v[j] < v[j - 1]; j--) {
+            double x = v[j];
+            v[j] = v[j - 1], v[j - 1] = x;
+        }
+    return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
+
+typedef void (*gemm_fn)(int, int, int, int, int, float, const float *, int, const float *, int, float, float *,
+                        int);
+
+enum { ROUNDS = 7 };
+
+/* Seconds per call of gemm on these operands over about 30 ms of CPU time. */
+static double time_gemm(gemm_fn gemm, int ta, int tb, int m, int n, int k, const float *a, const float *b,
+                        float beta, float *c)
+{
+    const int lda = ta ? m : k, ldb = tb ? k : n;
+    int reps = 0;
+    double t0 = cpu_now(), t;
+    do {
+        gemm(ta, tb, m, n, k, 1.0f, a, lda, b, ldb, beta, c, n);
+        reps++;
+    } while ((t = cpu_now() - t0) < 0.03);
+    return t / reps;
+}
+
+/* One dense product: ours against OpenBLAS, checked, then timed in alternating rounds (medians). */
+static void dense_product(const char *what, int ta, int tb, int m, int n, int k, float beta)
+{
+    float *a = malloc((size_t)m * k * sizeof *a), *b = malloc((size_t)k * n * sizeof *b);
+    float *c1 = malloc((size_t)m * n * sizeof *c1), *c2 = malloc((size_t)m * n * sizeof *c2);
+    for (size_t i = 0; i < (size_t)m * k; i++)
+        a[i] = (float)((i * 7919) % 61) * 0.01f - 0.3f;
+    for (size_t i = 0; i < (size_t)k * n; i++)
+        b[i] = (float)((i * 104729) % 53) * 0.01f - 0.26f;
+    for (size_t i = 0; i < (size_t)m * n; i++)
+        c1[i] = c2[i] = (float)(i % 11) * 0.1f;
+    mt_gemm(ta, tb, m, n, k, 1.0f, a, ta ? m : k, b, tb ? k : n, beta, c1, n);
+    mt_sgemm(ta, tb, m, n, k, 1.0f, a, ta ? m : k, b, tb ? k : n, beta, c2, n);
+    double worst = 0;
+    for (size_t i = 0; i < (size_t)m * n; i++)
+        worst = fmax(worst, fabs((double)c1[i] - c2[i]) / (1.0 + fabs((double)c2[i])));
+    if (worst > 1e-4) {
+        fprintf(stderr, "layer_gflops: mt_gemm differs from OpenBLAS by %g (relative) at %s\n", worst, what);
+        exit(1);
+    }
+    double ours[ROUNDS], blas[ROUNDS];
+    for (int r = 0; r < ROUNDS; r++) {
+        ours[r] = time_gemm(mt_gemm, ta, tb, m, n, k, a, b, beta, c1);
+        blas[r] = time_gemm(mt_sgemm, ta, tb, m, n, k, a, b, beta, c2);
+    }
+    const double to = median(ours, ROUNDS), tbl = median(blas, ROUNDS), flops = 2.0 * m * n * k;
+    printf("  %-18s %c%c %4dx%4dx%4d: mt_gemm %6.1f GFLOP/s, OpenBLAS %6.1f GFLOP/s, speedup %5.2f\n", what,
+           ta ? 'T' : 'N', tb ? 'T' : 'N', m, n, k, flops / to / 1e9, flops / tbl / 1e9, tbl / to);
+    free(a), free(b), free(c1), free(c2);
+}
+
+/* The MLP's dense layers: the three products of each, at batch n. */
+static void dense_products(int n)
+{
+    static const int dims[3][2] = {{784, 256}, {256, 256}, {256, 10}};
+    printf("dense layers of the MLP at batch %d (training skips dX of the first layer):\n", n);
+    for (int l = 0; l < 3; l++) {
+        char what[64];
+        const int in = dims[l][0], out = dims[l][1];
+        snprintf(what, sizeof what, "%d->%d forward", in, out);
+        dense_product(what, 0, 1, n, out, in, 1.0f);
+        snprintf(what, sizeof what, "%d->%d dX", in, out);
+        dense_product(what, 0, 0, n, in, out, 0.0f);
+        snprintf(what, sizeof what, "%d->%d dW", in, out);
+        dense_product(what, 1, 0, out, in, n, 1.0f);
+    }
+}
+
+/* The training step of launch/configs/fashion_mlp.yaml at batch n as the trainer runs it at one rank:
+ * zero the gradients, forward, softmax cross-entropy, backward, Adam. */
+typedef struct mlp {
+    mt_config cfg;
+    mt_model m;
+    mt_loss loss;
+    mt_optimizer opt;
+    int n, steps;
+    int32_t *y;
+    float *dout;
+    double first_loss, last_loss;
+} mlp;
+
+static void mlp_create(mlp *s, int n)
+{
+    const char *yaml = "model: {input: [28, 28], layers: [{dense: {units: 256, activation: relu}},"
+                       " {dense: {units: 256, activation: relu}}, {dense: {units: 10, activation: softmax}}]}\n"
+                       "loss: categorical_crossentropy\noptimizer: {name: adam, learning_rate: 0.001}\n"
+                       "data: {file: x.h5}\n";
+    mt_error err = {0};
+    memset(s, 0, sizeof *s);
+    if (mt_config_load_string(yaml, "bench", NULL, 0, &s->cfg, &err) || mt_model_build(&s->cfg, &s->m, &err) ||
+        mt_model_reserve(&s->m, n, &err) || mt_loss_setup(&s->loss, s->cfg.loss, &s->m, &err) ||
+        mt_optimizer_create(s->cfg.optimizer, s->m.n_params, &s->opt, &err)) {
+        fprintf(stderr, "layer_gflops: %s\n", err.msg);
+        exit(1);
+    }
+    mt_model_init_params(&s->m, 1);
+    s->n = n;
+    s->y = malloc((size_t)n * sizeof *s->y);
+    s->dout = malloc((size_t)n * s->m.output_size * sizeof *s->dout);
+    for (int i = 0; i < n; i++)
+        s->y[i] = (i * 7) % 10;
+    for (size_t i = 0; i < (size_t)n * s->m.input_size; i++)
+        s->m.acts[0][i] = (float)((i * 31) % 256) / 255.0f;
+}
+
+static void mlp_step(mlp *s)
+{
+    mt_model_zero_grads(&s->m);
+    mt_pass pass = {.training = 1, .step = (uint64_t)s->steps, .global_n = (uint64_t)s->n};
+    const float *out = mt_model_forward(&s->m, s->n, &pass);
+    const double l = mt_loss_compute(&s->loss, out, mt_model_logits(&s->m), s->y, NULL, NULL, s->n, s->dout,
+                                     1.0f / (float)s->n, NULL) / s->n;
+    mt_model_backward(&s->m, s->dout, s->n, &pass);
+    mt_optimizer_step(&s->opt, s->m.params, s->m.grads, 0.001);
+    if (s->steps++ == 0)
+        s->first_loss = l;
+    s->last_loss = l;
+}
+
+/* Seconds per step over about 0.3 s of CPU time. */
+static double mlp_time(mlp *s)
+{
+    int reps = 0;
+    double t0 = cpu_now(), t;
+    do {
+        mlp_step(s);
+        reps++;
+    } while ((t = cpu_now() - t0) < 0.3);
+    return t / reps;
+}
+
+static void mlp_free(mlp *s)
+{
+    free(s->y), free(s->dout);
+    mt_optimizer_free(&s->opt);
+    mt_model_free(&s->m);
+    mt_config_free(&s->cfg);
+}
+
+/* The MLP step at batch 128 and 32 against OpenBLAS sgemm 2048^3, in alternating rounds (medians). */
+static void mlp_vs_sgemm(void)
+{
+    const int N = 2048;
+    float *a = malloc((size_t)N * N * sizeof *a), *b = malloc((size_t)N * N * sizeof *b);
+    float *c = malloc((size_t)N * N * sizeof *c);
+    for (size_t i = 0; i < (size_t)N * N; i++)
+        a[i] = 0.001f * (float)(i % 7), b[i] = 0.001f * (float)(i % 5);
+    mlp s128, s32;
+    mlp_create(&s128, 128);
+    mlp_create(&s32, 32);
+    for (int i = 0; i < 5; i++) /* warm up */
+        mlp_step(&s128), mlp_step(&s32);
+    double large[ROUNDS], t128[ROUNDS], t32[ROUNDS];
+    for (int r = 0; r < ROUNDS; r++) {
+        double t0 = cpu_now();
+        mt_sgemm(0, 0, N, N, N, 1.0f, a, N, b, N, 0.0f, c, N);
+        large[r] = 2.0 * N * N * N / (cpu_now() - t0) / 1e9;
+        t128[r] = mlp_time(&s128);
+        t32[r] = mlp_time(&s32);
+    }
+    /* the same batch over and over: the loss must fall, or the step is broken */
+    const mlp *all[2] = {&s128, &s32};
+    for (int i = 0; i < 2; i++)
+        if (!(all[i]->last_loss < 0.8 * all[i]->first_loss)) {
+            fprintf(stderr, "layer_gflops: MLP loss went from %g to %g over %d steps\n", all[i]->first_loss,
+                    all[i]->last_loss, all[i]->steps);
+            exit(1);
+        }
+    const double gl = median(large, ROUNDS), flops = 6.0 * (double)s128.m.n_params;
+    const double step[2] = {median(t128, ROUNDS), median(t32, ROUNDS)};
+    printf("OpenBLAS sgemm 2048^3: %.1f GFLOP/s\n", gl);
+    for (int i = 0; i < 2; i++) {
+        const double gf = flops * all[i]->n / step[i] / 1e9;
+        printf("MLP 784-256-256-10 training step, batch %3d: %6.3f ms, %6.0f samples/s, %6.1f GFLOP/s at "
+               "6 x %zu params x samples = %.2f x sgemm 2048^3%s (loss %.3f -> %.3f)\n",
+               all[i]->n, step[i] * 1e3, all[i]->n / step[i], gf, s128.m.n_params, gf / gl,
+               i == 0 ? " (target 0.75)" : "", all[i]->first_loss, all[i]->last_loss);
+    }
+    mlp_free(&s128), mlp_free(&s32);
     free(a), free(b), free(c);
 }
 
 int main(int argc, char **argv)
 {
-    int n = argc > 1 ? atoi(argv[1]) : 64;
-    if (n < 1 || n > 4096) {
-        fprintf(stderr, "usage: layer_gflops [BATCH]\n");
+    const int dense_only = argc > 1 && !strcmp(argv[argc - 1], "--dense");
+    const int n = argc > 1 + dense_only ? atoi(argv[1]) : 64;
+    if (n < 1 || n > 4096 || argc > 2 + dense_only) {
+        fprintf(stderr, "usage: layer_gflops [BATCH] [--dense]\n");
         return 2;
     }
     mt_blas_set_threads(1);
     mt_flush_denormals();
-    conv("[28, 28]", "{conv2d: {filters: 32, kernel_size: 3, padding: same, activation: relu}}", n, 0,
-         2.0 * n * 32 * 9 * 784);
-    conv("[32, 14, 14]", "{conv2d: {filters: 64, kernel_size: 3, padding: same, activation: relu}}", n, 1,
-         2.0 * n * 64 * 288 * 196);
-    sgemm(2048, 2048, 2048, "(large)");
-    sgemm(64, 196 * n, 288, "(conv 2 shape)");
+    if (!dense_only) {
+        conv("[28, 28]", "{conv2d: {filters: 32, kernel_size: 3, padding: same, activation: relu}}", n, 0,
+             2.0 * n * 32 * 9 * 784);
+        conv("[32, 14, 14]", "{conv2d: {filters: 64, kernel_size: 3, padding: same, activation: relu}}", n, 1,
+             2.0 * n * 64 * 288 * 196);
+        sgemm(2048, 2048, 2048, "(large)");
+        sgemm(64, 196 * n, 288, "(conv 2 shape)");
+        printf("\n");
+    }
+    printf("our GEMM: %s kernel; CPU time of the thread, medians of %d alternating rounds\n", mt_gemm_kernel_name(),
+           ROUNDS);
+    dense_products(128);
+    dense_products(32);
+    mlp_vs_sgemm();
     return 0;
 }

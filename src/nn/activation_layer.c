@@ -131,6 +131,19 @@ static void act_backward(mt_layer *l, const float *x, const float *y, float *dy,
     size_t total = (size_t)n * l->in_size;
     if (!dx)
         return; /* no parameters: nothing to do for the first layer */
+    if (!l->fused_output && (o->act.kind == MT_ACT_RELU || o->act.kind == MT_ACT_LEAKY_RELU)) {
+        /* one pass instead of a copy and an in-place product (alpha >= 0: y > 0 exactly where x > 0) */
+        const float *restrict yr = y, *restrict d = dy;
+        float *restrict out = dx;
+        const float alpha = o->act.alpha;
+        if (o->act.kind == MT_ACT_RELU)
+            for (size_t i = 0; i < total; i++)
+                out[i] = yr[i] > 0.0f ? d[i] : 0.0f;
+        else
+            for (size_t i = 0; i < total; i++)
+                out[i] = d[i] * (yr[i] > 0.0f ? 1.0f : alpha);
+        return;
+    }
     memcpy(dx, dy, total * sizeof *dx);
     if (!l->fused_output) /* fused: dy is already d(loss)/d(input) */
         mt_activation_backward(&o->act, x, y, dx, (int)(total / (size_t)o->width), o->width);

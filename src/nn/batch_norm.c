@@ -2,7 +2,9 @@
  * sample dimension) of [C, H, W] feature maps. Training normalizes with the batch statistics (biased
  * variance) and updates running statistics with momentum (unbiased variance, as torch); inference uses
  * the running statistics. With `sync: true` the statistics and the backward sums are reduced over the
- * global batch across ranks, so np ranks normalize exactly like one rank with the same global batch. */
+ * global batch across ranks, so np ranks normalize exactly like one rank with the same global batch.
+ * Both passes are two sweeps over the data (channel sums, then one affine map per channel); backward
+ * recomputes the normalized input from x rather than keeping a copy. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -29,15 +31,36 @@ static const mt_option bn_options[] = {
 
 typedef struct bn_state {
     int channels, spatial;
-    float *mean, *invstd;   /* [C] of the latest training batch */
+    float *mean, *invstd;   /* [C] of the latest training batch (running statistics at inference) */
+    float *scale, *shift;   /* [C] y = scale x + shift; in backward dx = scale dy + shift x + bias */
+    float *bias;            /* [C] */
     double *sums;           /* [2C + 1] reduction buffer */
 } bn_state;
+
+/* Vectors of 16 floats (GCC vector extensions: one AVX-512 register, two AVX ones, or four SSE ones), read
+ * and written unaligned through vfu, and never passed by value (so that the ABI does not depend on the
+ * target). Reductions add lanes in a fixed order on every machine. */
+typedef float vf __attribute__((vector_size(64)));
+typedef float vfu __attribute__((vector_size(64), aligned(4), may_alias));
+enum { VL = 16 };
+#define VLOAD(p) (*(const vfu *)(p))
+#define VSTORE(p, v) (*(vfu *)(p) = (v))
+
+static float lanes_sum(const vf *v)
+{
+    float t[VL];
+    memcpy(t, v, sizeof t);
+    for (int w = VL / 2; w > 0; w /= 2)
+        for (int i = 0; i < w; i++)
+            t[i] += t[i + w];
+    return t[0];
+}
 
 static mt_status bn_setup(mt_layer *l, mt_error *err)
 {
     int c = l->in_shape.v[0];
     size_t spatial = l->in_size / (size_t)c;
-    bn_state *s = calloc(1, sizeof *s + 2 * (size_t)c * sizeof(float) + (2 * (size_t)c + 1) * sizeof(double));
+    bn_state *s = calloc(1, sizeof *s + 5 * (size_t)c * sizeof(float) + (2 * (size_t)c + 1) * sizeof(double));
     if (!s)
         return mt_fail(err, MT_ERR_NOMEM, "%s: out of memory", l->section);
     s->channels = c;
@@ -45,6 +68,9 @@ static mt_status bn_setup(mt_layer *l, mt_error *err)
     s->sums = (double *)(s + 1);
     s->mean = (float *)(s->sums + 2 * c + 1);
     s->invstd = s->mean + c;
+    s->scale = s->invstd + c;
+    s->shift = s->scale + c;
+    s->bias = s->shift + c;
     l->state = s;
     l->out_shape = l->in_shape;
     l->out_size = l->in_size;
@@ -60,50 +86,59 @@ static mt_status bn_setup(mt_layer *l, mt_error *err)
                                             .size = (size_t)c, .init = "ones"};
     l->n_buffer_tensors = 2;
     l->n_buffers = 2 * (size_t)c;
-    l->scratch_per_sample = l->in_size; /* normalized input, for backward */
+    l->scratch_per_sample = 0; /* backward recomputes the normalized input from x */
     return MT_OK;
 }
 
-/* Sums over the P positions of one channel of one sample: *sa = sum a, *sb = sum a * b. Eight partial
- * sums per quantity (a fixed order, so results do not depend on the machine) let the loop vectorize. */
-static void row_sums(const float *restrict a, const float *restrict b, int P, float *sa, float *sb)
+/* Over the P values of one channel of one sample: out[0] = sum a, out[1] = sum a (b - m). Two vector
+ * accumulators per sum in a fixed order, so results do not depend on the machine. */
+static void row_sums(const float *restrict a, const float *restrict b, float m, int P, float out[2])
 {
-    float pa[8] = {0}, pb[8] = {0};
+    vf sa0 = {0}, sa1 = {0}, sb0 = {0}, sb1 = {0};
     int p = 0;
-    for (; p + 8 <= P; p += 8)
-        for (int k = 0; k < 8; k++) {
-            pa[k] += a[p + k];
-            pb[k] += a[p + k] * b[p + k];
-        }
-    for (; p < P; p++) {
-        pa[p & 7] += a[p];
-        pb[p & 7] += a[p] * b[p];
+    for (; p + 2 * VL <= P; p += 2 * VL) {
+        vf a0 = VLOAD(a + p), a1 = VLOAD(a + p + VL);
+        sa0 += a0, sa1 += a1;
+        sb0 += a0 * (VLOAD(b + p) - m);
+        sb1 += a1 * (VLOAD(b + p + VL) - m);
     }
-    *sa = ((pa[0] + pa[1]) + (pa[2] + pa[3])) + ((pa[4] + pa[5]) + (pa[6] + pa[7]));
-    *sb = ((pb[0] + pb[1]) + (pb[2] + pb[3])) + ((pb[4] + pb[5]) + (pb[6] + pb[7]));
+    if (p + VL <= P) {
+        vf a0 = VLOAD(a + p);
+        sa0 += a0;
+        sb0 += a0 * (VLOAD(b + p) - m);
+        p += VL;
+    }
+    sa0 += sa1, sb0 += sb1;
+    float ta = lanes_sum(&sa0), tb = lanes_sum(&sb0);
+    for (; p < P; p++) {
+        ta += a[p];
+        tb += a[p] * (b[p] - m);
+    }
+    out[0] = ta, out[1] = tb;
 }
 
-/* Sums over samples and positions of a channel: sums[c] += a, sums[C + c] += a * b (b NULL: a * a). */
-static void channel_sums(const bn_state *s, const float *a, const float *b, int n, double *sums)
+/* sums[c] = sum of a over samples and positions of channel c, sums[C + c] = sum a (b - m[c]) (m NULL:
+ * 0), sums[2C] = the count of values. */
+static void channel_sums(const bn_state *s, const float *a, const float *b, const float *m, int n, double *sums)
 {
     int C = s->channels, P = s->spatial;
     memset(sums, 0, (2 * (size_t)C + 1) * sizeof *sums);
     if (P == 1) { /* flat input: one value per feature and sample */
         for (int i = 0; i < n; i++) {
-            const float *pa = a + (size_t)i * C, *pb = b ? b + (size_t)i * C : pa;
+            const float *pa = a + (size_t)i * C, *pb = b + (size_t)i * C;
             for (int c = 0; c < C; c++) {
                 sums[c] += pa[c];
-                sums[C + c] += (double)pa[c] * pb[c];
+                sums[C + c] += (double)pa[c] * (pb[c] - (m ? m[c] : 0.0f));
             }
         }
     } else {
         for (int i = 0; i < n; i++)
             for (int c = 0; c < C; c++) {
-                const float *pa = a + ((size_t)i * C + c) * P;
-                float sa, sb;
-                row_sums(pa, b ? b + ((size_t)i * C + c) * P : pa, P, &sa, &sb);
-                sums[c] += sa;
-                sums[C + c] += sb;
+                size_t off = ((size_t)i * C + c) * P;
+                float t[2];
+                row_sums(a + off, b + off, m ? m[c] : 0.0f, P, t);
+                sums[c] += t[0];
+                sums[C + c] += t[1];
             }
     }
     sums[2 * C] = (double)n * P;
@@ -117,23 +152,55 @@ static void reduce(const mt_layer *l, const mt_pass *pass, double *sums)
         mt_comm_allreduce_sum_f64(pass->comm, sums, 2 * (size_t)s->channels + 1, NULL);
 }
 
-static void normalize(const mt_layer *l, const float *x, float *y, float *xhat, int n, const float *mean,
-                      const float *invstd)
+/* y = a[c] x + b[c] per channel c (and, with u, + c[c] u: y = a x + b u + c). */
+static void affine(const bn_state *s, const float *x, const float *u, float *y, int n, const float *a,
+                   const float *b, const float *c)
 {
-    const bn_state *s = l->state;
     int C = s->channels, P = s->spatial;
-    const float *gamma = l->params, *beta = l->params + C;
+    if (P == 1) {
+        for (int i = 0; i < n; i++) {
+            const float *xi = x + (size_t)i * C, *ui = u ? u + (size_t)i * C : NULL;
+            float *yi = y + (size_t)i * C;
+            if (u)
+                for (int k = 0; k < C; k++)
+                    yi[k] = a[k] * xi[k] + b[k] * ui[k] + c[k];
+            else
+                for (int k = 0; k < C; k++)
+                    yi[k] = a[k] * xi[k] + b[k];
+        }
+        return;
+    }
     for (int i = 0; i < n; i++)
-        for (int c = 0; c < C; c++) {
-            size_t off = ((size_t)i * C + c) * P;
-            const float m = mean[c], is = invstd[c], g = gamma[c], b = beta[c];
-            for (int p = 0; p < P; p++) {
-                float h = (x[off + p] - m) * is;
-                if (xhat)
-                    xhat[off + p] = h;
-                y[off + p] = g * h + b;
+        for (int k = 0; k < C; k++) {
+            size_t off = ((size_t)i * C + k) * P;
+            const float *xr = x + off;
+            float *yr = y + off;
+            const float ak = a[k], bk = b[k], ck = u ? c[k] : 0.0f;
+            int p = 0;
+            if (u) {
+                const float *ur = u + off;
+                for (; p + VL <= P; p += VL)
+                    VSTORE(yr + p, ak * VLOAD(xr + p) + (bk * VLOAD(ur + p) + ck));
+                for (; p < P; p++)
+                    yr[p] = ak * xr[p] + (bk * ur[p] + ck);
+            } else {
+                for (; p + VL <= P; p += VL)
+                    VSTORE(yr + p, ak * VLOAD(xr + p) + bk);
+                for (; p < P; p++)
+                    yr[p] = ak * xr[p] + bk;
             }
         }
+}
+
+/* scale = gamma invstd, shift = beta - mean scale. */
+static void fold(const mt_layer *l, bn_state *s)
+{
+    int C = s->channels;
+    const float *gamma = l->params, *beta = l->params + C;
+    for (int c = 0; c < C; c++) {
+        s->scale[c] = gamma[c] * s->invstd[c];
+        s->shift[c] = beta[c] - s->mean[c] * s->scale[c];
+    }
 }
 
 static void bn_forward(mt_layer *l, const float *x, float *y, int n, const mt_pass *pass)
@@ -147,10 +214,11 @@ static void bn_forward(mt_layer *l, const float *x, float *y, int n, const mt_pa
             s->mean[c] = rmean[c];
             s->invstd[c] = 1.0f / sqrtf(rvar[c] + (float)o->epsilon);
         }
-        normalize(l, x, y, NULL, n, s->mean, s->invstd);
+        fold(l, s);
+        affine(s, x, NULL, y, n, s->scale, s->shift, NULL);
         return;
     }
-    channel_sums(s, x, NULL, n, s->sums);
+    channel_sums(s, x, x, NULL, n, s->sums);
     reduce(l, pass, s->sums);
     double count = s->sums[2 * C];
     if (count <= 0)
@@ -165,19 +233,24 @@ static void bn_forward(mt_layer *l, const float *x, float *y, int n, const mt_pa
         rmean[c] = (1 - mom) * rmean[c] + mom * (float)mean;
         rvar[c] = (1 - mom) * rvar[c] + mom * (float)unbiased;
     }
-    normalize(l, x, y, l->scratch, n, s->mean, s->invstd);
+    fold(l, s);
+    affine(s, x, NULL, y, n, s->scale, s->shift, NULL);
 }
 
+/* With xhat = (x - mean) invstd: dgamma += sum dy xhat, dbeta += sum dy, and
+ * dx = gamma invstd (dy - mean(dy) - xhat mean(dy xhat)), the means over the (global) batch, computed as
+ * dx = a dy + b x + c with a = gamma invstd, b = -a invstd mean(dy xhat), c = -a mean(dy) - b mean. */
 static void bn_backward(mt_layer *l, const float *x, const float *y, float *dy, float *dx, int n,
                         const mt_pass *pass)
 {
-    (void)x, (void)y;
+    (void)y;
     bn_state *s = l->state;
-    int C = s->channels, P = s->spatial;
-    const float *xhat = l->scratch, *gamma = l->params;
+    int C = s->channels;
+    const float *gamma = l->params;
     float *dgamma = l->grads, *dbeta = l->grads + C;
-    channel_sums(s, dy, xhat, n, s->sums); /* sum dy, sum dy * xhat */
+    channel_sums(s, dy, x, s->mean, n, s->sums); /* sum dy, sum dy (x - mean) */
     for (int c = 0; c < C; c++) {
+        s->sums[C + c] *= s->invstd[c];
         dbeta[c] += (float)s->sums[c];
         dgamma[c] += (float)s->sums[C + c];
     }
@@ -186,14 +259,13 @@ static void bn_backward(mt_layer *l, const float *x, const float *y, float *dy, 
     if (!dx || count <= 0)
         return;
     for (int c = 0; c < C; c++) {
-        const float k = gamma[c] * s->invstd[c], mdy = (float)(s->sums[c] / count);
+        const float a = gamma[c] * s->invstd[c], mdy = (float)(s->sums[c] / count);
         const float mdyx = (float)(s->sums[C + c] / count);
-        for (int i = 0; i < n; i++) {
-            size_t off = ((size_t)i * C + c) * P;
-            for (int p = 0; p < P; p++)
-                dx[off + p] = k * (dy[off + p] - mdy - xhat[off + p] * mdyx);
-        }
+        s->scale[c] = a;
+        s->shift[c] = -a * s->invstd[c] * mdyx;
+        s->bias[c] = -a * mdy - s->shift[c] * s->mean[c];
     }
+    affine(s, dy, x, dx, n, s->scale, s->shift, s->bias);
 }
 
 const mt_layer_ops mt_batch_norm_layer = {

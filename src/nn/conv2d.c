@@ -11,19 +11,23 @@
  * Activations apply element-wise; softmax applies over the whole output of a sample (so that it fuses with
  * cross-entropy like a dense layer's).
  *
- * Lowering: the batch is cut into tiles of whole samples (or of output rows, for large images) whose
- * im2col matrix cols[K = C kh kw, P positions] stays in the L2 cache. Per tile, three matrix products:
- *   forward   Y[F, P]      = W[F, K] cols[K, P]               then bias and activation on the copy out
- *   weights   dW^T[K, F]  += cols[K, P] dY^T[P, F]
- *   input     dcols[K, P]  = W^T[K, F] dY[F, P]               then col2im adds dcols into dx
- * With stride 1 and "same" width (OW == W) a row of cols is one shifted copy of an input plane, masked
- * where it wraps around the end of an image row; otherwise it is built row by row. The products run on
- * one register-blocked SIMD kernel (an MR x NR block of the result in registers, A broadcast from MR rows
- * read in sequence, B rows loaded as vectors) over buffers padded to whole blocks, allocated once in
- * setup. It replaces mt_sgemm here because OpenBLAS 0.3.21 (Debian 12), which runs its Haswell kernels on
- * the AVX-512 reference machine, reaches 35-55 GFLOP/s on one core for these shapes (M or N = 32..288,
- * K = 9..800), against 95-120 for this kernel: what it takes to keep up with PyTorch's oneDNN
- * convolutions. Without AVX-512 the same kernel runs on AVX (MR = 6) or 128-bit vectors (MR = 4). */
+ * Lowering: the output positions of the whole batch (sample by sample, row-major in each) are cut into
+ * tiles of `ptile` positions, a multiple of NR, small enough for the L2 cache. Per tile:
+ *   forward  Y[F, P] = W[F, K] cols[K, P], K = C kh kw; bias and activation on the copy into the output
+ *   weights dW^T[K, F] += cols[K, P] dY^T[P, F]          (dY^T by 16 x 16 block transposes)
+ *   input    stride 1: dX is itself a convolution, of dY with the weights flipped in space and swapped in
+ *            channels (padding kh - 1 - pt, kw - 1 - pl), computed by the forward path: no scatter;
+ *            other strides: dcols[K, P] = W^T[K, F] dY[F, P], then col2im adds dcols into dX.
+ * im2col writes cols straight into the layout the product reads: panels of NR positions, [K][NR] each, so
+ * that the register-blocked kernel (an MR x NR block of the result in registers, A broadcast from a packed
+ * [K][MR] panel of the weights, B rows loaded as vectors) streams both operands in order. With stride 1
+ * and OW == W ("same" width) position r of a sample reads plane[r + shift] for each kernel offset; on
+ * AVX-512 im2col then loads 16 positions at a time with a mask of the reads inside the image (precomputed
+ * bits per kernel offset), otherwise it gathers element by element. All buffers are allocated in setup.
+ * The kernel replaces mt_sgemm here because OpenBLAS 0.3.21 (Debian 12), which runs its Haswell kernels
+ * on the AVX-512 reference machine, reaches 35-55 GFLOP/s on one core for these shapes (M or N = 32..288,
+ * K = 9..800) against 85-105 for this one. Without AVX-512 the same kernel runs on AVX (MR = 6) or 128-bit
+ * vectors (MR = 4). */
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -79,7 +83,38 @@ static inline void vstore(float *p, vf v)
 #endif
 enum { NR = 2 * VL };
 
-#define TILE_FLOATS (1 << 18) /* target size of one tile buffer (1 MiB) */
+#define TILE_FLOATS (1 << 16) /* target size of one tile buffer (256 KiB) */
+#define MAX_PTILE 4096        /* positions per tile at most */
+#define KC 200                /* rows of a B panel per pass of the product (25 KiB with NR = 32) */
+
+/* One lowering: input [C, H, W] per sample, F output channels, kernel kh x kw, strides, top and left
+ * padding, output [OH, OW]. */
+typedef struct geom {
+    int C, H, W, F, kh, kw, sh, sw, pt, pl, OH, OW, K; /* K = C kh kw */
+    int ptile;          /* positions per tile, a multiple of NR */
+    int shifted;        /* stride 1, OW == W, OH OW >= 16: the masked vector im2col (AVX-512 only) */
+    size_t words;       /* per kernel offset in bits */
+    uint64_t *bits;     /* [kh kw][words]: bit r set where output position r of a sample reads inside the
+                           image at that kernel offset */
+} geom;
+
+/* The layer's geometry and its buffers (one allocation, freed with the model). A operands and products
+ * have their rows padded to multiples of MR, dY^T and dW^T their columns to multiples of NR. */
+typedef struct conv_state {
+    geom g;            /* the convolution */
+    geom t;            /* with stride 1: its transpose, dY [F, OH, OW] -> dX [C, H, W] */
+    int by_conv;       /* stride 1: dX = t(dY); else dcols and col2im */
+    int Kr, Fr, Fp, Cr;
+    float *cols;       /* panels [ptile / NR][K][NR] of a tile (also of t); col2im: dcols [Kr][g.ptile] */
+    float *ybuf;       /* [Fr][ptile] product of a tile (also of t: [Cr]); in backward dY [F][g.ptile] */
+    float *wp;         /* forward weights, packed [Fr / MR][K][MR] */
+    float *wtp;        /* by_conv: t's weights packed [Cr / MR][F kh kw][MR]; else W^T [Kr][F] */
+    float *dyt;        /* [g.ptile][Fp] dY^T of a tile */
+    float *dwt;        /* [Kr][Fp] dW^T summed over the tiles of a batch */
+    long *lane_base;   /* [ptile] generic im2col and col2im: per position of a tile, the offset of its */
+    int *lane_ih;      /* sample and the top-left input row and column of its window */
+    int *lane_iw;
+} conv_state;
 
 typedef struct conv_opts {
     int filters;
@@ -113,33 +148,6 @@ static const mt_option conv_options[] = {
     {"l2", MT_OPT_FLOAT, offsetof(conv_opts, l2), "0", 0, 1e6, NULL, "L2 penalty l2 * sum W^2 added to the loss"},
     MT_OPT_END,
 };
-
-/* Geometry and the tile buffers (one allocation, freed with the model). Rows of A operands and of products
- * are padded to multiples of MR, columns to multiples of NR; the padding rows of wp, wtp and cols stay 0. */
-typedef struct conv_state {
-    int C, H, W, F, kh, kw, sh, sw, pt, pl, OH, OW;
-    int K, Kr, Fr, Fp;       /* K = C kh kw; padded: Kr, Fr to MR, Fp to NR */
-    int tile_n, tile_rows;   /* samples per tile; output rows per tile (< OH only when tile_n == 1) */
-    int Pc;                  /* positions per tile, padded to NR: the row length of cols and ybuf */
-    float *cols;             /* [Kr, Pc] im2col of a tile; in backward also dcols */
-    float *ybuf;             /* [Fr, Pc] forward product; in backward the tile's dY */
-    float *dyt;              /* [Pc, Fp] dY^T */
-    float *dwt;              /* [Kr, Fp] dW^T accumulated over the tiles of a batch */
-    float *wp;               /* [Fr, K] weights */
-    float *wtp;              /* [Kr, F] weights transposed */
-    float *colmask;          /* [kw, tile_rows OW]: 1 where output column ow reads inside the image for kernel
-                                column kj, else 0 (for the contiguous im2col, see shifted_range) */
-} conv_state;
-
-/* Output columns ow whose input column ow sw - pl + kj lies inside the image: [*lo, *hi). */
-static void valid_columns(const conv_state *g, int kj, int *lo, int *hi)
-{
-    int a = g->pl - kj, b = g->W + g->pl - kj;
-    *lo = a > 0 ? (a + g->sw - 1) / g->sw : 0;
-    *hi = b > 0 ? (b + g->sw - 1) / g->sw : 0;
-    *hi = *hi < g->OW ? *hi : g->OW;
-    *lo = *lo < *hi ? *lo : *hi;
-}
 
 static mt_activation act_of(const mt_layer *l)
 {
@@ -214,50 +222,88 @@ static mt_status parse_padding(const mt_layer *l, const int in[2], const int k[2
     return MT_OK;
 }
 
-/* Picks the tile size and allocates the buffers. */
-static mt_status alloc_state(mt_layer *l, conv_state *g0, mt_error *err)
+/* Positions per tile: a multiple of NR with rows * ptile <= TILE_FLOATS for each buffer of `rows` rows. */
+static int tile_positions(int rows)
 {
-    conv_state g = *g0;
-    g.Kr = round_up(g.K, MR);
-    g.Fr = round_up(g.F, MR);
-    g.Fp = round_up(g.F, NR);
-    int widest = g.Kr > g.Fr ? g.Kr : g.Fr;
-    widest = widest > g.Fp ? widest : g.Fp;
-    long positions = TILE_FLOATS / widest, ohw = (long)g.OH * g.OW;
-    if (ohw <= positions) {
-        g.tile_n = (int)(positions / ohw);
-        g.tile_rows = g.OH;
-    } else {
-        g.tile_n = 1;
-        g.tile_rows = positions / g.OW > 0 ? (int)(positions / g.OW) : 1;
+    long p = TILE_FLOATS / (rows > 0 ? rows : 1) / NR * NR;
+    return p < NR ? NR : p > MAX_PTILE ? MAX_PTILE : (int)p;
+}
+
+/* Fills g's derived fields; the bits go to `bits` when not NULL (count with NULL first). */
+static size_t geom_bits(geom *g, uint64_t *bits)
+{
+    long ohw = (long)g->OH * g->OW;
+    g->words = (size_t)(ohw + 63) / 64 + 1; /* one more: reads of 64 bits from any position */
+    if (bits) {
+        g->bits = bits;
+        for (int ki = 0; ki < g->kh; ki++)
+            for (int kj = 0; kj < g->kw; kj++) {
+                uint64_t *b = bits + (size_t)(ki * g->kw + kj) * g->words;
+                for (long r = 0; r < ohw; r++) {
+                    long ih = r / g->OW * g->sh - g->pt + ki, iw = r % g->OW * g->sw - g->pl + kj;
+                    if (ih >= 0 && ih < g->H && iw >= 0 && iw < g->W)
+                        b[r / 64] |= (uint64_t)1 << (r % 64);
+                }
+            }
     }
-    g.Pc = round_up(g.tile_n * g.tile_rows * g.OW, NR);
-    size_t run = (size_t)g.tile_rows * g.OW;
-    size_t sizes[7] = {(size_t)g.Kr * g.Pc, (size_t)g.Fr * g.Pc, (size_t)g.Pc * g.Fp, (size_t)g.Kr * g.Fp,
-                       (size_t)g.Fr * g.K,  (size_t)g.Kr * g.F,  (size_t)g.kw * run};
+    return (size_t)g->kh * g->kw * g->words;
+}
+
+/* Picks the tile sizes and allocates the buffers (zeroed: padding rows and columns stay 0). */
+static mt_status alloc_state(mt_layer *l, const geom *g0, mt_error *err)
+{
+    conv_state s = {.g = *g0};
+    geom *g = &s.g, *t = &s.t;
+    s.Kr = round_up(g->K, MR);
+    s.Fr = round_up(g->F, MR);
+    s.Fp = round_up(g->F, NR);
+    s.Cr = round_up(g->C, MR);
+    s.by_conv = g->sh == 1 && g->sw == 1;
+    int rows = s.Kr > s.Fp ? s.Kr : s.Fp;
+    g->ptile = tile_positions(rows > s.Fr ? rows : s.Fr);
+    g->shifted = g->sh == 1 && g->sw == 1 && g->OW == g->W && (long)g->OH * g->OW >= 16;
+    size_t nbits = geom_bits(g, NULL), ncols = (size_t)rows * g->ptile, nybuf = (size_t)s.Fr * g->ptile;
+    size_t nwt = (size_t)s.Kr * g->F, lanes = (size_t)g->ptile;
+    if (s.by_conv) {
+        *t = (geom){.C = g->F, .H = g->OH, .W = g->OW, .F = g->C, .kh = g->kh, .kw = g->kw, .sh = 1, .sw = 1,
+                    .pt = g->kh - 1 - g->pt, .pl = g->kw - 1 - g->pl, .OH = g->H, .OW = g->W,
+                    .K = g->F * g->kh * g->kw};
+        t->ptile = tile_positions(t->K > s.Cr ? t->K : s.Cr);
+        t->shifted = t->OW == t->W && (long)t->OH * t->OW >= 16;
+        nbits += geom_bits(t, NULL);
+        ncols = ncols > (size_t)t->K * t->ptile ? ncols : (size_t)t->K * t->ptile;
+        nybuf = nybuf > (size_t)s.Cr * t->ptile ? nybuf : (size_t)s.Cr * t->ptile;
+        nwt = (size_t)s.Cr * t->K;
+        lanes = lanes > (size_t)t->ptile ? lanes : (size_t)t->ptile;
+    }
+    ncols += (size_t)MR * NR; /* the dW kernel reads rows up to Kr of the last panel */
+    size_t sizes[6] = {ncols, nybuf, (size_t)s.Fr * g->K, nwt, (size_t)g->ptile * s.Fp, (size_t)s.Kr * s.Fp};
     size_t total = 0;
-    for (int i = 0; i < 7; i++)
+    for (int i = 0; i < 6; i++)
         total += (sizes[i] + 15) / 16 * 16;
     if (total > ((size_t)1 << 28))
-        return mt_fail(err, MT_ERR_CONFIG, "%s: %d filters of %dx%dx%d on a row of %d outputs need %zu MiB of "
-                       "buffers; too large", l->section, g.F, g.C, g.kh, g.kw, g.OW, total >> 18);
-    size_t head = (sizeof g + 63) / 64 * 64;
-    char *mem = calloc(1, head + 64 + total * sizeof(float));
+        return mt_fail(err, MT_ERR_CONFIG, "%s: %d filters of %dx%dx%d need %zu MiB of buffers; too large",
+                       l->section, g->F, g->C, g->kh, g->kw, total >> 18);
+    size_t head = (sizeof s + 63) / 64 * 64;
+    size_t bytes = head + 64 + total * sizeof(float) + nbits * sizeof(uint64_t) +
+                   lanes * (sizeof(long) + 2 * sizeof(int));
+    char *mem = calloc(1, bytes);
     if (!mem)
         return mt_fail(err, MT_ERR_NOMEM, "%s: out of memory", l->section);
     float *p = (float *)(((uintptr_t)(mem + head) + 63) / 64 * 64);
-    float **bufs[7] = {&g.cols, &g.ybuf, &g.dyt, &g.dwt, &g.wp, &g.wtp, &g.colmask};
-    for (int i = 0; i < 7; i++) {
+    float **bufs[6] = {&s.cols, &s.ybuf, &s.wp, &s.wtp, &s.dyt, &s.dwt};
+    for (int i = 0; i < 6; i++) {
         *bufs[i] = p;
         p += (sizes[i] + 15) / 16 * 16;
     }
-    for (int kj = 0; kj < g.kw; kj++) {
-        int lo, hi;
-        valid_columns(&g, kj, &lo, &hi);
-        for (size_t q = 0; q < run; q++)
-            g.colmask[kj * run + q] = (int)(q % (size_t)g.OW) >= lo && (int)(q % (size_t)g.OW) < hi;
-    }
-    memcpy(mem, &g, sizeof g);
+    uint64_t *bits = (uint64_t *)p;
+    bits += geom_bits(g, bits);
+    if (s.by_conv)
+        bits += geom_bits(t, bits);
+    s.lane_base = (long *)bits;
+    s.lane_ih = (int *)(s.lane_base + lanes);
+    s.lane_iw = s.lane_ih + lanes;
+    memcpy(mem, &s, sizeof s);
     l->state = mem;
     return MT_OK;
 }
@@ -265,7 +311,7 @@ static mt_status alloc_state(mt_layer *l, conv_state *g0, mt_error *err)
 static mt_status conv_setup(mt_layer *l, mt_error *err)
 {
     conv_opts *o = l->opts;
-    conv_state g = {0};
+    geom g = {0};
     int k[2] = {0}, s[2] = {0}, in[2] = {0}, pad[4] = {0};
     if (l->in_shape.n != 2 && l->in_shape.n != 3)
         return mt_fail(err, MT_ERR_CONFIG, "%s: expects samples of shape [channels, height, width] or [height, "
@@ -328,16 +374,79 @@ static mt_status conv_setup(mt_layer *l, mt_error *err)
     return alloc_state(l, &g, err);
 }
 
-/* ---- the product kernel ---- */
+/* ---- the product kernels ---- */
 
-/* c[i, j] = (acc ? c[i, j] : 0) + sum_{k < kn} a[i, k] b[k, j] for i < MR, j < NR (row strides lda, ldb, ldc). */
-static void block(int kn, const float *a, size_t lda, const float *b, size_t ldb, float *c, size_t ldc, int acc)
+/* c[i, j] = (acc ? c[i, j] : 0) + sum_{k < kn} a[k, i] b[k, j] for i < MR, j < NR: a packed [kn][MR], b a
+ * panel [kn][NR]. */
+static void block_packed(int kn, const float *restrict a, const float *restrict b, float *c, size_t ldc, int acc)
 {
     vf s0[MR], s1[MR];
     for (int i = 0; i < MR; i++) {
         s0[i] = acc ? VLOAD(c + i * ldc) : VZERO();
         s1[i] = acc ? VLOAD(c + i * ldc + VL) : VZERO();
     }
+    for (int k = 0; k < kn; k++, a += MR, b += NR) {
+        const vf b0 = VLOAD(b), b1 = VLOAD(b + VL);
+        for (int i = 0; i < MR; i++) {
+            const vf x = VSET1(a[i]);
+            s0[i] = VFMA(x, b0, s0[i]);
+            s1[i] = VFMA(x, b1, s1[i]);
+        }
+    }
+    for (int i = 0; i < MR; i++) {
+        VSTORE(c + i * ldc, s0[i]);
+        VSTORE(c + i * ldc + VL, s1[i]);
+    }
+}
+
+/* C[m, positions 0 .. P rounded up to NR) = A[m, K] cols[K, positions]: A packed by pack_rows (m a multiple
+ * of MR), cols in panels. A panel's rows are taken KC at a time, so that they stay in the L1 cache while
+ * the blocks of rows of A pass over them. */
+static void product_packed(int m, int P, int K, const float *ap, const float *cols, float *c, size_t ldc)
+{
+    for (int j = 0; j * NR < P; j++)
+        for (int k0 = 0, kc = (K + (K + KC - 1) / KC - 1) / ((K + KC - 1) / KC); k0 < K; k0 += kc) {
+            const int kn = K - k0 < kc ? K - k0 : kc; /* equal parts of at most KC rows */
+            const float *b = cols + (size_t)j * K * NR + (size_t)k0 * NR;
+            for (int i = 0; i < m; i += MR)
+                block_packed(kn, ap + (size_t)i * K + (size_t)k0 * MR, b, c + (size_t)i * ldc + (size_t)j * NR,
+                             ldc, k0 > 0);
+        }
+}
+
+/* c[i, j] += sum_p a[k0 + i, p] b[p, j] for i < MR, j < NR over the kn positions of a tile: a the tile's
+ * panels [.][K][NR] from row k0, b = dY^T rows of stride ldb. */
+static void block_dw(int kn, const float *a, size_t K, const float *restrict b, size_t ldb, float *c, size_t ldc)
+{
+    vf s0[MR], s1[MR];
+    for (int i = 0; i < MR; i++) {
+        s0[i] = VLOAD(c + i * ldc);
+        s1[i] = VLOAD(c + i * ldc + VL);
+    }
+    for (int p0 = 0; p0 < kn; p0 += NR) {
+        const float *restrict ap = a + (size_t)p0 * K;
+        const int ln = kn - p0 < NR ? kn - p0 : NR;
+        for (int q = 0; q < ln; q++, b += ldb) {
+            const vf b0 = VLOAD(b), b1 = VLOAD(b + VL);
+            for (int i = 0; i < MR; i++) {
+                const vf x = VSET1(ap[i * NR + q]);
+                s0[i] = VFMA(x, b0, s0[i]);
+                s1[i] = VFMA(x, b1, s1[i]);
+            }
+        }
+    }
+    for (int i = 0; i < MR; i++) {
+        VSTORE(c + i * ldc, s0[i]);
+        VSTORE(c + i * ldc + VL, s1[i]);
+    }
+}
+
+/* C[m, n] = A[m, k] B[k, n] (row strides lda, ldb, ldc) for m a multiple of MR and n of NR: unpacked. */
+static void block(int kn, const float *a, size_t lda, const float *b, size_t ldb, float *c, size_t ldc)
+{
+    vf s0[MR], s1[MR];
+    for (int i = 0; i < MR; i++)
+        s0[i] = VZERO(), s1[i] = VZERO();
     for (int k = 0; k < kn; k++) {
         const vf b0 = VLOAD(b + k * ldb), b1 = VLOAD(b + k * ldb + VL);
         for (int i = 0; i < MR; i++) {
@@ -352,171 +461,167 @@ static void block(int kn, const float *a, size_t lda, const float *b, size_t ldb
     }
 }
 
-/* C[m, n] (+)= A[m, k] B[k, n] for m a multiple of MR and n of NR (the buffers are padded to them). */
 static void product(int m, int n, int k, const float *a, size_t lda, const float *b, size_t ldb, float *c,
-                    size_t ldc, int acc)
+                    size_t ldc)
 {
     for (int j = 0; j < n; j += NR)
         for (int i = 0; i < m; i += MR)
-            block(k, a + (size_t)i * lda, lda, b + j, ldb, c + (size_t)i * ldc + j, ldc, acc);
+            block(k, a + (size_t)i * lda, lda, b + j, ldb, c + (size_t)i * ldc + j, ldc);
+}
+
+/* ap[i / MR][k][i % MR] = w(i, k) for i < m, 0 for the rows up to a multiple of MR; w(i, k) = w[i * K + k],
+ * or with flip the transposed convolution's weight: w[f, c, kh - 1 - ki, kw - 1 - kj] for i = c and
+ * k = (f kh + ki) kw + kj (w [F, C, kh, kw]). */
+static void pack_rows(const float *w, int m, int K, const geom *flip, float *ap)
+{
+    for (int i = 0; i < m; i++) {
+        float *dst = ap + (size_t)(i / MR) * K * MR + i % MR;
+        if (!flip) {
+            for (int k = 0; k < K; k++)
+                dst[(size_t)k * MR] = w[(size_t)i * K + k];
+            continue;
+        }
+        const int kh = flip->kh, kw = flip->kw, C = flip->F; /* flip is t: its F is the layer's C */
+        for (int k = 0; k < K; k++) {
+            int f = k / (kh * kw), ki = k / kw % kh, kj = k % kw;
+            dst[(size_t)k * MR] = w[(((size_t)f * C + i) * kh + (kh - 1 - ki)) * kw + (kw - 1 - kj)];
+        }
+    }
 }
 
 /* ---- tiles ---- */
 
-typedef struct tile {
-    int s0, ns, oh0, rows; /* samples s0 .. s0 + ns - 1, output rows oh0 .. oh0 + rows - 1 of each */
-    int P;                 /* positions: ns * rows * OW */
-} tile;
-
-static int next_tile(const conv_state *g, int n, tile *t)
+/* Per position t < P of the tile starting at global position q0: the offset of its sample's input and the
+ * top-left input row and column of its window. */
+static void tile_lanes(const conv_state *s, const geom *g, size_t in_size, long q0, int P)
 {
-    if (t->ns == 0) {
-        t->s0 = 0, t->oh0 = 0;
-    } else if (t->oh0 + t->rows < g->OH) {
-        t->oh0 += t->rows;
-    } else {
-        t->s0 += t->ns, t->oh0 = 0;
+    long ohw = (long)g->OH * g->OW, smp = q0 / ohw, r = q0 % ohw;
+    int oh = (int)(r / g->OW), ow = (int)(r % g->OW);
+    for (int t = 0; t < P; t++) {
+        s->lane_base[t] = smp * (long)in_size;
+        s->lane_ih[t] = oh * g->sh - g->pt;
+        s->lane_iw[t] = ow * g->sw - g->pl;
+        if (++ow == g->OW) {
+            ow = 0;
+            if (++oh == g->OH)
+                oh = 0, smp++;
+        }
     }
-    if (t->s0 >= n)
-        return 0;
-    t->ns = n - t->s0 < g->tile_n ? n - t->s0 : g->tile_n;
-    t->rows = g->OH - t->oh0 < g->tile_rows ? g->OH - t->oh0 : g->tile_rows;
-    t->P = t->ns * t->rows * g->OW;
-    return 1;
 }
 
-/* Where the stride along rows is 1 and OW == W ("same" padding), the positions q = (oh - oh0) W + ow of a
- * sample's rows in a tile read input plane[q + shift] for one kernel offset (ki, kj), shift = (oh0 - pt +
- * ki) W + kj - pl: one contiguous run, except in the rows [0, *r0) and [*r1, rows) outside the image and the
- * columns outside [lo, hi). [*q0, *q1) is the part of the rows inside the image whose source lies in the
- * plane; its other positions are all in those columns. */
-static long shifted_range(const conv_state *g, const tile *t, int ki, int kj, int *r0, int *r1, long *q0,
-                          long *q1)
+/* 32 bits of a kernel offset's mask from output position r on. */
+static inline uint32_t bits_at(const uint64_t *b, long r)
 {
-    const int W = g->W;
-    int a = g->pt - ki - t->oh0, b = g->H + g->pt - ki - t->oh0;
-    *r0 = a < 0 ? 0 : a < t->rows ? a : t->rows;
-    *r1 = b < *r0 ? *r0 : b < t->rows ? b : t->rows;
-    long shift = (long)(t->oh0 - g->pt + ki) * W + kj - g->pl, hw = (long)g->H * W;
-    *q0 = (long)*r0 * W, *q1 = (long)*r1 * W;
-    *q0 = *q0 + shift < 0 ? -shift : *q0;
-    *q1 = *q1 + shift > hw ? hw - shift : *q1;
-    *q1 = *q1 < *q0 ? *q0 : *q1;
-    return shift;
+    uint64_t v = b[r >> 6] >> (r & 63);
+    if (r & 63)
+        v |= b[(r >> 6) + 1] << (64 - (r & 63));
+    return (uint32_t)v;
 }
 
-/* cols[(c kh + ki) kw + kj, p] = x[s, c, oh sh - pt + ki, ow sw - pl + kj] (0 outside the image), for the
- * positions p = ((s - s0) rows + oh - oh0) OW + ow of the tile. */
-static void im2col(const conv_state *g, const float *x, size_t in_size, const tile *t, float *cols)
+/* cols = im2col of positions q0 .. q0 + P of x (samples of in_size values) for geometry g, in panels
+ * [K][NR]: cols[t / NR][(c kh + ki) kw + kj][t % NR] = x[sample, c, ih + ki, iw + kj], 0 outside the image.
+ * Positions from P up to the end of the last panel are left as they are. */
+static void im2col(const conv_state *s, const geom *g, const float *x, size_t in_size, long q0, int P, float *cols)
 {
-    const int OW = g->OW, sw = g->sw;
-    const size_t run = (size_t)t->rows * OW, hw = (size_t)g->H * g->W;
-    for (int ki = 0; ki < g->kh; ki++)
-        for (int kj = 0; kj < g->kw; kj++) {
-            int lo, hi, r0 = 0, r1 = 0;
-            long q0 = 0, q1 = 0, shift = 0;
-            valid_columns(g, kj, &lo, &hi);
-            const int contiguous = sw == 1 && OW == g->W;
-            if (contiguous)
-                shift = shifted_range(g, t, ki, kj, &r0, &r1, &q0, &q1);
-            const float *mask = g->colmask + (size_t)kj * g->tile_rows * OW;
-            for (int c = 0; c < g->C; c++) {
-                float *row = cols + (size_t)((c * g->kh + ki) * g->kw + kj) * g->Pc;
-                for (int s = 0; s < t->ns; s++) {
-                    const float *plane = x + (size_t)(t->s0 + s) * in_size + (size_t)c * hw;
-                    float *d = row + s * run;
-                    if (contiguous) { /* one shifted copy, masked where it wraps around a row end */
-                        for (long q = 0; q < q0; q++)
-                            d[q] = 0;
-                        for (long q = q0; q < q1; q++)
-                            d[q] = mask[q] != 0.0f ? plane[q + shift] : 0.0f;
-                        for (long q = q1; q < (long)run; q++)
-                            d[q] = 0;
-                        continue;
-                    }
-                    for (int r = 0; r < t->rows; r++, d += OW) {
-                        int ih = (t->oh0 + r) * g->sh - g->pt + ki;
-                        if (ih < 0 || ih >= g->H || lo == hi) {
-                            for (int ow = 0; ow < OW; ow++)
-                                d[ow] = 0;
-                            continue;
-                        }
-                        const float *src = plane + (size_t)ih * g->W + (lo * sw - g->pl + kj);
-                        for (int ow = 0; ow < lo; ow++)
-                            d[ow] = 0;
-                        if (sw == 1)
-                            for (int i = 0; i < hi - lo; i++)
-                                d[lo + i] = src[i];
-                        else
-                            for (int i = 0; i < hi - lo; i++)
-                                d[lo + i] = src[i * sw];
-                        for (int ow = hi; ow < OW; ow++)
-                            d[ow] = 0;
-                    }
+    const size_t hw = (size_t)g->H * g->W;
+    const int K = g->K;
+#if defined(__AVX512F__)
+    const int kk = g->kh * g->kw;
+    if (g->shifted) { /* groups of 16 positions, each in at most two samples (OH OW >= 16) */
+        enum { OC = 16 }; /* kernel offsets per pass */
+        const long ohw = (long)g->OH * g->OW;
+        const int groups = (P + 15) / 16;
+        __mmask16 k1[MAX_PTILE / 16][OC], k2[MAX_PTILE / 16][OC];
+        long shift[OC];
+        for (int o0 = 0; o0 < kk; o0 += OC) {
+            const int on = kk - o0 < OC ? kk - o0 : OC;
+            for (int o = 0; o < on; o++)
+                shift[o] = (long)((o0 + o) / g->kw - g->pt) * g->W + (o0 + o) % g->kw - g->pl;
+            for (int j = 0; j < groups; j++) {
+                const long q = q0 + 16 * j, r = q % ohw;
+                const int want = P - 16 * j < 16 ? P - 16 * j : 16, n1 = ohw - r < want ? (int)(ohw - r) : want;
+                const uint32_t m1 = (1u << n1) - 1, all = (1u << want) - 1;
+                for (int o = 0; o < on; o++) {
+                    const uint64_t *b = g->bits + (size_t)(o0 + o) * g->words;
+                    k1[j][o] = (__mmask16)(bits_at(b, r) & m1);
+                    k2[j][o] = (__mmask16)((bits_at(b, 0) << n1) & all & ~m1);
                 }
             }
-        }
-}
-
-/* dx[s, c, ih, iw] += cols[k, p]: the adjoint of im2col. */
-static void col2im(const conv_state *g, const float *cols, const tile *t, float *dx, size_t in_size)
-{
-    const int OW = g->OW, sw = g->sw;
-    const size_t run = (size_t)t->rows * OW, hw = (size_t)g->H * g->W;
-    for (int ki = 0; ki < g->kh; ki++)
-        for (int kj = 0; kj < g->kw; kj++) {
-            int lo, hi, r0 = 0, r1 = 0;
-            long q0 = 0, q1 = 0, shift = 0;
-            valid_columns(g, kj, &lo, &hi);
-            const int contiguous = sw == 1 && OW == g->W;
-            if (contiguous)
-                shift = shifted_range(g, t, ki, kj, &r0, &r1, &q0, &q1);
-            const float *mask = g->colmask + (size_t)kj * g->tile_rows * OW;
-            for (int c = 0; c < g->C; c++) {
-                const float *row = cols + (size_t)((c * g->kh + ki) * g->kw + kj) * g->Pc;
-                for (int s = 0; s < t->ns; s++) {
-                    float *plane = dx + (size_t)(t->s0 + s) * in_size + (size_t)c * hw;
-                    const float *d = row + s * run;
-                    if (contiguous) {
-                        for (long q = q0; q < q1; q++)
-                            plane[q + shift] += mask[q] != 0.0f ? d[q] : 0.0f;
-                        continue;
-                    }
-                    for (int r = 0; r < t->rows; r++, d += OW) {
-                        int ih = (t->oh0 + r) * g->sh - g->pt + ki;
-                        if (ih < 0 || ih >= g->H || lo == hi)
-                            continue;
-                        float *dst = plane + (size_t)ih * g->W + (lo * sw - g->pl + kj);
-                        if (sw == 1)
-                            for (int i = 0; i < hi - lo; i++)
-                                dst[i] += d[lo + i];
-                        else
-                            for (int i = 0; i < hi - lo; i++)
-                                dst[i * sw] += d[lo + i];
+            /* plane by plane, in order along it: one stream of reads at a time */
+            for (int c = 0; c < g->C; c++)
+                for (int j = 0; j < groups; j++) {
+                    const long q = q0 + 16 * j, smp = q / ohw, r = q % ohw;
+                    const int n1 = ohw - r < 16 ? (int)(ohw - r) : 16;
+                    const float *p1 = x + smp * (long)in_size + (long)c * (long)hw + r;
+                    const float *p2 = x + (smp + 1) * (long)in_size + (long)c * (long)hw - n1;
+                    float *d = cols + (size_t)(j / 2) * K * NR + (j % 2) * 16 + (size_t)(c * kk + o0) * NR; /* NR 32 */
+                    for (int o = 0; o < on; o++, d += NR) {
+                        __m512 v = _mm512_maskz_loadu_ps(k1[j][o], p1 + shift[o]);
+                        if (k2[j][o])
+                            v = _mm512_mask_loadu_ps(v, k2[j][o], p2 + shift[o]);
+                        _mm512_storeu_ps(d, v);
                     }
                 }
-            }
         }
+        return;
+    }
+#endif
+    tile_lanes(s, g, in_size, q0, P);
+    for (int c = 0; c < g->C; c++)
+        for (int ki = 0; ki < g->kh; ki++)
+            for (int kj = 0; kj < g->kw; kj++) {
+                float *row = cols + (size_t)((c * g->kh + ki) * g->kw + kj) * NR;
+                for (int t = 0; t < P; t++) {
+                    const int ih = s->lane_ih[t] + ki, iw = s->lane_iw[t] + kj;
+                    const int in = ih >= 0 && ih < g->H && iw >= 0 && iw < g->W;
+                    row[(size_t)(t / NR) * K * NR + t % NR] =
+                        in ? x[s->lane_base[t] + (long)(c * hw) + (long)ih * g->W + iw] : 0.0f;
+                }
+            }
 }
 
-/* z[s, f, oh0 .. oh0 + rows) = ybuf[f, tile positions of s] + bias[f], with relu when asked. */
-static void copy_out(const conv_state *g, const tile *t, const float *bias, int relu, float *z, size_t out_size)
+/* dx[sample, c, ih + ki, iw + kj] += dcols[(c kh + ki) kw + kj, t] (rows of stride ld): the adjoint of
+ * im2col, for positions q0 .. q0 + P. */
+static void col2im(const conv_state *s, const geom *g, const float *dcols, size_t ld, long q0, int P, float *dx,
+                   size_t in_size)
 {
-    size_t run = (size_t)t->rows * g->OW, ohw = (size_t)g->OH * g->OW;
-    for (int s = 0; s < t->ns; s++)
+    const size_t hw = (size_t)g->H * g->W;
+    tile_lanes(s, g, in_size, q0, P);
+    for (int c = 0; c < g->C; c++)
+        for (int ki = 0; ki < g->kh; ki++)
+            for (int kj = 0; kj < g->kw; kj++) {
+                const float *row = dcols + (size_t)((c * g->kh + ki) * g->kw + kj) * ld;
+                for (int t = 0; t < P; t++) {
+                    const int ih = s->lane_ih[t] + ki, iw = s->lane_iw[t] + kj;
+                    if (ih >= 0 && ih < g->H && iw >= 0 && iw < g->W)
+                        dx[s->lane_base[t] + (long)(c * hw) + (long)ih * g->W + iw] += row[t];
+                }
+            }
+}
+
+/* out[sample, f, position] = ybuf[f, t] + bias[f] (relu when asked) for the tile's positions t < P. */
+static void copy_out(const geom *g, const float *ybuf, size_t ld, long q0, int P, const float *bias, int relu,
+                     float *out, size_t out_size)
+{
+    const long ohw = (long)g->OH * g->OW;
+    for (int t = 0; t < P;) {
+        const long q = q0 + t, smp = q / ohw, r = q % ohw;
+        const int len = ohw - r < P - t ? (int)(ohw - r) : P - t;
         for (int f = 0; f < g->F; f++) {
-            const float *src = g->ybuf + (size_t)f * g->Pc + s * run;
-            float *dst = z + (size_t)(t->s0 + s) * out_size + f * ohw + (size_t)t->oh0 * g->OW;
+            const float *src = ybuf + (size_t)f * ld + t;
+            float *dst = out + smp * (long)out_size + f * ohw + r;
             const float b = bias ? bias[f] : 0.0f;
             if (relu)
-                for (size_t i = 0; i < run; i++) {
+                for (int i = 0; i < len; i++) {
                     float v = src[i] + b;
                     dst[i] = v > 0.0f ? v : 0.0f;
                 }
             else
-                for (size_t i = 0; i < run; i++)
+                for (int i = 0; i < len; i++)
                     dst[i] = src[i] + b;
         }
+        t += len;
+    }
 }
 
 /* Sum of v[0 .. n) in 16 interleaved partial sums (so that the loop vectorizes). */
@@ -534,33 +639,63 @@ static float row_sum(const float *v, size_t n)
     return s;
 }
 
-/* ybuf[f, positions] = dy of the tile (times relu'(y) when asked), dyt its transpose; gb[f] += sums. */
-static void gather(const conv_state *g, const tile *t, const float *dy, const float *y, int relu, float *gb,
-                   size_t out_size)
+/* ybuf[f, t] = dy of the tile's positions t < P, 0 up to the end of the last panel; gb[f] += the row sums. */
+static void gather(const geom *g, const float *dy, size_t out_size, long q0, int P, float *ybuf, size_t ld,
+                   float *gb)
 {
-    size_t run = (size_t)t->rows * g->OW, ohw = (size_t)g->OH * g->OW;
+    const long ohw = (long)g->OH * g->OW;
+    const int Pr = round_up(P, NR);
+    for (int t = 0; t < P;) {
+        const long q = q0 + t, smp = q / ohw, r = q % ohw;
+        const int len = ohw - r < P - t ? (int)(ohw - r) : P - t;
+        for (int f = 0; f < g->F; f++)
+            memcpy(ybuf + (size_t)f * ld + t, dy + smp * (long)out_size + f * ohw + r, (size_t)len * sizeof *dy);
+        t += len;
+    }
     for (int f = 0; f < g->F; f++) {
-        float *row = g->ybuf + (size_t)f * g->Pc;
-        for (int s = 0; s < t->ns; s++) {
-            size_t off = (size_t)(t->s0 + s) * out_size + f * ohw + (size_t)t->oh0 * g->OW;
-            const float *src = dy + off, *ys = y + off;
-            float *dst = row + s * run;
-            if (relu)
-                for (size_t i = 0; i < run; i++)
-                    dst[i] = ys[i] > 0.0f ? src[i] : 0.0f;
-            else
-                memcpy(dst, src, run * sizeof *dst);
-        }
+        float *row = ybuf + (size_t)f * ld;
+        memset(row + P, 0, (size_t)(Pr - P) * sizeof *row);
         if (gb)
-            gb[f] += row_sum(row, (size_t)t->P);
+            gb[f] += row_sum(row, (size_t)P);
     }
-    const int F = g->F, Fp = g->Fp, Pc = g->Pc;
-    for (int p = 0; p < t->P; p++) {
-        float *dst = g->dyt + (size_t)p * Fp;
-        const float *src = g->ybuf + p;
+}
+
+/* dyt[t, f] = ybuf[f, t] for t < P rounded up to 16, f < F (rows of stride ld, dyt rows of stride Fp; its
+ * columns from F on stay 0). */
+static void transpose(const float *ybuf, size_t ld, int F, int P, float *dyt, size_t Fp)
+{
+#if defined(__AVX512F__)
+    /* 16 x 16 blocks: four rounds of swapping the off-diagonal b x b blocks (b = 8, 4, 2, 1) */
+    __m512i lo[4], hi[4];
+    for (int s = 0, b = 8; s < 4; s++, b /= 2) {
+        int il[16], ih[16];
+        for (int j = 0; j < 16; j++) {
+            il[j] = (j & b) ? 16 + j - b : j;
+            ih[j] = (j & b) ? 16 + j : j + b;
+        }
+        lo[s] = _mm512_loadu_si512(il);
+        hi[s] = _mm512_loadu_si512(ih);
+    }
+    for (int f0 = 0; f0 < F; f0 += 16)
+        for (int p0 = 0; p0 < P; p0 += 16) {
+            __m512 r[16];
+            for (int i = 0; i < 16; i++)
+                r[i] = f0 + i < F ? _mm512_loadu_ps(ybuf + (size_t)(f0 + i) * ld + p0) : _mm512_setzero_ps();
+            for (int s = 0, b = 8; s < 4; s++, b /= 2)
+                for (int i = 0; i < 16; i++)
+                    if (!(i & b)) {
+                        __m512 u = _mm512_permutex2var_ps(r[i], lo[s], r[i + b]);
+                        __m512 v = _mm512_permutex2var_ps(r[i], hi[s], r[i + b]);
+                        r[i] = u, r[i + b] = v;
+                    }
+            for (int i = 0; i < 16; i++)
+                _mm512_storeu_ps(dyt + (size_t)(p0 + i) * Fp + f0, r[i]);
+        }
+#else
+    for (int p = 0; p < round_up(P, 16); p++)
         for (int f = 0; f < F; f++)
-            dst[f] = src[(size_t)f * Pc];
-    }
+            dyt[(size_t)p * Fp + f] = ybuf[(size_t)f * ld + p];
+#endif
 }
 
 static void conv_forward(mt_layer *l, const float *x, float *y, int n, const mt_pass *pass)
@@ -569,21 +704,37 @@ static void conv_forward(mt_layer *l, const float *x, float *y, int n, const mt_
     if (n == 0)
         return;
     const conv_opts *o = l->opts;
-    conv_state *g = l->state;
-    const float *w = l->params, *bias = o->use_bias ? l->params + (size_t)g->F * g->K : NULL;
-    memcpy(g->wp, w, (size_t)g->F * g->K * sizeof *w);
+    conv_state *s = l->state;
+    const geom *g = &s->g;
+    const float *bias = o->use_bias ? l->params + (size_t)g->F * g->K : NULL;
+    pack_rows(l->params, g->F, g->K, NULL, s->wp);
     mt_activation act = act_of(l);
     int keep = l->scratch_per_sample != 0, relu = act.kind == MT_ACT_RELU && !keep;
     float *z = keep ? l->scratch : y;
-    tile t = {0};
-    while (next_tile(g, n, &t)) {
-        im2col(g, x, l->in_size, &t, g->cols);
-        product(g->Fr, round_up(t.P, NR), g->K, g->wp, (size_t)g->K, g->cols, (size_t)g->Pc, g->ybuf,
-                (size_t)g->Pc, 0);
-        copy_out(g, &t, bias, relu, z, l->out_size);
+    const long total = (long)n * g->OH * g->OW;
+    for (long q0 = 0; q0 < total; q0 += g->ptile) {
+        const int P = total - q0 < g->ptile ? (int)(total - q0) : g->ptile;
+        im2col(s, g, x, l->in_size, q0, P, s->cols);
+        product_packed(s->Fr, P, g->K, s->wp, s->cols, s->ybuf, (size_t)g->ptile);
+        copy_out(g, s->ybuf, (size_t)g->ptile, q0, P, bias, relu, z, l->out_size);
     }
     if (!relu)
         mt_activation_forward(&act, z, y, n, (int)l->out_size);
+}
+
+/* dx = the transposed convolution of dy (stride 1): dy's tiles through the forward path of s->t. */
+static void input_gradient_by_conv(mt_layer *l, const float *dy, float *dx, int n)
+{
+    conv_state *s = l->state;
+    const geom *t = &s->t;
+    pack_rows(l->params, t->F, t->K, t, s->wtp);
+    const long total = (long)n * t->OH * t->OW;
+    for (long q0 = 0; q0 < total; q0 += t->ptile) {
+        const int P = total - q0 < t->ptile ? (int)(total - q0) : t->ptile;
+        im2col(s, t, dy, l->out_size, q0, P, s->cols);
+        product_packed(s->Cr, P, t->K, s->wtp, s->cols, s->ybuf, (size_t)t->ptile);
+        copy_out(t, s->ybuf, (size_t)t->ptile, q0, P, NULL, 0, dx, l->in_size);
+    }
 }
 
 static void conv_backward(mt_layer *l, const float *x, const float *y, float *dy, float *dx, int n,
@@ -593,36 +744,46 @@ static void conv_backward(mt_layer *l, const float *x, const float *y, float *dy
     if (n == 0)
         return;
     const conv_opts *o = l->opts;
-    conv_state *g = l->state;
+    conv_state *s = l->state;
+    const geom *g = &s->g;
     const int F = g->F, K = g->K;
+    const size_t total_out = (size_t)n * l->out_size;
     mt_activation act = act_of(l);
-    int relu = 0;
-    if (!l->fused_output && act.kind == MT_ACT_RELU)
-        relu = 1;
-    else if (!l->fused_output && act.kind != MT_ACT_LINEAR)
+    if (!l->fused_output && act.kind == MT_ACT_RELU) {
+        for (size_t i = 0; i < total_out; i++)
+            dy[i] = y[i] > 0.0f ? dy[i] : 0.0f;
+    } else if (!l->fused_output && act.kind != MT_ACT_LINEAR) {
         mt_activation_backward(&act, l->scratch, y, dy, n, (int)l->out_size);
+    }
     float *gw = l->grads, *gb = o->use_bias ? l->grads + (size_t)F * K : NULL;
-    if (dx) {
+    const size_t ld = (size_t)g->ptile;
+    if (dx && !s->by_conv) {
         for (int f = 0; f < F; f++)
             for (int k = 0; k < K; k++)
-                g->wtp[(size_t)k * F + f] = l->params[(size_t)f * K + k];
+                s->wtp[(size_t)k * F + f] = l->params[(size_t)f * K + k];
         memset(dx, 0, (size_t)n * l->in_size * sizeof *dx);
     }
-    memset(g->dwt, 0, (size_t)g->Kr * g->Fp * sizeof *g->dwt);
-    tile t = {0};
-    while (next_tile(g, n, &t)) {
-        gather(g, &t, dy, y, relu, gb, l->out_size);
-        im2col(g, x, l->in_size, &t, g->cols);
-        product(g->Kr, g->Fp, t.P, g->cols, (size_t)g->Pc, g->dyt, (size_t)g->Fp, g->dwt, (size_t)g->Fp, 1);
-        if (dx) {
-            product(g->Kr, round_up(t.P, NR), F, g->wtp, (size_t)F, g->ybuf, (size_t)g->Pc, g->cols,
-                    (size_t)g->Pc, 0);
-            col2im(g, g->cols, &t, dx, l->in_size);
+    memset(s->dwt, 0, (size_t)s->Kr * s->Fp * sizeof *s->dwt);
+    const long total = (long)n * g->OH * g->OW;
+    for (long q0 = 0; q0 < total; q0 += g->ptile) {
+        const int P = total - q0 < g->ptile ? (int)(total - q0) : g->ptile;
+        gather(g, dy, l->out_size, q0, P, s->ybuf, ld, gb);
+        transpose(s->ybuf, ld, F, P, s->dyt, (size_t)s->Fp);
+        im2col(s, g, x, l->in_size, q0, P, s->cols);
+        for (int f0 = 0; f0 < s->Fp; f0 += NR)
+            for (int k0 = 0; k0 < s->Kr; k0 += MR)
+                block_dw(P, s->cols + (size_t)k0 * NR, (size_t)K, s->dyt + f0, (size_t)s->Fp,
+                         s->dwt + (size_t)k0 * s->Fp + f0, (size_t)s->Fp);
+        if (dx && !s->by_conv) {
+            product(s->Kr, round_up(P, NR), F, s->wtp, (size_t)F, s->ybuf, ld, s->cols, ld);
+            col2im(s, g, s->cols, ld, q0, P, dx, l->in_size);
         }
     }
     for (int f = 0; f < F; f++)
         for (int k = 0; k < K; k++)
-            gw[(size_t)f * K + k] += g->dwt[(size_t)k * g->Fp + f];
+            gw[(size_t)f * K + k] += s->dwt[(size_t)k * s->Fp + f];
+    if (dx && s->by_conv)
+        input_gradient_by_conv(l, dy, dx, n);
 }
 
 const mt_layer_ops mt_conv2d_layer = {

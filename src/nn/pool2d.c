@@ -40,7 +40,8 @@ enum { POOL_MAX, POOL_MIN, POOL_AVG };
 typedef struct pool_state {
     int kind;
     int C, H, W, kh, kw, sh, sw, pt, pl, OH, OW;
-    int inside2x2;  /* 2x2 windows, all inside the input: the fast path */
+    int inside2x2;  /* 2x2 windows, all inside the input */
+    int tiled2x2;   /* and stride 2: the windows tile the input (no overlap), the fastest path */
     int range[];    /* [kw][2]: the output columns [lo, hi) whose window column j lies inside the input */
 } pool_state;
 
@@ -99,6 +100,7 @@ static mt_status pool_setup(mt_layer *l, int kind, mt_error *err)
     }
     g.inside2x2 = g.kh == 2 && g.kw == 2 && g.pt == 0 && g.pl == 0 && (long)(g.OH - 1) * g.sh + 2 <= g.H &&
                   (long)(g.OW - 1) * g.sw + 2 <= g.W && g.W < (1 << 24);
+    g.tiled2x2 = g.inside2x2 && g.sh == 2 && g.sw == 2;
     pool_state *state = malloc(sizeof g + 2 * (size_t)g.kw * sizeof(int));
     if (!state)
         return mt_fail(err, MT_ERR_NOMEM, "%s: out of memory", l->section);
@@ -115,7 +117,8 @@ static mt_status pool_setup(mt_layer *l, int kind, mt_error *err)
     l->out_shape.v[l->in_shape.n - 2] = g.OH;
     l->out_shape.v[l->in_shape.n - 1] = g.OW;
     l->out_size = (size_t)g.C * g.OH * g.OW;
-    l->scratch_per_sample = kind == POOL_AVG ? 0 : l->out_size; /* max, min: the winner's position (int32) */
+    /* max, min: the winner's position per output (int32; for tiled 2x2 windows its code 0..3) */
+    l->scratch_per_sample = kind == POOL_AVG ? 0 : l->out_size;
     return MT_OK;
 }
 
@@ -202,6 +205,90 @@ static void extreme_2x2(const pool_state *g, float sign, const float *x, float *
     }
 }
 
+/* ---- 2x2 windows with stride 2: each input value in at most one window ----
+ * Forward keeps, per output, which of the window's four values won (0, 1: top row left, right; 2, 3:
+ * bottom row), first in that order on ties; backward writes every input gradient directly (the winner's
+ * dy, else 0) instead of clearing dx and scattering into it. One output row of a channel at a time: with
+ * AVX-512, 16 outputs per step, the two input rows' even and odd columns separated by permutes and the
+ * row ends handled by masks; otherwise plain loops. */
+#if defined(__AVX512F__)
+#include <immintrin.h>
+
+static __mmask16 first_lanes(int k)
+{
+    return k >= 16 ? (__mmask16)0xffff : k <= 0 ? (__mmask16)0 : (__mmask16)((1u << k) - 1);
+}
+
+/* Max (sign 1) or min (sign -1) of OW windows: rows r0, r1; winners' codes into code. */
+static void tiled_row(float sign, const float *r0, const float *r1, int OW, float *y, int32_t *code)
+{
+    const __m512i even = _mm512_set_epi32(30, 28, 26, 24, 22, 20, 18, 16, 14, 12, 10, 8, 6, 4, 2, 0);
+    const __m512i odd = _mm512_add_epi32(even, _mm512_set1_epi32(1));
+    const __m512 s = _mm512_set1_ps(sign);
+    for (int o = 0; o < OW; o += 16) {
+        const int cnt = OW - o < 16 ? OW - o : 16;
+        const __mmask16 lo = first_lanes(2 * cnt), hi = first_lanes(2 * cnt - 16), out = first_lanes(cnt);
+        const float *p0 = r0 + 2 * o, *p1 = r1 + 2 * o;
+        __m512 a0 = _mm512_mul_ps(s, _mm512_maskz_loadu_ps(lo, p0));
+        __m512 a1 = _mm512_mul_ps(s, _mm512_maskz_loadu_ps(hi, p0 + 16));
+        __m512 b0 = _mm512_mul_ps(s, _mm512_maskz_loadu_ps(lo, p1));
+        __m512 b1 = _mm512_mul_ps(s, _mm512_maskz_loadu_ps(hi, p1 + 16));
+        __m512 a = _mm512_permutex2var_ps(a0, even, a1), b = _mm512_permutex2var_ps(a0, odd, a1);
+        __m512 c = _mm512_permutex2var_ps(b0, even, b1), d = _mm512_permutex2var_ps(b0, odd, b1);
+        __mmask16 kb = _mm512_cmp_ps_mask(b, a, _CMP_GT_OQ), kd = _mm512_cmp_ps_mask(d, c, _CMP_GT_OQ);
+        __m512 ab = _mm512_mask_blend_ps(kb, a, b), cd = _mm512_mask_blend_ps(kd, c, d);
+        __m512i iab = _mm512_maskz_mov_epi32(kb, _mm512_set1_epi32(1));
+        __m512i icd = _mm512_mask_blend_epi32(kd, _mm512_set1_epi32(2), _mm512_set1_epi32(3));
+        __mmask16 k = _mm512_cmp_ps_mask(cd, ab, _CMP_GT_OQ);
+        _mm512_mask_storeu_ps(y + o, out, _mm512_mul_ps(s, _mm512_mask_blend_ps(k, ab, cd)));
+        _mm512_mask_storeu_epi32(code + o, out, _mm512_mask_blend_epi32(k, iab, icd));
+    }
+}
+
+/* Input gradients of one output row: rows d0, d1 (2 OW values each) from dy and the codes. */
+static void tiled_row_backward(const float *dy, const int32_t *code, int OW, float *d0, float *d1)
+{
+    const __m512i lo_idx = _mm512_set_epi32(23, 7, 22, 6, 21, 5, 20, 4, 19, 3, 18, 2, 17, 1, 16, 0);
+    const __m512i hi_idx = _mm512_add_epi32(lo_idx, _mm512_set1_epi32(8));
+    for (int o = 0; o < OW; o += 16) {
+        const int cnt = OW - o < 16 ? OW - o : 16;
+        const __mmask16 lo = first_lanes(2 * cnt), hi = first_lanes(2 * cnt - 16), in = first_lanes(cnt);
+        __m512 g = _mm512_maskz_loadu_ps(in, dy + o);
+        __m512i k = _mm512_maskz_loadu_epi32(in, code + o);
+        __m512 a = _mm512_maskz_mov_ps(_mm512_cmpeq_epi32_mask(k, _mm512_set1_epi32(0)), g);
+        __m512 b = _mm512_maskz_mov_ps(_mm512_cmpeq_epi32_mask(k, _mm512_set1_epi32(1)), g);
+        __m512 c = _mm512_maskz_mov_ps(_mm512_cmpeq_epi32_mask(k, _mm512_set1_epi32(2)), g);
+        __m512 d = _mm512_maskz_mov_ps(_mm512_cmpeq_epi32_mask(k, _mm512_set1_epi32(3)), g);
+        _mm512_mask_storeu_ps(d0 + 2 * o, lo, _mm512_permutex2var_ps(a, lo_idx, b));
+        _mm512_mask_storeu_ps(d0 + 2 * o + 16, hi, _mm512_permutex2var_ps(a, hi_idx, b));
+        _mm512_mask_storeu_ps(d1 + 2 * o, lo, _mm512_permutex2var_ps(c, lo_idx, d));
+        _mm512_mask_storeu_ps(d1 + 2 * o + 16, hi, _mm512_permutex2var_ps(c, hi_idx, d));
+    }
+}
+#else
+static void tiled_row(float sign, const float *r0, const float *r1, int OW, float *y, int32_t *code)
+{
+    for (int o = 0; o < OW; o++) {
+        const float a = sign * r0[2 * o], b = sign * r0[2 * o + 1], c = sign * r1[2 * o], d = sign * r1[2 * o + 1];
+        const float ab = b > a ? b : a, cd = d > c ? d : c;
+        const int32_t iab = b > a ? 1 : 0, icd = d > c ? 3 : 2;
+        y[o] = sign * (cd > ab ? cd : ab);
+        code[o] = cd > ab ? icd : iab;
+    }
+}
+
+static void tiled_row_backward(const float *dy, const int32_t *code, int OW, float *d0, float *d1)
+{
+    for (int o = 0; o < OW; o++) {
+        const int32_t k = code[o];
+        d0[2 * o] = k == 0 ? dy[o] : 0.0f;
+        d0[2 * o + 1] = k == 1 ? dy[o] : 0.0f;
+        d1[2 * o] = k == 2 ? dy[o] : 0.0f;
+        d1[2 * o + 1] = k == 3 ? dy[o] : 0.0f;
+    }
+}
+#endif
+
 static void extreme_forward(mt_layer *l, const float *x, float *y, int n, const mt_pass *pass)
 {
     (void)pass;
@@ -210,10 +297,37 @@ static void extreme_forward(mt_layer *l, const float *x, float *y, int n, const 
     size_t hw = (size_t)g->H * g->W, ohw = (size_t)g->OH * g->OW;
     int32_t *idx = (int32_t *)l->scratch;
     for (size_t c = 0; c < (size_t)n * g->C; c++) {
-        if (g->inside2x2)
+        if (g->tiled2x2)
+            for (int oh = 0; oh < g->OH; oh++) {
+                const float *r0 = x + c * hw + (size_t)2 * oh * g->W;
+                tiled_row(sign, r0, r0 + g->W, g->OW, y + c * ohw + (size_t)oh * g->OW,
+                          idx + c * ohw + (size_t)oh * g->OW);
+            }
+        else if (g->inside2x2)
             extreme_2x2(g, sign, x + c * hw, y + c * ohw, idx + c * ohw);
         else
             extreme_channel(g, sign, x + c * hw, y + c * ohw, idx + c * ohw);
+    }
+}
+
+/* Tiled 2x2: every input gradient written once; the columns and row the windows leave out get 0. */
+static void tiled_backward(const pool_state *g, const float *dy, const int32_t *code, float *dx, int n)
+{
+    size_t hw = (size_t)g->H * g->W, ohw = (size_t)g->OH * g->OW;
+    const int W = g->W, rest = g->W - 2 * g->OW;
+    for (size_t c = 0; c < (size_t)n * g->C; c++) {
+        float *d = dx + c * hw;
+        for (int oh = 0; oh < g->OH; oh++) {
+            float *d0 = d + (size_t)2 * oh * W, *d1 = d0 + W;
+            tiled_row_backward(dy + c * ohw + (size_t)oh * g->OW, code + c * ohw + (size_t)oh * g->OW, g->OW,
+                               d0, d1);
+            if (rest) {
+                memset(d0 + 2 * g->OW, 0, (size_t)rest * sizeof *d0);
+                memset(d1 + 2 * g->OW, 0, (size_t)rest * sizeof *d1);
+            }
+        }
+        if (2 * g->OH < g->H)
+            memset(d + (size_t)2 * g->OH * W, 0, (size_t)(g->H - 2 * g->OH) * W * sizeof *d);
     }
 }
 
@@ -226,6 +340,10 @@ static void extreme_backward(mt_layer *l, const float *x, const float *y, float 
         return;
     size_t hw = (size_t)g->H * g->W, ohw = (size_t)g->OH * g->OW;
     const int32_t *idx = (const int32_t *)l->scratch;
+    if (g->tiled2x2) {
+        tiled_backward(g, dy, idx, dx, n);
+        return;
+    }
     memset(dx, 0, (size_t)n * l->in_size * sizeof *dx);
     for (size_t c = 0; c < (size_t)n * g->C; c++) {
         float *d = dx + c * hw;

@@ -63,6 +63,9 @@ const mt_option mt_training_options[] = {
     { "gradient_dtype", MT_OPT_NAME, offsetof(mt_training_config, gradient_dtype), "float32", 0, 0,
       gradient_dtypes, "precision of the gradient exchange: float32, or bfloat16 (half the bytes; each sum "
       "computed in float32 and rounded to bfloat16)" },
+    { "balance", MT_OPT_BOOL, offsetof(mt_training_config, balance), "false", 0, 0, NULL,
+      "give faster ranks more of each global batch, in proportion to their measured speed (the sum is the "
+      "same; its rounding then depends on timing); not with deterministic" },
     { "deterministic", MT_OPT_BOOL, offsetof(mt_training_config, deterministic), "false", 0, 0, NULL,
       "bitwise identical weights for any number of ranks and after resume: fixed-size chunks, gradients "
       "summed exactly in 64-bit fixed point" },

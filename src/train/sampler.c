@@ -1,6 +1,8 @@
 /* Sharding arithmetic and the per-epoch shuffle shared by all ranks. */
 #include "train/sampler.h"
 
+#include <math.h>
+
 #include "core/rng.h"
 
 uint64_t mt_sampler_steps(uint64_t n, uint64_t batch)
@@ -23,6 +25,24 @@ void mt_sampler_slice(uint64_t b, int nranks, int rank, uint64_t *start, uint64_
     unsigned __int128 e = (unsigned __int128)b * (unsigned)(rank + 1) / (unsigned)nranks;
     *start = (uint64_t)s;
     *count = (uint64_t)(e - s);
+}
+
+static uint64_t boundary(uint64_t b, const double *cum, int nranks, int r)
+{
+    if (r == 0)
+        return 0;
+    if (r == nranks)
+        return b;
+    double x = floor((double)b * cum[r] / cum[nranks]);
+    return x < 0 ? 0 : x > (double)b ? b : (uint64_t)x;
+}
+
+void mt_sampler_slice_weighted(uint64_t b, const double *cum, int nranks, int rank, uint64_t *start,
+                               uint64_t *count)
+{
+    uint64_t s = boundary(b, cum, nranks, rank), e = boundary(b, cum, nranks, rank + 1);
+    *start = s;
+    *count = e > s ? e - s : 0;
 }
 
 uint64_t mt_sampler_max_slice(uint64_t b, int nranks)

@@ -16,6 +16,12 @@ uint64_t mt_sampler_batch_size(uint64_t n, uint64_t batch, uint64_t step);
  * start = floor(b * rank / nranks). Slices differ by at most one row; some may be empty when b < nranks. */
 void mt_sampler_slice(uint64_t b, int nranks, int rank, uint64_t *start, uint64_t *count);
 
+/* Slices in proportion to weights (load balancing): with cum[r] the sum of the weights of ranks
+ * 0 .. r-1 (cum[nranks] the total), rank r takes [floor(b cum[r] / cum[nranks]), floor(b cum[r + 1] /
+ * cum[nranks])). Every position of the batch goes to exactly one rank. */
+void mt_sampler_slice_weighted(uint64_t b, const double *cum, int nranks, int rank, uint64_t *start,
+                               uint64_t *count);
+
 /* Largest slice any rank gets from a global batch of size b. */
 uint64_t mt_sampler_max_slice(uint64_t b, int nranks);
 

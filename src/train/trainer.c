@@ -42,6 +42,10 @@ typedef struct trainer {
     mt_timeline timeline;
     mt_timeline *tl;               /* &timeline when --timeline is on, else NULL */
     mt_grad_exchange gx;           /* bucketed gradient sums */
+    struct {                       /* training.balance: slices in proportion to measured speeds */
+        double *weight, *cum;      /* per rank (identical on every rank); cumulative, size + 1 */
+        double work, samples;      /* this rank's seconds in its pieces and their samples since the last update */
+    } bal;
     uint64_t chunk;                /* deterministic mode: samples per chunk; 0 = one slice per rank */
     char *config_yaml;
 } trainer;
@@ -88,6 +92,64 @@ static mt_status make_schedule(trainer *t, mt_error *err)
                               t->cfg->training.epochs, &t->sched, err);
 }
 
+/* Balancing starts from even slices; shares stay within [1/2, 3/2] of the even share, so buffers for
+ * 3/2 of the largest even slice hold any slice. */
+static mt_status setup_balance(trainer *t, mt_error *err)
+{
+    const mt_training_config *tc = &t->cfg->training;
+    if (tc->deterministic)
+        return mt_fail(err, MT_ERR_CONFIG, "%s: training.balance: deterministic mode deals fixed chunks to the "
+                       "ranks; it cannot be combined with balance", t->cfg->origin);
+    t->bal.weight = malloc((size_t)t->size * sizeof *t->bal.weight);
+    t->bal.cum = malloc(((size_t)t->size + 1) * sizeof *t->bal.cum);
+    if (!t->bal.weight || !t->bal.cum)
+        return mt_fail(err, MT_ERR_NOMEM, "out of memory");
+    t->bal.cum[0] = 0;
+    for (int r = 0; r < t->size; r++)
+        t->bal.weight[r] = 1, t->bal.cum[r + 1] = r + 1;
+    uint64_t b = (uint64_t)tc->batch_size < t->rows ? (uint64_t)tc->batch_size : t->rows;
+    return mt_session_reserve(&t->s, (int)(mt_sampler_max_slice(b, t->size) * 3 / 2 + 1), err);
+}
+
+/* Steps between two measurements of the ranks' speeds, after the first ones at steps 2, 4, 8 and 16. */
+#define BALANCE_EVERY 20
+
+static int rebalance_due(uint64_t step)
+{
+    return step % BALANCE_EVERY == 0 || step == 2 || step == 4 || step == 8 || step == 16;
+}
+
+/* Collective, at the same step on every rank: gathers each rank's seconds per sample and moves the
+ * weights halfway toward the speeds (1 / seconds per sample), normalized to mean 1 and kept in [1/2, 3/2]. */
+static mt_status rebalance(trainer *t, mt_error *err)
+{
+    double mine = t->bal.samples > 0 ? t->bal.work / t->bal.samples : 0;
+    double *per = t->bal.cum; /* scratch: the cumulative sums are rebuilt below */
+    mt_status st = mt_comm_allgather_f64(t->comm, &mine, 1, per, err);
+    t->bal.work = t->bal.samples = 0;
+    if (st)
+        return st;
+    double total = 0;
+    for (int r = 0; r < t->size; r++) {
+        if (!(per[r] > 0)) /* a rank without samples yet: keep the weights */
+            total = NAN;
+        total += per[r] > 0 ? 1.0 / per[r] : 0;
+    }
+    double sum = 0;
+    for (int r = 0; r < t->size; r++) {
+        double w = isnan(total) ? t->bal.weight[r] : t->size / (per[r] * total);
+        w = 0.5 * (t->bal.weight[r] + w);
+        t->bal.weight[r] = w < 0.5 ? 0.5 : w > 1.5 ? 1.5 : w;
+        sum += t->bal.weight[r];
+    }
+    t->bal.cum[0] = 0;
+    for (int r = 0; r < t->size; r++) {
+        t->bal.weight[r] *= t->size / sum;
+        t->bal.cum[r + 1] = t->bal.cum[r] + t->bal.weight[r];
+    }
+    return MT_OK;
+}
+
 /* The gradient exchange over the model's buckets; in deterministic mode the chunk size and room for it. */
 static mt_status setup_exchange(trainer *t, mt_error *err)
 {
@@ -103,6 +165,8 @@ static mt_status setup_exchange(trainer *t, mt_error *err)
     mt_status st = mt_grad_exchange_init(&t->gx, t->comm, mt_model_grad_trailer(m), MT_GRAD_TRAILER, offsets,
                                          m->n_layers, tc->bucket_mb * 1048576.0, mode, err);
     free(offsets);
+    if (!st && tc->balance)
+        st = setup_balance(t, err);
     if (st || !tc->deterministic)
         return st;
     if (tc->deterministic && strcmp(tc->gradient_dtype, "float32") != 0)
@@ -254,7 +318,10 @@ static mt_status run_piece(trainer *t, uint64_t mb, uint64_t start, uint64_t cou
     trailer[0] = st ? 1.0f : 0.0f;
     trailer[1] = (float)(t->chunk ? loss : *loss_here);
     mt_model_backward(&s->model, s->dout, n, &pass);
-    t->times.compute += mt_wtime() - t1;
+    double t2 = mt_wtime();
+    t->times.compute += t2 - t1;
+    t->bal.work += t2 - t0;
+    t->bal.samples += (double)n;
     return st;
 }
 
@@ -265,7 +332,10 @@ static uint64_t pieces(const trainer *t, uint64_t b, uint64_t *start, uint64_t *
 {
     uint64_t first, count;
     if (!t->chunk) {
-        mt_sampler_slice(b, t->size, t->rank, start, &count);
+        if (t->bal.cum)
+            mt_sampler_slice_weighted(b, t->bal.cum, t->size, t->rank, start, &count);
+        else
+            mt_sampler_slice(b, t->size, t->rank, start, &count);
         *step = count;
         return 1;
     }
@@ -315,6 +385,7 @@ static mt_status train_step(trainer *t, uint64_t step, uint64_t micro, uint64_t 
     t->times.wait += t1 - t0;
     t->times.busy += t->gx.busy_step; /* counted as compute so far */
     t->times.compute -= t->gx.busy_step;
+    t->bal.work -= t->gx.busy_step;
     if (rc)
         return rc;
     if (st || trailer[0] != 0.0f) {
@@ -342,6 +413,8 @@ static mt_status train_step(trainer *t, uint64_t step, uint64_t micro, uint64_t 
     t->samples += total;
     t->epoch_samples += total;
     t->state.step++;
+    if (t->bal.cum && rebalance_due((uint64_t)t->state.step))
+        return rebalance(t, err);
     return MT_OK;
 }
 
@@ -602,6 +675,7 @@ mt_status mt_train_run(const mt_config *cfg, mt_comm *comm, const mt_train_optio
     if (!st && t.tl)
         st = write_timeline(&t, opts->timeline_path, err);
     mt_grad_exchange_free(&t.gx);
+    free(t.bal.weight), free(t.bal.cum);
     mt_timeline_free(&t.timeline);
     mt_session_close(&t.s);
     mt_history_free(&t.history);

@@ -6,6 +6,8 @@
  * a checkpoint written by the single-rank run resumed on all ranks matches within tolerance.
  * Gradient accumulation: 2 micro-batches of 15 per step follow the same path as batches of 30.
  * Buckets: one gradient bucket per layer (sums overlapping backprop) equals one fused sum after it.
+ * Load balancing (slices in proportion to measured speeds, re-measured at steps 2, 4, 8) follows the
+ * single-rank path within the same tolerance.
  * Deterministic mode (chunks of 4 samples, fixed-point sums): the weights are bitwise identical at np = 1
  * and N, after 1 epoch + --resume, and after a one-rank epoch resumed on N ranks; with accumulation too.
  * bfloat16 gradient exchange: the run stays within 2% of each tensor's largest magnitude of float32
@@ -209,6 +211,7 @@ int main(int argc, char **argv)
         train_batch(world, dir, name(c, "buckets"), c, 2, 0, 30, 1, ", bucket_mb: 0.000001");
         train_batch(world, dir, name(c, "fused"), c, 2, 0, 30, 1, ", bucket_mb: 0");
         train_batch(world, dir, name(c, "bf16"), c, 2, 0, 30, 1, ", gradient_dtype: bfloat16");
+        train_batch(world, dir, name(c, "balance"), c, 2, 0, 30, 1, ", balance: true");
         if (rank == 0) {
             compare(dir, ref, par, c->tol);
             compare(dir, par, half, 0);
@@ -216,6 +219,7 @@ int main(int argc, char **argv)
             if (c->accumulate)
                 compare(dir, ref, accum, c->tol);
             compare(dir, name(c, "buckets"), name(c, "fused"), c->tol);
+            compare(dir, ref, name(c, "balance"), c->tol);
             if (c->accumulate) /* not with batch norm: the gradient of a bias before it is rounding noise */
                 compare(dir, ref, name(c, "bf16"), 0.02);
         }

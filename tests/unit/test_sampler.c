@@ -1,6 +1,7 @@
 /* Sharding arithmetic in one process: slices of every global batch cover it exactly once, in order,
  * differ by at most one row (uneven splits), and the per-epoch permutation is a permutation that
  * depends only on (seed, epoch). */
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -24,6 +25,26 @@ static void check_slices(uint64_t b, int np)
     CHECK(hi - lo <= 1, "b=%llu np=%d: uneven by %llu", (unsigned long long)b, np, (unsigned long long)(hi - lo));
 }
 
+/* Weighted slices: contiguous, covering the batch once, each within one row of b * w_r / sum w. */
+static void check_weighted(uint64_t b, const double *w, int np)
+{
+    double cum[9] = {0};
+    for (int r = 0; r < np; r++)
+        cum[r + 1] = cum[r] + w[r];
+    uint64_t next = 0;
+    for (int r = 0; r < np; r++) {
+        uint64_t start, count;
+        mt_sampler_slice_weighted(b, cum, np, r, &start, &count);
+        CHECK(start == next, "weighted b=%llu np=%d rank %d starts at %llu, expected %llu", (unsigned long long)b, np,
+              r, (unsigned long long)start, (unsigned long long)next);
+        double want = (double)b * w[r] / cum[np];
+        CHECK(fabs((double)count - want) <= 1.0, "weighted b=%llu rank %d: %llu rows for a share of %.2f",
+              (unsigned long long)b, r, (unsigned long long)count, want);
+        next = start + count;
+    }
+    CHECK(next == b, "weighted b=%llu np=%d: slices cover %llu rows", (unsigned long long)b, np, (unsigned long long)next);
+}
+
 int main(void)
 {
     const uint64_t batches[] = {1, 2, 3, 7, 64, 100, 127, 128, 129, 1000};
@@ -33,6 +54,17 @@ int main(void)
             check_slices(batches[i], ranks[j]);
 
     /* Steps and the last partial batch: (N, B) -> steps, last size. */
+    const double even[4] = {1, 1, 1, 1}, skew[4] = {1.5, 0.5, 1.2, 0.8}, two[2] = {1.3, 0.7};
+    check_weighted(128, even, 4);
+    check_weighted(128, skew, 4);
+    check_weighted(7, skew, 4);
+    check_weighted(1, two, 2);
+    check_weighted(256, two, 2);
+    uint64_t ws, wc;
+    double cum2[3] = {0, 1.3, 2.0};
+    mt_sampler_slice_weighted(100, cum2, 2, 0, &ws, &wc);
+    CHECK(ws == 0 && wc == 65, "100 rows at weights 1.3 : 0.7: rank 0 takes [0, 65), got [%llu, +%llu)",
+          (unsigned long long)ws, (unsigned long long)wc);
     CHECK(mt_sampler_steps(60000, 128) == 469, "60000/128 steps");
     CHECK(mt_sampler_batch_size(60000, 128, 468) == 96, "last batch of 60000/128 is 96");
     CHECK(mt_sampler_batch_size(60000, 128, 0) == 128, "first batch");

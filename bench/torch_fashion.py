@@ -7,7 +7,8 @@ with Adam 1e-3, no augmentation), and prints the median samples/s over several r
 
 Only the training loop is timed (batch gather, forward, backward, optimizer step over all 60000
 training samples, the last batch partial), as mpitrain's samples_per_sec counts training time only.
-Data comes from datasets/fashion-mnist.h5 through h5py when both exist, else from the IDX files.
+Data comes from datasets/fashion-mnist.h5 through h5py when both exist, else from the IDX files. The data
+loading and the model definitions (build) are shared with bench/torch_ddp.py.
 
 Output, one line per batch size (read by bench/fashion_epoch.sh):
     torch batch B threads T runs R median_samples_per_sec S all S1,S2,...
@@ -37,7 +38,19 @@ def load_idx(images, labels):
 
 
 def load_train(h5_path, idx_dir):
-    """Training split as (float32 [N, 784] in [0, 1], int64 [N]) tensors, and where it came from."""
+    """Training split as (float32 [N, 28, 28] in [0, 1], int64 [N]) tensors, and where it came from."""
+    x, y, src = load_train_raw(h5_path, idx_dir)
+    return to_float(x), y, src
+
+
+def to_float(x):
+    """Images as float32 in [0, 1]: uint8 pixels are divided by 255 (as mpitrain reads them), floats kept."""
+    return x.float() / 255.0 if x.dtype == torch.uint8 else x.float()
+
+
+def load_train_raw(h5_path, idx_dir):
+    """Training split as (images [N, 28, 28] as stored: uint8 pixels or float32, labels int64 [N]) tensors, and
+    where it came from (also used by bench/torch_ddp.py, whose ranks convert only the rows they train on)."""
     try:
         import h5py  # optional
     except ImportError:
@@ -49,9 +62,7 @@ def load_train(h5_path, idx_dir):
         x, y = load_idx(os.path.join(idx_dir, "train-images-idx3-ubyte.gz"),
                         os.path.join(idx_dir, "train-labels-idx1-ubyte.gz"))
         src = idx_dir + " (IDX files)"
-    xt = torch.from_numpy(x.astype(np.float32) / 255.0)
-    yt = torch.from_numpy(y.astype(np.int64))
-    return xt, yt, src
+    return torch.from_numpy(np.ascontiguousarray(x)), torch.from_numpy(y.astype(np.int64)), src
 
 
 class LastStep(nn.Module):

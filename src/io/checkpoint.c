@@ -13,6 +13,7 @@
 #include <hdf5.h>
 
 #include "core/error.h"
+#include "io/h5_check.h"
 
 _Static_assert(sizeof(mt_metrics_row) == MT_METRICS_FIELDS * sizeof(double), "rows are indexed as double[]");
 
@@ -334,17 +335,45 @@ mt_status mt_checkpoint_write(const char *path, const mt_checkpoint *c, mt_error
 
 /* ---- reading ---- */
 
+#define MAX_HISTORY_ROWS 10000000  /* epochs in /metrics (training.epochs is at most 1e6) */
+
+/* Whether the dataset or attribute space holds exactly one element (a scalar or a [1] array): the
+ * readers below read single values into single variables, so anything larger must not reach H5Dread. */
+static int one_element(hid_t space)
+{
+    int ok = space >= 0 && H5Sget_simple_extent_npoints(space) == 1;
+    if (space >= 0)
+        H5Sclose(space);
+    return ok;
+}
+
+/* Reads the single element of dataset d as mem_type into out; -1 when it is not exactly one element. */
+static int read_single(hid_t d, hid_t mem_type, void *out)
+{
+    if (d < 0 || !one_element(H5Dget_space(d)))
+        return -1;
+    return H5Dread(d, mem_type, H5S_ALL, H5S_ALL, H5P_DEFAULT, out) < 0 ? -1 : 0;
+}
+
+/* Replaces control characters in text taken from a file, so that a message stays one line. */
+static void printable(char *s)
+{
+    for (; *s; s++)
+        if ((unsigned char)*s < 0x20 || *s == 0x7f)
+            *s = '?';
+}
+
 static hid_t open_checkpoint(const char *path, mt_error *err)
 {
     H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
-    if (access(path, R_OK) != 0)
-        return mt_fail(err, MT_ERR_INPUT, "%s: cannot open checkpoint: %s", path, strerror(errno)), -1;
+    if (mt_h5_check_file(path, "checkpoint", err))
+        return -1;
     hid_t f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
     if (f < 0)
         return mt_fail(err, MT_ERR_INPUT, "%s: not a readable HDF5 file (truncated or corrupted?)", path), -1;
     int64_t complete = 0;
     hid_t a = H5Aexists(f, "complete") > 0 ? H5Aopen(f, "complete", H5P_DEFAULT) : -1;
-    if (a < 0 || H5Aread(a, H5T_NATIVE_INT64, &complete) < 0 || complete != 1) {
+    if (a < 0 || !one_element(H5Aget_space(a)) || H5Aread(a, H5T_NATIVE_INT64, &complete) < 0 || complete != 1) {
         if (a >= 0)
             H5Aclose(a);
         H5Fclose(f);
@@ -376,7 +405,7 @@ mt_status mt_checkpoint_read_config(const char *path, char **yaml, mt_error *err
     H5Tset_size(t, H5T_VARIABLE);
     H5Tset_cset(t, H5T_CSET_UTF8);
     char *text = NULL;
-    if (d < 0 || H5Dread(d, t, H5S_ALL, H5S_ALL, H5P_DEFAULT, &text) < 0 || !text)
+    if (d < 0 || read_single(d, t, &text) < 0 || !text)
         st = mt_fail(err, MT_ERR_INPUT, "%s: /config: missing or unreadable", path);
     else {
         *yaml = strdup(text);
@@ -461,14 +490,39 @@ static mt_status read_slab(hid_t parent, const char *file, const char *prefix, m
     return MT_OK;
 }
 
-static int read_i64(hid_t group, const char *name, int64_t *out)
+/* Reads the single value of dataset name in group as mem_type; -1 when missing, not one value or
+ * unreadable. */
+static int read_value(hid_t group, const char *name, hid_t mem_type, void *out)
 {
     hid_t d = H5Lexists(group, name, H5P_DEFAULT) > 0 ? H5Dopen2(group, name, H5P_DEFAULT) : -1;
     if (d < 0)
         return -1;
-    herr_t rc = H5Dread(d, H5T_NATIVE_INT64, H5S_ALL, H5S_ALL, H5P_DEFAULT, out);
+    int rc = read_single(d, mem_type, out);
     H5Dclose(d);
-    return rc < 0 ? -1 : 0;
+    return rc;
+}
+
+static int read_i64(hid_t group, const char *name, int64_t *out)
+{
+    return read_value(group, name, H5T_NATIVE_INT64, out);
+}
+
+/* Reads fixed-length string attribute name of obj (one element, shorter than size) into buf. */
+static int read_attr_str(hid_t obj, const char *name, char *buf, size_t size)
+{
+    memset(buf, 0, size);
+    hid_t a = H5Aexists(obj, name) > 0 ? H5Aopen(obj, name, H5P_DEFAULT) : -1;
+    if (a < 0)
+        return -1;
+    hid_t t = H5Aget_type(a);
+    int ok = t >= 0 && H5Tget_class(t) == H5T_STRING && H5Tis_variable_str(t) == 0 && H5Tget_size(t) < size &&
+             one_element(H5Aget_space(a)) && H5Aread(a, t, buf) >= 0;
+    if (t >= 0)
+        H5Tclose(t);
+    H5Aclose(a);
+    buf[size - 1] = '\0';
+    printable(buf);
+    return ok ? 0 : -1;
 }
 
 static mt_status read_optimizer(hid_t f, const char *path, mt_model *m, mt_optimizer *opt, mt_error *err)
@@ -476,28 +530,18 @@ static mt_status read_optimizer(hid_t f, const char *path, mt_model *m, mt_optim
     hid_t g = H5Gopen2(f, "optimizer", H5P_DEFAULT);
     if (g < 0)
         return mt_fail(err, MT_ERR_INPUT, "%s: /optimizer: missing", path);
-    char name[MT_NAME_MAX] = "";
-    hid_t a = H5Aexists(g, "name") > 0 ? H5Aopen(g, "name", H5P_DEFAULT) : -1;
-    if (a >= 0) {
-        hid_t t = H5Aget_type(a);
-        if (H5Tget_size(t) < sizeof name)
-            H5Aread(a, t, name);
-        H5Tclose(t);
-        H5Aclose(a);
-    }
+    char name[MT_NAME_MAX];
     mt_status st = MT_OK;
-    if (strcmp(name, opt->opts.name))
+    if (read_attr_str(g, "name", name, sizeof name) < 0)
+        st = mt_fail(err, MT_ERR_INPUT, "%s: /optimizer: attribute name missing or not a short string", path);
+    else if (strcmp(name, opt->opts.name))
         st = mt_fail(err, MT_ERR_INPUT, "%s: /optimizer: state is for optimizer '%s', the config uses '%s'", path,
                      name, opt->opts.name);
     else if (read_i64(g, "step", &opt->step) < 0)
         st = mt_fail(err, MT_ERR_INPUT, "%s: /optimizer/step: missing or unreadable", path);
     for (int s = 0; s < opt->n_scalars && !st; s++) {
-        hid_t d = H5Lexists(g, opt->scalar_names[s], H5P_DEFAULT) > 0 ? H5Dopen2(g, opt->scalar_names[s], H5P_DEFAULT)
-                                                                     : -1;
-        if (d < 0 || H5Dread(d, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, &opt->scalars[s]) < 0)
+        if (read_value(g, opt->scalar_names[s], H5T_NATIVE_DOUBLE, &opt->scalars[s]) < 0)
             st = mt_fail(err, MT_ERR_INPUT, "%s: /optimizer/%s: missing or unreadable", path, opt->scalar_names[s]);
-        if (d >= 0)
-            H5Dclose(d);
     }
     for (int s = 0; s < opt->n_slots && !st; s++) {
         char where[96];
@@ -524,10 +568,7 @@ static mt_status read_state(hid_t f, const char *path, mt_train_state *st, mt_er
               read_i64(g, "world_size", &st->world_size) | read_i64(g, "seed", &st->seed) |
               read_i64(g, "global_batch", &st->global_batch) | read_i64(g, "early_stopping_best_epoch", &st->es_best_epoch) |
               read_i64(g, "early_stopping_wait", &st->es_wait);
-    hid_t d = H5Lexists(g, "early_stopping_best", H5P_DEFAULT) > 0 ? H5Dopen2(g, "early_stopping_best", H5P_DEFAULT) : -1;
-    bad |= d < 0 || H5Dread(d, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, &st->es_best) < 0;
-    if (d >= 0)
-        H5Dclose(d);
+    bad |= read_value(g, "early_stopping_best", H5T_NATIVE_DOUBLE, &st->es_best);
     H5Gclose(g);
     return bad ? mt_fail(err, MT_ERR_INPUT, "%s: /state: incomplete", path) : MT_OK;
 }
@@ -547,7 +588,7 @@ static mt_status read_metrics(hid_t f, const char *path, mt_history *h, mt_error
             n = H5Sget_simple_extent_npoints(space);
             H5Sclose(space);
         }
-        if (d < 0 || n < 0 || n > 100000000) {
+        if (d < 0 || n < 0 || n > MAX_HISTORY_ROWS) {
             st = mt_fail(err, MT_ERR_INPUT, "%s: /metrics/%s: missing or malformed", path, mt_metrics_field_names[fi]);
         } else {
             if (fi == 0) {
@@ -574,20 +615,6 @@ static mt_status read_metrics(hid_t f, const char *path, mt_history *h, mt_error
     return st;
 }
 
-static int read_attr_str(hid_t obj, const char *name, char *buf, size_t size)
-{
-    buf[0] = '\0';
-    hid_t a = H5Aexists(obj, name) > 0 ? H5Aopen(obj, name, H5P_DEFAULT) : -1;
-    if (a < 0)
-        return -1;
-    hid_t t = H5Aget_type(a);
-    int ok = H5Tget_class(t) == H5T_STRING && !H5Tis_variable_str(t) && H5Tget_size(t) < size &&
-             H5Aread(a, t, buf) >= 0;
-    H5Tclose(t);
-    H5Aclose(a);
-    return ok ? 0 : -1;
-}
-
 static mt_status read_prep(hid_t f, const char *path, mt_prep *p, mt_error *err)
 {
     if (H5Lexists(f, "preprocessing", H5P_DEFAULT) <= 0)
@@ -606,8 +633,14 @@ static mt_status read_prep(hid_t f, const char *path, mt_prep *p, mt_error *err)
         snprintf(d.name, sizeof d.name, "%s", names[i]);
         st = read_tensor(g, path, "/preprocessing", &d, arr + i * n, err);
     }
-    if (!st)
-        st = mt_prep_set(p, scaling, missing, n, arr, arr + n, arr + 2 * n, err);
+    mt_prep fresh;
+    if (!st && mt_prep_set(&fresh, scaling, missing, n, arr, arr + n, arr + 2 * n, err))
+        st = mt_error_prefix(err, "%s: /preprocessing", path);
+    if (!st) {
+        /* Replaced only once the whole group was read: a failure leaves p as it was. */
+        mt_prep_free(p);
+        *p = fresh;
+    }
     free(arr);
     if (g >= 0)
         H5Gclose(g);

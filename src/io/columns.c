@@ -44,6 +44,9 @@ static mt_status read_doubles(const char *path, const char *dpath, hid_t d, uint
     else if (dims[0] != rows)
         st = mt_fail(err, MT_ERR_INPUT, "%s: %s: %llu rows, but x has %llu", path, dpath,
                      (unsigned long long)dims[0], (unsigned long long)rows);
+    else if (rows > SIZE_MAX / sizeof **values)
+        st = mt_fail(err, MT_ERR_INPUT, "%s: %s: %llu rows are too many to read", path, dpath,
+                     (unsigned long long)rows);
     else if (!(*values = malloc((rows ? rows : 1) * sizeof **values)))
         st = mt_fail(err, MT_ERR_NOMEM, "%s: %s: out of memory for %llu values", path, dpath,
                      (unsigned long long)rows);

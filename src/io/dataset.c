@@ -25,9 +25,12 @@
 #include <hdf5.h>
 
 #include "core/error.h"
+#include "io/h5_check.h"
 
 #define MAX_RANK (MT_MAX_SAMPLE_RANK + 1)
 #define MAX_SAMPLE_ELEMS ((uint64_t)1 << 40)  /* elements per sample (or targets per row) */
+#define MAX_ROWS ((uint64_t)1 << 40)          /* rows of a split (a training run keeps 8 bytes per row) */
+#define MAX_CHUNK_BYTES ((uint64_t)256 << 20) /* one chunk, decompressed: HDF5 allocates it whole to read a row */
 #define LABEL_BLOCK_ROWS 65536                /* rows per read in check_labels */
 #define RANGE_RESERVE_ROWS 4096               /* scratch reserved by a first read_range */
 #define CHUNK_CACHE_BYTES ((size_t)32 << 20)  /* per-dataset chunk cache for chunked x */
@@ -131,22 +134,20 @@ void mt_dataset_close(mt_dataset *ds)
  * failed. */
 static mt_status open_file(mt_dataset *ds, mt_error *err)
 {
-    FILE *f = fopen(ds->path, "rb");
-    if (!f)
-        return mt_fail(err, MT_ERR_INPUT, "%s: cannot open: %s", ds->path, strerror(errno));
-    fclose(f);
-    if (H5Fis_hdf5(ds->path) <= 0)
-        return mt_fail(err, MT_ERR_INPUT, "%s: cannot open: not an HDF5 file", ds->path);
+    mt_status st = mt_h5_check_file(ds->path, "dataset", err);
+    if (st)
+        return st;
     /* The default serial (sec2) driver; only data sieving is turned off: it would read 64 KiB around
      * every randomly chosen row of a contiguous dataset read through HDF5 (6x slower here). */
     hid_t fapl = H5Pcreate(H5P_FILE_ACCESS);
     H5Pset_sieve_buf_size(fapl, 0);
     ds->file = H5Fopen(ds->path, H5F_ACC_RDONLY, fapl);
+    char why[200];
+    if (ds->file < 0)
+        h5_reason(why);  /* before H5Pclose, which clears the error stack */
     H5Pclose(fapl);
-    if (ds->file < 0) {
-        char why[200];
-        return mt_fail(err, MT_ERR_INPUT, "%s: cannot open: %s", ds->path, h5_reason(why));
-    }
+    if (ds->file < 0)
+        return mt_fail(err, MT_ERR_INPUT, "%s: cannot open: damaged HDF5 file (%s)", ds->path, why);
     return MT_OK;
 }
 
@@ -178,6 +179,9 @@ static herr_t add_name(hid_t loc, const char *name, const H5L_info_t *info, void
         return 0;
     size_t used = strlen(l->buf);
     snprintf(l->buf + used, l->size - used, "%s%s", l->count ? ", " : "", name);
+    for (char *p = l->buf + used; *p; p++)  /* names come from the file: keep the message one line */
+        if ((unsigned char)*p < 0x20 || *p == 0x7f)
+            *p = '?';
     l->count++;
     return 0;
 }
@@ -199,6 +203,9 @@ static int list_members(hid_t file, const char *group, int groups_only, char *bu
 static mt_status not_found(mt_dataset *ds, const char *split, const char *dpath, mt_error *err)
 {
     char names[600];
+    if (H5Lexists(ds->file, split, H5P_DEFAULT) > 0 && H5Lexists(ds->file, dpath, H5P_DEFAULT) > 0)
+        return mt_fail(err, MT_ERR_INPUT, "%s: %s: a link to nothing (dangling soft or external link)", ds->path,
+                       dpath);
     if (object_type(ds->file, split) != H5I_GROUP) {
         if (!list_members(ds->file, "/", 1, names, sizeof names))
             return mt_fail(err, MT_ERR_INPUT, "%s: %s: not found (no splits in file)", ds->path, dpath);
@@ -241,6 +248,9 @@ static mt_status open_column(mt_dataset *ds, const char *split, const char *what
     H5Sget_simple_extent_dims(c->space, c->dims, NULL);
     if (c->dims[0] == 0)
         return mt_fail(err, MT_ERR_INPUT, "%s: %s: N is 0", ds->path, c->name);
+    if (c->dims[0] > MAX_ROWS)
+        return mt_fail(err, MT_ERR_INPUT, "%s: %s: N = %llu rows, more than the 2^40 a split may hold", ds->path,
+                       c->name, (unsigned long long)c->dims[0]);
     return MT_OK;
 }
 
@@ -317,6 +327,26 @@ static mt_status check_y_type(mt_dataset *ds, hid_t ftype, mt_error *err)
 
 typedef mt_status (*type_check)(mt_dataset *ds, hid_t ftype, mt_error *err);
 
+/* A chunked column's chunk, decompressed, must stay within MAX_CHUNK_BYTES: reading one row reads (and
+ * allocates) its whole chunk, and a hostile file can declare chunks far larger than its dimensions. */
+static mt_status check_chunk(const mt_dataset *ds, const column *c, size_t elem_size, mt_error *err)
+{
+    hid_t dcpl = H5Dget_create_plist(c->dset);
+    if (dcpl < 0)
+        return mt_fail(err, MT_ERR_INPUT, "%s: %s: cannot read its storage layout", ds->path, c->name);
+    hsize_t chunk[H5S_MAX_RANK];
+    int chunked = H5Pget_layout(dcpl) == H5D_CHUNKED;
+    int rank = chunked ? H5Pget_chunk(dcpl, H5S_MAX_RANK, chunk) : 0;
+    H5Pclose(dcpl);
+    uint64_t bytes = elem_size;
+    for (int d = 0; d < rank && bytes <= MAX_CHUNK_BYTES; d++)
+        bytes = chunk[d] > MAX_CHUNK_BYTES ? MAX_CHUNK_BYTES + 1 : bytes * chunk[d];
+    if (chunked && (rank < 1 || bytes > MAX_CHUNK_BYTES))
+        return mt_fail(err, MT_ERR_INPUT, "%s: %s: chunks of more than 256 MiB (or unreadable chunk shape): "
+                       "rewrite it with smaller chunks", ds->path, c->name);
+    return MT_OK;
+}
+
 /* Runs check on the column's file type, then decides whether rows can be read from the file directly:
  * the storage must be one contiguous, fully allocated block in this file holding exactly the bytes of
  * the memory type (mapping is decided later, once the file is mapped). */
@@ -326,6 +356,8 @@ static mt_status check_column(mt_dataset *ds, column *c, type_check check, mt_er
     if (ftype < 0)
         return mt_fail(err, MT_ERR_INPUT, "%s: %s: cannot read its type", ds->path, c->name);
     mt_status st = check(ds, ftype, err);
+    if (st == MT_OK)
+        st = check_chunk(ds, c, H5Tget_size(ftype), err);
     int same_bytes = st == MT_OK && H5Tequal(ftype, c->memtype) > 0;
     H5Tclose(ftype);
     c->best_path = MT_DATASET_READ_HDF5;
@@ -335,8 +367,9 @@ static mt_status check_column(mt_dataset *ds, column *c, type_check check, mt_er
     int contiguous = H5Pget_layout(dcpl) == H5D_CONTIGUOUS && H5Pget_external_count(dcpl) == 0;
     H5Pclose(dcpl);
     haddr_t addr = contiguous ? H5Dget_offset(c->dset) : HADDR_UNDEF;
-    if (addr != HADDR_UNDEF && addr < (haddr_t)INT64_MAX &&
-        H5Dget_storage_size(c->dset) == (hsize_t)(c->dims[0] * c->row_bytes)) {
+    hsize_t bytes = (hsize_t)(c->dims[0] * c->row_bytes);
+    if (addr != HADDR_UNDEF && bytes < (hsize_t)INT64_MAX && addr <= (haddr_t)INT64_MAX - bytes &&
+        H5Dget_storage_size(c->dset) == bytes) {
         c->offset = (int64_t)addr;
         c->best_path = MT_DATASET_READ_PREAD;
     }
@@ -375,8 +408,9 @@ static void map_file(mt_dataset *ds)
     column *cols[2] = {&ds->x, &ds->y};
     for (int i = 0; i < 2; i++) {
         column *c = cols[i];
-        uint64_t end = (uint64_t)c->offset + c->dims[0] * c->row_bytes;
-        if (c->best_path == MT_DATASET_READ_PREAD && end <= ds->map_size) {
+        uint64_t bytes = c->dims[0] * c->row_bytes;  /* no overflow: checked by check_row_size */
+        if (c->best_path == MT_DATASET_READ_PREAD && (uint64_t)c->offset <= ds->map_size &&
+            bytes <= ds->map_size - (uint64_t)c->offset) {
             c->map = (const unsigned char *)map + c->offset;
             c->best_path = MT_DATASET_READ_MMAP;
         }

@@ -382,9 +382,9 @@ static mt_status train_step(trainer *t, uint64_t step, uint64_t micro, uint64_t 
     mt_status rc = mt_grad_exchange_finish(&t->gx, err);
     double t1 = mt_wtime();
     t->times.allreduce += t->gx.in_flight;
-    t->times.wait += t1 - t0;
+    t->times.wait += t->gx.wait;
     t->times.busy += t->gx.busy_step; /* counted as compute so far */
-    t->times.compute -= t->gx.busy_step;
+    t->times.compute += (t1 - t0 - t->gx.wait) - t->gx.busy_step; /* converting the sums back is compute */
     t->bal.work -= t->gx.busy_step;
     if (rc)
         return rc;

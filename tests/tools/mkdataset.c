@@ -26,12 +26,29 @@
  *   x_group              /train/x is a group, not a dataset
  *   huge_dims            /train/x chunked float32 [4, 2^21, 2^21]: 2^42 elements per sample, no storage
  *   huge_rows            /train/x chunked float32 [2^62, 16]: the total size overflows 64 bits, no storage
+ *   overflow_dims        /train/x chunked float32 [4, 2^40, 2^40, 2^40]: the sample size overflows 64 bits
+ *   many_rows            /train/x chunked float32 [2^41, 1] and y [2^41]: more rows than a split may hold
+ *   huge_chunk           /train/x float32 [N, 4], extendible, in chunks of [2^27, 4] (2 GiB per chunk)
+ *   nan_x                like good, but /train/x row 3 column 1 is NaN
+ *   inf_x                like good, but /train/x row 6 column 0 is +Inf
+ *   nan_targets          like targets, but /train/y row 4 is NaN
+ *   scalar_x             /train/x is a scalar (rank 0)
+ *   null_x               /train/x has a null dataspace (no elements)
+ *   compound_x           /train/x has a compound type {float a; float b}
+ *   string_y             /train/y fixed-length strings
+ *   float16_x            /train/x a 16-bit IEEE float type (no native C type: converted by HDF5)
+ *   dangling_x           /train/x is a soft link to a path that does not exist
+ *   truncated            like good, then the file cut to half its size
+ *   corrupt_header       like good, then 64 bytes of the object headers (after the superblock) overwritten
+ *   empty_file           a file of 0 bytes
  *   not_hdf5             a text file, not HDF5
  *
  * Exit status: 0 written, 1 HDF5 failure, 2 usage. */
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <hdf5.h>
 
@@ -49,7 +66,9 @@ static void usage(FILE *out)
     fprintf(out, "usage: mkdataset OUT.h5 KIND [N]\n"
                  "kinds: good uint8 targets targets1d chunked float64 unwritten label_out_of_range negative_label\n"
                  "       wrong_rank rank6 rows_mismatch zero_rows bad_dtype string_x y_rank2_int missing_split\n"
-                 "       missing_y x_group huge_dims huge_rows not_hdf5\n"
+                 "       missing_y x_group huge_dims huge_rows overflow_dims many_rows huge_chunk nan_x inf_x\n"
+                 "       nan_targets scalar_x null_x compound_x string_y float16_x dangling_x truncated\n"
+                 "       corrupt_header empty_file not_hdf5\n"
                  "See the first comment of tests/tools/mkdataset.c for what each holds.\n");
 }
 
@@ -255,6 +274,119 @@ static void put_unwritten(spec *s)
     put(s, "/train/y", H5T_STD_I32LE, H5T_NATIVE_INT, 1, &s->n, NULL, 0, 0);
 }
 
+/* Overwrites x[row][col] of /train/x (float32 [n, 4]) with value. */
+static void patch_x(spec *s, hsize_t row, hsize_t col, float value)
+{
+    if (row >= s->n)
+        return;
+    hid_t d = H5Dopen2(s->file, "/train/x", H5P_DEFAULT);
+    hid_t fspace = H5Dget_space(d);
+    hsize_t start[2] = {row, col}, one[2] = {1, 1};
+    hid_t mspace = H5Screate_simple(2, one, NULL);
+    H5Sselect_hyperslab(fspace, H5S_SELECT_SET, start, NULL, one, NULL);
+    if (H5Dwrite(d, H5T_NATIVE_FLOAT, mspace, fspace, H5P_DEFAULT, &value) < 0)
+        s->ok = 0;
+    H5Sclose(mspace);
+    H5Sclose(fspace);
+    H5Dclose(d);
+}
+
+/* Kinds with absurd sizes beyond huge_dims / huge_rows: no storage is ever allocated. */
+static void put_absurd(spec *s)
+{
+    const char *k = s->kind;
+    if (!strcmp(k, "overflow_dims")) {
+        hsize_t big = (hsize_t)1 << 40, dims[4] = {4, big, big, big};
+        put(s, "/train/x", H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, 4, dims, NULL, 1, 0);
+        put_labels(s, "/train/y", 4);
+    } else if (!strcmp(k, "many_rows")) {
+        hsize_t dims[2] = {(hsize_t)1 << 41, 1};
+        put(s, "/train/x", H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, 2, dims, NULL, 1024, 0);
+        put(s, "/train/y", H5T_STD_I32LE, H5T_NATIVE_INT, 1, dims, NULL, 1024, 0);
+    } else { /* huge_chunk: chunk rows may exceed the rows of an extendible dataset */
+        hsize_t dims[2] = {s->n, 4}, maxdims[2] = {H5S_UNLIMITED, 4}, chunk[2] = {(hsize_t)1 << 27, 4};
+        hid_t dcpl = H5Pcreate(H5P_DATASET_CREATE), lcpl = H5Pcreate(H5P_LINK_CREATE);
+        H5Pset_create_intermediate_group(lcpl, 1);
+        H5Pset_chunk(dcpl, 2, chunk);
+        hid_t space = H5Screate_simple(2, dims, maxdims);
+        hid_t d = H5Dcreate2(s->file, "/train/x", H5T_IEEE_F32LE, space, lcpl, dcpl, H5P_DEFAULT);
+        if (d < 0)
+            s->ok = 0;
+        else
+            H5Dclose(d);
+        H5Sclose(space);
+        H5Pclose(lcpl);
+        H5Pclose(dcpl);
+        put_labels(s, "/train/y", s->n);
+    }
+}
+
+/* Kinds whose x or y has a type or dataspace the reader cannot use. */
+static void put_odd_type(spec *s)
+{
+    const char *k = s->kind;
+    hsize_t n = s->n, d2[2] = {n, 4};
+    if (!strcmp(k, "scalar_x") || !strcmp(k, "null_x")) {
+        hid_t space = H5Screate(!strcmp(k, "scalar_x") ? H5S_SCALAR : H5S_NULL);
+        hid_t lcpl = H5Pcreate(H5P_LINK_CREATE);
+        H5Pset_create_intermediate_group(lcpl, 1);
+        hid_t d = H5Dcreate2(s->file, "/train/x", H5T_IEEE_F32LE, space, lcpl, H5P_DEFAULT, H5P_DEFAULT);
+        if (d < 0)
+            s->ok = 0;
+        else
+            H5Dclose(d);
+        H5Pclose(lcpl);
+        H5Sclose(space);
+    } else if (!strcmp(k, "compound_x")) {
+        hid_t t = H5Tcreate(H5T_COMPOUND, 8);
+        H5Tinsert(t, "a", 0, H5T_IEEE_F32LE);
+        H5Tinsert(t, "b", 4, H5T_IEEE_F32LE);
+        put(s, "/train/x", t, t, 2, d2, NULL, 0, 0);
+        H5Tclose(t);
+    } else if (!strcmp(k, "float16_x")) {
+        hid_t t = H5Tcopy(H5T_IEEE_F32LE);  /* IEEE half: sign 15, exponent 10..14 (bias 15), mantissa 0..9 */
+        if (H5Tset_fields(t, 15, 10, 5, 0, 10) < 0 || H5Tset_precision(t, 16) < 0 || H5Tset_size(t, 2) < 0 ||
+            H5Tset_ebias(t, 15) < 0)
+            s->ok = 0;
+        put(s, "/train/x", t, H5T_NATIVE_FLOAT, 2, d2, NULL, 0, 0);
+        H5Tclose(t);
+    } else if (!strcmp(k, "dangling_x")) {
+        H5Gclose(H5Gcreate2(s->file, "/train", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT));
+        if (H5Lcreate_soft("/nowhere/x", s->file, "/train/x", H5P_DEFAULT, H5P_DEFAULT) < 0)
+            s->ok = 0;
+    }
+    if (!strcmp(k, "string_y")) {
+        put(s, "/train/x", H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, 2, d2, NULL, 0, 0);
+        hid_t str = H5Tcopy(H5T_C_S1);
+        H5Tset_size(str, 4);
+        put(s, "/train/y", str, str, 1, &n, NULL, 0, 0);
+        H5Tclose(str);
+    } else {
+        put_labels(s, "/train/y", n);
+    }
+}
+
+/* Damages a finished file: truncated keeps the first half, corrupt_header overwrites 64 bytes at 96
+ * (the root group's object header follows the 96-byte version-0 superblock). */
+static int damage(const char *path, const char *kind)
+{
+    FILE *f = fopen(path, "r+b");
+    if (!f)
+        return 1;
+    fseek(f, 0, SEEK_END);
+    long size = ftell(f);
+    int bad = 0;
+    if (!strcmp(kind, "truncated")) {
+        bad = ftruncate(fileno(f), size / 2) != 0;
+    } else {
+        unsigned char junk[64];
+        for (int i = 0; i < 64; i++)
+            junk[i] = (unsigned char)(0xA5 ^ (i * 37));
+        bad = fseek(f, 96, SEEK_SET) != 0 || fwrite(junk, 1, sizeof junk, f) != sizeof junk;
+    }
+    return fclose(f) != 0 || bad;
+}
+
 static void put_kind(spec *s)
 {
     const char *k = s->kind;
@@ -275,6 +407,15 @@ static void put_kind(spec *s)
         put_unwritten(s);
     else if (!strcmp(k, "huge_dims") || !strcmp(k, "huge_rows"))
         put_huge(s);
+    else if (!strcmp(k, "overflow_dims") || !strcmp(k, "many_rows") || !strcmp(k, "huge_chunk"))
+        put_absurd(s);
+    else if (!strcmp(k, "nan_x") || !strcmp(k, "inf_x") || !strcmp(k, "truncated") || !strcmp(k, "corrupt_header"))
+        put_good(s);
+    else if (!strcmp(k, "nan_targets"))
+        put_targets(s, 1);
+    else if (!strcmp(k, "scalar_x") || !strcmp(k, "null_x") || !strcmp(k, "compound_x") || !strcmp(k, "string_y") ||
+             !strcmp(k, "float16_x") || !strcmp(k, "dangling_x"))
+        put_odd_type(s);
     else if (!strcmp(k, "wrong_rank") || !strcmp(k, "rank6") || !strcmp(k, "bad_dtype") || !strcmp(k, "string_x"))
         put_bad_x(s);
     else
@@ -285,6 +426,22 @@ static void put_kind(spec *s)
     }
     if (!strcmp(k, "negative_label"))
         patch_label(s, 5, -1);
+    if (!strcmp(k, "nan_x"))
+        patch_x(s, 3, 1, NAN);
+    if (!strcmp(k, "inf_x"))
+        patch_x(s, 6, 0, INFINITY);
+    if (!strcmp(k, "nan_targets")) {
+        hid_t d = H5Dopen2(s->file, "/train/y", H5P_DEFAULT), fspace = H5Dget_space(d);
+        hsize_t row = 4, one = 1;
+        float nan = NAN;
+        hid_t mspace = H5Screate_simple(1, &one, NULL);
+        H5Sselect_hyperslab(fspace, H5S_SELECT_SET, &row, NULL, &one, NULL);
+        if (H5Dwrite(d, H5T_NATIVE_FLOAT, mspace, fspace, H5P_DEFAULT, &nan) < 0)
+            s->ok = 0;
+        H5Sclose(mspace);
+        H5Sclose(fspace);
+        H5Dclose(d);
+    }
 }
 
 static int known_kind(const char *k)
@@ -292,17 +449,19 @@ static int known_kind(const char *k)
     static const char *const kinds[] = {
         "good", "uint8", "targets", "targets1d", "chunked", "float64", "unwritten", "label_out_of_range",
         "negative_label", "wrong_rank", "rank6", "rows_mismatch", "zero_rows", "bad_dtype", "string_x",
-        "y_rank2_int", "missing_split", "missing_y", "x_group", "huge_dims", "huge_rows", "not_hdf5"};
+        "y_rank2_int", "missing_split", "missing_y", "x_group", "huge_dims", "huge_rows", "overflow_dims",
+        "many_rows", "huge_chunk", "nan_x", "inf_x", "nan_targets", "scalar_x", "null_x", "compound_x", "string_y",
+        "float16_x", "dangling_x", "truncated", "corrupt_header", "empty_file", "not_hdf5"};
     for (size_t i = 0; i < sizeof kinds / sizeof kinds[0]; i++)
         if (!strcmp(k, kinds[i]))
             return 1;
     return 0;
 }
 
-static int write_text_file(const char *path)
+static int write_text_file(const char *path, const char *text)
 {
     FILE *f = fopen(path, "w");
-    if (!f || fputs("this is not an HDF5 file\n", f) < 0 || fclose(f) != 0) {
+    if (!f || fputs(text, f) < 0 || fclose(f) != 0) {
         fprintf(stderr, "mkdataset: %s: cannot write\n", path);
         return 1;
     }
@@ -315,12 +474,14 @@ int main(int argc, char **argv)
         usage(stdout);
         return 0;
     }
-    if (argc < 3 || argc > 4 || !known_kind(argv[2]) || (argc == 4 && atoi(argv[3]) < 2)) {
+    if (argc < 3 || argc > 4 || !known_kind(argv[2]) || (argc == 4 && atoi(argv[3]) < 1)) {
         usage(stderr);
         return 2;
     }
     if (!strcmp(argv[2], "not_hdf5"))
-        return write_text_file(argv[1]);
+        return write_text_file(argv[1], "this is not an HDF5 file\n");
+    if (!strcmp(argv[2], "empty_file"))
+        return write_text_file(argv[1], "");
     spec s = {-1, argv[2], argc == 4 ? (hsize_t)atoi(argv[3]) : N_DEFAULT, 1};
     s.file = H5Fcreate(argv[1], H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
     if (s.file < 0) {
@@ -336,6 +497,10 @@ int main(int argc, char **argv)
     put_strings_attr(&s, "source", &src, -1);
     if (H5Fclose(s.file) < 0 || !s.ok) {
         fprintf(stderr, "mkdataset: %s: writing kind %s failed\n", argv[1], s.kind);
+        return 1;
+    }
+    if ((!strcmp(s.kind, "truncated") || !strcmp(s.kind, "corrupt_header")) && damage(argv[1], s.kind)) {
+        fprintf(stderr, "mkdataset: %s: cannot damage the file\n", argv[1]);
         return 1;
     }
     return 0;

@@ -45,6 +45,7 @@ const mt_option mt_data_options[] = {
 };
 
 static const char *const gradient_dtypes[] = {"float32|fp32", "bfloat16|bf16", NULL};
+static const char *const nonfinite_policies[] = {"stop", "skip_step|skip", NULL};
 
 const mt_option mt_training_options[] = {
     { "epochs", MT_OPT_INT, offsetof(mt_training_config, epochs), "10", 1, 1000000, NULL,
@@ -66,6 +67,9 @@ const mt_option mt_training_options[] = {
     { "balance", MT_OPT_BOOL, offsetof(mt_training_config, balance), "false", 0, 0, NULL,
       "give faster ranks more of each global batch, in proportion to their measured speed (the sum is the "
       "same; its rounding then depends on timing); not with deterministic" },
+    { "on_nonfinite", MT_OPT_NAME, offsetof(mt_training_config, on_nonfinite), "stop", 0, 0, nonfinite_policies,
+      "a NaN or infinite loss or gradient (seen by every rank in the summed values): stop (before the update, "
+      "exit status 1) or skip_step (no update, a warning, training goes on)" },
     { "deterministic", MT_OPT_BOOL, offsetof(mt_training_config, deterministic), "false", 0, 0, NULL,
       "bitwise identical weights for any number of ranks and after resume: fixed-size chunks, gradients "
       "summed exactly in 64-bit fixed point" },

@@ -36,6 +36,7 @@ typedef struct mt_training_config {
     int steps_per_epoch;           /* 0 = every batch of the split */
     double bucket_mb;              /* gradient bucket size (MiB); 0 = one fused allreduce */
     char gradient_dtype[MT_NAME_MAX]; /* float32 | bfloat16 */
+    char on_nonfinite[MT_NAME_MAX]; /* stop | skip_step */
     int balance;                   /* slices in proportion to measured rank speeds */
     int deterministic;             /* exact fixed-point gradient sums over fixed-size chunks */
     int chunk_size;                /* samples per chunk in deterministic mode (0 = ceil(batch_size / 8)) */

@@ -2,6 +2,7 @@
  * activation buffers, and runs forward and backward passes without allocating. */
 #include "nn/model.h"
 
+#include <float.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -227,6 +228,24 @@ uint64_t mt_model_invalid_inputs(const mt_model *m)
 size_t mt_model_layer_offset(const mt_model *m, int i)
 {
     return i < m->n_layers ? (size_t)(m->layers[i].params - m->params) : m->n_params;
+}
+
+static int all_finite(const float *x, size_t n)
+{
+    int bad = 0;
+    for (size_t i = 0; i < n; i++)
+        bad |= !(fabsf(x[i]) <= FLT_MAX); /* false for NaN */
+    return !bad;
+}
+
+int mt_model_nonfinite_grad_layer(const mt_model *m)
+{
+    if (all_finite(m->grads, m->n_params))
+        return -1;
+    for (int i = 0; i < m->n_layers; i++)
+        if (!all_finite(m->layers[i].grads, m->layers[i].n_params))
+            return i;
+    return -1;
 }
 
 void mt_model_zero_grads(mt_model *m)

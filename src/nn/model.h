@@ -60,6 +60,9 @@ static inline float *mt_model_grad_trailer(mt_model *m)
 /* Offset of layer i's parameters in the slabs (i = n_layers gives n_params). */
 size_t mt_model_layer_offset(const mt_model *m, int i);
 
+/* The first layer whose gradients hold a NaN or an infinity, or -1 when all are finite. */
+int mt_model_nonfinite_grad_layer(const mt_model *m);
+
 /* Zeroes the gradient slab (not the trailer). */
 void mt_model_zero_grads(mt_model *m);
 

@@ -35,6 +35,7 @@ typedef struct trainer {
     } times;
     double train_seconds;
     uint64_t samples, epoch_samples;
+    uint64_t skipped;              /* steps skipped for a non-finite loss or gradient */
     int full_batch;                /* full-batch gradient descent: one step per epoch */
     mt_early_stop es;
     mt_schedule sched;
@@ -268,6 +269,25 @@ static void report_step(trainer *t, int epoch, uint64_t step, uint64_t steps, co
     t->opts->progress(&p, t->opts->user);
 }
 
+/* Whether the step's summed values hold a NaN or an infinity: the loss sum, the gradients (a non-finite
+ * value on any rank makes the sum non-finite on every rank, so all ranks decide alike without another
+ * message), or in deterministic mode the count of values the fixed point could not take. */
+static int nonfinite(trainer *t, const float *trailer, char *what, size_t size)
+{
+    mt_model *m = &t->s.model;
+    int layer = -1;
+    if (trailer[MT_GRAD_BAD_SLOT] != 0.0f)
+        snprintf(what, size, "%.0f gradient or loss value(s) on some rank are NaN or beyond +-2^20",
+                 (double)trailer[MT_GRAD_BAD_SLOT]);
+    else if (!isfinite(trailer[1]))
+        snprintf(what, size, "the loss is %s on some rank", isnan(trailer[1]) ? "NaN" : "infinite");
+    else if ((layer = mt_model_nonfinite_grad_layer(m)) >= 0)
+        snprintf(what, size, "the gradient of layer %d (%s) is NaN or infinite", layer, m->layers[layer].ops->name);
+    else
+        return 0;
+    return 1;
+}
+
 static void grads_ready(void *user, int layer)
 {
     mt_grad_exchange_layer_done(user, layer);
@@ -359,6 +379,7 @@ static mt_status train_step(trainer *t, uint64_t step, uint64_t micro, uint64_t 
     float *trailer = mt_model_grad_trailer(&s->model);
     mt_status st = MT_OK;
     double loss_here = 0;
+    const mt_eval_sums before = *sums; /* restored when the step is skipped */
     memset(trailer, 0, MT_GRAD_TRAILER * sizeof *trailer);
     mt_model_zero_grads(&s->model);
     for (uint64_t mb = first, offset = 0; mb < last && !st; mb++) {
@@ -393,10 +414,20 @@ static mt_status train_step(trainer *t, uint64_t step, uint64_t micro, uint64_t 
             mt_error_clear(err); /* another rank failed: its message comes with the agreement */
         return st ? st : MT_ERR_IO;
     }
-    if (trailer[MT_GRAD_BAD_SLOT] != 0.0f)
-        return mt_fail(err, MT_ERR_NUMERIC, "step %llu: %.0f gradient value(s) are NaN or beyond +-2^20, which "
-                       "deterministic mode cannot sum", (unsigned long long)t->state.step + 1,
-                       (double)trailer[MT_GRAD_BAD_SLOT]);
+    char what[160];
+    if (nonfinite(t, trailer, what, sizeof what)) {
+        const unsigned long long step_no = (unsigned long long)t->state.step + 1;
+        if (strcmp(t->cfg->training.on_nonfinite, "skip_step") != 0)
+            return mt_fail(err, MT_ERR_NUMERIC, "step %llu (epoch %lld): %s; stopped before the update (training."
+                           "on_nonfinite: skip_step would skip such steps)", step_no, (long long)t->state.epoch + 1,
+                           what);
+        info(t, MT_PROGRESS_WARNING, "step %llu (epoch %lld): %s; step skipped (no update)", step_no,
+             (long long)t->state.epoch + 1, what);
+        *sums = before;
+        t->skipped++;
+        t->state.step++;
+        return MT_OK;
+    }
     if (mt_loss_needs_global_mean(&s->loss)) {
         const float f = (float)mt_loss_grad_factor(&s->loss, trailer[1], (double)total);
         for (size_t i = 0; i < s->model.n_params; i++)
@@ -529,6 +560,9 @@ static mt_status finish(trainer *t, mt_train_result *res, mt_error *err)
 {
     static const char *const dtypes[] = {[MT_GRAD_FLOAT32] = "float32", [MT_GRAD_BFLOAT16] = "bfloat16",
                                          [MT_GRAD_FIXED64] = "fixed64"};
+    if (t->skipped)
+        info(t, MT_PROGRESS_WARNING, "%llu step(s) were skipped for a non-finite loss or gradient",
+             (unsigned long long)t->skipped);
     res->world_size = t->size;
     res->buckets = t->gx.n_buckets;
     res->bucket_mb = t->cfg->training.bucket_mb;

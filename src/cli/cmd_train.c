@@ -53,8 +53,9 @@ static void help(void)
            "  --resume [CKPT]   continue from CKPT, or from the newest good checkpoint in the output directory\n"
            "                    (starts from scratch, saying so, when there is none)\n"
            "  --quiet           print only errors and the final summary\n"
-           "  --timeline F.json write every rank's reads, per-layer forward/backward, allreduces, optimizer\n"
-           "                    steps, evaluations and checkpoint writes as a Chrome trace (Perfetto)\n"
+           "  --timeline F.json write every rank's reads, per-layer forward/backward, each gradient bucket's\n"
+           "                    sum (start to completion), the wait for them, optimizer steps, evaluations\n"
+           "                    and checkpoint writes as a Chrome trace (Perfetto, chrome://tracing)\n"
            "  --folds K         k-fold cross-validation: K trainings, fold i validating (output OUTPUT/foldI);\n"
            "                    prints the mean and spread of the final validation metrics\n"
            "Writes OUTPUT/metrics.jsonl, OUTPUT/scaling.json and OUTPUT/checkpoint.h5.\n");

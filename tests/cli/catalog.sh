@@ -5,12 +5,8 @@
 # accumulation, dropout and batch norm layers, each loss and optimizer name accepted by the program,
 # metrics in metrics.jsonl, and the step-activation warning. Ends with "N passed, M failed".
 set -u
-: "${MPITRAIN:?}" "${MPIEXEC:=mpiexec}" "${MPIEXEC_PREFLAGS:=}"
-T=$(mktemp -d); trap 'rm -rf "$T"' EXIT
-pass=0 fail=0
-ok() { echo "ok   - $*"; pass=$((pass + 1)); }
-no() { echo "FAIL - $*"; fail=$((fail + 1)); }
-run2() { timeout 120 "$MPIEXEC" -np 2 $MPIEXEC_PREFLAGS "$MPITRAIN" "$@"; }
+# shellcheck source=common.bash
+. "$(dirname "$0")/common.bash"
 
 # A CSV: y = 1 when x1 + x2 > 0, a weight column, a time column, one missing cell.
 awk 'BEGIN { srand(7); print "x1,x2,x3,w,t,y";
@@ -108,5 +104,4 @@ run2 train "$T/tok.yaml" --set model.layers.0.embedding.input_dim=5 --quiet >"$T
 [ $rc = 2 ] && grep -q "token id" "$T/tok5.log" && ok "token ids outside the vocabulary: exit 2 naming them" \
   || no "bad token ids: exit $rc: $(grep mpitrain "$T/tok5.log" | head -n 1)"
 
-echo "$pass passed, $fail failed"
-[ "$fail" = 0 ]
+finish

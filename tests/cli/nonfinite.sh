@@ -5,12 +5,8 @@
 # skip_step warns for that step in each epoch, trains on, and the checkpoint holds finite weights;
 # deterministic mode reports the values its fixed point cannot take. Ends with "N passed, M failed".
 set -u
-: "${MPITRAIN:?}" "${MPIEXEC:=mpiexec}" "${MPIEXEC_PREFLAGS:=}"
-T=$(mktemp -d); trap 'rm -rf "$T"' EXIT
-pass=0 fail=0
-ok() { echo "ok   - $*"; pass=$((pass + 1)); }
-no() { echo "FAIL - $*"; fail=$((fail + 1)); }
-run2() { timeout 120 "$MPIEXEC" -np 2 $MPIEXEC_PREFLAGS "$MPITRAIN" "$@"; }
+# shellcheck source=common.bash
+. "$(dirname "$0")/common.bash"
 
 awk 'BEGIN { srand(3); print "x1,x2,y"; for (i = 0; i < 64; i++) { a = rand() * 2 - 1; b = rand() * 2 - 1;
   printf "%s,%.4f,%d\n", (i == 10 ? "3e38" : sprintf("%.4f", a)), b, (a + b > 0) } }' >"$T/d.csv"
@@ -44,5 +40,4 @@ rc=$?
 [ $rc -eq 1 ] && grep -q "value(s) on some rank are NaN or beyond +-2^20; stopped before the update" "$T/det.log" \
   && ok "deterministic: exit 1, the fixed point's count" || no "deterministic: exit $rc: $(grep mpitrain "$T/det.log" | head -n 1)"
 
-echo "$pass passed, $fail failed"
-[ $fail -eq 0 ]
+finish

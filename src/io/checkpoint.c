@@ -447,8 +447,22 @@ static mt_status read_tensor(hid_t group, const char *file, const char *where, c
         return mt_fail(err, MT_ERR_INPUT, "%s: %s/%s: shape [%s] does not match the model's [%s]", file, where,
                        desc->name, have, want);
     }
-    herr_t rc = H5Dread(d, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, out);
+    /* What the writer stores: IEEE floats of 4 (or 8) bytes; contiguous or compact storage must hold
+     * exactly the tensor (libhdf5 1.10 trusts a damaged size there and reads past its buffer). */
+    hid_t t = H5Dget_type(d), dcpl = H5Dget_create_plist(d);
+    size_t tsize = t >= 0 ? H5Tget_size(t) : 0;
+    int sane = t >= 0 && H5Tget_class(t) == H5T_FLOAT && (tsize == 4 || tsize == 8) && dcpl >= 0;
+    if (sane && H5Pget_layout(dcpl) != H5D_CHUNKED)
+        sane = H5Dget_storage_size(d) == (hsize_t)desc->size * tsize;
+    if (t >= 0)
+        H5Tclose(t);
+    if (dcpl >= 0)
+        H5Pclose(dcpl);
+    herr_t rc = sane ? H5Dread(d, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, out) : -1;
     H5Dclose(d);
+    if (!sane)
+        return mt_fail(err, MT_ERR_INPUT, "%s: %s/%s: not a float tensor of the stored size (damaged file?)", file,
+                       where, desc->name);
     if (rc < 0)
         return mt_fail(err, MT_ERR_INPUT, "%s: %s/%s: cannot read (checksum mismatch or truncated file)", file,
                        where, desc->name);

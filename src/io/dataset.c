@@ -30,6 +30,7 @@
 #define MAX_RANK (MT_MAX_SAMPLE_RANK + 1)
 #define MAX_SAMPLE_ELEMS ((uint64_t)1 << 40)  /* elements per sample (or targets per row) */
 #define MAX_ROWS ((uint64_t)1 << 40)          /* rows of a split (a training run keeps 8 bytes per row) */
+#define MAX_CLASS_NAMES 65536                 /* strings in the "classes" attribute */
 #define MAX_CHUNK_BYTES ((uint64_t)256 << 20) /* one chunk, decompressed: HDF5 allocates it whole to read a row */
 #define LABEL_BLOCK_ROWS 65536                /* rows per read in check_labels */
 #define RANGE_RESERVE_ROWS 4096               /* scratch reserved by a first read_range */
@@ -912,12 +913,13 @@ int mt_dataset_class_names(const char *path, char (*names)[64], int max, mt_erro
         hid_t ftype = attr >= 0 ? H5Aget_type(attr) : -1;
         hid_t space = attr >= 0 ? H5Aget_space(attr) : -1;
         hssize_t n = space >= 0 ? H5Sget_simple_extent_npoints(space) : -1;
-        if (ftype < 0 || H5Tget_class(ftype) != H5T_STRING || n < 0)
+        if (ftype < 0 || H5Tget_class(ftype) != H5T_STRING || n < 0 || n > MAX_CLASS_NAMES)
             count = -1;
         else
             count = read_names(attr, ftype, (size_t)n, names, max < 0 ? 0 : max);
         if (count < 0)
-            mt_fail(err, MT_ERR_INPUT, "%s: attribute classes: not a readable string array", path);
+            mt_fail(err, MT_ERR_INPUT, "%s: attribute classes: not a readable array of at most %d strings", path,
+                    MAX_CLASS_NAMES);
         if (space >= 0)
             H5Sclose(space);
         if (ftype >= 0)

@@ -6,7 +6,9 @@
  *   version 1: as 0 with 4 more bytes before base: base@28, end-of-file@28+2*O
  *   version 2/3: signature(8) version@8 sizeof_offsets@9 sizeof_lengths@10 flags@11 base@12,
  *              extension@12+O, end-of-file@12+2*O
- * Addresses are little-endian, O bytes wide (2, 4 or 8); the end-of-file address is relative to base. */
+ * Addresses are little-endian, O bytes wide (2, 4 or 8). The end-of-file address counts from the start
+ * of the file, user block included (a file with a 512-byte user block records its whole size), which is
+ * what HDF5 itself compares with the file's size when it opens it. */
 #include "io/h5_check.h"
 
 #include <errno.h>
@@ -52,8 +54,8 @@ static size_t read_at(int fd, int64_t at, unsigned char *buf, size_t size)
     return got;
 }
 
-/* End-of-file address (absolute) recorded by the superblock in buf[0..n), or 0 when it cannot be
- * decoded (an unknown version or width: left to HDF5), UNDEFINED_ADDRESS when undefined. */
+/* End-of-file address recorded by the superblock in buf[0..n), or 0 when it cannot be decoded (an
+ * unknown version or width: left to HDF5), UNDEFINED_ADDRESS when undefined. */
 static uint64_t superblock_eof(const unsigned char *buf, size_t n)
 {
     if (n < 16)
@@ -73,10 +75,9 @@ static uint64_t superblock_eof(const unsigned char *buf, size_t n)
     size_t eof_at = (size_t)base_at + 2 * (size_t)width;
     if (eof_at + (size_t)width > n)
         return 0;
-    uint64_t base = get_le(buf + base_at, width), eof = get_le(buf + eof_at, width);
-    if (base == UNDEFINED_ADDRESS || eof == UNDEFINED_ADDRESS || eof > UINT64_MAX - base)
+    if (get_le(buf + base_at, width) == UNDEFINED_ADDRESS)
         return UNDEFINED_ADDRESS;
-    return base + eof;
+    return get_le(buf + eof_at, width);
 }
 
 mt_status mt_h5_check_file(const char *path, const char *kind, mt_error *err)

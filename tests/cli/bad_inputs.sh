@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Bad-input test of the mpitrain program: every case runs under the MPI launcher at np 2 (within
 # 60 s) and must end with exit status exactly 2 and exactly one error line from mpitrain on stderr
-# that contains the expected text (file, field, line number or row). A failing run must not damage
-# an existing checkpoint. Run by CTest as cli.bad_inputs with MPITRAIN, MPIEXEC, MPIEXEC_PREFLAGS
+# that contains the expected text (file, field, line number or row), with no sign of a crash (signal,
+# sanitizer report). A failing run must not damage an existing checkpoint. Hostile dataset and checkpoint
+# files have their own script, bad_datasets.sh. Run by CTest as cli.bad_inputs with MPITRAIN, MPIEXEC, MPIEXEC_PREFLAGS
 # (and optionally MT_TOOLS with the mkdataset fixture writer) set; needs dataset-fashion-mnist.
 # Prints one line per case and ends with "N passed, M failed".
 # shellcheck disable=SC2317  # cleanup runs from the EXIT trap
@@ -39,6 +40,8 @@ expect_error() {
   lines=$(grep -c . "$T/lines")
   if [[ $rc -eq 124 ]]; then
     why="timed out after 60 s"
+  elif grep -Eq 'Segmentation|Aborted|signal [0-9]|Sanitizer|runtime error:|core dumped' "$T/err" "$T/out"; then
+    why="crashed (exit status $rc)"
   elif [[ $rc -ne 2 ]]; then
     why="exit status $rc, expected 2"
   elif [[ $lines -ne 1 ]]; then
@@ -141,6 +144,35 @@ expect_error "out of range (units: 1000000000000)" "range\.yaml:4\b.*units" \
 expect_error "global batch smaller than the ranks" "batch_size" \
   "$MPITRAIN" train "$GOOD" --set training.batch_size=1
 expect_error "--set with an unknown key" "epochz" "$MPITRAIN" train "$GOOD" --set training.epochz=3
+expect_error "negative size (units: -5)" "negative\.yaml:4\b.*units.*-5" \
+  "$MPITRAIN" train "$(config negative '4s/units: 16/units: -5/')"
+expect_error "negative epochs" "negepochs\.yaml:10\b.*epochs" "$MPITRAIN" train "$(config negepochs '10s/1/-3/')"
+expect_error "zero batch size" "batch0\.yaml:11\b.*batch_size" "$MPITRAIN" train "$(config batch0 '11s/32/0/')"
+expect_error "zero input dimension" "zeroinput\.yaml:2\b.*model\.input" \
+  "$MPITRAIN" train "$(config zeroinput '2s/\[28, 28\]/[0, 28]/')"
+expect_error "absurd sample size (10^12 values)" "hugeinput\.yaml:2\b.*more than 2\^31" \
+  "$MPITRAIN" train "$(config hugeinput '2s/\[28, 28\]/[1000000, 1000000]/')"
+expect_error "absurd layer (16777216 units on 10^6 inputs)" "hugelayer\.yaml:4\b.*too large" \
+  "$MPITRAIN" train "$(config hugelayer '2s/\[28, 28\]/[1000000]/' '4s/units: 16/units: 16777216/')"
+expect_error "wrong type (units: sixteen)" "strunits\.yaml:4\b.*integer" \
+  "$MPITRAIN" train "$(config strunits '4s/units: 16/units: sixteen/')"
+expect_error "NaN learning rate" "lrnan\.yaml:7\b.*learning_rate" "$MPITRAIN" train "$(config lrnan '7s/0.001/.nan/')"
+expect_error "duplicate key" "dupkey\.yaml:7\b.*duplicate key 'loss'" "$MPITRAIN" train "$(config dupkey '6a\loss: mse')"
+expect_error "YAML anchor" "anchor\.yaml:7\b.*anchors" \
+  "$MPITRAIN" train "$(config anchor '7s/.*/optimizer: \&opt {name: adam}/')"
+expect_error "layers given as a map" "layersmap\.yaml:3\b.*list" \
+  "$MPITRAIN" train "$(config layersmap '3s/.*/  layers: {dense: {units: 16}}/' '4,5d')"
+expect_error "unknown optimizer" "optname\.yaml:7\b.*adamx" "$MPITRAIN" train "$(config optname '7s/adam/adamx/')"
+expect_error "unknown loss" "lossname\.yaml:6\b.*crossentropyy" \
+  "$MPITRAIN" train "$(config lossname '6s/categorical_crossentropy/categorical_crossentropyy/')"
+expect_error "tab in indentation" "tab\.yaml:4\b" "$MPITRAIN" train "$(config tab '4s/^    /\t/')"
+expect_error "unterminated flow map" "unterminated\.yaml:6\b" "$MPITRAIN" train "$(config unterminated '5s/}$//')"
+printf '\377\376\000\001garbage: [' >"$T/binary.yaml"
+expect_error "binary garbage as config" "binary\.yaml:1\b" "$MPITRAIN" train "$T/binary.yaml"
+: >"$T/empty.yaml"
+expect_error "empty config" "empty\.yaml:1\b.*model" "$MPITRAIN" train "$T/empty.yaml"
+mkdir -p "$T/dir.yaml"
+expect_error "config is a directory" "dir\.yaml.*directory" "$MPITRAIN" train "$T/dir.yaml"
 expect_error "unknown command" "frobnicate" "$MPITRAIN" frobnicate
 expect_error "unknown option" "--frobnicate" "$MPITRAIN" train "$GOOD" --frobnicate
 

@@ -1,6 +1,9 @@
 /* mkdataset: writes small synthetic dataset files for tests, valid ones and deliberately malformed ones.
  *
  *   mkdataset OUT.h5 KIND [N]        N = rows of /train (default 40; /test gets N / 4 + 1)
+ *   mkdataset --flip FILE.h5 DATASET  flips one bit in the stored bytes of DATASET of an existing file (its
+ *                                    first chunk when chunked), as a bad disk or transfer would: a
+ *                                    checkpoint tensor then fails its Fletcher32 checksum
  *
  * Content of the valid kinds: x[i][j] = i + j / 8 (float32, exact), y[i] = i % 3, attribute classes =
  * ["zero", "one", "two"], source = "mkdataset KIND".
@@ -64,6 +67,7 @@ typedef struct spec {
 static void usage(FILE *out)
 {
     fprintf(out, "usage: mkdataset OUT.h5 KIND [N]\n"
+                 "       mkdataset --flip FILE.h5 DATASET\n"
                  "kinds: good uint8 targets targets1d chunked float64 unwritten label_out_of_range negative_label\n"
                  "       wrong_rank rank6 rows_mismatch zero_rows bad_dtype string_x y_rank2_int missing_split\n"
                  "       missing_y x_group huge_dims huge_rows overflow_dims many_rows huge_chunk nan_x inf_x\n"
@@ -468,8 +472,51 @@ static int write_text_file(const char *path, const char *text)
     return 0;
 }
 
+/* --flip: the file offset of the dataset's stored bytes (first chunk when chunked), then one bit of the
+ * byte in the middle of them inverted in place. */
+static int flip_bit(const char *path, const char *dataset)
+{
+    hid_t f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
+    hid_t d = f >= 0 ? H5Dopen2(f, dataset, H5P_DEFAULT) : -1;
+    haddr_t addr = HADDR_UNDEF;
+    hsize_t size = 0;
+    if (d >= 0) {
+        hid_t dcpl = H5Dget_create_plist(d);
+        if (H5Pget_layout(dcpl) == H5D_CHUNKED) {
+            hid_t space = H5Dget_space(d);
+            hsize_t offset[H5S_MAX_RANK];
+            unsigned mask;
+            if (H5Dget_chunk_info(d, space, 0, offset, &mask, &addr, &size) < 0)
+                addr = HADDR_UNDEF;
+            H5Sclose(space);
+        } else {
+            addr = H5Dget_offset(d);
+            size = H5Dget_storage_size(d);
+        }
+        H5Pclose(dcpl);
+        H5Dclose(d);
+    }
+    if (f >= 0)
+        H5Fclose(f);
+    if (addr == HADDR_UNDEF || size == 0) {
+        fprintf(stderr, "mkdataset: %s: %s: no stored bytes to flip\n", path, dataset);
+        return 1;
+    }
+    FILE *out = fopen(path, "r+b");
+    long at = (long)(addr + size / 2);
+    int c = out && fseek(out, at, SEEK_SET) == 0 ? fgetc(out) : EOF;
+    int bad = c == EOF || fseek(out, at, SEEK_SET) != 0 || fputc(c ^ 0x10, out) == EOF;
+    if (out && fclose(out) != 0)
+        bad = 1;
+    if (bad)
+        fprintf(stderr, "mkdataset: %s: cannot flip the byte at %ld\n", path, at);
+    return bad;
+}
+
 int main(int argc, char **argv)
 {
+    if (argc == 4 && !strcmp(argv[1], "--flip"))
+        return flip_bit(argv[2], argv[3]);
     if (argc >= 2 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) {
         usage(stdout);
         return 0;

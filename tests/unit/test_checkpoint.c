@@ -1,7 +1,9 @@
 /* Checkpoint round trip: parameters, optimizer state, run state, config text and history come back
  * bitwise, and so do the fitted scaler statistics; a checkpoint for another model is refused naming the
  * first mismatching tensor; a truncated or damaged file is refused; a failed write leaves the previous
- * file intact. */
+ * file intact. Hostile layouts: single values stored as arrays (which the reader once read into one
+ * variable), a non-string optimizer name, a damaged /preprocessing (the caller's preprocessing stays as
+ * it was) are refused with a message naming the object. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,6 +16,8 @@
 #include "nn/model.h"
 #include "optim/optimizer.h"
 #include "testlib.h"
+
+#include <hdf5.h>
 
 static const char *yaml_for(int units)
 {
@@ -37,6 +41,102 @@ static long file_size(const char *path)
 {
     struct stat st;
     return stat(path, &st) == 0 ? (long)st.st_size : -1;
+}
+
+/* Copies src to dst and applies edit (which gets the file opened read-write); returns 0 on success. */
+static int copy_and_edit(const char *src, const char *dst, void (*edit)(hid_t file))
+{
+    char cmd[600];
+    snprintf(cmd, sizeof cmd, "cp '%s' '%s'", src, dst);
+    if (system(cmd) != 0)
+        return -1;
+    hid_t f = H5Fopen(dst, H5F_ACC_RDWR, H5P_DEFAULT);
+    if (f < 0)
+        return -1;
+    edit(f);
+    return H5Fclose(f) < 0 ? -1 : 0;
+}
+
+/* Replaces dataset (or attribute, when attr) `name` of group `group` by an int64 array of n elements. */
+static void replace_by_array(hid_t file, const char *group, const char *name, int attr, hsize_t n)
+{
+    int64_t *v = calloc(n, sizeof *v);
+    hid_t g = H5Gopen2(file, group, H5P_DEFAULT), space = H5Screate_simple(1, &n, NULL);
+    if (attr) {
+        H5Adelete(g, name);
+        hid_t a = H5Acreate2(g, name, H5T_STD_I64LE, space, H5P_DEFAULT, H5P_DEFAULT);
+        H5Awrite(a, H5T_NATIVE_INT64, v);
+        H5Aclose(a);
+    } else {
+        H5Ldelete(g, name, H5P_DEFAULT);
+        hid_t d = H5Dcreate2(g, name, H5T_STD_I64LE, space, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+        H5Dwrite(d, H5T_NATIVE_INT64, H5S_ALL, H5S_ALL, H5P_DEFAULT, v);
+        H5Dclose(d);
+    }
+    H5Sclose(space);
+    H5Gclose(g);
+    free(v);
+}
+
+static void epoch_array(hid_t f) { replace_by_array(f, "/state", "epoch", 0, 4096); }
+static void step_array(hid_t f) { replace_by_array(f, "/optimizer", "step", 0, 4096); }
+static void name_ints(hid_t f) { replace_by_array(f, "/optimizer", "name", 1, 4096); }
+static void complete_array(hid_t f) { replace_by_array(f, "/", "complete", 1, 4096); }
+static void config_array(hid_t f)
+{
+    H5Ldelete(f, "config", H5P_DEFAULT);
+    hid_t t = H5Tcopy(H5T_C_S1);
+    H5Tset_size(t, H5T_VARIABLE);
+    hsize_t n = 64;
+    const char *texts[64];
+    for (int i = 0; i < 64; i++)
+        texts[i] = "x: 1";
+    hid_t space = H5Screate_simple(1, &n, NULL);
+    hid_t d = H5Dcreate2(f, "config", t, space, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+    H5Dwrite(d, t, H5S_ALL, H5S_ALL, H5P_DEFAULT, texts);
+    H5Dclose(d);
+    H5Sclose(space);
+    H5Tclose(t);
+}
+static void no_fill(hid_t f) { H5Ldelete(f, "/preprocessing/fill", H5P_DEFAULT); }
+
+/* Each hostile edit of the good checkpoint at path is refused with a message naming want. */
+static void hostile_layouts(const char *dir, const char *path, mt_model *m, mt_optimizer *opt)
+{
+    static const struct {
+        const char *name, *want;
+        void (*edit)(hid_t);
+    } cases[] = {
+        {"epoch_array", "/state", epoch_array},
+        {"step_array", "/optimizer/step", step_array},
+        {"name_ints", "/optimizer", name_ints},
+        {"complete_array", "completeness marker", complete_array},
+        {"config_array", "/config", config_array},
+        {"no_fill", "/preprocessing/fill", no_fill},
+    };
+    char bad[300];
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        snprintf(bad, sizeof bad, "%s/%s.h5", dir, cases[i].name);
+        if (!CHECK(copy_and_edit(path, bad, cases[i].edit) == 0, "%s: cannot make the file", cases[i].name))
+            continue;
+        mt_error err = {0};
+        mt_train_state st = {0};
+        mt_history h = {0};
+        mt_prep prep;
+        const float keep[6] = {9, 9, 9, 9, 9, 9}, one[6] = {1, 1, 1, 1, 1, 1};
+        mt_prep_set(&prep, "minmax", "median", 6, keep, one, keep, &err);
+        char *text = NULL;
+        mt_status rc = !strcmp(cases[i].name, "config_array")
+                           ? mt_checkpoint_read_config(bad, &text, &err)
+                           : mt_checkpoint_read(bad, &(mt_checkpoint){m, opt, &st, &h, &prep, NULL}, &err);
+        CHECK(rc == MT_ERR_INPUT && strstr(err.msg, cases[i].want) && !strchr(err.msg, '\n'),
+              "%s: status %d, message '%s' (want '%s')", cases[i].name, (int)rc, err.msg, cases[i].want);
+        CHECK(prep.features == 6 && prep.shift[0] == 9 && prep.scaling == MT_SCALING_MINMAX,
+              "%s: a failed read changed the caller's preprocessing", cases[i].name);
+        free(text);
+        mt_prep_free(&prep);
+        mt_history_free(&h);
+    }
 }
 
 int main(void)
@@ -86,6 +186,11 @@ int main(void)
           "history differs (%zu rows)", h2.n);
     CHECK(mt_checkpoint_read_config(path, &text2, &err) == MT_OK && text2 && !strcmp(text, text2),
           "config text differs");
+
+    /* Reading again into an already fitted preprocessing replaces it without leaking (ASan build). */
+    CHECK(mt_checkpoint_read(path, &(mt_checkpoint){.model = &m2, .prep = &prep2}, &err) == MT_OK, "read again: %s",
+          err.msg);
+    hostile_layouts(dir, path, &m2, &opt2);
 
     /* Another model: refused, naming the first mismatching tensor. */
     mt_config cfg3;

@@ -432,7 +432,7 @@ static const bad_case bad_cases[] = {
     {"huge_dims", "f32", 3, {4, (hsize_t)1 << 21, (hsize_t)1 << 21}, "i32", 1, {4}, 1,
      "/train/x: shape [4, 2097152, 2097152] has more than 2^40 elements per row"},
     {"huge_rows", "f32", 2, {(hsize_t)1 << 62, 16}, "i32", 1, {(hsize_t)1 << 62}, 1,
-     "/train/x: shape [4611686018427387904, 16] is too large (its size overflows 64 bits)"},
+     "/train/x: N = 4611686018427387904 rows, more than the 2^40 a split may hold"},
     {"huge_targets", "f32", 2, {4, 4}, "f32", 2, {4, (hsize_t)1 << 41}, 1, "/train/y: shape [4, 2199023255552] has"},
 };
 
@@ -494,6 +494,59 @@ static void expect_open_error(const char *path, const char *split, const char *e
         mt_dataset_close(ds);
 }
 
+/* Copies the first `bytes` bytes of src to dst (all when bytes < 0), then overwrites 8 bytes at `at`
+ * (when at >= 0) with 0xff. */
+static void copy_damaged(const char *src, const char *dst, long bytes, long at)
+{
+    FILE *in = fopen(src, "rb"), *out = fopen(dst, "wb");
+    int c;
+    for (long i = 0; in && out && (bytes < 0 || i < bytes) && (c = fgetc(in)) != EOF; i++)
+        fputc(at >= 0 && i >= at && i < at + 8 ? 0xff : c, out);
+    if (in)
+        fclose(in);
+    if (out)
+        fclose(out);
+}
+
+/* The pre-flight check (io/h5_check.c): truncation, an undefined end-of-file address, an empty file, a
+ * directory, and a user block before the superblock (accepted: HDF5 finds the superblock at 512). */
+static void test_damaged_files(const char *good)
+{
+    char want[160];
+    long size = 0;
+    FILE *f = fopen(good, "rb");
+    if (f && fseek(f, 0, SEEK_END) == 0)
+        size = ftell(f);
+    if (f)
+        fclose(f);
+    const char *cut = mt_test_path("cut.h5");
+    copy_damaged(good, cut, size - 1, -1);
+    snprintf(want, sizeof want, "truncated HDF5 dataset: %ld bytes, but its superblock records %ld", size - 1, size);
+    expect_open_error(cut, "test", want);
+    const char *undef = mt_test_path("undef_eof.h5");
+    copy_damaged(good, undef, -1, 40); /* version-0 superblock, 8-byte addresses: end of file at 40 */
+    expect_open_error(undef, "test", "superblock has no valid end-of-file address");
+    const char *empty = mt_test_path("empty.h5");
+    fclose(fopen(empty, "w"));
+    expect_open_error(empty, "test", "is empty (0 bytes)");
+    expect_open_error(mt_test_dir, "test", "is a directory");
+
+    const char *ub = mt_test_path("userblock.h5");
+    hid_t fcpl = H5Pcreate(H5P_FILE_CREATE);
+    H5Pset_userblock(fcpl, 512);
+    hid_t file = H5Fcreate(ub, H5F_ACC_TRUNC, fcpl, H5P_DEFAULT);
+    H5Pclose(fcpl);
+    put_float_split(file, "train", 5, 0);
+    H5Fclose(file);
+    mt_dataset *ds = NULL;
+    mt_error err = {0};
+    CHECK(mt_dataset_open(ub, "train", &ds, &err) == MT_OK, "file with a user block: %s", err.msg);
+    mt_dataset_close(ds);
+    const char *ub_cut = mt_test_path("userblock_cut.h5");
+    copy_damaged(ub, ub_cut, 1000, -1);
+    expect_open_error(ub_cut, "train", "truncated HDF5 dataset: 1000 bytes");
+}
+
 static void test_malformed(void)
 {
     for (size_t i = 0; i < sizeof bad_cases / sizeof bad_cases[0]; i++) {
@@ -519,8 +572,9 @@ static void test_malformed(void)
     FILE *t = fopen(text, "w");
     fputs("not HDF5\n", t);
     fclose(t);
-    expect_open_error(text, "train", "cannot open: not an HDF5 file");
-    expect_open_error(mt_test_path("missing.h5"), "train", "cannot open: No such file or directory");
+    expect_open_error(text, "train", "not an HDF5 dataset (no HDF5 signature in its 9 bytes)");
+    expect_open_error(mt_test_path("missing.h5"), "train", "cannot open dataset: No such file or directory");
+    test_damaged_files(splits);
 }
 
 /* ---- labels and class names -------------------------------------------------------------------------- */

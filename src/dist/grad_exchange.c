@@ -27,6 +27,7 @@ mt_status mt_grad_exchange_init(mt_grad_exchange *x, mt_comm *comm, float *block
     x->n = trailer + layer_offset[n_layers];
     x->buckets = calloc((size_t)n_layers + 1, sizeof *x->buckets);
     x->starts_at = malloc(((size_t)n_layers + 1) * sizeof *x->starts_at);
+    x->fresh = 1;
     if (mode == MT_GRAD_FIXED64)
         x->acc = calloc(x->n, sizeof *x->acc);
     if (mode == MT_GRAD_BFLOAT16)
@@ -58,25 +59,34 @@ void mt_grad_exchange_free(mt_grad_exchange *x)
     memset(x, 0, sizeof *x);
 }
 
-/* acc += g in fixed point; returns the number of values out of range (those add nothing). */
-static size_t to_fixed(int64_t *restrict acc, const float *restrict g, size_t n, double scale, double limit)
+/* acc += g in fixed point (acc = g when `fresh`: the first contribution of a step, which spares reading
+ * and zeroing the accumulator); returns the number of values out of range (those add nothing). */
+static size_t to_fixed(int64_t *restrict acc, const float *restrict g, size_t n, double scale, double limit,
+                       int fresh)
 {
     size_t bad = 0;
+    if (fresh) {
+        for (size_t i = 0; i < n; i++) {
+            double v = (double)g[i];
+            int ok = fabs(v) <= limit; /* false for NaN */
+            acc[i] = ok ? (int64_t)(v * scale) : 0;
+            bad += (size_t)!ok;
+        }
+        return bad;
+    }
     for (size_t i = 0; i < n; i++) {
         double v = (double)g[i];
-        int ok = fabs(v) <= limit; /* false for NaN */
+        int ok = fabs(v) <= limit;
         acc[i] += ok ? (int64_t)(v * scale) : 0;
         bad += (size_t)!ok;
     }
     return bad;
 }
 
-static void from_fixed(float *restrict g, int64_t *restrict acc, size_t n, double inv_scale)
+static void from_fixed(float *restrict g, const int64_t *restrict acc, size_t n, double inv_scale)
 {
-    for (size_t i = 0; i < n; i++) {
+    for (size_t i = 0; i < n; i++)
         g[i] = (float)((double)acc[i] * inv_scale);
-        acc[i] = 0;
-    }
 }
 
 /* Adds block[lo, hi) into the accumulator: gradients first, so that the count of bad values they add to
@@ -85,19 +95,21 @@ static void accumulate_range(mt_grad_exchange *x, size_t lo, size_t hi)
 {
     size_t g = lo > x->trailer ? lo : x->trailer;
     if (hi > g)
-        x->block[MT_GRAD_BAD_SLOT] += (float)to_fixed(x->acc + g, x->block + g, hi - g, GRAD_SCALE, GRAD_LIMIT);
+        x->block[MT_GRAD_BAD_SLOT] += (float)to_fixed(x->acc + g, x->block + g, hi - g, GRAD_SCALE, GRAD_LIMIT,
+                                                      x->fresh);
     if (lo < x->trailer) {
         float bad = 0; /* counted before the bad slot itself is converted */
         for (size_t i = lo; i < x->trailer; i++)
             bad += !(fabsf(x->block[i]) <= (float)TRAILER_LIMIT);
         x->block[MT_GRAD_BAD_SLOT] += bad;
-        to_fixed(x->acc + lo, x->block + lo, x->trailer - lo, TRAILER_SCALE, TRAILER_LIMIT);
+        to_fixed(x->acc + lo, x->block + lo, x->trailer - lo, TRAILER_SCALE, TRAILER_LIMIT, x->fresh);
     }
 }
 
 void mt_grad_exchange_accumulate(mt_grad_exchange *x)
 {
     accumulate_range(x, 0, x->n);
+    x->fresh = 0;
 }
 
 static void to_bf16(uint16_t *restrict h, const float *restrict g, size_t n)
@@ -202,6 +214,7 @@ mt_status mt_grad_exchange_finish(mt_grad_exchange *x, mt_error *err)
             x->in_flight = x->buckets[i].end - x->buckets[0].start;
     mt_timeline_add(x->timeline, MT_TL_WAIT, -1, t0, t1);
     x->next = 0;
+    x->fresh = 1;
     x->busy_step = x->busy;
     x->busy = 0;
     mt_status st = x->failed;

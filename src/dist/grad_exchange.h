@@ -50,6 +50,7 @@ typedef struct mt_grad_exchange {
     int n_buckets, next;             /* buckets started this step */
     int *starts_at;                  /* per layer: the bucket its backward completes, or -1 */
     int64_t *acc;                    /* fixed64: accumulator [n] */
+    int fresh;                       /* fixed64: nothing added to acc yet this step (its contents are stale) */
     uint16_t *half;                  /* bfloat16: staging [n] */
     mt_status failed;                /* first error met by a hook (reported by finish) */
     mt_error err;

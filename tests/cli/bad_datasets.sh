@@ -32,35 +32,8 @@ fail() {
   echo "FAIL - $1"
 }
 
-# expect_error NAME TEXT COMMAND...: COMMAND at np 2 (60 s limit) must exit with status 2, print exactly
-# one "mpitrain..." line on stderr that matches TEXT (extended regular expression), and show no sign of a
-# crash. Lines the launcher adds about the failed job are not counted.
-expect_error() {
-  local name=$1 want=$2 rc lines why=""
-  shift 2
-  timeout 60 "$MPIEXEC" -np 2 "${PREFLAGS[@]}" "$@" >"$T/out" 2>"$T/err" </dev/null
-  rc=$?
-  grep -E '^mpitrain' "$T/err" >"$T/lines"
-  lines=$(grep -c . "$T/lines")
-  if [[ $rc -eq 124 ]]; then
-    why="timed out after 60 s"
-  elif grep -Eq 'Segmentation|Aborted|signal [0-9]|Sanitizer|runtime error:|core dumped' "$T/err" "$T/out"; then
-    why="crashed (exit status $rc)"
-  elif [[ $rc -ne 2 ]]; then
-    why="exit status $rc, expected 2"
-  elif [[ $lines -ne 1 ]]; then
-    why="$lines error lines from mpitrain on stderr, expected 1"
-  elif ! grep -Eq -- "$want" "$T/lines"; then
-    why="message does not match /$want/"
-  fi
-  if [[ -z $why ]]; then
-    passed=$((passed + 1))
-    echo "ok   - $name: $(cat "$T/lines")"
-  else
-    fail "$name: $why"
-    sed 's/^/    | /' "$T/err" | head -n 20
-  fi
-}
+# shellcheck source=expect_error.bash
+. "$(dirname "$0")/expect_error.bash"
 
 # mk NAME KIND [N]: writes $T/NAME.h5 with mkdataset; echoes its path.
 mk() {

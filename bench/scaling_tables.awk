@@ -31,7 +31,10 @@ function median(list,   v, w, n, i, j, t, m, k) {
 }
 function fmt(x, f) { return x == "nan" || x == "" ? "" : sprintf(f, x) }
 function pct(x) { return x == "nan" || x == "" ? "n/a" : sprintf("%.0f%%", x) }
-function add(arr, key, val) { arr[key] = (key in arr) ? arr[key] " " val : val }
+function add(arr, key, val,   s) {  # (mawk creates arr[key] before the right side of an assignment)
+  s = (key in arr) ? arr[key] " " val : val
+  arr[key] = s
+}
 function oversub(np) { return np > cores ? "yes" : "no" }
 function note(np) { return np > cores ? sprintf("**oversubscribed**: %d ranks on %d cores", np, cores) : "" }
 function gbatch(mode, np) { return mode == "strong" ? strong_batch : weak_batch * np }

@@ -132,6 +132,8 @@ for mode in strong weak; do
   fi
 done
 check "runs.csv: 3 mpitrain runs (np 1 shared by both modes)" test "$(grep -c '^mpitrain,mlp,' "$O/runs.csv")" -eq 3
+check "sgemm.csv: header" test "$(head -n 1 "$O/sgemm.csv")" = \
+  "name,m,n,k,transa,transb,seconds,gflops,mt_gemm_seconds,mt_gemm_gflops,fraction_of_2048"
 check "sgemm.csv: 2048^3 and the 8 MLP GEMMs" test "$(grep -cE '^(square2048|mlp\.)' "$O/sgemm.csv")" -eq 9
 check "limits.csv: the MLP's 269322 parameters" grep -q '^mlp,269322,1077288,' "$O/limits.csv"
 

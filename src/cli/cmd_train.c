@@ -1,6 +1,7 @@
 /* `mpitrain train CONFIG [--set key=value]... [--resume [CKPT]] [--quiet]`: the training command, with an
  * in-place progress bar on a terminal and one plain line per epoch otherwise (rank 0 prints). */
 #include <math.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -260,6 +261,27 @@ static mt_status cross_validate(const train_args *a, mt_comm *comm, mt_error *er
     return st;
 }
 
+/* SIGTERM (what srun passes to every task at the time limit), SIGINT and SIGUSR1 (a common choice for a
+ * scheduler's early warning) ask the trainer to checkpoint at the end of the current step and stop; a
+ * second one acts as usual (SA_RESETHAND). Open MPI's mpirun aborts the job itself on SIGTERM, so under
+ * mpirun the signal goes to the mpitrain processes. */
+static void on_stop_signal(int signo)
+{
+    mt_train_request_stop(signo);
+}
+
+static void catch_stop_signals(void)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_stop_signal;
+    sa.sa_flags = SA_RESETHAND;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGUSR1, &sa, NULL);
+}
+
 int cmd_train(int argc, char **argv)
 {
     train_args a = {0};
@@ -274,6 +296,7 @@ int cmd_train(int argc, char **argv)
         return 1;
     }
     cli_tune_process();
+    catch_stop_signals();
     mt_error err = {0};
     mt_comm *comm = NULL;
     mt_status st = mt_comm_create_world(&comm, &err);

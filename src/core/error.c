@@ -56,6 +56,7 @@ const char *mt_status_name(mt_status code)
         [MT_OK] = "ok", [MT_ERR_USAGE] = "usage error", [MT_ERR_CONFIG] = "config error",
         [MT_ERR_INPUT] = "input error", [MT_ERR_IO] = "I/O error", [MT_ERR_NOMEM] = "out of memory",
         [MT_ERR_MPI] = "MPI error", [MT_ERR_NUMERIC] = "numeric error", [MT_ERR_INTERNAL] = "internal error",
+        [MT_INTERRUPTED] = "interrupted",
     };
     if ((unsigned)code < sizeof names / sizeof names[0] && names[code])
         return names[code];

@@ -214,6 +214,7 @@ static void write_state(writer *w, hid_t file, const mt_train_state *st)
     write_i64(w, g, "global_batch", st->global_batch);
     write_i64(w, g, "early_stopping_best_epoch", st->es_best_epoch);
     write_i64(w, g, "early_stopping_wait", st->es_wait);
+    write_i64(w, g, "epoch_step", st->epoch_step);
     hsize_t one = 1;
     write_array(w, g, "early_stopping_best", H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, 1, &one, &st->es_best);
     H5Gclose(g);
@@ -583,6 +584,9 @@ static mt_status read_state(hid_t f, const char *path, mt_train_state *st, mt_er
               read_i64(g, "global_batch", &st->global_batch) | read_i64(g, "early_stopping_best_epoch", &st->es_best_epoch) |
               read_i64(g, "early_stopping_wait", &st->es_wait);
     bad |= read_value(g, "early_stopping_best", H5T_NATIVE_DOUBLE, &st->es_best);
+    st->epoch_step = 0; /* absent in checkpoints written at epoch ends by earlier versions */
+    if (H5Lexists(g, "epoch_step", H5P_DEFAULT) > 0)
+        bad |= read_i64(g, "epoch_step", &st->epoch_step);
     H5Gclose(g);
     return bad ? mt_fail(err, MT_ERR_INPUT, "%s: /state: incomplete", path) : MT_OK;
 }

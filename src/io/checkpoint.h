@@ -21,6 +21,7 @@ typedef struct mt_train_state {
     double es_best;         /* early stopping: best monitored value (NaN: none yet) */
     int64_t es_best_epoch;  /* early stopping: epoch of the best value (0: none) */
     int64_t es_wait;        /* early stopping: epochs since the best */
+    int64_t epoch_step;     /* optimizer steps done in epoch `epoch` (0 = at an epoch boundary) */
 } mt_train_state;
 
 /* One row of the per-epoch history (metrics.jsonl and /metrics). NaN where not measured. The first

@@ -162,10 +162,15 @@ static int list_epochs(const char *dir, int *epochs, int max)
     return n;
 }
 
-mt_status mt_run_dir_publish_checkpoint(const char *dir, int epoch, int keep, mt_error *err)
+void mt_run_dir_interrupted_path(const char *dir, char *buf, size_t size)
 {
-    char src[MT_PATH_MAX + 64], tmp[MT_PATH_MAX + 64], dst[MT_PATH_MAX + 64];
-    mt_run_dir_checkpoint_path(dir, epoch, src, sizeof src);
+    snprintf(buf, size, "%s/checkpoint_interrupted.h5", dir);
+}
+
+/* Points checkpoint.h5 at src (a hard link, replaced atomically). */
+static mt_status link_latest(const char *dir, const char *src, mt_error *err)
+{
+    char tmp[MT_PATH_MAX + 64], dst[MT_PATH_MAX + 64];
     snprintf(tmp, sizeof tmp, "%s/checkpoint.h5.link.%ld", dir, (long)getpid());
     snprintf(dst, sizeof dst, "%s/checkpoint.h5", dir);
     unlink(tmp);
@@ -173,6 +178,24 @@ mt_status mt_run_dir_publish_checkpoint(const char *dir, int epoch, int keep, mt
         unlink(tmp);
         return mt_fail(err, MT_ERR_IO, "%s: cannot update: %s", dst, strerror(errno));
     }
+    return MT_OK;
+}
+
+mt_status mt_run_dir_publish_interrupted(const char *dir, mt_error *err)
+{
+    char src[MT_PATH_MAX + 64];
+    mt_run_dir_interrupted_path(dir, src, sizeof src);
+    return link_latest(dir, src, err);
+}
+
+mt_status mt_run_dir_publish_checkpoint(const char *dir, int epoch, int keep, mt_error *err)
+{
+    char src[MT_PATH_MAX + 64], old_run[MT_PATH_MAX + 64];
+    mt_run_dir_checkpoint_path(dir, epoch, src, sizeof src);
+    if (link_latest(dir, src, err))
+        return err->code;
+    mt_run_dir_interrupted_path(dir, old_run, sizeof old_run);
+    unlink(old_run); /* an epoch checkpoint supersedes the one of an interrupted run */
     /* Keep the newest `keep` epochs up to this one; files of later epochs are left from an earlier run
      * in the same directory and would otherwise be taken for newer ones. */
     int epochs[4096];

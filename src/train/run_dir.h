@@ -26,6 +26,11 @@ void mt_run_dir_checkpoint_path(const char *dir, int epoch, char *buf, size_t si
  * checkpoints beyond the newest `keep`. */
 mt_status mt_run_dir_publish_checkpoint(const char *dir, int epoch, int keep, mt_error *err);
 
+/* dir/checkpoint_interrupted.h5: the checkpoint a run stopped by a signal writes mid-epoch. */
+void mt_run_dir_interrupted_path(const char *dir, char *buf, size_t size);
+/* Points checkpoint.h5 at it. */
+mt_status mt_run_dir_publish_interrupted(const char *dir, mt_error *err);
+
 /* Newest complete checkpoint in dir (checkpoint.h5, else the newest valid epoch file); 0 if found.
  * *skipped counts invalid files passed over (for a message). */
 int mt_run_dir_find_checkpoint(const char *dir, char *buf, size_t size, int *skipped);

@@ -4,6 +4,7 @@
 #include "train/trainer.h"
 
 #include <math.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -50,6 +51,17 @@ typedef struct trainer {
     uint64_t chunk;                /* deterministic mode: samples per chunk; 0 = one slice per rank */
     char *config_yaml;
 } trainer;
+
+/* Set from a signal handler (mt_train_request_stop); read at every step. */
+static volatile sig_atomic_t stop_signal;
+
+void mt_train_request_stop(int signo)
+{
+    stop_signal = signo ? signo : -1;
+}
+
+/* Trailer slot that carries "a stop was requested on this rank" with the step's sums. */
+#define STOP_SLOT 3
 
 static void info(trainer *t, mt_progress_kind kind, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
@@ -381,6 +393,7 @@ static mt_status train_step(trainer *t, uint64_t step, uint64_t micro, uint64_t 
     double loss_here = 0;
     const mt_eval_sums before = *sums; /* restored when the step is skipped */
     memset(trailer, 0, MT_GRAD_TRAILER * sizeof *trailer);
+    trailer[STOP_SLOT] = stop_signal != 0;
     mt_model_zero_grads(&s->model);
     for (uint64_t mb = first, offset = 0; mb < last && !st; mb++) {
         const uint64_t b = mt_sampler_batch_size(t->rows, B, mb);
@@ -391,7 +404,7 @@ static mt_status train_step(trainer *t, uint64_t step, uint64_t micro, uint64_t 
             st = run_piece(t, mb, lo, n, offset, total, final, sums, &loss_here, err);
             if (t->chunk && !final && !st) { /* deterministic: each chunk on its own into the exact sum */
                 mt_grad_exchange_accumulate(&t->gx);
-                memset(trailer, 0, MT_GRAD_TRAILER * sizeof *trailer);
+                memset(trailer, 0, MT_GRAD_TRAILER * sizeof *trailer); /* the stop flag counted once is enough */
                 mt_model_zero_grads(&s->model);
             }
         }
@@ -444,8 +457,13 @@ static mt_status train_step(trainer *t, uint64_t step, uint64_t micro, uint64_t 
     t->samples += total;
     t->epoch_samples += total;
     t->state.step++;
-    if (t->bal.cum && rebalance_due((uint64_t)t->state.step))
-        return rebalance(t, err);
+    if (t->bal.cum && rebalance_due((uint64_t)t->state.step)) {
+        mt_status rs = rebalance(t, err);
+        if (rs)
+            return rs;
+    }
+    if (trailer[STOP_SLOT] != 0.0f) /* some rank was asked to stop: every rank stops after this step */
+        return mt_fail(err, MT_INTERRUPTED, "stop requested");
     return MT_OK;
 }
 
@@ -483,8 +501,11 @@ static mt_status run_epoch(trainer *t, int epoch, mt_metrics_row *row, mt_error 
     double t0 = mt_wtime();
     mt_status st = MT_OK;
     mt_error_clear(err);
-    for (uint64_t step = 0; step < steps && !st; step++) {
+    /* A run resumed from a checkpoint written mid-epoch continues after its last step. */
+    for (uint64_t step = (uint64_t)t->state.epoch_step; step < steps && !st; step++) {
         st = train_step(t, step, micro, k, &sums, err);
+        if (!st || st == MT_INTERRUPTED)
+            t->state.epoch_step = (int64_t)step + 1;
         if (!st)
             report_step(t, epoch, step, steps, &sums, t0);
     }
@@ -556,6 +577,30 @@ static mt_status save_checkpoint(trainer *t, int epoch, mt_error *err)
     return mt_comm_agree(t->comm, err);
 }
 
+/* After a stop request: every rank finished the same step; the running statistics are averaged (as at an
+ * epoch end: they are linear, so the resumed run ends with the same averages), rank 0 writes
+ * checkpoint_interrupted.h5 and points checkpoint.h5 at it. Returns MT_INTERRUPTED with the message. */
+static mt_status save_interrupted(trainer *t, int epoch, mt_error *err)
+{
+    mt_error_clear(err);
+    mt_status st = average_buffers(t, err);
+    char path[MT_PATH_MAX + 64];
+    mt_run_dir_interrupted_path(t->cfg->output, path, sizeof path);
+    double t0 = mt_wtime();
+    if (!st && t->rank == 0 &&
+        !mt_checkpoint_write(path, &(mt_checkpoint){&t->s.model, &t->s.opt, &t->state, &t->history, &t->s.prep,
+                                                    t->config_yaml}, err))
+        mt_run_dir_publish_interrupted(t->cfg->output, err);
+    mt_timeline_add(t->tl, MT_TL_CHECKPOINT, -1, t0, mt_wtime());
+    if (mt_comm_agree(t->comm, err))
+        return err->code;
+    const int signo = stop_signal;
+    return mt_fail(err, MT_INTERRUPTED, "stopped by %s after step %lld of epoch %d (step %lld of the run): "
+                   "checkpoint written to %s; --resume continues from it",
+                   signo == SIGTERM ? "SIGTERM" : signo == SIGINT ? "SIGINT" : signo == SIGUSR1 ? "SIGUSR1" : "a stop request",
+                   (long long)t->state.epoch_step, epoch + 1, (long long)t->state.step, path);
+}
+
 static mt_status finish(trainer *t, mt_train_result *res, mt_error *err)
 {
     static const char *const dtypes[] = {[MT_GRAD_FLOAT32] = "float32", [MT_GRAD_BFLOAT16] = "bfloat16",
@@ -625,9 +670,12 @@ static mt_status train_loop(trainer *t, mt_train_result *res, mt_error *err)
     for (int epoch = first; epoch < epochs; epoch++) {
         mt_metrics_row row;
         st = run_epoch(t, epoch, &row, err);
+        if (st == MT_INTERRUPTED)
+            return save_interrupted(t, epoch, err);
         if (st)
             return st;
         t->state.epoch = epoch + 1;
+        t->state.epoch_step = 0;
         res->epochs_run++;
         res->last = row;
         mt_error_clear(err);

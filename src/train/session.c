@@ -40,7 +40,7 @@ mt_status mt_session_check_split(mt_session *s, mt_dataset *ds, const char *file
     if (in->target_size != k)
         return mt_fail(err, MT_ERR_INPUT, "%s: /%s/y: %llu targets per sample, but the model has %zu outputs", file,
                        split, (unsigned long long)in->target_size, k);
-    return MT_OK;
+    return mt_dataset_check_labels(ds, 0, err); /* float targets: every value finite */
 }
 
 static mt_status parse_metrics(mt_session *s, const mt_node *node, mt_error *err)

@@ -106,7 +106,7 @@ todo() {
     echo "todo - $1: not rejected yet (src/train: check targets and features for Inf/NaN)"
   fi
 }
-todo "NaN regression target" "nan_targets\.h5: /train/y: row 4 has a non-finite target" \
+expect_error "NaN regression target" "nan_targets\.h5: /train/y: row 4 has a non-finite target" \
   "$MPITRAIN" train "$REGRESSION" --set data.file="$(mk nan_targets nan_targets)"
 todo "infinite feature" "inf_x\.h5: /train/x: row 6, column 0" "$MPITRAIN" train "$SMALL" --set data.file="$(mk inf_x inf_x)"
 expect_error "missing validation split" "good\.h5: /nosuch/x: not found \(splits in file: test, train\)" \

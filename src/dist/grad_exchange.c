@@ -32,7 +32,8 @@ mt_status mt_grad_exchange_init(mt_grad_exchange *x, mt_comm *comm, float *block
         x->acc = calloc(x->n, sizeof *x->acc);
     if (mode == MT_GRAD_BFLOAT16)
         x->half = calloc(x->n, sizeof *x->half);
-    if (!x->buckets || !x->starts_at || (mode == MT_GRAD_FIXED64 && !x->acc) || (mode == MT_GRAD_BFLOAT16 && !x->half)) {
+    if (!x->buckets || !x->starts_at || (mode == MT_GRAD_FIXED64 && !x->acc) ||
+        (mode == MT_GRAD_BFLOAT16 && !x->half)) {
         mt_grad_exchange_free(x);
         return mt_fail(err, MT_ERR_NOMEM, "cannot allocate the gradient exchange (%zu values)", x->n);
     }
@@ -208,7 +209,7 @@ mt_status mt_grad_exchange_finish(mt_grad_exchange *x, mt_error *err)
     }
     double t1 = mt_wtime();
     x->wait = t1 - t0;
-    x->in_flight = x->n_buckets ? x->buckets[x->n_buckets - 1].end - x->buckets[0].start : 0;
+    x->in_flight = 0; /* first start to the last completion (buckets may complete out of order) */
     for (int i = 0; i < x->n_buckets; i++)
         if (x->buckets[i].end - x->buckets[0].start > x->in_flight)
             x->in_flight = x->buckets[i].end - x->buckets[0].start;

@@ -161,17 +161,6 @@ static int round_up(int x, int m)
     return (x + m - 1) / m * m;
 }
 
-/* Reads `k` or `[h, w]` (already range-checked) into v[2]. */
-static mt_status pair(const mt_layer *l, const char *key, const mt_ints *in, int v[2], mt_error *err)
-{
-    if (in->n != 1 && in->n != 2)
-        return mt_fail(err, MT_ERR_CONFIG, "%s.%s: expected one number or [height, width], got %d numbers",
-                       l->section, key, in->n);
-    v[0] = in->v[0];
-    v[1] = in->v[in->n - 1];
-    return MT_OK;
-}
-
 /* A non-negative padding amount from a scalar node. */
 static int pad_number(const mt_node *n, int *out)
 {
@@ -320,9 +309,9 @@ static mt_status conv_setup(mt_layer *l, mt_error *err)
     g.C = r == 3 ? l->in_shape.v[0] : 1;
     g.H = in[0] = l->in_shape.v[r - 2];
     g.W = in[1] = l->in_shape.v[r - 1];
-    mt_status st = pair(l, "kernel_size", &o->kernel_size, k, err);
+    mt_status st = mt_layer_pair(l, "kernel_size", &o->kernel_size, k, err);
     if (!st)
-        st = pair(l, "strides", &o->strides, s, err);
+        st = mt_layer_pair(l, "strides", &o->strides, s, err);
     if (!st)
         st = parse_padding(l, in, k, s, pad, err);
     if (st)

@@ -63,3 +63,13 @@ mt_status mt_layer_set_init(const mt_layer *l, mt_tensor_desc *d, const char *sp
     snprintf(d->init, sizeof d->init, "%.63s", canon);
     return MT_OK;
 }
+
+mt_status mt_layer_pair(const mt_layer *l, const char *key, const mt_ints *in, int v[2], mt_error *err)
+{
+    if (in->n != 1 && in->n != 2)
+        return mt_fail(err, MT_ERR_CONFIG, "%s.%s: expected one number or [height, width], got %d numbers",
+                       l->section, key, in->n);
+    v[0] = in->v[0];
+    v[1] = in->v[in->n - 1];
+    return MT_OK;
+}

@@ -45,16 +45,6 @@ typedef struct pool_state {
     int range[];    /* [kw][2]: the output columns [lo, hi) whose window column j lies inside the input */
 } pool_state;
 
-static mt_status pair(const mt_layer *l, const char *key, const mt_ints *in, int v[2], mt_error *err)
-{
-    if (in->n != 1 && in->n != 2)
-        return mt_fail(err, MT_ERR_CONFIG, "%s.%s: expected one number or [height, width], got %d numbers",
-                       l->section, key, in->n);
-    v[0] = in->v[0];
-    v[1] = in->v[in->n - 1];
-    return MT_OK;
-}
-
 /* Channels, height and width of a [C, H, W] or [H, W] sample. */
 static mt_status image_shape(const mt_layer *l, int *c, int *h, int *w, mt_error *err)
 {
@@ -75,11 +65,11 @@ static mt_status pool_setup(mt_layer *l, int kind, mt_error *err)
     int k[2] = {0}, s[2] = {0};
     mt_status st = image_shape(l, &g.C, &g.H, &g.W, err);
     if (!st)
-        st = pair(l, "pool_size", &o->pool_size, k, err);
+        st = mt_layer_pair(l, "pool_size", &o->pool_size, k, err);
     if (!st && o->strides.n == 0)
         s[0] = k[0], s[1] = k[1];
     else if (!st)
-        st = pair(l, "strides", &o->strides, s, err);
+        st = mt_layer_pair(l, "strides", &o->strides, s, err);
     if (st)
         return st;
     g.kh = k[0], g.kw = k[1], g.sh = s[0], g.sw = s[1];

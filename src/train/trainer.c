@@ -182,7 +182,7 @@ static mt_status setup_exchange(trainer *t, mt_error *err)
         st = setup_balance(t, err);
     if (st || !tc->deterministic)
         return st;
-    if (tc->deterministic && strcmp(tc->gradient_dtype, "float32") != 0)
+    if (strcmp(tc->gradient_dtype, "float32") != 0)
         return mt_fail(err, MT_ERR_CONFIG, "%s: training.gradient_dtype: deterministic mode sums gradients exactly; "
                        "it cannot exchange them as %s", t->cfg->origin, tc->gradient_dtype);
     const uint64_t B = (uint64_t)tc->batch_size;
@@ -293,7 +293,7 @@ static int nonfinite(trainer *t, const float *trailer, char *what, size_t size)
                  (double)trailer[MT_GRAD_BAD_SLOT]);
     else if (!isfinite(trailer[1]))
         snprintf(what, size, "the loss is %s on some rank", isnan(trailer[1]) ? "NaN" : "infinite");
-    else if ((layer = mt_model_nonfinite_grad_layer(m)) >= 0)
+    else if (t->gx.mode != MT_GRAD_FIXED64 && (layer = mt_model_nonfinite_grad_layer(m)) >= 0) /* fixed64: counted */
         snprintf(what, size, "the gradient of layer %d (%s) is NaN or infinite", layer, m->layers[layer].ops->name);
     else
         return 0;
@@ -597,7 +597,9 @@ static mt_status save_interrupted(trainer *t, int epoch, mt_error *err)
     const int signo = stop_signal;
     return mt_fail(err, MT_INTERRUPTED, "stopped by %s after step %lld of epoch %d (step %lld of the run): "
                    "checkpoint written to %s; --resume continues from it",
-                   signo == SIGTERM ? "SIGTERM" : signo == SIGINT ? "SIGINT" : signo == SIGUSR1 ? "SIGUSR1" : "a stop request",
+                   signo == SIGTERM ? "SIGTERM"
+                   : signo == SIGINT ? "SIGINT"
+                   : signo == SIGUSR1 ? "SIGUSR1" : "a stop request",
                    (long long)t->state.epoch_step, epoch + 1, (long long)t->state.step, path);
 }
 

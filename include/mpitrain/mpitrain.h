@@ -17,7 +17,8 @@ typedef enum mt_status {
     MT_ERR_MPI,      /* an MPI call failed */
     MT_ERR_NUMERIC,  /* NaN or Inf where a finite number was needed */
     MT_ERR_INTERNAL, /* a bug */
-    MT_INTERRUPTED   /* stopped on request (SIGTERM, SIGINT) after writing a checkpoint */
+    MT_INTERRUPTED,  /* stopped on request (SIGTERM, SIGINT) after writing a checkpoint */
+    MT_ERR_STALL     /* a collective waited past the watchdog's limit: some rank never arrived */
 } mt_status;
 
 /* An error: a status and a one-line message naming file, field/line or rank. Caller-owned. */

@@ -33,6 +33,13 @@ int cli_report(const mt_error *err)
     return mt_status_exit_code(err->code);
 }
 
+void cli_abort(const mt_error *err)
+{
+    fprintf(stderr, "mpitrain: %s\n", err->msg[0] ? err->msg : mt_status_name(err->code));
+    fflush(stderr);
+    mt_dist_abort(mt_status_exit_code(err->code));
+}
+
 void cli_error_line(const char *fmt, ...)
 {
     if (my_rank() != 0)

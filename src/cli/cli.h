@@ -9,6 +9,9 @@ void cli_error_line(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 /* Prints "mpitrain: <message>" on stderr (rank 0 only when MPI is running) and returns the exit code. */
 int cli_report(const mt_error *err);
+/* Prints err on this rank (whichever it is) and ends every rank of the job: for errors after which the
+ * ranks cannot agree (mt_status_breaks_comm). Does not return. */
+void cli_abort(const mt_error *err) __attribute__((noreturn));
 
 /* Prints a usage error for a command (rank 0 only) and returns 2. */
 int cli_usage_error(const char *command, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

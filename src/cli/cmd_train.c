@@ -10,6 +10,7 @@
 #include "cli/cli.h"
 #include "config/config.h"
 #include "core/error.h"
+#include "core/fault.h"
 #include "train/trainer.h"
 
 typedef struct train_args {
@@ -300,6 +301,8 @@ int cmd_train(int argc, char **argv)
     mt_error err = {0};
     mt_comm *comm = NULL;
     mt_status st = mt_comm_create_world(&comm, &err);
+    if (!st && mt_fault_setup(mt_comm_rank(comm), err.msg, sizeof err.msg) != 0)
+        st = err.code = MT_ERR_USAGE;
     if (!st && a.folds) {
         st = cross_validate(&a, comm, &err);
     } else if (!st) {
@@ -311,6 +314,8 @@ int cmd_train(int argc, char **argv)
             mt_config_free(&cfg);
         }
     }
+    if (mt_status_breaks_comm(st)) /* other ranks may wait for ever: this rank reports and ends the job */
+        cli_abort(&err);
     rc = st ? cli_report(&err) : 0;
     mt_comm_destroy(comm);
     mt_dist_finalize();

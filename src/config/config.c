@@ -76,6 +76,9 @@ const mt_option mt_training_options[] = {
     { "chunk_size", MT_OPT_INT, offsetof(mt_training_config, chunk_size), "0", 0, 100000000, NULL,
       "deterministic mode: samples per chunk (the unit of gradient computation); 0 = batch_size / 8, "
       "rounded up" },
+    { "stall_timeout", MT_OPT_FLOAT, offsetof(mt_training_config, stall_timeout), "600", 0, 1e7, NULL,
+      "seconds a rank waits in a collective (or 100 x the slowest recent step, if longer) before the "
+      "watchdog names the ranks that have not arrived and stops the job; 0 = wait forever" },
     MT_OPT_END,
 };
 

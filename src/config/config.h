@@ -40,6 +40,7 @@ typedef struct mt_training_config {
     int balance;                   /* slices in proportion to measured rank speeds */
     int deterministic;             /* exact fixed-point gradient sums over fixed-size chunks */
     int chunk_size;                /* samples per chunk in deterministic mode (0 = ceil(batch_size / 8)) */
+    double stall_timeout;          /* watchdog: seconds in one collective before the job stops; 0 = off */
 } mt_training_config;
 
 typedef struct mt_checkpoint_config {

@@ -1,8 +1,13 @@
 /* MPI wrappers: error-returning collectives on a duplicated world communicator, large counts split
- * into INT_MAX-sized pieces, and status agreement so that one failing rank stops all of them. */
+ * into INT_MAX-sized pieces, status agreement so that one failing rank stops all of them, and the stall
+ * watchdog: with a limit set, every collective is started non-blocking and polled; a rank that has waited
+ * half the limit tells the others (a "stall notice" on a second communicator), and at the limit the lowest
+ * waiting rank returns MT_ERR_STALL naming the ranks that sent no notice, i.e. never arrived. */
 #include "dist/comm.h"
 
 #include <limits.h>
+#include <sched.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,8 +19,21 @@
 
 struct mt_comm {
     MPI_Comm comm;
+    MPI_Comm notices;      /* stall notices (a duplicate, so they never match a collective's messages) */
     int rank, size;
+    double stall_after;    /* watchdog limit in seconds; 0 = plain blocking calls */
+    uint64_t seq;          /* collectives started so far (the same count on every rank) */
+    uint64_t *seen;        /* per rank: the latest collective number it sent a stall notice from */
+    uint64_t notice_out;   /* the value of this rank's outgoing notices (must outlive the sends) */
+    char phase[128];       /* what the program is doing, for the stall message */
 };
+
+/* A pending non-blocking collective, inside mt_request. */
+typedef struct pending {
+    MPI_Request req;
+    mt_comm *comm;
+    uint64_t seq;
+} pending;
 
 static int initialized_here;
 static MPI_Op bf16_sum_op = MPI_OP_NULL; /* created on first use */
@@ -90,6 +108,18 @@ static mt_status create(MPI_Comm base, mt_comm **out, mt_error *err)
     MPI_Comm_set_errhandler(c->comm, MPI_ERRORS_RETURN);
     MPI_Comm_rank(c->comm, &c->rank);
     MPI_Comm_size(c->comm, &c->size);
+    rc = MPI_Comm_dup(c->comm, &c->notices);
+    c->seen = calloc((size_t)c->size, sizeof *c->seen);
+    if (rc != MPI_SUCCESS || !c->seen) {
+        if (rc == MPI_SUCCESS)
+            MPI_Comm_free(&c->notices);
+        MPI_Comm_free(&c->comm);
+        free(c->seen);
+        free(c);
+        return rc != MPI_SUCCESS ? mpi_fail(err, rc, "MPI_Comm_dup") : mt_fail(err, MT_ERR_NOMEM, "out of memory");
+    }
+    MPI_Comm_set_errhandler(c->notices, MPI_ERRORS_RETURN);
+    snprintf(c->phase, sizeof c->phase, "setup");
     *out = c;
     return MT_OK;
 }
@@ -110,13 +140,173 @@ void mt_comm_destroy(mt_comm *c)
         return;
     int fin = 0;
     MPI_Finalized(&fin);
-    if (!fin)
+    if (!fin) {
+        int flag = 1;
+        while (flag) { /* notices of waits that ended after all: received, so none is left pending */
+            MPI_Status status;
+            uint64_t v;
+            flag = 0;
+            if (MPI_Iprobe(MPI_ANY_SOURCE, 0, c->notices, &flag, &status) != MPI_SUCCESS)
+                break;
+            if (flag)
+                MPI_Recv(&v, 1, MPI_UINT64_T, status.MPI_SOURCE, 0, c->notices, MPI_STATUS_IGNORE);
+        }
+        MPI_Comm_free(&c->notices);
         MPI_Comm_free(&c->comm);
+    }
+    free(c->seen);
     free(c);
 }
 
 int mt_comm_rank(const mt_comm *c) { return c->rank; }
 int mt_comm_size(const mt_comm *c) { return c->size; }
+
+void mt_comm_set_stall_timeout(mt_comm *c, double seconds)
+{
+    c->stall_after = c->size > 1 && seconds > 0 ? seconds : 0;
+}
+
+double mt_comm_stall_timeout(const mt_comm *c)
+{
+    return c->stall_after;
+}
+
+void mt_comm_set_phase(mt_comm *c, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(c->phase, sizeof c->phase, fmt, ap);
+    va_end(ap);
+}
+
+/* ---- the stall watchdog ---- */
+
+/* Tells every other rank that this one waits in a collective and has started collectives up to c->seq.
+ * The sends are eager (8 bytes) and their requests are freed; the receivers take them in their own
+ * waits, or when the communicator is destroyed. */
+static void send_notices(mt_comm *c)
+{
+    c->notice_out = c->seq;
+    c->seen[c->rank] = c->seq;
+    for (int r = 0; r < c->size; r++) {
+        MPI_Request req;
+        if (r != c->rank && MPI_Isend(&c->notice_out, 1, MPI_UINT64_T, r, 0, c->notices, &req) == MPI_SUCCESS)
+            MPI_Request_free(&req);
+    }
+}
+
+/* Takes the notices that have arrived; returns 1 when one says its rank waits at collective seq or later. */
+static int receive_notices(mt_comm *c, uint64_t seq)
+{
+    int flag = 1, waiting_here = 0;
+    while (flag) {
+        MPI_Status status;
+        uint64_t v;
+        flag = 0;
+        if (MPI_Iprobe(MPI_ANY_SOURCE, 0, c->notices, &flag, &status) != MPI_SUCCESS || !flag)
+            break;
+        if (MPI_Recv(&v, 1, MPI_UINT64_T, status.MPI_SOURCE, 0, c->notices, MPI_STATUS_IGNORE) != MPI_SUCCESS)
+            break;
+        if (v > c->seen[status.MPI_SOURCE])
+            c->seen[status.MPI_SOURCE] = v;
+        waiting_here |= v >= seq;
+    }
+    return waiting_here;
+}
+
+/* Appends the ranks whose arrival at collective seq equals `arrived`, as ranges ("1, 3-5"), to buf. */
+static int list_ranks(const mt_comm *c, uint64_t seq, int arrived, char *buf, size_t size)
+{
+    size_t len = 0;
+    int count = 0;
+    buf[0] = '\0';
+    for (int r = 0; r < c->size; r++) {
+        if ((c->seen[r] >= seq) != arrived)
+            continue;
+        int end = r;
+        while (end + 1 < c->size && (c->seen[end + 1] >= seq) == arrived)
+            end++;
+        count += end - r + 1;
+        if (len + 32 < size)
+            len += (size_t)snprintf(buf + len, size - len, "%s%d", len ? ", " : "", r);
+        if (end > r && len + 32 < size)
+            len += (size_t)snprintf(buf + len, size - len, "%s%d", end > r + 1 ? "-" : ", ", end);
+        r = end;
+    }
+    return count;
+}
+
+/* Seconds a rank other than the lowest waiting one gives that rank to report, beyond the limit. */
+static double stall_grace(double limit)
+{
+    return 5 + 0.25 * limit;
+}
+
+static mt_status stalled(mt_comm *c, uint64_t seq, const char *call, double waited, mt_error *err)
+{
+    char missing[400], present[400];
+    int n_missing = list_ranks(c, seq, 0, missing, sizeof missing);
+    list_ranks(c, seq, 1, present, sizeof present);
+    return mt_fail(err, MT_ERR_STALL, "rank %d: stalled during %s: rank(s) %s (%d of %d) did not reach %s "
+                   "(collective #%llu) within %.0f s, while rank(s) %s waited there (watchdog limit %.0f s: "
+                   "training.stall_timeout)", c->rank, c->phase, n_missing ? missing : "?", n_missing, c->size,
+                   call, (unsigned long long)seq, waited, present, c->stall_after);
+}
+
+/* Completes *r, the collective number seq of c, started by `call`. Without a watchdog this is MPI_Wait.
+ * With one it polls: from 1 ms on it also takes stall notices; past half the limit (or as soon as another
+ * rank's notice shows it waits here too) it sends its own; past the limit the lowest rank that is known
+ * to wait here returns MT_ERR_STALL, the others after a grace period (in case that rank cannot report). */
+static mt_status complete(mt_comm *c, MPI_Request *r, uint64_t seq, const char *call, mt_error *err)
+{
+    if (*r == MPI_REQUEST_NULL)
+        return MT_OK;
+    if (c->stall_after <= 0) {
+        int rc = MPI_Wait(r, MPI_STATUS_IGNORE);
+        return rc == MPI_SUCCESS ? MT_OK : mpi_fail(err, rc, call);
+    }
+    const double t0 = MPI_Wtime(), limit = c->stall_after;
+    int noticed = 0;
+    for (;;) {
+        int done = 0;
+        int rc = MPI_Test(r, &done, MPI_STATUS_IGNORE);
+        if (rc != MPI_SUCCESS)
+            return mpi_fail(err, rc, call);
+        if (done)
+            return MT_OK;
+        const double waited = MPI_Wtime() - t0;
+        if (waited < 1e-3)
+            continue;
+        int others_wait = receive_notices(c, seq);
+        if (!noticed && (others_wait || waited > 0.5 * limit)) {
+            send_notices(c);
+            noticed = 1;
+        }
+        if (waited > limit) {
+            int lowest = 0;
+            while (lowest < c->rank && c->seen[lowest] < seq)
+                lowest++;
+            if (lowest == c->rank || waited > limit + stall_grace(limit))
+                return stalled(c, seq, call, waited, err);
+        }
+        if (waited > 0.05)
+            sched_yield(); /* a long wait (a checkpoint being written, a stall) leaves the core to others */
+    }
+}
+
+/* Whether collectives are started non-blocking and polled by the watchdog. */
+static int watched(const mt_comm *c)
+{
+    return c->stall_after > 0;
+}
+
+/* After a collective was called (rc) as number c->seq: its error, or with the watchdog its completion. */
+static mt_status finish_call(mt_comm *c, int rc, MPI_Request *r, const char *call, mt_error *err)
+{
+    if (rc != MPI_SUCCESS)
+        return mpi_fail(err, rc, call);
+    return watched(c) ? complete(c, r, c->seq, call, err) : MT_OK;
+}
 
 static mt_status allreduce(mt_comm *c, void *buf, size_t n, MPI_Datatype type, size_t elem, MPI_Op op,
                            mt_error *err)
@@ -124,9 +314,13 @@ static mt_status allreduce(mt_comm *c, void *buf, size_t n, MPI_Datatype type, s
     char *p = buf;
     while (n > 0) {
         int count = n > INT_MAX ? INT_MAX : (int)n;
-        int rc = MPI_Allreduce(MPI_IN_PLACE, p, count, type, op, c->comm);
-        if (rc != MPI_SUCCESS)
-            return mpi_fail(err, rc, "MPI_Allreduce");
+        MPI_Request r = MPI_REQUEST_NULL;
+        c->seq++;
+        int rc = watched(c) ? MPI_Iallreduce(MPI_IN_PLACE, p, count, type, op, c->comm, &r)
+                            : MPI_Allreduce(MPI_IN_PLACE, p, count, type, op, c->comm);
+        mt_status st = finish_call(c, rc, &r, "MPI_Allreduce", err);
+        if (st)
+            return st;
         p += (size_t)count * elem;
         n -= (size_t)count;
     }
@@ -155,7 +349,7 @@ mt_status mt_comm_allreduce_max_f64(mt_comm *c, double *buf, size_t n, mt_error 
     return allreduce(c, buf, n, MPI_DOUBLE, sizeof(double), MPI_MAX, err);
 }
 
-_Static_assert(sizeof(MPI_Request) <= sizeof(((mt_request *)0)->opaque), "MPI_Request fits mt_request");
+_Static_assert(sizeof(pending) <= sizeof(((mt_request *)0)->opaque), "a pending collective fits mt_request");
 
 static void bf16_sum(void *in, void *inout, int *len, MPI_Datatype *type)
 {
@@ -168,13 +362,13 @@ static void bf16_sum(void *in, void *inout, int *len, MPI_Datatype *type)
 
 void mt_comm_request_clear(mt_request *req)
 {
-    *(MPI_Request *)req->opaque = MPI_REQUEST_NULL;
+    *(pending *)req->opaque = (pending){MPI_REQUEST_NULL, NULL, 0};
 }
 
 mt_status mt_comm_iallreduce_sum(mt_comm *c, void *buf, size_t n, mt_dtype type, mt_request *req, mt_error *err)
 {
-    MPI_Request *r = (MPI_Request *)req->opaque;
-    *r = MPI_REQUEST_NULL;
+    pending *pd = (pending *)req->opaque;
+    *pd = (pending){MPI_REQUEST_NULL, c, 0};
     if (c->size == 1 || n == 0)
         return MT_OK;
     if (n > INT_MAX)
@@ -189,27 +383,27 @@ mt_status mt_comm_iallreduce_sum(mt_comm *c, void *buf, size_t n, mt_dtype type,
         }
         op = bf16_sum_op;
     }
-    int rc = MPI_Iallreduce(MPI_IN_PLACE, buf, (int)n, t, op, c->comm, r);
+    pd->seq = ++c->seq;
+    int rc = MPI_Iallreduce(MPI_IN_PLACE, buf, (int)n, t, op, c->comm, &pd->req);
     return rc == MPI_SUCCESS ? MT_OK : mpi_fail(err, rc, "MPI_Iallreduce");
 }
 
 mt_status mt_comm_test(mt_request *req, int *done, mt_error *err)
 {
-    MPI_Request *r = (MPI_Request *)req->opaque;
+    pending *pd = (pending *)req->opaque;
     *done = 1;
-    if (*r == MPI_REQUEST_NULL)
+    if (pd->req == MPI_REQUEST_NULL)
         return MT_OK;
-    int rc = MPI_Test(r, done, MPI_STATUS_IGNORE);
+    int rc = MPI_Test(&pd->req, done, MPI_STATUS_IGNORE);
     return rc == MPI_SUCCESS ? MT_OK : mpi_fail(err, rc, "MPI_Test (allreduce)");
 }
 
 mt_status mt_comm_wait(mt_request *req, mt_error *err)
 {
-    MPI_Request *r = (MPI_Request *)req->opaque;
-    if (*r == MPI_REQUEST_NULL)
+    pending *pd = (pending *)req->opaque;
+    if (pd->req == MPI_REQUEST_NULL)
         return MT_OK;
-    int rc = MPI_Wait(r, MPI_STATUS_IGNORE);
-    return rc == MPI_SUCCESS ? MT_OK : mpi_fail(err, rc, "MPI_Wait (allreduce)");
+    return complete(pd->comm, &pd->req, pd->seq, "MPI_Iallreduce (gradient sums)", err);
 }
 
 mt_status mt_comm_bcast(mt_comm *c, void *buf, size_t bytes, int root, mt_error *err)
@@ -217,9 +411,13 @@ mt_status mt_comm_bcast(mt_comm *c, void *buf, size_t bytes, int root, mt_error 
     char *p = buf;
     while (bytes > 0) {
         int count = bytes > INT_MAX ? INT_MAX : (int)bytes;
-        int rc = MPI_Bcast(p, count, MPI_BYTE, root, c->comm);
-        if (rc != MPI_SUCCESS)
-            return mpi_fail(err, rc, "MPI_Bcast");
+        MPI_Request r = MPI_REQUEST_NULL;
+        c->seq++;
+        int rc = watched(c) ? MPI_Ibcast(p, count, MPI_BYTE, root, c->comm, &r)
+                            : MPI_Bcast(p, count, MPI_BYTE, root, c->comm);
+        mt_status st = finish_call(c, rc, &r, "MPI_Bcast", err);
+        if (st)
+            return st;
         p += count;
         bytes -= (size_t)count;
     }
@@ -228,8 +426,11 @@ mt_status mt_comm_bcast(mt_comm *c, void *buf, size_t bytes, int root, mt_error 
 
 mt_status mt_comm_allgather_f64(mt_comm *c, const double *in, size_t n, double *out, mt_error *err)
 {
-    int rc = MPI_Allgather(in, (int)n, MPI_DOUBLE, out, (int)n, MPI_DOUBLE, c->comm);
-    return rc == MPI_SUCCESS ? MT_OK : mpi_fail(err, rc, "MPI_Allgather");
+    MPI_Request r = MPI_REQUEST_NULL;
+    c->seq++;
+    int rc = watched(c) ? MPI_Iallgather(in, (int)n, MPI_DOUBLE, out, (int)n, MPI_DOUBLE, c->comm, &r)
+                        : MPI_Allgather(in, (int)n, MPI_DOUBLE, out, (int)n, MPI_DOUBLE, c->comm);
+    return finish_call(c, rc, &r, "MPI_Allgather", err);
 }
 
 mt_status mt_comm_gather_bytes(mt_comm *c, const void *in, size_t n, void **out, size_t *counts, int root,
@@ -239,52 +440,89 @@ mt_status mt_comm_gather_bytes(mt_comm *c, const void *in, size_t n, void **out,
     int *cnt = c->rank == root ? calloc((size_t)c->size, sizeof *cnt) : NULL;
     int *disp = c->rank == root ? calloc((size_t)c->size, sizeof *disp) : NULL;
     *out = NULL;
-    int rc = MPI_Gather(&mine, 1, MPI_UNSIGNED_LONG_LONG, all, 1, MPI_UNSIGNED_LONG_LONG, root, c->comm);
+    MPI_Request r = MPI_REQUEST_NULL;
+    c->seq++;
+    int rc = watched(c) ? MPI_Igather(&mine, 1, MPI_UNSIGNED_LONG_LONG, all, 1, MPI_UNSIGNED_LONG_LONG, root, c->comm, &r)
+                        : MPI_Gather(&mine, 1, MPI_UNSIGNED_LONG_LONG, all, 1, MPI_UNSIGNED_LONG_LONG, root, c->comm);
+    mt_status st = finish_call(c, rc, &r, "MPI_Gather", err);
     unsigned long long total = 0;
-    for (int r = 0; rc == MPI_SUCCESS && c->rank == root && r < c->size; r++) {
-        cnt[r] = (int)all[r], disp[r] = (int)total, counts[r] = (size_t)all[r];
-        total += all[r];
+    for (int k = 0; !st && c->rank == root && k < c->size; k++) {
+        cnt[k] = (int)all[k], disp[k] = (int)total, counts[k] = (size_t)all[k];
+        total += all[k];
     }
-    int ok = c->rank != root || (rc == MPI_SUCCESS && total <= INT_MAX && (*out = malloc(total ? total : 1)));
-    if (rc == MPI_SUCCESS)
-        rc = MPI_Bcast(&ok, 1, MPI_INT, root, c->comm);
-    if (rc == MPI_SUCCESS && ok)
-        rc = MPI_Gatherv(in, (int)n, MPI_BYTE, *out, cnt, disp, MPI_BYTE, root, c->comm);
+    int ok = c->rank != root || (!st && total <= INT_MAX && (*out = malloc(total ? total : 1)));
+    if (!st)
+        st = mt_comm_bcast(c, &ok, sizeof ok, root, err);
+    if (!st && ok) {
+        c->seq++;
+        rc = watched(c) ? MPI_Igatherv(in, (int)n, MPI_BYTE, *out, cnt, disp, MPI_BYTE, root, c->comm, &r)
+                        : MPI_Gatherv(in, (int)n, MPI_BYTE, *out, cnt, disp, MPI_BYTE, root, c->comm);
+        st = finish_call(c, rc, &r, "MPI_Gatherv", err);
+    }
     free(all), free(cnt), free(disp);
-    if (rc != MPI_SUCCESS)
-        return mpi_fail(err, rc, "MPI_Gatherv");
+    if (st)
+        return st;
     return ok ? MT_OK : mt_fail(err, MT_ERR_NOMEM, "gather: %llu bytes do not fit in memory or in an MPI count", total);
 }
 
 mt_status mt_comm_barrier(mt_comm *c, mt_error *err)
 {
-    int rc = MPI_Barrier(c->comm);
-    return rc == MPI_SUCCESS ? MT_OK : mpi_fail(err, rc, "MPI_Barrier");
+    MPI_Request r = MPI_REQUEST_NULL;
+    c->seq++;
+    int rc = watched(c) ? MPI_Ibarrier(c->comm, &r) : MPI_Barrier(c->comm);
+    return finish_call(c, rc, &r, "MPI_Barrier", err);
 }
 
 mt_status mt_comm_agree(mt_comm *c, mt_error *err)
 {
-    int mine[2] = {err->code != MT_OK ? c->rank : c->size, err->code != MT_OK};
-    int first = mine[0], failed = mine[1];
-    int rc = MPI_Allreduce(&mine[0], &first, 1, MPI_INT, MPI_MIN, c->comm);
-    if (rc == MPI_SUCCESS)
-        rc = MPI_Allreduce(&mine[1], &failed, 1, MPI_INT, MPI_SUM, c->comm);
-    if (rc != MPI_SUCCESS)
-        return mpi_fail(err, rc, "status agreement (MPI_Allreduce)");
+    /* A rank whose communication broke (a stall, a failed MPI call) cannot agree: it returns at once, and
+     * the command line ends the job (mt_dist_abort). */
+    if (mt_status_breaks_comm(err->code))
+        return err->code;
+    int status[2] = {err->code != MT_OK ? c->rank : c->size, err->code != MT_OK};
+    int first = status[0];
+    mt_status st = MT_OK;
+    mt_error e;
+    mt_error_clear(&e);
+    st = allreduce(c, &first, 1, MPI_INT, sizeof(int), MPI_MIN, &e);
+    int failed = status[1];
+    if (!st)
+        st = allreduce(c, &failed, 1, MPI_INT, sizeof(int), MPI_SUM, &e);
+    if (st) {
+        *err = e;
+        return st;
+    }
     if (failed == 0)
         return MT_OK;
     struct { int code; char msg[sizeof err->msg]; } packet;
     packet.code = err->code;
     memcpy(packet.msg, err->msg, sizeof packet.msg);
-    rc = MPI_Bcast(&packet, (int)sizeof packet, MPI_BYTE, first, c->comm);
-    if (rc != MPI_SUCCESS)
-        return mpi_fail(err, rc, "status agreement (MPI_Bcast)");
+    st = mt_comm_bcast(c, &packet, sizeof packet, first, &e);
+    if (st) {
+        *err = e;
+        return st;
+    }
     err->code = (mt_status)packet.code;
     if (failed < c->size)
         snprintf(err->msg, sizeof err->msg, "rank %d: %.*s", first, (int)sizeof err->msg - 16, packet.msg);
     else
         memcpy(err->msg, packet.msg, sizeof err->msg);
     return err->code;
+}
+
+int mt_status_breaks_comm(mt_status code)
+{
+    return code == MT_ERR_STALL || code == MT_ERR_MPI;
+}
+
+void mt_dist_abort(int exit_code)
+{
+    int init = 0, fin = 0;
+    MPI_Initialized(&init);
+    MPI_Finalized(&fin);
+    if (init && !fin)
+        MPI_Abort(MPI_COMM_WORLD, exit_code);
+    exit(exit_code);
 }
 
 double mt_wtime(void)

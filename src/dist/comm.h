@@ -25,6 +25,14 @@ void mt_comm_destroy(mt_comm *c);
 int mt_comm_rank(const mt_comm *c);
 int mt_comm_size(const mt_comm *c);
 
+/* The stall watchdog (training.stall_timeout): with seconds > 0, a collective that has waited that long
+ * returns MT_ERR_STALL on the lowest rank waiting in it, with a message naming the ranks that never
+ * arrived (the others return it after a grace period). 0 (the default) waits forever. */
+void mt_comm_set_stall_timeout(mt_comm *c, double seconds);
+double mt_comm_stall_timeout(const mt_comm *c);
+/* What the program is doing ("step 12 of epoch 3"), named in a stall message. */
+void mt_comm_set_phase(mt_comm *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
 /* Collectives (in place, every rank must call them in the same order). */
 mt_status mt_comm_allreduce_sum_f32(mt_comm *c, float *buf, size_t n, mt_error *err);
 mt_status mt_comm_allreduce_sum_f64(mt_comm *c, double *buf, size_t n, mt_error *err);
@@ -42,9 +50,9 @@ typedef enum mt_dtype {
     MT_DTYPE_BF16   /* bfloat16 bits in uint16_t: each pairwise sum computed in float, rounded to bfloat16 */
 } mt_dtype;
 
-/* A pending non-blocking collective (room for an MPI_Request). */
+/* A pending non-blocking collective (room for an MPI_Request, its communicator and its number). */
 typedef struct mt_request {
-    _Alignas(8) unsigned char opaque[16];
+    _Alignas(8) unsigned char opaque[32];
 } mt_request;
 
 /* Makes req a request with nothing pending (test and wait return at once). */
@@ -54,7 +62,7 @@ void mt_comm_request_clear(mt_request *req);
 mt_status mt_comm_iallreduce_sum(mt_comm *c, void *buf, size_t n, mt_dtype type, mt_request *req, mt_error *err);
 /* Drives progress; *done = 1 once the request has completed (the request is then freed). */
 mt_status mt_comm_test(mt_request *req, int *done, mt_error *err);
-/* Blocks until the request has completed. */
+/* Blocks until the request has completed (watched like the blocking collectives). */
 mt_status mt_comm_wait(mt_request *req, mt_error *err);
 
 /* Gathers n bytes from every rank (n may differ) to root: *out (malloc'd on root, NULL elsewhere) holds
@@ -66,6 +74,12 @@ mt_status mt_comm_gather_bytes(mt_comm *c, const void *in, size_t n, void **out,
  * holding the code and message of the lowest failing rank, prefixed "rank R: " unless all ranks failed.
  * Returns the agreed status. */
 mt_status mt_comm_agree(mt_comm *c, mt_error *err);
+
+/* Whether an error leaves this rank unable to take part in collectives (a stall, a failed MPI call): the
+ * caller must then end the whole job with mt_dist_abort instead of agreeing or finalizing. */
+int mt_status_breaks_comm(mt_status code);
+/* Ends every rank of the job (MPI_Abort) with the exit status; plain exit without MPI. */
+void mt_dist_abort(int exit_code) __attribute__((noreturn));
 
 /* Wall-clock seconds (MPI_Wtime). */
 double mt_wtime(void);

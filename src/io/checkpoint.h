@@ -63,7 +63,11 @@ mt_status mt_checkpoint_read_config(const char *path, char **yaml, mt_error *err
  * mismatching tensor is named), and the other non-NULL members (the optimizer must be the same). */
 mt_status mt_checkpoint_read(const char *path, const mt_checkpoint *c, mt_error *err);
 
-/* Whether path is a complete mpitrain checkpoint (opens, checks the completeness marker). */
+/* Whether path is an intact, complete mpitrain checkpoint: the HDF5 signature and size, the completeness
+ * marker, and every checksummed tensor read back with its Fletcher32 sum matching. MT_ERR_INPUT naming
+ * the file and the damaged dataset otherwise. Says nothing about whether it fits a given model. */
+mt_status mt_checkpoint_verify(const char *path, mt_error *err);
+/* mt_checkpoint_verify as a yes/no. */
 int mt_checkpoint_is_valid(const char *path);
 
 #endif

@@ -12,6 +12,24 @@
 
 #include "core/error.h"
 
+/* Removes what writers killed mid-way leave behind: checkpoint files under their temporary names
+ * ("<name>.h5.tmp.<pid>") and half-made links ("checkpoint.h5.link.<pid>"). Never read, only removed. */
+static void remove_leftovers(const char *dir)
+{
+    DIR *d = opendir(dir);
+    if (!d)
+        return;
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        if (strstr(e->d_name, ".h5.tmp.") || strncmp(e->d_name, "checkpoint.h5.link.", 19) == 0) {
+            char path[MT_PATH_MAX + 300];
+            snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+            unlink(path);
+        }
+    }
+    closedir(d);
+}
+
 mt_status mt_run_dir_prepare(const char *dir, mt_error *err)
 {
     char path[MT_PATH_MAX];
@@ -34,6 +52,7 @@ mt_status mt_run_dir_prepare(const char *dir, mt_error *err)
         return mt_fail(err, MT_ERR_INPUT, "output: directory %s is not writable: %s", dir, strerror(errno));
     fclose(f);
     unlink(probe);
+    remove_leftovers(dir);
     return MT_OK;
 }
 
@@ -212,22 +231,35 @@ mt_status mt_run_dir_publish_checkpoint(const char *dir, int epoch, int keep, mt
     return MT_OK;
 }
 
-int mt_run_dir_find_checkpoint(const char *dir, char *buf, size_t size, int *skipped)
+/* Appends path to the list unless it is missing or another name of a file already listed. */
+static int add_candidate(const char *path, mt_run_dir_path *paths, dev_t *dev, ino_t *ino, int n, int max)
 {
-    *skipped = 0;
-    snprintf(buf, size, "%s/checkpoint.h5", dir);
-    if (access(buf, F_OK) == 0) {
-        if (mt_checkpoint_is_valid(buf))
-            return 0;
-        (*skipped)++;
+    struct stat sb;
+    if (n >= max || stat(path, &sb) != 0)
+        return n;
+    for (int i = 0; i < n; i++)
+        if (dev[i] == sb.st_dev && ino[i] == sb.st_ino)
+            return n;
+    snprintf(paths[n], sizeof paths[n], "%s", path);
+    dev[n] = sb.st_dev, ino[n] = sb.st_ino;
+    return n + 1;
+}
+
+int mt_run_dir_list_checkpoints(const char *dir, mt_run_dir_path *paths, int max)
+{
+    dev_t dev[64];
+    ino_t ino[64];
+    char path[MT_PATH_MAX + 64];
+    int n = 0, epochs[4096];
+    max = max < 64 ? max : 64;
+    snprintf(path, sizeof path, "%s/checkpoint.h5", dir);
+    n = add_candidate(path, paths, dev, ino, n, max);
+    mt_run_dir_interrupted_path(dir, path, sizeof path);
+    n = add_candidate(path, paths, dev, ino, n, max);
+    int k = list_epochs(dir, epochs, 4096);
+    for (int i = 0; i < k; i++) {
+        mt_run_dir_checkpoint_path(dir, epochs[i], path, sizeof path);
+        n = add_candidate(path, paths, dev, ino, n, max);
     }
-    int epochs[4096];
-    int n = list_epochs(dir, epochs, 4096);
-    for (int i = 0; i < n; i++) {
-        mt_run_dir_checkpoint_path(dir, epochs[i], buf, size);
-        if (mt_checkpoint_is_valid(buf))
-            return 0;
-        (*skipped)++;
-    }
-    return -1;
+    return n;
 }

@@ -6,7 +6,8 @@
 #include "io/checkpoint.h"
 #include "train/trainer.h"
 
-/* Creates dir (and parents) and checks that a file can be created in it. MT_ERR_INPUT otherwise. */
+/* Creates dir (and parents) and checks that a file can be created in it (MT_ERR_INPUT otherwise); removes
+ * the temporary files of checkpoint writes that were killed part-way. */
 mt_status mt_run_dir_prepare(const char *dir, mt_error *err);
 
 /* Rewrites metrics.jsonl from the history (used at start and on resume, so rows match the checkpoint). */
@@ -31,8 +32,11 @@ void mt_run_dir_interrupted_path(const char *dir, char *buf, size_t size);
 /* Points checkpoint.h5 at it. */
 mt_status mt_run_dir_publish_interrupted(const char *dir, mt_error *err);
 
-/* Newest complete checkpoint in dir (checkpoint.h5, else the newest valid epoch file); 0 if found.
- * *skipped counts invalid files passed over (for a message). */
-int mt_run_dir_find_checkpoint(const char *dir, char *buf, size_t size, int *skipped);
+typedef char mt_run_dir_path[MT_PATH_MAX + 64];
+
+/* The checkpoint files of dir, newest first, for --resume to try in turn: checkpoint.h5, then
+ * checkpoint_interrupted.h5, then the epoch files by descending epoch; a file that is another name of
+ * one already listed (checkpoint.h5 is a hard link) is listed once. Returns how many (at most max). */
+int mt_run_dir_list_checkpoints(const char *dir, mt_run_dir_path *paths, int max);
 
 #endif

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "core/error.h"
+#include "core/fault.h"
 #include "train/sampler.h"
 #include "train/split.h"
 
@@ -258,6 +259,9 @@ mt_status mt_session_evaluate(mt_session *s, const mt_split_view *v, mt_comm *co
     mt_status st = MT_OK;
     const uint64_t invalid = mt_model_invalid_inputs(&s->model);
     mt_error_clear(err);
+    if (mt_fault_check(MT_FAULT_EVAL) == MT_FAULT_FAIL)
+        st = mt_fail(err, MT_ERR_IO, "%s: /%s/x: reading failed during evaluation (injected by MPITRAIN_FAULT)",
+                     v->file, v->name);
     for (uint64_t done = 0; done < count && !st;) {
         int n = (int)(count - done < (uint64_t)s->capacity ? count - done : (uint64_t)s->capacity);
         const uint64_t *rows = v->rows + first + done;

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "core/error.h"
+#include "core/fault.h"
 #include "dist/grad_exchange.h"
 #include "nn/activation.h"
 #include "optim/schedule.h"
@@ -49,6 +50,7 @@ typedef struct trainer {
         double work, samples;      /* this rank's seconds in its pieces and their samples since the last update */
     } bal;
     uint64_t chunk;                /* deterministic mode: samples per chunk; 0 = one slice per rank */
+    double slow_step;              /* seconds of the slowest recent step (decaying), for the watchdog */
     char *config_yaml;
 } trainer;
 
@@ -223,26 +225,57 @@ static mt_status setup(trainer *t, mt_error *err)
     return mt_comm_agree(t->comm, err);
 }
 
+/* Rank 0 reads one checkpoint into the model, optimizer, run state, history and preprocessing. */
+static mt_status read_checkpoint(trainer *t, const char *path, mt_error *err)
+{
+    return mt_checkpoint_read(path, &(mt_checkpoint){&t->s.model, &t->s.opt, &t->state, &t->history, &t->s.prep,
+                                                     NULL}, err);
+}
+
+/* Rank 0 of a --resume without a file: the newest intact checkpoint of the run directory (every
+ * tensor's checksum, the completeness marker), falling back past damaged ones with a warning each, then
+ * read into the model (a checkpoint of another model is an error, not a reason to fall back). None at
+ * all: starts from scratch (*found = 0); only damaged ones: an error. */
+static mt_status resume_newest(trainer *t, mt_run_dir_path path, int *found, mt_error *err)
+{
+    mt_run_dir_path cands[16];
+    const int n = mt_run_dir_list_checkpoints(t->cfg->output, cands, 16);
+    char first_reason[sizeof err->msg] = "";
+    for (int i = 0; i < n; i++) {
+        if (!mt_checkpoint_verify(cands[i], err)) { /* intact: a mismatch with the config is an error */
+            memcpy(path, cands[i], sizeof cands[i]);
+            *found = 1;
+            if (i > 0)
+                info(t, MT_PROGRESS_WARNING, "fell back past %d damaged checkpoint file(s) to %s", i, cands[i]);
+            return read_checkpoint(t, path, err);
+        }
+        if (!first_reason[0])
+            snprintf(first_reason, sizeof first_reason, "%s", err->msg);
+        info(t, MT_PROGRESS_WARNING, "%s%s", err->msg, i + 1 < n ? "; trying the previous checkpoint" : "");
+        mt_error_clear(err);
+    }
+    *found = 0;
+    if (n > 0)
+        return mt_fail(err, MT_ERR_INPUT, "%s: no usable checkpoint: all %d file(s) are damaged (newest: %s)",
+                       t->cfg->output, n, first_reason);
+    info(t, MT_PROGRESS_INFO, "no checkpoint in %s: starting from scratch", t->cfg->output);
+    return MT_OK;
+}
+
 /* Rank 0 loads the checkpoint; parameters, optimizer state and run state are broadcast. */
 static mt_status resume(trainer *t, mt_error *err)
 {
-    char path[MT_PATH_MAX + 64] = "";
+    mt_run_dir_path path = "";
     int found = 1;
     mt_error_clear(err);
     if (t->rank == 0) {
-        if (t->opts->resume_path)
+        if (t->opts->resume_path) {
             snprintf(path, sizeof path, "%s", t->opts->resume_path);
-        else {
-            int skipped;
-            found = mt_run_dir_find_checkpoint(t->cfg->output, path, sizeof path, &skipped) == 0;
-            if (skipped)
-                info(t, MT_PROGRESS_WARNING, "skipped %d incomplete or damaged checkpoint file(s) in %s", skipped,
-                     t->cfg->output);
+            read_checkpoint(t, path, err);
+        } else {
+            resume_newest(t, path, &found, err);
         }
-        if (!found)
-            info(t, MT_PROGRESS_INFO, "no checkpoint in %s: starting from scratch", t->cfg->output);
-        else if (!mt_checkpoint_read(path, &(mt_checkpoint){&t->s.model, &t->s.opt, &t->state, &t->history,
-                                                             &t->s.prep, NULL}, err))
+        if (!err->code && found)
             info(t, MT_PROGRESS_INFO, "resuming from %s (epoch %lld, step %lld, written by %lld rank(s))", path,
                  (long long)t->state.epoch, (long long)t->state.step, (long long)t->state.world_size);
         if (!err->code && found && t->state.epoch > t->cfg->training.epochs)
@@ -311,7 +344,8 @@ static void grads_ready(void *user, int layer)
  * sums. The trailer gets the failure flag and the loss (of this piece in deterministic mode, where every
  * piece is accumulated on its own, else of all pieces so far). */
 static mt_status run_piece(trainer *t, uint64_t mb, uint64_t start, uint64_t count, uint64_t offset,
-                           uint64_t total, int last, mt_eval_sums *sums, double *loss_here, mt_error *err)
+                           uint64_t total, int last, mt_fault_action fault, mt_eval_sums *sums, double *loss_here,
+                           mt_error *err)
 {
     mt_session *s = &t->s;
     uint64_t B = (uint64_t)t->cfg->training.batch_size;
@@ -319,17 +353,22 @@ static mt_status run_piece(trainer *t, uint64_t mb, uint64_t start, uint64_t cou
     mt_status st = MT_OK;
     for (uint64_t i = 0; i < count; i++)
         s->rows[i] = s->train.rows[t->perm[mb * B + start + i]];
-    if (count > 0)
+    if (fault == MT_FAULT_FAIL)
+        st = mt_fail(err, MT_ERR_IO, "%s: /%s/x: reading %llu row(s) failed (injected by MPITRAIN_FAULT)",
+                     t->cfg->data.file, t->cfg->data.train, (unsigned long long)count);
+    else if (count > 0)
         st = mt_session_read(s, &s->train, s->rows, (int)count, err);
     if (count > 0 && !st)
         mt_augment_apply(&s->augment, s->model.acts[0], s->rows, (int)count, (uint64_t)t->cfg->training.seed,
                          (uint64_t)t->state.epoch);
+    if (count > 0 && !st && fault == MT_FAULT_NAN)
+        s->model.acts[0][0] = NAN;
     double t1 = mt_wtime();
     t->times.data += t1 - t0;
     mt_timeline_add(t->tl, MT_TL_READ, -1, t0, t1);
-    if (st)
-        return st;
-    int n = (int)count; /* an empty slice still runs: layers that reduce over ranks must take part */
+    /* An empty slice still runs, and so does a slice whose read failed (as an empty one): layers that
+     * reduce over ranks (synchronized batch norm) must take part, or the other ranks would wait for ever. */
+    int n = st ? 0 : (int)count;
     const uint64_t invalid = mt_model_invalid_inputs(&s->model);
     mt_pass pass = {.training = 1, .seed = (uint64_t)t->cfg->training.seed, .step = (uint64_t)t->state.step,
                     .first = offset + start, .global_n = total, .comm = t->chunk ? NULL : t->comm,
@@ -342,12 +381,12 @@ static mt_status run_piece(trainer *t, uint64_t mb, uint64_t start, uint64_t cou
     sums->loss += loss;
     *loss_here += loss;
     mt_metrics_accumulate(&s->loss, out, yc, yt, n, sums->m);
-    if (mt_model_invalid_inputs(&s->model) != invalid)
+    if (!st && mt_model_invalid_inputs(&s->model) != invalid)
         st = mt_fail(err, MT_ERR_INPUT, "%s: /%s/x: %llu token id(s) are not integers in [0, input_dim) of the "
                      "embedding", t->cfg->data.file, t->cfg->data.train,
                      (unsigned long long)(mt_model_invalid_inputs(&s->model) - invalid));
     float *trailer = mt_model_grad_trailer(&s->model);
-    trailer[0] = st ? 1.0f : 0.0f;
+    trailer[0] = st || trailer[0] != 0.0f ? 1.0f : 0.0f; /* stays set once a piece of the step failed */
     trailer[1] = (float)(t->chunk ? loss : *loss_here);
     mt_model_backward(&s->model, s->dout, n, &pass);
     double t2 = mt_wtime();
@@ -395,13 +434,18 @@ static mt_status train_step(trainer *t, uint64_t step, uint64_t micro, uint64_t 
     memset(trailer, 0, MT_GRAD_TRAILER * sizeof *trailer);
     trailer[STOP_SLOT] = stop_signal != 0;
     mt_model_zero_grads(&s->model);
-    for (uint64_t mb = first, offset = 0; mb < last && !st; mb++) {
+    mt_comm_set_phase(t->comm, "step %lld (epoch %lld)", (long long)t->state.step + 1, (long long)t->state.epoch + 1);
+    mt_fault_action fault = mt_fault_check(MT_FAULT_STEP);
+    /* After a failure the remaining pieces run empty, so every rank takes part in the same collectives. */
+    for (uint64_t mb = first, offset = 0; mb < last; mb++) {
         const uint64_t b = mt_sampler_batch_size(t->rows, B, mb);
         uint64_t start, stride, np = pieces(t, b, &start, &stride);
-        for (uint64_t p = 0; p < np && !st; p++) {
+        for (uint64_t p = 0; p < np; p++) {
             uint64_t lo = start + p * stride, n = lo + stride < b ? stride : b - lo;
             int final = mb + 1 == last && p + 1 == np;
-            st = run_piece(t, mb, lo, n, offset, total, final, sums, &loss_here, err);
+            mt_status ps = run_piece(t, mb, lo, st ? 0 : n, offset, total, final, st ? MT_FAULT_NONE : fault, sums,
+                                     &loss_here, err);
+            st = st ? st : ps;
             if (t->chunk && !final && !st) { /* deterministic: each chunk on its own into the exact sum */
                 mt_grad_exchange_accumulate(&t->gx);
                 memset(trailer, 0, MT_GRAD_TRAILER * sizeof *trailer); /* the stop flag counted once is enough */
@@ -490,6 +534,16 @@ static void fill_row(mt_metrics_row *row, const mt_eval_values *train, const mt_
     row->val_mae = val->mae, row->val_rmse = val->rmse;
 }
 
+/* The watchdog's limit: training.stall_timeout, or 100 times the slowest recent step if that is longer
+ * (a slowly decaying maximum), so that long steps of a large model never look like a stall. */
+static void watch_step(trainer *t, double seconds)
+{
+    const double floor = t->cfg->training.stall_timeout;
+    t->slow_step = seconds > t->slow_step ? seconds : 0.99 * t->slow_step;
+    if (floor > 0)
+        mt_comm_set_stall_timeout(t->comm, 100 * t->slow_step > floor ? 100 * t->slow_step : floor);
+}
+
 static mt_status run_epoch(trainer *t, int epoch, mt_metrics_row *row, mt_error *err)
 {
     const uint64_t B = (uint64_t)t->cfg->training.batch_size, micro = mt_sampler_steps(t->rows, B);
@@ -503,7 +557,9 @@ static mt_status run_epoch(trainer *t, int epoch, mt_metrics_row *row, mt_error 
     mt_error_clear(err);
     /* A run resumed from a checkpoint written mid-epoch continues after its last step. */
     for (uint64_t step = (uint64_t)t->state.epoch_step; step < steps && !st; step++) {
+        const double s0 = mt_wtime();
         st = train_step(t, step, micro, k, &sums, err);
+        watch_step(t, mt_wtime() - s0);
         if (!st || st == MT_INTERRUPTED)
             t->state.epoch_step = (int64_t)step + 1;
         if (!st)
@@ -521,6 +577,7 @@ static mt_status run_epoch(trainer *t, int epoch, mt_metrics_row *row, mt_error 
     mt_session_values(&t->s, &sums, &train);
     st = average_buffers(t, err);
     double e0 = mt_wtime();
+    mt_comm_set_phase(t->comm, "the evaluation after epoch %d", epoch + 1);
     if (!st && t->s.validation.ds)
         st = mt_session_evaluate(&t->s, &t->s.validation, t->comm, &val, err);
     mt_timeline_add(t->tl, MT_TL_EVAL, -1, e0, mt_wtime());
@@ -566,6 +623,7 @@ static mt_status save_checkpoint(trainer *t, int epoch, mt_error *err)
 {
     mt_error_clear(err);
     double t0 = mt_wtime();
+    mt_comm_set_phase(t->comm, "the checkpoint of epoch %d (written by rank 0)", epoch);
     if (t->rank == 0) {
         char path[MT_PATH_MAX + 64];
         mt_run_dir_checkpoint_path(t->cfg->output, epoch, path, sizeof path);
@@ -619,6 +677,7 @@ static mt_status finish(trainer *t, mt_train_result *res, mt_error *err)
     res->samples_per_sec = t->train_seconds > 0 ? (double)t->samples / t->train_seconds : NAN;
     res->test_loss = res->test_accuracy = NAN;
     mt_status st = MT_OK;
+    mt_comm_set_phase(t->comm, "the test evaluation and the scaling report");
     if (t->s.test.ds) {
         mt_eval_values v;
         st = mt_session_evaluate(&t->s, &t->s.test, t->comm, &v, err);
@@ -739,6 +798,9 @@ mt_status mt_train_run(const mt_config *cfg, mt_comm *comm, const mt_train_optio
     memset(res, 0, sizeof *res);
     t.state = (mt_train_state){.world_size = t.size, .seed = (int64_t)cfg->training.seed,
                                .global_batch = cfg->training.batch_size, .es_best = NAN};
+    const double stall_before = mt_comm_stall_timeout(comm);
+    mt_comm_set_stall_timeout(comm, cfg->training.stall_timeout);
+    mt_comm_set_phase(comm, "setup (reading the data, building the model)");
     mt_status st = setup(&t, err);
     if (!st) {
         if (t.rank == 0)
@@ -758,6 +820,7 @@ mt_status mt_train_run(const mt_config *cfg, mt_comm *comm, const mt_train_optio
         st = train_loop(&t, res, err);
     if (!st && t.tl)
         st = write_timeline(&t, opts->timeline_path, err);
+    mt_comm_set_stall_timeout(comm, stall_before);
     mt_grad_exchange_free(&t.gx);
     free(t.bal.weight), free(t.bal.cum);
     mt_timeline_free(&t.timeline);

@@ -1,9 +1,17 @@
-/* Error reporting: status names, exit codes and formatted messages. */
+/* Error reporting: status names, exit codes and formatted messages, kept to one printable line (control
+ * characters become '?'). */
 #include "core/error.h"
 
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+
+void mt_error_sanitize(char *msg)
+{
+    for (unsigned char *p = (unsigned char *)msg; p && *p; p++)
+        if (*p < 0x20 || *p == 0x7f)
+            *p = '?';
+}
 
 mt_status mt_fail(mt_error *err, mt_status code, const char *fmt, ...)
 {
@@ -12,6 +20,7 @@ mt_status mt_fail(mt_error *err, mt_status code, const char *fmt, ...)
         va_start(ap, fmt);
         vsnprintf(err->msg, sizeof err->msg, fmt, ap);
         va_end(ap);
+        mt_error_sanitize(err->msg);
         err->code = code;
     }
     return code;
@@ -36,6 +45,7 @@ mt_status mt_error_prefix(mt_error *err, const char *fmt, ...)
     va_end(ap);
     memcpy(old, err->msg, sizeof old);
     snprintf(err->msg, sizeof err->msg, "%.500s: %.500s", prefix, old);
+    mt_error_sanitize(err->msg);
     return err->code;
 }
 
@@ -56,7 +66,7 @@ const char *mt_status_name(mt_status code)
         [MT_OK] = "ok", [MT_ERR_USAGE] = "usage error", [MT_ERR_CONFIG] = "config error",
         [MT_ERR_INPUT] = "input error", [MT_ERR_IO] = "I/O error", [MT_ERR_NOMEM] = "out of memory",
         [MT_ERR_MPI] = "MPI error", [MT_ERR_NUMERIC] = "numeric error", [MT_ERR_INTERNAL] = "internal error",
-        [MT_INTERRUPTED] = "interrupted",
+        [MT_INTERRUPTED] = "interrupted", [MT_ERR_STALL] = "stalled collective",
     };
     if ((unsigned)code < sizeof names / sizeof names[0] && names[code])
         return names[code];

@@ -4,14 +4,20 @@
 
 #include <mpitrain/mpitrain.h>
 
-/* Sets err (if not NULL) and returns code, so callers write `return mt_fail(err, MT_ERR_INPUT, ...)`. */
+/* Sets err (if not NULL) and returns code, so callers write `return mt_fail(err, MT_ERR_INPUT, ...)`. The
+ * message stays one line whatever the arguments hold (a file name, a YAML string): every control byte
+ * (0x00-0x1f, 0x7f) becomes '?', so newlines and terminal escape sequences cannot reach the output. */
 mt_status mt_fail(mt_error *err, mt_status code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
 /* Clears err to MT_OK with an empty message. */
 void mt_error_clear(mt_error *err);
 
-/* Prepends "prefix: " to the message already in err (keeps the code). Returns err->code. */
+/* Prepends "prefix: " to the message already in err (keeps the code; control bytes become '?' as in
+ * mt_fail). Returns err->code. */
 mt_status mt_error_prefix(mt_error *err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* Replaces every control byte (< 0x20, and 0x7f) of the string msg by '?' in place (NULL: nothing). */
+void mt_error_sanitize(char *msg);
 
 #endif

@@ -1,5 +1,7 @@
 /* Sequential model: builds layers from config specs, owns the parameter/gradient slabs and the
- * activation buffers, and runs forward and backward passes without allocating. */
+ * activation buffers, and runs forward and backward passes without allocating. Before allocating either,
+ * it adds up the bytes they will take (with the optimizer's state) in saturating arithmetic and refuses a
+ * model that would not fit in the machine's physical memory. */
 #include "nn/model.h"
 
 #include <float.h>
@@ -7,11 +9,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "core/error.h"
 #include "core/timeline.h"
 #include "dist/comm.h"
 #include "nn/init.h"
+#include "optim/optimizer.h"
 
 static void *alloc_floats(size_t n)
 {
@@ -57,19 +61,121 @@ static mt_status build_layer(mt_layer *l, const mt_layer_spec *spec, const mt_in
     return MT_OK;
 }
 
+/* ---- memory needed, checked before allocating ------------------------------------------------------ */
+
+/* a + b and a * b, saturating at SIZE_MAX (which the messages report as an overflow). */
+static size_t add_sat(size_t a, size_t b)
+{
+    return a > SIZE_MAX - b ? SIZE_MAX : a + b;
+}
+
+static size_t mul_sat(size_t a, size_t b)
+{
+    return b && a > SIZE_MAX / b ? SIZE_MAX : a * b;
+}
+
+size_t mt_model_physical_memory(void)
+{
+    long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGE_SIZE);
+    if (pages <= 0 || page <= 0)
+        return SIZE_MAX;
+    return mul_sat((size_t)pages, (size_t)page);
+}
+
+/* State slots per parameter of the config's optimizer; 0 when it names none or is wrong (its own check
+ * reports that, with its line, when the optimizer is created). */
+static int optimizer_slots(const mt_config *cfg)
+{
+    mt_optimizer opt;
+    mt_error ignored;
+    if (!cfg->optimizer || mt_optimizer_create(cfg->optimizer, 0, &opt, &ignored) != MT_OK)
+        return 0;
+    int slots = opt.n_slots;
+    mt_optimizer_free(&opt);
+    return slots;
+}
+
+/* Bytes of layer l's parameters, gradients and optimizer state, and its non-trainable buffers. */
+static size_t layer_state_bytes(const mt_layer *l, int slots)
+{
+    size_t params = mul_sat(l->n_params, (size_t)(2 + slots) * sizeof(float));
+    return add_sat(params, mul_sat(l->n_buffers, sizeof(float)));
+}
+
+/* Floats per sample of layer l's activation buffers: its output and its scratch. */
+static size_t layer_act_floats(const mt_layer *l)
+{
+    return add_sat(l->out_size, l->scratch_per_sample);
+}
+
+/* "12345 bytes", or "more than 18446744073709551614 bytes" for a saturated count. */
+static const char *show_bytes(size_t bytes, char *buf, size_t size)
+{
+    if (bytes == SIZE_MAX)
+        snprintf(buf, size, "more than %zu bytes", SIZE_MAX - 1);
+    else
+        snprintf(buf, size, "%zu bytes", bytes);
+    return buf;
+}
+
+/* The model's memory for batches of capacity samples (0: parameters and state only, what mt_model_build
+ * allocates with the optimizer): params x (2 + slots) x 4 bytes + buffers x 4, plus, for capacity > 0,
+ * capacity x (input + every layer's output and scratch + 2 x the widest, the gradient ping-pong) x 4.
+ * MT_ERR_CONFIG naming the layer that needs the most when the total exceeds the physical memory or
+ * overflows size_t. */
+static mt_status check_memory(const mt_model *m, int slots, size_t capacity, mt_error *err)
+{
+    size_t params = 0, total = 0, acts = m->input_size, widest = m->input_size, most = 0;
+    int big = 0;
+    for (int i = 0; i < m->n_layers; i++) {
+        const mt_layer *l = &m->layers[i];
+        size_t own = add_sat(layer_state_bytes(l, slots),
+                             mul_sat(mul_sat(capacity, layer_act_floats(l)), sizeof(float)));
+        if (own > most)
+            most = own, big = i;
+        params = add_sat(params, l->n_params);
+        total = add_sat(total, own);
+        acts = add_sat(acts, layer_act_floats(l));
+        widest = l->out_size > widest ? l->out_size : widest;
+    }
+    acts = add_sat(acts, mul_sat(2, widest));
+    if (capacity)
+        total = add_sat(total, mul_sat(mul_sat(capacity, add_sat(m->input_size, mul_sat(2, widest))),
+                                       sizeof(float)));
+    const size_t limit = mt_model_physical_memory();
+    if (total < SIZE_MAX && total <= limit)
+        return MT_OK;
+    char need[96], own[96], batch[160] = "", over[96] = "a size that overflows size_t";
+    if (capacity)
+        snprintf(batch, sizeof batch, " + %zu floats of activations per sample x a batch of %zu x 4 bytes", acts,
+                 capacity);
+    if (total < SIZE_MAX)
+        snprintf(over, sizeof over, "more than the %zu bytes of this machine's memory", limit);
+    return mt_fail(err, MT_ERR_CONFIG, "%s: %s: the model needs %s (%zu parameters x (2 + %d optimizer slots) x "
+                   "4 bytes%s%s), %s; this layer needs %s of it", m->where ? m->where[big] : "?",
+                   m->layers[big].section, show_bytes(total, need, sizeof need), params, slots,
+                   m->n_buffers ? " + buffers" : "", batch, over, show_bytes(most, own, sizeof own));
+}
+
+/* ---- building ------------------------------------------------------------------------------------------ */
+
 mt_status mt_model_build(const mt_config *cfg, mt_model *m, mt_error *err)
 {
     memset(m, 0, sizeof *m);
     m->input_shape = cfg->input;
     m->input_size = mt_shape_size(&cfg->input);
     m->layers = calloc(cfg->n_layers, sizeof *m->layers);
-    if (!m->layers)
+    m->where = calloc(cfg->n_layers, sizeof *m->where);
+    if (!m->layers || !m->where) {
+        mt_model_free(m);
         return mt_fail(err, MT_ERR_NOMEM, "model: out of memory");
+    }
     mt_ints shape = cfg->input;
     for (size_t i = 0; i < cfg->n_layers; i++) {
         mt_layer *l = &m->layers[i];
         l->index = (int)i;
         m->n_layers = (int)i + 1;
+        mt_node_where(cfg->layers[i].node, m->where[i], sizeof m->where[i]);
         mt_status st = build_layer(l, &cfg->layers[i], &shape, err);
         if (st) {
             mt_model_free(m);
@@ -80,6 +186,12 @@ mt_status mt_model_build(const mt_config *cfg, mt_model *m, mt_error *err)
         m->n_buffers += l->n_buffers;
     }
     m->output_size = m->layers[m->n_layers - 1].out_size;
+    m->slots = optimizer_slots(cfg);
+    mt_status st = check_memory(m, m->slots, 0, err);
+    if (st) {
+        mt_model_free(m);
+        return st;
+    }
     m->params = alloc_floats(m->n_params);
     m->grad_block = alloc_floats(MT_GRAD_TRAILER + m->n_params); /* 16 floats keep grads 64-byte aligned */
     m->grads = m->grad_block ? m->grad_block + MT_GRAD_TRAILER : NULL;
@@ -103,6 +215,9 @@ mt_status mt_model_reserve(mt_model *m, int capacity, mt_error *err)
 {
     if (capacity <= m->capacity)
         return MT_OK;
+    mt_status st = check_memory(m, m->slots, (size_t)capacity, err);
+    if (st)
+        return st;
     size_t cap = (size_t)capacity, widest = m->input_size, scratch = 0;
     for (int i = 0; i < m->n_layers; i++) {
         if (m->layers[i].out_size > widest)
@@ -256,7 +371,7 @@ void mt_model_zero_grads(mt_model *m)
 const char *mt_model_describe_layer(const mt_model *m, int i, char *buf, size_t size)
 {
     const mt_layer *l = &m->layers[i];
-    snprintf(buf, size, "%-10s %8zu -> %-8zu %10zu params", l->ops->name, l->in_size, l->out_size, l->n_params);
+    snprintf(buf, size, "%-16s %8zu -> %-8zu %10zu params", l->ops->name, l->in_size, l->out_size, l->n_params);
     return buf;
 }
 
@@ -269,6 +384,6 @@ void mt_model_free(mt_model *m)
         for (int i = 0; i <= m->n_layers; i++)
             free(m->acts[i]);
     free(m->acts), free(m->dbuf[0]), free(m->dbuf[1]), free(m->scratch);
-    free(m->layers), free(m->params), free(m->grad_block), free(m->buffers);
+    free(m->layers), free(m->where), free(m->params), free(m->grad_block), free(m->buffers);
     memset(m, 0, sizeof *m);
 }

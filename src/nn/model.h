@@ -24,13 +24,28 @@ typedef struct mt_model {
     float **acts;                     /* acts[0]: input batch; acts[i + 1]: output of layer i */
     float *dbuf[2];                   /* ping-pong buffers for activation gradients */
     float *scratch;                   /* all layers' scratch */
+    int slots;                        /* state floats per parameter of the config's optimizer (memory check) */
+    char (*where)[128];               /* [n_layers] "file:line" of each layer's config entry, for messages */
 } mt_model;
 
-/* Builds the layers of cfg (options checked by each layer's table) and allocates the slabs. */
+/* Builds the layers of cfg (options checked by each layer's table) and allocates the slabs. Before
+ * allocating, the bytes the model will hold are added up: n_params x (2 + slots) x 4 (parameters,
+ * gradients, the state slots of cfg's optimizer) + buffers x 4; when that exceeds the physical memory
+ * (mt_model_physical_memory) or overflows size_t, MT_ERR_CONFIG names the layer that needs the most and the
+ * bytes, "c.yaml:6: model.layers[2].dense: the model needs 5435818311840 bytes (339738644490 parameters x
+ * (2 + 2 optimizer slots) x 4 bytes), more than the 8254390272 bytes of this machine's memory; this layer
+ * needs 275146342400 bytes of it" (", a size that overflows size_t" instead when the count saturates), and
+ * nothing is allocated. The optimizer's slots come from cfg->optimizer (0 when it is missing or wrong). */
 mt_status mt_model_build(const mt_config *cfg, mt_model *m, mt_error *err);
 
-/* Allocates activation and gradient buffers for batches of up to capacity samples (once). */
+/* Allocates activation and gradient buffers for batches of up to capacity samples (once). Refused first,
+ * as in mt_model_build, when the parameters and state plus capacity x (the input, every layer's output and
+ * scratch, 2 x the widest of them) x 4 bytes exceed the physical memory or overflow size_t (MT_ERR_CONFIG;
+ * the model keeps its earlier buffers). */
 mt_status mt_model_reserve(mt_model *m, int capacity, mt_error *err);
+
+/* This machine's physical memory in bytes (sysconf pages x page size; SIZE_MAX when unknown or larger). */
+size_t mt_model_physical_memory(void);
 
 /* Initializes parameters from the layers' initializers with keys derived from seed. */
 void mt_model_init_params(mt_model *m, uint64_t seed);

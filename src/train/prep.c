@@ -1,4 +1,4 @@
-/* Feature preprocessing (see prep.h for the formulas): the NaN scan shared by the ranks (error / drop),
+/* Feature preprocessing (see prep.h for the formulas): the scan for NaN and infinities shared by the ranks,
  * the statistics computed by rank 0 in double over the training rows read in blocks (min, max, mean,
  * population variance around the mean in a second pass, medians by quickselect over column groups), the
  * broadcast of the fitted arrays, and the vectorized apply. */
@@ -132,7 +132,7 @@ void mt_prep_apply(const mt_prep *p, float *x, size_t n)
     }
 }
 
-/* ---- the NaN scan (error / drop) ---------------------------------------------------------------------- */
+/* ---- the scan for NaN and infinity ------------------------------------------------------------------ */
 
 static size_t block_rows(size_t features)
 {
@@ -140,36 +140,56 @@ static size_t block_rows(size_t features)
     return r ? r : 1;
 }
 
-/* Index of the first NaN of x[0..F), or F when there is none (the any-test vectorizes). */
-static size_t first_nan(const float *x, size_t F)
+/* Index of the first value of x[0..F) that is not finite (NaN or +-Inf), or F when there is none (the
+ * any-test vectorizes; |v| <= FLT_MAX is false for both NaN and infinity). */
+static size_t first_nonfinite(const float *x, size_t F)
 {
     int any = 0;
     for (size_t j = 0; j < F; j++)
-        any |= x[j] != x[j];
+        any |= !(fabsf(x[j]) <= FLT_MAX);
     if (!any)
         return F;
     size_t j = 0;
-    while (x[j] == x[j])
+    while (fabsf(x[j]) <= FLT_MAX)
         j++;
     return j;
+}
+
+/* Index of the first infinity of x[from..F), or F. */
+static size_t first_inf(const float *x, size_t from, size_t F)
+{
+    while (from < F && !isinf(x[from]))
+        from++;
+    return from;
 }
 
 /* What one rank's scan found. */
 typedef struct scan {
     uint64_t *kept;        /* rows without NaN (drop) */
     uint64_t n_kept;
-    int64_t bad_pos;       /* position in the list of the first row with a NaN (error), or -1 */
+    int64_t bad_pos;       /* position in the list of the first row refused (error: NaN or Inf; else Inf), or -1 */
     int64_t bad_col;
+    double bad_value;      /* the value refused: NaN, +Inf or -Inf */
 } scan;
+
+/* What the policy makes of a row whose first non-finite value is column j < F: the column refused (a NaN
+ * under error, an infinity under every policy), or F when the row passes (NaN dropped or imputed later). */
+static size_t refused_column(const mt_prep *p, const float *x, size_t j, size_t F)
+{
+    if (p->missing == MT_MISSING_ERROR || isinf(x[j]))
+        return j;
+    return first_inf(x, j + 1, F);
+}
 
 /* Scans positions [first, first + count) of rows. */
 static mt_status scan_part(const mt_prep *p, mt_dataset *ds, const uint64_t *rows, uint64_t first, uint64_t count,
                            scan *s, mt_error *err)
 {
     const size_t F = mt_dataset_get_info(ds)->sample_size, blk = block_rows(F);
+    const int keep = p->missing == MT_MISSING_DROP;
     float *buf = malloc(blk * F * sizeof *buf);
-    s->kept = malloc((count ? count : 1) * sizeof *s->kept);
-    if (!buf || !s->kept) {
+    s->kept = keep ? malloc((count ? count : 1) * sizeof *s->kept) : NULL;
+    if (!buf || (keep && !s->kept)) {
         free(buf);
         return mt_fail(err, MT_ERR_NOMEM, "out of memory for scanning %llu rows", (unsigned long long)count);
     }
@@ -178,42 +198,52 @@ static mt_status scan_part(const mt_prep *p, mt_dataset *ds, const uint64_t *row
         size_t n = count - off < blk ? (size_t)(count - off) : blk;
         st = mt_dataset_read_rows(ds, rows + first + off, n, buf, NULL, NULL, err);
         for (size_t i = 0; !st && i < n; i++) {
-            size_t j = first_nan(buf + i * F, F);
-            if (j == F) {
-                s->kept[s->n_kept++] = rows[first + off + i];
-            } else if (p->missing == MT_MISSING_ERROR) {
+            const float *x = buf + i * F;
+            size_t j = first_nonfinite(x, F), bad = j < F ? refused_column(p, x, j, F) : F;
+            if (bad < F) {
                 s->bad_pos = (int64_t)(first + off + i);
-                s->bad_col = (int64_t)j;
+                s->bad_col = (int64_t)bad;
+                s->bad_value = x[bad];
                 break;
             }
+            if (keep && j == F)
+                s->kept[s->n_kept++] = rows[first + off + i];
         }
     }
     free(buf);
     return st;
 }
 
-/* "f.h5: /train/x: row 17, column 3 ('age') is missing (...)". */
-static mt_status missing_error(const char *file, const char *split, uint64_t row, uint64_t col, mt_error *err)
+/* "f.h5: /train/x: row 17, column 3 ('age') is missing (...)", or "... is +inf (...)". */
+static mt_status refuse_value(const char *file, const char *split, uint64_t row, uint64_t col, double value,
+                              mt_error *err)
 {
     char name[128], shown[140] = "";
     if (mt_dataset_feature_name(file, col, name, sizeof name))
         snprintf(shown, sizeof shown, " ('%s')", name);
+    if (isinf(value))
+        return mt_fail(err, MT_ERR_INPUT, "%s: /%s/x: row %llu, column %llu%s is %cinf (infinite values are "
+                       "refused whatever data.missing says)", file, split,
+                       (unsigned long long)row, (unsigned long long)col, shown, value > 0 ? '+' : '-');
     return mt_fail(err, MT_ERR_INPUT, "%s: /%s/x: row %llu, column %llu%s is missing (set data.missing to drop, "
                    "mean or median)", file, split, (unsigned long long)row, (unsigned long long)col, shown);
 }
 
-/* Every rank learns the first bad row of the lowest rank that found one (the first in list order). */
+/* Every rank learns the first refused row of the lowest rank that found one (the first in list order). The
+ * value travels as its sign (-1, +1 for an infinity, 0 for NaN), which any MPI implementation carries. */
 static mt_status agree_first_bad(const scan *s, const uint64_t *rows, const char *file, const char *split,
                                  mt_comm *comm, mt_error *err)
 {
     int size = comm ? mt_comm_size(comm) : 1;
-    double mine[2] = {(double)s->bad_pos, (double)s->bad_col}, *all = malloc((size_t)size * 2 * sizeof *all);
+    double sign = isinf(s->bad_value) ? (s->bad_value > 0 ? 1.0 : -1.0) : 0.0;
+    double mine[3] = {(double)s->bad_pos, (double)s->bad_col, sign}, *all = malloc((size_t)size * 3 * sizeof *all);
     if (!all)
         return mt_fail(err, MT_ERR_NOMEM, "out of memory");
-    mt_status st = comm ? mt_comm_allgather_f64(comm, mine, 2, all, err) : (memcpy(all, mine, sizeof mine), MT_OK);
+    mt_status st = comm ? mt_comm_allgather_f64(comm, mine, 3, all, err) : (memcpy(all, mine, sizeof mine), MT_OK);
     for (int r = 0; !st && r < size; r++)
-        if (all[2 * r] >= 0) {
-            st = missing_error(file, split, rows[(uint64_t)all[2 * r]], (uint64_t)all[2 * r + 1], err);
+        if (all[3 * r] >= 0) {
+            double value = all[3 * r + 2] > 0 ? INFINITY : all[3 * r + 2] < 0 ? -INFINITY : NAN;
+            st = refuse_value(file, split, rows[(uint64_t)all[3 * r]], (uint64_t)all[3 * r + 1], value, err);
             break;
         }
     free(all);
@@ -252,7 +282,7 @@ mt_status mt_prep_filter_rows(const mt_prep *p, mt_dataset *ds, const char *file
                               uint64_t *n_rows, mt_comm *comm, mt_error *err)
 {
     mt_error_clear(err);
-    if (p->missing == MT_MISSING_MEAN || p->missing == MT_MISSING_MEDIAN || mt_dataset_get_info(ds)->x_is_uint8)
+    if (mt_dataset_get_info(ds)->x_is_uint8)
         return MT_OK;
     while (split[0] == '/')
         split++;
@@ -264,8 +294,9 @@ mt_status mt_prep_filter_rows(const mt_prep *p, mt_dataset *ds, const char *file
     if (comm)
         st = mt_comm_agree(comm, err);
     if (!st)
-        st = p->missing == MT_MISSING_ERROR ? agree_first_bad(&s, rows, file, split, comm, err)
-                                            : gather_kept(&s, rows, n_rows, comm, err);
+        st = agree_first_bad(&s, rows, file, split, comm, err);
+    if (!st && p->missing == MT_MISSING_DROP)
+        st = gather_kept(&s, rows, n_rows, comm, err);
     free(s.kept);
     return st;
 }
@@ -282,9 +313,10 @@ static void free_stats(stats *s)
     free(s->count), free(s->sum), free(s->min), free(s->max), free(s->ss);
 }
 
-/* First pass: count, sum, min, max of the present values of every column. */
-static mt_status first_pass(mt_dataset *ds, const uint64_t *rows, uint64_t n_rows, size_t F, float *buf, stats *s,
-                            mt_error *err)
+/* First pass: count, sum, min, max of the present values of every column. An infinity is refused here
+ * (file and split name it): under mean and median this pass is the only one over the training rows. */
+static mt_status first_pass(const mt_data_config *cfg, mt_dataset *ds, const uint64_t *rows, uint64_t n_rows,
+                            size_t F, float *buf, stats *s, mt_error *err)
 {
     const size_t blk = block_rows(F);
     double *restrict cnt = s->count, *restrict sum = s->sum, *restrict mn = s->min, *restrict mx = s->max;
@@ -298,16 +330,23 @@ static mt_status first_pass(mt_dataset *ds, const uint64_t *rows, uint64_t n_row
         mt_status st = mt_dataset_read_rows(ds, rows + off, n, buf, NULL, NULL, err);
         if (st)
             return st;
+        int inf = 0;
         for (size_t i = 0; i < n; i++) {
             const float *restrict x = buf + i * F;
             for (size_t j = 0; j < F; j++) {
                 double v = x[j];
                 int present = v == v;
+                inf |= fabsf(x[j]) > FLT_MAX; /* false for NaN */
                 cnt[j] += present;
                 sum[j] += present ? v : 0.0;
                 mn[j] = present && v < mn[j] ? v : mn[j];
                 mx[j] = present && v > mx[j] ? v : mx[j];
             }
+        }
+        for (size_t i = 0; inf && i < n; i++) {
+            size_t j = first_inf(buf + i * F, 0, F);
+            if (j < F)
+                return refuse_value(cfg->file, cfg->train, rows[off + i], j, buf[i * F + j], err);
         }
     }
     return MT_OK;
@@ -425,7 +464,8 @@ static int constant_feature(double var, double mean, double n)
     return var <= upper;
 }
 
-/* Rank 0: shift, scale and fill from the training rows (which hold no NaN under error and drop). */
+/* Rank 0: shift, scale and fill from the training rows (which hold no NaN under error and drop, and no
+ * infinity under any policy once first_pass has passed). */
 static mt_status compute(mt_prep *p, const mt_data_config *cfg, mt_dataset *ds, const uint64_t *rows,
                          uint64_t n_rows, mt_error *err)
 {
@@ -436,7 +476,7 @@ static mt_status compute(mt_prep *p, const mt_data_config *cfg, mt_dataset *ds, 
     stats s = {malloc(F * sizeof(double)), malloc(F * sizeof(double)), malloc(F * sizeof(double)),
                malloc(F * sizeof(double)), malloc(F * sizeof(double))};
     mt_status st = buf && mean && s.count && s.sum && s.min && s.max && s.ss
-                       ? first_pass(ds, rows, n_rows, F, buf, &s, err)
+                       ? first_pass(cfg, ds, rows, n_rows, F, buf, &s, err)
                        : mt_fail(err, MT_ERR_NOMEM, "out of memory for the statistics of %zu features", F);
     int impute = p->missing == MT_MISSING_MEAN || p->missing == MT_MISSING_MEDIAN;
     for (size_t j = 0; !st && impute && j < F; j++)
@@ -494,7 +534,10 @@ mt_status mt_prep_fit(mt_prep *p, const mt_data_config *cfg, mt_dataset *train, 
     if (st)
         return st;
     uint64_t before = *n_rows;
-    st = mt_prep_filter_rows(p, train, cfg->file, cfg->train, rows, n_rows, comm, err);
+    /* error, drop: the scan shared by the ranks refuses NaN (error) and infinities; mean, median: rank 0's
+     * first statistics pass refuses infinities, so that the rows are read once */
+    if (p->missing == MT_MISSING_ERROR || p->missing == MT_MISSING_DROP)
+        st = mt_prep_filter_rows(p, train, cfg->file, cfg->train, rows, n_rows, comm, err);
     if (!st && *n_rows == 0)
         st = mt_fail(err, MT_ERR_INPUT, "%s: /%s/x: every one of the %llu training rows has a missing value "
                      "(data.missing: drop)", cfg->file, cfg->train, (unsigned long long)before);

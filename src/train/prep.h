@@ -15,8 +15,11 @@
  *                the imputed column (sklearn's Pipeline(SimpleImputer, Scaler)).
  * Statistics are computed in double by rank 0 alone over the training rows (read in blocks) and
  * broadcast, so they are bit-identical whatever the number of ranks; the NaN scan behind error and drop
- * is shared by the ranks. Nothing is hidden: the arrays and the two method names are the whole state, and
- * the checkpoint stores them (/preprocessing). */
+ * is shared by the ranks. An infinite feature (+-Inf) is never a missing value: every policy refuses it
+ * (MT_ERR_INPUT naming file, split, row and column), in the scan that is already made over those rows
+ * (the shared scan under error and drop, rank 0's statistics pass over the training rows under mean and
+ * median; other splits under mean and median get the shared scan for it). Nothing is hidden: the arrays
+ * and the two method names are the whole state, and the checkpoint stores them (/preprocessing). */
 #ifndef MT_TRAIN_PREP_H
 #define MT_TRAIN_PREP_H
 
@@ -52,9 +55,11 @@ int mt_missing_from_name(const char *name);
 mt_status mt_prep_init(mt_prep *p, const mt_data_config *cfg, size_t features, mt_error *err);
 
 /* Collective. Fits p on rows[0..*n_rows) of the training split `train` (cfg->file, cfg->train name it in
- * messages): first the missing-value policy on those rows (as mt_prep_filter_rows: error fails naming the
- * first row and column with a NaN, drop removes such rows from `rows` in place, keeping their order, and
- * lowers *n_rows), then rank 0 computes shift / scale / fill from the remaining rows and broadcasts them.
+ * messages): first the missing-value policy on those rows (error and drop as mt_prep_filter_rows: error
+ * fails naming the first row and column with a NaN or an infinity, drop fails at the first infinity or
+ * removes the rows with a NaN from `rows` in place, keeping their order, and lowers *n_rows), then rank 0
+ * computes shift / scale / fill from the remaining rows and broadcasts them (under mean and median that
+ * pass fails at the first infinity, "f.h5: /train/x: row 6, column 0 is +inf (...)", with the rank named).
  * Every rank passes the same rows and gets the same p and rows. mean / median need at least one present
  * value per column (MT_ERR_INPUT naming the column otherwise); drop removing every row is MT_ERR_INPUT.
  * comm NULL: this process alone. p is initialized here (no mt_prep_init needed before); free with
@@ -63,11 +68,13 @@ mt_status mt_prep_fit(mt_prep *p, const mt_data_config *cfg, mt_dataset *train, 
                       mt_comm *comm, mt_error *err);
 
 /* Collective. Applies p's missing-value policy to rows[0..*n_rows) of another split (validation, test,
- * eval): error: MT_ERR_INPUT at the first row (in list order) with a NaN feature, "f.h5: /test/x: row 17,
- * column 3 ('age') is missing (set data.missing to drop, mean or median)"; drop: removes those rows
- * (order kept, *n_rows lowered; may reach 0); mean / median: nothing to do, returns at once. uint8 x
- * cannot hold NaN and is not read. The ranks share the scan (contiguous parts of the list) and exchange
- * the result, so every rank ends with the same list. comm NULL: this process alone. */
+ * eval), and refuses infinite features whatever the policy: MT_ERR_INPUT at the first row (in list order)
+ * refused, "f.h5: /test/x: row 17, column 3 ('age') is missing (set data.missing to drop, mean or median)"
+ * (error, at a NaN) or "f.h5: /test/x: row 17, column 3 ('age') is -inf (...)" (every policy, at an
+ * infinity; under error the first non-finite value of the row decides). drop also removes the rows with a
+ * NaN (order kept, *n_rows lowered; may reach 0); mean / median keep every row. uint8 x cannot hold NaN or
+ * infinities and is not read. The ranks share the scan (contiguous parts of the list) and exchange the
+ * result, so every rank ends with the same list. comm NULL: this process alone. */
 mt_status mt_prep_filter_rows(const mt_prep *p, mt_dataset *ds, const char *file, const char *split, uint64_t *rows,
                               uint64_t *n_rows, mt_comm *comm, mt_error *err);
 

@@ -126,6 +126,28 @@ expect_error "absurd sample size (10^12 values)" "hugeinput\.yaml:2\b.*more than
   "$MPITRAIN" train "$(config hugeinput '2s/\[28, 28\]/[1000000, 1000000]/')"
 expect_error "absurd layer (16777216 units on 10^6 inputs)" "hugelayer\.yaml:4\b.*too large" \
   "$MPITRAIN" train "$(config hugelayer '2s/\[28, 28\]/[1000000]/' '4s/units: 16/units: 16777216/')"
+# Models that would not fit in this machine's memory, refused before anything is allocated: the bytes are
+# parameters x (2 + optimizer slots) x 4. Ten pairs of dense 16777216 / dense 1024 on 784 inputs, then
+# dense 10: (784 + 1) 2^24 + 10 (2^24 + 1) 1024 + 9 (1024 + 1) 2^24 + (1024 + 1) 10 parameters; the largest
+# layer is model.layers[2] (line 6), (1024 + 1) 2^24 parameters. Over 5 TB: more than any test machine.
+huge_layers=() params=0 in=784 largest=0
+for i in $(seq 0 20); do
+  act=relu
+  if ((i == 20)); then units=10 act=softmax; elif ((i % 2)); then units=1024; else units=16777216; fi
+  huge_layers+=("4i\    - dense: {units: $units, activation: $act}")
+  n=$(((in + 1) * units)) params=$((params + (in + 1) * units)) in=$units
+  ((n > largest)) && largest=$n
+done
+for case in "adam 2" "{name: rmsprop, momentum: 0.9, centered: true} 3"; do
+  opt=${case% *} slots=${case##* } name=hugemodel$slots
+  want="$name\.yaml:6: model\.layers\[2\]\.dense: the model needs $((params * (2 + slots) * 4)) bytes"
+  want+=" \($params parameters x \(2 \+ $slots optimizer slots\) x 4 bytes\), more than the [0-9]+ bytes of"
+  want+=" this machine's memory; this layer needs $((largest * (2 + slots) * 4)) bytes of it"
+  expect_error "model over the physical memory ($slots optimizer slots)" "$want" \
+    "$MPITRAIN" train "$(config "$name" "${huge_layers[@]}" '4,5d' "7s/.*/optimizer: $opt/")"
+done
+expect_error "conv2d with 2^20 filters of 28x28" "hugeconv\.yaml:4\b.*too large" \
+  "$MPITRAIN" train "$(config hugeconv '4s/.*/    - conv2d: {filters: 1048576, kernel_size: 28}/')"
 expect_error "wrong type (units: sixteen)" "strunits\.yaml:4\b.*integer" \
   "$MPITRAIN" train "$(config strunits '4s/units: 16/units: sixteen/')"
 expect_error "NaN learning rate" "lrnan\.yaml:7\b.*learning_rate" "$MPITRAIN" train "$(config lrnan '7s/0.001/.nan/')"
@@ -145,6 +167,17 @@ expect_error "binary garbage as config" "binary\.yaml:1\b" "$MPITRAIN" train "$T
 expect_error "empty config" "empty\.yaml:1\b.*model" "$MPITRAIN" train "$T/empty.yaml"
 mkdir -p "$T/dir.yaml"
 expect_error "config is a directory" "dir\.yaml.*directory" "$MPITRAIN" train "$T/dir.yaml"
+# Control characters in a file name or a YAML string reach the one error line only as '?': a newline
+# there would make a second "mpitrain:" line (expect_error counts them), an escape would reach the terminal.
+EVIL="$T/evil"$'\n'"mpitrain: all fine"$'\e'"[2J.yaml"
+expect_error "newline and escape in the config file name" "evil\?mpitrain: all fine\?\[2J\.yaml" \
+  "$MPITRAIN" train "$EVIL"
+expect_error "newline and escape in a YAML string" "yamlesc\.yaml:4\b.*unknown layer 'dense\?mpitrain: ok\?\[31m'" \
+  "$MPITRAIN" train "$(config yamlesc '4s/dense:/"dense\\nmpitrain: ok\\e[31m":/')"
+if grep -q $'\e' "$T/err"; then
+  failed=$((failed + 1))
+  echo "FAIL - an escape byte from the YAML string reached stderr"
+fi
 expect_error "unknown command" "frobnicate" "$MPITRAIN" frobnicate
 expect_error "unknown option" "--frobnicate" "$MPITRAIN" train "$GOOD" --frobnicate
 
@@ -181,6 +214,25 @@ huge_rows /train/x
 not_hdf5 HDF5
 targets /train/y
 CASES
+  # Activations over the physical memory at the batch the ranks will use, refused before they are
+  # allocated: 60000 rows and batch 60000 give 30000 samples per rank at np 2. Per sample: input 4, the
+  # embedding's and 8 relu outputs of 4 x 2^20, dense 3 (softmax keeps 3 logits), 2 x 4 x 2^20 for the
+  # gradients; parameters 2^20 + 3 (4 2^20 + 1). Over 5 TB.
+  if "$MKDATASET" "$T/rows60k.h5" good 60000 >"$T/mk.out" 2>&1; then
+    acts=$((4 + 11 * 4 * 1048576 + 6)) p=$((1048576 + 3 * (4 * 1048576 + 1)))
+    relus=()
+    for i in 1 2 3 4 5 6 7 8; do relus+=("5i\    - relu"); done
+    want="acts\.yaml:4: model\.layers\[0\]\.embedding: the model needs $((p * 16 + 30000 * acts * 4)) bytes"
+    want+=" \($p parameters x \(2 \+ 2 optimizer slots\) x 4 bytes \+ $acts floats of activations per sample"
+    want+=" x a batch of 30000 x 4 bytes\)"
+    expect_error "activations over the physical memory at the batch size" "$want" \
+      "$MPITRAIN" train "$(config acts '2s/.*/  input: [4]/' "${relus[@]}" '5s/units: 10/units: 3/' \
+        '4s/.*/    - embedding: {input_dim: 1, output_dim: 1048576}/' '11s/batch_size: 32/batch_size: 60000/')" \
+      --set data.file="$T/rows60k.h5"
+  else
+    failed=$((failed + 1))
+    echo "FAIL - mkdataset good 60000 could not write its fixture"
+  fi
 else
   echo "skip - mkdataset fixtures (no \$MT_TOOLS/mkdataset)"
 fi

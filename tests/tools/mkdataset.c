@@ -34,6 +34,8 @@
  *   huge_chunk           /train/x float32 [N, 4], extendible, in chunks of [2^27, 4] (2 GiB per chunk)
  *   nan_x                like good, but /train/x row 3 column 1 is NaN
  *   inf_x                like good, but /train/x row 6 column 0 is +Inf
+ *   nan_inf_x            like good, but /train/x row 3 column 1 is NaN, and row 29 (when N > 29) has NaN in
+ *                        column 2 and -Inf in column 3
  *   nan_targets          like targets, but /train/y row 4 is NaN
  *   scalar_x             /train/x is a scalar (rank 0)
  *   null_x               /train/x has a null dataspace (no elements)
@@ -71,7 +73,7 @@ static void usage(FILE *out)
                  "kinds: good uint8 targets targets1d chunked float64 unwritten label_out_of_range negative_label\n"
                  "       wrong_rank rank6 rows_mismatch zero_rows bad_dtype string_x y_rank2_int missing_split\n"
                  "       missing_y x_group huge_dims huge_rows overflow_dims many_rows huge_chunk nan_x inf_x\n"
-                 "       nan_targets scalar_x null_x compound_x string_y float16_x dangling_x truncated\n"
+                 "       nan_inf_x nan_targets scalar_x null_x compound_x string_y float16_x dangling_x truncated\n"
                  "       corrupt_header empty_file not_hdf5\n"
                  "See the first comment of tests/tools/mkdataset.c for what each holds.\n");
 }
@@ -413,7 +415,8 @@ static void put_kind(spec *s)
         put_huge(s);
     else if (!strcmp(k, "overflow_dims") || !strcmp(k, "many_rows") || !strcmp(k, "huge_chunk"))
         put_absurd(s);
-    else if (!strcmp(k, "nan_x") || !strcmp(k, "inf_x") || !strcmp(k, "truncated") || !strcmp(k, "corrupt_header"))
+    else if (!strcmp(k, "nan_x") || !strcmp(k, "inf_x") || !strcmp(k, "nan_inf_x") || !strcmp(k, "truncated") ||
+             !strcmp(k, "corrupt_header"))
         put_good(s);
     else if (!strcmp(k, "nan_targets"))
         put_targets(s, 1);
@@ -434,6 +437,11 @@ static void put_kind(spec *s)
         patch_x(s, 3, 1, NAN);
     if (!strcmp(k, "inf_x"))
         patch_x(s, 6, 0, INFINITY);
+    if (!strcmp(k, "nan_inf_x")) {
+        patch_x(s, 3, 1, NAN);
+        patch_x(s, 29, 2, NAN);
+        patch_x(s, 29, 3, -INFINITY);
+    }
     if (!strcmp(k, "nan_targets")) {
         hid_t d = H5Dopen2(s->file, "/train/y", H5P_DEFAULT), fspace = H5Dget_space(d);
         hsize_t row = 4, one = 1;
@@ -454,8 +462,8 @@ static int known_kind(const char *k)
         "good", "uint8", "targets", "targets1d", "chunked", "float64", "unwritten", "label_out_of_range",
         "negative_label", "wrong_rank", "rank6", "rows_mismatch", "zero_rows", "bad_dtype", "string_x",
         "y_rank2_int", "missing_split", "missing_y", "x_group", "huge_dims", "huge_rows", "overflow_dims",
-        "many_rows", "huge_chunk", "nan_x", "inf_x", "nan_targets", "scalar_x", "null_x", "compound_x", "string_y",
-        "float16_x", "dangling_x", "truncated", "corrupt_header", "empty_file", "not_hdf5"};
+        "many_rows", "huge_chunk", "nan_x", "inf_x", "nan_inf_x", "nan_targets", "scalar_x", "null_x", "compound_x",
+        "string_y", "float16_x", "dangling_x", "truncated", "corrupt_header", "empty_file", "not_hdf5"};
     for (size_t i = 0; i < sizeof kinds / sizeof kinds[0]; i++)
         if (!strcmp(k, kinds[i]))
             return 1;

@@ -8,6 +8,11 @@
 #include "nn/init.h"
 #include "nn/layer.h"
 
+/* Layer types that nothing but the registry names (layer.h declares the others). */
+extern const mt_layer_ops mt_reshape_layer;           /* reshape.c */
+extern const mt_layer_ops mt_upsample2d_layer;        /* upsample2d.c */
+extern const mt_layer_ops mt_conv2d_transpose_layer;  /* conv2d_transpose.c */
+
 static const mt_layer_ops *const registry[] = {
     &mt_dense_layer,
     &mt_activation_layer,
@@ -22,11 +27,14 @@ static const mt_layer_ops *const registry[] = {
     &mt_dropout_layer,
     &mt_batch_norm_layer,
     &mt_conv2d_layer,
+    &mt_conv2d_transpose_layer,
     &mt_max_pool2d_layer,
     &mt_min_pool2d_layer,
     &mt_avg_pool2d_layer,
     &mt_global_avg_pool_layer,
     &mt_flatten_layer,
+    &mt_reshape_layer,
+    &mt_upsample2d_layer,
     &mt_embedding_layer,
     &mt_rnn_layer,
     &mt_lstm_layer,

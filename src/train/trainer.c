@@ -821,6 +821,7 @@ mt_status mt_train_run(const mt_config *cfg, mt_comm *comm, const mt_train_optio
     if (!st && t.tl)
         st = write_timeline(&t, opts->timeline_path, err);
     mt_comm_set_stall_timeout(comm, stall_before);
+    stop_signal = 0; /* a stop request ends this run, not the next one in the same process */
     mt_grad_exchange_free(&t.gx);
     free(t.bal.weight), free(t.bal.cum);
     mt_timeline_free(&t.timeline);

@@ -8,11 +8,14 @@
 #   tests/fuzz/run.sh BUILD_DIR [SECONDS]
 set -u
 BUILD=${1:?usage: run.sh BUILD_DIR [SECONDS]}
+BUILD=$(cd "$BUILD" && pwd) || exit 1   # the harnesses run from a scratch directory
 SECONDS_EACH=${2:-60}
 HERE=$(cd "$(dirname "$0")" && pwd)
 ARTIFACTS=${FUZZ_ARTIFACTS:-$PWD/fuzz-artifacts}
 HARNESSES=${FUZZ_HARNESSES:-fuzz_config fuzz_dataset fuzz_checkpoint}
 export OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1
+# Leaks libhdf5 makes on its own error paths are suppressed (tests/lsan.supp says which and why).
+export LSAN_OPTIONS=suppressions=$HERE/../lsan.supp:print_suppressions=0
 mkdir -p "$ARTIFACTS" || exit 1
 T=$(mktemp -d "${TMPDIR:-/tmp}/mt-fuzz.XXXXXX") || exit 1
 trap 'rm -rf "$T"' EXIT

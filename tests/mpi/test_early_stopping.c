@@ -40,12 +40,20 @@ static int same_params(const char *a, const char *b)
     mt_config cfg;
     mt_model ma, mb;
     mt_error err = {0};
-    int ok = mt_checkpoint_read_config(a, &ya, &err) == MT_OK && mt_config_load_string(ya, a, NULL, 0, &cfg, &err) == MT_OK &&
-             mt_model_build(&cfg, &ma, &err) == MT_OK && mt_model_build(&cfg, &mb, &err) == MT_OK &&
+    int have_cfg = 0, have_a = 0, have_b = 0;
+    int ok = mt_checkpoint_read_config(a, &ya, &err) == MT_OK &&
+             (have_cfg = mt_config_load_string(ya, a, NULL, 0, &cfg, &err) == MT_OK) &&
+             (have_a = mt_model_build(&cfg, &ma, &err) == MT_OK) && (have_b = mt_model_build(&cfg, &mb, &err) == MT_OK) &&
              mt_checkpoint_read(a, &(mt_checkpoint){.model = &ma}, &err) == MT_OK &&
              mt_checkpoint_read(b, &(mt_checkpoint){.model = &mb}, &err) == MT_OK;
     CHECK(ok, "loading %s and %s: %s", a, b, err.msg);
     ok = ok && memcmp(ma.params, mb.params, ma.n_params * sizeof(float)) == 0;
+    if (have_b)
+        mt_model_free(&mb);
+    if (have_a)
+        mt_model_free(&ma);
+    if (have_cfg)
+        mt_config_free(&cfg);
     free(ya);
     return ok;
 }

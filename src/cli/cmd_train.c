@@ -11,6 +11,7 @@
 #include "config/config.h"
 #include "core/error.h"
 #include "core/fault.h"
+#include "train/gan_trainer.h"
 #include "train/trainer.h"
 
 typedef struct train_args {
@@ -60,7 +61,10 @@ static void help(void)
            "                    and checkpoint writes as a Chrome trace (Perfetto, chrome://tracing)\n"
            "  --folds K         k-fold cross-validation: K trainings, fold i validating (output OUTPUT/foldI);\n"
            "                    prints the mean and spread of the final validation metrics\n"
-           "Writes OUTPUT/metrics.jsonl, OUTPUT/scaling.json and OUTPUT/checkpoint.h5.\n");
+           "Writes OUTPUT/metrics.jsonl, OUTPUT/scaling.json and OUTPUT/checkpoint.h5.\n"
+           "A config with a gan: section trains a generator and a discriminator instead (no --folds or\n"
+           "--timeline); it writes OUTPUT/samples_epochNNN.png every epoch and, with gan.classifier,\n"
+           "OUTPUT/gan_score.json.\n");
 }
 
 static int parse(int argc, char **argv, train_args *a)
@@ -184,6 +188,79 @@ static void summary(const mt_config *cfg, const mt_train_result *res)
     printf("run directory: %s\n", cfg->output);
 }
 
+static void on_gan_progress(const mt_gan_progress *ev, void *user)
+{
+    printer *p = user;
+    switch (ev->kind) {
+    case MT_GAN_PROGRESS_INFO:
+    case MT_GAN_PROGRESS_WARNING: {
+        mt_progress plain = {.kind = ev->kind == MT_GAN_PROGRESS_INFO ? MT_PROGRESS_INFO : MT_PROGRESS_WARNING,
+                             .message = ev->message};
+        on_progress(&plain, user);
+        break;
+    }
+    case MT_GAN_PROGRESS_STEP: {
+        if (!p->tty || p->quiet || (ev->elapsed - p->last_draw < 0.1 && ev->step != ev->steps))
+            break;
+        p->last_draw = ev->elapsed;
+        int width = 30, done = (int)(width * ev->step / ev->steps);
+        double eta = ev->elapsed / ev->step * (ev->steps - ev->step);
+        printf("\r\033[Kepoch %d/%d [%.*s%*s] %llu/%llu d_loss %.4f g_loss %.4f ETA %.0fs", ev->epoch, ev->epochs,
+               done, "==============================", width - done, "", (unsigned long long)ev->step,
+               (unsigned long long)ev->steps, ev->d_loss, ev->g_loss, eta);
+        fflush(stdout);
+        p->drawn = 1;
+        break;
+    }
+    case MT_GAN_PROGRESS_EPOCH: {
+        clear_bar(p);
+        p->last_draw = 0;
+        if (p->quiet)
+            break;
+        const mt_gan_row *r = ev->row;
+        printf("epoch %d/%d  d_loss %.4f  g_loss %.4f  D(x) %.3f  D(G(z)) %.3f  %.1f s  %.0f samples/s\n", ev->epoch,
+               ev->epochs, r->d_loss, r->g_loss, r->d_real, r->d_fake, r->seconds, r->samples_per_sec);
+        fflush(stdout);
+        break;
+    }
+    }
+}
+
+static void gan_summary(const mt_config *cfg, const mt_gan_result *res)
+{
+    printf("training: %d rank(s), %.0f samples/s over %.1f s\n", res->world_size, res->samples_per_sec,
+           res->train_seconds);
+    if (res->scored) {
+        const mt_gan_score *s = &res->score;
+        printf("score (exp E[KL(p(y|x) || p(y))], classifier %s): generated %.4f  real %.4f  ratio %.4f "
+               "(%.0f generated samples, %.0f real from %s split '%s')\n", s->classifier, s->generated, s->real,
+               s->ratio, s->n_generated, s->n_real, s->real_file, s->real_split);
+        printf("generated classes:");
+        for (int k = 0; k < s->classes; k++)
+            printf("%s %s%s%.0f", k ? "," : "", s->names[k][0] ? s->names[k] : "", s->names[k][0] ? " " : "",
+                   s->hist[k]);
+        printf("\n");
+    }
+    printf("run directory: %s\n", cfg->output);
+}
+
+/* A GAN config (gan:): its own trainer, the same progress printer. */
+static mt_status train_gan(const train_args *a, mt_comm *comm, const mt_config *cfg, mt_error *err)
+{
+    if (a->folds || a->timeline)
+        return mt_fail(err, MT_ERR_USAGE, "%s: %s is not available for a GAN config", a->config,
+                       a->folds ? "--folds" : "--timeline");
+    printer p = {.tty = stdout_is_terminal(), .quiet = a->quiet};
+    mt_gan_train_options opts = {a->resume, a->resume_path, on_gan_progress, &p};
+    mt_gan_result res;
+    if (mt_comm_rank(comm) == 0 && !a->quiet)
+        printf("mpitrain %s: training the GAN of %s on %d rank(s)\n", mt_version(), a->config, mt_comm_size(comm));
+    mt_status st = mt_gan_train_run(cfg, comm, &opts, &res, err);
+    if (!st && mt_comm_rank(comm) == 0)
+        gan_summary(cfg, &res);
+    return st;
+}
+
 /* One training run with the command's overrides plus `extra` (NULL-terminated). Collective. On success
  * *res and *cfg hold the result and the config, for the caller to free. */
 static mt_status train_once(const train_args *a, const char *const *extra, mt_comm *comm, mt_train_result *res,
@@ -269,6 +346,7 @@ static mt_status cross_validate(const train_args *a, mt_comm *comm, mt_error *er
 static void on_stop_signal(int signo)
 {
     mt_train_request_stop(signo);
+    mt_gan_request_stop(signo);
 }
 
 static void catch_stop_signals(void)
@@ -303,7 +381,18 @@ int cmd_train(int argc, char **argv)
     mt_status st = mt_comm_create_world(&comm, &err);
     if (!st && mt_fault_setup(mt_comm_rank(comm), err.msg, sizeof err.msg) != 0)
         st = err.code = MT_ERR_USAGE;
-    if (!st && a.folds) {
+    mt_config gan_cfg;
+    int gan = 0;
+    if (!st) { /* a GAN config goes to the GAN trainer (a config that does not load fails below as before) */
+        mt_error ignored;
+        gan = mt_config_load(a.config, a.overrides, a.n_overrides, &gan_cfg, &ignored) == MT_OK;
+        if (gan && !gan_cfg.gan.enabled)
+            mt_config_free(&gan_cfg), gan = 0;
+    }
+    if (!st && gan) {
+        st = train_gan(&a, comm, &gan_cfg, &err);
+        mt_config_free(&gan_cfg);
+    } else if (!st && a.folds) {
         st = cross_validate(&a, comm, &err);
     } else if (!st) {
         mt_config cfg;

@@ -93,6 +93,7 @@ const mt_option mt_checkpoint_options[] = {
 typedef struct sections {
     const mt_node *model, *loss, *optimizer, *data, *training, *checkpoint, *metrics, *lr_schedule, *early_stopping;
     char output[MT_PATH_MAX];
+    const mt_node *gan;
 } sections;
 
 static const mt_option top_options[] = {
@@ -112,6 +113,52 @@ static const mt_option top_options[] = {
       "learning-rate schedule: a name, or a map with 'name' and options" },
     { "early_stopping", MT_OPT_NODE, offsetof(sections, early_stopping), "", 0, 0, NULL,
       "stop when a monitored metric stops improving" },
+    MT_OPT_END,
+};
+
+/* A config with a gan: section has these top-level keys instead (model, loss, optimizer, metrics,
+ * lr_schedule and early_stopping are unknown keys there). */
+static const mt_option gan_top_options[] = {
+    { "gan", MT_OPT_NODE, offsetof(sections, gan), NULL, 0, 0, NULL,
+      "a generative adversarial network: noise size, generator, discriminator, score" },
+    { "data", MT_OPT_NODE, offsetof(sections, data), NULL, 0, 0, NULL, "dataset file and split names" },
+    { "training", MT_OPT_NODE, offsetof(sections, training), "", 0, 0, NULL, "epochs, batch size, seed" },
+    { "output", MT_OPT_STRING, offsetof(sections, output), "", 0, 0, NULL,
+      "run directory; default runs/<config file name without extension>" },
+    { "checkpoint", MT_OPT_NODE, offsetof(sections, checkpoint), "", 0, 0, NULL, "how often and how many" },
+    MT_OPT_END,
+};
+
+typedef struct gan_section {
+    int noise;
+    const mt_node *generator, *discriminator;
+    char classifier[MT_PATH_MAX];
+    int score_samples;
+} gan_section;
+
+const mt_option mt_gan_options[] = {
+    { "noise", MT_OPT_INT, offsetof(gan_section, noise), "64", 1, 1000000, NULL,
+      "size of the generator's input: that many standard normal values per sample" },
+    { "generator", MT_OPT_NODE, offsetof(gan_section, generator), NULL, 0, 0, NULL,
+      "{layers: [...], optimizer: ...}: noise in, one sample out (a tanh output for data in [-1, 1])" },
+    { "discriminator", MT_OPT_NODE, offsetof(gan_section, discriminator), NULL, 0, 0, NULL,
+      "{layers: [...], optimizer: ...}: one sample in (the data's sample shape), one logit out" },
+    { "classifier", MT_OPT_STRING, offsetof(gan_section, classifier), "", 0, 0, NULL,
+      "checkpoint of a classifier of the data; when set, the score is computed at the end" },
+    { "score_samples", MT_OPT_INT, offsetof(gan_section, score_samples), "10000", 1, 10000000, NULL,
+      "generated samples the score classifies" },
+    MT_OPT_END,
+};
+
+typedef struct gan_net_section {
+    const mt_node *layers, *optimizer;
+} gan_net_section;
+
+static const mt_option gan_net_options[] = {
+    { "layers", MT_OPT_NODE, offsetof(gan_net_section, layers), NULL, 0, 0, NULL,
+      "the layers in order, each '- TYPE: {options}' or '- TYPE'" },
+    { "optimizer", MT_OPT_NODE, offsetof(gan_net_section, optimizer), NULL, 0, 0, NULL,
+      "optimizer of this network: a name, or a map with 'name' and options" },
     MT_OPT_END,
 };
 
@@ -148,13 +195,13 @@ static const char *kind_name(const mt_node *n)
     return n->kind == MT_NODE_SEQ ? "a list" : n->kind == MT_NODE_MAP ? "a map" : "an empty value";
 }
 
-/* "- dense: {units: 10}", "- dense:" or "- flatten" -> spec. */
-static mt_status load_layer(mt_layer_spec *spec, const mt_node *item, size_t i, mt_error *err)
+/* "- dense: {units: 10}", "- dense:" or "- flatten" -> spec; prefix is "model" or "gan.generator". */
+static mt_status load_layer(mt_layer_spec *spec, const mt_node *item, const char *prefix, size_t i, mt_error *err)
 {
-    char name[40];
+    char name[64];
     const char *type;
     const mt_node *opts = NULL;
-    snprintf(name, sizeof name, "model.layers[%zu]", i);
+    snprintf(name, sizeof name, "%s.layers[%zu]", prefix, i);
     spec->node = item;
     if (item->kind == MT_NODE_SCALAR && item->value[0])
         type = item->value;
@@ -183,18 +230,21 @@ static mt_status load_layer(mt_layer_spec *spec, const mt_node *item, size_t i, 
     return MT_OK;
 }
 
-static mt_status load_layers(mt_config *cfg, const mt_node *layers, mt_error *err)
+static mt_status load_layers(mt_layer_spec **out, size_t *n_out, const mt_node *layers, const char *prefix,
+                             mt_error *err)
 {
+    char name[64];
+    snprintf(name, sizeof name, "%s.layers", prefix);
     if (layers->kind != MT_NODE_SEQ)
-        return cfail(err, layers, "model.layers", "expected a list of layers (- dense: {units: 10}), got %s",
+        return cfail(err, layers, name, "expected a list of layers (- dense: {units: 10}), got %s",
                      layers->kind == MT_NODE_MAP ? "a map" : layers->value[0] ? "a single value" : "an empty value");
     if (layers->n_items == 0)
-        return cfail(err, layers, "model.layers", "expected at least one layer, got an empty list");
-    if (!(cfg->layers = calloc(layers->n_items, sizeof *cfg->layers)))
+        return cfail(err, layers, name, "expected at least one layer, got an empty list");
+    if (!(*out = calloc(layers->n_items, sizeof **out)))
         return mt_fail(err, MT_ERR_NOMEM, "out of memory for %zu layers", layers->n_items);
-    cfg->n_layers = layers->n_items;
+    *n_out = layers->n_items;
     for (size_t i = 0; i < layers->n_items; i++) {
-        mt_status st = load_layer(&cfg->layers[i], layers->items[i], i, err);
+        mt_status st = load_layer(&(*out)[i], layers->items[i], prefix, i, err);
         if (st)
             return st;
     }
@@ -217,13 +267,13 @@ static mt_status load_model(mt_config *cfg, const mt_node *model, mt_error *err)
     if (size > 2147483648.0)
         return cfail(err, input, "model.input", "a sample of %.0f values is more than 2^31", size);
     cfg->input = m.input;
-    return load_layers(cfg, m.layers, err);
+    return load_layers(&cfg->layers, &cfg->n_layers, m.layers, "model", err);
 }
 
 /* loss / optimizer: a non-empty name, or a map whose 'name' is one (options are their module's). */
 static mt_status check_named(const mt_node *n, const char *section, mt_error *err)
 {
-    char name[32];
+    char name[80];
     if (n->kind == MT_NODE_SCALAR && n->value[0])
         return MT_OK;
     if (n->kind != MT_NODE_MAP)
@@ -260,16 +310,85 @@ static void default_output(char *out, size_t size, const char *origin, int from_
         snprintf(out, size, "runs/%.*s", (int)stem, base);
 }
 
+static mt_status load_gan_net(mt_gan_net_config *net, const mt_node *node, const char *section, mt_error *err)
+{
+    gan_net_section n;
+    memset(&n, 0, sizeof n);
+    net->node = node;
+    mt_status st = mt_options_parse(gan_net_options, node, section, &n, err);
+    char name[64];
+    snprintf(name, sizeof name, "%s.optimizer", section);
+    if (!st)
+        st = load_layers(&net->layers, &net->n_layers, n.layers, section, err);
+    if (!st && !(st = check_named(n.optimizer, name, err)))
+        net->optimizer = n.optimizer;
+    return st;
+}
+
+/* What a GAN run does not do: each is refused at its line rather than silently ignored. */
+static mt_status check_gan_limits(const mt_config *cfg, mt_error *err)
+{
+    const mt_node *data = mt_node_get(cfg->root, "data"), *training = mt_node_get(cfg->root, "training");
+    const mt_data_config *d = &cfg->data;
+    const mt_training_config *t = &cfg->training;
+    static const char *const unused_data[] = {"validation", "test", "validation_fraction", "folds", "fold",
+                                              "augment"};
+    for (size_t i = 0; i < sizeof unused_data / sizeof *unused_data; i++) {
+        const mt_node *n = mt_node_get(data, unused_data[i]);
+        char name[64];
+        snprintf(name, sizeof name, "data.%s", unused_data[i]);
+        if (n && !(n->kind == MT_NODE_SCALAR && (!n->value[0] || !strcmp(n->value, "0"))))
+            return cfail(err, n, name, "a GAN trains on data.train alone (the score reads the classifier's own test "
+                         "split); remove this key");
+    }
+    if (!strcmp(d->scaling, "standardize"))
+        return cfail(err, mt_node_get(data, "scaling"), "data.scaling",
+                     "a GAN maps the data from [0, 1] to [-1, 1] (2x - 1); use none (uint8 images read as [0, 1]) "
+                     "or minmax");
+    if (t->accumulate_steps != 1)
+        return cfail(err, mt_node_get(training, "accumulate_steps"), "training.accumulate_steps",
+                     "a GAN takes one discriminator and one generator step per batch; it must be 1");
+    if (t->deterministic)
+        return cfail(err, mt_node_get(training, "deterministic"), "training.deterministic",
+                     "not available for a GAN (its np = N runs match np = 1 within float rounding)");
+    if (t->balance)
+        return cfail(err, mt_node_get(training, "balance"), "training.balance", "not available for a GAN");
+    return MT_OK;
+}
+
+static mt_status validate_gan(mt_config *cfg, sections *s, mt_error *err)
+{
+    gan_section g;
+    memset(&g, 0, sizeof g);
+    mt_status st = mt_options_parse(mt_gan_options, s->gan, "gan", &g, err);
+    if (!st)
+        st = load_gan_net(&cfg->gan.generator, g.generator, "gan.generator", err);
+    if (!st)
+        st = load_gan_net(&cfg->gan.discriminator, g.discriminator, "gan.discriminator", err);
+    if (st)
+        return st;
+    cfg->gan.enabled = 1;
+    cfg->gan.noise = g.noise;
+    cfg->gan.score_samples = g.score_samples;
+    cfg->gan.node = s->gan;
+    memcpy(cfg->gan.classifier, g.classifier, sizeof g.classifier);
+    cfg->input = (mt_ints){.n = 1, .v = {g.noise}};
+    return MT_OK;
+}
+
 static mt_status validate(mt_config *cfg, int from_file, mt_error *err)
 {
     sections s;
     memset(&s, 0, sizeof s);
-    mt_status st = mt_options_parse(top_options, cfg->root, "", &s, err);
-    if (!st)
+    const int gan = mt_node_get(cfg->root, "gan") != NULL;
+    mt_status st = mt_options_parse(gan ? gan_top_options : top_options, cfg->root, "", &s, err);
+    if (!st && gan)
+        st = validate_gan(cfg, &s, err);
+    if (!st && !gan)
         st = load_model(cfg, s.model, err);
-    if (!st && !(st = check_named(s.loss, "loss", err)))
+    if (!st && !gan && !(st = check_named(s.loss, "loss", err)))
         cfg->loss = s.loss;
-    if (!st && !(st = check_named(s.optimizer, "optimizer", err)))
+    if (!st && !gan && !(st = check_named(s.optimizer, "optimizer", err)))
         cfg->optimizer = s.optimizer;
     if (!st)
         st = mt_options_parse(mt_data_options, s.data, "data", &cfg->data, err);
@@ -284,6 +403,8 @@ static mt_status validate(mt_config *cfg, int from_file, mt_error *err)
         cfg->lr_schedule = s.lr_schedule;
         cfg->early_stopping = s.early_stopping;
     }
+    if (!st && gan)
+        st = check_gan_limits(cfg, err);
     if (!st && s.output[0])
         memcpy(cfg->output, s.output, sizeof cfg->output);
     else if (!st)
@@ -338,7 +459,20 @@ void mt_config_free(mt_config *cfg)
         return;
     mt_node_free(cfg->root);
     free(cfg->layers);
+    free(cfg->gan.generator.layers);
+    free(cfg->gan.discriminator.layers);
     memset(cfg, 0, sizeof *cfg);
+}
+
+void mt_config_gan_net(const mt_config *cfg, int discriminator, const mt_ints *input, mt_config *view)
+{
+    const mt_gan_net_config *net = discriminator ? &cfg->gan.discriminator : &cfg->gan.generator;
+    *view = *cfg;
+    view->input = *input;
+    view->layers = net->layers;
+    view->n_layers = net->n_layers;
+    view->optimizer = net->optimizer;
+    view->loss = NULL;
 }
 
 /* Writes text into out as a YAML double-quoted scalar; out has room for 4 * strlen(text) + 3 bytes. */

@@ -1,5 +1,6 @@
 /* The run configuration: the YAML file plus --set overrides, checked against the tables of the
- * top-level sections (model, loss, optimizer, data, training, output, checkpoint). Layers, the loss and
+ * top-level sections (model, loss, optimizer, data, training, output, checkpoint; or gan instead of
+ * model, loss and optimizer). Layers, the loss and
  * the optimizer keep their nodes here and are checked by their own modules' tables. */
 #ifndef MT_CONFIG_CONFIG_H
 #define MT_CONFIG_CONFIG_H
@@ -48,6 +49,25 @@ typedef struct mt_checkpoint_config {
     int keep;
 } mt_checkpoint_config;
 
+/* One network of a GAN: gan.generator or gan.discriminator. */
+typedef struct mt_gan_net_config {
+    mt_layer_spec *layers;         /* (owned array; nodes point into root) */
+    size_t n_layers;
+    const mt_node *optimizer;      /* scalar name, or map {name: ..., options} */
+    const mt_node *node;           /* the section itself, for messages */
+} mt_gan_net_config;
+
+/* The gan: section. When enabled, the config has no model, loss or optimizer: the generator maps
+ * `noise` standard normal values to one sample, the discriminator maps a sample to one logit. */
+typedef struct mt_gan_config {
+    int enabled;
+    int noise;                     /* size of the generator's input */
+    mt_gan_net_config generator, discriminator;
+    char classifier[MT_PATH_MAX];  /* classifier checkpoint for the score; "" = no score */
+    int score_samples;             /* generated samples the score classifies */
+    const mt_node *node;
+} mt_gan_config;
+
 typedef struct mt_config {
     char origin[MT_PATH_MAX];      /* config file path, or the name given to mt_config_load_string */
     mt_node *root;                 /* the whole tree after overrides (owned) */
@@ -63,6 +83,7 @@ typedef struct mt_config {
     const mt_node *metrics;        /* list of metric names, or NULL/empty */
     const mt_node *lr_schedule;    /* schedule node, or NULL/empty */
     const mt_node *early_stopping; /* early-stopping options, or NULL/empty */
+    mt_gan_config gan;             /* gan.enabled: a GAN config (model, loss, optimizer absent) */
 } mt_config;
 
 /* Loads path, applies overrides ("key=value" strings, in order), validates. On error nothing is
@@ -79,9 +100,16 @@ char *mt_config_to_yaml(const mt_config *cfg, mt_error *err);
 
 void mt_config_free(mt_config *cfg);
 
+/* A GAN config seen as the config of one of its networks (discriminator 0: the generator): a shallow
+ * copy of cfg whose input, layers and optimizer are that network's (the generator's input is [noise], the
+ * discriminator's is `input`, the data's sample shape) and whose loss is NULL. Borrows from cfg: not to
+ * be freed, valid while cfg is. */
+void mt_config_gan_net(const mt_config *cfg, int discriminator, const mt_ints *input, mt_config *view);
+
 /* Tables of the top-level sections, for the reference documentation. */
 extern const mt_option mt_data_options[];
 extern const mt_option mt_training_options[];
 extern const mt_option mt_checkpoint_options[];
+extern const mt_option mt_gan_options[];
 
 #endif

@@ -175,9 +175,9 @@ static void write_slab(writer *w, hid_t parent, const mt_model *m, const float *
     }
 }
 
-static void write_optimizer(writer *w, hid_t file, const mt_model *m, const mt_optimizer *opt)
+static void write_optimizer(writer *w, hid_t parent, const mt_model *m, const mt_optimizer *opt)
 {
-    hid_t g = H5Gcreate2(file, "optimizer", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+    hid_t g = H5Gcreate2(parent, "optimizer", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
     if (g < 0) {
         wfail(w, "/optimizer");
         return;
@@ -222,25 +222,25 @@ static void write_state(writer *w, hid_t file, const mt_train_state *st)
     H5Gclose(g);
 }
 
-static void write_metrics(writer *w, hid_t file, const mt_history *h)
+/* /metrics: one dataset per column of n rows of `fields` doubles. */
+static void write_metrics(writer *w, hid_t file, const char *const *names, int fields, const double *rows, size_t n)
 {
     hid_t g = H5Gcreate2(file, "metrics", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
     if (g < 0) {
         wfail(w, "/metrics");
         return;
     }
-    size_t n = h ? h->n : 0;
     double *col = malloc((n ? n : 1) * sizeof *col);
     if (!col) {
         wfail(w, "/metrics (out of memory)");
         H5Gclose(g);
         return;
     }
-    for (int f = 0; f < MT_METRICS_FIELDS; f++) {
+    for (int f = 0; f < fields; f++) {
         for (size_t i = 0; i < n; i++)
-            col[i] = ((const double *)&h->rows[i])[f];
+            col[i] = rows[i * (size_t)fields + (size_t)f];
         hsize_t dims[1] = {n};
-        write_array(w, g, mt_metrics_field_names[f], H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, 1, dims, col);
+        write_array(w, g, names[f], H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, 1, dims, col);
     }
     free(col);
     H5Gclose(g);
@@ -324,15 +324,40 @@ static mt_status write_image(const char *path, const char *image, size_t n, mt_e
  * disk), and the half-closed file crashes it at exit; plain writes report the errno and leave nothing
  * behind. It costs rank 0 about twice the checkpoint size in memory while writing, and gives one large
  * sequential write, which parallel file systems prefer to many small ones. */
+/* The parameters (with the layers' buffers) and the optimizer state of one network under parent. */
+static void write_net(writer *w, hid_t parent, const mt_model *m, const mt_optimizer *opt)
+{
+    hid_t g = H5Gcreate2(parent, "params", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+    if (g < 0)
+        wfail(w, "/params");
+    else {
+        write_slab(w, g, m, m->params, 1);
+        H5Gclose(g);
+    }
+    if (!w->failed)
+        write_optimizer(w, parent, m, opt);
+}
+
 mt_status mt_checkpoint_write(const char *path, const mt_checkpoint *c, mt_error *err)
 {
-    const mt_model *m = c->model;
+    return mt_checkpoint_write_multi(path, c, NULL, err);
+}
+
+mt_status mt_checkpoint_write_multi(const char *path, const mt_checkpoint *c, const mt_checkpoint_multi *x,
+                                    mt_error *err)
+{
+    const mt_checkpoint_net single = {"", c->model, c->opt};
+    const mt_checkpoint_net *nets = x && x->n_nets > 0 ? x->nets : &single;
+    const int n_nets = x && x->n_nets > 0 ? x->n_nets : 1;
     char tmp[MT_PATH_MAX + 32];
     snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid());
     writer w = {path, err, 0};
     H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
-    const size_t slots = c->opt ? (size_t)c->opt->n_slots : 0;
-    const size_t estimate = (m->n_params * (1 + slots) + m->n_buffers) * sizeof(float) + ((size_t)1 << 20);
+    size_t estimate = (size_t)1 << 20;
+    for (int i = 0; i < n_nets; i++) {
+        const size_t slots = nets[i].opt ? (size_t)nets[i].opt->n_slots : 0;
+        estimate += (nets[i].model->n_params * (1 + slots) + nets[i].model->n_buffers) * sizeof(float);
+    }
     hid_t fapl = H5Pcreate(H5P_FILE_ACCESS);
     hid_t f = fapl < 0 || H5Pset_fapl_core(fapl, estimate, 0) < 0 ? -1
               : H5Fcreate(path, H5F_ACC_TRUNC, H5P_DEFAULT, fapl);
@@ -343,21 +368,29 @@ mt_status mt_checkpoint_write(const char *path, const mt_checkpoint *c, mt_error
     write_attr_str(&w, f, "format", "mpitrain-checkpoint");
     write_attr_i64(&w, f, "format_version", MT_CHECKPOINT_FORMAT_VERSION);
     write_attr_str(&w, f, "mpitrain_version", mt_version());
-    hid_t g = H5Gcreate2(f, "params", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
-    if (g < 0)
-        wfail(&w, "/params");
-    else {
-        write_slab(&w, g, m, m->params, 1);
+    for (int i = 0; i < n_nets && !w.failed; i++) {
+        if (!nets[i].name[0]) { /* a single network: /params, /optimizer */
+            write_net(&w, f, nets[i].model, nets[i].opt);
+            continue;
+        }
+        hid_t g = H5Gcreate2(f, nets[i].name, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+        if (g < 0) {
+            wfail(&w, nets[i].name);
+            break;
+        }
+        write_attr_str(&w, g, "kind", "network");
+        write_net(&w, g, nets[i].model, nets[i].opt);
         H5Gclose(g);
     }
-    if (!w.failed)
-        write_optimizer(&w, f, m, c->opt);
     if (!w.failed && c->state)
         write_state(&w, f, c->state);
     if (!w.failed)
         write_text(&w, f, "config", c->config_yaml ? c->config_yaml : "");
-    if (!w.failed)
-        write_metrics(&w, f, c->history);
+    if (!w.failed && x && x->table)
+        write_metrics(&w, f, x->table->names, x->table->fields, *x->table->rows, *x->table->n);
+    else if (!w.failed)
+        write_metrics(&w, f, mt_metrics_field_names, MT_METRICS_FIELDS,
+                      c->history ? (const double *)c->history->rows : NULL, c->history ? c->history->n : 0);
     if (!w.failed && c->prep)
         write_prep(&w, f, c->prep);
     if (!w.failed)
@@ -583,7 +616,7 @@ static mt_status read_slab(hid_t parent, const char *file, const char *prefix, m
         mt_layer *l = &m->layers[i];
         if (l->n_tensors == 0 && (!with_state || l->n_buffer_tensors == 0))
             continue;
-        char name[64], where[160];
+        char name[64], where[336];
         layer_group_name(m, i, name, sizeof name);
         snprintf(where, sizeof where, "%s/%s", prefix, name);
         hid_t g = H5Lexists(parent, name, H5P_DEFAULT) > 0 ? H5Gopen2(parent, name, H5P_DEFAULT) : -1;
@@ -646,27 +679,31 @@ static int read_attr_str(hid_t obj, const char *name, char *buf, size_t size)
     return ok ? 0 : -1;
 }
 
-static mt_status read_optimizer(hid_t f, const char *path, mt_model *m, mt_optimizer *opt, mt_error *err)
+/* prefix: "" for /optimizer, "/generator" for /generator/optimizer (in messages). */
+static mt_status read_optimizer(hid_t f, const char *path, const char *prefix, mt_model *m, mt_optimizer *opt,
+                                mt_error *err)
 {
-    hid_t g = H5Gopen2(f, "optimizer", H5P_DEFAULT);
+    hid_t g = H5Lexists(f, "optimizer", H5P_DEFAULT) > 0 ? H5Gopen2(f, "optimizer", H5P_DEFAULT) : -1;
     if (g < 0)
-        return mt_fail(err, MT_ERR_INPUT, "%s: /optimizer: missing", path);
+        return mt_fail(err, MT_ERR_INPUT, "%s: %s/optimizer: missing", path, prefix);
     char name[MT_NAME_MAX];
     mt_status st = MT_OK;
     if (read_attr_str(g, "name", name, sizeof name) < 0)
-        st = mt_fail(err, MT_ERR_INPUT, "%s: /optimizer: attribute name missing or not a short string", path);
+        st = mt_fail(err, MT_ERR_INPUT, "%s: %s/optimizer: attribute name missing or not a short string", path,
+                     prefix);
     else if (strcmp(name, opt->opts.name))
-        st = mt_fail(err, MT_ERR_INPUT, "%s: /optimizer: state is for optimizer '%s', the config uses '%s'", path,
-                     name, opt->opts.name);
+        st = mt_fail(err, MT_ERR_INPUT, "%s: %s/optimizer: state is for optimizer '%s', the config uses '%s'", path,
+                     prefix, name, opt->opts.name);
     else if (read_i64(g, "step", &opt->step) < 0)
-        st = mt_fail(err, MT_ERR_INPUT, "%s: /optimizer/step: missing or unreadable", path);
+        st = mt_fail(err, MT_ERR_INPUT, "%s: %s/optimizer/step: missing or unreadable", path, prefix);
     for (int s = 0; s < opt->n_scalars && !st; s++) {
         if (read_value(g, opt->scalar_names[s], H5T_NATIVE_DOUBLE, &opt->scalars[s]) < 0)
-            st = mt_fail(err, MT_ERR_INPUT, "%s: /optimizer/%s: missing or unreadable", path, opt->scalar_names[s]);
+            st = mt_fail(err, MT_ERR_INPUT, "%s: %s/optimizer/%s: missing or unreadable", path, prefix,
+                         opt->scalar_names[s]);
     }
     for (int s = 0; s < opt->n_slots && !st; s++) {
-        char where[96];
-        snprintf(where, sizeof where, "/optimizer/%s", opt->slot_names[s]);
+        char where[256];
+        snprintf(where, sizeof where, "%s/optimizer/%s", prefix, opt->slot_names[s]);
         hid_t sg = H5Lexists(g, opt->slot_names[s], H5P_DEFAULT) > 0 ? H5Gopen2(g, opt->slot_names[s], H5P_DEFAULT)
                                                                     : -1;
         if (sg < 0) {
@@ -697,15 +734,46 @@ static mt_status read_state(hid_t f, const char *path, mt_train_state *st, mt_er
     return bad ? mt_fail(err, MT_ERR_INPUT, "%s: /state: incomplete", path) : MT_OK;
 }
 
-static mt_status read_metrics(hid_t f, const char *path, mt_history *h, mt_error *err)
+/* A growable array of rows of `fields` doubles (mt_history's rows, or a table's). */
+typedef struct rows_ref {
+    double **rows;
+    size_t *n, *cap;
+    int fields;
+    mt_history *h;              /* when the rows are an mt_history's */
+} rows_ref;
+
+static mt_status rows_append_blank(rows_ref *r, mt_error *err)
 {
-    hid_t g = H5Gopen2(f, "metrics", H5P_DEFAULT);
+    if (r->h) {
+        mt_metrics_row blank;
+        for (int k = 0; k < MT_METRICS_FIELDS; k++)
+            ((double *)&blank)[k] = NAN;
+        mt_status st = mt_history_append(r->h, &blank, err);
+        *r->rows = (double *)r->h->rows; /* may have moved */
+        return st;
+    }
+    if (*r->n == *r->cap) {
+        size_t cap = *r->cap ? 2 * *r->cap : 16;
+        double *p = realloc(*r->rows, cap * (size_t)r->fields * sizeof *p);
+        if (!p)
+            return mt_fail(err, MT_ERR_NOMEM, "out of memory");
+        *r->rows = p, *r->cap = cap;
+    }
+    double *row = *r->rows + *r->n * (size_t)r->fields;
+    for (int k = 0; k < r->fields; k++)
+        row[k] = NAN;
+    (*r->n)++;
+    return MT_OK;
+}
+
+static mt_status read_metrics(hid_t f, const char *path, const char *const *names, rows_ref *r, mt_error *err)
+{
+    hid_t g = H5Lexists(f, "metrics", H5P_DEFAULT) > 0 ? H5Gopen2(f, "metrics", H5P_DEFAULT) : -1;
     if (g < 0)
         return mt_fail(err, MT_ERR_INPUT, "%s: /metrics: missing", path);
     mt_status st = MT_OK;
-    for (int fi = 0; fi < MT_METRICS_FIELDS && !st; fi++) {
-        hid_t d = H5Lexists(g, mt_metrics_field_names[fi], H5P_DEFAULT) > 0
-                      ? H5Dopen2(g, mt_metrics_field_names[fi], H5P_DEFAULT) : -1;
+    for (int fi = 0; fi < r->fields && !st; fi++) {
+        hid_t d = H5Lexists(g, names[fi], H5P_DEFAULT) > 0 ? H5Dopen2(g, names[fi], H5P_DEFAULT) : -1;
         hssize_t n = -1;
         if (d >= 0) {
             hid_t space = H5Dget_space(d);
@@ -713,23 +781,19 @@ static mt_status read_metrics(hid_t f, const char *path, mt_history *h, mt_error
             H5Sclose(space);
         }
         if (d < 0 || n < 0 || n > MAX_HISTORY_ROWS) {
-            st = mt_fail(err, MT_ERR_INPUT, "%s: /metrics/%s: missing or malformed", path, mt_metrics_field_names[fi]);
+            st = mt_fail(err, MT_ERR_INPUT, "%s: /metrics/%s: missing or malformed", path, names[fi]);
         } else {
             if (fi == 0) {
-                h->n = 0;
-                mt_metrics_row blank;
-                for (int k = 0; k < MT_METRICS_FIELDS; k++)
-                    ((double *)&blank)[k] = NAN;
+                *r->n = 0;
                 for (hssize_t i = 0; i < n && !st; i++)
-                    st = mt_history_append(h, &blank, err);
+                    st = rows_append_blank(r, err);
             }
             double *col = malloc(((size_t)n + 1) * sizeof *col);
-            if (!col || (size_t)n != h->n || (n > 0 && H5Dread(d, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL,
-                                                               H5P_DEFAULT, col) < 0))
-                st = st ? st : mt_fail(err, MT_ERR_INPUT, "%s: /metrics/%s: unreadable", path,
-                                       mt_metrics_field_names[fi]);
-            for (size_t i = 0; !st && i < h->n; i++)
-                ((double *)&h->rows[i])[fi] = col[i];
+            if (!col || (size_t)n != *r->n || (n > 0 && H5Dread(d, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL,
+                                                                H5P_DEFAULT, col) < 0))
+                st = st ? st : mt_fail(err, MT_ERR_INPUT, "%s: /metrics/%s: unreadable", path, names[fi]);
+            for (size_t i = 0; !st && i < *r->n; i++)
+                (*r->rows)[i * (size_t)r->fields + (size_t)fi] = col[i];
             free(col);
         }
         if (d >= 0)
@@ -771,26 +835,62 @@ static mt_status read_prep(hid_t f, const char *path, mt_prep *p, mt_error *err)
     return st;
 }
 
+/* One network from parent (the file, or its /<name> group): params and buffers, then the optimizer. */
+static mt_status read_net(hid_t parent, const char *path, const char *prefix, mt_model *m, mt_optimizer *opt,
+                          mt_error *err)
+{
+    char where[160];
+    snprintf(where, sizeof where, "%s/params", prefix);
+    hid_t g = H5Lexists(parent, "params", H5P_DEFAULT) > 0 ? H5Gopen2(parent, "params", H5P_DEFAULT) : -1;
+    if (g < 0)
+        return mt_fail(err, MT_ERR_INPUT, "%s: %s: missing", path, where);
+    mt_status rc = read_slab(g, path, where, m, m->params, 1, err);
+    H5Gclose(g);
+    if (!rc && opt)
+        rc = read_optimizer(parent, path, prefix, m, opt, err);
+    return rc;
+}
+
 mt_status mt_checkpoint_read(const char *path, const mt_checkpoint *c, mt_error *err)
 {
-    mt_model *m = c->model;
+    return mt_checkpoint_read_multi(path, c, NULL, err);
+}
+
+mt_status mt_checkpoint_read_multi(const char *path, const mt_checkpoint *c, const mt_checkpoint_multi *x,
+                                   mt_error *err)
+{
     hid_t f = open_checkpoint(path, err);
     if (f < 0)
         return err->code;
     mt_status rc = MT_OK;
-    hid_t g = H5Gopen2(f, "params", H5P_DEFAULT);
-    if (g < 0)
-        rc = mt_fail(err, MT_ERR_INPUT, "%s: /params: missing", path);
-    else {
-        rc = read_slab(g, path, "/params", m, m->params, 1, err);
+    const int n_nets = x ? x->n_nets : 0;
+    if (n_nets == 0)
+        rc = read_net(f, path, "", c->model, c->opt, err);
+    for (int i = 0; i < n_nets && !rc; i++) {
+        const mt_checkpoint_net *net = &x->nets[i];
+        char prefix[96];
+        snprintf(prefix, sizeof prefix, "/%s", net->name);
+        hid_t g = H5Lexists(f, net->name, H5P_DEFAULT) > 0 ? H5Gopen2(f, net->name, H5P_DEFAULT) : -1;
+        if (g < 0) {
+            rc = mt_fail(err, MT_ERR_INPUT, "%s: %s: missing (not a checkpoint of this kind of run)", path, prefix);
+            break;
+        }
+        rc = read_net(g, path, prefix, net->model, net->opt, err);
         H5Gclose(g);
     }
-    if (!rc && c->opt)
-        rc = read_optimizer(f, path, m, c->opt, err);
     if (!rc && c->state)
         rc = read_state(f, path, c->state, err);
-    if (!rc && c->history)
-        rc = read_metrics(f, path, c->history, err);
+    if (!rc && x && x->table) {
+        size_t cap = x->table->cap ? *x->table->cap : *x->table->n;
+        rows_ref r = {x->table->rows, x->table->n, &cap, x->table->fields, NULL};
+        rc = read_metrics(f, path, x->table->names, &r, err);
+        if (x->table->cap)
+            *x->table->cap = cap;
+    } else if (!rc && c->history) {
+        double *rows = (double *)c->history->rows;
+        rows_ref r = {&rows, &c->history->n, &c->history->cap, MT_METRICS_FIELDS, c->history};
+        rc = read_metrics(f, path, mt_metrics_field_names, &r, err);
+    }
     if (!rc && c->prep)
         rc = read_prep(f, path, c->prep, err);
     H5Fclose(f);

@@ -1,6 +1,7 @@
 /* Checkpoints in HDF5 (layout in DESIGN.md and docs): /params (one dataset per tensor, PyTorch shapes,
  * grouped per layer), /optimizer (state per slot, same layout, step count), /state (epoch, step, world
- * size, seed), /config (YAML text), /metrics (per-epoch history). Written to a temporary name, flushed,
+ * size, seed), /config (YAML text), /metrics (per-epoch history). A GAN's checkpoint holds
+ * /generator/{params,optimizer} and /discriminator/{params,optimizer} instead of /params and /optimizer. Written to a temporary name, flushed,
  * fsynced and renamed, so a reader never sees a partial file under the final name. */
 #ifndef MT_IO_CHECKPOINT_H
 #define MT_IO_CHECKPOINT_H
@@ -43,6 +44,24 @@ typedef struct mt_history {
 mt_status mt_history_append(mt_history *h, const mt_metrics_row *row, mt_error *err);
 void mt_history_free(mt_history *h);
 
+/* One network of a checkpoint that holds several (a GAN): its parameters and buffers under
+ * /<name>/params, its optimizer state under /<name>/optimizer, in the layout of /params and /optimizer. */
+typedef struct mt_checkpoint_net {
+    const char *name;           /* group name: "generator", "discriminator" */
+    mt_model *model;
+    mt_optimizer *opt;          /* may be NULL: not written / not read */
+} mt_checkpoint_net;
+
+/* A per-epoch history with columns of its own (a GAN's d_loss, g_loss, ...), stored in /metrics as one
+ * dataset per column like mt_history. rows: *n rows of `fields` doubles; reading replaces *rows with a
+ * malloc'd array (the caller frees it) and sets *n and, when cap is not NULL, *cap. */
+typedef struct mt_checkpoint_table {
+    const char *const *names;
+    int fields;
+    double **rows;
+    size_t *n, *cap;
+} mt_checkpoint_table;
+
 /* What a checkpoint holds. Members other than model may be NULL: not written / not read. */
 typedef struct mt_checkpoint {
     mt_model *model;
@@ -53,8 +72,19 @@ typedef struct mt_checkpoint {
     const char *config_yaml;    /* written only */
 } mt_checkpoint;
 
+/* A checkpoint of several networks (a GAN): nets[] each in its own group (the mt_checkpoint's model and
+ * opt are not used, and may be NULL), and with table set, /metrics holds the table instead of history. */
+typedef struct mt_checkpoint_multi {
+    const mt_checkpoint_net *nets;
+    int n_nets;
+    const mt_checkpoint_table *table;
+} mt_checkpoint_multi;
+
 /* Writes a checkpoint atomically to path. */
 mt_status mt_checkpoint_write(const char *path, const mt_checkpoint *c, mt_error *err);
+/* The same with several networks and/or a history table of its own (x NULL: mt_checkpoint_write). */
+mt_status mt_checkpoint_write_multi(const char *path, const mt_checkpoint *c, const mt_checkpoint_multi *x,
+                                    mt_error *err);
 
 /* Reads the YAML text stored in a checkpoint. *yaml is malloc'd. */
 mt_status mt_checkpoint_read_config(const char *path, char **yaml, mt_error *err);
@@ -62,6 +92,9 @@ mt_status mt_checkpoint_read_config(const char *path, char **yaml, mt_error *err
 /* Loads parameters into c->model (shapes must match the model built from the config: the first
  * mismatching tensor is named), and the other non-NULL members (the optimizer must be the same). */
 mt_status mt_checkpoint_read(const char *path, const mt_checkpoint *c, mt_error *err);
+/* The same for a checkpoint written by mt_checkpoint_write_multi (x NULL: mt_checkpoint_read). */
+mt_status mt_checkpoint_read_multi(const char *path, const mt_checkpoint *c, const mt_checkpoint_multi *x,
+                                   mt_error *err);
 
 /* Whether path is an intact, complete mpitrain checkpoint: the HDF5 signature and size, the completeness
  * marker, and every checksummed tensor read back with its Fletcher32 sum matching. MT_ERR_INPUT naming

@@ -139,6 +139,7 @@ static mt_status open_local(mt_session *s, const mt_config *cfg, int nranks, mt_
 static mt_status fit(mt_session *s, mt_comm *comm, int nranks, mt_error *err)
 {
     const mt_config *cfg = s->cfg;
+    mt_prep_free(&s->prep); /* open_local's mt_prep_init checked the names; the fit starts afresh */
     mt_status st = mt_prep_fit(&s->prep, &cfg->data, s->train.ds, s->train.rows, &s->train.n, comm, err);
     if (mt_comm_agree(comm, err))
         return err->code;
@@ -163,6 +164,11 @@ mt_status mt_session_open(mt_session *s, const mt_config *cfg, mt_session_mode m
     memset(s, 0, sizeof *s);
     s->cfg = cfg;
     mt_error_clear(err);
+    if (cfg->gan.enabled) { /* two networks, no model: the GAN trainer's (gan_trainer.c) */
+        mt_fail(err, MT_ERR_CONFIG, "%s: a GAN config (gan:) is trained by mpitrain train; it has no single model "
+                "to evaluate here", cfg->origin);
+        return mt_comm_agree(comm, err);
+    }
     mt_status st = mt_model_build(cfg, &s->model, err);
     if (!st)
         st = mt_loss_setup(&s->loss, cfg->loss, &s->model, err);

@@ -1,0 +1,114 @@
+#!/bin/bash
+# A GAN end to end at np = 2: a tiny generator and discriminator train 2 epochs on 2x3 uint8 images;
+# samples_epoch001.png and samples_epoch002.png are valid PNGs of the 8 x 8 grid's size (42 x 34, read
+# back in full with libpng by $MT_TOOLS/pngcheck), metrics.jsonl has one row per epoch with finite d_loss
+# and g_loss, the checkpoint holds both networks and both optimizer states, --resume trains epoch 3
+# only. Bad GAN configs end with exit status 2 and one message naming file:line. Ends with "N passed, M
+# failed".
+set -u
+# shellcheck source=common.bash
+. "$(dirname "$0")/common.bash"
+: "${MT_TOOLS:?MT_TOOLS must name the directory of the test tools}"
+read -r -a PREFLAGS <<<"$MPIEXEC_PREFLAGS"
+passed=0 failed=0
+# shellcheck source=expect_error.bash
+. "$(dirname "$0")/expect_error.bash"
+
+"$MT_TOOLS/mkdataset" "$T/img.h5" uint8 64 >/dev/null 2>&1 || no "mkdataset"
+write_config() { # $1: file, $2: generator's last dense units, $3: discriminator's last units, $4: extra lines
+  cat >"$1" <<YAML
+gan:
+  noise: 4
+  generator:
+    layers:
+      - dense: {units: 8, activation: relu}
+      - dense: {units: $2, activation: tanh}
+      - reshape: {shape: [2, 3]}
+    optimizer: {name: adam, learning_rate: 0.001, beta_1: 0.5}
+  discriminator:
+    layers:
+      - flatten
+      - dense: {units: 8}
+      - leaky_relu: {alpha: 0.2}
+      - dense: {units: $3}
+    optimizer: {name: adam, learning_rate: 0.001, beta_1: 0.5}
+data: {file: $T/img.h5, train: train}
+training: {epochs: 2, batch_size: 16, seed: 3}
+output: $T/run
+$4
+YAML
+}
+write_config "$T/c.yaml" 6 1 ""
+
+run2 train "$T/c.yaml" >"$T/train.log" 2>&1
+rc=$?
+[ $rc -eq 0 ] && ok "trains 2 epochs at np 2" || no "exit status $rc: $(tail -n 3 "$T/train.log")"
+[ "$(grep -c '^epoch [12]/2  d_loss [0-9.]*  g_loss [0-9.]*  D(x) ' "$T/train.log")" = 2 ] \
+  && ok "one progress line per epoch with d_loss and g_loss" || no "progress lines: $(grep -m2 '^epoch' "$T/train.log")"
+for e in 001 002; do
+  out=$("$MT_TOOLS/pngcheck" "$T/run/samples_epoch$e.png" 2>&1)
+  [ "$out" = "${out#42 34 1 8 }" ] && no "samples_epoch$e.png: '$out', expected a 42 x 34 grey 8-bit image" \
+    || ok "samples_epoch$e.png: a valid 42 x 34 PNG ($out)"
+done
+read -r _ _ _ _ lo hi <<<"$("$MT_TOOLS/pngcheck" "$T/run/samples_epoch002.png" 2>/dev/null)"
+[ "${lo:-0}" -lt "${hi:-0}" ] && ok "the grid is not blank (grey levels $lo..$hi)" || no "blank grid: $lo..$hi"
+printf 'junk' >"$T/bad.png"
+"$MT_TOOLS/pngcheck" "$T/bad.png" >/dev/null 2>&1 && no "pngcheck accepts junk" || ok "pngcheck refuses junk"
+[ "$(grep -c '"d_loss": [0-9.e-]*, "g_loss": [0-9.e-]*' "$T/run/metrics.jsonl")" = 2 ] \
+  && ok "metrics.jsonl: 2 rows with finite d_loss and g_loss" || no "metrics.jsonl: $(cat "$T/run/metrics.jsonl")"
+if command -v h5ls >/dev/null; then
+  h5ls -r "$T/run/checkpoint.h5" >"$T/ls.txt" 2>&1
+  for g in /generator/params /generator/optimizer/exp_avg /discriminator/params /discriminator/optimizer/exp_avg_sq \
+           /state /config /metrics/d_loss /metrics/g_loss; do
+    grep -q "^$g " "$T/ls.txt" && ok "checkpoint has $g" || no "checkpoint lacks $g"
+  done
+fi
+
+run2 train "$T/c.yaml" --resume --set training.epochs=3 >"$T/resume.log" 2>&1
+rc=$?
+[ $rc -eq 0 ] && grep -q "^resuming from .*epoch 2" "$T/resume.log" && [ "$(grep -c '^epoch ' "$T/resume.log")" = 1 ] \
+  && [ -e "$T/run/samples_epoch003.png" ] && [ "$(grep -c . "$T/run/metrics.jsonl")" = 3 ] \
+  && ok "--resume trains epoch 3 only" || no "resume: exit $rc: $(grep -E '^(epoch|resuming|mpitrain)' "$T/resume.log")"
+
+# The score: a small classifier of the same images, then 200 generated samples and its test split.
+cat >"$T/clf.yaml" <<YAML
+model: {input: [2, 3], layers: [{dense: {units: 8, activation: relu}}, {dense: {units: 3, activation: softmax}}]}
+loss: categorical_crossentropy
+optimizer: {name: adam, learning_rate: 0.01}
+data: {file: $T/img.h5, train: train, test: train}
+training: {epochs: 2, batch_size: 16, seed: 1}
+output: $T/clf
+YAML
+run2 train "$T/clf.yaml" --quiet >"$T/clf.log" 2>&1 || no "classifier training: $(tail -n 2 "$T/clf.log")"
+run2 train "$T/c.yaml" --set output="$T/scored" --set training.epochs=1 --set gan.classifier="$T/clf/checkpoint.h5" \
+  --set gan.score_samples=200 >"$T/score.log" 2>&1
+rc=$?
+line=$(grep '^score (exp E\[KL' "$T/score.log")
+[ $rc -eq 0 ] && [[ $line =~ generated\ ([0-9.]+)\ \ real\ ([0-9.]+)\ \ ratio\ ([0-9.]+)\ \(200\ generated\ samples,\ 64\ real ]] \
+  && ok "score printed: $line" || no "score: exit $rc: $line $(tail -n 2 "$T/score.log")"
+total=$(grep -o '"generated_histogram": \[[0-9, ]*\]' "$T/scored/gan_score.json" | grep -o '[0-9]\+' | awk '{ s += $1 } END { print s }')
+[ "$total" = 200 ] && grep -q '"class_names": \["zero", "one", "two"\]' "$T/scored/gan_score.json" \
+  && ok "gan_score.json: histogram of 200 samples over the 3 named classes" || no "gan_score.json: $(cat "$T/scored/gan_score.json")"
+
+write_config "$T/size.yaml" 12 1 ""
+sed -i 's/shape: \[2, 3\]/shape: [2, 6]/' "$T/size.yaml"
+expect_error "generator output size" "size.yaml:[0-9]+: gan.generator: its output has 12 values per sample .shape \[2, 6\]., the samples of .* have 6" \
+  "$MPITRAIN" train "$T/size.yaml"
+write_config "$T/logits.yaml" 6 2 ""
+expect_error "discriminator outputs" "logits.yaml:[0-9]+: gan.discriminator.layers\[3\].dense: the discriminator must end in one linear output" \
+  "$MPITRAIN" train "$T/logits.yaml"
+write_config "$T/key.yaml" 6 1 ""
+sed -i 's/^  noise: 4/  noise: 4\n  nosie: 4/' "$T/key.yaml"
+expect_error "unknown gan key" "key.yaml:3: gan: unknown key 'nosie'" "$MPITRAIN" train "$T/key.yaml"
+write_config "$T/model.yaml" 6 1 "model: {input: [6], layers: [dense: {units: 2}]}"
+expect_error "model beside gan" "model.yaml:[0-9]+: unknown key 'model'" "$MPITRAIN" train "$T/model.yaml"
+write_config "$T/det.yaml" 6 1 ""
+sed -i 's/seed: 3}/seed: 3, deterministic: true}/' "$T/det.yaml"
+expect_error "deterministic" "det.yaml:[0-9]+: training.deterministic: not available for a GAN" \
+  "$MPITRAIN" train "$T/det.yaml"
+write_config "$T/opt.yaml" 6 1 ""
+sed -i '0,/optimizer: {name: adam/s//optimizer: {name: adamm/' "$T/opt.yaml"
+expect_error "unknown optimizer" "opt.yaml:[0-9]+: .*adamm" "$MPITRAIN" train "$T/opt.yaml"
+
+pass=$((pass + passed)) fail=$((fail + failed))
+finish

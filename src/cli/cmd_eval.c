@@ -1,5 +1,7 @@
-/* `mpitrain eval CHECKPOINT.h5 [--data FILE.h5] [--split NAME]`: loss and accuracy of a checkpoint on a
- * split, evaluated in shards when run under mpirun. */
+/* `mpitrain eval CHECKPOINT.h5 [--data FILE.h5] [--split NAME] [--json FILE]`: loss and metrics of a
+ * checkpoint on a split and, for classifiers, the confusion matrix with per-class precision, recall and
+ * F1, evaluated in shards when run under mpirun. */
+#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -7,14 +9,29 @@
 
 #include "cli/cli.h"
 #include "core/error.h"
-#include "io/checkpoint.h"
-#include "train/session.h"
+#include "train/confusion.h"
+#include "train/predict.h"
+
+#define MAX_CLASSES 1024
+/* Larger confusion matrices are left to --json (a table wider than a terminal helps no one). */
+#define MAX_TABLE_CLASSES 20
 
 static void help(void)
 {
-    printf("usage: [mpirun -np N] mpitrain eval CHECKPOINT.h5 [--data FILE.h5] [--split NAME]\n\n"
-           "Loss and accuracy of the model in CHECKPOINT.h5 on a dataset split. The defaults come from the\n"
-           "config stored in the checkpoint: its data.file, and its test split, else its validation split.\n");
+    printf("usage: [mpirun -np N] mpitrain eval CHECKPOINT.h5 [--data FILE.h5] [--split NAME] [--json FILE]\n\n"
+           "Loss and accuracy of the model in CHECKPOINT.h5 on a dataset split, with the preprocessing stored in\n"
+           "the checkpoint. The defaults come from the config stored in the checkpoint: its data.file, and its\n"
+           "test split, else its validation split. Under mpirun each rank evaluates a contiguous part.\n\n"
+           "Prints 'loss X' and one line per metric ('accuracy X', 'mae X', ...). For classifiers it adds the\n"
+           "confusion matrix (rows: true class, columns: predicted class; up to %d classes) and a table of\n"
+           "per-class precision, recall, F1 and support with macro and support-weighted averages, using the\n"
+           "class names of the dataset's classes attribute. A ratio with a zero denominator is 0; the macro\n"
+           "average is over the classes that occur as true or predicted class (as scikit-learn).\n\n"
+           "  --data FILE.h5   dataset file (default: data.file of the stored config)\n"
+           "  --split NAME     split to evaluate (default: data.test, else data.validation, else test)\n"
+           "  --json FILE      also write every value (and the whole confusion matrix) as one JSON object\n\n"
+           "Exit status: 0 success; 2 usage, checkpoint or dataset errors (one line naming the file); 1 run-time\n"
+           "failures.\n", MAX_TABLE_CLASSES);
 }
 
 static void print_values(const char *ckpt, const char *file, const char *split, uint64_t rows,
@@ -29,64 +46,230 @@ static void print_values(const char *ckpt, const char *file, const char *split, 
             printf("%s %.6f\n", names[i], values[i]);
 }
 
-/* Loads the checkpoint's config, parameters and preprocessing, opens the split and evaluates it. */
-static mt_status run(const char *ckpt, const char *data, const char *split, mt_comm *comm, mt_error *err)
+/* Class names: the dataset's classes attribute when it names exactly k classes, else the indices. */
+typedef struct class_names {
+    char (*name)[64];
+    int k, named;
+} class_names;
+
+/* The name printed after class index j: none when the name is the index itself ("0" for class 0). */
+static const char *shown_name(const class_names *cn, int j)
 {
-    char *yaml = NULL;
-    mt_config cfg;
-    mt_session s;
-    int have_cfg = 0, have_session = 0;
-    mt_error_clear(err);
-    mt_status st = mt_checkpoint_read_config(ckpt, &yaml, err);
-    if (!st && !(st = mt_config_load_string(yaml, ckpt, NULL, 0, &cfg, err)))
-        have_cfg = 1;
-    if (mt_comm_agree(comm, err))
-        goto done;
-    st = mt_session_open(&s, &cfg, MT_SESSION_EVAL, comm, err);
-    have_session = 1;
-    if (!st)
-        st = mt_checkpoint_read(ckpt, &(mt_checkpoint){.model = &s.model, .prep = &s.prep}, err);
-    if (mt_comm_agree(comm, err))
-        goto done;
-    const char *file = data ? data : cfg.data.file;
-    const char *name = split ? split : cfg.data.test[0] ? cfg.data.test
-                                     : cfg.data.validation[0] ? cfg.data.validation : "test";
-    st = mt_session_add_split(&s, file, name, comm, err);
+    char idx[16];
+    snprintf(idx, sizeof idx, "%d", j);
+    return cn->named && strcmp(cn->name[j], idx) ? cn->name[j] : "";
+}
+
+static void print_confusion(const mt_confusion *c, const class_names *cn)
+{
+    int k = c->k;
+    if (k > MAX_TABLE_CLASSES) {
+        printf("confusion matrix: %d classes, more than the %d shown here (see --json)\n", k, MAX_TABLE_CLASSES);
+        return;
+    }
+    int width = 6;
+    for (size_t i = 0; i < (size_t)k * (size_t)k; i++) {
+        int w = snprintf(NULL, 0, "%.0f", c->counts[i]) + 1;
+        width = w > width ? w : width;
+    }
+    printf("confusion matrix (rows: true class, columns: predicted class)\n%-18s", "true \\ predicted");
+    for (int p = 0; p < k; p++)
+        printf("%*d", width, p);
+    printf("\n");
+    for (int t = 0; t < k; t++) {
+        char label[32];
+        snprintf(label, sizeof label, "%d %.15s", t, shown_name(cn, t));
+        printf("%-18s", label);
+        for (int p = 0; p < k; p++)
+            printf("%*.0f", width, c->counts[(size_t)t * (size_t)k + (size_t)p]);
+        printf("\n");
+    }
+}
+
+static void print_class_table(const mt_class_stats *s, const class_names *cn)
+{
+    printf("per-class metrics\n%-24s %9s %9s %9s %9s\n", "class", "precision", "recall", "f1", "support");
+    for (int j = 0; j < s->k; j++) {
+        char label[40];
+        snprintf(label, sizeof label, "%d %.21s", j, shown_name(cn, j));
+        printf("%-24s %9.4f %9.4f %9.4f %9.0f\n", label, s->precision[j], s->recall[j], s->f1[j], s->support[j]);
+    }
+    printf("%-24s %9.4f %9.4f %9.4f %9.0f\n", "macro avg", s->macro_precision, s->macro_recall, s->macro_f1,
+           s->total);
+    printf("%-24s %9.4f %9.4f %9.4f %9.0f\n", "weighted avg", s->weighted_precision, s->weighted_recall,
+           s->weighted_f1, s->total);
+}
+
+/* A JSON string (quotes, backslashes and control bytes escaped). */
+static void json_string(FILE *f, const char *s)
+{
+    fputc('"', f);
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+        if (*p == '"' || *p == '\\')
+            fprintf(f, "\\%c", *p);
+        else if (*p < 0x20)
+            fprintf(f, "\\u%04x", *p);
+        else
+            fputc(*p, f);
+    }
+    fputc('"', f);
+}
+
+static void json_number(FILE *f, const char *key, double v, int comma)
+{
+    fprintf(f, "\"%s\": ", key);
+    if (isnan(v) || isinf(v))
+        fprintf(f, "null");
+    else
+        fprintf(f, "%.10g", v);
+    if (comma)
+        fprintf(f, ", ");
+}
+
+static mt_status write_json(const char *path, const char *ckpt, const char *file, const char *split, uint64_t rows,
+                            const mt_eval_values *v, const mt_confusion *c, const mt_class_stats *s,
+                            const class_names *cn, mt_error *err)
+{
+    FILE *f = fopen(path, "w");
+    if (!f)
+        return mt_fail(err, MT_ERR_IO, "%s: cannot create: %s", path, strerror(errno));
+    fprintf(f, "{\"checkpoint\": ");
+    json_string(f, ckpt);
+    fprintf(f, ", \"data\": ");
+    json_string(f, file);
+    fprintf(f, ", \"split\": ");
+    json_string(f, split);
+    fprintf(f, ", \"rows\": %llu, ", (unsigned long long)rows);
+    json_number(f, "loss", v->loss, 1);
+    const char *names[4] = {"accuracy", "binary_accuracy", "mae", "rmse"};
+    const double values[4] = {v->accuracy, v->binary_accuracy, v->mae, v->rmse};
+    for (int i = 0; i < 4; i++)
+        if (!isnan(values[i]))
+            json_number(f, names[i], values[i], 1);
+    if (c) {
+        fprintf(f, "\"classes\": [");
+        for (int j = 0; j < c->k; j++) {
+            char idx[16];
+            snprintf(idx, sizeof idx, "%d", j);
+            fprintf(f, j ? ", " : "");
+            json_string(f, cn->named ? cn->name[j] : idx);
+        }
+        fprintf(f, "], \"confusion_matrix\": [");
+        for (int t = 0; t < c->k; t++) {
+            fprintf(f, "%s[", t ? ", " : "");
+            for (int p = 0; p < c->k; p++)
+                fprintf(f, "%s%.0f", p ? ", " : "", c->counts[(size_t)t * (size_t)c->k + (size_t)p]);
+            fprintf(f, "]");
+        }
+        fprintf(f, "], \"per_class\": [");
+        for (int j = 0; j < s->k; j++) {
+            fprintf(f, "%s{\"class\": %d, ", j ? ", " : "", j);
+            json_number(f, "precision", s->precision[j], 1);
+            json_number(f, "recall", s->recall[j], 1);
+            json_number(f, "f1", s->f1[j], 1);
+            json_number(f, "support", s->support[j], 0);
+            fprintf(f, "}");
+        }
+        fprintf(f, "], \"macro_avg\": {");
+        json_number(f, "precision", s->macro_precision, 1);
+        json_number(f, "recall", s->macro_recall, 1);
+        json_number(f, "f1", s->macro_f1, 0);
+        fprintf(f, "}, \"weighted_avg\": {");
+        json_number(f, "precision", s->weighted_precision, 1);
+        json_number(f, "recall", s->weighted_recall, 1);
+        json_number(f, "f1", s->weighted_f1, 0);
+        fprintf(f, "}, ");
+    }
+    fprintf(f, "\"version\": ");
+    json_string(f, mt_version());
+    fprintf(f, "}\n");
+    if (ferror(f) | (fclose(f) != 0))
+        return mt_fail(err, MT_ERR_IO, "%s: write failed", path);
+    return MT_OK;
+}
+
+typedef struct options {
+    const char *ckpt, *data, *split, *json;
+} options;
+
+/* Rank 0: the tables and the JSON file. */
+static mt_status report(const options *o, const char *file, const char *name, const mt_session *s,
+                        const mt_eval_values *v, const mt_confusion *c, mt_error *err)
+{
+    static char names[MAX_CLASSES][64];
+    class_names cn = {names, c ? c->k : 0, 0};
+    mt_class_stats stats = {0};
+    mt_status st = c ? mt_class_stats_compute(c, &stats, err) : MT_OK;
+    if (st)
+        return st;
+    print_values(o->ckpt, file, name, s->test.n, v);
+    if (c) {
+        mt_error ignored = {0};
+        cn.named = mt_dataset_class_names(file, names, MAX_CLASSES, &ignored) == c->k;
+        print_confusion(c, &cn);
+        print_class_table(&stats, &cn);
+    }
+    if (o->json)
+        st = write_json(o->json, o->ckpt, file, name, s->test.n, v, c, &stats, &cn, err);
+    mt_class_stats_free(&stats);
+    return st;
+}
+
+/* Loads the checkpoint's config, parameters and preprocessing, opens the split and evaluates it. */
+static mt_status run(const options *o, mt_comm *comm, mt_error *err)
+{
+    mt_predictor pr;
+    mt_status st = mt_predictor_open(&pr, o->ckpt, comm, err);
+    if (st)
+        return st;
+    const mt_config *cfg = &pr.cfg;
+    const char *file = o->data ? o->data : cfg->data.file;
+    const char *name = o->split ? o->split : cfg->data.test[0] ? cfg->data.test
+                                           : cfg->data.validation[0] ? cfg->data.validation : "test";
+    mt_confusion conf = {0}, *c = NULL;
     mt_eval_values v;
+    st = mt_session_add_split(&pr.s, file, name, comm, err);
     if (!st)
-        st = mt_session_evaluate(&s, &s.test, comm, &v, err);
-    if (!st && mt_comm_rank(comm) == 0)
-        print_values(ckpt, file, name, s.test.n, &v);
+        st = mt_session_evaluate(&pr.s, &pr.s.test, comm, &v, err);
+    int k = st ? 0 : mt_predict_class_count(&pr.s);
+    if (k > 0 && !(st = mt_confusion_init(&conf, k, err)))
+        c = &conf;
+    if (mt_comm_agree(comm, err))
+        goto done;
+    if (c && (st = mt_predict_split(&pr.s, comm, 0, NULL, c, err)))
+        goto done;
+    if (mt_comm_rank(comm) == 0)
+        st = report(o, file, name, &pr.s, &v, c, err);
+    mt_comm_agree(comm, err);
 done:
     st = err->code;
-    if (have_session)
-        mt_session_close(&s);
-    if (have_cfg)
-        mt_config_free(&cfg);
-    free(yaml);
+    mt_confusion_free(&conf);
+    mt_predictor_close(&pr);
     return st;
 }
 
 int cmd_eval(int argc, char **argv)
 {
-    const char *ckpt = NULL, *data = NULL, *split = NULL;
+    options o = {0};
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
             help();
             return 0;
         } else if (!strcmp(argv[i], "--data") && i + 1 < argc) {
-            data = argv[++i];
+            o.data = argv[++i];
         } else if (!strcmp(argv[i], "--split") && i + 1 < argc) {
-            split = argv[++i];
+            o.split = argv[++i];
+        } else if (!strcmp(argv[i], "--json") && i + 1 < argc) {
+            o.json = argv[++i];
         } else if (argv[i][0] == '-') {
             return cli_usage_error("eval", "unknown option or missing value '%s'", argv[i]);
-        } else if (!ckpt) {
-            ckpt = argv[i];
+        } else if (!o.ckpt) {
+            o.ckpt = argv[i];
         } else {
             return cli_usage_error("eval", "unexpected argument '%s'", argv[i]);
         }
     }
-    if (!ckpt)
+    if (!o.ckpt)
         return cli_usage_error("eval", "missing CHECKPOINT.h5");
     if (mt_dist_init(&argc, &argv) != 0) {
         fprintf(stderr, "mpitrain: MPI initialization failed\n");
@@ -97,7 +280,7 @@ int cmd_eval(int argc, char **argv)
     mt_comm *comm = NULL;
     mt_status st = mt_comm_create_world(&comm, &err);
     if (!st)
-        st = run(ckpt, data, split, comm, &err);
+        st = run(&o, comm, &err);
     int rc = st ? cli_report(&err) : 0;
     mt_comm_destroy(comm);
     mt_dist_finalize();

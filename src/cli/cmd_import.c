@@ -20,7 +20,12 @@ static void help_idx(void)
            "Converts IDX files (gzip or plain) into /train/x uint8 [N, H, W], /train/y int32 [N] and the same for\n"
            "/test. Class names default to Fashion-MNIST's when a path mentions 'fashion'.\n"
            "  --keep-classes 5,7   keep only the items of these labels, renumbered in the order given (5 -> 0,\n"
-           "                       7 -> 1); the classes attribute names the kept classes\n");
+           "                       7 -> 1); the classes attribute names the kept classes\n"
+           "  --classes A,B,...    class names stored as the classes attribute\n"
+           "  --source TEXT        the source attribute (default: the training images path)\n"
+           "  -o, --output OUT.h5  the dataset file (written to a temporary name and renamed)\n\n"
+           "Exit status: 0 written; 2 usage errors and bad, truncated or mismatched input files (one line naming\n"
+           "the file); 1 when OUT.h5 cannot be written.\n");
 }
 
 static void help_csv(void)
@@ -48,11 +53,15 @@ static void help_csv(void)
            "  --order COLUMN              time order of the rows -> /<split>/order float64 [N]\n"
            "                              (data.split: ordered takes the last rows by it for validation)\n"
            "  --ignore COLUMN[,COLUMN...] columns left out (ids, dates)\n"
-           "  --source TEXT               the source attribute (default: the input path)\n");
+           "  --source TEXT               the source attribute (default: the input path)\n\n"
+           "Exit status: 0 written; 2 usage errors and bad input (one line naming file:line and column); 1 when\n"
+           "OUT.h5 cannot be written.\n");
 }
 
 static void help(void)
 {
+    printf("usage: mpitrain import idx|csv ... -o OUT.h5   ('mpitrain import idx --help', 'mpitrain import csv "
+           "--help')\n\n");
     help_idx();
     printf("\n");
     help_csv();

@@ -9,7 +9,9 @@ int cmd_inspect(int argc, char **argv)
 {
     if (argc == 2 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) {
         printf("usage: mpitrain inspect FILE.h5\n\nPrints the groups, tensors, attributes and (for datasets) the "
-               "label histogram of an mpitrain dataset or checkpoint.\n");
+               "label histogram of an mpitrain dataset or checkpoint\n(or any HDF5 file mpitrain writes, such as "
+               "predict's output).\n\nExit status: 0 printed; 2 usage errors or a file that cannot be opened as "
+               "HDF5 (one line naming it).\n");
         return 0;
     }
     if (argc != 2 || argv[1][0] == '-')

@@ -134,6 +134,22 @@ mt_status mt_comm_create_self(mt_comm **out, mt_error *err)
     return create(MPI_COMM_SELF, out, err);
 }
 
+mt_status mt_comm_create_from_f(int fcomm, mt_comm **out, mt_error *err)
+{
+    _Static_assert(sizeof(MPI_Fint) == sizeof(int), "MPI_Fint is not an int");
+    int init = 0, fin = 0, inter = 0;
+    MPI_Initialized(&init);
+    MPI_Finalized(&fin);
+    if (!init || fin)
+        return mt_fail(err, MT_ERR_USAGE, "MPI is %s: initialize it (MPI_Init) before creating a trainer",
+                       fin ? "finalized" : "not initialized");
+    MPI_Comm base = MPI_Comm_f2c((MPI_Fint)fcomm);
+    if (base == MPI_COMM_NULL || MPI_Comm_test_inter(base, &inter) != MPI_SUCCESS || inter)
+        return mt_fail(err, MT_ERR_USAGE, "communicator handle %d is %s", fcomm,
+                       base == MPI_COMM_NULL ? "MPI_COMM_NULL" : inter ? "an inter-communicator" : "not valid");
+    return create(base, out, err);
+}
+
 void mt_comm_destroy(mt_comm *c)
 {
     if (!c)

@@ -21,6 +21,10 @@ int mt_dist_world_size(void);
 mt_status mt_comm_create_world(mt_comm **out, mt_error *err);
 /* A communicator of this rank alone (for single-rank reference runs inside an MPI job). */
 mt_status mt_comm_create_self(mt_comm **out, mt_error *err);
+/* A duplicate of the caller's communicator, given by its Fortran handle (MPI_Comm_c2f), for the public
+ * API, whose header does not include mpi.h. MPI must be initialized; MPI_COMM_NULL and an
+ * inter-communicator are MT_ERR_USAGE. Collective over that communicator. Caller destroys. */
+mt_status mt_comm_create_from_f(int fcomm, mt_comm **out, mt_error *err);
 void mt_comm_destroy(mt_comm *c);
 int mt_comm_rank(const mt_comm *c);
 int mt_comm_size(const mt_comm *c);

@@ -36,6 +36,7 @@
 
 #include "core/error.h"
 #include "nn/activation.h"
+#include "nn/affine_params.h"
 #include "nn/init.h"
 #include "nn/layer.h"
 
@@ -331,36 +332,12 @@ static mt_status conv_setup(mt_layer *l, mt_error *err)
     g.K = (int)K;
     l->out_shape = (mt_ints){.n = 3, .v = {g.F, g.OH, g.OW}};
     l->out_size = out;
-    mt_activation act = act_of(l);
-    l->out_activation = (int)act.kind;
-
-    const char *kinit = o->kernel_initializer, *binit = o->bias_initializer;
-    if (!strcmp(kinit, "auto"))
-        kinit = act.kind == MT_ACT_RELU ? "he_uniform" : "glorot_uniform";
-    if (!strcmp(binit, "auto"))
-        binit = "zeros";
-    int fan_in = g.K, fan_out = g.F * g.kh * g.kw;
-    mt_tensor_desc *w = &l->tensors[0];
-    *w = (mt_tensor_desc){.name = "weight", .rank = 4, .shape = {g.F, g.C, g.kh, g.kw}, .offset = 0,
-                          .size = (size_t)g.F * K, .fan_in = fan_in, .fan_out = fan_out,
-                          .l1 = (float)o->l1, .l2 = (float)o->l2};
-    if ((st = mt_layer_set_init(l, w, kinit, "kernel_initializer", err)))
-        return st;
-    l->n_tensors = 1;
-    l->n_params = w->size;
-    if (o->use_bias) {
-        mt_tensor_desc *b = &l->tensors[1];
-        *b = (mt_tensor_desc){.name = "bias", .rank = 1, .shape = {g.F}, .offset = w->size, .size = (size_t)g.F,
-                              .fan_in = fan_in, .fan_out = fan_out};
-        if ((st = mt_layer_set_init(l, b, binit, "bias_initializer", err)))
-            return st;
-        l->n_tensors = 2;
-        l->n_params += b->size;
-    }
-    /* Pre-activations are kept where the loss fuses with the activation or its derivative needs them. */
-    int keep = act.kind == MT_ACT_SOFTMAX || act.kind == MT_ACT_SIGMOID || mt_activation_needs_input(&act);
-    l->scratch_per_sample = keep ? l->out_size : 0;
-    return alloc_state(l, &g, err);
+    st = mt_affine_params(l, &(mt_affine_spec){.rank = 4, .shape = {g.F, g.C, g.kh, g.kw}, .units = g.F,
+                                               .fan_in = g.K, .fan_out = g.F * g.kh * g.kw,
+                                               .activation = o->activation, .kernel_initializer = o->kernel_initializer,
+                                               .bias_initializer = o->bias_initializer, .l1 = o->l1, .l2 = o->l2,
+                                               .use_bias = o->use_bias}, err);
+    return st ? st : alloc_state(l, &g, err);
 }
 
 /* ---- the product kernels ---- */

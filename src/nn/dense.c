@@ -8,6 +8,7 @@
 #include "core/error.h"
 #include "core/gemm.h"
 #include "nn/activation.h"
+#include "nn/affine_params.h"
 #include "nn/init.h"
 #include "nn/layer.h"
 
@@ -53,38 +54,11 @@ static mt_status dense_setup(mt_layer *l, mt_error *err)
     l->out_shape.n = 1;
     l->out_shape.v[0] = o->units;
     l->out_size = (size_t)o->units;
-    l->out_activation = (int)act_of(l).kind;
-
-    const char *kinit = o->kernel_initializer, *binit = o->bias_initializer;
-    if (!strcmp(kinit, "auto"))
-        kinit = act_of(l).kind == MT_ACT_RELU ? "he_uniform" : "glorot_uniform";
-    if (!strcmp(binit, "auto"))
-        binit = "zeros";
-    mt_tensor_desc *w = &l->tensors[0];
-    *w = (mt_tensor_desc){.name = "weight", .rank = 2, .shape = {o->units, in}, .offset = 0,
-                          .size = (size_t)o->units * in, .fan_in = in, .fan_out = o->units};
-    mt_status st = mt_layer_set_init(l, w, kinit, "kernel_initializer", err);
-    if (st)
-        return st;
-    l->n_tensors = 1;
-    w->l1 = (float)o->l1;
-    w->l2 = (float)o->l2;
-    l->n_params = w->size;
-    if (o->use_bias) {
-        mt_tensor_desc *b = &l->tensors[1];
-        *b = (mt_tensor_desc){.name = "bias", .rank = 1, .shape = {o->units}, .offset = w->size,
-                              .size = (size_t)o->units, .fan_in = in, .fan_out = o->units};
-        if ((st = mt_layer_set_init(l, b, binit, "bias_initializer", err)))
-            return st;
-        l->n_tensors = 2;
-        l->n_params += b->size;
-    }
-    /* Pre-activations are kept when the loss needs logits (softmax or sigmoid output fused with
-     * cross-entropy) or the activation's derivative needs them (gelu). */
-    mt_activation act = act_of(l);
-    int keep = act.kind == MT_ACT_SOFTMAX || act.kind == MT_ACT_SIGMOID || mt_activation_needs_input(&act);
-    l->scratch_per_sample = keep ? l->out_size : 0;
-    return MT_OK;
+    return mt_affine_params(l, &(mt_affine_spec){.rank = 2, .shape = {o->units, in}, .units = o->units,
+                                                 .fan_in = in, .fan_out = o->units, .activation = o->activation,
+                                                 .kernel_initializer = o->kernel_initializer,
+                                                 .bias_initializer = o->bias_initializer, .l1 = o->l1,
+                                                 .l2 = o->l2, .use_bias = o->use_bias}, err);
 }
 
 static void dense_forward(mt_layer *l, const float *x, float *y, int n, const mt_pass *pass)

@@ -88,12 +88,12 @@ const mt_layer_ops *const *mt_layer_all(size_t *count);
 /* Product of a shape. */
 size_t mt_shape_size(const mt_ints *shape);
 
-/* Sets tensor d's initializer from the config spec of option `key` ("he_uniform", "constant(0.1)", ...):
- * MT_ERR_CONFIG naming "section.key" and the valid names when the spec is not one. */
 /* Reads option `key` given as `k` or `[h, w]` (already range-checked) into v[2]: MT_ERR_CONFIG naming
  * "section.key" for any other count. */
 mt_status mt_layer_pair(const mt_layer *l, const char *key, const mt_ints *in, int v[2], mt_error *err);
 
+/* Sets tensor d's initializer from the config spec of option `key` ("he_uniform", "constant(0.1)", ...):
+ * MT_ERR_CONFIG naming "section.key" and the valid names when the spec is not one. */
 mt_status mt_layer_set_init(const mt_layer *l, mt_tensor_desc *d, const char *spec, const char *key, mt_error *err);
 
 extern const mt_layer_ops mt_dense_layer;

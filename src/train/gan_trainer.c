@@ -25,6 +25,7 @@
 #include "nn/model.h"
 #include "optim/optimizer.h"
 #include "train/prep.h"
+#include "train/resume.h"
 #include "train/run_dir.h"
 #include "train/sampler.h"
 
@@ -310,35 +311,18 @@ static mt_status write_checkpoint(gan *t, const char *path, mt_error *err)
                                      &(mt_checkpoint_multi){nets, 2, &table}, err);
 }
 
-static mt_status read_checkpoint(gan *t, const char *path, mt_error *err)
+static mt_status read_checkpoint(void *user, const char *path, mt_error *err)
 {
+    gan *t = user;
     const mt_checkpoint_net nets[2] = {{"generator", &t->g.m, &t->g.opt}, {"discriminator", &t->d.m, &t->d.opt}};
     const mt_checkpoint_table table = {mt_gan_row_names, MT_GAN_ROW_FIELDS, &t->hist, &t->hist_n, &t->hist_cap};
     return mt_checkpoint_read_multi(path, &(mt_checkpoint){.state = &t->state, .prep = &t->prep},
                                     &(mt_checkpoint_multi){nets, 2, &table}, err);
 }
 
-/* Rank 0: the newest intact checkpoint of the run directory, falling back past damaged ones. */
-static mt_status resume_newest(gan *t, mt_run_dir_path path, int *found, mt_error *err)
+static void resume_notice(void *user, int warning, const char *text)
 {
-    mt_run_dir_path cands[16];
-    const int n = mt_run_dir_list_checkpoints(t->cfg->output, cands, 16);
-    for (int i = 0; i < n; i++) {
-        if (!mt_checkpoint_verify(cands[i], err)) {
-            memcpy(path, cands[i], sizeof cands[i]);
-            *found = 1;
-            if (i > 0)
-                info(t, MT_GAN_PROGRESS_WARNING, "fell back past %d damaged checkpoint file(s) to %s", i, cands[i]);
-            return read_checkpoint(t, path, err);
-        }
-        info(t, MT_GAN_PROGRESS_WARNING, "%s%s", err->msg, i + 1 < n ? "; trying the previous checkpoint" : "");
-        mt_error_clear(err);
-    }
-    *found = 0;
-    if (n > 0)
-        return mt_fail(err, MT_ERR_INPUT, "%s: no usable checkpoint: all %d file(s) are damaged", t->cfg->output, n);
-    info(t, MT_GAN_PROGRESS_INFO, "no checkpoint in %s: starting from scratch", t->cfg->output);
-    return MT_OK;
+    info(user, warning ? MT_GAN_PROGRESS_WARNING : MT_GAN_PROGRESS_INFO, "%s", text);
 }
 
 static mt_status bcast_net(gan *t, net *nt, mt_error *err)
@@ -355,23 +339,11 @@ static mt_status bcast_net(gan *t, net *nt, mt_error *err)
  * buffers follow in start()). */
 static mt_status resume(gan *t, mt_error *err)
 {
-    mt_run_dir_path path = "";
     int found = 1;
     mt_error_clear(err);
-    if (t->rank == 0) {
-        if (t->opts->resume_path) {
-            snprintf(path, sizeof path, "%s", t->opts->resume_path);
-            read_checkpoint(t, path, err);
-        } else {
-            resume_newest(t, path, &found, err);
-        }
-        if (!err->code && found)
-            info(t, MT_GAN_PROGRESS_INFO, "resuming from %s (epoch %lld, step %lld, written by %lld rank(s))", path,
-                 (long long)t->state.epoch, (long long)t->state.step, (long long)t->state.world_size);
-        if (!err->code && found && t->state.epoch > t->cfg->training.epochs)
-            mt_fail(err, MT_ERR_INPUT, "%s: already trained %lld epochs, more than training.epochs = %d", path,
-                    (long long)t->state.epoch, t->cfg->training.epochs);
-    }
+    if (t->rank == 0)
+        mt_resume_read(&(mt_resume_source){t->cfg->output, t->opts->resume_path, t->cfg->training.epochs, &t->state,
+                                           read_checkpoint, resume_notice, t}, &found, err);
     if (mt_comm_agree(t->comm, err))
         return err->code;
     mt_status st = mt_comm_bcast(t->comm, &found, sizeof found, 0, err);

@@ -16,6 +16,7 @@
 #include "nn/activation.h"
 #include "optim/schedule.h"
 #include "train/early_stop.h"
+#include "train/resume.h"
 #include "train/run_dir.h"
 #include "train/sampler.h"
 #include "train/session.h"
@@ -226,62 +227,26 @@ static mt_status setup(trainer *t, mt_error *err)
 }
 
 /* Rank 0 reads one checkpoint into the model, optimizer, run state, history and preprocessing. */
-static mt_status read_checkpoint(trainer *t, const char *path, mt_error *err)
+static mt_status read_checkpoint(void *user, const char *path, mt_error *err)
 {
+    trainer *t = user;
     return mt_checkpoint_read(path, &(mt_checkpoint){&t->s.model, &t->s.opt, &t->state, &t->history, &t->s.prep,
                                                      NULL}, err);
 }
 
-/* Rank 0 of a --resume without a file: the newest intact checkpoint of the run directory (every
- * tensor's checksum, the completeness marker), falling back past damaged ones with a warning each, then
- * read into the model (a checkpoint of another model is an error, not a reason to fall back). None at
- * all: starts from scratch (*found = 0); only damaged ones: an error. */
-static mt_status resume_newest(trainer *t, mt_run_dir_path path, int *found, mt_error *err)
+static void resume_notice(void *user, int warning, const char *text)
 {
-    mt_run_dir_path cands[16];
-    const int n = mt_run_dir_list_checkpoints(t->cfg->output, cands, 16);
-    char first_reason[sizeof err->msg] = "";
-    for (int i = 0; i < n; i++) {
-        if (!mt_checkpoint_verify(cands[i], err)) { /* intact: a mismatch with the config is an error */
-            memcpy(path, cands[i], sizeof cands[i]);
-            *found = 1;
-            if (i > 0)
-                info(t, MT_PROGRESS_WARNING, "fell back past %d damaged checkpoint file(s) to %s", i, cands[i]);
-            return read_checkpoint(t, path, err);
-        }
-        if (!first_reason[0])
-            snprintf(first_reason, sizeof first_reason, "%s", err->msg);
-        info(t, MT_PROGRESS_WARNING, "%s%s", err->msg, i + 1 < n ? "; trying the previous checkpoint" : "");
-        mt_error_clear(err);
-    }
-    *found = 0;
-    if (n > 0)
-        return mt_fail(err, MT_ERR_INPUT, "%s: no usable checkpoint: all %d file(s) are damaged (newest: %s)",
-                       t->cfg->output, n, first_reason);
-    info(t, MT_PROGRESS_INFO, "no checkpoint in %s: starting from scratch", t->cfg->output);
-    return MT_OK;
+    info(user, warning ? MT_PROGRESS_WARNING : MT_PROGRESS_INFO, "%s", text);
 }
 
 /* Rank 0 loads the checkpoint; parameters, optimizer state and run state are broadcast. */
 static mt_status resume(trainer *t, mt_error *err)
 {
-    mt_run_dir_path path = "";
     int found = 1;
     mt_error_clear(err);
-    if (t->rank == 0) {
-        if (t->opts->resume_path) {
-            snprintf(path, sizeof path, "%s", t->opts->resume_path);
-            read_checkpoint(t, path, err);
-        } else {
-            resume_newest(t, path, &found, err);
-        }
-        if (!err->code && found)
-            info(t, MT_PROGRESS_INFO, "resuming from %s (epoch %lld, step %lld, written by %lld rank(s))", path,
-                 (long long)t->state.epoch, (long long)t->state.step, (long long)t->state.world_size);
-        if (!err->code && found && t->state.epoch > t->cfg->training.epochs)
-            mt_fail(err, MT_ERR_INPUT, "%s: already trained %lld epochs, more than training.epochs = %d", path,
-                    (long long)t->state.epoch, t->cfg->training.epochs);
-    }
+    if (t->rank == 0)
+        mt_resume_read(&(mt_resume_source){t->cfg->output, t->opts->resume_path, t->cfg->training.epochs, &t->state,
+                                           read_checkpoint, resume_notice, t}, &found, err);
     if (mt_comm_agree(t->comm, err))
         return err->code;
     mt_status st = mt_comm_bcast(t->comm, &found, sizeof found, 0, err);

@@ -1,15 +1,22 @@
 # Shared by the tests/cli/*.sh scripts (sourced; not a test itself): a temporary directory removed on
-# exit, ok/no to count checks, run2 to start mpitrain on two ranks with a time limit, and finish to
-# print "N passed, M failed" and set the exit status.
+# exit, ok/no to count checks (the counters passed and failed, which expect_error.bash counts in too),
+# run2 to start mpitrain on two ranks and mpi to start any command on N ranks with a time limit, finish
+# to print "N passed, M failed" and set the exit status, and stop to do that and exit at once.
 : "${MPITRAIN:?MPITRAIN must name the mpitrain program}" "${MPIEXEC:=mpiexec}" "${MPIEXEC_PREFLAGS:=}"
+export OPENBLAS_NUM_THREADS=${OPENBLAS_NUM_THREADS:-1}
+read -r -a PREFLAGS <<<"$MPIEXEC_PREFLAGS"
 T=$(mktemp -d "${TMPDIR:-/tmp}/mt-cli.XXXXXX") || exit 1
 trap 'rm -rf "$T"' EXIT
-pass=0 fail=0
-ok() { echo "ok   - $*"; pass=$((pass + 1)); }
-no() { echo "FAIL - $*"; fail=$((fail + 1)); }
-# shellcheck disable=SC2086  # the preflags are a list of words
-run2() { timeout 120 "$MPIEXEC" -np 2 $MPIEXEC_PREFLAGS "$MPITRAIN" "$@"; }
+passed=0 failed=0
+ok() { echo "ok   - $*"; passed=$((passed + 1)); }
+no() { echo "FAIL - $*"; failed=$((failed + 1)); }
+run2() { timeout 120 "$MPIEXEC" -np 2 "${PREFLAGS[@]}" "$MPITRAIN" "$@"; }
+mpi() { timeout 180 "$MPIEXEC" -np "$1" "${PREFLAGS[@]}" "${@:2}"; }
 finish() {
-  echo "$pass passed, $fail failed"
-  [ "$fail" = 0 ]
+  echo "$passed passed, $failed failed"
+  [ "$failed" = 0 ]
+}
+stop() {
+  finish
+  exit $?
 }

@@ -9,8 +9,6 @@ set -u
 # shellcheck source=common.bash
 . "$(dirname "$0")/common.bash"
 : "${MT_TOOLS:?MT_TOOLS must name the directory of the test tools}"
-read -r -a PREFLAGS <<<"$MPIEXEC_PREFLAGS"
-passed=0 failed=0
 # shellcheck source=expect_error.bash
 . "$(dirname "$0")/expect_error.bash"
 
@@ -110,5 +108,4 @@ write_config "$T/opt.yaml" 6 1 ""
 sed -i '0,/optimizer: {name: adam/s//optimizer: {name: adamm/' "$T/opt.yaml"
 expect_error "unknown optimizer" "opt.yaml:[0-9]+: .*adamm" "$MPITRAIN" train "$T/opt.yaml"
 
-pass=$((pass + passed)) fail=$((fail + failed))
 finish

@@ -8,24 +8,9 @@
 # cli.plot with MPITRAIN, MPIEXEC, MPIEXEC_PREFLAGS set. Ends with "N passed, M failed".
 set -u
 
-MPITRAIN=${MPITRAIN:?MPITRAIN must name the mpitrain program}
-MPIEXEC=${MPIEXEC:-mpiexec}
-read -r -a PREFLAGS <<<"${MPIEXEC_PREFLAGS:-}"
+# shellcheck source=common.bash
+. "$(dirname "$0")/common.bash"
 FASHION=${FASHION_MNIST_DIR:-/usr/share/datasets/fashion-mnist}
-export OPENBLAS_NUM_THREADS=${OPENBLAS_NUM_THREADS:-1}
-
-T=$(mktemp -d "${TMPDIR:-/tmp}/mt-plot.XXXXXX") || exit 1
-trap 'rm -rf "$T"' EXIT
-passed=0
-failed=0
-ok() { passed=$((passed + 1)); echo "ok   - $1"; }
-no() { failed=$((failed + 1)); echo "FAIL - $1"; }
-finish() {
-  echo "$passed passed, $failed failed"
-  [[ $failed -eq 0 ]]
-  exit $?
-}
-mpi() { timeout 180 "$MPIEXEC" -np "$1" "${PREFLAGS[@]}" "${@:2}"; }
 # shellcheck source=expect_error.bash
 . "$(dirname "$0")/expect_error.bash"
 
@@ -54,7 +39,7 @@ expect_error "plot --grid 5" "--grid: expected an integer in 10\.\.1000" "$MPITR
 
 if ! command -v gnuplot >/dev/null 2>&1; then
   ok "skipped: gnuplot is not installed (apt-get install gnuplot-nox)"
-  finish
+  stop
 fi
 
 # --- two input features ---------------------------------------------------------------------------------
@@ -63,7 +48,7 @@ awk 'BEGIN { srand(11); print "a,b,label";
     if (c == 0) printf "%.4f,%.4f,0\n", cos(t) + n1, sin(t) + n2;
     else printf "%.4f,%.4f,1\n", 1 - cos(t) + n1, 0.5 - sin(t) + n2 } }' >"$T/moons.csv"
 "$MPITRAIN" import csv "$T/moons.csv" --label label --test-fraction 0.25 -o "$T/moons.h5" >"$T/import.log" 2>&1 \
-  && ok "import csv of two moons" || { no "import: $(tail -n 1 "$T/import.log")"; finish; }
+  && ok "import csv of two moons" || { no "import: $(tail -n 1 "$T/import.log")"; stop; }
 cat >"$T/moons.yaml" <<'YAML'
 model:
   input: [2]
@@ -78,7 +63,7 @@ training: {epochs: 12, batch_size: 32, seed: 1}
 output: runs/moons
 YAML
 (cd "$T" && mpi 2 "$MPITRAIN" train moons.yaml --quiet) >"$T/train.log" 2>&1 && ok "train the 2-feature model at np 2" \
-  || { no "train: $(tail -n 1 "$T/train.log")"; finish; }
+  || { no "train: $(tail -n 1 "$T/train.log")"; stop; }
 # From another directory: the relative data.file is found next to runs/.
 (cd / && mpi 2 "$MPITRAIN" plot "$T/runs/moons" --grid 60) >"$T/plot.log" 2>&1 \
   && ok "plot RUN_DIR at np 2 from another directory" || no "plot: $(tail -n 3 "$T/plot.log")"
@@ -107,7 +92,7 @@ awk -F, 'NR > 1 { n[$3]++ } END { exit !(n[0] > 0 && n[1] > 0) }' "$T/moons_pred
 # --- image classifier on a Fashion-MNIST slice ----------------------------------------------------------
 if [[ ! -r $FASHION/t10k-images-idx3-ubyte.gz ]]; then
   ok "image grid skipped: dataset-fashion-mnist is not installed"
-  finish
+  stop
 fi
 be32() {
   local n=$1 b
@@ -119,7 +104,7 @@ be32() {
 { be32 $((0x0801)); be32 600; zcat "$FASHION/t10k-labels-idx1-ubyte.gz" | tail -c +9 | head -c 600; } | gzip -c >"$T/lab.gz"
 "$MPITRAIN" import idx --train-images "$T/img.gz" --train-labels "$T/lab.gz" --test-images "$T/img.gz" \
   --test-labels "$T/lab.gz" --classes "T-shirt/top,Trouser,Pullover,Dress,Coat,Sandal,Shirt,Sneaker,Bag,Ankle boot" \
-  -o "$T/f.h5" >"$T/import2.log" 2>&1 && ok "import a 600-image slice" || { no "import idx: $(tail -n 1 "$T/import2.log")"; finish; }
+  -o "$T/f.h5" >"$T/import2.log" 2>&1 && ok "import a 600-image slice" || { no "import idx: $(tail -n 1 "$T/import2.log")"; stop; }
 cat >"$T/f.yaml" <<YAML
 model:
   input: [28, 28]
@@ -133,7 +118,7 @@ training: {epochs: 2, batch_size: 64, seed: 1}
 output: $T/runs/fmlp
 YAML
 mpi 2 "$MPITRAIN" train "$T/f.yaml" --quiet >"$T/ftrain.log" 2>&1 && ok "train the image classifier at np 2" \
-  || { no "train: $(tail -n 1 "$T/ftrain.log")"; finish; }
+  || { no "train: $(tail -n 1 "$T/ftrain.log")"; stop; }
 "$MPITRAIN" plot "$T/runs/fmlp" --images 30 >"$T/fplot.log" 2>&1 && ok "plot the image classifier" \
   || no "plot: $(tail -n 3 "$T/fplot.log")"
 FP=$T/runs/fmlp/plots

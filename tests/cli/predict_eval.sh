@@ -8,23 +8,8 @@
 # "N passed, M failed".
 set -u
 
-MPITRAIN=${MPITRAIN:?MPITRAIN must name the mpitrain program}
-MPIEXEC=${MPIEXEC:-mpiexec}
-read -r -a PREFLAGS <<<"${MPIEXEC_PREFLAGS:-}"
-export OPENBLAS_NUM_THREADS=${OPENBLAS_NUM_THREADS:-1}
-
-T=$(mktemp -d "${TMPDIR:-/tmp}/mt-pred.XXXXXX") || exit 1
-trap 'rm -rf "$T"' EXIT
-passed=0
-failed=0
-ok() { passed=$((passed + 1)); echo "ok   - $1"; }
-no() { failed=$((failed + 1)); echo "FAIL - $1"; }
-finish() {
-  echo "$passed passed, $failed failed"
-  [[ $failed -eq 0 ]]
-  exit $?
-}
-mpi() { timeout 120 "$MPIEXEC" -np "$1" "${PREFLAGS[@]}" "${@:2}"; }
+# shellcheck source=common.bash
+. "$(dirname "$0")/common.bash"
 # same4 A B: A and B agree to 4 decimals.
 same4() { awk -v a="$1" -v b="$2" 'BEGIN { exit !(a != "" && b != "" && sprintf("%.4f", a) == sprintf("%.4f", b)) }'; }
 # shellcheck source=expect_error.bash
@@ -40,7 +25,7 @@ gen() { # gen SEED ROWS
 gen 3 600 >"$T/d.csv"
 gen 5 12 >"$T/tiny.csv"
 "$MPITRAIN" import csv "$T/d.csv" --label label --test-fraction 0.25 --seed 2 -o "$T/d.h5" >"$T/import.log" 2>&1 \
-  && ok "import csv (450 train, 150 test rows)" || { no "import csv: $(tail -n 1 "$T/import.log")"; finish; }
+  && ok "import csv (450 train, 150 test rows)" || { no "import csv: $(tail -n 1 "$T/import.log")"; stop; }
 "$MPITRAIN" import csv "$T/tiny.csv" --label label --split tiny -o "$T/tiny.h5" >>"$T/import.log" 2>&1 \
   && ok "import csv of the 12-row split" || no "import tiny: $(tail -n 1 "$T/import.log")"
 
@@ -57,7 +42,7 @@ training: {epochs: 15, batch_size: 32, seed: 1}
 output: $T/run
 YAML
 mpi 2 "$MPITRAIN" train "$T/c.yaml" --quiet >"$T/train.log" 2>&1 && ok "train at np 2" \
-  || { no "train: $(tail -n 1 "$T/train.log")"; finish; }
+  || { no "train: $(tail -n 1 "$T/train.log")"; stop; }
 CKPT=$T/run/checkpoint.h5
 
 # --- predict to HDF5 ------------------------------------------------------------------------------------

@@ -25,5 +25,6 @@ int cmd_import(int argc, char **argv);
 int cmd_inspect(int argc, char **argv);
 int cmd_predict(int argc, char **argv);
 int cmd_plot(int argc, char **argv);
+int cmd_reference(int argc, char **argv);
 
 #endif

@@ -18,6 +18,7 @@ static const command commands[] = {
                            "  import csv FILE.csv --label COLUMN -o OUT.h5                turns numeric CSV into a dataset"},
     {"inspect", cmd_inspect, "inspect FILE.h5                                          what a dataset or checkpoint holds"},
     {"plot", cmd_plot, "plot RUN_DIR [-o DIR]                                      learning curves, decision regions, image grids"},
+    {"reference", cmd_reference, "reference [-o FILE.md]                                     every config key, layer, name and exit status"},
 };
 
 static void usage(FILE *f)
@@ -46,6 +47,6 @@ int main(int argc, char **argv)
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
         if (!strcmp(argv[1], commands[i].name))
             return commands[i].run(argc - 1, argv + 1);
-    cli_error_line("unknown command '%s'; valid: train, eval, predict, import, inspect, plot (see mpitrain --help)", argv[1]);
+    cli_error_line("unknown command '%s'; valid: train, eval, predict, import, inspect, plot, reference (see mpitrain --help)", argv[1]);
     return 2;
 }

@@ -96,7 +96,7 @@ typedef struct sections {
     const mt_node *gan;
 } sections;
 
-static const mt_option top_options[] = {
+const mt_option mt_config_top_options[] = {
     { "model", MT_OPT_NODE, offsetof(sections, model), NULL, 0, 0, NULL, "the network: input shape and layers" },
     { "loss", MT_OPT_NODE, offsetof(sections, loss), NULL, 0, 0, NULL,
       "loss function: a name, or a map with 'name' and options" },
@@ -118,7 +118,7 @@ static const mt_option top_options[] = {
 
 /* A config with a gan: section has these top-level keys instead (model, loss, optimizer, metrics,
  * lr_schedule and early_stopping are unknown keys there). */
-static const mt_option gan_top_options[] = {
+const mt_option mt_config_gan_top_options[] = {
     { "gan", MT_OPT_NODE, offsetof(sections, gan), NULL, 0, 0, NULL,
       "a generative adversarial network: noise size, generator, discriminator, score" },
     { "data", MT_OPT_NODE, offsetof(sections, data), NULL, 0, 0, NULL, "dataset file and split names" },
@@ -154,7 +154,7 @@ typedef struct gan_net_section {
     const mt_node *layers, *optimizer;
 } gan_net_section;
 
-static const mt_option gan_net_options[] = {
+const mt_option mt_config_gan_net_options[] = {
     { "layers", MT_OPT_NODE, offsetof(gan_net_section, layers), NULL, 0, 0, NULL,
       "the layers in order, each '- TYPE: {options}' or '- TYPE'" },
     { "optimizer", MT_OPT_NODE, offsetof(gan_net_section, optimizer), NULL, 0, 0, NULL,
@@ -167,7 +167,7 @@ typedef struct model_section {
     const mt_node *layers;
 } model_section;
 
-static const mt_option model_options[] = {
+const mt_option mt_config_model_options[] = {
     { "input", MT_OPT_INTS, offsetof(model_section, input), NULL, 1, 1000000, NULL,
       "shape of one sample, e.g. [28, 28]" },
     { "layers", MT_OPT_NODE, offsetof(model_section, layers), NULL, 0, 0, NULL,
@@ -255,7 +255,7 @@ static mt_status load_model(mt_config *cfg, const mt_node *model, mt_error *err)
 {
     model_section m;
     memset(&m, 0, sizeof m);
-    mt_status st = mt_options_parse(model_options, model, "model", &m, err);
+    mt_status st = mt_options_parse(mt_config_model_options, model, "model", &m, err);
     if (st)
         return st;
     const mt_node *input = mt_node_get(model, "input");
@@ -315,7 +315,7 @@ static mt_status load_gan_net(mt_gan_net_config *net, const mt_node *node, const
     gan_net_section n;
     memset(&n, 0, sizeof n);
     net->node = node;
-    mt_status st = mt_options_parse(gan_net_options, node, section, &n, err);
+    mt_status st = mt_options_parse(mt_config_gan_net_options, node, section, &n, err);
     char name[64];
     snprintf(name, sizeof name, "%s.optimizer", section);
     if (!st)
@@ -381,7 +381,8 @@ static mt_status validate(mt_config *cfg, int from_file, mt_error *err)
     sections s;
     memset(&s, 0, sizeof s);
     const int gan = mt_node_get(cfg->root, "gan") != NULL;
-    mt_status st = mt_options_parse(gan ? gan_top_options : top_options, cfg->root, "", &s, err);
+    mt_status st = mt_options_parse(gan ? mt_config_gan_top_options : mt_config_top_options, cfg->root, "", &s,
+                                    err);
     if (!st && gan)
         st = validate_gan(cfg, &s, err);
     if (!st && !gan)

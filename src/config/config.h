@@ -111,5 +111,11 @@ extern const mt_option mt_data_options[];
 extern const mt_option mt_training_options[];
 extern const mt_option mt_checkpoint_options[];
 extern const mt_option mt_gan_options[];
+/* The top-level keys of a config (model, loss, optimizer, ...) and of a GAN config (gan instead of model,
+ * loss and optimizer), the keys of model and of gan.generator / gan.discriminator. */
+extern const mt_option mt_config_top_options[];
+extern const mt_option mt_config_gan_top_options[];
+extern const mt_option mt_config_model_options[];
+extern const mt_option mt_config_gan_net_options[];
 
 #endif

@@ -11,6 +11,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "config/reference.h"
+
 /* glibc's <bits/math-vector.h> declares the SIMD variants only under -ffast-math; declaring them here
  * (the same attribute the header uses) lets the loops vectorize with exact IEEE semantics otherwise. */
 #if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__GLIBC__) && \
@@ -31,6 +33,26 @@ const char *const mt_activation_names[] = {
     [MT_ACT_STEP] = "step|binary_step|heaviside",
     [MT_ACT_COUNT] = NULL,
 };
+
+/* One line per activation for the reference documentation (mpitrain reference), indexed as the names. */
+const char *const mt_activation_docs[] = {
+    [MT_ACT_LINEAR] = "x (the identity)",
+    [MT_ACT_RELU] = "max(x, 0)",
+    [MT_ACT_SIGMOID] = "1 / (1 + exp(-x))",
+    [MT_ACT_TANH] = "tanh(x)",
+    [MT_ACT_SOFTMAX] = "exp(x_j) / sum_i exp(x_i), over a dense layer's outputs, a conv2d layer's whole output, or "
+                       "(as a layer) the last axis",
+    [MT_ACT_LEAKY_RELU] = "x > 0 ? x : alpha x; alpha >= 0, default 0.01 (set it with the leaky_relu or activation "
+                          "layer)",
+    [MT_ACT_GELU] = "x Phi(x), Phi the standard normal CDF (torch.nn.GELU, exact form)",
+    [MT_ACT_STEP] = "x > threshold ? 1 : 0, threshold default 0; its gradient is zero, so nothing before it can be "
+                    "trained (training warns)",
+};
+
+_Static_assert(sizeof mt_activation_names / sizeof mt_activation_names[0] == MT_ACT_COUNT + 1,
+               "one name per activation");
+_Static_assert(sizeof mt_activation_docs / sizeof mt_activation_docs[0] == MT_ACT_COUNT,
+               "one doc line per activation in mt_activation_docs");
 
 mt_activation mt_activation_make(mt_activation_kind kind)
 {

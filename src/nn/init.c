@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "config/options.h"
+#include "config/reference.h"
 
 const char *const mt_initializer_names[] = {
     "auto", "zeros|zero", "ones|one", "constant", "uniform|random_uniform", "normal|random_normal",
@@ -16,10 +17,42 @@ const char *const mt_initializer_names[] = {
     "he_normal|kaiming_normal", "lecun_uniform", "lecun_normal", NULL,
 };
 
+/* One line per initializer for the reference documentation (mpitrain reference), by canonical name, in the
+ * order of the names. */
+const mt_name_doc mt_initializer_docs[] = {
+    {"auto", "dense and conv2d: he_uniform when the layer's own activation is relu, else glorot_uniform (zeros "
+             "for a bias); rnn, lstm and gru: uniform in +-1/sqrt(units), as torch"},
+    {"zeros", "0"},
+    {"ones", "1"},
+    {"constant", "constant(v): every value v"},
+    {"uniform", "uniform(low, high): uniform in [low, high)"},
+    {"normal", "normal(mean, std): normal with that mean and standard deviation (not truncated)"},
+    {"glorot_uniform", "uniform in +-sqrt(6 / (fan_in + fan_out))"},
+    {"glorot_normal", "normal, std sqrt(2 / (fan_in + fan_out))"},
+    {"he_uniform", "uniform in +-sqrt(6 / fan_in)"},
+    {"he_normal", "normal, std sqrt(2 / fan_in)"},
+    {"lecun_uniform", "uniform in +-sqrt(3 / fan_in)"},
+    {"lecun_normal", "normal, std sqrt(1 / fan_in)"},
+};
+
+_Static_assert(sizeof mt_initializer_docs / sizeof mt_initializer_docs[0] + 1 ==
+                   sizeof mt_initializer_names / sizeof mt_initializer_names[0],
+               "one doc line per initializer name in mt_initializer_docs");
+
 /* Default arguments and how many may be given, per name taking arguments. */
 static const struct { const char *name; int max_args; double dflt[2]; } with_args[] = {
     {"constant", 1, {0, 0}}, {"uniform", 2, {-0.05, 0.05}}, {"normal", 2, {0, 0.05}},
 };
+
+int mt_init_arguments(const char *name, double dflt[2])
+{
+    for (size_t i = 0; i < sizeof with_args / sizeof with_args[0]; i++)
+        if (!strcmp(with_args[i].name, name)) {
+            memcpy(dflt, with_args[i].dflt, sizeof with_args[i].dflt);
+            return with_args[i].max_args;
+        }
+    return 0;
+}
 
 typedef struct init_spec {
     char name[MT_NAME_MAX];

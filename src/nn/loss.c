@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "config/reference.h"
 #include "core/error.h"
 #include "nn/activation.h"
 
@@ -30,6 +31,37 @@ const char *const mt_metric_names[] = {
     [MT_METRIC_COUNT] = NULL,
 };
 
+/* One line per loss and per metric for the reference documentation (mpitrain reference), indexed as the
+ * names; loss.h has the definitions in full. */
+const char *const mt_loss_docs[] = {
+    [MT_LOSS_CCE] = "-sum_j t_j log p_j; needs at least 2 outputs; after a softmax output computed from the logits "
+                    "(stable log-softmax), otherwise p is clipped to [1e-7, 1]",
+    [MT_LOSS_MSE] = "mean_j (out_j - t_j)^2",
+    [MT_LOSS_RMSE] = "square root of the weighted mse over the samples of an optimizer step (not a sum of per-sample "
+                     "losses); reported as the root of the mse over the epoch or split",
+    [MT_LOSS_MAE] = "mean_j |out_j - t_j|",
+    [MT_LOSS_HUBER] = "mean_j (|e_j| <= delta ? e_j^2 / 2 : delta (|e_j| - delta / 2)), e = out - t "
+                      "(torch.nn.HuberLoss)",
+    [MT_LOSS_HINGE] = "one output or float targets: mean_j max(0, 1 - s_j out_j), s_j = t_j > 0 ? 1 : -1 (labels 0/1 "
+                      "or -1/1); class indices with k > 1 outputs: sum_{j != y} max(0, 1 - out_y + out_j) / k",
+    [MT_LOSS_BCE] = "mean_j -(t_j log p_j + (1 - t_j) log(1 - p_j)); after a sigmoid output computed from the logit; "
+                    "float targets [N, k] make a multi-label classifier",
+    [MT_LOSS_KL] = "sum_j t_j log(t_j / p_j), 0 log 0 = 0 (targets are distributions); needs at least 2 outputs",
+};
+
+const char *const mt_metric_docs[] = {
+    [MT_METRIC_ACCURACY] = ("fraction of samples classified correctly (one output: (out > threshold) == (t > 0.5); "
+                            "otherwise the arg-max of the outputs is the class)"),
+    [MT_METRIC_BINARY_ACCURACY] = "fraction of output values with (out > threshold) == (t > 0.5)",
+    [MT_METRIC_MAE] = "mean of |out - t| over all output values",
+    [MT_METRIC_RMSE] = "square root of the mean of (out - t)^2 over all output values",
+};
+
+_Static_assert(sizeof mt_loss_names / sizeof mt_loss_names[0] == MT_LOSS_COUNT + 1, "one name per loss");
+_Static_assert(sizeof mt_loss_docs / sizeof mt_loss_docs[0] == MT_LOSS_COUNT, "one doc line per loss");
+_Static_assert(sizeof mt_metric_names / sizeof mt_metric_names[0] == MT_METRIC_COUNT + 1, "one name per metric");
+_Static_assert(sizeof mt_metric_docs / sizeof mt_metric_docs[0] == MT_METRIC_COUNT, "one doc line per metric");
+
 typedef struct loss_opts {
     char name[MT_NAME_MAX];
     double delta;
@@ -46,6 +78,13 @@ static const mt_option huber_options[] = {
      "huber: |error| up to which the loss is quadratic (torch.nn.HuberLoss delta)"},
     MT_OPT_END,
 };
+
+const mt_option *mt_loss_options(int kind)
+{
+    if (kind < 0 || kind >= MT_LOSS_COUNT)
+        return NULL;
+    return kind == MT_LOSS_HUBER ? huber_options : loss_options;
+}
 
 /* Reads the name and options; *kind is the loss. */
 static mt_status parse_loss(const mt_node *node, loss_opts *o, int *kind, mt_error *err)

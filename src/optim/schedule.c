@@ -39,6 +39,11 @@ const char *const mt_schedule_docs[] = {
     [MT_SCHEDULE_COUNT] = NULL,
 };
 
+_Static_assert(sizeof mt_schedule_names / sizeof mt_schedule_names[0] == MT_SCHEDULE_COUNT + 1,
+               "one name per schedule");
+_Static_assert(sizeof mt_schedule_docs / sizeof mt_schedule_docs[0] == MT_SCHEDULE_COUNT + 1,
+               "one doc line per schedule in mt_schedule_docs");
+
 #define OPT(field) offsetof(mt_schedule_opts, field)
 #define NAME(dflt) {"name", MT_OPT_NAME, OPT(name), dflt, 0, 0, mt_schedule_names, "learning-rate schedule"}
 #define COMMON                                                                                               \

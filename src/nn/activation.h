@@ -29,6 +29,8 @@ typedef struct mt_activation {
 
 /* Config names ("canonical|alias" entries, NULL-terminated), indexed by mt_activation_kind. */
 extern const char *const mt_activation_names[];
+/* One doc line per activation, in the order of mt_activation_names (the reference documentation). */
+extern const char *const mt_activation_docs[];
 
 /* The activation of the given kind with default parameters. */
 mt_activation mt_activation_make(mt_activation_kind kind);

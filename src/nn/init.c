@@ -9,7 +9,6 @@
 #include <string.h>
 
 #include "config/options.h"
-#include "config/reference.h"
 
 const char *const mt_initializer_names[] = {
     "auto", "zeros|zero", "ones|one", "constant", "uniform|random_uniform", "normal|random_normal",

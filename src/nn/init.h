@@ -8,6 +8,18 @@
 
 /* Config names, NULL-terminated ("canonical|alias"). "auto" picks he_uniform after relu, else glorot_uniform. */
 extern const char *const mt_initializer_names[];
+/* A doc line for a canonical name. */
+typedef struct mt_name_doc {
+    const char *name;
+    const char *doc;
+} mt_name_doc;
+
+/* One entry per mt_initializer_names entry, in its order (the reference generator checks the names). */
+extern const mt_name_doc mt_initializer_docs[];
+
+/* How many numbers initializer `name` (canonical) takes in parentheses, 0 for none; their defaults into
+ * dflt[0..n). */
+int mt_init_arguments(const char *name, double dflt[2]);
 
 /* Checks an initializer spec; on success writes its canonical form ("glorot_uniform", "constant(0.25)")
  * into canon. On failure writes a message (what is wrong, with the valid names) into canon, returns -1. */

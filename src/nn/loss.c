@@ -7,7 +7,6 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "config/reference.h"
 #include "core/error.h"
 #include "nn/activation.h"
 

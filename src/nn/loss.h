@@ -49,6 +49,10 @@ typedef struct mt_loss {
 
 /* Config names ("canonical|alias" entries, NULL-terminated), indexed by mt_loss_kind. */
 extern const char *const mt_loss_names[];
+/* One doc line per loss, in the order of mt_loss_names (the reference documentation). */
+extern const char *const mt_loss_docs[];
+/* The keys of the loss map of loss kind (an mt_loss_kind): name, and huber's delta. NULL for no such kind. */
+const mt_option *mt_loss_options(int kind);
 
 /* Reads the loss config node (scalar name or {name: ..., delta: ...}), checks it against the model's
  * output (categorical_crossentropy and kl_divergence need at least 2 outputs) and marks the last layer
@@ -99,6 +103,8 @@ typedef enum mt_metric {
 
 /* Config names ("canonical|alias" entries, NULL-terminated), indexed by mt_metric. */
 extern const char *const mt_metric_names[];
+/* One doc line per metric, in the order of mt_metric_names. */
+extern const char *const mt_metric_docs[];
 
 /* Layout of the sums (all plain sums, so ranks combine them with one allreduce of MT_METRIC_SUMS doubles). */
 enum {

@@ -246,7 +246,12 @@ static mt_status open_column(mt_dataset *ds, const char *split, const char *what
     if (c->rank < 1 || c->rank > MAX_RANK)
         return mt_fail(err, MT_ERR_INPUT, "%s: %s: rank %d, need %s", ds->path, c->name, c->rank,
                        what[0] == 'x' ? "2..5 ([N, sample shape...])" : "1 or 2 ([N] or [N, k])");
-    H5Sget_simple_extent_dims(c->space, c->dims, NULL);
+    hsize_t maxdims[H5S_MAX_RANK];
+    H5Sget_simple_extent_dims(c->space, c->dims, maxdims);
+    for (int d = 0; d < c->rank; d++)
+        if (maxdims[d] != H5S_UNLIMITED && c->dims[d] > maxdims[d])
+            return mt_fail(err, MT_ERR_INPUT, "%s: %s: damaged: dimension %d is %llu, above its maximum %llu",
+                           ds->path, c->name, d, (unsigned long long)c->dims[d], (unsigned long long)maxdims[d]);
     if (c->dims[0] == 0)
         return mt_fail(err, MT_ERR_INPUT, "%s: %s: N is 0", ds->path, c->name);
     if (c->dims[0] > MAX_ROWS)
@@ -348,6 +353,22 @@ static mt_status check_chunk(const mt_dataset *ds, const column *c, size_t elem_
     return MT_OK;
 }
 
+/* Contiguous storage, once written, holds exactly the bytes of the shape: libhdf5 1.10 reads a damaged
+ * one's shape past what is stored. */
+static mt_status check_stored_size(const mt_dataset *ds, const column *c, size_t elem_size, mt_error *err)
+{
+    hid_t dcpl = H5Dget_create_plist(c->dset);
+    int contiguous = dcpl >= 0 && H5Pget_layout(dcpl) == H5D_CONTIGUOUS && H5Pget_external_count(dcpl) == 0;
+    if (dcpl >= 0)
+        H5Pclose(dcpl);
+    hsize_t stored = contiguous ? H5Dget_storage_size(c->dset) : 0;
+    uint64_t need = (uint64_t)c->dims[0] * c->row_elems * elem_size; /* bounded by check_row_size */
+    if (stored != 0 && stored != need)
+        return mt_fail(err, MT_ERR_INPUT, "%s: %s: damaged: %llu bytes stored, its shape needs %llu", ds->path,
+                       c->name, (unsigned long long)stored, (unsigned long long)need);
+    return MT_OK;
+}
+
 /* Integer and float file types as writers produce them: integers of 1, 2, 4 or 8 bytes with every bit
  * significant, IEEE single or double floats. libhdf5 1.10 converts a damaged type (a size of millions of
  * bytes with 32 bits of precision, say) by reading past the end of its buffers. */
@@ -380,6 +401,8 @@ static mt_status check_column(mt_dataset *ds, column *c, type_check check, mt_er
     if (st == MT_OK)
         st = check_chunk(ds, c, H5Tget_size(ftype), err);
     int same_bytes = st == MT_OK && H5Tequal(ftype, c->memtype) > 0;
+    if (st == MT_OK)
+        st = check_stored_size(ds, c, H5Tget_size(ftype), err);
     H5Tclose(ftype);
     c->best_path = MT_DATASET_READ_HDF5;
     if (!same_bytes || ds->fd < 0)

@@ -1,14 +1,16 @@
-/* HDF5 checkpoints: built as an HDF5 image in memory (Fletcher32 checksums on every tensor, a
- * completeness marker written last), then written atomically (temporary file, fsync, rename); loading
- * checks every tensor's shape. */
+/* HDF5 checkpoints: built as an HDF5 image in memory (Fletcher32 checksums on every tensor, attributes
+ * describing the format and every layer, a completeness marker written last), then written atomically
+ * (temporary file, fsync, rename); loading checks the format version and every tensor's shape. */
 #include "io/checkpoint.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <math.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <hdf5.h>
@@ -16,6 +18,9 @@
 #include "core/error.h"
 #include "core/fault.h"
 #include "io/h5_check.h"
+
+/* Longest layers attribute written (an attribute must fit the 64 KiB object header message). */
+#define MAX_LAYERS_ATTR 60000
 
 _Static_assert(sizeof(mt_metrics_row) == MT_METRICS_FIELDS * sizeof(double), "rows are indexed as double[]");
 
@@ -131,10 +136,223 @@ static void write_text(writer *w, hid_t group, const char *name, const char *tex
     H5Tclose(t);
 }
 
+/* ---- self-description: layer types and options as JSON text ---- */
+
+/* A growing text buffer; `failed` once an allocation failed (the text is then dropped). */
+typedef struct text_buf {
+    char *s;
+    size_t n, cap;
+    int failed;
+} text_buf;
+
+static void tb_add(text_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void tb_add(text_buf *b, const char *fmt, ...)
+{
+    if (b->failed)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    int len = vsnprintf(NULL, 0, fmt, ap);
+    va_end(ap);
+    if (len < 0 || b->n + (size_t)len + 1 > b->cap) {
+        size_t cap = b->cap ? b->cap : 256;
+        while (len >= 0 && b->n + (size_t)len + 1 > cap)
+            cap *= 2;
+        char *s = len < 0 ? NULL : realloc(b->s, cap);
+        if (!s) {
+            b->failed = 1;
+            return;
+        }
+        b->s = s, b->cap = cap;
+    }
+    va_start(ap, fmt);
+    vsnprintf(b->s + b->n, b->cap - b->n, fmt, ap);
+    va_end(ap);
+    b->n += (size_t)len;
+}
+
+static void tb_string(text_buf *b, const char *s)
+{
+    tb_add(b, "\"");
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+        if (*p == '"' || *p == '\\')
+            tb_add(b, "\\%c", *p);
+        else if (*p < 0x20)
+            tb_add(b, "\\u%04x", *p);
+        else
+            tb_add(b, "%c", *p);
+    }
+    tb_add(b, "\"");
+}
+
+static void tb_ints(text_buf *b, const int *v, int n)
+{
+    tb_add(b, "[");
+    for (int i = 0; i < n; i++)
+        tb_add(b, "%s%d", i ? ", " : "", v[i]);
+    tb_add(b, "]");
+}
+
+/* A config node as JSON: scalars as strings, sequences as arrays, maps as objects; NULL as null. */
+static void tb_node(text_buf *b, const mt_node *n)
+{
+    if (!n) {
+        tb_add(b, "null");
+        return;
+    }
+    if (n->kind == MT_NODE_SCALAR) {
+        tb_string(b, n->value);
+        return;
+    }
+    tb_add(b, n->kind == MT_NODE_SEQ ? "[" : "{");
+    for (size_t i = 0; i < n->n_items; i++) {
+        tb_add(b, i ? ", " : "");
+        if (n->kind == MT_NODE_MAP) {
+            tb_string(b, n->items[i]->key ? n->items[i]->key : "");
+            tb_add(b, ": ");
+        }
+        tb_node(b, n->items[i]);
+    }
+    tb_add(b, n->kind == MT_NODE_SEQ ? "]" : "}");
+}
+
+/* The layer's options after parsing (defaults filled in) as one JSON object, keys in table order. */
+static void tb_layer_options(text_buf *b, const mt_layer *l)
+{
+    tb_add(b, "{");
+    int first = 1;
+    for (const mt_option *o = l->ops->options; o && o->name; o++) {
+        const char *field = (const char *)l->opts + o->offset;
+        tb_add(b, first ? "" : ", ");
+        first = 0;
+        tb_string(b, o->name);
+        tb_add(b, ": ");
+        switch (o->type) {
+        case MT_OPT_INT:
+            tb_add(b, "%d", *(const int *)field);
+            break;
+        case MT_OPT_FLOAT:
+            tb_add(b, "%.15g", *(const double *)field);
+            break;
+        case MT_OPT_BOOL:
+            tb_add(b, "%s", *(const int *)field ? "true" : "false");
+            break;
+        case MT_OPT_NAME:
+        case MT_OPT_STRING:
+            tb_string(b, field);
+            break;
+        case MT_OPT_INTS:
+            tb_ints(b, ((const mt_ints *)field)->v, ((const mt_ints *)field)->n);
+            break;
+        case MT_OPT_NODE:
+            tb_node(b, *(const mt_node *const *)field);
+            break;
+        }
+    }
+    tb_add(b, "}");
+}
+
+/* {"index": i, "type": ..., "options": {...}, "input_shape": [...], "output_shape": [...]} of layer i. */
+static void tb_layer(text_buf *b, const mt_layer *l)
+{
+    tb_add(b, "{\"index\": %d, \"type\": ", l->index);
+    tb_string(b, l->ops->name);
+    tb_add(b, ", \"options\": ");
+    tb_layer_options(b, l);
+    tb_add(b, ", \"input_shape\": ");
+    tb_ints(b, l->in_shape.v, l->in_shape.n);
+    tb_add(b, ", \"output_shape\": ");
+    tb_ints(b, l->out_shape.v, l->out_shape.n);
+    tb_add(b, "}");
+}
+
+/* What the datasets of a layer's group are in PyTorch (the group attribute torch). */
+static const char *torch_note(const mt_layer *l)
+{
+    static const struct {
+        const char *type, *note;
+    } notes[] = {
+        {"dense", "torch.nn.Linear state_dict: weight [out_features, in_features], bias [out_features]"},
+        {"conv2d", "torch.nn.Conv2d state_dict: weight [out_channels, in_channels, kh, kw], bias [out_channels]"},
+        {"conv2d_transpose",
+         "torch.nn.ConvTranspose2d state_dict: weight [in_channels, out_channels, kh, kw], bias [out_channels]"},
+        {"batch_norm", "torch.nn.BatchNorm1d (flat input) or BatchNorm2d ([C, H, W] input) state_dict: weight, "
+                       "bias, running_mean, running_var [C]"},
+        {"prelu", "torch.nn.PReLU(num_parameters=C) state_dict: weight [C]"},
+        {"embedding", "torch.nn.Embedding state_dict: weight [num_embeddings, embedding_dim]"},
+        {"rnn", "torch.nn.RNN(batch_first=True) state_dict: weight_ih_l0 [H, F], weight_hh_l0 [H, H], bias_ih_l0, "
+                "bias_hh_l0 [H]"},
+        {"lstm", "torch.nn.LSTM(batch_first=True) state_dict, gates i f g o: weight_ih_l0 [4H, F], weight_hh_l0 "
+                 "[4H, H], bias_ih_l0, bias_hh_l0 [4H]"},
+        {"gru", "torch.nn.GRU(batch_first=True) state_dict, gates r z n: weight_ih_l0 [3H, F], weight_hh_l0 "
+                "[3H, H], bias_ih_l0, bias_hh_l0 [3H]"},
+    };
+    for (size_t i = 0; i < sizeof notes / sizeof notes[0]; i++)
+        if (!strcmp(notes[i].type, l->ops->name))
+            return notes[i].note;
+    return NULL;
+}
+
 /* Group name of layer i: "000_dense" (sorted order equals layer order). */
 static void layer_group_name(const mt_model *m, int i, char *buf, size_t size)
 {
     snprintf(buf, size, "%03d_%s", i, m->layers[i].ops->name);
+}
+
+static void write_attr_ints(writer *w, hid_t obj, const char *name, const int *v, int n)
+{
+    int64_t wide[MT_INTS_MAX];
+    for (int i = 0; i < n && i < MT_INTS_MAX; i++)
+        wide[i] = v[i];
+    hsize_t dims[1] = {(hsize_t)n};
+    hid_t s = n > 0 ? H5Screate_simple(1, dims, NULL) : H5Screate(H5S_NULL);
+    hid_t a = H5Acreate2(obj, name, H5T_STD_I64LE, s, H5P_DEFAULT, H5P_DEFAULT);
+    if (a < 0 || (n > 0 && H5Awrite(a, H5T_NATIVE_INT64, wide) < 0))
+        wfail(w, name);
+    if (a >= 0)
+        H5Aclose(a);
+    H5Sclose(s);
+}
+
+/* The attributes of a layer's group in /params: type, index, options (JSON), input_shape, output_shape
+ * and, for layers with a torch module of the same state dict, torch. */
+static void write_layer_attrs(writer *w, hid_t g, const mt_layer *l)
+{
+    write_attr_str(w, g, "type", l->ops->name);
+    write_attr_i64(w, g, "index", l->index);
+    text_buf b = {0};
+    tb_layer_options(&b, l);
+    if (b.failed)
+        wfail(w, "layer options (out of memory)");
+    else
+        write_attr_str(w, g, "options", b.s);
+    free(b.s);
+    write_attr_ints(w, g, "input_shape", l->in_shape.v, l->in_shape.n);
+    write_attr_ints(w, g, "output_shape", l->out_shape.v, l->out_shape.n);
+    const char *note = torch_note(l);
+    if (note)
+        write_attr_str(w, g, "torch", note);
+}
+
+/* Attributes of a network's params group: input_shape, and layers, a JSON array of every layer (those
+ * without parameters too) in order. An attribute lives in the object header (64 KiB at most in the file
+ * format this library writes): a model whose description is longer goes without it. */
+static void write_model_attrs(writer *w, hid_t g, const mt_model *m)
+{
+    write_attr_ints(w, g, "input_shape", m->input_shape.v, m->input_shape.n);
+    text_buf b = {0};
+    tb_add(&b, "[");
+    for (int i = 0; i < m->n_layers; i++) {
+        tb_add(&b, i ? ",\n " : "");
+        tb_layer(&b, &m->layers[i]);
+    }
+    tb_add(&b, "]");
+    if (b.failed)
+        wfail(w, "the layer list (out of memory)");
+    else if (b.n < MAX_LAYERS_ATTR)
+        write_attr_str(w, g, "layers", b.s);
+    free(b.s);
 }
 
 /* One dataset per tensor of a slab laid out like the parameters, grouped per layer; with_state also
@@ -152,10 +370,8 @@ static void write_slab(writer *w, hid_t parent, const mt_model *m, const float *
             wfail(w, name);
             return;
         }
-        if (with_state) {
-            write_attr_str(w, g, "type", l->ops->name);
-            write_attr_i64(w, g, "index", i);
-        }
+        if (with_state)
+            write_layer_attrs(w, g, l);
         for (int t = 0; with_state && t < l->n_buffer_tensors; t++) {
             const mt_tensor_desc *d = &l->buffer_tensors[t];
             hsize_t dims[MT_MAX_SHAPE];
@@ -331,11 +547,22 @@ static void write_net(writer *w, hid_t parent, const mt_model *m, const mt_optim
     if (g < 0)
         wfail(w, "/params");
     else {
+        write_model_attrs(w, g, m);
         write_slab(w, g, m, m->params, 1);
         H5Gclose(g);
     }
     if (!w->failed)
         write_optimizer(w, parent, m, opt);
+}
+
+/* The current time as ISO 8601 UTC, "2026-12-02T17:15:59Z". */
+static const char *utc_now(char *buf, size_t size)
+{
+    time_t now = time(NULL);
+    struct tm tm;
+    if (now == (time_t)-1 || !gmtime_r(&now, &tm) || !strftime(buf, size, "%Y-%m-%dT%H:%M:%SZ", &tm))
+        snprintf(buf, size, "unknown");
+    return buf;
 }
 
 mt_status mt_checkpoint_write(const char *path, const mt_checkpoint *c, mt_error *err)
@@ -368,6 +595,8 @@ mt_status mt_checkpoint_write_multi(const char *path, const mt_checkpoint *c, co
     write_attr_str(&w, f, "format", "mpitrain-checkpoint");
     write_attr_i64(&w, f, "format_version", MT_CHECKPOINT_FORMAT_VERSION);
     write_attr_str(&w, f, "mpitrain_version", mt_version());
+    char created[32];
+    write_attr_str(&w, f, "created", utc_now(created, sizeof created));
     for (int i = 0; i < n_nets && !w.failed; i++) {
         if (!nets[i].name[0]) { /* a single network: /params, /optimizer */
             write_net(&w, f, nets[i].model, nets[i].opt);
@@ -447,6 +676,56 @@ static void printable(char *s)
             *s = '?';
 }
 
+/* Reads fixed-length string attribute name of obj (one element, shorter than size) into buf. */
+static int read_attr_str(hid_t obj, const char *name, char *buf, size_t size)
+{
+    memset(buf, 0, size);
+    hid_t a = H5Aexists(obj, name) > 0 ? H5Aopen(obj, name, H5P_DEFAULT) : -1;
+    if (a < 0)
+        return -1;
+    hid_t t = H5Aget_type(a);
+    int ok = t >= 0 && H5Tget_class(t) == H5T_STRING && H5Tis_variable_str(t) == 0 && H5Tget_size(t) < size &&
+             one_element(H5Aget_space(a)) && H5Aread(a, t, buf) >= 0;
+    if (t >= 0)
+        H5Tclose(t);
+    H5Aclose(a);
+    buf[size - 1] = '\0';
+    printable(buf);
+    return ok ? 0 : -1;
+}
+
+/* The root attributes format and format_version, when present (files of earlier versions have neither):
+ * format must be "mpitrain-checkpoint" and format_version at most the one this code writes. */
+static mt_status check_format(hid_t f, const char *path, mt_error *err)
+{
+    if (H5Aexists(f, "format") > 0) {
+        char format[64];
+        if (read_attr_str(f, "format", format, sizeof format) < 0)
+            return mt_fail(err, MT_ERR_INPUT, "%s: root attribute format is not a short string", path);
+        if (strcmp(format, "mpitrain-checkpoint"))
+            return mt_fail(err, MT_ERR_INPUT, "%s: not an mpitrain checkpoint (format '%s', expected "
+                           "'mpitrain-checkpoint')", path, format);
+    }
+    if (H5Aexists(f, "format_version") <= 0)
+        return MT_OK;
+    int64_t version = 0;
+    hid_t a = H5Aopen(f, "format_version", H5P_DEFAULT);
+    hid_t t = a >= 0 ? H5Aget_type(a) : -1;
+    int ok = t >= 0 && H5Tget_class(t) == H5T_INTEGER && one_element(H5Aget_space(a)) &&
+             H5Aread(a, H5T_NATIVE_INT64, &version) >= 0;
+    if (t >= 0)
+        H5Tclose(t);
+    if (a >= 0)
+        H5Aclose(a);
+    if (!ok)
+        return mt_fail(err, MT_ERR_INPUT, "%s: root attribute format_version is not an integer", path);
+    if (version < 1 || version > MT_CHECKPOINT_FORMAT_VERSION)
+        return mt_fail(err, MT_ERR_INPUT, "%s: checkpoint format_version %lld, this mpitrain %s reads format "
+                       "versions 1 to %d%s", path, (long long)version, mt_version(), MT_CHECKPOINT_FORMAT_VERSION,
+                       version > MT_CHECKPOINT_FORMAT_VERSION ? " (written by a newer mpitrain)" : "");
+    return MT_OK;
+}
+
 static hid_t open_checkpoint(const char *path, mt_error *err)
 {
     H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
@@ -465,6 +744,10 @@ static hid_t open_checkpoint(const char *path, mt_error *err)
                        path), -1;
     }
     H5Aclose(a);
+    if (check_format(f, path, err)) {
+        H5Fclose(f);
+        return -1;
+    }
     return f;
 }
 
@@ -534,6 +817,9 @@ int mt_checkpoint_is_valid(const char *path)
     return mt_checkpoint_verify(path, &e) == MT_OK;
 }
 
+/* The longest config text a checkpoint may hold (the YAML parser refuses longer files anyway). */
+#define MAX_CONFIG_TEXT ((size_t)64 << 20)
+
 mt_status mt_checkpoint_read_config(const char *path, char **yaml, mt_error *err)
 {
     hid_t f = open_checkpoint(path, err);
@@ -545,7 +831,9 @@ mt_status mt_checkpoint_read_config(const char *path, char **yaml, mt_error *err
     H5Tset_size(t, H5T_VARIABLE);
     H5Tset_cset(t, H5T_CSET_UTF8);
     char *text = NULL;
-    if (d < 0 || read_single(d, t, &text) < 0 || !text)
+    if (d >= 0 && (st = mt_h5_check_vlen_string(d, path, "config", MAX_CONFIG_TEXT, err)))
+        ; /* libhdf5 would trust a damaged length or heap object */
+    else if (d < 0 || read_single(d, t, &text) < 0 || !text)
         st = mt_fail(err, MT_ERR_INPUT, "%s: /config: missing or unreadable", path);
     else {
         *yaml = strdup(text);
@@ -659,24 +947,6 @@ static int read_value(hid_t group, const char *name, hid_t mem_type, void *out)
 static int read_i64(hid_t group, const char *name, int64_t *out)
 {
     return read_value(group, name, H5T_NATIVE_INT64, out);
-}
-
-/* Reads fixed-length string attribute name of obj (one element, shorter than size) into buf. */
-static int read_attr_str(hid_t obj, const char *name, char *buf, size_t size)
-{
-    memset(buf, 0, size);
-    hid_t a = H5Aexists(obj, name) > 0 ? H5Aopen(obj, name, H5P_DEFAULT) : -1;
-    if (a < 0)
-        return -1;
-    hid_t t = H5Aget_type(a);
-    int ok = t >= 0 && H5Tget_class(t) == H5T_STRING && H5Tis_variable_str(t) == 0 && H5Tget_size(t) < size &&
-             one_element(H5Aget_space(a)) && H5Aread(a, t, buf) >= 0;
-    if (t >= 0)
-        H5Tclose(t);
-    H5Aclose(a);
-    buf[size - 1] = '\0';
-    printable(buf);
-    return ok ? 0 : -1;
 }
 
 /* prefix: "" for /optimizer, "/generator" for /generator/optimizer (in messages). */

@@ -1,7 +1,8 @@
 # Shared by the tests/cli/*.sh scripts (sourced; not a test itself): a temporary directory removed on
 # exit, ok/no to count checks (the counters passed and failed, which expect_error.bash counts in too),
 # run2 to start mpitrain on two ranks and mpi to start any command on N ranks with a time limit, finish
-# to print "N passed, M failed" and set the exit status, and stop to do that and exit at once.
+# to print "N passed, M failed" and set the exit status, stop to do that and exit at once, and skip to
+# exit with status 77 (CTest's SKIP_RETURN_CODE) when what the test needs is not installed.
 : "${MPITRAIN:?MPITRAIN must name the mpitrain program}" "${MPIEXEC:=mpiexec}" "${MPIEXEC_PREFLAGS:=}"
 export OPENBLAS_NUM_THREADS=${OPENBLAS_NUM_THREADS:-1}
 read -r -a PREFLAGS <<<"$MPIEXEC_PREFLAGS"
@@ -19,4 +20,9 @@ finish() {
 stop() {
   finish
   exit $?
+}
+skip() {
+  echo "skipped: $*"
+  finish
+  exit 77
 }

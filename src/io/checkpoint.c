@@ -1,6 +1,8 @@
 /* HDF5 checkpoints: built as an HDF5 image in memory (Fletcher32 checksums on every tensor, attributes
- * describing the format and every layer, a completeness marker written last), then written atomically
- * (temporary file, fsync, rename); loading checks the format version and every tensor's shape. */
+ * describing the format and every layer, a completeness marker written last), sealed (the CRC-32 of the
+ * whole file in its user block, io/h5_seal.h), then written atomically (temporary file, fsync, rename);
+ * loading verifies the seal before libhdf5 parses the file, then the format version and every tensor's
+ * shape. */
 #include "io/checkpoint.h"
 
 #include <errno.h>
@@ -18,6 +20,7 @@
 #include "core/error.h"
 #include "core/fault.h"
 #include "io/h5_check.h"
+#include "io/h5_seal.h"
 
 /* Longest layers attribute written (an attribute must fit the 64 KiB object header message). */
 #define MAX_LAYERS_ATTR 60000
@@ -585,11 +588,14 @@ mt_status mt_checkpoint_write_multi(const char *path, const mt_checkpoint *c, co
         const size_t slots = nets[i].opt ? (size_t)nets[i].opt->n_slots : 0;
         estimate += (nets[i].model->n_params * (1 + slots) + nets[i].model->n_buffers) * sizeof(float);
     }
-    hid_t fapl = H5Pcreate(H5P_FILE_ACCESS);
-    hid_t f = fapl < 0 || H5Pset_fapl_core(fapl, estimate, 0) < 0 ? -1
-              : H5Fcreate(path, H5F_ACC_TRUNC, H5P_DEFAULT, fapl);
+    hid_t fapl = H5Pcreate(H5P_FILE_ACCESS), fcpl = H5Pcreate(H5P_FILE_CREATE);
+    hid_t f = fapl < 0 || fcpl < 0 || H5Pset_fapl_core(fapl, estimate, 0) < 0 ||
+                      H5Pset_userblock(fcpl, MT_H5_SEAL_BYTES) < 0 ? -1
+              : H5Fcreate(path, H5F_ACC_TRUNC, fcpl, fapl);
     if (fapl >= 0)
         H5Pclose(fapl);
+    if (fcpl >= 0)
+        H5Pclose(fcpl);
     if (f < 0)
         return mt_fail(err, MT_ERR_NOMEM, "%s: cannot build the checkpoint in memory (%zu bytes)", path, estimate);
     write_attr_str(&w, f, "format", "mpitrain-checkpoint");
@@ -626,12 +632,15 @@ mt_status mt_checkpoint_write_multi(const char *path, const mt_checkpoint *c, co
         write_attr_i64(&w, f, "complete", 1);
     if (!w.failed && H5Fflush(f, H5F_SCOPE_GLOBAL) < 0)
         wfail(&w, "(flush)");
+    /* the image is the file after its user block, which holds the seal */
     ssize_t size = w.failed ? -1 : H5Fget_file_image(f, NULL, 0);
-    void *image = size > 0 ? malloc((size_t)size) : NULL;
-    if (!w.failed && (!image || H5Fget_file_image(f, image, (size_t)size) != size))
+    unsigned char *image = size > 0 ? malloc(MT_H5_SEAL_BYTES + (size_t)size) : NULL;
+    if (!w.failed && (!image || H5Fget_file_image(f, image + MT_H5_SEAL_BYTES, (size_t)size) != size))
         mt_fail(err, MT_ERR_NOMEM, "%s: cannot copy the checkpoint image (%zd bytes)", path, size), w.failed = 1;
     H5Fclose(f); /* in memory: nothing to flush to a disk */
-    if (!w.failed && write_image(tmp, image, (size_t)size, err))
+    if (!w.failed)
+        mt_h5_seal_image(image, MT_H5_SEAL_BYTES + (size_t)size);
+    if (!w.failed && write_image(tmp, (const char *)image, MT_H5_SEAL_BYTES + (size_t)size, err))
         w.failed = 1;
     free(image);
     if (!w.failed && rename(tmp, path) != 0)
@@ -729,7 +738,7 @@ static mt_status check_format(hid_t f, const char *path, mt_error *err)
 static hid_t open_checkpoint(const char *path, mt_error *err)
 {
     H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
-    if (mt_h5_check_file(path, "checkpoint", err))
+    if (mt_h5_check_file(path, "checkpoint", err) || mt_h5_seal_verify(path, "checkpoint", err))
         return -1;
     hid_t f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
     if (f < 0)

@@ -211,6 +211,20 @@ shutil.copy(sys.argv[1], sys.argv[2])
 with h5py.File(sys.argv[2], "r+") as f:
     f.attrs["format_version"] = np.int64(99)
 PY
+cp "$T/newer.h5" "$T/tampered.h5"
+"$MPITRAIN" eval "$T/tampered.h5" --data "$T/d.h5" --split test >"$T/tampered.log" 2>&1
+rc=$?
+[ "$rc" = 2 ] && grep -Eq "tampered.h5: (altered|damaged) checkpoint" "$T/tampered.log" \
+  && ok "a checkpoint changed after it was written (h5py) is refused by its seal: exit 2" \
+  || no "tampered checkpoint: exit $rc: $(cat "$T/tampered.log")"
+# Seal it again (the layout of docs/formats.md), so that the format check itself is what is tested.
+"$PY" - "$T/newer.h5" <<'PY'
+import sys, zlib
+with open(sys.argv[1], "r+b") as f:
+    body = f.read()[512:]
+    f.seek(0)
+    f.write(("mpitrain seal 1\ncrc32 %08x\nbytes %d\n" % (zlib.crc32(body), len(body))).encode().ljust(512, b"\n"))
+PY
 "$MPITRAIN" eval "$T/newer.h5" --data "$T/d.h5" --split test >"$T/newer.log" 2>&1
 rc=$?
 [ "$rc" = 2 ] && grep -q "newer.h5: checkpoint format_version 99, this mpitrain .* reads format versions 1 to 1" \

@@ -11,6 +11,7 @@
 
 #include "config/config.h"
 #include "io/checkpoint.h"
+#include "io/h5_seal.h"
 #include "nn/model.h"
 #include "optim/optimizer.h"
 #include "testlib.h"
@@ -180,7 +181,8 @@ static int edit_root(const char *src, const char *dst, const char *format, long 
         H5Tclose(t);
         H5Sclose(s);
     }
-    return H5Fclose(f) < 0 ? -1 : 0;
+    mt_error err = {0};
+    return H5Fclose(f) < 0 || mt_h5_seal_file(dst, &err) ? -1 : 0; /* sealed again: the edit is what is tested */
 }
 
 static void check_format_checks(const char *path, mt_model *m)

@@ -16,8 +16,16 @@
 #
 # Usage: launch/mpirun_hosts.sh [mpitrain train options...]
 #   HOSTFILE=hosts NP=8 PPN=4 launch/mpirun_hosts.sh --set training.epochs=3
+#   CONFIG=launch/configs/fashion_cnn.yaml launch/mpirun_hosts.sh --resume --log-format json
+#   MPIRUN_FLAGS="--mca btl_tcp_if_include eth0" launch/mpirun_hosts.sh   (extra mpirun options,
+#                                                split on spaces: e.g. which network MPI uses)
 # Each rank takes batch_size / NP samples of every global batch: keep batch_size (GLOBAL) as it is
 # to follow the same training path as one rank, or scale it with NP for more throughput.
+#
+# The script ends by exec'ing mpirun, so its process id is mpirun's: `kill -USR1 PID` is forwarded
+# by Open MPI to every rank, and mpitrain checkpoints (OUTPUT/checkpoint_interrupted.h5) and exits 1;
+# run the script again with --resume to go on. (SIGTERM to mpirun would end the ranks itself, killing
+# them one second later whether they have written the checkpoint or not.) See docs/cluster.md.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -25,6 +33,7 @@ hostfile=${HOSTFILE:-hosts}
 np=${NP:-8}
 ppn=${PPN:-4}
 config=${CONFIG:-launch/configs/fashion_mlp.yaml}
+read -r -a extra <<<"${MPIRUN_FLAGS:-}"
 
 flags=(
   --hostfile "$hostfile"
@@ -39,4 +48,4 @@ flags=(
 [[ $(id -u) -ne 0 ]] || flags+=(--allow-run-as-root)
 
 set -x
-mpirun "${flags[@]}" "$PWD/build/mpitrain" train "$config" "$@"
+exec mpirun "${flags[@]}" "${extra[@]}" "$PWD/build/mpitrain" train "$config" "$@"

@@ -1,4 +1,5 @@
-/* Command-line helpers: error printing (rank 0 only), usage errors, default thread settings. */
+/* Command-line helpers: error printing (rank 0 only; with --log-format json also as an error event on
+ * stdout), usage errors, default thread settings. */
 #include "cli/cli.h"
 
 #include <stdarg.h>
@@ -6,6 +7,7 @@
 #include <stdlib.h>
 
 #include "core/blas.h"
+#include "cli/log_json.h"
 #include "dist/comm.h"
 
 /* This process's rank: from MPI once initialized, before that from the launcher's environment, so that
@@ -26,17 +28,21 @@ static int my_rank(void)
 
 int cli_report(const mt_error *err)
 {
+    const char *msg = err->msg[0] ? err->msg : mt_status_name(err->code);
     if (my_rank() == 0) {
-        fprintf(stderr, "mpitrain: %s\n", err->msg[0] ? err->msg : mt_status_name(err->code));
+        fprintf(stderr, "mpitrain: %s\n", msg);
         fflush(stderr);
+        cli_log_error_event(mt_status_exit_code(err->code), msg);
     }
     return mt_status_exit_code(err->code);
 }
 
 void cli_abort(const mt_error *err)
 {
-    fprintf(stderr, "mpitrain: %s\n", err->msg[0] ? err->msg : mt_status_name(err->code));
+    const char *msg = err->msg[0] ? err->msg : mt_status_name(err->code);
+    fprintf(stderr, "mpitrain: %s\n", msg);
     fflush(stderr);
+    cli_log_error_event(mt_status_exit_code(err->code), msg); /* from this rank, whichever it is */
     mt_dist_abort(mt_status_exit_code(err->code));
 }
 
@@ -55,12 +61,14 @@ void cli_error_line(const char *fmt, ...)
 int cli_usage_error(const char *command, const char *fmt, ...)
 {
     if (my_rank() == 0) {
+        char msg[4096], line[4096 + 200];
         va_list ap;
         va_start(ap, fmt);
-        fprintf(stderr, "mpitrain %s: ", command);
-        vfprintf(stderr, fmt, ap);
-        fprintf(stderr, " (see 'mpitrain %s --help')\n", command);
+        vsnprintf(msg, sizeof msg, fmt, ap);
         va_end(ap);
+        snprintf(line, sizeof line, "%s: %s (see 'mpitrain %s --help')", command, msg, command);
+        fprintf(stderr, "mpitrain %s\n", line);
+        cli_log_error_event(2, line);
     }
     return 2;
 }

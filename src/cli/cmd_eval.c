@@ -1,6 +1,6 @@
-/* `mpitrain eval CHECKPOINT.h5 [--data FILE.h5] [--split NAME] [--json FILE]`: loss and metrics of a
- * checkpoint on a split and, for classifiers, the confusion matrix with per-class precision, recall and
- * F1, evaluated in shards when run under mpirun. */
+/* `mpitrain eval CHECKPOINT.h5 [--data FILE.h5] [--split NAME] [--json FILE] [--quiet] [--log-format F]`:
+ * loss and metrics of a checkpoint on a split and, for classifiers, the confusion matrix with per-class
+ * precision, recall and F1, evaluated in shards when run under mpirun. */
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>
@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "cli/cli.h"
+#include "cli/log_json.h"
 #include "core/error.h"
 #include "train/confusion.h"
 #include "train/predict.h"
@@ -18,7 +19,8 @@
 
 static void help(void)
 {
-    printf("usage: [mpirun -np N] mpitrain eval CHECKPOINT.h5 [--data FILE.h5] [--split NAME] [--json FILE]\n\n"
+    printf("usage: [mpirun -np N] mpitrain eval CHECKPOINT.h5 [--data FILE.h5] [--split NAME] [--json FILE]\n"
+           "                                    [--quiet] [--log-format text|json]\n\n"
            "Loss and accuracy of the model in CHECKPOINT.h5 on a dataset split, with the preprocessing stored in\n"
            "the checkpoint. The defaults come from the config stored in the checkpoint: its data.file, and its\n"
            "test split, else its validation split. Under mpirun each rank evaluates a contiguous part.\n\n"
@@ -29,7 +31,13 @@ static void help(void)
            "average is over the classes that occur as true or predicted class (as scikit-learn).\n\n"
            "  --data FILE.h5   dataset file (default: data.file of the stored config)\n"
            "  --split NAME     split to evaluate (default: data.test, else data.validation, else test)\n"
-           "  --json FILE      also write every value (and the whole confusion matrix) as one JSON object\n\n"
+           "  --json FILE      also write every value (and the whole confusion matrix) as one JSON object\n"
+           "  --quiet          only the loss and metric lines (no confusion matrix or per-class table)\n"
+           "  --log-format F   text (default) or json: rank 0 prints one JSON object per line on stdout\n"
+           "                   instead, each with \"event\", \"time\" (UTC, ISO 8601) and \"elapsed\" (s):\n"
+           "                   start (checkpoint, world_size), summary (checkpoint, data, split, rows, loss,\n"
+           "                   the metrics, and for classifiers classes, confusion_matrix, macro_avg and\n"
+           "                   weighted_avg), error (status, message; also on stderr). --quiet: no start\n\n"
            "Exit status: 0 success; 2 usage, checkpoint or dataset errors (one line naming the file); 1 run-time\n"
            "failures.\n", MAX_TABLE_CLASSES);
 }
@@ -190,7 +198,55 @@ static mt_status write_json(const char *path, const char *ckpt, const char *file
 
 typedef struct options {
     const char *ckpt, *data, *split, *json;
+    int quiet;
 } options;
+
+/* --log-format json: the summary event. */
+static void json_summary(const char *ckpt, const char *file, const char *split, uint64_t rows,
+                         const mt_eval_values *v, const mt_confusion *c, const mt_class_stats *s,
+                         const class_names *cn)
+{
+    cli_json j;
+    cli_event_begin(&j, "summary");
+    cli_json_string(&j, "checkpoint", ckpt);
+    cli_json_string(&j, "data", file);
+    cli_json_string(&j, "split", split);
+    cli_json_integer(&j, "rows", (long long)rows);
+    cli_json_number(&j, "loss", v->loss);
+    const char *names[4] = {"accuracy", "binary_accuracy", "mae", "rmse"};
+    const double values[4] = {v->accuracy, v->binary_accuracy, v->mae, v->rmse};
+    for (int i = 0; i < 4; i++)
+        if (!isnan(values[i]))
+            cli_json_number(&j, names[i], values[i]);
+    if (c) {
+        cli_json_open(&j, "classes", '[');
+        for (int k = 0; k < c->k; k++) {
+            char idx[16];
+            snprintf(idx, sizeof idx, "%d", k);
+            cli_json_string(&j, NULL, cn->named ? cn->name[k] : idx);
+        }
+        cli_json_close(&j);
+        cli_json_open(&j, "confusion_matrix", '[');
+        for (int t = 0; t < c->k; t++) {
+            cli_json_open(&j, NULL, '[');
+            for (int p = 0; p < c->k; p++)
+                cli_json_number(&j, NULL, c->counts[(size_t)t * (size_t)c->k + (size_t)p]);
+            cli_json_close(&j);
+        }
+        cli_json_close(&j);
+        cli_json_open(&j, "macro_avg", '{');
+        cli_json_number(&j, "precision", s->macro_precision);
+        cli_json_number(&j, "recall", s->macro_recall);
+        cli_json_number(&j, "f1", s->macro_f1);
+        cli_json_close(&j);
+        cli_json_open(&j, "weighted_avg", '{');
+        cli_json_number(&j, "precision", s->weighted_precision);
+        cli_json_number(&j, "recall", s->weighted_recall);
+        cli_json_number(&j, "f1", s->weighted_f1);
+        cli_json_close(&j);
+    }
+    cli_event_end(&j);
+}
 
 /* Rank 0: the tables and the JSON file. */
 static mt_status report(const options *o, const char *file, const char *name, const mt_session *s,
@@ -202,12 +258,18 @@ static mt_status report(const options *o, const char *file, const char *name, co
     mt_status st = c ? mt_class_stats_compute(c, &stats, err) : MT_OK;
     if (st)
         return st;
-    print_values(o->ckpt, file, name, s->test.n, v);
     if (c) {
         mt_error ignored = {0};
         cn.named = mt_dataset_class_names(file, names, MAX_CLASSES, &ignored) == c->k;
-        print_confusion(c, &cn);
-        print_class_table(&stats, &cn);
+    }
+    if (cli_log_is_json()) {
+        json_summary(o->ckpt, file, name, s->test.n, v, c, &stats, &cn);
+    } else {
+        print_values(o->ckpt, file, name, s->test.n, v);
+        if (c && !o->quiet) {
+            print_confusion(c, &cn);
+            print_class_table(&stats, &cn);
+        }
     }
     if (o->json)
         st = write_json(o->json, o->ckpt, file, name, s->test.n, v, c, &stats, &cn, err);
@@ -251,7 +313,13 @@ done:
 int cmd_eval(int argc, char **argv)
 {
     options o = {0};
+    cli_log_init(argc, argv);
     for (int i = 1; i < argc; i++) {
+        int lf = cli_log_format_option("eval", argc, argv, &i);
+        if (lf > 0)
+            return lf;
+        if (lf == 0)
+            continue;
         if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
             help();
             return 0;
@@ -261,6 +329,8 @@ int cmd_eval(int argc, char **argv)
             o.split = argv[++i];
         } else if (!strcmp(argv[i], "--json") && i + 1 < argc) {
             o.json = argv[++i];
+        } else if (!strcmp(argv[i], "--quiet") || !strcmp(argv[i], "-q")) {
+            o.quiet = 1;
         } else if (argv[i][0] == '-') {
             return cli_usage_error("eval", "unknown option or missing value '%s'", argv[i]);
         } else if (!o.ckpt) {
@@ -279,6 +349,15 @@ int cmd_eval(int argc, char **argv)
     mt_error err = {0};
     mt_comm *comm = NULL;
     mt_status st = mt_comm_create_world(&comm, &err);
+    if (!st && mt_comm_rank(comm) == 0 && cli_log_is_json() && !o.quiet) {
+        cli_json j;
+        cli_event_begin(&j, "start");
+        cli_json_string(&j, "version", mt_version());
+        cli_json_string(&j, "command", "eval");
+        cli_json_string(&j, "checkpoint", o.ckpt);
+        cli_json_integer(&j, "world_size", mt_comm_size(comm));
+        cli_event_end(&j);
+    }
     if (!st)
         st = run(&o, comm, &err);
     int rc = st ? cli_report(&err) : 0;

@@ -1,5 +1,5 @@
-/* `mpitrain predict CHECKPOINT.h5 INPUT.h5 -o OUT.h5|OUT.csv [--split NAME] [--batch N]`: the outputs of a
- * checkpoint's model (class probabilities and decided classes for classifiers) for the rows of a dataset
+/* `mpitrain predict CHECKPOINT.h5 INPUT.h5 -o OUT.h5|OUT.csv [--split NAME] [--batch N] [--quiet]
+ * [--log-format text|json]`: the outputs of a checkpoint's model (class probabilities and decided classes for classifiers) for the rows of a dataset
  * split, computed in shards under mpirun and written by rank 0. */
 #include <math.h>
 #include <stdio.h>
@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "cli/cli.h"
+#include "cli/log_json.h"
 #include "core/error.h"
 #include "io/predictions.h"
 #include "train/predict.h"
@@ -17,7 +18,7 @@
 static void help(void)
 {
     printf("usage: [mpirun -np N] mpitrain predict CHECKPOINT.h5 INPUT.h5 -o OUT.h5|OUT.csv [--split NAME]\n"
-           "                                       [--batch N]\n\n"
+           "                                       [--batch N] [--quiet] [--log-format text|json]\n\n"
            "Runs the model of CHECKPOINT.h5 (with the preprocessing stored in it, as eval does) on every row of\n"
            "a split of the dataset file INPUT.h5 and writes what it outputs. Under mpirun each rank predicts\n"
            "its own contiguous part of the rows; rank 0 writes the file.\n\n"
@@ -33,7 +34,14 @@ static void help(void)
            "                     and attributes checkpoint, input, split, outputs, classes (when INPUT names them)\n"
            "                     OUT.csv: a header line, then row, y, predicted, p0..p<k-1> (or score0.., out0..)\n"
            "  --split NAME       split of INPUT.h5 (default: test, else the only split in the file)\n"
-           "  --batch N          rows per forward pass and rank (default 256)\n\n"
+           "  --batch N          rows per forward pass and rank (default 256)\n"
+           "  --quiet            print nothing but errors (the file is the result)\n"
+           "  --log-format F     text (default) or json: rank 0 prints one JSON object per line on stdout\n"
+           "                     instead of the summary line, each with \"event\", \"time\" (UTC, ISO 8601)\n"
+           "                     and \"elapsed\" (s): start (checkpoint, input, world_size), summary (output,\n"
+           "                     input, split, rows, per_row, values, and for classifiers with labels\n"
+           "                     correct and accuracy), error (status, message; also on stderr).\n"
+           "                     --quiet with json: summary and error only\n\n"
            "INPUT.h5 uses the dataset layout (/<split>/x and /<split>/y; see 'mpitrain import'); its samples must\n"
            "have the shape of the model's input.\n\n"
            "Exit status: 0 written; 2 usage, checkpoint or input errors (one line naming the file); 1 run-time\n"
@@ -84,7 +92,7 @@ static mt_status choose_split(const char *input, const char *asked, char *out, s
 
 typedef struct options {
     const char *ckpt, *input, *output, *split;
-    int batch, format;
+    int batch, format, quiet;
 } options;
 
 /* Rank 0: writes the file and prints one summary line. */
@@ -108,20 +116,42 @@ static mt_status write_output(const options *o, const char *split, mt_session *s
                                   : mt_predictions_write_csv(o->output, &f, err);
     if (st)
         return st;
-    printf("wrote %s: %llu rows of %s split '%s', %d %s per row", o->output, (unsigned long long)p->n, o->input,
-           split, p->k, f.values_name);
+    const int json = cli_log_is_json();
+    if (o->quiet && !json)
+        return MT_OK;
+    uint64_t right = 0;
+    int scored = 0;
     if (p->predicted && p->y_class) {
         int32_t *truth = malloc((p->n ? p->n : 1) * sizeof *truth);
         if (truth) {
-            uint64_t right = 0;
             mt_predict_true_class(&s->loss, p->y_class, NULL, (int)p->n, truth);
             for (uint64_t i = 0; i < p->n; i++)
                 right += truth[i] == p->predicted[i];
-            printf(", predicted class agrees with y on %llu (accuracy %.6f)", (unsigned long long)right,
-                   p->n ? (double)right / (double)p->n : NAN);
+            scored = 1;
         }
         free(truth);
     }
+    if (json) {
+        cli_json j;
+        cli_event_begin(&j, "summary");
+        cli_json_string(&j, "output", o->output);
+        cli_json_string(&j, "input", o->input);
+        cli_json_string(&j, "split", split);
+        cli_json_integer(&j, "rows", (long long)p->n);
+        cli_json_integer(&j, "per_row", p->k);
+        cli_json_string(&j, "values", f.values_name);
+        if (scored) {
+            cli_json_integer(&j, "correct", (long long)right);
+            cli_json_number(&j, "accuracy", p->n ? (double)right / (double)p->n : NAN);
+        }
+        cli_event_end(&j);
+        return MT_OK;
+    }
+    printf("wrote %s: %llu rows of %s split '%s', %d %s per row", o->output, (unsigned long long)p->n, o->input,
+           split, p->k, f.values_name);
+    if (scored)
+        printf(", predicted class agrees with y on %llu (accuracy %.6f)", (unsigned long long)right,
+               p->n ? (double)right / (double)p->n : NAN);
     printf("\n");
     return MT_OK;
 }
@@ -154,7 +184,13 @@ done:
 int cmd_predict(int argc, char **argv)
 {
     options o = {.batch = 256};
+    cli_log_init(argc, argv);
     for (int i = 1; i < argc; i++) {
+        int lf = cli_log_format_option("predict", argc, argv, &i);
+        if (lf > 0)
+            return lf;
+        if (lf == 0)
+            continue;
         const char *a = argv[i];
         if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
             help();
@@ -163,6 +199,8 @@ int cmd_predict(int argc, char **argv)
             o.output = argv[++i];
         } else if (!strcmp(a, "--split") && i + 1 < argc) {
             o.split = argv[++i];
+        } else if (!strcmp(a, "--quiet") || !strcmp(a, "-q")) {
+            o.quiet = 1;
         } else if (!strcmp(a, "--batch") && i + 1 < argc) {
             char *end;
             long b = strtol(argv[++i], &end, 10);
@@ -193,6 +231,16 @@ int cmd_predict(int argc, char **argv)
     mt_error err = {0};
     mt_comm *comm = NULL;
     mt_status st = mt_comm_create_world(&comm, &err);
+    if (!st && mt_comm_rank(comm) == 0 && cli_log_is_json() && !o.quiet) {
+        cli_json j;
+        cli_event_begin(&j, "start");
+        cli_json_string(&j, "version", mt_version());
+        cli_json_string(&j, "command", "predict");
+        cli_json_string(&j, "checkpoint", o.ckpt);
+        cli_json_string(&j, "input", o.input);
+        cli_json_integer(&j, "world_size", mt_comm_size(comm));
+        cli_event_end(&j);
+    }
     if (!st)
         st = run(&o, comm, &err);
     int rc = st ? cli_report(&err) : 0;

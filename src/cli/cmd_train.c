@@ -1,13 +1,16 @@
-/* `mpitrain train CONFIG [--set key=value]... [--resume [CKPT]] [--quiet]`: the training command, with an
- * in-place progress bar on a terminal and one plain line per epoch otherwise (rank 0 prints). */
+/* `mpitrain train CONFIG [--set key=value]... [--resume [CKPT]] [--quiet] [--log-format text|json]`: the
+ * training command, with an in-place progress bar on a terminal and one plain line per epoch otherwise, or
+ * one JSON event per line with --log-format json (rank 0 prints). */
 #include <math.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "cli/cli.h"
+#include "cli/log_json.h"
 #include "config/config.h"
 #include "core/error.h"
 #include "core/fault.h"
@@ -25,10 +28,24 @@ typedef struct train_args {
     const char *timeline;           /* --timeline FILE.json */
 } train_args;
 
+/* Which file a name stood for when last looked at. */
+typedef struct file_seen {
+    int exists;
+    dev_t dev;
+    ino_t ino;
+    off_t size;
+    struct timespec mtime;
+} file_seen;
+
 typedef struct printer {
-    int tty, quiet;
+    int tty, quiet, json;
     double last_draw;
     int drawn;
+    const char *output;         /* run directory (JSON checkpoint events) */
+    file_seen latest;           /* OUTPUT/checkpoint.h5 when last looked at */
+    int epoch;                  /* the last epoch event's epoch */
+    file_seen epoch_file;       /* its checkpoint file at that event */
+    int look;                   /* an epoch ended since the last look: its checkpoint may follow */
 } printer;
 
 /* Whether progress may be drawn in place. Open MPI gives every rank a pseudo-terminal even when mpirun's
@@ -50,12 +67,22 @@ static int stdout_is_terminal(void)
 
 static void help(void)
 {
-    printf("usage: mpirun -np N mpitrain train CONFIG.yaml [--set key=value]... [--resume [CHECKPOINT.h5]] [--quiet]\n\n"
+    printf("usage: mpirun -np N mpitrain train CONFIG.yaml [--set key=value]... [--resume [CHECKPOINT.h5]] [--quiet]\n"
+           "                                   [--log-format text|json] [--folds K] [--timeline F.json]\n\n"
            "Trains the model of CONFIG.yaml data-parallel: every rank takes its share of each global batch.\n"
            "  --set key=value   override a config key, e.g. --set training.epochs=3 --set model.layers.0.dense.units=64\n"
            "  --resume [CKPT]   continue from CKPT, or from the newest good checkpoint in the output directory\n"
            "                    (starts from scratch, saying so, when there is none)\n"
            "  --quiet           print only errors and the final summary\n"
+           "  --log-format F    text (default): one line per epoch, then the summary table; json: rank 0\n"
+           "                    prints one JSON object per line on stdout, no progress bar; each has\n"
+           "                    \"event\", \"time\" (UTC, ISO 8601, e.g. \"2025-01-31T12:00:00.123Z\") and\n"
+           "                    \"elapsed\" (seconds since the start). Events: start (config, world_size,\n"
+           "                    parameters), info and warning (message), epoch (every metrics.jsonl field),\n"
+           "                    checkpoint (path, epoch, interrupted), fold, summary (final metrics, test,\n"
+           "                    scaling with per-rank times, output), cross_validation, error (status =\n"
+           "                    exit status, message; also on stderr as usual). With --quiet: summary,\n"
+           "                    cross_validation and error only (see docs/cluster.md)\n"
            "  --timeline F.json write every rank's reads, per-layer forward/backward, each gradient bucket's\n"
            "                    sum (start to completion), the wait for them, optimizer steps, evaluations\n"
            "                    and checkpoint writes as a Chrome trace (Perfetto, chrome://tracing)\n"
@@ -64,7 +91,10 @@ static void help(void)
            "Writes OUTPUT/metrics.jsonl, OUTPUT/scaling.json and OUTPUT/checkpoint.h5.\n"
            "A config with a gan: section trains a generator and a discriminator instead (no --folds or\n"
            "--timeline); it writes OUTPUT/samples_epochNNN.png every epoch and, with gan.classifier,\n"
-           "OUTPUT/gan_score.json.\n");
+           "OUTPUT/gan_score.json. Its JSON epoch events hold d_loss, g_loss, d_real, d_fake, seconds,\n"
+           "samples_per_sec and samples (the PNG written); its summary the score.\n"
+           "Exit status: 0 success; 2 usage, config or input error; 1 run-time failure, including a run stopped\n"
+           "by SIGTERM, SIGINT or SIGUSR1 after writing OUTPUT/checkpoint_interrupted.h5 (--resume goes on).\n");
 }
 
 static int parse(int argc, char **argv, train_args *a)
@@ -74,6 +104,11 @@ static int parse(int argc, char **argv, train_args *a)
         return 1;
     for (int i = 1; i < argc; i++) {
         const char *s = argv[i];
+        int lf = cli_log_format_option("train", argc, argv, &i);
+        if (lf > 0)
+            return lf;
+        if (lf == 0)
+            continue;
         if (!strcmp(s, "--help") || !strcmp(s, "-h")) {
             help();
             return -1;
@@ -121,9 +156,221 @@ static void clear_bar(printer *p)
     }
 }
 
+/* ---- JSON events ---- */
+
+static file_seen look_at(const char *path)
+{
+    struct stat sb;
+    file_seen f = {0};
+    if (stat(path, &sb) == 0)
+        f = (file_seen){1, sb.st_dev, sb.st_ino, sb.st_size, sb.st_mtim};
+    return f;
+}
+
+static int same_file(const file_seen *a, const file_seen *b)
+{
+    return a->exists == b->exists && (!a->exists || (a->dev == b->dev && a->ino == b->ino && a->size == b->size &&
+                                                     a->mtime.tv_sec == b->mtime.tv_sec &&
+                                                     a->mtime.tv_nsec == b->mtime.tv_nsec));
+}
+
+static void checkpoint_event(const printer *p, int epoch, const char *path, int interrupted)
+{
+    if (p->quiet)
+        return;
+    cli_json j;
+    cli_event_begin(&j, "checkpoint");
+    if (epoch > 0)
+        cli_json_integer(&j, "epoch", epoch);
+    cli_json_string(&j, "path", path);
+    cli_json_bool(&j, "interrupted", interrupted);
+    cli_event_end(&j);
+}
+
+/* The trainers write an epoch's checkpoint (OUTPUT/checkpoint_epochNNNN.h5) right after its epoch event,
+ * and a stopped run's (OUTPUT/checkpoint_interrupted.h5) before they return; each is then published as
+ * OUTPUT/checkpoint.h5, a hard link. So "checkpoint" events come from looking at the files: after an
+ * epoch event, at the next event or at the end of the run, the epoch's file is there and other than it
+ * was at the epoch event when it was written; checkpoint.h5 naming checkpoint_interrupted.h5 and other
+ * than at the last look means the interrupted one was. The first look (before training) only notes
+ * what is there. */
+static void look_for_checkpoint(printer *p, int first)
+{
+    if (!p->json || !p->output)
+        return;
+    char path[MT_PATH_MAX + 64];
+    if (p->look) {
+        p->look = 0;
+        snprintf(path, sizeof path, "%s/checkpoint_epoch%04d.h5", p->output, p->epoch);
+        file_seen now = look_at(path);
+        if (now.exists && !same_file(&now, &p->epoch_file))
+            checkpoint_event(p, p->epoch, path, 0);
+    }
+    snprintf(path, sizeof path, "%s/checkpoint.h5", p->output);
+    file_seen latest = look_at(path);
+    if (!first && latest.exists && !same_file(&latest, &p->latest)) {
+        snprintf(path, sizeof path, "%s/checkpoint_interrupted.h5", p->output);
+        file_seen stopped = look_at(path);
+        if (stopped.exists && stopped.dev == latest.dev && stopped.ino == latest.ino)
+            checkpoint_event(p, 0, path, 1);
+    }
+    p->latest = latest;
+}
+
+/* An epoch event: the previous epoch's checkpoint is looked for, and this epoch's file noted. */
+static void epoch_ended(printer *p, int epoch)
+{
+    if (!p->json || !p->output)
+        return;
+    if (p->look)
+        look_for_checkpoint(p, 0);
+    char path[MT_PATH_MAX + 64];
+    snprintf(path, sizeof path, "%s/checkpoint_epoch%04d.h5", p->output, epoch);
+    p->epoch = epoch;
+    p->epoch_file = look_at(path);
+    p->look = 1;
+}
+
+/* info and warning events (warnings also go to stderr, as in text mode). */
+static void json_message(printer *p, const char *event, const char *message)
+{
+    if (p->look)
+        look_for_checkpoint(p, 0);
+    if (!strcmp(event, "warning")) {
+        fprintf(stderr, "mpitrain: warning: %s\n", message);
+        fflush(stderr);
+    }
+    if (p->quiet)
+        return;
+    cli_json j;
+    cli_event_begin(&j, event);
+    cli_json_string(&j, "message", message);
+    cli_event_end(&j);
+}
+
+/* The fields of a metrics.jsonl row: the first MT_METRICS_BASE_FIELDS always (null when not measured),
+ * the others when measured; "epochs" after "epoch" when epochs > 0. */
+static void json_metrics(cli_json *j, const mt_metrics_row *r, int epochs)
+{
+    for (int i = 0; i < MT_METRICS_FIELDS; i++) {
+        double v = ((const double *)r)[i];
+        if (i < MT_METRICS_BASE_FIELDS || isfinite(v))
+            cli_json_number(j, mt_metrics_field_names[i], v);
+        if (i == 0 && epochs > 0)
+            cli_json_integer(j, "epochs", epochs);
+    }
+}
+
+static void json_progress(printer *p, const mt_progress *ev)
+{
+    switch (ev->kind) {
+    case MT_PROGRESS_INFO:
+        json_message(p, "info", ev->message);
+        break;
+    case MT_PROGRESS_WARNING:
+        json_message(p, "warning", ev->message);
+        break;
+    case MT_PROGRESS_STEP:
+        if (p->look)
+            look_for_checkpoint(p, 0);
+        break;
+    case MT_PROGRESS_EPOCH: {
+        epoch_ended(p, ev->epoch);
+        if (p->quiet)
+            break;
+        cli_json j;
+        cli_event_begin(&j, "epoch");
+        json_metrics(&j, ev->row, ev->epochs);
+        cli_event_end(&j);
+        break;
+    }
+    }
+}
+
+/* start: what runs, on how many ranks, with which settings. */
+static void json_start(const train_args *a, const mt_config *cfg, const char *const *overrides, size_t n,
+                       int world_size)
+{
+    if (a->quiet)
+        return;
+    cli_json j;
+    cli_event_begin(&j, "start");
+    cli_json_string(&j, "version", mt_version());
+    cli_json_string(&j, "config", a->config);
+    cli_json_integer(&j, "world_size", world_size);
+    cli_json_bool(&j, "gan", cfg->gan.enabled);
+    cli_json_open(&j, "parameters", '{');
+    cli_json_string(&j, "output", cfg->output);
+    cli_json_integer(&j, "epochs", cfg->training.epochs);
+    cli_json_integer(&j, "batch_size", cfg->training.batch_size);
+    cli_json_number(&j, "seed", cfg->training.seed);
+    cli_json_bool(&j, "resume", a->resume);
+    if (a->resume_path)
+        cli_json_string(&j, "resume_path", a->resume_path);
+    if (a->folds)
+        cli_json_integer(&j, "folds", a->folds);
+    if (a->timeline)
+        cli_json_string(&j, "timeline", a->timeline);
+    cli_json_number(&j, "stall_timeout", cfg->training.stall_timeout);
+    cli_json_open(&j, "overrides", '[');
+    for (size_t i = 0; i < n; i++)
+        cli_json_string(&j, NULL, overrides[i]);
+    cli_event_end(&j);
+}
+
+static void json_summary(const mt_config *cfg, const mt_train_result *res)
+{
+    cli_json j;
+    cli_event_begin(&j, "summary");
+    cli_json_integer(&j, "epochs_run", res->epochs_run);
+    cli_json_open(&j, "final", '{');
+    json_metrics(&j, &res->last, 0);
+    cli_json_close(&j);
+    if (!isnan(res->last.val_loss))
+        cli_json_string(&j, "validation_split", cfg->data.validation[0] ? cfg->data.validation : "held out from training");
+    if (!isnan(res->test_loss)) {
+        cli_json_open(&j, "test", '{');
+        cli_json_string(&j, "split", cfg->data.test);
+        cli_json_number(&j, "loss", res->test_loss);
+        cli_json_number(&j, "accuracy", res->test_accuracy);
+        cli_json_close(&j);
+    }
+    cli_json_open(&j, "scaling", '{');
+    cli_json_integer(&j, "world_size", res->world_size);
+    cli_json_number(&j, "samples_per_sec", res->samples_per_sec);
+    cli_json_number(&j, "train_seconds", res->train_seconds);
+    cli_json_number(&j, "efficiency", res->efficiency);
+    cli_json_integer(&j, "buckets", res->buckets);
+    cli_json_number(&j, "bucket_mb", res->bucket_mb);
+    cli_json_string(&j, "dtype", res->dtype);
+    cli_json_bool(&j, "deterministic", res->deterministic);
+    cli_json_open(&j, "ranks", '[');
+    for (int i = 0; i < res->world_size; i++) {
+        const mt_rank_times *t = &res->ranks[i];
+        cli_json_open(&j, NULL, '{');
+        cli_json_integer(&j, "rank", i);
+        cli_json_number(&j, "compute", t->compute);
+        cli_json_number(&j, "exposed_comm", t->exposed);
+        cli_json_number(&j, "data", t->data);
+        cli_json_number(&j, "idle", t->idle);
+        cli_json_number(&j, "allreduce", t->allreduce);
+        cli_json_close(&j);
+    }
+    cli_json_close(&j);
+    cli_json_close(&j);
+    cli_json_string(&j, "output", cfg->output);
+    cli_event_end(&j);
+}
+
+/* ---- text ---- */
+
 static void on_progress(const mt_progress *ev, void *user)
 {
     printer *p = user;
+    if (p->json) {
+        json_progress(p, ev);
+        return;
+    }
     switch (ev->kind) {
     case MT_PROGRESS_INFO:
         if (!p->quiet) {
@@ -188,9 +435,77 @@ static void summary(const mt_config *cfg, const mt_train_result *res)
     printf("run directory: %s\n", cfg->output);
 }
 
+static void json_gan_progress(printer *p, const mt_gan_progress *ev)
+{
+    if (ev->kind != MT_GAN_PROGRESS_EPOCH) {
+        mt_progress plain = {.kind = ev->kind == MT_GAN_PROGRESS_INFO      ? MT_PROGRESS_INFO
+                                     : ev->kind == MT_GAN_PROGRESS_WARNING ? MT_PROGRESS_WARNING
+                                                                           : MT_PROGRESS_STEP,
+                             .message = ev->message};
+        json_progress(p, &plain);
+        return;
+    }
+    epoch_ended(p, ev->epoch);
+    if (p->quiet)
+        return;
+    cli_json j;
+    cli_event_begin(&j, "epoch");
+    for (int i = 0; i < MT_GAN_ROW_FIELDS; i++) {
+        cli_json_number(&j, mt_gan_row_names[i], ((const double *)ev->row)[i]);
+        if (i == 0)
+            cli_json_integer(&j, "epochs", ev->epochs);
+    }
+    if (ev->grid)
+        cli_json_string(&j, "samples", ev->grid);
+    cli_event_end(&j);
+}
+
+static void json_gan_summary(const mt_config *cfg, const mt_gan_result *res)
+{
+    cli_json j;
+    cli_event_begin(&j, "summary");
+    cli_json_integer(&j, "epochs_run", res->epochs_run);
+    cli_json_open(&j, "final", '{');
+    for (int i = 0; i < MT_GAN_ROW_FIELDS; i++)
+        cli_json_number(&j, mt_gan_row_names[i], ((const double *)&res->last)[i]);
+    cli_json_close(&j);
+    cli_json_open(&j, "scaling", '{');
+    cli_json_integer(&j, "world_size", res->world_size);
+    cli_json_number(&j, "samples_per_sec", res->samples_per_sec);
+    cli_json_number(&j, "train_seconds", res->train_seconds);
+    cli_json_close(&j);
+    if (res->scored) {
+        const mt_gan_score *s = &res->score;
+        cli_json_open(&j, "score", '{');
+        cli_json_string(&j, "classifier", s->classifier);
+        cli_json_number(&j, "generated", s->generated);
+        cli_json_number(&j, "real", s->real);
+        cli_json_number(&j, "ratio", s->ratio);
+        cli_json_number(&j, "n_generated", s->n_generated);
+        cli_json_number(&j, "n_real", s->n_real);
+        cli_json_string(&j, "real_file", s->real_file);
+        cli_json_string(&j, "real_split", s->real_split);
+        cli_json_open(&j, "generated_classes", '[');
+        for (int k = 0; k < s->classes; k++)
+            cli_json_number(&j, NULL, s->hist[k]);
+        cli_json_close(&j);
+        cli_json_open(&j, "class_names", '[');
+        for (int k = 0; k < s->classes; k++)
+            cli_json_string(&j, NULL, s->names[k]);
+        cli_json_close(&j);
+        cli_json_close(&j);
+    }
+    cli_json_string(&j, "output", cfg->output);
+    cli_event_end(&j);
+}
+
 static void on_gan_progress(const mt_gan_progress *ev, void *user)
 {
     printer *p = user;
+    if (p->json) {
+        json_gan_progress(p, ev);
+        return;
+    }
     switch (ev->kind) {
     case MT_GAN_PROGRESS_INFO:
     case MT_GAN_PROGRESS_WARNING: {
@@ -250,14 +565,21 @@ static mt_status train_gan(const train_args *a, mt_comm *comm, const mt_config *
     if (a->folds || a->timeline)
         return mt_fail(err, MT_ERR_USAGE, "%s: %s is not available for a GAN config", a->config,
                        a->folds ? "--folds" : "--timeline");
-    printer p = {.tty = stdout_is_terminal(), .quiet = a->quiet};
+    const int json = cli_log_is_json(), rank0 = mt_comm_rank(comm) == 0;
+    printer p = {.tty = !json && stdout_is_terminal(), .quiet = a->quiet, .json = json, .output = cfg->output};
     mt_gan_train_options opts = {a->resume, a->resume_path, on_gan_progress, &p};
     mt_gan_result res;
-    if (mt_comm_rank(comm) == 0 && !a->quiet)
+    if (rank0 && json) {
+        json_start(a, cfg, a->overrides, a->n_overrides, mt_comm_size(comm));
+        look_for_checkpoint(&p, 1);
+    } else if (rank0 && !a->quiet) {
         printf("mpitrain %s: training the GAN of %s on %d rank(s)\n", mt_version(), a->config, mt_comm_size(comm));
+    }
     mt_status st = mt_gan_train_run(cfg, comm, &opts, &res, err);
-    if (!st && mt_comm_rank(comm) == 0)
-        gan_summary(cfg, &res);
+    if (rank0)
+        look_for_checkpoint(&p, 0);
+    if (!st && rank0)
+        json ? json_gan_summary(cfg, &res) : gan_summary(cfg, &res);
     return st;
 }
 
@@ -272,23 +594,33 @@ static mt_status train_once(const train_args *a, const char *const *extra, mt_co
     const char **all = calloc(a->n_overrides + n_extra + 1, sizeof *all);
     if (!all)
         return mt_fail(err, MT_ERR_NOMEM, "out of memory");
-    memcpy(all, a->overrides, a->n_overrides * sizeof *all);
-    memcpy(all + a->n_overrides, extra, n_extra * sizeof *all);
+    for (size_t i = 0; i < a->n_overrides; i++)
+        all[i] = a->overrides[i];
+    for (size_t i = 0; i < n_extra; i++)
+        all[a->n_overrides + i] = extra[i];
     mt_status loaded = mt_config_load(a->config, all, a->n_overrides + n_extra, cfg, err);
-    free(all);
     mt_status st = mt_comm_agree(comm, err);
     if (st) {
         if (loaded == MT_OK)
             mt_config_free(cfg);
+        free(all);
         return st;
     }
-    printer p = {.tty = stdout_is_terminal(), .quiet = a->quiet};
+    const int json = cli_log_is_json(), rank0 = mt_comm_rank(comm) == 0;
+    printer p = {.tty = !json && stdout_is_terminal(), .quiet = a->quiet, .json = json, .output = cfg->output};
     mt_train_options opts = {a->resume, a->resume_path, on_progress, &p, a->timeline};
-    if (mt_comm_rank(comm) == 0 && !a->quiet)
+    if (rank0 && json) {
+        json_start(a, cfg, all, a->n_overrides + n_extra, mt_comm_size(comm));
+        look_for_checkpoint(&p, 1);
+    } else if (rank0 && !a->quiet) {
         printf("mpitrain %s: training %s on %d rank(s)\n", mt_version(), a->config, mt_comm_size(comm));
+    }
+    free(all);
     st = mt_train_run(cfg, comm, &opts, res, err);
-    if (!st && mt_comm_rank(comm) == 0)
-        summary(cfg, res);
+    if (rank0)
+        look_for_checkpoint(&p, 0);
+    if (!st && rank0)
+        json ? json_summary(cfg, res) : summary(cfg, res);
     if (st) { /* on success the caller reads and frees them */
         mt_train_result_free(res);
         mt_config_free(cfg);
@@ -312,8 +644,15 @@ static mt_status cross_validate(const train_args *a, mt_comm *comm, mt_error *er
         const char *extra[] = {folds, fold, output, "data.validation=", "data.validation_fraction=0", NULL};
         mt_config cfg;
         mt_train_result res;
-        if (mt_comm_rank(comm) == 0 && !a->quiet)
+        if (mt_comm_rank(comm) == 0 && !a->quiet && cli_log_is_json()) {
+            cli_json j;
+            cli_event_begin(&j, "fold");
+            cli_json_integer(&j, "fold", i + 1);
+            cli_json_integer(&j, "folds", a->folds);
+            cli_event_end(&j);
+        } else if (mt_comm_rank(comm) == 0 && !a->quiet) {
             printf("fold %d/%d\n", i + 1, a->folds);
+        }
         st = train_once(a, extra, comm, &res, &cfg, err);
         if (!st) {
             loss[i] = res.last.val_loss, acc[i] = res.last.val_accuracy;
@@ -329,24 +668,36 @@ static mt_status cross_validate(const train_args *a, mt_comm *comm, mt_error *er
             m[0] += loss[i] / a->folds, m[1] += acc[i] / a->folds;
         for (int i = 0; i < a->folds; i++)
             v[0] += (loss[i] - m[0]) * (loss[i] - m[0]), v[1] += (acc[i] - m[1]) * (acc[i] - m[1]);
-        printf("cross-validation over %d folds: val_loss %.4f +- %.4f", a->folds, m[0], sqrt(v[0] / (a->folds - 1)));
-        if (!isnan(m[1]))
-            printf("  val_accuracy %.4f +- %.4f", m[1], sqrt(v[1] / (a->folds - 1)));
-        printf(" (mean +- sample standard deviation)\n");
+        if (cli_log_is_json()) {
+            cli_json j;
+            cli_event_begin(&j, "cross_validation");
+            cli_json_integer(&j, "folds", a->folds);
+            cli_json_number(&j, "val_loss_mean", m[0]);
+            cli_json_number(&j, "val_loss_std", sqrt(v[0] / (a->folds - 1)));
+            cli_json_number(&j, "val_accuracy_mean", m[1]);
+            cli_json_number(&j, "val_accuracy_std", sqrt(v[1] / (a->folds - 1)));
+            cli_event_end(&j);
+        } else {
+            printf("cross-validation over %d folds: val_loss %.4f +- %.4f", a->folds, m[0],
+                   sqrt(v[0] / (a->folds - 1)));
+            if (!isnan(m[1]))
+                printf("  val_accuracy %.4f +- %.4f", m[1], sqrt(v[1] / (a->folds - 1)));
+            printf(" (mean +- sample standard deviation)\n");
+        }
     }
     free(loss), free(acc);
     mt_config_free(&base);
     return st;
 }
 
-/* SIGTERM (what srun passes to every task at the time limit), SIGINT and SIGUSR1 (a common choice for a
- * scheduler's early warning) ask the trainer to checkpoint at the end of the current step and stop; a
- * second one acts as usual (SA_RESETHAND). Open MPI's mpirun aborts the job itself on SIGTERM, so under
- * mpirun the signal goes to the mpitrain processes. */
+/* SIGTERM (what SLURM sends every task at the time limit or on scancel), SIGINT and SIGUSR1 (a common
+ * choice for a scheduler's early warning; srun and Open MPI's mpirun forward it to every rank) ask the
+ * trainer to checkpoint at the end of the current step and stop; a second one acts as usual
+ * (SA_RESETHAND). On SIGTERM mpirun ends the ranks itself (SIGKILL a second later) and srun kills them at
+ * once, so to either launcher send SIGUSR1 (docs/cluster.md). */
 static void on_stop_signal(int signo)
 {
     mt_train_request_stop(signo);
-    mt_gan_request_stop(signo);
 }
 
 static void catch_stop_signals(void)
@@ -364,6 +715,7 @@ static void catch_stop_signals(void)
 int cmd_train(int argc, char **argv)
 {
     train_args a = {0};
+    cli_log_init(argc, argv);
     int rc = parse(argc, argv, &a);
     if (rc) {
         free(a.overrides);

@@ -9,7 +9,6 @@
 #include "train/gan_trainer.h"
 
 #include <math.h>
-#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -28,6 +27,7 @@
 #include "train/resume.h"
 #include "train/run_dir.h"
 #include "train/sampler.h"
+#include "train/stop_request.h"
 
 const char *const mt_gan_row_names[MT_GAN_ROW_FIELDS] = {"epoch", "d_loss", "g_loss", "d_real", "d_fake",
                                                          "seconds", "samples_per_sec"};
@@ -78,13 +78,6 @@ typedef struct gan {
     uint64_t samples, epoch_samples, skipped;
     struct { double d_loss, g_loss, d_real, d_fake, n; } sums; /* this rank's, over the epoch so far */
 } gan;
-
-static volatile sig_atomic_t stop_signal;
-
-void mt_gan_request_stop(int signo)
-{
-    stop_signal = signo ? signo : -1;
-}
 
 static void info(gan *t, mt_gan_progress_kind kind, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
@@ -460,7 +453,7 @@ static mt_status gan_step(gan *t, uint64_t batch, mt_error *err)
     /* Discriminator: real samples (label 1), then fakes (label 0); its sums start during the second backward. */
     float *dtr = mt_model_grad_trailer(d);
     memset(dtr, 0, MT_GRAD_TRAILER * sizeof *dtr);
-    dtr[STOP_SLOT] = stop_signal != 0;
+    dtr[STOP_SLOT] = mt_stop_requested();
     mt_model_zero_grads(d);
     mt_status st = read_real(t, batch, start, count, err);
     const int n = st ? 0 : (int)count; /* a failed read runs empty: every rank joins the same collectives */
@@ -662,11 +655,7 @@ static mt_status save_interrupted(gan *t, int epoch, mt_error *err)
         mt_run_dir_publish_interrupted(t->cfg->output, err);
     if (mt_comm_agree(t->comm, err))
         return err->code;
-    const int signo = stop_signal;
-    return mt_fail(err, MT_INTERRUPTED, "stopped by %s after step %lld of epoch %d (step %lld of the run): "
-                   "checkpoint written to %s; --resume continues from it",
-                   signo == SIGTERM ? "SIGTERM" : signo == SIGINT ? "SIGINT" : signo == SIGUSR1 ? "SIGUSR1"
-                   : "a stop request", (long long)t->state.epoch_step, epoch + 1, (long long)t->state.step, path);
+    return mt_stop_interrupted(&t->state, epoch, path, err);
 }
 
 /* After an epoch: history, metrics.jsonl and the sample grid on rank 0, then the progress line. */
@@ -836,6 +825,7 @@ mt_status mt_gan_train_run(const mt_config *cfg, mt_comm *comm, const mt_gan_tra
     if (!st)
         st = train_loop(&t, res, err);
     mt_comm_set_stall_timeout(comm, stall_before);
+    mt_stop_clear(); /* a stop request ends this run, not the next one in the same process */
     gan_free(&t);
     return st;
 }

@@ -65,9 +65,6 @@ typedef struct mt_gan_result {
 mt_status mt_gan_train_run(const mt_config *cfg, mt_comm *comm, const mt_gan_train_options *opts, mt_gan_result *res,
                            mt_error *err);
 
-/* Asks a running mt_gan_train_run to stop after the current step (async-signal-safe), as
- * mt_train_request_stop does for classifiers: OUTPUT/checkpoint_interrupted.h5, MT_INTERRUPTED. */
-void mt_gan_request_stop(int signo);
 
 /* The parameters and buffers of both networks in a GAN checkpoint, generator then discriminator, as one
  * malloc'd array (*n floats), for comparisons in tests. The networks are built from cfg. Rank-local. */

@@ -4,7 +4,6 @@
 #include "train/trainer.h"
 
 #include <math.h>
-#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,6 +18,7 @@
 #include "train/resume.h"
 #include "train/run_dir.h"
 #include "train/sampler.h"
+#include "train/stop_request.h"
 #include "train/session.h"
 #include "train/timeline.h"
 
@@ -54,14 +54,6 @@ typedef struct trainer {
     double slow_step;              /* seconds of the slowest recent step (decaying), for the watchdog */
     char *config_yaml;
 } trainer;
-
-/* Set from a signal handler (mt_train_request_stop); read at every step. */
-static volatile sig_atomic_t stop_signal;
-
-void mt_train_request_stop(int signo)
-{
-    stop_signal = signo ? signo : -1;
-}
 
 /* Trailer slot that carries "a stop was requested on this rank" with the step's sums. */
 #define STOP_SLOT 3
@@ -397,7 +389,7 @@ static mt_status train_step(trainer *t, uint64_t step, uint64_t micro, uint64_t 
     double loss_here = 0;
     const mt_eval_sums before = *sums; /* restored when the step is skipped */
     memset(trailer, 0, MT_GRAD_TRAILER * sizeof *trailer);
-    trailer[STOP_SLOT] = stop_signal != 0;
+    trailer[STOP_SLOT] = mt_stop_requested();
     mt_model_zero_grads(&s->model);
     mt_comm_set_phase(t->comm, "step %lld (epoch %lld)", (long long)t->state.step + 1, (long long)t->state.epoch + 1);
     mt_fault_action fault = mt_fault_check(MT_FAULT_STEP);
@@ -617,13 +609,7 @@ static mt_status save_interrupted(trainer *t, int epoch, mt_error *err)
     mt_timeline_add(t->tl, MT_TL_CHECKPOINT, -1, t0, mt_wtime());
     if (mt_comm_agree(t->comm, err))
         return err->code;
-    const int signo = stop_signal;
-    return mt_fail(err, MT_INTERRUPTED, "stopped by %s after step %lld of epoch %d (step %lld of the run): "
-                   "checkpoint written to %s; --resume continues from it",
-                   signo == SIGTERM ? "SIGTERM"
-                   : signo == SIGINT ? "SIGINT"
-                   : signo == SIGUSR1 ? "SIGUSR1" : "a stop request",
-                   (long long)t->state.epoch_step, epoch + 1, (long long)t->state.step, path);
+    return mt_stop_interrupted(&t->state, epoch, path, err);
 }
 
 static mt_status finish(trainer *t, mt_train_result *res, mt_error *err)
@@ -786,7 +772,7 @@ mt_status mt_train_run(const mt_config *cfg, mt_comm *comm, const mt_train_optio
     if (!st && t.tl)
         st = write_timeline(&t, opts->timeline_path, err);
     mt_comm_set_stall_timeout(comm, stall_before);
-    stop_signal = 0; /* a stop request ends this run, not the next one in the same process */
+    mt_stop_clear(); /* a stop request ends this run, not the next one in the same process */
     mt_grad_exchange_free(&t.gx);
     free(t.bal.weight), free(t.bal.cum);
     mt_timeline_free(&t.timeline);

@@ -6,6 +6,7 @@
 #include "config/config.h"
 #include "dist/comm.h"
 #include "io/checkpoint.h"
+#include "train/stop_request.h"
 
 typedef enum mt_progress_kind {
     MT_PROGRESS_INFO,    /* a message (message) */
@@ -66,10 +67,5 @@ mt_status mt_train_run(const mt_config *cfg, mt_comm *comm, const mt_train_optio
 
 void mt_train_result_free(mt_train_result *res);
 
-/* Asks a running mt_train_run to stop: async-signal-safe (a signal handler may call it with its signal
- * number). At the end of the current step every rank learns of it with the step's sums, rank 0 writes
- * OUTPUT/checkpoint_interrupted.h5 (checkpoint.h5 points at it), and mt_train_run returns MT_INTERRUPTED.
- * --resume continues from the next step. */
-void mt_train_request_stop(int signo);
 
 #endif

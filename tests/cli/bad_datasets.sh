@@ -145,14 +145,22 @@ expect_error "eval of a truncated checkpoint" "trunc\.h5: truncated HDF5 checkpo
 cp "$CKPT" "$T/flip.h5"
 if "$MKDATASET" --flip "$T/flip.h5" /params/000_dense/weight >"$T/mk.out" 2>&1; then
   expect_error "resume from a checkpoint with a flipped bit" \
-    "flip\.h5: /params/000_dense/weight: cannot read \(checksum mismatch" "$MPITRAIN" train "$SMALL" --resume "$T/flip.h5"
+    "flip\.h5: damaged checkpoint: checksum mismatch: its contents do not match the CRC-32 its seal records" \
+    "$MPITRAIN" train "$SMALL" --resume "$T/flip.h5"
 else
   fail "mkdataset --flip could not damage the checkpoint copy"
   sed 's/^/    | /' "$T/mk.out" | head -n 5
 fi
 expect_error "eval of a split with an infinite feature" "inf_x\.h5: /train/x: row 6, column 0 is \+inf" \
   "$MPITRAIN" eval "$CKPT" --data "$INF" --split train
-expect_error "resume from a dataset file" "good\.h5: not a complete mpitrain checkpoint" \
+cp "$CKPT" "$T/seal.h5"
+printf 'crc32 00000000' | dd of="$T/seal.h5" bs=1 seek=16 conv=notrunc status=none
+expect_error "eval of a checkpoint with a changed seal" "seal\.h5: damaged checkpoint: checksum mismatch" \
+  "$MPITRAIN" eval "$T/seal.h5"
+printf 'garbage' | dd of="$T/seal.h5" bs=1 seek=0 conv=notrunc status=none
+expect_error "eval of a checkpoint whose seal is gone" "seal\.h5: no integrity seal in its first 512 bytes" \
+  "$MPITRAIN" eval "$T/seal.h5"
+expect_error "resume from a dataset file" "good\.h5: no integrity seal in its first 512 bytes" \
   "$MPITRAIN" train "$SMALL" --resume "$T/good.h5"
 : >"$T/empty.h5"
 expect_error "resume from an empty file" "empty\.h5: is empty" "$MPITRAIN" train "$SMALL" --resume "$T/empty.h5"

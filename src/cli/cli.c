@@ -43,7 +43,8 @@ void cli_abort(const mt_error *err)
     fprintf(stderr, "mpitrain: %s\n", msg);
     fflush(stderr);
     cli_log_error_event(mt_status_exit_code(err->code), msg); /* from this rank, whichever it is */
-    mt_dist_abort(mt_status_exit_code(err->code));
+    mt_dist_abort_job(mt_status_exit_code(err->code));
+    exit(mt_status_exit_code(err->code)); /* without MPI: this process is the job */
 }
 
 void cli_error_line(const char *fmt, ...)

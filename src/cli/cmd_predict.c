@@ -84,8 +84,12 @@ static mt_status choose_split(const char *input, const char *asked, char *out, s
     if (n == 0)
         return mt_fail(err, MT_ERR_INPUT, "%s: no split (a group holding x) in the file", input);
     char list[512] = "";
-    for (int i = 0; i < n; i++)
-        snprintf(list + strlen(list), sizeof list - strlen(list), "%s%s", i ? ", " : "", names[i]);
+    for (int i = 0; i < n; i++) { /* as many names as fit */
+        size_t used = strlen(list), add = strlen(names[i]) + (i ? 2 : 0);
+        if (used + add >= sizeof list)
+            break;
+        strcat(strcat(list, i ? ", " : ""), names[i]);
+    }
     return mt_fail(err, MT_ERR_INPUT, "%s: no split 'test' and several others (%s); choose one with --split", input,
                    list);
 }

@@ -5,8 +5,8 @@
  *  - ASan unwinds the stack of each allocation with the full (DWARF) unwinder: Open MPI's plugins are
  *    built without frame pointers and unloaded by MPI_Finalize, so a frame-pointer walk stops in them
  *    and a leak report could not tell their memory from ours. Full stacks reach MPI_Init, which the
- *    suppressions of tests/lsan.supp name (the tests and tests/fuzz/run.sh pass that file in
- *    LSAN_OPTIONS); in the fuzz harnesses they reach the libhdf5 call a leak inside libhdf5 came from
+ *    suppressions of tests/lsan.supp name (compiled in as __lsan_default_suppressions, so every
+ *    program of the build applies them, run by CTest or by hand); in the fuzz harnesses they reach the libhdf5 call a leak inside libhdf5 came from
  *    (libhdf5 has no frame pointers either). It makes allocation about twice as slow;
  *  - a request for more than ASan supports (libhdf5 allocates sizes read from a damaged file's
  *    metadata) returns NULL, as malloc does in a normal build, instead of stopping the program;
@@ -23,6 +23,9 @@
 const char *__asan_default_options(void);
 const char *__ubsan_default_options(void);
 const char *__lsan_default_options(void);
+const char *__lsan_default_suppressions(void);
+
+#include "lsan_suppressions.h" /* MT_LSAN_SUPPRESSIONS: the leak: lines of tests/lsan.supp (CMake) */
 
 const char *__asan_default_options(void)
 {
@@ -37,4 +40,9 @@ const char *__ubsan_default_options(void)
 const char *__lsan_default_options(void)
 {
     return "print_suppressions=0:use_tls=0";
+}
+
+const char *__lsan_default_suppressions(void)
+{
+    return MT_LSAN_SUPPRESSIONS;
 }

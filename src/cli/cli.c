@@ -74,9 +74,14 @@ int cli_usage_error(const char *command, const char *fmt, ...)
     return 2;
 }
 
-void cli_tune_process(void)
+int cli_start_mpi(int *argc, char ***argv)
 {
+    if (mt_dist_init(argc, argv) != 0) {
+        fprintf(stderr, "mpitrain: MPI initialization failed\n");
+        return 1;
+    }
     if (!getenv("OPENBLAS_NUM_THREADS") && !getenv("OMP_NUM_THREADS"))
         mt_blas_set_threads(1);
     mt_flush_denormals();
+    return 0;
 }

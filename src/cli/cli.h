@@ -16,8 +16,10 @@ void cli_abort(const mt_error *err) __attribute__((noreturn));
 /* Prints a usage error for a command (rank 0 only) and returns 2. */
 int cli_usage_error(const char *command, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
-/* One BLAS thread per rank unless the user set OPENBLAS_NUM_THREADS; denormals flushed to zero. */
-void cli_tune_process(void);
+/* The start of every command that runs under mpirun: MPI initialized, then one BLAS thread per rank
+ * unless the user set OPENBLAS_NUM_THREADS, denormals flushed to zero. 0, or 1 (the exit status) after
+ * saying on stderr that MPI could not start. */
+int cli_start_mpi(int *argc, char ***argv);
 
 int cmd_train(int argc, char **argv);
 int cmd_eval(int argc, char **argv);

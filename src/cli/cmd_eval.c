@@ -341,11 +341,8 @@ int cmd_eval(int argc, char **argv)
     }
     if (!o.ckpt)
         return cli_usage_error("eval", "missing CHECKPOINT.h5");
-    if (mt_dist_init(&argc, &argv) != 0) {
-        fprintf(stderr, "mpitrain: MPI initialization failed\n");
+    if (cli_start_mpi(&argc, &argv))
         return 1;
-    }
-    cli_tune_process();
     mt_error err = {0};
     mt_comm *comm = NULL;
     mt_status st = mt_comm_create_world(&comm, &err);

@@ -894,11 +894,8 @@ int cmd_plot(int argc, char **argv)
     const char *base = strrchr(o.run, '/');
     char title[256];
     snprintf(title, sizeof title, "%s", base && base[1] ? base + 1 : o.run);
-    if (mt_dist_init(&argc, &argv) != 0) {
-        fprintf(stderr, "mpitrain: MPI initialization failed\n");
+    if (cli_start_mpi(&argc, &argv))
         return 1;
-    }
-    cli_tune_process();
     mt_error err = {0};
     mt_status st = MT_OK;
     int rank = mt_dist_world_rank();

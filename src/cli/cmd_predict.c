@@ -227,11 +227,8 @@ int cmd_predict(int argc, char **argv)
         return cli_usage_error("predict", "missing -o OUT.h5 or -o OUT.csv");
     if (!(o.format = output_format(o.output)))
         return cli_usage_error("predict", "-o %s: the name must end in .h5, .hdf5 or .csv", o.output);
-    if (mt_dist_init(&argc, &argv) != 0) {
-        fprintf(stderr, "mpitrain: MPI initialization failed\n");
+    if (cli_start_mpi(&argc, &argv))
         return 1;
-    }
-    cli_tune_process();
     mt_error err = {0};
     mt_comm *comm = NULL;
     mt_status st = mt_comm_create_world(&comm, &err);

@@ -721,12 +721,10 @@ int cmd_train(int argc, char **argv)
         free(a.overrides);
         return rc < 0 ? 0 : rc;
     }
-    if (mt_dist_init(&argc, &argv) != 0) {
-        fprintf(stderr, "mpitrain: MPI initialization failed\n");
+    if (cli_start_mpi(&argc, &argv)) {
         free(a.overrides);
         return 1;
     }
-    cli_tune_process();
     catch_stop_signals();
     mt_error err = {0};
     mt_comm *comm = NULL;

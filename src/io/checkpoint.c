@@ -743,6 +743,10 @@ static hid_t open_checkpoint(const char *path, mt_error *err)
     hid_t f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
     if (f < 0)
         return mt_fail(err, MT_ERR_INPUT, "%s: not a readable HDF5 file (truncated or corrupted?)", path), -1;
+    if (mt_h5_check_layouts(f, path, err)) {
+        H5Fclose(f);
+        return -1;
+    }
     int64_t complete = 0;
     hid_t a = H5Aexists(f, "complete") > 0 ? H5Aopen(f, "complete", H5P_DEFAULT) : -1;
     if (a < 0 || !one_element(H5Aget_space(a)) || H5Aread(a, H5T_NATIVE_INT64, &complete) < 0 || complete != 1) {

@@ -11,6 +11,7 @@
 #include <hdf5.h>
 
 #include "core/error.h"
+#include "io/h5_check.h"
 
 /* Copies the innermost message on HDF5's error stack into data (200 bytes). */
 static herr_t take_first_desc(unsigned n, const H5E_error2_t *e, void *data)
@@ -47,10 +48,15 @@ static mt_status read_doubles(const char *path, const char *dpath, hid_t d, uint
     else if (rows > SIZE_MAX / sizeof **values)
         st = mt_fail(err, MT_ERR_INPUT, "%s: %s: %llu rows are too many to read", path, dpath,
                      (unsigned long long)rows);
-    else if (!(*values = malloc((rows ? rows : 1) * sizeof **values)))
+    /* what H5Dread trusts: the type it converts from and the storage it reads */
+    if (st == MT_OK)
+        st = mt_h5_check_number_type(type, path, dpath, err);
+    if (st == MT_OK)
+        st = mt_h5_check_storage(d, path, dpath, MT_H5_MAX_CHUNK_BYTES, err);
+    if (st == MT_OK && !(*values = malloc((rows ? rows : 1) * sizeof **values)))
         st = mt_fail(err, MT_ERR_NOMEM, "%s: %s: out of memory for %llu values", path, dpath,
                      (unsigned long long)rows);
-    else if (rows > 0 && H5Dread(d, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, *values) < 0) {
+    if (st == MT_OK && rows > 0 && H5Dread(d, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, *values) < 0) {
         char why[200] = "HDF5 error";
         H5Ewalk2(H5E_DEFAULT, H5E_WALK_UPWARD, take_first_desc, why);
         st = mt_fail(err, MT_ERR_IO, "%s: %s: read failed: %s", path, dpath, why);
@@ -81,9 +87,11 @@ mt_status mt_dataset_read_column(const char *path, const char *split, const char
         return mt_fail(err, MT_ERR_INPUT, "%s: cannot open as HDF5", path);
     mt_status st = MT_OK;
     if (exists(file, gpath, dpath)) {
-        hid_t d = H5Dopen2(file, dpath, H5P_DEFAULT);
-        st = d < 0 ? mt_fail(err, MT_ERR_INPUT, "%s: %s: is not a dataset", path, dpath)
-                   : read_doubles(path, dpath, d, rows, values, err);
+        st = mt_h5_check_layout(file, dpath, path, err);
+        hid_t d = st ? -1 : H5Dopen2(file, dpath, H5P_DEFAULT);
+        if (st == MT_OK)
+            st = d < 0 ? mt_fail(err, MT_ERR_INPUT, "%s: %s: is not a dataset", path, dpath)
+                       : read_doubles(path, dpath, d, rows, values, err);
         if (d >= 0)
             H5Dclose(d);
     }

@@ -31,7 +31,6 @@
 #define MAX_SAMPLE_ELEMS ((uint64_t)1 << 40)  /* elements per sample (or targets per row) */
 #define MAX_ROWS ((uint64_t)1 << 40)          /* rows of a split (a training run keeps 8 bytes per row) */
 #define MAX_CLASS_NAMES 65536                 /* strings in the "classes" attribute */
-#define MAX_CHUNK_BYTES ((uint64_t)256 << 20) /* one chunk, decompressed: HDF5 allocates it whole to read a row */
 #define LABEL_BLOCK_ROWS 65536                /* rows per read in check_labels */
 #define RANGE_RESERVE_ROWS 4096               /* scratch reserved by a first read_range */
 #define CHUNK_CACHE_BYTES ((size_t)32 << 20)  /* per-dataset chunk cache for chunked x */
@@ -230,6 +229,9 @@ static void format_shape(const column *c, char *buf, size_t size)
 static mt_status open_column(mt_dataset *ds, const char *split, const char *what, column *c, mt_error *err)
 {
     snprintf(c->name, sizeof c->name, "/%s/%s", split, what);
+    mt_status st = mt_h5_check_layout(ds->file, c->name, ds->path, err);
+    if (st)
+        return st;
     H5I_type_t t = object_type(ds->file, c->name);
     if (t == H5I_BADID)
         return not_found(ds, split, c->name, err);
@@ -333,60 +335,6 @@ static mt_status check_y_type(mt_dataset *ds, hid_t ftype, mt_error *err)
 
 typedef mt_status (*type_check)(mt_dataset *ds, hid_t ftype, mt_error *err);
 
-/* A chunked column's chunk, decompressed, must stay within MAX_CHUNK_BYTES: reading one row reads (and
- * allocates) its whole chunk, and a hostile file can declare chunks far larger than its dimensions. */
-static mt_status check_chunk(const mt_dataset *ds, const column *c, size_t elem_size, mt_error *err)
-{
-    hid_t dcpl = H5Dget_create_plist(c->dset);
-    if (dcpl < 0)
-        return mt_fail(err, MT_ERR_INPUT, "%s: %s: cannot read its storage layout", ds->path, c->name);
-    hsize_t chunk[H5S_MAX_RANK];
-    int chunked = H5Pget_layout(dcpl) == H5D_CHUNKED;
-    int rank = chunked ? H5Pget_chunk(dcpl, H5S_MAX_RANK, chunk) : 0;
-    H5Pclose(dcpl);
-    uint64_t bytes = elem_size;
-    for (int d = 0; d < rank && bytes <= MAX_CHUNK_BYTES; d++)
-        bytes = chunk[d] > MAX_CHUNK_BYTES ? MAX_CHUNK_BYTES + 1 : bytes * chunk[d];
-    if (chunked && (rank < 1 || bytes > MAX_CHUNK_BYTES))
-        return mt_fail(err, MT_ERR_INPUT, "%s: %s: chunks of more than 256 MiB (or unreadable chunk shape): "
-                       "rewrite it with smaller chunks", ds->path, c->name);
-    return MT_OK;
-}
-
-/* Contiguous storage, once written, holds exactly the bytes of the shape: libhdf5 1.10 reads a damaged
- * one's shape past what is stored. */
-static mt_status check_stored_size(const mt_dataset *ds, const column *c, size_t elem_size, mt_error *err)
-{
-    hid_t dcpl = H5Dget_create_plist(c->dset);
-    int contiguous = dcpl >= 0 && H5Pget_layout(dcpl) == H5D_CONTIGUOUS && H5Pget_external_count(dcpl) == 0;
-    if (dcpl >= 0)
-        H5Pclose(dcpl);
-    hsize_t stored = contiguous ? H5Dget_storage_size(c->dset) : 0;
-    uint64_t need = (uint64_t)c->dims[0] * c->row_elems * elem_size; /* bounded by check_row_size */
-    if (stored != 0 && stored != need)
-        return mt_fail(err, MT_ERR_INPUT, "%s: %s: damaged: %llu bytes stored, its shape needs %llu", ds->path,
-                       c->name, (unsigned long long)stored, (unsigned long long)need);
-    return MT_OK;
-}
-
-/* Integer and float file types as writers produce them: integers of 1, 2, 4 or 8 bytes with every bit
- * significant, IEEE single or double floats. libhdf5 1.10 converts a damaged type (a size of millions of
- * bytes with 32 bits of precision, say) by reading past the end of its buffers. */
-static int plain_number_type(hid_t t)
-{
-    size_t size = H5Tget_size(t);
-    switch (H5Tget_class(t)) {
-    case H5T_INTEGER:
-        return (size == 1 || size == 2 || size == 4 || size == 8) && H5Tget_precision(t) == 8 * size &&
-               H5Tget_offset(t) == 0;
-    case H5T_FLOAT:
-        return H5Tequal(t, H5T_IEEE_F32LE) > 0 || H5Tequal(t, H5T_IEEE_F32BE) > 0 ||
-               H5Tequal(t, H5T_IEEE_F64LE) > 0 || H5Tequal(t, H5T_IEEE_F64BE) > 0;
-    default:
-        return 1; /* not a number: the column's own check names what it needs */
-    }
-}
-
 /* Runs check on the column's file type, then decides whether rows can be read from the file directly:
  * the storage must be one contiguous, fully allocated block in this file holding exactly the bytes of
  * the memory type (mapping is decided later, once the file is mapped). */
@@ -395,14 +343,12 @@ static mt_status check_column(mt_dataset *ds, column *c, type_check check, mt_er
     hid_t ftype = H5Dget_type(c->dset);
     if (ftype < 0)
         return mt_fail(err, MT_ERR_INPUT, "%s: %s: cannot read its type", ds->path, c->name);
-    mt_status st = plain_number_type(ftype) ? check(ds, ftype, err)
-                   : mt_fail(err, MT_ERR_INPUT, "%s: %s: damaged or unsupported number type (%zu bytes, %zu bits "
-                             "of precision)", ds->path, c->name, H5Tget_size(ftype), H5Tget_precision(ftype));
+    mt_status st = mt_h5_check_number_type(ftype, ds->path, c->name, err);
     if (st == MT_OK)
-        st = check_chunk(ds, c, H5Tget_size(ftype), err);
+        st = check(ds, ftype, err);
+    if (st == MT_OK)
+        st = mt_h5_check_storage(c->dset, ds->path, c->name, MT_H5_MAX_CHUNK_BYTES, err);
     int same_bytes = st == MT_OK && H5Tequal(ftype, c->memtype) > 0;
-    if (st == MT_OK)
-        st = check_stored_size(ds, c, H5Tget_size(ftype), err);
     H5Tclose(ftype);
     c->best_path = MT_DATASET_READ_HDF5;
     if (!same_bytes || ds->fd < 0)

@@ -13,6 +13,9 @@
  * of the file, user block included (a file with a 512-byte user block records its whole size), which is
  * what HDF5 itself compares with the file's size when it opens it.
  *
+ * A numeric dataset: a plain integer or IEEE float type, chunks of bounded size, and contiguous storage of
+ * exactly the shape's bytes (libhdf5 1.10 trusts each of these and reads past its buffers otherwise).
+ *
  * A variable-length string is stored as a descriptor in the dataset's raw data (file format specification,
  * section VI.C, and IV.A.2.d for the datatype): its length in elements of the base type (4 bytes,
  * little-endian), then the global heap collection's address (O bytes, counted from the end of the user
@@ -34,6 +37,7 @@
 #define SIGNATURE_BYTES 8
 #define MAX_SUPERBLOCK_AT ((int64_t)1 << 30)  /* user blocks larger than this are not searched */
 #define UNDEFINED_ADDRESS UINT64_MAX
+#define SUPERBLOCK_PREFIX 64                  /* superblock bytes read: all fields up to end-of-file */
 
 static const unsigned char signature[SIGNATURE_BYTES] = {0x89, 'H', 'D', 'F', '\r', '\n', 0x1a, '\n'};
 
@@ -90,6 +94,22 @@ static uint64_t superblock_eof(const unsigned char *buf, size_t n)
     return get_le(buf + eof_at, width);
 }
 
+/* Reads the first SUPERBLOCK_PREFIX bytes of the superblock into buf, found where HDF5 looks (0, 512,
+ * 1024, ...); its offset (the size of the user block) into *at when at is not NULL. The bytes read, or
+ * 0 when there is no signature. */
+static size_t find_superblock(int fd, int64_t file_size, unsigned char *buf, int64_t *at)
+{
+    for (int64_t pos = 0; pos < file_size && pos <= MAX_SUPERBLOCK_AT; pos = pos ? 2 * pos : 512) {
+        size_t n = read_at(fd, pos, buf, SUPERBLOCK_PREFIX);
+        if (n >= SIGNATURE_BYTES && !memcmp(buf, signature, SIGNATURE_BYTES)) {
+            if (at)
+                *at = pos;
+            return n;
+        }
+    }
+    return 0;
+}
+
 mt_status mt_h5_check_file(const char *path, const char *kind, mt_error *err)
 {
     const char *k = kind ? kind : "file";
@@ -110,15 +130,8 @@ mt_status mt_h5_check_file(const char *path, const char *kind, mt_error *err)
         close(fd);
         return st;
     }
-    unsigned char buf[64];
-    int64_t at = 0;
-    size_t n = 0;
-    for (; at < sb.st_size && at <= MAX_SUPERBLOCK_AT; at = at ? 2 * at : 512) {
-        n = read_at(fd, at, buf, sizeof buf);
-        if (n >= SIGNATURE_BYTES && !memcmp(buf, signature, SIGNATURE_BYTES))
-            break;
-        n = 0;
-    }
+    unsigned char buf[SUPERBLOCK_PREFIX];
+    size_t n = find_superblock(fd, sb.st_size, buf, NULL);
     close(fd);
     if (n == 0)
         return mt_fail(err, MT_ERR_INPUT, "%s: not an HDF5 %s (no HDF5 signature in its %lld bytes)", path, k,
@@ -189,6 +202,71 @@ static int heap_object_size(int fd, uint64_t at, uint64_t file_size, int L, uint
     return 0;
 }
 
+mt_status mt_h5_check_number_type(hid_t type, const char *path, const char *name, mt_error *err)
+{
+    size_t size = H5Tget_size(type);
+    int plain;
+    switch (H5Tget_class(type)) {
+    case H5T_INTEGER:
+        plain = (size == 1 || size == 2 || size == 4 || size == 8) && H5Tget_precision(type) == 8 * size &&
+                H5Tget_offset(type) == 0;
+        break;
+    case H5T_FLOAT:
+        plain = H5Tequal(type, H5T_IEEE_F32LE) > 0 || H5Tequal(type, H5T_IEEE_F32BE) > 0 ||
+                H5Tequal(type, H5T_IEEE_F64LE) > 0 || H5Tequal(type, H5T_IEEE_F64BE) > 0;
+        break;
+    default:
+        plain = 1; /* not a number */
+    }
+    if (!plain)
+        return mt_fail(err, MT_ERR_INPUT, "%s: %s: damaged or unsupported number type (%zu bytes, %zu bits of "
+                       "precision)", path, name, size, H5Tget_precision(type));
+    return MT_OK;
+}
+
+mt_status mt_h5_check_storage(hid_t d, const char *path, const char *name, uint64_t max_chunk_bytes,
+                              mt_error *err)
+{
+    hid_t dcpl = H5Dget_create_plist(d), type = H5Dget_type(d), space = H5Dget_space(d);
+    uint64_t elem = type >= 0 ? H5Tget_size(type) : 0;
+    hssize_t points = space >= 0 ? H5Sget_simple_extent_npoints(space) : -1;
+    H5D_layout_t layout = dcpl >= 0 ? H5Pget_layout(dcpl) : H5D_LAYOUT_ERROR;
+    hsize_t chunk[H5S_MAX_RANK];
+    int rank = layout == H5D_CHUNKED ? H5Pget_chunk(dcpl, H5S_MAX_RANK, chunk) : 0;
+    int contiguous = layout == H5D_CONTIGUOUS && H5Pget_external_count(dcpl) == 0;
+    int nfilters = layout == H5D_CHUNKED ? H5Pget_nfilters(dcpl) : 0;
+    /* unfiltered chunked storage: its bytes and its chunks (libhdf5 1.10 wants the dataspace here) */
+    hsize_t nchunks = 0, stored_chunks = layout == H5D_CHUNKED && nfilters == 0 ? H5Dget_storage_size(d) : 0;
+    int counted = stored_chunks == 0 || (space >= 0 && H5Dget_num_chunks(d, space, &nchunks) >= 0);
+    hid_t ids[] = {dcpl, type, space};
+    for (size_t k = 0; k < sizeof ids / sizeof *ids; k++)
+        if (ids[k] >= 0)
+            H5Idec_ref(ids[k]);
+    if (layout == H5D_LAYOUT_ERROR || elem == 0 || points < 0)
+        return mt_fail(err, MT_ERR_INPUT, "%s: %s: cannot read its type, shape or storage layout", path, name);
+    uint64_t bytes = elem;
+    for (int k = 0; k < rank && bytes <= max_chunk_bytes; k++)
+        bytes = chunk[k] > max_chunk_bytes ? max_chunk_bytes + 1 : bytes * chunk[k];
+    if (layout == H5D_CHUNKED && (rank < 1 || bytes > max_chunk_bytes))
+        return mt_fail(err, MT_ERR_INPUT, "%s: %s: chunks of more than %llu MiB (or unreadable chunk shape): "
+                       "rewrite it with smaller chunks", path, name, (unsigned long long)(max_chunk_bytes >> 20));
+    /* Unfiltered chunks are stored whole: libhdf5 1.10 reads one into a buffer of the size its index
+     * records, then copies a whole chunk's elements out of it. */
+    if (stored_chunks > 0 && (!counted || nchunks > UINT64_MAX / bytes || stored_chunks != nchunks * bytes))
+        return mt_fail(err, MT_ERR_INPUT, "%s: %s: damaged: its unfiltered chunks are not all %llu bytes", path,
+                       name, (unsigned long long)bytes);
+    hsize_t stored = contiguous ? H5Dget_storage_size(d) : 0;
+    if (stored == 0)
+        return MT_OK; /* not contiguous, or not written yet (read as the fill value) */
+    if ((uint64_t)points > UINT64_MAX / elem)
+        return mt_fail(err, MT_ERR_INPUT, "%s: %s: damaged: its shape overflows 64 bits", path, name);
+    uint64_t need = (uint64_t)points * elem;
+    if (stored != need)
+        return mt_fail(err, MT_ERR_INPUT, "%s: %s: damaged: %llu bytes stored, its shape needs %llu", path, name,
+                       (unsigned long long)stored, (unsigned long long)need);
+    return MT_OK;
+}
+
 mt_status mt_h5_check_vlen_string(hid_t d, const char *path, const char *name, size_t max_bytes, mt_error *err)
 {
     hid_t type = H5Dget_type(d), space = H5Dget_space(d), dcpl = H5Dget_create_plist(d);
@@ -242,4 +320,262 @@ mt_status mt_h5_check_vlen_string(hid_t d, const char *path, const char *name, s
     if (fd >= 0)
         close(fd);
     return st;
+}
+
+/* ---- the layout of a dataset, from its object header ---------------------------------------------- */
+
+#define MAX_HEADER_BLOCKS 64              /* object header blocks (first + continuations) walked */
+#define MAX_HEADER_BLOCK_BYTES (1u << 20) /* bytes of one block read */
+#define MSG_DATASPACE 0x0001
+#define MSG_DATATYPE 0x0003
+#define MSG_LAYOUT 0x0008
+#define MSG_CONTINUATION 0x0010
+#define MSG_FLAG_SHARED 0x02              /* the message holds a reference to a shared one, not itself */
+
+typedef struct header_walk {
+    int fd;
+    uint64_t base, file_size;     /* user block size (addresses count from its end), file size */
+    int O, L;                     /* sizes of offsets and lengths */
+    int version;                  /* object header version, 1 or 2 */
+    int v2_order;                 /* version 2: messages carry a 2-byte creation order */
+    uint64_t todo_at[MAX_HEADER_BLOCKS], todo_len[MAX_HEADER_BLOCKS];
+    int todo, done;
+    /* what the messages say */
+    int space_rank;               /* dataspace rank, -1 when not seen */
+    uint64_t type_size;           /* datatype size, 0 when not seen (or shared) */
+    int layout_seen;              /* a layout message was met */
+    int chunk_ndims;              /* chunked layout: dimensions (the last one the element size), else -1 */
+    int chunk_zero;               /* chunked layout: one of them is 0 */
+    uint64_t chunk_last;          /* chunked layout: the last dimension */
+} header_walk;
+
+/* Queues a continuation block (offset and length as its message records); -1 when there are too many or
+ * it lies outside the file. */
+static int queue_block(header_walk *w, uint64_t at, uint64_t len)
+{
+    if (w->todo >= MAX_HEADER_BLOCKS || at == 0 || at > w->file_size - w->base ||
+        len > w->file_size - w->base - at || len > MAX_HEADER_BLOCK_BYTES)
+        return -1;
+    w->todo_at[w->todo] = at;
+    w->todo_len[w->todo++] = len;
+    return 0;
+}
+
+/* Records the chunk shape of a layout message (data[0..size)) in w; 0, or -1 when the message is too
+ * short for what it declares or of an unknown version. Layout message (file format specification,
+ * section IV.A.2.i): versions 1 and 2: version, dimensionality, class, 5 reserved bytes, an address
+ * unless compact, then the dimensions (4 bytes each); version 3: version, class, then for chunked:
+ * dimensionality, address, dimensions (4 bytes each); version 4: version, class, then for chunked:
+ * flags, dimensionality, the width of each dimension (1 to 8 bytes), the dimensions. Chunked layouts
+ * (class 2) list the chunk's dimensions and then the element size: one more than the dataset's rank. */
+static int read_chunk_shape(header_walk *w, const unsigned char *data, size_t size)
+{
+    if (size < 2)
+        return -1;
+    int version = data[0], ndims, width = 4;
+    size_t at;
+    if (version == 1 || version == 2) {
+        if (size < 8)
+            return -1;
+        if (data[2] != 2)
+            return 0;
+        ndims = data[1];
+        at = 8 + (size_t)w->O;
+    } else if (version == 3 || version == 4) {
+        if (data[1] != 2)
+            return 0;
+        if (size < (version == 3 ? 3u : 5u))
+            return -1;
+        ndims = data[version == 3 ? 2 : 3];
+        width = version == 3 ? 4 : data[4];
+        at = version == 3 ? 3 + (size_t)w->O : 5;
+        if (width < 1 || width > 8)
+            return -1;
+    } else {
+        return -1;
+    }
+    if (at > size || (size - at) / (size_t)width < (size_t)ndims)
+        return -1;
+    w->chunk_ndims = ndims;
+    w->chunk_zero = 0;
+    for (int k = 0; k < ndims; k++) {
+        w->chunk_last = get_le_raw(data + at + (size_t)k * (size_t)width, width);
+        w->chunk_zero |= w->chunk_last == 0;
+    }
+    return 0;
+}
+
+/* Walks the messages in block[0..n): queues continuations, records the dataspace rank, the datatype size
+ * and the chunk shape (of the first message of each type, the one libhdf5 reads). 0, or -1 when a message cannot be decoded. Dataspace message (IV.A.2.b): version,
+ * rank, ...; datatype message (IV.A.2.d): class and version, 3 bytes of class bits, size (4). */
+static int walk_messages(header_walk *w, const unsigned char *block, size_t n)
+{
+    const size_t head = w->version == 1 ? 8 : 4 + (w->v2_order ? 2 : 0);
+    size_t at = 0;
+    while (n - at >= head) {
+        const unsigned char *m = block + at;
+        unsigned type = w->version == 1 ? (unsigned)get_le_raw(m, 2) : m[0];
+        size_t size = (size_t)get_le_raw(m + (w->version == 1 ? 2 : 1), 2);
+        int flags = m[w->version == 1 ? 4 : 3];
+        if (size > n - at - head)
+            return -1;
+        const unsigned char *data = m + head;
+        if (type == MSG_CONTINUATION) {
+            if (size < (size_t)(w->O + w->L) ||
+                queue_block(w, get_le_raw(data, w->O), get_le_raw(data + w->O, w->L)) != 0)
+                return -1;
+        } else if (type == MSG_LAYOUT && w->chunk_ndims < 0 && !w->layout_seen) {
+            w->layout_seen = 1;
+            if (read_chunk_shape(w, data, size) != 0)
+                return -1;
+        } else if (type == MSG_DATASPACE && w->space_rank < 0 && !(flags & MSG_FLAG_SHARED) && size >= 2) {
+            w->space_rank = data[1];
+        } else if (type == MSG_DATATYPE && w->type_size == 0 && !(flags & MSG_FLAG_SHARED) && size >= 8) {
+            w->type_size = get_le_raw(data + 4, 4);
+        }
+        at += head + size;
+        if (w->version == 1)
+            at = (at + 7) & ~(size_t)7;  /* version 1 messages are aligned to 8 bytes */
+        if (at > n)
+            break;
+    }
+    return 0;
+}
+
+/* Reads the object header at address addr and walks every message block: 0, or -1 when the header cannot
+ * be decoded. Object header (section
+ * IV.A.1): version 1: version, reserved, message count (2), reference count (4), header size (4),
+ * 4 bytes of padding, then the messages, each type (2), size (2), flags (1), 3 reserved; version 2:
+ * "OHDR", version, flags, times (16 bytes, flag 0x20), attribute phase change values (4 bytes, flag
+ * 0x10), the size of the first block (1, 2, 4 or 8 bytes: flags & 3), then the messages, each type (1),
+ * size (2), flags (1) and a creation order (2 bytes, flag 0x04), then a checksum (4) that the first
+ * block's size leaves out; continuation blocks of version 2 start with "OCHK" and end with a checksum. */
+static int walk_header(header_walk *w, uint64_t addr)
+{
+    unsigned char pre[32];
+    if (addr >= w->file_size - w->base)
+        return -1;
+    uint64_t at = w->base + addr;
+    size_t got = read_at(w->fd, (int64_t)at, pre, sizeof pre);
+    uint64_t first_at, first_len;
+    if (got >= 16 && pre[0] == 1) {
+        w->version = 1;
+        first_at = addr + 16;
+        first_len = get_le_raw(pre + 8, 4);
+    } else if (got >= 7 && memcmp(pre, "OHDR", 4) == 0 && pre[4] == 2) {
+        w->version = 2;
+        int flags = pre[5];
+        size_t off = 6 + (flags & 0x20 ? 16 : 0) + (flags & 0x10 ? 4 : 0);
+        int width = 1 << (flags & 3);
+        if (got < off + (size_t)width)
+            return -1;
+        w->v2_order = (flags & 0x04) != 0;
+        first_at = addr + off + (uint64_t)width;
+        first_len = get_le_raw(pre + off, width);
+    } else {
+        return -1;
+    }
+    if (queue_block(w, first_at, first_len) != 0)
+        return -1;
+    unsigned char *block = NULL;
+    int r = 0;
+    while (r == 0 && w->done < w->todo) {
+        uint64_t bat = w->todo_at[w->done], blen = w->todo_len[w->done];
+        int first = w->done++ == 0;
+        unsigned char *nb = realloc(block, blen ? (size_t)blen : 1);
+        if (!nb) {
+            r = -1;
+            break;
+        }
+        block = nb;
+        if (read_at(w->fd, (int64_t)(w->base + bat), block, (size_t)blen) != blen) {
+            r = -1;
+            break;
+        }
+        size_t skip = 0, n = (size_t)blen;
+        if (w->version == 2 && !first) {
+            /* a continuation block: "OCHK", messages, a 4-byte checksum (the first block's size leaves its
+             * prefix and checksum out) */
+            if (n < 8 || memcmp(block, "OCHK", 4) != 0) {
+                r = -1;
+                break;
+            }
+            skip = 4;
+            n -= 4;
+        }
+        r = walk_messages(w, block + skip, n - skip);
+    }
+    free(block);
+    return r;
+}
+
+mt_status mt_h5_check_layout(hid_t loc, const char *name, const char *path, mt_error *err)
+{
+    H5O_info_t info;
+    if (H5Oget_info_by_name2(loc, name, &info, H5O_INFO_BASIC, H5P_DEFAULT) < 0 || info.type != H5O_TYPE_DATASET)
+        return MT_OK;  /* not there, or not a dataset: the caller's open says so */
+    /* the sizes of offsets and lengths and the user block, from the superblock itself (libhdf5 1.10 can
+     * free memory a damaged file's datasets still use when a copy of its creation property list is
+     * closed) */
+    header_walk w = {.fd = open(path, O_RDONLY | O_CLOEXEC), .space_rank = -1, .chunk_ndims = -1};
+    struct stat sb;
+    unsigned char sblock[SUPERBLOCK_PREFIX];
+    int64_t base = 0;
+    size_t n = w.fd >= 0 && fstat(w.fd, &sb) == 0 ? find_superblock(w.fd, sb.st_size, sblock, &base) : 0;
+    int version = n >= 16 ? sblock[8] : -1;
+    if (version == 0 || version == 1) {
+        w.O = sblock[13];
+        w.L = sblock[14];
+    } else if (version == 2 || version == 3) {
+        w.O = sblock[9];
+        w.L = sblock[10];
+    }
+    int r = -1;
+    if (n > 0 && (w.O == 2 || w.O == 4 || w.O == 8) && (w.L == 2 || w.L == 4 || w.L == 8) && sb.st_size > base) {
+        w.base = (uint64_t)base;
+        w.file_size = (uint64_t)sb.st_size;
+        r = walk_header(&w, info.addr);
+    }
+    if (w.fd >= 0)
+        close(w.fd);
+    if (r < 0)
+        return mt_fail(err, MT_ERR_INPUT, "%s: %s: damaged: its object header cannot be read", path, name);
+    if (w.chunk_ndims < 0)
+        return MT_OK;
+    /* libhdf5 1.10 divides the dataset's dimensions by the chunk's (SIGFPE on a 0), indexes them by the
+     * dataset's rank, and sizes its chunk buffers from them while it reads elements of the datatype's
+     * size: each must agree, or reading overruns those buffers */
+    if (w.chunk_ndims < 2 || w.chunk_zero)
+        return mt_fail(err, MT_ERR_INPUT, "%s: %s: damaged: its layout records a chunk dimension of 0 (or none)",
+                       path, name);
+    if (w.space_rank >= 0 && w.chunk_ndims != w.space_rank + 1)
+        return mt_fail(err, MT_ERR_INPUT, "%s: %s: damaged: its chunks have %d dimensions, its shape %d", path,
+                       name, w.chunk_ndims - 1, w.space_rank);
+    if (w.type_size > 0 && w.chunk_last != w.type_size)
+        return mt_fail(err, MT_ERR_INPUT, "%s: %s: damaged: its chunks hold %llu-byte elements, its type is %llu "
+                       "bytes", path, name, (unsigned long long)w.chunk_last, (unsigned long long)w.type_size);
+    return MT_OK;
+}
+
+typedef struct layout_visit {
+    const char *path;
+    mt_error *err;
+} layout_visit;
+
+static herr_t visit_layout(hid_t obj, const char *name, const H5O_info_t *info, void *user)
+{
+    layout_visit *v = user;
+    if (info->type != H5O_TYPE_DATASET)
+        return 0;
+    return mt_h5_check_layout(obj, name, v->path, v->err) == MT_OK ? 0 : -1;
+}
+
+mt_status mt_h5_check_layouts(hid_t file, const char *path, mt_error *err)
+{
+    layout_visit v = {path, err};
+    err->code = MT_OK;
+    herr_t rc = H5Ovisit2(file, H5_INDEX_NAME, H5_ITER_NATIVE, visit_layout, &v, H5O_INFO_BASIC);
+    if (rc < 0 && err->code == MT_OK)
+        return mt_fail(err, MT_ERR_INPUT, "%s: damaged: its groups cannot be walked", path);
+    return rc < 0 ? err->code : MT_OK;
 }

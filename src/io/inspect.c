@@ -15,6 +15,7 @@
 #include <hdf5.h>
 
 #include "core/error.h"
+#include "io/h5_check.h"
 
 #define MAX_VALUES 16         /* numeric arrays up to this many elements are printed in full */
 #define MAX_ATTR_CHARS 400    /* string attributes are cut after this many characters */
@@ -314,6 +315,11 @@ static herr_t print_member(hid_t g, const char *name, const H5L_info_t *info, vo
         fprintf(w->p->out, "%*s%s -> %s link\n", indent, "", name, info->type == H5L_TYPE_SOFT ? "soft" : "external");
         return 0;
     }
+    mt_error err;
+    if (mt_h5_check_layout(g, name, w->p->path, &err) != MT_OK) {
+        fprintf(w->p->out, "%*s! %s\n", indent, "", err.msg);
+        return 0;
+    }
     hid_t obj = H5Oopen(g, name, H5P_DEFAULT);
     if (obj < 0)
         return 0;
@@ -331,13 +337,11 @@ static herr_t print_member(hid_t g, const char *name, const H5L_info_t *info, vo
 
 static int is_dataset(hid_t g, const char *name)
 {
+    H5O_info_t info;
     if (H5Lexists(g, name, H5P_DEFAULT) <= 0)
         return 0;
-    hid_t obj = H5Oopen(g, name, H5P_DEFAULT);
-    int yes = obj >= 0 && H5Iget_type(obj) == H5I_DATASET;
-    if (obj >= 0)
-        H5Oclose(obj);
-    return yes;
+    /* its type from the object header, without opening it (which decodes its layout) */
+    return H5Oget_info_by_name2(g, name, &info, H5O_INFO_BASIC, H5P_DEFAULT) >= 0 && info.type == H5O_TYPE_DATASET;
 }
 
 /* Prints group `path` (opened as g) at depth: its name, attributes, members, and labels for a split. */

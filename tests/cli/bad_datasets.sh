@@ -94,6 +94,12 @@ corrupt_header damaged HDF5 file
 empty_file is empty
 uint8 /train/x: sample shape \[2, 3\] does not match model.input \[4\]
 CASES
+# Damage libhdf5 1.10 does not survive, kept from fuzzing: a chunked layout with no chunk dimensions (it
+# divides by them when it opens the dataset: SIGFPE). Refused before the dataset is opened.
+ZERO_CHUNK=$(dirname "$0")/../fuzz/corpus/fuzz_dataset/regress-hdf5-zero-chunk-dim.h5
+expect_error "chunked layout with a zero chunk dimension" \
+  "regress-hdf5-zero-chunk-dim\.h5: /train/y: damaged: its layout records a chunk dimension of 0" \
+  "$MPITRAIN" train "$SMALL" --set data.file="$ZERO_CHUNK"
 expect_error "fewer rows than ranks" "one\.h5: /train: 1 training rows cannot be shared by 2 ranks" \
   "$MPITRAIN" train "$SMALL" --set data.file="$(mk one good 1)"
 mkdir -p "$T/dir.h5"

@@ -2,7 +2,8 @@
  * way --resume and eval read one: mt_checkpoint_is_valid, mt_checkpoint_read_config (whose text then goes
  * through the config loader, as eval does), and mt_checkpoint_read into a small model (FUZZ_MODEL_YAML)
  * with its adam state, run state, history and preprocessing. Rejections must be one line; nothing of
- * HDF5 may stay open; a failed read must leave the preprocessing usable (freed once, no leak). */
+ * HDF5 may stay open; a failed read must leave the preprocessing usable (freed once, no leak). Inputs
+ * that start with a seal are sealed again, so that the fuzzer's changes reach past the checksum. */
 #include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -10,6 +11,7 @@
 
 #include "config/config.h"
 #include "io/checkpoint.h"
+#include "io/h5_seal.h"
 #include "nn/model.h"
 #include "optim/optimizer.h"
 #include "train/prep.h"
@@ -36,7 +38,22 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     static int ready;
     if (!ready)
         setup(), ready = 1;
-    const char *path = write_scratch(data, size, ".h5");
+    /* An input that opens with the seal's first line is sealed again (its first 512 bytes replaced by the
+     * seal of the rest), so that mutations past the seal reach libhdf5 and the loader instead of being
+     * refused by the checksum; any other input tests the seal check itself. */
+    static const char seal_line[] = "mpitrain seal ";
+    const char *path;
+    if (size > MT_H5_SEAL_BYTES && memcmp(data, seal_line, sizeof seal_line - 1) == 0) {
+        unsigned char *copy = malloc(size);
+        if (!copy)
+            abort();
+        memcpy(copy, data, size);
+        mt_h5_seal_image(copy, size);
+        path = write_scratch(copy, size, ".h5");
+        free(copy);
+    } else {
+        path = write_scratch(data, size, ".h5");
+    }
     mt_error err = {0};
     (void)mt_checkpoint_is_valid(path);
     char *yaml = NULL;

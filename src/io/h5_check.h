@@ -29,9 +29,9 @@ mt_status mt_h5_check_number_type(hid_t type, const char *path, const char *name
 /* Whether dataset d's storage can be read as its shape says: a chunk, decompressed, of at most
  * max_chunk_bytes (reading one element reads, and allocates, its whole chunk, and a hostile file can
  * declare chunks far larger than its dimensions), unfiltered chunks stored whole (libhdf5 1.10 copies a
- * whole chunk out of a buffer of the size its chunk index records), and contiguous storage, once
- * written, of exactly the bytes of the shape (libhdf5 1.10 reads a damaged one's shape past what is
- * stored). Else MT_ERR_INPUT "<path>: <name>: chunks of more than 256 MiB ...", "<path>: <name>:
+ * whole chunk out of a buffer of the size its chunk index records), and contiguous storage once
+ * written, or compact storage, of exactly the bytes of the shape (libhdf5 1.10 reads a damaged one's
+ * shape past what is stored). Else MT_ERR_INPUT "<path>: <name>: chunks of more than 256 MiB ...", "<path>: <name>:
  * damaged: its unfiltered chunks are not all 128 bytes", "<path>: <name>: damaged: 40 bytes stored, its
  * shape needs 80". */
 /* Whether the dataset at name under loc (of file path; anything else there passes) can be opened and

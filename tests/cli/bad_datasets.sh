@@ -135,7 +135,7 @@ expect_error "bad labels in the validation split" "lab\.h5: /train/y: row 17 has
   --set data.validation=train
 
 # --- checkpoints that do not fit ---------------------------------------------------------------------
-if ! timeout 120 "$MPIEXEC" -np 2 "${PREFLAGS[@]}" "$MPITRAIN" train "$SMALL" --quiet >"$T/good.out" 2>&1 ||
+if ! timeout $((120 * ${MT_TIME_SCALE:-1})) "$MPIEXEC" -np 2 "${PREFLAGS[@]}" "$MPITRAIN" train "$SMALL" --quiet >"$T/good.out" 2>&1 ||
   [[ ! -f $T/run/checkpoint.h5 ]]; then
   fail "good run to make a checkpoint"
   sed 's/^/    | /' "$T/good.out" | head -n 20

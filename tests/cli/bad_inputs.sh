@@ -240,7 +240,7 @@ fi
 expect_error "unwritable output directory" "output" "$MPITRAIN" train "$GOOD" --set output="$T/file/run"
 
 # --- a failing run leaves an existing checkpoint alone ---------------------------------------------
-if timeout 120 "$MPIEXEC" -np 2 "${PREFLAGS[@]}" "$MPITRAIN" train "$GOOD" --quiet >"$T/good.out" 2>&1 &&
+if timeout $((120 * ${MT_TIME_SCALE:-1})) "$MPIEXEC" -np 2 "${PREFLAGS[@]}" "$MPITRAIN" train "$GOOD" --quiet >"$T/good.out" 2>&1 &&
   [[ -f $T/run/checkpoint.h5 ]]; then
   before=$(md5sum "$T/run/checkpoint.h5" "$T/run/metrics.jsonl" | awk '{ print $1 }')
   expect_error "resume with a checkpoint of another model" "000_dense.*(shape|match)" \

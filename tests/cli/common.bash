@@ -2,17 +2,19 @@
 # exit, ok/no to count checks (the counters passed and failed, which expect_error.bash counts in too),
 # run2 to start mpitrain on two ranks and mpi to start any command on N ranks with a time limit, finish
 # to print "N passed, M failed" and set the exit status, stop to do that and exit at once, and skip to
-# exit with status 77 (CTest's SKIP_RETURN_CODE) when what the test needs is not installed.
+# exit with status 77 (CTest's SKIP_RETURN_CODE) when what the test needs is not installed. Time limits
+# are multiplied by $MT_TIME_SCALE (3 in sanitizer builds, whose runs take several times as long).
 : "${MPITRAIN:?MPITRAIN must name the mpitrain program}" "${MPIEXEC:=mpiexec}" "${MPIEXEC_PREFLAGS:=}"
 export OPENBLAS_NUM_THREADS=${OPENBLAS_NUM_THREADS:-1}
 read -r -a PREFLAGS <<<"$MPIEXEC_PREFLAGS"
+MT_TIME_SCALE=${MT_TIME_SCALE:-1}
 T=$(mktemp -d "${TMPDIR:-/tmp}/mt-cli.XXXXXX") || exit 1
 trap 'rm -rf "$T"' EXIT
 passed=0 failed=0
 ok() { echo "ok   - $*"; passed=$((passed + 1)); }
 no() { echo "FAIL - $*"; failed=$((failed + 1)); }
-run2() { timeout 120 "$MPIEXEC" -np 2 "${PREFLAGS[@]}" "$MPITRAIN" "$@"; }
-mpi() { timeout 180 "$MPIEXEC" -np "$1" "${PREFLAGS[@]}" "${@:2}"; }
+run2() { timeout $((120 * MT_TIME_SCALE)) "$MPIEXEC" -np 2 "${PREFLAGS[@]}" "$MPITRAIN" "$@"; }
+mpi() { timeout $((180 * MT_TIME_SCALE)) "$MPIEXEC" -np "$1" "${PREFLAGS[@]}" "${@:2}"; }
 finish() {
   echo "$passed passed, $failed failed"
   [ "$failed" = 0 ]

@@ -94,7 +94,7 @@ fi
 # --- the quick report ---------------------------------------------------------------------------
 O=$T/report
 start=$SECONDS
-SCALING_QUICK=1 SCALING_CORES=1 DATA=$T/small.h5 MPITRAIN=$MPITRAIN timeout 240 bash "$SRC/bench/scaling" "$O" \
+SCALING_QUICK=1 SCALING_CORES=1 DATA=$T/small.h5 MPITRAIN=$MPITRAIN timeout $((240 * MT_TIME_SCALE)) bash "$SRC/bench/scaling" "$O" \
   >"$T/scaling.out" 2>&1
 st=$?
 check "bench/scaling quick mode exits 0 (exit $st, $((SECONDS - start)) s)" test $st -eq 0

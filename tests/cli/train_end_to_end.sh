@@ -37,7 +37,7 @@ finish() {
 show() { # prints a file indented, for failure diagnosis
   [[ -f $1 ]] && sed 's/^/    | /' "$1" | head -n 40
 }
-mpi() { timeout 240 "$MPIEXEC" -np "$1" "${PREFLAGS[@]}" "${@:2}"; }
+mpi() { timeout $((240 * ${MT_TIME_SCALE:-1})) "$MPIEXEC" -np "$1" "${PREFLAGS[@]}" "${@:2}"; }
 
 # Four big-endian bytes of an unsigned number.
 be32() {

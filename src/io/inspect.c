@@ -22,6 +22,7 @@
 #define MAX_CLASSES 1024      /* labels counted one by one; larger ones are counted together */
 #define MAX_HIST_LINES 64     /* histogram lines printed at most */
 #define MAX_DEPTH 32
+#define MAX_TEXT_BYTES ((size_t)64 << 20) /* a stored text (a checkpoint's config) read at most this long */
 
 typedef struct printer {
     FILE *out;
@@ -307,6 +308,25 @@ static void print_labels(printer *p, const char *path, int indent)
     mt_dataset_close(ds);
 }
 
+/* Whether print_dataset may read dataset d (its values, for small ones): the checks the readers make
+ * before libhdf5 converts or reads (io/h5_check.h): numbers and their storage; a variable-length string
+ * only as the single one mpitrain writes (a checkpoint's config), whose length and heap object are
+ * checked. name is the dataset's path from the root. */
+static int dataset_readable(hid_t d, const char *file, const char *name, mt_error *err)
+{
+    hid_t type = H5Dget_type(d);
+    mt_status st = type >= 0 ? mt_h5_check_number_type(type, file, name, err) : MT_OK;
+    int vlen_string = type >= 0 && H5Tis_variable_str(type) > 0;
+    int fixed = type >= 0 && !vlen_string && H5Tget_class(type) != H5T_VLEN;
+    if (type >= 0)
+        H5Tclose(type);
+    if (st == MT_OK && fixed)
+        st = mt_h5_check_storage(d, file, name, MT_H5_MAX_CHUNK_BYTES, err);
+    if (st == MT_OK && vlen_string)
+        st = mt_h5_check_vlen_string(d, file, name + (name[0] == '/'), MAX_TEXT_BYTES, err);
+    return st == MT_OK;
+}
+
 static herr_t print_member(hid_t g, const char *name, const H5L_info_t *info, void *data)
 {
     group_walk *w = data;
@@ -327,8 +347,10 @@ static herr_t print_member(hid_t g, const char *name, const H5L_info_t *info, vo
     snprintf(path, sizeof path, "%s/%s", strcmp(w->path, "/") ? w->path : "", name);
     if (H5Iget_type(obj) == H5I_GROUP)
         print_group(w->p, obj, path, w->depth);
-    else if (H5Iget_type(obj) == H5I_DATASET)
+    else if (H5Iget_type(obj) == H5I_DATASET && dataset_readable(obj, w->p->path, path, &err))
         print_dataset(w->p, obj, name, indent);
+    else if (H5Iget_type(obj) == H5I_DATASET)
+        fprintf(w->p->out, "%*s! %s\n", indent, "", err.msg);
     else
         fprintf(w->p->out, "%*s%s: named datatype\n", indent, "", name);
     H5Oclose(obj);

@@ -1026,6 +1026,19 @@ static void test_inspect(void)
     expect_text(text, "/train/y: 39 rows but /train/x has 40", "malformed");
     text = inspect_text(mt_test_path("text.h5"), &st);
     CHECK(st == MT_ERR_INPUT && strstr(text, "text.h5: cannot open"), "inspect text file: %d %s", st, text);
+    /* damage libhdf5 1.10 crashes on, named instead of read: a compact dataset of 0 bytes (read for its
+     * values), a chunked layout with no dimensions (opened for its type) */
+    text = inspect_text(MT_SOURCE_DIR "/tests/fuzz/corpus/fuzz_dataset/regress-hdf5-compact-short.h5", &st);
+    CHECK(st == MT_OK, "inspect compact-short: %s", text);
+    expect_text(text, "! " MT_SOURCE_DIR "/tests/fuzz/corpus/fuzz_dataset/regress-hdf5-compact-short.h5: /train/y: "
+                "damaged: 0 bytes stored, its shape needs 32", "compact-short");
+    text = inspect_text(MT_SOURCE_DIR "/tests/fuzz/corpus/fuzz_dataset/regress-hdf5-zero-chunk-dim.h5", &st);
+    CHECK(st == MT_OK, "inspect zero-chunk-dim: %s", text);
+    expect_text(text, "y: damaged: its layout records a chunk dimension of 0 (or none)", "zero-chunk-dim");
+    /* a checkpoint whose config text points outside the global heap (libhdf5 copies past its buffer) */
+    text = inspect_text(MT_SOURCE_DIR "/tests/fuzz/corpus/fuzz_checkpoint/regress-hdf5-vlen-heap-overflow.h5", &st);
+    CHECK(st == MT_OK, "inspect vlen-heap-overflow: %s", text);
+    expect_text(text, "/config: damaged: its text is not in the file's global heap", "vlen-heap-overflow");
 }
 
 int main(void)

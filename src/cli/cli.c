@@ -6,6 +6,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include <mpi.h>
+
 #include "core/blas.h"
 #include "cli/log_json.h"
 #include "dist/comm.h"
@@ -43,7 +45,11 @@ void cli_abort(const mt_error *err)
     fprintf(stderr, "mpitrain: %s\n", msg);
     fflush(stderr);
     cli_log_error_event(mt_status_exit_code(err->code), msg); /* from this rank, whichever it is */
-    mt_dist_abort_job(mt_status_exit_code(err->code));
+    int init = 0, fin = 0;
+    MPI_Initialized(&init);
+    MPI_Finalized(&fin);
+    if (init && !fin)
+        MPI_Abort(MPI_COMM_WORLD, mt_status_exit_code(err->code)); /* ends every rank of the job */
     exit(mt_status_exit_code(err->code)); /* without MPI: this process is the job */
 }
 

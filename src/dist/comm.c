@@ -492,7 +492,7 @@ mt_status mt_comm_barrier(mt_comm *c, mt_error *err)
 mt_status mt_comm_agree(mt_comm *c, mt_error *err)
 {
     /* A rank whose communication broke (a stall, a failed MPI call) cannot agree: it returns at once, and
-     * the command line ends the job (mt_dist_abort_job). */
+     * the command line ends the job (MPI_Abort in cli_abort). */
     if (mt_status_breaks_comm(err->code))
         return err->code;
     int status[2] = {err->code != MT_OK ? c->rank : c->size, err->code != MT_OK};
@@ -529,15 +529,6 @@ mt_status mt_comm_agree(mt_comm *c, mt_error *err)
 int mt_status_breaks_comm(mt_status code)
 {
     return code == MT_ERR_STALL || code == MT_ERR_MPI;
-}
-
-void mt_dist_abort_job(int exit_code)
-{
-    int init = 0, fin = 0;
-    MPI_Initialized(&init);
-    MPI_Finalized(&fin);
-    if (init && !fin)
-        MPI_Abort(MPI_COMM_WORLD, exit_code);
 }
 
 double mt_wtime(void)

@@ -80,12 +80,9 @@ mt_status mt_comm_gather_bytes(mt_comm *c, const void *in, size_t n, void **out,
 mt_status mt_comm_agree(mt_comm *c, mt_error *err);
 
 /* Whether an error leaves this rank unable to take part in collectives (a stall, a failed MPI call): the
- * caller must then end the whole job (mt_dist_abort_job, from the command line) instead of agreeing or
+ * caller must then end the whole job (the command line's cli_abort: MPI_Abort) instead of agreeing or
  * finalizing. */
 int mt_status_breaks_comm(mt_status code);
-/* Asks MPI to end every rank of the job with the exit status (MPI_Abort); returns when MPI is not running.
- * For the command-line layer, which then exits itself; library code returns its errors. */
-void mt_dist_abort_job(int exit_code);
 
 /* Wall-clock seconds (MPI_Wtime). */
 double mt_wtime(void);

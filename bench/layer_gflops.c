@@ -57,7 +57,7 @@ static void conv(const char *input, const char *layer, int n, int with_dx, doubl
     mt_error err = {0};
     snprintf(yaml, sizeof yaml, "model: {input: %s, layers: [%s]}\nloss: mse\noptimizer: sgd\ndata: {file: x.h5}\n",
              input, layer);
-    if (mt_config_load_string(yaml, "bench", NULL, 0, &cfg, &err) || mt_model_build(&cfg, &m, &err) ||
+    if (mt_config_load_string(yaml, "bench", NULL, 0, &cfg, &err) || mt_model_build(&cfg, 0, &m, &err) ||
         mt_model_reserve(&m, n, &err)) {
         fprintf(stderr, "layer_gflops: %s\n", err.msg);
         exit(1);
@@ -234,7 +234,7 @@ static void mlp_create(mlp *s, int n)
                        "data: {file: x.h5}\n";
     mt_error err = {0};
     memset(s, 0, sizeof *s);
-    if (mt_config_load_string(yaml, "bench", NULL, 0, &s->cfg, &err) || mt_model_build(&s->cfg, &s->m, &err) ||
+    if (mt_config_load_string(yaml, "bench", NULL, 0, &s->cfg, &err) || mt_model_build(&s->cfg, 0, &s->m, &err) ||
         mt_model_reserve(&s->m, n, &err) || mt_loss_setup(&s->loss, s->cfg.loss, &s->m, &err) ||
         mt_optimizer_create(s->cfg.optimizer, s->m.n_params, &s->opt, &err)) {
         fprintf(stderr, "layer_gflops: %s\n", err.msg);

@@ -14,7 +14,7 @@
 
 #include <hdf5.h>
 
-#include "dist/comm.h"
+#include "comm/comm.h"
 
 int mt_test_failures;
 

@@ -7,7 +7,7 @@
 #include <mpitrain/api.h>
 
 #include "config/config.h"
-#include "dist/comm.h"
+#include "comm/comm.h"
 #include "train/session.h"
 
 /* data.file of a trainer whose config named none (a trainer for arrays): the config needs a non-empty

@@ -10,7 +10,7 @@
 #include "api/api_internal.h"
 #include "config/yaml_tree.h"
 #include "core/error.h"
-#include "io/checkpoint.h"
+#include "train/checkpoint.h"
 #include "train/run_dir.h"
 #include "train/trainer.h"
 

@@ -10,14 +10,14 @@
 
 #include "core/blas.h"
 #include "cli/log_json.h"
-#include "dist/comm.h"
+#include "comm/comm.h"
 
 /* This process's rank: from MPI once initialized, before that from the launcher's environment, so that
  * a usage error under mpirun is printed once, not once per rank. */
 static int my_rank(void)
 {
     static const char *const vars[] = {"OMPI_COMM_WORLD_RANK", "PMIX_RANK", "PMI_RANK", "SLURM_PROCID"};
-    int r = mt_dist_world_rank();
+    int r = mt_comm_world_rank();
     if (r != 0)
         return r;
     for (size_t i = 0; i < sizeof vars / sizeof vars[0]; i++) {
@@ -82,7 +82,7 @@ int cli_usage_error(const char *command, const char *fmt, ...)
 
 int cli_start_mpi(int *argc, char ***argv)
 {
-    if (mt_dist_init(argc, argv) != 0) {
+    if (mt_comm_init(argc, argv) != 0) {
         fprintf(stderr, "mpitrain: MPI initialization failed\n");
         return 1;
     }

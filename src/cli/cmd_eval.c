@@ -359,6 +359,6 @@ int cmd_eval(int argc, char **argv)
         st = run(&o, comm, &err);
     int rc = st ? cli_report(&err) : 0;
     mt_comm_destroy(comm);
-    mt_dist_finalize();
+    mt_comm_finalize();
     return rc;
 }

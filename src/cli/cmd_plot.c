@@ -898,13 +898,13 @@ int cmd_plot(int argc, char **argv)
         return 1;
     mt_error err = {0};
     mt_status st = MT_OK;
-    int rank = mt_dist_world_rank();
+    int rank = mt_comm_world_rank();
     if (rank == 0) {
         st = learning_curves(&job, o.run, title, &err);
         if (!st)
             st = model_figures(&job, &o, title, &err);
     }
-    mt_dist_finalize();
+    mt_comm_finalize();
     if (rank != 0)
         return 0;
     if (!st)

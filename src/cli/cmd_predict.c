@@ -246,6 +246,6 @@ int cmd_predict(int argc, char **argv)
         st = run(&o, comm, &err);
     int rc = st ? cli_report(&err) : 0;
     mt_comm_destroy(comm);
-    mt_dist_finalize();
+    mt_comm_finalize();
     return rc;
 }

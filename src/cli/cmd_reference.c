@@ -7,7 +7,7 @@
 #include <string.h>
 
 #include "cli/cli.h"
-#include "config/reference.h"
+#include "cli/reference.h"
 #include "core/error.h"
 
 static void help(void)

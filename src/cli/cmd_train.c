@@ -757,7 +757,7 @@ int cmd_train(int argc, char **argv)
         cli_abort(&err);
     rc = st ? cli_report(&err) : 0;
     mt_comm_destroy(comm);
-    mt_dist_finalize();
+    mt_comm_finalize();
     free(a.overrides);
     return rc;
 }

@@ -27,7 +27,7 @@ typedef struct mt_timeline {
     double t0;
 } mt_timeline;
 
-/* Records one event (absolute MPI_Wtime seconds); no allocation. tl may be NULL. */
+/* Records one event (absolute mt_wtime seconds); no allocation. tl may be NULL. */
 static inline void mt_timeline_add(mt_timeline *tl, mt_tl_kind kind, int layer, double start, double end)
 {
     if (!tl)

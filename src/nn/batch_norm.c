@@ -11,7 +11,6 @@
 #include <string.h>
 
 #include "core/error.h"
-#include "dist/comm.h"
 #include "nn/layer.h"
 
 typedef struct bn_opts {
@@ -148,8 +147,8 @@ static void reduce(const mt_layer *l, const mt_pass *pass, double *sums)
 {
     const bn_opts *o = l->opts;
     const bn_state *s = l->state;
-    if (o->sync && pass->comm)
-        mt_comm_allreduce_sum_f64(pass->comm, sums, 2 * (size_t)s->channels + 1, NULL);
+    if (o->sync && pass->sum_over_ranks)
+        pass->sum_over_ranks(pass->sum_user, sums, 2 * (size_t)s->channels + 1, NULL);
 }
 
 /* y = a[c] x + b[c] per channel c (and, with u, + c[c] u: y = a x + b u + c). */

@@ -25,7 +25,6 @@ typedef struct mt_tensor_desc {
 } mt_tensor_desc;
 
 typedef struct mt_layer mt_layer;
-struct mt_comm;
 struct mt_timeline;
 
 /* What a pass knows besides its inputs: training or inference, and where this rank's samples sit in the
@@ -36,7 +35,10 @@ typedef struct mt_pass {
     uint64_t step;              /* optimizer step (0-based) the pass belongs to */
     uint64_t first;             /* position in the global batch of this rank's first sample */
     uint64_t global_n;          /* samples in the global batch */
-    struct mt_comm *comm;       /* for layers that reduce over the global batch (sync batch norm); may be NULL */
+    /* Sums v[0..n) over the ranks that share the global batch, in place, for layers that reduce over it
+     * (sync batch norm); NULL when this rank holds the whole batch. */
+    mt_status (*sum_over_ranks)(void *sum_user, double *v, size_t n, mt_error *err);
+    void *sum_user;
     struct mt_timeline *timeline; /* records each layer's forward and backward time when not NULL */
     /* Called after layer i's backward pass has added its parameter gradients (i descending), so that
      * their allreduce can start while earlier layers still compute; may be NULL. */

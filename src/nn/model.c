@@ -11,11 +11,10 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "core/clock.h"
 #include "core/error.h"
 #include "core/timeline.h"
-#include "dist/comm.h"
 #include "nn/init.h"
-#include "optim/optimizer.h"
 
 static void *alloc_floats(size_t n)
 {
@@ -82,19 +81,6 @@ size_t mt_model_physical_memory(void)
     return mul_sat((size_t)pages, (size_t)page);
 }
 
-/* State slots per parameter of the config's optimizer; 0 when it names none or is wrong (its own check
- * reports that, with its line, when the optimizer is created). */
-static int optimizer_slots(const mt_config *cfg)
-{
-    mt_optimizer opt;
-    mt_error ignored;
-    if (!cfg->optimizer || mt_optimizer_create(cfg->optimizer, 0, &opt, &ignored) != MT_OK)
-        return 0;
-    int slots = opt.n_slots;
-    mt_optimizer_free(&opt);
-    return slots;
-}
-
 /* Bytes of layer l's parameters, gradients and optimizer state, and its non-trainable buffers. */
 static size_t layer_state_bytes(const mt_layer *l, int slots)
 {
@@ -159,7 +145,7 @@ static mt_status check_memory(const mt_model *m, int slots, size_t capacity, mt_
 
 /* ---- building ------------------------------------------------------------------------------------------ */
 
-mt_status mt_model_build(const mt_config *cfg, mt_model *m, mt_error *err)
+mt_status mt_model_build(const mt_config *cfg, int opt_slots, mt_model *m, mt_error *err)
 {
     memset(m, 0, sizeof *m);
     m->input_shape = cfg->input;
@@ -186,7 +172,7 @@ mt_status mt_model_build(const mt_config *cfg, mt_model *m, mt_error *err)
         m->n_buffers += l->n_buffers;
     }
     m->output_size = m->layers[m->n_layers - 1].out_size;
-    m->slots = optimizer_slots(cfg);
+    m->slots = opt_slots;
     mt_status st = check_memory(m, m->slots, 0, err);
     if (st) {
         mt_model_free(m);

@@ -24,7 +24,7 @@ typedef struct mt_model {
     float **acts;                     /* acts[0]: input batch; acts[i + 1]: output of layer i */
     float *dbuf[2];                   /* ping-pong buffers for activation gradients */
     float *scratch;                   /* all layers' scratch */
-    int slots;                        /* state floats per parameter of the config's optimizer (memory check) */
+    int slots;                        /* state floats per parameter of its optimizer (memory check) */
     char (*where)[128];               /* [n_layers] "file:line" of each layer's config entry, for messages */
 } mt_model;
 
@@ -35,8 +35,9 @@ typedef struct mt_model {
  * bytes, "c.yaml:6: model.layers[2].dense: the model needs 5435818311840 bytes (339738644490 parameters x
  * (2 + 2 optimizer slots) x 4 bytes), more than the 8254390272 bytes of this machine's memory; this layer
  * needs 275146342400 bytes of it" (", a size that overflows size_t" instead when the count saturates), and
- * nothing is allocated. The optimizer's slots come from cfg->optimizer (0 when it is missing or wrong). */
-mt_status mt_model_build(const mt_config *cfg, mt_model *m, mt_error *err);
+ * nothing is allocated. opt_slots is the number of state floats per parameter of the optimizer that will
+ * train the model (mt_optimizer_slots; 0 for a model that is not trained). */
+mt_status mt_model_build(const mt_config *cfg, int opt_slots, mt_model *m, mt_error *err);
 
 /* Allocates activation and gradient buffers for batches of up to capacity samples (once). Refused first,
  * as in mt_model_build, when the parameters and state plus capacity x (the input, every layer's output and

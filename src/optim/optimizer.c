@@ -266,6 +266,17 @@ mt_status mt_optimizer_create(const mt_node *node, size_t n, mt_optimizer *opt, 
     return MT_OK;
 }
 
+int mt_optimizer_slots(const mt_node *node)
+{
+    mt_optimizer opt;
+    mt_error ignored;
+    if (!node || mt_optimizer_create(node, 0, &opt, &ignored) != MT_OK)
+        return 0;
+    int slots = opt.n_slots;
+    mt_optimizer_free(&opt);
+    return slots;
+}
+
 int mt_optimizer_full_batch(const mt_optimizer *opt)
 {
     return opt->kind == MT_OPTIM_GD;

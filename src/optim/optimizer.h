@@ -70,6 +70,10 @@ extern const char *const mt_optimizer_docs[];
  * the state for n parameters. Options that the chosen optimizer does not use are errors. */
 mt_status mt_optimizer_create(const mt_node *node, size_t n, mt_optimizer *opt, mt_error *err);
 
+/* State floats per parameter of the optimizer that node describes; 0 when node is NULL or wrong (its own
+ * check reports that, with its line, when the optimizer is created). */
+int mt_optimizer_slots(const mt_node *node);
+
 /* One update of params from grads with learning rate lr (the schedule's value for this step; adagrad's
  * lr_decay applies on top). grads is read only: clipping and weight decay are applied on the fly.
  * grads must be the same on every rank (after the allreduce) so that every replica takes the same step. */

@@ -5,7 +5,7 @@
 #define MT_TRAIN_EARLY_STOP_H
 
 #include "config/options.h"
-#include "io/checkpoint.h"
+#include "train/checkpoint.h"
 
 typedef struct mt_early_stop_opts {
     char monitor[MT_NAME_MAX];

@@ -12,7 +12,7 @@
 #include <stdint.h>
 
 #include "config/config.h"
-#include "dist/comm.h"
+#include "comm/comm.h"
 #include "train/session.h"
 
 #define MT_GAN_SCORE_MAX_CLASSES 256

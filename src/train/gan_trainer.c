@@ -14,10 +14,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/clock.h"
 #include "core/error.h"
 #include "core/rng.h"
-#include "dist/grad_exchange.h"
-#include "io/checkpoint.h"
+#include "comm/grad_exchange.h"
+#include "train/checkpoint.h"
 #include "io/dataset.h"
 #include "io/png_write.h"
 #include "nn/activation.h"
@@ -146,7 +147,7 @@ static void grads_ready(void *user, int layer)
 static mt_status build_net(gan *t, net *nt, int discriminator, const mt_ints *input, mt_error *err)
 {
     mt_config_gan_net(t->cfg, discriminator, input, &nt->view);
-    mt_status st = mt_model_build(&nt->view, &nt->m, err);
+    mt_status st = mt_model_build(&nt->view, mt_optimizer_slots(nt->view.optimizer), &nt->m, err);
     if (st)
         return st;
     st = mt_optimizer_create(nt->view.optimizer, nt->m.n_params, &nt->opt, err);
@@ -457,13 +458,14 @@ static mt_status gan_step(gan *t, uint64_t batch, mt_error *err)
     mt_model_zero_grads(d);
     mt_status st = read_real(t, batch, start, count, err);
     const int n = st ? 0 : (int)count; /* a failed read runs empty: every rank joins the same collectives */
-    mt_pass real = {.training = 1, .seed = seed, .step = step, .first = start, .global_n = 2 * b, .comm = t->comm};
+    mt_pass real = {.training = 1, .seed = seed, .step = step, .first = start, .global_n = 2 * b,
+                   .sum_over_ranks = mt_comm_sum_hook, .sum_user = t->comm};
     double p_real, p_fake, p_g;
     double loss_d = d_loss(t, n, &real, 1, inv, &p_real);
     mt_model_backward(d, t->dlogit, n, &real);
     fill_noise(g->acts[0], t->cfg->gan.noise, train_noise_key(t, step), start, n);
     mt_pass gpass = {.training = 1, .seed = mt_key(seed, KEY_G_PASS), .step = step, .first = start, .global_n = b,
-                     .comm = t->comm};
+                     .sum_over_ranks = mt_comm_sum_hook, .sum_user = t->comm};
     const float *fake = mt_model_forward(g, n, &gpass);
     memcpy(d->acts[0], fake, (size_t)n * t->sample * sizeof *fake);
     mt_pass fk = real;

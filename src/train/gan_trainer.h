@@ -9,7 +9,7 @@
 #include <stdint.h>
 
 #include "config/config.h"
-#include "dist/comm.h"
+#include "comm/comm.h"
 #include "train/gan_score.h"
 
 /* One row of a GAN's per-epoch history (metrics.jsonl and the checkpoint's /metrics), all doubles:

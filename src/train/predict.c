@@ -7,7 +7,7 @@
 #include <string.h>
 
 #include "core/error.h"
-#include "io/checkpoint.h"
+#include "train/checkpoint.h"
 #include "nn/activation.h"
 #include "nn/layer.h"
 #include "train/sampler.h"

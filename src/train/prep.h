@@ -27,7 +27,7 @@
 #include <stdint.h>
 
 #include "config/config.h"
-#include "dist/comm.h"
+#include "comm/comm.h"
 #include "io/dataset.h"
 
 typedef enum mt_scaling { MT_SCALING_NONE, MT_SCALING_MINMAX, MT_SCALING_STANDARDIZE } mt_scaling;

@@ -4,7 +4,7 @@
 #ifndef MT_TRAIN_RESUME_H
 #define MT_TRAIN_RESUME_H
 
-#include "io/checkpoint.h"
+#include "train/checkpoint.h"
 
 typedef struct mt_resume_source {
     const char *output;             /* the run directory */

@@ -3,7 +3,7 @@
 #ifndef MT_TRAIN_RUN_DIR_H
 #define MT_TRAIN_RUN_DIR_H
 
-#include "io/checkpoint.h"
+#include "train/checkpoint.h"
 #include "train/trainer.h"
 
 /* Creates dir (and parents) and checks that a file can be created in it (MT_ERR_INPUT otherwise); removes

@@ -9,6 +9,7 @@
 
 #include "core/error.h"
 #include "core/fault.h"
+#include "optim/optimizer.h"
 #include "train/sampler.h"
 #include "train/split.h"
 
@@ -169,7 +170,7 @@ mt_status mt_session_open(mt_session *s, const mt_config *cfg, mt_session_mode m
                 "to evaluate here", cfg->origin);
         return mt_comm_agree(comm, err);
     }
-    mt_status st = mt_model_build(cfg, &s->model, err);
+    mt_status st = mt_model_build(cfg, mt_optimizer_slots(cfg->optimizer), &s->model, err);
     if (!st)
         st = mt_loss_setup(&s->loss, cfg->loss, &s->model, err);
     if (!st)

@@ -7,7 +7,7 @@
 #define MT_TRAIN_SESSION_H
 
 #include "config/config.h"
-#include "dist/comm.h"
+#include "comm/comm.h"
 #include "io/dataset.h"
 #include "nn/loss.h"
 #include "nn/model.h"

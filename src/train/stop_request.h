@@ -4,7 +4,7 @@
 #ifndef MT_TRAIN_STOP_REQUEST_H
 #define MT_TRAIN_STOP_REQUEST_H
 
-#include "io/checkpoint.h"
+#include "train/checkpoint.h"
 
 /* Asks a running mt_train_run or mt_gan_train_run to stop: async-signal-safe (a signal handler may call
  * it with its signal number; 0 for a request without a signal). At the end of the current step every

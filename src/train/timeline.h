@@ -5,7 +5,7 @@
 #define MT_TRAIN_TIMELINE_H
 
 #include "core/timeline.h"
-#include "dist/comm.h"
+#include "comm/comm.h"
 
 /* Collective: allocates room for cap events per rank and aligns the clocks with a barrier. */
 mt_status mt_timeline_init(mt_timeline *tl, size_t cap, mt_comm *comm, mt_error *err);

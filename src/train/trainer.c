@@ -9,9 +9,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/clock.h"
 #include "core/error.h"
 #include "core/fault.h"
-#include "dist/grad_exchange.h"
+#include "comm/grad_exchange.h"
 #include "nn/activation.h"
 #include "optim/schedule.h"
 #include "train/early_stop.h"
@@ -328,7 +329,7 @@ static mt_status run_piece(trainer *t, uint64_t mb, uint64_t start, uint64_t cou
     int n = st ? 0 : (int)count;
     const uint64_t invalid = mt_model_invalid_inputs(&s->model);
     mt_pass pass = {.training = 1, .seed = (uint64_t)t->cfg->training.seed, .step = (uint64_t)t->state.step,
-                    .first = offset + start, .global_n = total, .comm = t->chunk ? NULL : t->comm,
+                    .first = offset + start, .global_n = total, .sum_over_ranks = t->chunk ? NULL : mt_comm_sum_hook, .sum_user = t->comm,
                     .timeline = t->tl, .grads_ready = last ? grads_ready : NULL, .hook_user = &t->gx};
     const float *out = mt_model_forward(&s->model, n, &pass);
     const int32_t *yc = s->classes ? s->y_class : NULL;

@@ -4,8 +4,8 @@
 #define MT_TRAIN_TRAINER_H
 
 #include "config/config.h"
-#include "dist/comm.h"
-#include "io/checkpoint.h"
+#include "comm/comm.h"
+#include "train/checkpoint.h"
 #include "train/stop_request.h"
 
 typedef enum mt_progress_kind {

@@ -10,7 +10,7 @@
 #include <string.h>
 
 #include "config/config.h"
-#include "io/checkpoint.h"
+#include "train/checkpoint.h"
 #include "io/h5_seal.h"
 #include "nn/model.h"
 #include "optim/optimizer.h"
@@ -27,7 +27,7 @@ static void setup(void)
 {
     mt_error err = {0};
     if (mt_config_load_string(FUZZ_MODEL_YAML, "fuzz-model.yaml", NULL, 0, &cfg, &err) ||
-        mt_model_build(&cfg, &model, &err) || mt_optimizer_create(cfg.optimizer, model.n_params, &opt, &err)) {
+        mt_model_build(&cfg, 0, &model, &err) || mt_optimizer_create(cfg.optimizer, model.n_params, &opt, &err)) {
         fprintf(stderr, "fuzz: cannot build the harness model: %s\n", err.msg);
         abort();
     }

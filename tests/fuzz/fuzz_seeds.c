@@ -11,7 +11,7 @@
 #include <string.h>
 
 #include "config/config.h"
-#include "io/checkpoint.h"
+#include "train/checkpoint.h"
 #include "nn/model.h"
 #include "optim/optimizer.h"
 #include "train/prep.h"
@@ -26,7 +26,7 @@ static int write_one(const char *dir, const char *name, const char *yaml, int wi
     mt_error err = {0};
     char path[1024];
     snprintf(path, sizeof path, "%s/%s", dir, name);
-    if (mt_config_load_string(yaml, name, NULL, 0, &cfg, &err) || mt_model_build(&cfg, &m, &err) ||
+    if (mt_config_load_string(yaml, name, NULL, 0, &cfg, &err) || mt_model_build(&cfg, 0, &m, &err) ||
         mt_optimizer_create(cfg.optimizer, m.n_params, &opt, &err) ||
         mt_prep_init(&prep, &cfg.data, m.input_size, &err)) {
         fprintf(stderr, "fuzz_seeds: %s: %s\n", name, err.msg);

@@ -4,12 +4,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "dist/comm.h"
+#include "comm/comm.h"
 #include "testlib.h"
 
 int main(int argc, char **argv)
 {
-    mt_dist_init(&argc, &argv);
+    mt_comm_init(&argc, &argv);
     mt_comm *c = NULL;
     mt_error err = {0};
     mt_comm_create_world(&c, &err);
@@ -39,6 +39,6 @@ int main(int argc, char **argv)
     mt_comm_allreduce_sum_f64(c, &f, 1, &err);
     mt_test_failures = (int)f;
     mt_comm_destroy(c);
-    mt_dist_finalize();
+    mt_comm_finalize();
     return rank == 0 ? mt_test_finish("allreduce") : (mt_test_failures ? 1 : 0);
 }

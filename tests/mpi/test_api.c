@@ -14,7 +14,7 @@
 #include <mpi.h>
 #include <mpitrain/api.h>
 
-#include "dist/comm.h"
+#include "comm/comm.h"
 #include "testlib.h"
 
 static const char *classifier =

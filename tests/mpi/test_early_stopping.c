@@ -9,8 +9,8 @@
 #include <string.h>
 
 #include "config/config.h"
-#include "dist/comm.h"
-#include "io/checkpoint.h"
+#include "comm/comm.h"
+#include "train/checkpoint.h"
 #include "testlib.h"
 #include "train/trainer.h"
 
@@ -43,7 +43,7 @@ static int same_params(const char *a, const char *b)
     int have_cfg = 0, have_a = 0, have_b = 0;
     int ok = mt_checkpoint_read_config(a, &ya, &err) == MT_OK &&
              (have_cfg = mt_config_load_string(ya, a, NULL, 0, &cfg, &err) == MT_OK) &&
-             (have_a = mt_model_build(&cfg, &ma, &err) == MT_OK) && (have_b = mt_model_build(&cfg, &mb, &err) == MT_OK) &&
+             (have_a = mt_model_build(&cfg, 0, &ma, &err) == MT_OK) && (have_b = mt_model_build(&cfg, 0, &mb, &err) == MT_OK) &&
              mt_checkpoint_read(a, &(mt_checkpoint){.model = &ma}, &err) == MT_OK &&
              mt_checkpoint_read(b, &(mt_checkpoint){.model = &mb}, &err) == MT_OK;
     CHECK(ok, "loading %s and %s: %s", a, b, err.msg);
@@ -60,7 +60,7 @@ static int same_params(const char *a, const char *b)
 
 int main(int argc, char **argv)
 {
-    mt_dist_init(&argc, &argv);
+    mt_comm_init(&argc, &argv);
     mt_comm *world = NULL;
     mt_error err = {0};
     mt_comm_create_world(&world, &err);
@@ -97,6 +97,6 @@ int main(int argc, char **argv)
           err.msg);
     int rc = mt_test_mpi_finish(world, "early_stopping");
     mt_comm_destroy(world);
-    mt_dist_finalize();
+    mt_comm_finalize();
     return rc;
 }

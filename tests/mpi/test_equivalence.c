@@ -20,8 +20,8 @@
 #include <string.h>
 
 #include "config/config.h"
-#include "dist/comm.h"
-#include "io/checkpoint.h"
+#include "comm/comm.h"
+#include "train/checkpoint.h"
 #include "nn/model.h"
 #include "testlib.h"
 #include "train/trainer.h"
@@ -107,7 +107,7 @@ static int load(const char *dir, const char *name, mt_config *cfg, mt_model *m)
     char *yaml = NULL;
     mt_error err = {0};
     int ok = mt_checkpoint_read_config(path, &yaml, &err) == MT_OK &&
-             mt_config_load_string(yaml, path, NULL, 0, cfg, &err) == MT_OK && mt_model_build(cfg, m, &err) == MT_OK &&
+             mt_config_load_string(yaml, path, NULL, 0, cfg, &err) == MT_OK && mt_model_build(cfg, 0, m, &err) == MT_OK &&
              mt_checkpoint_read(path, &(mt_checkpoint){.model = m}, &err) == MT_OK;
     free(yaml);
     return CHECK(ok, "load %s: %s", path, err.msg);
@@ -175,7 +175,7 @@ static void deterministic(mt_comm *world, mt_comm *self, const char *dir, const 
 
 int main(int argc, char **argv)
 {
-    mt_dist_init(&argc, &argv);
+    mt_comm_init(&argc, &argv);
     mt_comm *world = NULL, *self = NULL;
     mt_error err = {0};
     mt_comm_create_world(&world, &err);
@@ -229,6 +229,6 @@ int main(int argc, char **argv)
     int rc = mt_test_mpi_finish(world, "equivalence");
     mt_comm_destroy(self);
     mt_comm_destroy(world);
-    mt_dist_finalize();
+    mt_comm_finalize();
     return rc;
 }

@@ -12,7 +12,7 @@
 #include <string.h>
 
 #include "config/config.h"
-#include "dist/comm.h"
+#include "comm/comm.h"
 #include "testlib.h"
 #include "train/gan_trainer.h"
 
@@ -106,7 +106,7 @@ static void compare(const char *a, const char *b, double tol)
 
 int main(int argc, char **argv)
 {
-    mt_dist_init(&argc, &argv);
+    mt_comm_init(&argc, &argv);
     mt_error err = {0};
     mt_comm *world = NULL, *self = NULL;
     if (mt_comm_create_world(&world, &err) || mt_comm_create_self(&self, &err)) {
@@ -147,6 +147,6 @@ int main(int argc, char **argv)
     int rc = mt_test_mpi_finish(world, "gan");
     mt_comm_destroy(self);
     mt_comm_destroy(world);
-    mt_dist_finalize();
+    mt_comm_finalize();
     return rc;
 }

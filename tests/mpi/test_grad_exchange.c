@@ -1,4 +1,4 @@
-/* The bucketed gradient exchange (dist/grad_exchange), run at np = 1, 2, 4:
+/* The bucketed gradient exchange (comm/grad_exchange), run at np = 1, 2, 4:
  * - bucket layout: whole layers in reverse order, a bucket closes at the size limit, the trailer rides
  *   with layer 0's bucket, 0 bytes gives one bucket;
  * - sums: every rank fills the block with values depending on (rank, index); after the layer hooks (in
@@ -14,8 +14,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "dist/comm.h"
-#include "dist/grad_exchange.h"
+#include "comm/comm.h"
+#include "comm/grad_exchange.h"
 #include "testlib.h"
 
 enum { T = 16, LAYERS = 4 };
@@ -164,7 +164,7 @@ static void fixed_chunks(mt_comm *c, mt_comm *self)
 
 int main(int argc, char **argv)
 {
-    mt_dist_init(&argc, &argv);
+    mt_comm_init(&argc, &argv);
     mt_comm *world = NULL, *self = NULL;
     mt_error err = {0};
     mt_comm_create_world(&world, &err);
@@ -181,6 +181,6 @@ int main(int argc, char **argv)
     int rc = mt_test_mpi_finish(world, "grad_exchange");
     mt_comm_destroy(self);
     mt_comm_destroy(world);
-    mt_dist_finalize();
+    mt_comm_finalize();
     return rc;
 }

@@ -10,7 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "dist/comm.h"
+#include "comm/comm.h"
 #include "io/dataset.h"
 #include "testlib.h"
 #include "train/prep.h"
@@ -108,7 +108,7 @@ static void compare_fit(mt_comm *world, const char *h5, const char *scaling, con
 
 int main(int argc, char **argv)
 {
-    mt_dist_init(&argc, &argv);
+    mt_comm_init(&argc, &argv);
     mt_comm *world = NULL;
     mt_error err = {0};
     mt_comm_create_world(&world, &err);
@@ -124,6 +124,6 @@ int main(int argc, char **argv)
         compare_fit(world, h5, cases[i][0], cases[i][1]);
     int rc = mt_test_mpi_finish(world, "prep_dist");
     mt_comm_destroy(world);
-    mt_dist_finalize();
+    mt_comm_finalize();
     return rc;
 }

@@ -201,7 +201,7 @@ static mt_status build(const char *input, const char *layers, const char *loss, 
              input, layers, loss);
     mt_status st = mt_config_load_string(yaml, "acts.yaml", NULL, 0, cfg, err);
     if (!st)
-        st = mt_model_build(cfg, m, err);
+        st = mt_model_build(cfg, 0, m, err);
     if (!st)
         st = mt_model_reserve(m, 4, err);
     if (!st)

@@ -12,7 +12,7 @@
 #include <unistd.h>
 
 #include "config/config.h"
-#include "io/checkpoint.h"
+#include "train/checkpoint.h"
 #include "io/h5_seal.h"
 #include "nn/model.h"
 #include "optim/optimizer.h"
@@ -33,7 +33,7 @@ static int build(int units, mt_config *cfg, mt_model *m, mt_optimizer *opt)
 {
     mt_error err = {0};
     return CHECK(mt_config_load_string(yaml_for(units), "test", NULL, 0, cfg, &err) == MT_OK &&
-                     mt_model_build(cfg, m, &err) == MT_OK &&
+                     mt_model_build(cfg, 0, m, &err) == MT_OK &&
                      mt_optimizer_create(cfg->optimizer, m->n_params, opt, &err) == MT_OK,
                  "build: %s", err.msg);
 }

@@ -10,7 +10,7 @@
 #include <time.h>
 
 #include "config/config.h"
-#include "io/checkpoint.h"
+#include "train/checkpoint.h"
 #include "io/h5_seal.h"
 #include "nn/model.h"
 #include "optim/optimizer.h"
@@ -37,7 +37,7 @@ static int build(const char *yaml, mt_config *cfg, mt_model *m, mt_optimizer *op
 {
     mt_error err = {0};
     return CHECK(mt_config_load_string(yaml, "test", NULL, 0, cfg, &err) == MT_OK &&
-                     mt_model_build(cfg, m, &err) == MT_OK &&
+                     mt_model_build(cfg, 0, m, &err) == MT_OK &&
                      mt_optimizer_create(cfg->optimizer, m->n_params, opt, &err) == MT_OK,
                  "build: %s", err.msg);
 }

@@ -25,7 +25,7 @@ static int build(const char *name, const char *input, const char *layers, const 
     mt_error err = {0};
     if (!CHECK(mt_config_load_string(yaml, name, NULL, 0, cfg, &err) == MT_OK, "%s: %s", name, err.msg))
         return 0;
-    if (!CHECK(mt_model_build(cfg, m, &err) == MT_OK && mt_model_reserve(m, capacity, &err) == MT_OK, "%s: %s",
+    if (!CHECK(mt_model_build(cfg, 0, m, &err) == MT_OK && mt_model_reserve(m, capacity, &err) == MT_OK, "%s: %s",
                name, err.msg)) {
         mt_config_free(cfg);
         return 0;
@@ -753,7 +753,7 @@ static void config_errors(void)
         mt_error err = {0};
         mt_status st = mt_config_load_string(yaml, "layers.yaml", NULL, 0, &cfg, &err);
         if (st == MT_OK) {
-            st = mt_model_build(&cfg, &m, &err);
+            st = mt_model_build(&cfg, 0, &m, &err);
             if (st == MT_OK)
                 mt_model_free(&m);
             mt_config_free(&cfg);

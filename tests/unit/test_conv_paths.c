@@ -85,7 +85,7 @@ static void check(const char *name, const char *opts, shape g, int n, int bias, 
     mt_error err = {0};
     if (!CHECK(mt_config_load_string(yaml, name, NULL, 0, &cfg, &err) == MT_OK, "%s: %s", name, err.msg))
         return;
-    if (!CHECK(mt_model_build(&cfg, &m, &err) == MT_OK && mt_model_reserve(&m, n, &err) == MT_OK, "%s: %s", name,
+    if (!CHECK(mt_model_build(&cfg, 0, &m, &err) == MT_OK && mt_model_reserve(&m, n, &err) == MT_OK, "%s: %s", name,
                err.msg)) {
         mt_config_free(&cfg);
         return;

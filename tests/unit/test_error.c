@@ -121,7 +121,7 @@ static void test_config(void)
     if (!CHECK(st == MT_OK, "config: %s", err.msg))
         return;
     mt_model m;
-    st = mt_model_build(&cfg, &m, &err);
+    st = mt_model_build(&cfg, 0, &m, &err);
     const char *want = "evil?name.yaml:4: model.layers[0].dense?mpitrain: fine?[31m: unknown layer "
                        "'dense?mpitrain: fine?[31m'";
     CHECK(st == MT_ERR_CONFIG && !strncmp(err.msg, want, strlen(want)), "unknown layer: %d '%s', want '%s...'", st,

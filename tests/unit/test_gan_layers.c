@@ -19,7 +19,7 @@
 
 #include "config/config.h"
 #include "core/rng.h"
-#include "io/checkpoint.h"
+#include "train/checkpoint.h"
 #include "nn/activation.h"
 #include "nn/model.h"
 #include "optim/optimizer.h"
@@ -34,7 +34,7 @@ static int build(const char *name, const char *input, const char *layers, int n,
              "data: {file: none.h5}\n", input, layers);
     if (!CHECK(mt_config_load_string(yaml, name, NULL, 0, cfg, &err) == MT_OK, "%s: %s", name, err.msg))
         return 0;
-    if (!CHECK(mt_model_build(cfg, m, &err) == MT_OK && mt_model_reserve(m, n, &err) == MT_OK, "%s: %s", name,
+    if (!CHECK(mt_model_build(cfg, 0, m, &err) == MT_OK && mt_model_reserve(m, n, &err) == MT_OK, "%s: %s", name,
                err.msg)) {
         mt_config_free(cfg);
         return 0;
@@ -554,7 +554,7 @@ static void config_error(const char *input, const char *layer, const char *want1
     mt_error err = {0};
     if (!CHECK(mt_config_load_string(yaml, "gan.yaml", NULL, 0, &cfg, &err) == MT_OK, "%s: %s", layer, err.msg))
         return;
-    mt_status st = mt_model_build(&cfg, &m, &err);
+    mt_status st = mt_model_build(&cfg, 0, &m, &err);
     CHECK(st == MT_ERR_CONFIG && strstr(err.msg, "gan.yaml:5: ") && strstr(err.msg, want1) && strstr(err.msg, want2),
           "%s: status %d, message '%s' (expected gan.yaml:5, '%s' and '%s')", layer, (int)st, err.msg, want1, want2);
     if (st == MT_OK)
@@ -600,7 +600,7 @@ static void config_errors_later(void)
         mt_error err = {0};
         mt_status st = mt_config_load_string(yaml, "gan.yaml", NULL, 0, &cfg, &err);
         if (st == MT_OK) {
-            st = mt_model_build(&cfg, &m, &err);
+            st = mt_model_build(&cfg, 0, &m, &err);
             if (st == MT_OK)
                 mt_model_free(&m);
             mt_config_free(&cfg);

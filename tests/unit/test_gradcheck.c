@@ -67,7 +67,7 @@ static void check_model(const char *name, const char *layers, const char *loss, 
     mt_error err = {0};
     if (!CHECK(mt_config_load_string(yaml, name, NULL, 0, &f.cfg, &err) == MT_OK, "%s: %s", name, err.msg))
         return;
-    if (!CHECK(mt_model_build(&f.cfg, &f.m, &err) == MT_OK && mt_model_reserve(&f.m, N, &err) == MT_OK &&
+    if (!CHECK(mt_model_build(&f.cfg, 0, &f.m, &err) == MT_OK && mt_model_reserve(&f.m, N, &err) == MT_OK &&
                    mt_loss_setup(&f.loss, f.cfg.loss, &f.m, &err) == MT_OK,
                "%s: %s", name, err.msg)) {
         mt_config_free(&f.cfg);

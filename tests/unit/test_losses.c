@@ -350,7 +350,7 @@ static mt_status setup(const char *layers, const char *loss_yaml, mt_loss *loss,
     mt_status st = mt_config_load_string(yaml, "losses.yaml", NULL, 0, cfg, err);
     if (st)
         return st;
-    st = mt_model_build(cfg, m, err);
+    st = mt_model_build(cfg, 0, m, err);
     if (!st)
         st = mt_model_reserve(m, 4, err);
     if (!st)

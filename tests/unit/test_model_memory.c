@@ -16,6 +16,7 @@
 #include "config/config.h"
 #include "core/error.h"
 #include "nn/model.h"
+#include "optim/optimizer.h"
 #include "testlib.h"
 
 /* A config of `input` and the layer lines (each "    - ...\n"), with optimizer opt. */
@@ -64,7 +65,7 @@ static void check_build(const char *opt, int slots)
     if (!load(&cfg, "[28, 28]", layers, opt, &err))
         return;
     mt_model m;
-    mt_status st = mt_model_build(&cfg, &m, &err);
+    mt_status st = mt_model_build(&cfg, mt_optimizer_slots(cfg.optimizer), &m, &err);
     /* the largest layer is the first dense 16777216 on 1024 inputs: model.layers[2], line 6 */
     char want[512], tail[128];
     snprintf(want, sizeof want, "t.yaml:6: model.layers[2].dense: the model needs %llu bytes (%llu parameters x "
@@ -88,7 +89,7 @@ static void check_reserve(void)
     if (!load(&cfg, "[1024]", layers, "adam", &err))
         return;
     mt_model m;
-    if (!CHECK(mt_model_build(&cfg, &m, &err) == MT_OK, "build: %s", err.msg)) {
+    if (!CHECK(mt_model_build(&cfg, mt_optimizer_slots(cfg.optimizer), &m, &err) == MT_OK, "build: %s", err.msg)) {
         mt_config_free(&cfg);
         return;
     }
@@ -117,7 +118,7 @@ static void check_reserve(void)
     layers = "    - embedding: {input_dim: 1, output_dim: 1048576}\n    - relu\n    - relu\n    - relu\n";
     if (!load(&cfg, "[1024]", layers, "sgd", &err))
         return;
-    if (CHECK(mt_model_build(&cfg, &m, &err) == MT_OK, "build: %s", err.msg)) {
+    if (CHECK(mt_model_build(&cfg, mt_optimizer_slots(cfg.optimizer), &m, &err) == MT_OK, "build: %s", err.msg)) {
         mt_status st = mt_model_reserve(&m, INT_MAX, &err);
         char want[400];
         snprintf(want, sizeof want, "t.yaml:4: model.layers[0].embedding: the model needs more than %zu bytes "

@@ -16,7 +16,7 @@ int main(void)
     mt_model m;
     mt_error err = {0};
     if (!CHECK(mt_config_load_string(yaml, "test", NULL, 0, &cfg, &err) == MT_OK &&
-                   mt_model_build(&cfg, &m, &err) == MT_OK,
+                   mt_model_build(&cfg, 0, &m, &err) == MT_OK,
                "%s", err.msg))
         return mt_test_finish("penalties");
     const float w[6] = {1, -2, 0.5f, 0, 3, -3};

@@ -38,7 +38,7 @@ static int build(fixture *f, const char *name, const char *input, const char *la
     mt_error err = {0};
     if (!CHECK(mt_config_load_string(yaml, name, NULL, 0, &f->cfg, &err) == MT_OK, "%s: %s", name, err.msg))
         return 0;
-    if (!CHECK(mt_model_build(&f->cfg, &f->m, &err) == MT_OK, "%s: %s", name, err.msg)) {
+    if (!CHECK(mt_model_build(&f->cfg, 0, &f->m, &err) == MT_OK, "%s: %s", name, err.msg)) {
         mt_config_free(&f->cfg);
         return 0;
     }
@@ -458,7 +458,7 @@ static void fails(int line, const char *input, const char *layer, const char *ne
     mt_error err = {0};
     mt_status st = mt_config_load_string(yaml, "t.yaml", NULL, 0, &cfg, &err);
     if (st == MT_OK) {
-        st = mt_model_build(&cfg, &m, &err);
+        st = mt_model_build(&cfg, 0, &m, &err);
         if (st == MT_OK)
             mt_model_free(&m);
         mt_config_free(&cfg);
@@ -492,7 +492,7 @@ static void config_errors(void)
     mt_model m;
     mt_error err = {0};
     if (CHECK(mt_config_load_string(yaml, "s.yaml", NULL, 0, &cfg, &err) == MT_OK, "%s", err.msg)) {
-        mt_status st = mt_model_build(&cfg, &m, &err);
+        mt_status st = mt_model_build(&cfg, 0, &m, &err);
         CHECK(st == MT_ERR_CONFIG && strstr(err.msg, "s.yaml:5") && strstr(err.msg, "return_sequences: true"),
               "stacked without return_sequences: status %d, '%s'", (int)st, err.msg);
         if (st == MT_OK)

@@ -11,7 +11,7 @@
 #include <string.h>
 
 #include "config/config.h"
-#include "config/reference.h"
+#include "cli/reference.h"
 #include "core/error.h"
 #include "nn/activation.h"
 #include "nn/init.h"

@@ -2,8 +2,8 @@
  * loss, metric, optimizer, learning-rate schedule and initializer with its options, defaults, ranges, choices
  * and aliases, and every exit status with an example message, written as Markdown from the same tables the
  * program checks configs with (and the one-line doc tables kept next to the name tables in src/nn). */
-#ifndef MT_CONFIG_REFERENCE_H
-#define MT_CONFIG_REFERENCE_H
+#ifndef MT_CLI_REFERENCE_H
+#define MT_CLI_REFERENCE_H
 
 #include <stddef.h>
 #include <stdio.h>

@@ -8,8 +8,8 @@
  * type, options after defaults, input and output shape); each layer group type, index, options,
  * input_shape, output_shape and torch (the torch module with the same state_dict). Readers refuse another
  * format or a newer format_version and accept files without them (written before they existed). */
-#ifndef MT_IO_CHECKPOINT_H
-#define MT_IO_CHECKPOINT_H
+#ifndef MT_TRAIN_CHECKPOINT_H
+#define MT_TRAIN_CHECKPOINT_H
 
 #include <stdint.h>
 #include "nn/model.h"

@@ -10,12 +10,11 @@
 typedef struct mt_comm mt_comm;
 
 /* MPI_Init (if not yet initialized); returns 0 or an MPI error code. */
-int mt_dist_init(int *argc, char ***argv);
+int mt_comm_init(int *argc, char ***argv);
 /* MPI_Finalize if this process initialized MPI and it is not finalized. */
-void mt_dist_finalize(void);
-/* Rank and size of the world without a communicator object (0 and 1 before init). */
-int mt_dist_world_rank(void);
-int mt_dist_world_size(void);
+void mt_comm_finalize(void);
+/* Rank in the world without a communicator object (0 before init). */
+int mt_comm_world_rank(void);
 
 /* The world communicator, duplicated, with errors returned instead of aborting. Caller destroys. */
 mt_status mt_comm_create_world(mt_comm **out, mt_error *err);
@@ -40,6 +39,8 @@ void mt_comm_set_phase(mt_comm *c, const char *fmt, ...) __attribute__((format(p
 /* Collectives (in place, every rank must call them in the same order). */
 mt_status mt_comm_allreduce_sum_f32(mt_comm *c, float *buf, size_t n, mt_error *err);
 mt_status mt_comm_allreduce_sum_f64(mt_comm *c, double *buf, size_t n, mt_error *err);
+/* The same with the communicator as a void pointer: the form of mt_pass's sum_over_ranks hook. */
+mt_status mt_comm_sum_hook(void *comm, double *buf, size_t n, mt_error *err);
 mt_status mt_comm_allreduce_min_f64(mt_comm *c, double *buf, size_t n, mt_error *err);
 mt_status mt_comm_allreduce_max_f64(mt_comm *c, double *buf, size_t n, mt_error *err);
 mt_status mt_comm_bcast(mt_comm *c, void *buf, size_t bytes, int root, mt_error *err);
@@ -83,8 +84,5 @@ mt_status mt_comm_agree(mt_comm *c, mt_error *err);
  * caller must then end the whole job (the command line's cli_abort: MPI_Abort) instead of agreeing or
  * finalizing. */
 int mt_status_breaks_comm(mt_status code);
-
-/* Wall-clock seconds (MPI_Wtime). */
-double mt_wtime(void);
 
 #endif

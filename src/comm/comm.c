@@ -3,7 +3,7 @@
  * watchdog: with a limit set, every collective is started non-blocking and polled; a rank that has waited
  * half the limit tells the others (a "stall notice" on a second communicator), and at the limit the lowest
  * waiting rank returns MT_ERR_STALL naming the ranks that sent no notice, i.e. never arrived. */
-#include "dist/comm.h"
+#include "comm/comm.h"
 
 #include <limits.h>
 #include <sched.h>
@@ -38,7 +38,7 @@ typedef struct pending {
 static int initialized_here;
 static MPI_Op bf16_sum_op = MPI_OP_NULL; /* created on first use */
 
-int mt_dist_init(int *argc, char ***argv)
+int mt_comm_init(int *argc, char ***argv)
 {
     int flag = 0;
     MPI_Initialized(&flag);
@@ -57,7 +57,7 @@ int mt_dist_init(int *argc, char ***argv)
     return rc;
 }
 
-void mt_dist_finalize(void)
+void mt_comm_finalize(void)
 {
     int init = 0, fin = 0;
     MPI_Initialized(&init);
@@ -68,22 +68,13 @@ void mt_dist_finalize(void)
         MPI_Finalize();
 }
 
-int mt_dist_world_rank(void)
+int mt_comm_world_rank(void)
 {
     int init = 0, r = 0;
     MPI_Initialized(&init);
     if (init)
         MPI_Comm_rank(MPI_COMM_WORLD, &r);
     return r;
-}
-
-int mt_dist_world_size(void)
-{
-    int init = 0, s = 1;
-    MPI_Initialized(&init);
-    if (init)
-        MPI_Comm_size(MPI_COMM_WORLD, &s);
-    return s;
 }
 
 static mt_status mpi_fail(mt_error *err, int rc, const char *what)
@@ -355,6 +346,11 @@ mt_status mt_comm_allreduce_sum_f64(mt_comm *c, double *buf, size_t n, mt_error 
     return allreduce(c, buf, n, MPI_DOUBLE, sizeof(double), MPI_SUM, err);
 }
 
+mt_status mt_comm_sum_hook(void *comm, double *buf, size_t n, mt_error *err)
+{
+    return mt_comm_allreduce_sum_f64(comm, buf, n, err);
+}
+
 mt_status mt_comm_allreduce_min_f64(mt_comm *c, double *buf, size_t n, mt_error *err)
 {
     return allreduce(c, buf, n, MPI_DOUBLE, sizeof(double), MPI_MIN, err);
@@ -529,9 +525,4 @@ mt_status mt_comm_agree(mt_comm *c, mt_error *err)
 int mt_status_breaks_comm(mt_status code)
 {
     return code == MT_ERR_STALL || code == MT_ERR_MPI;
-}
-
-double mt_wtime(void)
-{
-    return MPI_Wtime();
 }

@@ -1,6 +1,6 @@
 /* Bucketed, overlapped gradient sums over the ranks (see grad_exchange.h): bucket layout, the hooks the
  * backward pass calls, and the float32 / bfloat16 / 64-bit fixed-point encodings. */
-#include "dist/grad_exchange.h"
+#include "comm/grad_exchange.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "core/bf16.h"
+#include "core/clock.h"
 #include "core/error.h"
 #include "core/timeline.h"
 

@@ -3,7 +3,7 @@
  * whole file in its user block, io/h5_seal.h), then written atomically (temporary file, fsync, rename);
  * loading verifies the seal before libhdf5 parses the file, then the format version and every tensor's
  * shape. */
-#include "io/checkpoint.h"
+#include "train/checkpoint.h"
 
 #include <errno.h>
 #include <fcntl.h>

@@ -4,7 +4,7 @@
  * optimizers, schedules and initializers with their doc lines) and from the status table of core/error.c.
  * Everything is checked before the first byte is written, so that a name without a doc line is an error
  * instead of a hole in the document. */
-#include "config/reference.h"
+#include "cli/reference.h"
 
 #include <math.h>
 #include <stdlib.h>

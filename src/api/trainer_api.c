@@ -324,7 +324,7 @@ static void on_progress(const mt_progress *p, void *user)
                    .message = p->message, .loss = NAN, .accuracy = NAN, .val_loss = NAN, .val_accuracy = NAN,
                    .seconds = NAN};
     if (p->kind == MT_PROGRESS_EPOCH) {
-        const mt_metrics_row *r = p->row;
+        const mt_metrics_row *r = &((const mt_row *)p->row)->metrics;
         ev = (mt_event){.kind = MT_EVENT_EPOCH, .epoch = p->epoch, .epochs = p->epochs, .loss = r->loss,
                         .accuracy = r->accuracy, .val_loss = r->val_loss, .val_accuracy = r->val_accuracy,
                         .seconds = r->seconds};
@@ -348,9 +348,9 @@ static mt_status run(mt_trainer *t, const mt_config *cfg, unsigned flags, mt_tra
     snprintf(path, sizeof path, "%s/checkpoint.h5", cfg->output);
     mt_status loaded = load_checkpoint(t, path, err);
     if (!loaded && report)
-        *report = (mt_train_report){.epochs_run = res.epochs_run, .loss = res.last.loss,
-                                    .accuracy = res.last.accuracy, .val_loss = res.last.val_loss,
-                                    .val_accuracy = res.last.val_accuracy, .test_loss = res.test_loss,
+        *report = (mt_train_report){.epochs_run = res.epochs_run, .loss = res.last.metrics.loss,
+                                    .accuracy = res.last.metrics.accuracy, .val_loss = res.last.metrics.val_loss,
+                                    .val_accuracy = res.last.metrics.val_accuracy, .test_loss = res.test_loss,
                                     .test_accuracy = res.test_accuracy, .train_seconds = res.train_seconds,
                                     .samples_per_sec = res.samples_per_sec, .ranks = res.world_size};
     mt_train_result_free(&res);

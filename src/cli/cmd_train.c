@@ -14,7 +14,7 @@
 #include "config/config.h"
 #include "core/error.h"
 #include "core/fault.h"
-#include "train/gan_trainer.h"
+#include "train/gan_kind.h"
 #include "train/trainer.h"
 
 typedef struct train_args {
@@ -248,14 +248,13 @@ static void json_message(printer *p, const char *event, const char *message)
     cli_event_end(&j);
 }
 
-/* The fields of a metrics.jsonl row: the first MT_METRICS_BASE_FIELDS always (null when not measured),
- * the others when measured; "epochs" after "epoch" when epochs > 0. */
-static void json_metrics(cli_json *j, const mt_metrics_row *r, int epochs)
+/* The fields of a metrics.jsonl row: the first c->base always (null when not measured), the others when
+ * measured; "epochs" after "epoch" when epochs > 0. */
+static void json_metrics(cli_json *j, const mt_train_columns *c, const double *row, int epochs)
 {
-    for (int i = 0; i < MT_METRICS_FIELDS; i++) {
-        double v = ((const double *)r)[i];
-        if (i < MT_METRICS_BASE_FIELDS || isfinite(v))
-            cli_json_number(j, mt_metrics_field_names[i], v);
+    for (int i = 0; i < c->n; i++) {
+        if (i < c->base || isfinite(row[i]))
+            cli_json_number(j, c->names[i], row[i]);
         if (i == 0 && epochs > 0)
             cli_json_integer(j, "epochs", epochs);
     }
@@ -280,7 +279,9 @@ static void json_progress(printer *p, const mt_progress *ev)
             break;
         cli_json j;
         cli_event_begin(&j, "epoch");
-        json_metrics(&j, ev->row, ev->epochs);
+        json_metrics(&j, ev->columns, ev->row, ev->epochs);
+        if (ev->file)
+            cli_json_string(&j, "samples", ev->file);
         cli_event_end(&j);
         break;
     }
@@ -318,15 +319,61 @@ static void json_start(const train_args *a, const mt_config *cfg, const char *co
     cli_event_end(&j);
 }
 
+/* A GAN's score with gan.classifier. */
+static void json_score(cli_json *j, const mt_gan_score *s)
+{
+    cli_json_open(j, "score", '{');
+    cli_json_string(j, "classifier", s->classifier);
+    cli_json_number(j, "generated", s->generated);
+    cli_json_number(j, "real", s->real);
+    cli_json_number(j, "ratio", s->ratio);
+    cli_json_number(j, "n_generated", s->n_generated);
+    cli_json_number(j, "n_real", s->n_real);
+    cli_json_string(j, "real_file", s->real_file);
+    cli_json_string(j, "real_split", s->real_split);
+    cli_json_open(j, "generated_classes", '[');
+    for (int k = 0; k < s->classes; k++)
+        cli_json_number(j, NULL, s->hist[k]);
+    cli_json_close(j);
+    cli_json_open(j, "class_names", '[');
+    for (int k = 0; k < s->classes; k++)
+        cli_json_string(j, NULL, s->names[k]);
+    cli_json_close(j);
+    cli_json_close(j);
+}
+
+/* A classifier's time split of every rank and its gradient exchange. */
+static void json_ranks(cli_json *j, const mt_train_result *res)
+{
+    cli_json_number(j, "efficiency", res->efficiency);
+    cli_json_integer(j, "buckets", res->buckets);
+    cli_json_number(j, "bucket_mb", res->bucket_mb);
+    cli_json_string(j, "dtype", res->dtype);
+    cli_json_bool(j, "deterministic", res->deterministic);
+    cli_json_open(j, "ranks", '[');
+    for (int i = 0; i < res->world_size; i++) {
+        const mt_rank_times *t = &res->ranks[i];
+        cli_json_open(j, NULL, '{');
+        cli_json_integer(j, "rank", i);
+        cli_json_number(j, "compute", t->compute);
+        cli_json_number(j, "exposed_comm", t->exposed);
+        cli_json_number(j, "data", t->data);
+        cli_json_number(j, "idle", t->idle);
+        cli_json_number(j, "allreduce", t->allreduce);
+        cli_json_close(j);
+    }
+    cli_json_close(j);
+}
+
 static void json_summary(const mt_config *cfg, const mt_train_result *res)
 {
     cli_json j;
     cli_event_begin(&j, "summary");
     cli_json_integer(&j, "epochs_run", res->epochs_run);
     cli_json_open(&j, "final", '{');
-    json_metrics(&j, &res->last, 0);
+    json_metrics(&j, res->columns, res->last.v, 0);
     cli_json_close(&j);
-    if (!isnan(res->last.val_loss))
+    if (!cfg->gan.enabled && !isnan(res->last.metrics.val_loss))
         cli_json_string(&j, "validation_split", cfg->data.validation[0] ? cfg->data.validation : "held out from training");
     if (!isnan(res->test_loss)) {
         cli_json_open(&j, "test", '{');
@@ -339,30 +386,36 @@ static void json_summary(const mt_config *cfg, const mt_train_result *res)
     cli_json_integer(&j, "world_size", res->world_size);
     cli_json_number(&j, "samples_per_sec", res->samples_per_sec);
     cli_json_number(&j, "train_seconds", res->train_seconds);
-    cli_json_number(&j, "efficiency", res->efficiency);
-    cli_json_integer(&j, "buckets", res->buckets);
-    cli_json_number(&j, "bucket_mb", res->bucket_mb);
-    cli_json_string(&j, "dtype", res->dtype);
-    cli_json_bool(&j, "deterministic", res->deterministic);
-    cli_json_open(&j, "ranks", '[');
-    for (int i = 0; i < res->world_size; i++) {
-        const mt_rank_times *t = &res->ranks[i];
-        cli_json_open(&j, NULL, '{');
-        cli_json_integer(&j, "rank", i);
-        cli_json_number(&j, "compute", t->compute);
-        cli_json_number(&j, "exposed_comm", t->exposed);
-        cli_json_number(&j, "data", t->data);
-        cli_json_number(&j, "idle", t->idle);
-        cli_json_number(&j, "allreduce", t->allreduce);
-        cli_json_close(&j);
-    }
+    if (res->ranks)
+        json_ranks(&j, res);
     cli_json_close(&j);
-    cli_json_close(&j);
+    if (res->scored)
+        json_score(&j, &res->score);
     cli_json_string(&j, "output", cfg->output);
     cli_event_end(&j);
 }
 
 /* ---- text ---- */
+
+/* The value of column `name` in row, NaN when the row has none. */
+static double column(const mt_train_columns *c, const double *row, const char *name)
+{
+    for (int i = 0; i < c->n; i++)
+        if (!strcmp(c->names[i], name))
+            return row[i];
+    return NAN;
+}
+
+/* An epoch line's values: the columns' shown ones that were measured, then seconds and samples/s. */
+static void print_shown(const mt_train_columns *c, const double *row)
+{
+    for (int i = 0; c->shown[2 * i]; i++) {
+        double v = column(c, row, c->shown[2 * i]);
+        if (!isnan(v))
+            printf("  %s %.*f", c->shown[2 * i + 1], i < 2 ? 4 : c->decimals, v);
+    }
+    printf("  %.1f s  %.0f samples/s", column(c, row, "seconds"), column(c, row, "samples_per_sec"));
+}
 
 static void on_progress(const mt_progress *ev, void *user)
 {
@@ -388,9 +441,10 @@ static void on_progress(const mt_progress *ev, void *user)
         p->last_draw = ev->elapsed;
         int width = 30, done = (int)(width * ev->step / ev->steps);
         double eta = ev->elapsed / ev->step * (ev->steps - ev->step);
-        printf("\r\033[Kepoch %d/%d [%.*s%*s] %llu/%llu loss %.4f accuracy %.4f ETA %.0fs", ev->epoch, ev->epochs,
-               done, "==============================", width - done, "", (unsigned long long)ev->step,
-               (unsigned long long)ev->steps, ev->loss, ev->accuracy, eta);
+        printf("\r\033[Kepoch %d/%d [%.*s%*s] %llu/%llu %s %.4f %s %.4f ETA %.0fs", ev->epoch, ev->epochs, done,
+               "==============================", width - done, "", (unsigned long long)ev->step,
+               (unsigned long long)ev->steps, ev->columns->running[0], ev->running[0], ev->columns->running[1],
+               ev->running[1], eta);
         fflush(stdout);
         p->drawn = 1;
         break;
@@ -400,20 +454,40 @@ static void on_progress(const mt_progress *ev, void *user)
         p->last_draw = 0;
         if (p->quiet)
             break;
-        const mt_metrics_row *r = ev->row;
-        printf("epoch %d/%d  loss %.4f  accuracy %.4f", ev->epoch, ev->epochs, r->loss, r->accuracy);
-        if (!isnan(r->val_loss))
-            printf("  val_loss %.4f  val_accuracy %.4f", r->val_loss, r->val_accuracy);
-        printf("  %.1f s  %.0f samples/s\n", r->seconds, r->samples_per_sec);
+        printf("epoch %d/%d", ev->epoch, ev->epochs);
+        print_shown(ev->columns, ev->row);
+        printf("\n");
         fflush(stdout);
         break;
     }
     }
 }
 
+static void gan_summary(const mt_train_result *res)
+{
+    printf("training: %d rank(s), %.0f samples/s over %.1f s\n", res->world_size, res->samples_per_sec,
+           res->train_seconds);
+    if (res->scored) {
+        const mt_gan_score *s = &res->score;
+        printf("score (exp E[KL(p(y|x) || p(y))], classifier %s): generated %.4f  real %.4f  ratio %.4f "
+               "(%.0f generated samples, %.0f real from %s split '%s')\n", s->classifier, s->generated, s->real,
+               s->ratio, s->n_generated, s->n_real, s->real_file, s->real_split);
+        printf("generated classes:");
+        for (int k = 0; k < s->classes; k++)
+            printf("%s %s%s%.0f", k ? "," : "", s->names[k][0] ? s->names[k] : "", s->names[k][0] ? " " : "",
+                   s->hist[k]);
+        printf("\n");
+    }
+}
+
 static void summary(const mt_config *cfg, const mt_train_result *res)
 {
-    const mt_metrics_row *r = &res->last;
+    const mt_metrics_row *r = &res->last.metrics;
+    if (cfg->gan.enabled) {
+        gan_summary(res);
+        printf("run directory: %s\n", cfg->output);
+        return;
+    }
     if (!isnan(r->val_loss)) {
         const char *names[5] = {"val_accuracy", "val_binary_accuracy", "val_mae", "val_rmse", NULL};
         const double values[4] = {r->val_accuracy, r->val_binary_accuracy, r->val_mae, r->val_rmse};
@@ -433,154 +507,6 @@ static void summary(const mt_config *cfg, const mt_train_result *res)
         printf("  %4d  %11.2f  %15.2f  %8.2f  %8.2f   (%.2f)\n", i, res->ranks[i].compute, res->ranks[i].exposed,
                res->ranks[i].data, res->ranks[i].idle, res->ranks[i].allreduce);
     printf("run directory: %s\n", cfg->output);
-}
-
-static void json_gan_progress(printer *p, const mt_gan_progress *ev)
-{
-    if (ev->kind != MT_GAN_PROGRESS_EPOCH) {
-        mt_progress plain = {.kind = ev->kind == MT_GAN_PROGRESS_INFO      ? MT_PROGRESS_INFO
-                                     : ev->kind == MT_GAN_PROGRESS_WARNING ? MT_PROGRESS_WARNING
-                                                                           : MT_PROGRESS_STEP,
-                             .message = ev->message};
-        json_progress(p, &plain);
-        return;
-    }
-    epoch_ended(p, ev->epoch);
-    if (p->quiet)
-        return;
-    cli_json j;
-    cli_event_begin(&j, "epoch");
-    for (int i = 0; i < MT_GAN_ROW_FIELDS; i++) {
-        cli_json_number(&j, mt_gan_row_names[i], ((const double *)ev->row)[i]);
-        if (i == 0)
-            cli_json_integer(&j, "epochs", ev->epochs);
-    }
-    if (ev->grid)
-        cli_json_string(&j, "samples", ev->grid);
-    cli_event_end(&j);
-}
-
-static void json_gan_summary(const mt_config *cfg, const mt_gan_result *res)
-{
-    cli_json j;
-    cli_event_begin(&j, "summary");
-    cli_json_integer(&j, "epochs_run", res->epochs_run);
-    cli_json_open(&j, "final", '{');
-    for (int i = 0; i < MT_GAN_ROW_FIELDS; i++)
-        cli_json_number(&j, mt_gan_row_names[i], ((const double *)&res->last)[i]);
-    cli_json_close(&j);
-    cli_json_open(&j, "scaling", '{');
-    cli_json_integer(&j, "world_size", res->world_size);
-    cli_json_number(&j, "samples_per_sec", res->samples_per_sec);
-    cli_json_number(&j, "train_seconds", res->train_seconds);
-    cli_json_close(&j);
-    if (res->scored) {
-        const mt_gan_score *s = &res->score;
-        cli_json_open(&j, "score", '{');
-        cli_json_string(&j, "classifier", s->classifier);
-        cli_json_number(&j, "generated", s->generated);
-        cli_json_number(&j, "real", s->real);
-        cli_json_number(&j, "ratio", s->ratio);
-        cli_json_number(&j, "n_generated", s->n_generated);
-        cli_json_number(&j, "n_real", s->n_real);
-        cli_json_string(&j, "real_file", s->real_file);
-        cli_json_string(&j, "real_split", s->real_split);
-        cli_json_open(&j, "generated_classes", '[');
-        for (int k = 0; k < s->classes; k++)
-            cli_json_number(&j, NULL, s->hist[k]);
-        cli_json_close(&j);
-        cli_json_open(&j, "class_names", '[');
-        for (int k = 0; k < s->classes; k++)
-            cli_json_string(&j, NULL, s->names[k]);
-        cli_json_close(&j);
-        cli_json_close(&j);
-    }
-    cli_json_string(&j, "output", cfg->output);
-    cli_event_end(&j);
-}
-
-static void on_gan_progress(const mt_gan_progress *ev, void *user)
-{
-    printer *p = user;
-    if (p->json) {
-        json_gan_progress(p, ev);
-        return;
-    }
-    switch (ev->kind) {
-    case MT_GAN_PROGRESS_INFO:
-    case MT_GAN_PROGRESS_WARNING: {
-        mt_progress plain = {.kind = ev->kind == MT_GAN_PROGRESS_INFO ? MT_PROGRESS_INFO : MT_PROGRESS_WARNING,
-                             .message = ev->message};
-        on_progress(&plain, user);
-        break;
-    }
-    case MT_GAN_PROGRESS_STEP: {
-        if (!p->tty || p->quiet || (ev->elapsed - p->last_draw < 0.1 && ev->step != ev->steps))
-            break;
-        p->last_draw = ev->elapsed;
-        int width = 30, done = (int)(width * ev->step / ev->steps);
-        double eta = ev->elapsed / ev->step * (ev->steps - ev->step);
-        printf("\r\033[Kepoch %d/%d [%.*s%*s] %llu/%llu d_loss %.4f g_loss %.4f ETA %.0fs", ev->epoch, ev->epochs,
-               done, "==============================", width - done, "", (unsigned long long)ev->step,
-               (unsigned long long)ev->steps, ev->d_loss, ev->g_loss, eta);
-        fflush(stdout);
-        p->drawn = 1;
-        break;
-    }
-    case MT_GAN_PROGRESS_EPOCH: {
-        clear_bar(p);
-        p->last_draw = 0;
-        if (p->quiet)
-            break;
-        const mt_gan_row *r = ev->row;
-        printf("epoch %d/%d  d_loss %.4f  g_loss %.4f  D(x) %.3f  D(G(z)) %.3f  %.1f s  %.0f samples/s\n", ev->epoch,
-               ev->epochs, r->d_loss, r->g_loss, r->d_real, r->d_fake, r->seconds, r->samples_per_sec);
-        fflush(stdout);
-        break;
-    }
-    }
-}
-
-static void gan_summary(const mt_config *cfg, const mt_gan_result *res)
-{
-    printf("training: %d rank(s), %.0f samples/s over %.1f s\n", res->world_size, res->samples_per_sec,
-           res->train_seconds);
-    if (res->scored) {
-        const mt_gan_score *s = &res->score;
-        printf("score (exp E[KL(p(y|x) || p(y))], classifier %s): generated %.4f  real %.4f  ratio %.4f "
-               "(%.0f generated samples, %.0f real from %s split '%s')\n", s->classifier, s->generated, s->real,
-               s->ratio, s->n_generated, s->n_real, s->real_file, s->real_split);
-        printf("generated classes:");
-        for (int k = 0; k < s->classes; k++)
-            printf("%s %s%s%.0f", k ? "," : "", s->names[k][0] ? s->names[k] : "", s->names[k][0] ? " " : "",
-                   s->hist[k]);
-        printf("\n");
-    }
-    printf("run directory: %s\n", cfg->output);
-}
-
-/* A GAN config (gan:): its own trainer, the same progress printer. */
-static mt_status train_gan(const train_args *a, mt_comm *comm, const mt_config *cfg, mt_error *err)
-{
-    if (a->folds || a->timeline)
-        return mt_fail(err, MT_ERR_USAGE, "%s: %s is not available for a GAN config", a->config,
-                       a->folds ? "--folds" : "--timeline");
-    const int json = cli_log_is_json(), rank0 = mt_comm_rank(comm) == 0;
-    printer p = {.tty = !json && stdout_is_terminal(), .quiet = a->quiet, .json = json, .output = cfg->output};
-    mt_gan_train_options opts = {a->resume, a->resume_path, on_gan_progress, &p};
-    mt_gan_result res;
-    if (rank0 && json) {
-        json_start(a, cfg, a->overrides, a->n_overrides, mt_comm_size(comm));
-        look_for_checkpoint(&p, 1);
-    } else if (rank0 && !a->quiet) {
-        printf("mpitrain %s: training the GAN of %s on %d rank(s)\n", mt_version(), a->config, mt_comm_size(comm));
-    }
-    mt_status st = mt_gan_train_run(cfg, comm, &opts, &res, err);
-    if (rank0)
-        look_for_checkpoint(&p, 0);
-    if (!st && rank0)
-        json ? json_gan_summary(cfg, &res) : gan_summary(cfg, &res);
-    return st;
 }
 
 /* One training run with the command's overrides plus `extra` (NULL-terminated). Collective. On success
@@ -613,7 +539,8 @@ static mt_status train_once(const train_args *a, const char *const *extra, mt_co
         json_start(a, cfg, all, a->n_overrides + n_extra, mt_comm_size(comm));
         look_for_checkpoint(&p, 1);
     } else if (rank0 && !a->quiet) {
-        printf("mpitrain %s: training %s on %d rank(s)\n", mt_version(), a->config, mt_comm_size(comm));
+        printf("mpitrain %s: training %s%s on %d rank(s)\n", mt_version(), cfg->gan.enabled ? "the GAN of " : "",
+               a->config, mt_comm_size(comm));
     }
     free(all);
     st = mt_train_run(cfg, comm, &opts, res, err);
@@ -635,6 +562,11 @@ static mt_status cross_validate(const train_args *a, mt_comm *comm, mt_error *er
     mt_status st = mt_config_load(a->config, a->overrides, a->n_overrides, &base, err);
     if (mt_comm_agree(comm, err))
         return err->code;
+    if (base.gan.enabled) {
+        mt_config_free(&base);
+        return mt_fail(err, MT_ERR_USAGE, "%s: --folds is not available for a GAN config (it has no validation "
+                       "metrics)", a->config);
+    }
     double *loss = calloc((size_t)a->folds, sizeof *loss), *acc = calloc((size_t)a->folds, sizeof *acc);
     char folds[32], fold[32], output[MT_PATH_MAX + 32];
     snprintf(folds, sizeof folds, "data.folds=%d", a->folds);
@@ -655,7 +587,7 @@ static mt_status cross_validate(const train_args *a, mt_comm *comm, mt_error *er
         }
         st = train_once(a, extra, comm, &res, &cfg, err);
         if (!st) {
-            loss[i] = res.last.val_loss, acc[i] = res.last.val_accuracy;
+            loss[i] = res.last.metrics.val_loss, acc[i] = res.last.metrics.val_accuracy;
             mt_train_result_free(&res);
             mt_config_free(&cfg);
         }
@@ -731,18 +663,7 @@ int cmd_train(int argc, char **argv)
     mt_status st = mt_comm_create_world(&comm, &err);
     if (!st && mt_fault_setup(mt_comm_rank(comm), err.msg, sizeof err.msg) != 0)
         st = err.code = MT_ERR_USAGE;
-    mt_config gan_cfg;
-    int gan = 0;
-    if (!st) { /* a GAN config goes to the GAN trainer (a config that does not load fails below as before) */
-        mt_error ignored;
-        gan = mt_config_load(a.config, a.overrides, a.n_overrides, &gan_cfg, &ignored) == MT_OK;
-        if (gan && !gan_cfg.gan.enabled)
-            mt_config_free(&gan_cfg), gan = 0;
-    }
-    if (!st && gan) {
-        st = train_gan(&a, comm, &gan_cfg, &err);
-        mt_config_free(&gan_cfg);
-    } else if (!st && a.folds) {
+    if (!st && a.folds) {
         st = cross_validate(&a, comm, &err);
     } else if (!st) {
         mt_config cfg;

@@ -1,7 +1,7 @@
 /* The MPI layer: the only module that includes mpi.h. Errors are returned (MPI_ERRORS_RETURN on the
  * communicator), and ranks agree on status before the collectives that follow fallible steps. */
-#ifndef MT_DIST_COMM_H
-#define MT_DIST_COMM_H
+#ifndef MT_COMM_COMM_H
+#define MT_COMM_COMM_H
 
 #include <stddef.h>
 #include <stdint.h>

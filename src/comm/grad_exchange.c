@@ -154,7 +154,7 @@ static void record(mt_grad_exchange *x, int i)
     mt_grad_bucket *b = &x->buckets[i];
     b->done = 1;
     b->end = mt_wtime();
-    mt_timeline_add(x->timeline, MT_TL_BUCKET, i, b->start, b->end);
+    mt_timeline_add(x->timeline, MT_TL_BUCKET, x->timeline_bucket0 + i, b->start, b->end);
 }
 
 /* Lets the sums in flight advance (MPI moves data only inside its calls) and notes those completed. */
@@ -235,12 +235,14 @@ mt_status mt_grad_exchange_finish(mt_grad_exchange *x, mt_error *err)
     return MT_OK;
 }
 
-const char *mt_grad_exchange_describe(const mt_grad_exchange *x, int b, char *buf, size_t size)
+const char *mt_grad_exchange_describe(const mt_grad_exchange *x, int b, const char *net, char *buf, size_t size)
 {
     const mt_grad_bucket *k = &x->buckets[b];
+    const char *sp = net[0] ? " " : "";
     if (k->first_layer == k->last_layer)
-        snprintf(buf, size, "bucket %d (layer %d)", b, k->first_layer);
+        snprintf(buf, size, "bucket %d (%s%slayer %d)", x->timeline_bucket0 + b, net, sp, k->first_layer);
     else
-        snprintf(buf, size, "bucket %d (layers %d-%d)", b, k->first_layer, k->last_layer);
+        snprintf(buf, size, "bucket %d (%s%slayers %d-%d)", x->timeline_bucket0 + b, net, sp, k->first_layer,
+                 k->last_layer);
     return buf;
 }

@@ -18,8 +18,8 @@
  *              not depend on which rank summed which chunk, or in what order), summed over the ranks as
  *              int64, and converted back to float once. Values beyond +-2^20 (or NaN) are counted as
  *              bad instead; the count travels in the trailer. */
-#ifndef MT_DIST_GRAD_EXCHANGE_H
-#define MT_DIST_GRAD_EXCHANGE_H
+#ifndef MT_COMM_GRAD_EXCHANGE_H
+#define MT_COMM_GRAD_EXCHANGE_H
 
 #include <stddef.h>
 #include <stdint.h>
@@ -30,8 +30,13 @@ struct mt_timeline;
 
 typedef enum mt_grad_mode { MT_GRAD_FLOAT32, MT_GRAD_BFLOAT16, MT_GRAD_FIXED64 } mt_grad_mode;
 
-/* Trailer slot the fixed64 mode adds its count of out-of-range gradient values to. */
+/* The slots of the trailer, the floats summed with the gradients of every step: a failure flag (a rank
+ * whose step failed still joins the sums and sets it, so every rank stops), the step's loss sum, the count
+ * of values the fixed64 mode could not take (it adds them), and a stop request. */
+#define MT_GRAD_FAIL_SLOT 0
+#define MT_GRAD_LOSS_SLOT 1
 #define MT_GRAD_BAD_SLOT 2
+#define MT_GRAD_STOP_SLOT 3
 
 typedef struct mt_grad_bucket {
     size_t lo, hi;                   /* floats [lo, hi) of the block */
@@ -55,6 +60,7 @@ typedef struct mt_grad_exchange {
     mt_status failed;                /* first error met by a hook (reported by finish) */
     mt_error err;
     struct mt_timeline *timeline;
+    int timeline_bucket0;            /* added to the bucket indices it records (the second network of a GAN) */
     /* Per step, set by mt_grad_exchange_finish: */
     double in_flight;                /* first start to last completion */
     double wait;                     /* time finish blocked for sums still running */
@@ -83,7 +89,8 @@ void mt_grad_exchange_layer_done(mt_grad_exchange *x, int layer);
  * Collective over the ranks of the exchange. */
 mt_status mt_grad_exchange_finish(mt_grad_exchange *x, mt_error *err);
 
-/* Bucket b's layers as "layers 3-5" / "layer 0" (for the timeline). */
-const char *mt_grad_exchange_describe(const mt_grad_exchange *x, int b, char *buf, size_t size);
+/* Bucket b and its layers for the timeline, "bucket 2 (layers 3-5)", numbered from timeline_bucket0; with
+ * a network name, "bucket 4 (discriminator layer 0)". */
+const char *mt_grad_exchange_describe(const mt_grad_exchange *x, int b, const char *net, char *buf, size_t size);
 
 #endif

@@ -117,7 +117,7 @@ const mt_option mt_config_top_options[] = {
 };
 
 /* A config with a gan: section has these top-level keys instead (model, loss, optimizer, metrics,
- * lr_schedule and early_stopping are unknown keys there). */
+ * and lr_schedule are unknown keys there). */
 const mt_option mt_config_gan_top_options[] = {
     { "gan", MT_OPT_NODE, offsetof(sections, gan), NULL, 0, 0, NULL,
       "a generative adversarial network: noise size, generator, discriminator, score" },
@@ -126,6 +126,8 @@ const mt_option mt_config_gan_top_options[] = {
     { "output", MT_OPT_STRING, offsetof(sections, output), "", 0, 0, NULL,
       "run directory; default runs/<config file name without extension>" },
     { "checkpoint", MT_OPT_NODE, offsetof(sections, checkpoint), "", 0, 0, NULL, "how often and how many" },
+    { "early_stopping", MT_OPT_NODE, offsetof(sections, early_stopping), "", 0, 0, NULL,
+      "stop when d_loss or g_loss stops improving" },
     MT_OPT_END,
 };
 

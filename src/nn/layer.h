@@ -40,6 +40,7 @@ typedef struct mt_pass {
     mt_status (*sum_over_ranks)(void *sum_user, double *v, size_t n, mt_error *err);
     void *sum_user;
     struct mt_timeline *timeline; /* records each layer's forward and backward time when not NULL */
+    int timeline_layer0;        /* added to the layer indices it records (the second network of a GAN) */
     /* Called after layer i's backward pass has added its parameter gradients (i descending), so that
      * their allreduce can start while earlier layers still compute; may be NULL. */
     void (*grads_ready)(void *hook_user, int layer);

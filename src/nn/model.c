@@ -266,7 +266,7 @@ const float *mt_model_forward(mt_model *m, int n, const mt_pass *pass)
         double t0 = pass->timeline ? mt_wtime() : 0;
         m->layers[i].ops->forward(&m->layers[i], m->acts[i], m->acts[i + 1], n, pass);
         if (pass->timeline)
-            mt_timeline_add(pass->timeline, MT_TL_FORWARD, i, t0, mt_wtime());
+            mt_timeline_add(pass->timeline, MT_TL_FORWARD, pass->timeline_layer0 + i, t0, mt_wtime());
     }
     return m->acts[m->n_layers];
 }
@@ -286,7 +286,7 @@ void mt_model_backward(mt_model *m, float *dout, int n, const mt_pass *pass)
         double t0 = pass->timeline ? mt_wtime() : 0;
         l->ops->backward(l, m->acts[i], m->acts[i + 1], dy, dx, n, pass);
         if (pass->timeline)
-            mt_timeline_add(pass->timeline, MT_TL_BACKWARD, i, t0, mt_wtime());
+            mt_timeline_add(pass->timeline, MT_TL_BACKWARD, pass->timeline_layer0 + i, t0, mt_wtime());
         if (pass->grads_ready)
             pass->grads_ready(pass->hook_user, i);
         dy = dx;

@@ -107,6 +107,15 @@ static mt_status parse_kind(const mt_node *node, mt_schedule_kind *kind, mt_erro
     return MT_OK;
 }
 
+int mt_schedule_spans_run(const mt_node *node)
+{
+    mt_schedule_kind kind = MT_SCHEDULE_CONSTANT;
+    mt_error ignored;
+    if (!node || (node->kind == MT_NODE_SCALAR && !node->value[0]) || parse_kind(node, &kind, &ignored))
+        return 0;
+    return kind == MT_SCHEDULE_COSINE;
+}
+
 /* "origin:line: lr_schedule.key" of key in map, or of the node itself. */
 static const char *where_key(const mt_node *node, const char *key, char *buf, size_t size)
 {

@@ -47,6 +47,11 @@ extern const char *const mt_schedule_docs[];
 mt_status mt_schedule_create(const mt_node *node, double base_lr, int global_batch, uint64_t steps_per_epoch,
                              int total_epochs, mt_schedule *s, mt_error *err);
 
+/* Whether the lr_schedule node's rates depend on the run's length (cosine annealing ends at the last
+ * epoch): a run resumed with another training.epochs then follows other rates than an uninterrupted one.
+ * 0 for a wrong node (mt_schedule_create reports it). */
+int mt_schedule_spans_run(const mt_node *node);
+
 /* The learning rate for the optimizer step that follows `step` steps taken (0-based). Pure. */
 double mt_schedule_lr(const mt_schedule *s, uint64_t step);
 

@@ -64,15 +64,14 @@ static void json_number(FILE *f, double v)
         fputs("null", f);
 }
 
-static void write_row(FILE *f, const mt_metrics_row *row)
+static void write_row(FILE *f, const mt_train_columns *c, const double *row)
 {
     fputc('{', f);
-    for (int i = 0; i < MT_METRICS_FIELDS; i++) {
-        double v = ((const double *)row)[i];
-        if (i >= MT_METRICS_BASE_FIELDS && !isfinite(v))
+    for (int i = 0; i < c->n; i++) {
+        if (i >= c->base && !isfinite(row[i]))
             continue;
-        fprintf(f, "%s\"%s\": ", i ? ", " : "", mt_metrics_field_names[i]);
-        json_number(f, v);
+        fprintf(f, "%s\"%s\": ", i ? ", " : "", c->names[i]);
+        json_number(f, row[i]);
     }
     fputs("}\n", f);
 }
@@ -85,26 +84,27 @@ static mt_status close_checked(FILE *f, const char *path, mt_error *err)
     return MT_OK;
 }
 
-mt_status mt_run_dir_write_metrics(const char *dir, const mt_history *h, mt_error *err)
+mt_status mt_run_dir_write_metrics(const char *dir, const mt_train_columns *c, const double *rows, size_t n,
+                                   mt_error *err)
 {
     char path[MT_PATH_MAX + 32];
     snprintf(path, sizeof path, "%s/metrics.jsonl", dir);
     FILE *f = fopen(path, "w");
     if (!f)
         return mt_fail(err, MT_ERR_IO, "%s: cannot write: %s", path, strerror(errno));
-    for (size_t i = 0; h && i < h->n; i++)
-        write_row(f, &h->rows[i]);
+    for (size_t i = 0; i < n; i++)
+        write_row(f, c, rows + i * (size_t)c->n);
     return close_checked(f, path, err);
 }
 
-mt_status mt_run_dir_append_metrics(const char *dir, const mt_metrics_row *row, mt_error *err)
+mt_status mt_run_dir_append_metrics(const char *dir, const mt_train_columns *c, const double *row, mt_error *err)
 {
     char path[MT_PATH_MAX + 32];
     snprintf(path, sizeof path, "%s/metrics.jsonl", dir);
     FILE *f = fopen(path, "a");
     if (!f)
         return mt_fail(err, MT_ERR_IO, "%s: cannot write: %s", path, strerror(errno));
-    write_row(f, row);
+    write_row(f, c, row);
     return close_checked(f, path, err);
 }
 

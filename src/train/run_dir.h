@@ -10,11 +10,14 @@
  * the temporary files of checkpoint writes that were killed part-way. */
 mt_status mt_run_dir_prepare(const char *dir, mt_error *err);
 
-/* Rewrites metrics.jsonl from the history (used at start and on resume, so rows match the checkpoint). */
-mt_status mt_run_dir_write_metrics(const char *dir, const mt_history *h, mt_error *err);
+/* Rewrites metrics.jsonl from the history: n rows of c->n values (used at start and on resume, so rows
+ * match the checkpoint). Each row is one JSON object: its first c->base columns always (null when NaN),
+ * the others when measured. */
+mt_status mt_run_dir_write_metrics(const char *dir, const mt_train_columns *c, const double *rows, size_t n,
+                                   mt_error *err);
 
 /* Appends one row to metrics.jsonl. */
-mt_status mt_run_dir_append_metrics(const char *dir, const mt_metrics_row *row, mt_error *err);
+mt_status mt_run_dir_append_metrics(const char *dir, const mt_train_columns *c, const double *row, mt_error *err);
 
 /* Writes scaling.json from the result. */
 mt_status mt_run_dir_write_scaling(const char *dir, const mt_train_result *res, uint64_t global_batch,

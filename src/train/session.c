@@ -165,7 +165,7 @@ mt_status mt_session_open(mt_session *s, const mt_config *cfg, mt_session_mode m
     memset(s, 0, sizeof *s);
     s->cfg = cfg;
     mt_error_clear(err);
-    if (cfg->gan.enabled) { /* two networks, no model: the GAN trainer's (gan_trainer.c) */
+    if (cfg->gan.enabled) { /* two networks, no model: the GAN kind's (gan_kind.c) */
         mt_fail(err, MT_ERR_CONFIG, "%s: a GAN config (gan:) is trained by mpitrain train; it has no single model "
                 "to evaluate here", cfg->origin);
         return mt_comm_agree(comm, err);

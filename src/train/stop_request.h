@@ -1,13 +1,13 @@
 /* A request to stop training at the next step boundary (SIGTERM, SIGINT, SIGUSR1 from a scheduler, or
- * the API), shared by the classifier and the GAN trainer: the flag a signal handler sets, and the
+ * the API), shared by every kind of training: the flag a signal handler sets, and the
  * message of a run that stopped for it. */
 #ifndef MT_TRAIN_STOP_REQUEST_H
 #define MT_TRAIN_STOP_REQUEST_H
 
 #include "train/checkpoint.h"
 
-/* Asks a running mt_train_run or mt_gan_train_run to stop: async-signal-safe (a signal handler may call
- * it with its signal number; 0 for a request without a signal). At the end of the current step every
+/* Asks a running mt_train_run to stop: async-signal-safe (a signal handler may call it with its signal
+ * number; 0 for a request without a signal). At the end of the current step every
  * rank learns of it with the step's sums, rank 0 writes OUTPUT/checkpoint_interrupted.h5 (checkpoint.h5
  * points at it), and the run returns MT_INTERRUPTED. --resume continues from the next step. */
 void mt_train_request_stop(int signo);

@@ -1,17 +1,35 @@
-/* The data-parallel training loop: every rank holds the whole model, computes the gradient of its slice
- * of each global batch, the gradients are summed by allreduce and every rank takes the same step. */
+/* Data-parallel training: every rank holds the whole model (or both networks of a GAN), computes the
+ * gradient of its slice of each global batch, the gradients are summed over the ranks and every rank
+ * takes the same step. The run's options, progress events and result. */
 #ifndef MT_TRAIN_TRAINER_H
 #define MT_TRAIN_TRAINER_H
 
 #include "config/config.h"
 #include "comm/comm.h"
 #include "train/checkpoint.h"
+#include "train/gan_score.h"
 #include "train/stop_request.h"
+
+/* The columns of a kind of training's per-epoch metrics row (metrics.jsonl, the checkpoint's /metrics, the
+ * progress lines), every one a double. */
+typedef struct mt_train_columns {
+    const char *const *names;
+    int n;
+    int base;                       /* the first `base` are always in metrics.jsonl (null when NaN), the
+                                       others when measured */
+    const char *running[2];         /* what the progress bar shows after each step (running means) */
+    const char *const *shown;       /* pairs {column, label} an epoch's progress line shows, NULL-ended;
+                                       then seconds and samples/s */
+    int decimals;                   /* of the shown values after the first two (the first two: 4) */
+} mt_train_columns;
+
+/* The largest metrics row of any kind. */
+#define MT_ROW_MAX 16
 
 typedef enum mt_progress_kind {
     MT_PROGRESS_INFO,    /* a message (message) */
-    MT_PROGRESS_STEP,    /* after a training step (epoch, step, steps, loss, accuracy, elapsed) */
-    MT_PROGRESS_EPOCH,   /* after an epoch (row) */
+    MT_PROGRESS_STEP,    /* after a training step (epoch, step, steps, running, elapsed) */
+    MT_PROGRESS_EPOCH,   /* after an epoch (row, file) */
     MT_PROGRESS_WARNING  /* a warning (message) */
 } mt_progress_kind;
 
@@ -19,9 +37,11 @@ typedef struct mt_progress {
     mt_progress_kind kind;
     int epoch, epochs;              /* 1-based epoch */
     uint64_t step, steps;           /* 1-based step within the epoch */
-    double loss, accuracy;          /* running means on this rank's samples of the epoch so far */
+    double running[2];              /* running means of columns->running on this rank's samples so far */
     double elapsed;                 /* seconds since the epoch started */
-    const mt_metrics_row *row;
+    const mt_train_columns *columns;
+    const double *row;              /* the epoch's metrics row (columns->n values) */
+    const char *file;               /* a file the epoch wrote (a GAN's sample grid), or NULL */
     const char *message;
 } mt_progress;
 
@@ -46,26 +66,46 @@ typedef struct mt_rank_times {
     double idle;        /* the rest of this rank's wait: for slower ranks */
 } mt_rank_times;
 
+/* A GAN's metrics row: d_loss = mean over the epoch's real and fake samples of the discriminator's BCE
+ * (both halves summed: log 4 = 1.386 when it cannot tell them apart), g_loss = mean -log D(G(z)),
+ * d_real / d_fake = mean probability the discriminator gave real / generated samples. */
+typedef struct mt_gan_row {
+    double epoch, d_loss, g_loss, d_real, d_fake, seconds, samples_per_sec;
+} mt_gan_row;
+
+/* An epoch's metrics row, by column or as the row of a classifier or a GAN. */
+typedef union mt_row {
+    double v[MT_ROW_MAX];
+    mt_metrics_row metrics;
+    mt_gan_row gan;
+} mt_row;
+
 typedef struct mt_train_result {
+    const mt_train_columns *columns;
     int epochs_run;
-    mt_metrics_row last;            /* metrics of the last epoch */
-    double test_loss, test_accuracy;/* on data.test (NaN when there is none) */
+    mt_row last;                    /* metrics of the last epoch */
     int world_size;
     double train_seconds, samples_per_sec;
+    /* a classifier's */
+    double test_loss, test_accuracy;/* on data.test (NaN when there is none) */
     mt_rank_times *ranks;           /* world_size entries (valid on every rank); freed by mt_train_result_free */
     double efficiency;              /* compute / (compute + exposed + data + idle), averaged over ranks */
     int buckets;                    /* gradient buckets */
     double bucket_mb;
     const char *dtype;              /* "float32", "bfloat16" or "fixed64" (deterministic) */
     int deterministic;
+    /* a GAN's */
+    int scored;                     /* gan.classifier was set: score holds the figures */
+    mt_gan_score score;
 } mt_train_result;
 
-/* Trains cfg on the ranks of comm. Collective. Errors are agreed across ranks: every rank returns the
- * same status and message. */
+/* Trains cfg on the ranks of comm: a classifier (or regressor), or with cfg->gan.enabled a GAN. Collective.
+ * Errors are agreed across ranks: every rank returns the same status and message. Writes the run
+ * directory: metrics.jsonl, the checkpoints, and scaling.json (a classifier) or the sample grids and
+ * gan_score.json (a GAN). */
 mt_status mt_train_run(const mt_config *cfg, mt_comm *comm, const mt_train_options *opts, mt_train_result *res,
                        mt_error *err);
 
 void mt_train_result_free(mt_train_result *res);
-
 
 #endif

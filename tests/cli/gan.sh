@@ -3,7 +3,8 @@
 # samples_epoch001.png and samples_epoch002.png are valid PNGs of the 8 x 8 grid's size (42 x 34, read
 # back in full with libpng by $MT_TOOLS/pngcheck), metrics.jsonl has one row per epoch with finite d_loss
 # and g_loss, the checkpoint holds both networks and both optimizer states, --resume trains epoch 3
-# only. Bad GAN configs end with exit status 2 and one message naming file:line. Ends with "N passed, M
+# only; --timeline names both networks' layers and buckets; early stopping on g_loss stops the run. Bad
+# GAN configs end with exit status 2 and one message naming file:line. Ends with "N passed, M
 # failed".
 set -u
 # shellcheck source=common.bash
@@ -104,6 +105,23 @@ write_config "$T/det.yaml" 6 1 ""
 sed -i 's/seed: 3}/seed: 3, deterministic: true}/' "$T/det.yaml"
 expect_error "deterministic" "det.yaml:[0-9]+: training.deterministic: not available for a GAN" \
   "$MPITRAIN" train "$T/det.yaml"
+# --timeline: both networks' layers and gradient buckets, named by network, from both ranks.
+run2 train "$T/c.yaml" --set output="$T/tl" --set training.epochs=1 --timeline "$T/tl.json" --quiet >"$T/tl.log" 2>&1 \
+  && ok "--timeline FILE" || no "--timeline: $(tail -n 1 "$T/tl.log")"
+for e in "forward generator.000_dense" "backward discriminator.003_dense" "allreduce bucket 0 (generator" \
+  "allreduce bucket 1 (discriminator" "rank 1"; do
+  grep -q "\"name\": \"$e" "$T/tl.json" 2>/dev/null && ok "timeline has '$e'" || no "timeline lacks '$e'"
+done
+
+# early_stopping on g_loss: nothing counts as an improvement, so the run stops after 2 of 4 epochs.
+write_config "$T/es.yaml" 6 1 "early_stopping: {monitor: g_loss, patience: 1, min_delta: 1e30}"
+run2 train "$T/es.yaml" --set output="$T/es" --set training.epochs=4 >"$T/es.log" 2>&1 \
+  && [ "$(wc -l <"$T/es/metrics.jsonl")" = 2 ] && grep -q "early stopping after epoch 2: g_loss" "$T/es.log" \
+  && ok "early stopping on g_loss after 2 of 4 epochs" || no "early stopping: $(tail -n 2 "$T/es.log")"
+write_config "$T/esm.yaml" 6 1 "early_stopping: {monitor: val_loss}"
+expect_error "early stopping on a classifier's metric" \
+  "esm.yaml:[0-9]+: early_stopping.monitor: 'val_loss' is not a metric of this run .it has d_loss, g_loss." \
+  "$MPITRAIN" train "$T/esm.yaml"
 write_config "$T/opt.yaml" 6 1 ""
 sed -i '0,/optimizer: {name: adam/s//optimizer: {name: adamm/' "$T/opt.yaml"
 expect_error "unknown optimizer" "opt.yaml:[0-9]+: .*adamm" "$MPITRAIN" train "$T/opt.yaml"

@@ -5,7 +5,8 @@
  * global batch (22) splits unevenly and the epoch ends with a partial batch of 2 rows (at np = 4 some
  * ranks then hold no sample), the generator has sync batch norm and a transposed convolution, the
  * discriminator a convolution and dropout (masks keyed by sample position). Also: the checkpoint's
- * history has both losses, finite, for each epoch; a second run with the same seed is bitwise equal. */
+ * history has both losses, finite, for each epoch; a second run with the same seed is bitwise equal; early
+ * stopping on g_loss stops after 2 of 4 epochs and restores the weights of a 1-epoch run, bitwise. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,7 +15,7 @@
 #include "config/config.h"
 #include "comm/comm.h"
 #include "testlib.h"
-#include "train/gan_trainer.h"
+#include "train/gan_kind.h"
 
 enum { ROWS = 90, FEATURES = 16, CLASSES = 3, BATCH = 22 };
 
@@ -39,33 +40,47 @@ static const char *const gan_yaml =
     "    optimizer: {name: sgd, learning_rate: 0.05, momentum: 0.9}\n"
     "data: {file: %s/grid.h5, train: train, scaling: minmax}\n"
     "training: {epochs: %d, batch_size: %d, seed: 7}\n"
-    "output: %s/%s\n";
+    "output: %s/%s\n"
+    "%s";
 
-static mt_status load_cfg(const char *name, int epochs, mt_config *cfg)
+/* Early stopping that stops after the second epoch (no change counts as an improvement) and goes back to
+ * the weights of the first. */
+static const char *const stop_after_2 =
+    "early_stopping: {monitor: g_loss, patience: 1, min_delta: 1e30, restore_best_weights: true}\n";
+
+static mt_status load_cfg(const char *name, int epochs, const char *extra, mt_config *cfg)
 {
     char yaml[2048];
-    snprintf(yaml, sizeof yaml, gan_yaml, mt_test_dir, epochs, BATCH, mt_test_dir, name);
+    snprintf(yaml, sizeof yaml, gan_yaml, mt_test_dir, epochs, BATCH, mt_test_dir, name, extra);
     mt_error err = {0};
     mt_status st = mt_config_load_string(yaml, name, NULL, 0, cfg, &err);
     CHECK(st == MT_OK, "config %s: %s", name, err.msg);
     return st;
 }
 
-static mt_status train(mt_comm *comm, const char *name, int epochs, int resume, mt_gan_result *out)
+static mt_status train_with(mt_comm *comm, const char *name, int epochs, int resume, const char *extra,
+                            mt_train_result *out)
 {
     mt_config cfg;
-    mt_status st = load_cfg(name, epochs, &cfg);
+    mt_status st = load_cfg(name, epochs, extra, &cfg);
     if (st)
         return st;
     mt_error err = {0};
-    mt_gan_train_options opts = {.resume = resume};
-    mt_gan_result res;
-    st = mt_gan_train_run(&cfg, comm, &opts, &res, &err);
+    mt_train_options opts = {.resume = resume};
+    mt_train_result res;
+    st = mt_train_run(&cfg, comm, &opts, &res, &err);
     CHECK(st == MT_OK, "%s: %s", name, err.msg);
     if (out)
         *out = res;
+    else
+        mt_train_result_free(&res);
     mt_config_free(&cfg);
     return st;
+}
+
+static mt_status train(mt_comm *comm, const char *name, int epochs, int resume, mt_train_result *out)
+{
+    return train_with(comm, name, epochs, resume, "", out);
 }
 
 /* Both networks' values of run `name`; NULL after a failed check. */
@@ -73,7 +88,7 @@ static float *values(const char *name, size_t *n)
 {
     mt_config cfg;
     float *v = NULL;
-    if (load_cfg(name, 1, &cfg))
+    if (load_cfg(name, 1, "", &cfg))
         return NULL;
     char path[256];
     snprintf(path, sizeof path, "%s/%s/checkpoint.h5", mt_test_dir, name);
@@ -120,13 +135,15 @@ int main(int argc, char **argv)
         CHECK(mt_test_write_dataset(mt_test_path("grid.h5"), ROWS, FEATURES, CLASSES, 4) == 0, "dataset");
     mt_comm_barrier(world, &err);
     if (rank == 0) {
-        mt_gan_result res;
+        mt_train_result res;
         if (train(self, "ref", 2, 0, &res) == MT_OK) {
+            const mt_gan_row *r = &res.last.gan;
             CHECK(res.epochs_run == 2, "ref ran %d epochs", res.epochs_run);
-            CHECK(isfinite(res.last.d_loss) && isfinite(res.last.g_loss) && res.last.d_loss > 0 &&
-                  res.last.g_loss > 0, "losses d %g g %g", res.last.d_loss, res.last.g_loss);
-            CHECK(res.last.d_real > 0 && res.last.d_real < 1 && res.last.d_fake > 0 && res.last.d_fake < 1,
-                  "D(x) %g D(G(z)) %g", res.last.d_real, res.last.d_fake);
+            CHECK(isfinite(r->d_loss) && isfinite(r->g_loss) && r->d_loss > 0 && r->g_loss > 0, "losses d %g g %g",
+                  r->d_loss, r->g_loss);
+            CHECK(r->d_real > 0 && r->d_real < 1 && r->d_fake > 0 && r->d_fake < 1, "D(x) %g D(G(z)) %g", r->d_real,
+                  r->d_fake);
+            mt_train_result_free(&res);
         }
         train(self, "ref_again", 2, 0, NULL);
         train(self, "cross", 1, 0, NULL);
@@ -134,15 +151,24 @@ int main(int argc, char **argv)
     mt_comm_barrier(world, &err);
     train(world, "par", 2, 0, NULL);
     train(world, "half", 1, 0, NULL);
-    mt_gan_result res;
-    if (train(world, "half", 2, 1, &res) == MT_OK)
+    mt_train_result res;
+    if (train(world, "half", 2, 1, &res) == MT_OK) {
         CHECK(res.epochs_run == 1, "resumed run ran %d epochs, not 1", res.epochs_run);
+        mt_train_result_free(&res);
+    }
     train(world, "cross", 2, 1, NULL);
+    /* early stopping: 2 of 4 epochs, ending with the weights of epoch 1 (those of a 1-epoch run) */
+    train(world, "one", 1, 0, NULL);
+    if (train_with(world, "stopped", 4, 0, stop_after_2, &res) == MT_OK) {
+        CHECK(res.epochs_run == 2, "early stopping ran %d epochs, not 2", res.epochs_run);
+        mt_train_result_free(&res);
+    }
     if (rank == 0) {
         compare("ref", "ref_again", 0);
         compare("ref", "par", 1e-4);
         compare("par", "half", 0);
         compare("ref", "cross", 1e-4);
+        compare("one", "stopped", 0);
     }
     int rc = mt_test_mpi_finish(world, "gan");
     mt_comm_destroy(self);

@@ -15,7 +15,7 @@ static int stop_epoch(const char *yaml, const double *values, int n, int *best_e
     mt_error err = {0};
     mt_early_stop es;
     if (!CHECK(mt_yaml_parse_string(yaml, "t", &node, &err) == MT_OK &&
-                   mt_early_stop_init(&es, node, 1, &err) == MT_OK,
+                   mt_early_stop_init(&es, node, mt_metrics_field_names, MT_METRICS_FIELDS, 1, &err) == MT_OK,
                "%s: %s", yaml, err.msg)) {
         mt_node_free(node);
         return -1;
@@ -27,7 +27,7 @@ static int stop_epoch(const char *yaml, const double *values, int n, int *best_e
         row.epoch = e + 1;
         row.val_loss = row.val_accuracy = row.loss = row.accuracy = values[e];
         int improved;
-        if (mt_early_stop_update(&es, &row, &improved))
+        if (mt_early_stop_update(&es, (const double *)&row, &improved))
             stop = e + 1;
     }
     *best_epoch = es.best_epoch;
@@ -64,10 +64,10 @@ int main(void)
     mt_error err = {0};
     mt_early_stop es;
     mt_yaml_parse_string("{monitor: val_los}", "t", &node, &err);
-    CHECK(mt_early_stop_init(&es, node, 1, &err) == MT_ERR_CONFIG && strstr(err.msg, "val_loss"), "%s", err.msg);
+    CHECK(mt_early_stop_init(&es, node, mt_metrics_field_names, MT_METRICS_FIELDS, 1, &err) == MT_ERR_CONFIG && strstr(err.msg, "val_loss"), "%s", err.msg);
     mt_node_free(node);
     mt_yaml_parse_string("{mode: maximum}", "t", &node, &err);
-    CHECK(mt_early_stop_init(&es, node, 1, &err) == MT_ERR_CONFIG && strstr(err.msg, "auto"), "%s", err.msg);
+    CHECK(mt_early_stop_init(&es, node, mt_metrics_field_names, MT_METRICS_FIELDS, 1, &err) == MT_ERR_CONFIG && strstr(err.msg, "auto"), "%s", err.msg);
     mt_node_free(node);
     return mt_test_finish("early_stop_rules");
 }

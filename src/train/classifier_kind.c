@@ -1,0 +1,453 @@
+/* Training a classifier or regressor, as a kind of the training loop (train_kind.h). Per global batch:
+ * each rank reads its slice of the shared permutation, runs forward and backward with the loss gradient
+ * scaled by 1/(global batch), the gradient slab is summed over the ranks in buckets, and every rank
+ * applies the same optimizer step. Also deterministic mode (fixed chunks summed exactly), load balancing
+ * by measured speed, gradient accumulation and the scaling report. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/clock.h"
+#include "core/error.h"
+#include "core/fault.h"
+#include "optim/schedule.h"
+#include "train/run_dir.h"
+#include "train/sampler.h"
+#include "train/session.h"
+#include "train/train_kind.h"
+
+static const mt_train_columns columns = {
+    .names = mt_metrics_field_names, .n = MT_METRICS_FIELDS, .base = MT_METRICS_BASE_FIELDS,
+    .running = {"loss", "accuracy"},
+    .shown = (const char *const[]){"loss", "loss", "accuracy", "accuracy", "val_loss", "val_loss", "val_accuracy",
+                                   "val_accuracy", NULL},
+    .decimals = 4,
+};
+_Static_assert(sizeof(mt_metrics_row) == MT_METRICS_FIELDS * sizeof(double), "rows are stored as double[]");
+_Static_assert(MT_METRICS_FIELDS <= MT_ROW_MAX, "a row fits mt_row");
+
+typedef struct classifier {
+    mt_loop *L;
+    const mt_config *cfg;
+    mt_comm *comm;
+    int rank, size;
+    mt_session s;
+    mt_grad_exchange *gx;          /* the loop's exchange of the model's gradients */
+    uint64_t rows;                 /* training rows */
+    mt_eval_sums sums;             /* this rank's, over the epoch so far */
+    struct {
+        double compute, allreduce, data;
+        double wait, busy;         /* blocked waiting for the sums; inside MPI calls during backprop */
+    } times;
+    int full_batch;                /* full-batch gradient descent: one step per epoch */
+    mt_schedule sched;
+    double lr;                     /* learning rate of the latest step */
+    struct {                       /* training.balance: slices in proportion to measured speeds */
+        double *weight, *cum;      /* per rank (identical on every rank); cumulative, size + 1 */
+        double work, samples;      /* this rank's seconds in its pieces and their samples since the last update */
+    } bal;
+    uint64_t chunk;                /* deterministic mode: samples per chunk; 0 = one slice per rank */
+} classifier;
+
+/* Micro-batches per optimizer step: the configured accumulation, or the whole epoch for full-batch gd. */
+static uint64_t micro_per_step(const classifier *t)
+{
+    uint64_t micro = mt_sampler_steps(t->rows, (uint64_t)t->cfg->training.batch_size);
+    return t->full_batch ? micro : (uint64_t)t->cfg->training.accumulate_steps;
+}
+
+/* Optimizer steps per epoch: every batch of the split, or training.steps_per_epoch. */
+static uint64_t steps_per_epoch(const classifier *t)
+{
+    const uint64_t micro = mt_sampler_steps(t->rows, (uint64_t)t->cfg->training.batch_size), k = micro_per_step(t);
+    const uint64_t steps = (micro + k - 1) / k, limit = (uint64_t)t->cfg->training.steps_per_epoch;
+    return limit > 0 && limit < steps ? limit : steps;
+}
+
+/* The learning-rate schedule, in optimizer steps; its batch is the samples one step consumes. */
+static mt_status make_schedule(classifier *t, mt_error *err)
+{
+    t->rows = t->s.train.n;
+    t->full_batch = mt_optimizer_full_batch(&t->s.opt);
+    const uint64_t B = (uint64_t)t->cfg->training.batch_size;
+    const uint64_t k = micro_per_step(t), steps = steps_per_epoch(t);
+    const uint64_t batch = B * k < t->rows ? B * k : t->rows;
+    return mt_schedule_create(t->cfg->lr_schedule, t->s.opt.opts.learning_rate, (int)batch, steps,
+                              t->cfg->training.epochs, &t->sched, err);
+}
+
+/* Balancing starts from even slices; shares stay within [1/2, 3/2] of the even share, so buffers for
+ * 3/2 of the largest even slice hold any slice. */
+static mt_status setup_balance(classifier *t, mt_error *err)
+{
+    const mt_training_config *tc = &t->cfg->training;
+    if (tc->deterministic)
+        return mt_fail(err, MT_ERR_CONFIG, "%s: training.balance: deterministic mode deals fixed chunks to the "
+                       "ranks; it cannot be combined with balance", t->cfg->origin);
+    t->bal.weight = malloc((size_t)t->size * sizeof *t->bal.weight);
+    t->bal.cum = malloc(((size_t)t->size + 1) * sizeof *t->bal.cum);
+    if (!t->bal.weight || !t->bal.cum)
+        return mt_fail(err, MT_ERR_NOMEM, "out of memory");
+    t->bal.cum[0] = 0;
+    for (int r = 0; r < t->size; r++)
+        t->bal.weight[r] = 1, t->bal.cum[r + 1] = r + 1;
+    uint64_t b = (uint64_t)tc->batch_size < t->rows ? (uint64_t)tc->batch_size : t->rows;
+    return mt_session_reserve(&t->s, (int)(mt_sampler_max_slice(b, t->size) * 3 / 2 + 1), err);
+}
+
+/* Steps between two measurements of the ranks' speeds, after the first ones at steps 2, 4, 8 and 16. */
+#define BALANCE_EVERY 20
+
+static int rebalance_due(uint64_t step)
+{
+    return step % BALANCE_EVERY == 0 || step == 2 || step == 4 || step == 8 || step == 16;
+}
+
+/* Collective, at the same step on every rank: gathers each rank's seconds per sample and moves the
+ * weights halfway toward the speeds (1 / seconds per sample), normalized to mean 1 and kept in [1/2, 3/2]. */
+static mt_status rebalance(classifier *t, mt_error *err)
+{
+    double mine = t->bal.samples > 0 ? t->bal.work / t->bal.samples : 0;
+    double *per = t->bal.cum; /* scratch: the cumulative sums are rebuilt below */
+    mt_status st = mt_comm_allgather_f64(t->comm, &mine, 1, per, err);
+    t->bal.work = t->bal.samples = 0;
+    if (st)
+        return st;
+    double total = 0;
+    for (int r = 0; r < t->size; r++) {
+        if (!(per[r] > 0)) /* a rank without samples yet: keep the weights */
+            total = NAN;
+        total += per[r] > 0 ? 1.0 / per[r] : 0;
+    }
+    double sum = 0;
+    for (int r = 0; r < t->size; r++) {
+        double w = isnan(total) ? t->bal.weight[r] : t->size / (per[r] * total);
+        w = 0.5 * (t->bal.weight[r] + w);
+        t->bal.weight[r] = w < 0.5 ? 0.5 : w > 1.5 ? 1.5 : w;
+        sum += t->bal.weight[r];
+    }
+    t->bal.cum[0] = 0;
+    for (int r = 0; r < t->size; r++) {
+        t->bal.weight[r] *= t->size / sum;
+        t->bal.cum[r + 1] = t->bal.cum[r] + t->bal.weight[r];
+    }
+    return MT_OK;
+}
+
+/* The gradient exchange over the model's buckets; in deterministic mode the chunk size and room for it. */
+static mt_status setup_exchange(classifier *t, mt_error *err)
+{
+    const mt_training_config *tc = &t->cfg->training;
+    mt_grad_mode mode = tc->deterministic ? MT_GRAD_FIXED64
+                        : strcmp(tc->gradient_dtype, "bfloat16") == 0 ? MT_GRAD_BFLOAT16 : MT_GRAD_FLOAT32;
+    mt_status st = mt_loop_add_net(t->L, "", &t->s.model, &t->s.opt, mode, err);
+    t->gx = &t->L->nets[0].gx;
+    if (!st && tc->balance)
+        st = setup_balance(t, err);
+    if (st || !tc->deterministic)
+        return st;
+    if (strcmp(tc->gradient_dtype, "float32") != 0)
+        return mt_fail(err, MT_ERR_CONFIG, "%s: training.gradient_dtype: deterministic mode sums gradients exactly; "
+                       "it cannot exchange them as %s", t->cfg->origin, tc->gradient_dtype);
+    const uint64_t B = (uint64_t)tc->batch_size;
+    t->chunk = tc->chunk_size > 0 ? (uint64_t)tc->chunk_size : (B + 7) / 8;
+    if (t->chunk > B)
+        t->chunk = B;
+    return mt_session_reserve(&t->s, (int)t->chunk, err);
+}
+
+/* Samples [start, start + count) of micro-batch `mb` (which begins at `offset` of the step's `total`):
+ * reads them, runs forward, the loss (its gradient scaled by 1/total) and backward, adding into the
+ * gradient slab. `last` marks this rank's last piece of the step: its backward pass starts the bucket
+ * sums. The trailer gets the failure flag and the loss (of this piece in deterministic mode, where every
+ * piece is accumulated on its own, else of all pieces so far). */
+static mt_status run_piece(classifier *t, uint64_t mb, uint64_t start, uint64_t count, uint64_t offset,
+                           uint64_t total, int last, mt_fault_action fault, mt_eval_sums *sums, double *loss_here,
+                           mt_error *err)
+{
+    mt_session *s = &t->s;
+    uint64_t B = (uint64_t)t->cfg->training.batch_size;
+    double t0 = mt_wtime();
+    mt_status st = MT_OK;
+    for (uint64_t i = 0; i < count; i++)
+        s->rows[i] = s->train.rows[t->L->perm[mb * B + start + i]];
+    if (fault == MT_FAULT_FAIL)
+        st = mt_fail(err, MT_ERR_IO, "%s: /%s/x: reading %llu row(s) failed (injected by MPITRAIN_FAULT)",
+                     t->cfg->data.file, t->cfg->data.train, (unsigned long long)count);
+    else if (count > 0)
+        st = mt_session_read(s, &s->train, s->rows, (int)count, err);
+    if (count > 0 && !st)
+        mt_augment_apply(&s->augment, s->model.acts[0], s->rows, (int)count, (uint64_t)t->cfg->training.seed,
+                         (uint64_t)t->L->state.epoch);
+    if (count > 0 && !st && fault == MT_FAULT_NAN)
+        s->model.acts[0][0] = NAN;
+    double t1 = mt_wtime();
+    t->times.data += t1 - t0;
+    mt_timeline_add(t->L->tl, MT_TL_READ, -1, t0, t1);
+    /* An empty slice still runs, and so does a slice whose read failed (as an empty one): layers that
+     * reduce over ranks (synchronized batch norm) must take part, or the other ranks would wait for ever. */
+    int n = st ? 0 : (int)count;
+    const uint64_t invalid = mt_model_invalid_inputs(&s->model);
+    mt_pass pass = {.training = 1, .seed = (uint64_t)t->cfg->training.seed, .step = (uint64_t)t->L->state.step,
+                    .first = offset + start, .global_n = total, .sum_over_ranks = t->chunk ? NULL : mt_comm_sum_hook, .sum_user = t->comm,
+                    .timeline = t->L->tl, .grads_ready = last ? mt_loop_grads_ready : NULL, .hook_user = t->gx};
+    const float *out = mt_model_forward(&s->model, n, &pass);
+    const int32_t *yc = s->classes ? s->y_class : NULL;
+    const float *yt = s->classes ? NULL : s->y_target;
+    double loss = mt_loss_compute(&s->loss, out, mt_model_logits(&s->model), yc, yt,
+                                  s->train.weights ? s->weights : NULL, n, s->dout, 1.0f / (float)total, NULL);
+    sums->loss += loss;
+    *loss_here += loss;
+    mt_metrics_accumulate(&s->loss, out, yc, yt, n, sums->m);
+    if (!st && mt_model_invalid_inputs(&s->model) != invalid)
+        st = mt_fail(err, MT_ERR_INPUT, "%s: /%s/x: %llu token id(s) are not integers in [0, input_dim) of the "
+                     "embedding", t->cfg->data.file, t->cfg->data.train,
+                     (unsigned long long)(mt_model_invalid_inputs(&s->model) - invalid));
+    float *trailer = mt_model_grad_trailer(&s->model);
+    trailer[MT_GRAD_FAIL_SLOT] = st || trailer[MT_GRAD_FAIL_SLOT] != 0.0f; /* stays set once a piece failed */
+    trailer[MT_GRAD_LOSS_SLOT] = (float)(t->chunk ? loss : *loss_here);
+    mt_model_backward(&s->model, s->dout, n, &pass);
+    double t2 = mt_wtime();
+    t->times.compute += t2 - t1;
+    t->bal.work += t2 - t0;
+    t->bal.samples += (double)n;
+    return st;
+}
+
+/* This rank's pieces of micro-batch mb of size b: its slice, or in deterministic mode its share of the
+ * fixed-size chunks (chunk c covers samples [c * chunk, (c + 1) * chunk) of the batch, whichever rank
+ * computes it). Returns the number of pieces; piece p is [*start + p * step, ...) clipped to b. */
+static uint64_t pieces(const classifier *t, uint64_t b, uint64_t *start, uint64_t *step)
+{
+    uint64_t first, count;
+    if (!t->chunk) {
+        if (t->bal.cum)
+            mt_sampler_slice_weighted(b, t->bal.cum, t->size, t->rank, start, &count);
+        else
+            mt_sampler_slice(b, t->size, t->rank, start, &count);
+        *step = count;
+        return 1;
+    }
+    mt_sampler_slice((b + t->chunk - 1) / t->chunk, t->size, t->rank, &first, &count);
+    *start = first * t->chunk, *step = t->chunk;
+    return count;
+}
+
+/* Optimizer step `step` of the epoch: micro-batches [step * k, step * k + k) accumulate into the gradient
+ * slab; during the backward pass of this rank's last piece the bucket sums over the ranks start, and once
+ * they are all complete every rank applies the same update. The trailer carries a failure flag (a rank
+ * whose read failed still joins the sums, and every rank stops) and the step's loss sum (rmse scales its
+ * gradient by the global mean). */
+static mt_status step(mt_loop *L, uint64_t step, int *skipped, mt_error *err)
+{
+    classifier *t = L->self;
+    mt_session *s = &t->s;
+    mt_eval_sums *sums = &t->sums;
+    const uint64_t B = (uint64_t)t->cfg->training.batch_size, micro = mt_sampler_steps(t->rows, B);
+    const uint64_t k = micro_per_step(t), first = step * k, last = first + k < micro ? first + k : micro;
+    const uint64_t total = (last * B < t->rows ? last * B : t->rows) - first * B;
+    float *trailer = mt_model_grad_trailer(&s->model);
+    mt_status st = MT_OK;
+    double loss_here = 0;
+    const mt_eval_sums before = *sums; /* restored when the step is skipped */
+    mt_loop_begin_sums(L, &L->nets[0]);
+    mt_fault_action fault = mt_fault_check(MT_FAULT_STEP);
+    /* After a failure the remaining pieces run empty, so every rank takes part in the same collectives. */
+    for (uint64_t mb = first, offset = 0; mb < last; mb++) {
+        const uint64_t b = mt_sampler_batch_size(t->rows, B, mb);
+        uint64_t start, stride, np = pieces(t, b, &start, &stride);
+        for (uint64_t p = 0; p < np; p++) {
+            uint64_t lo = start + p * stride, n = lo + stride < b ? stride : b - lo;
+            int final = mb + 1 == last && p + 1 == np;
+            mt_status ps = run_piece(t, mb, lo, st ? 0 : n, offset, total, final, st ? MT_FAULT_NONE : fault, sums,
+                                     &loss_here, err);
+            st = st ? st : ps;
+            if (t->chunk && !final && !st) { /* deterministic: each chunk on its own into the exact sum */
+                mt_grad_exchange_accumulate(t->gx);
+                memset(trailer, 0, MT_GRAD_TRAILER * sizeof *trailer); /* the stop flag counted once is enough */
+                mt_model_zero_grads(&s->model);
+            }
+        }
+        offset += b;
+    }
+    if (st)
+        trailer[MT_GRAD_FAIL_SLOT] = 1.0f; /* the sums still run, so that the other ranks learn of the failure */
+    double t0 = mt_wtime();
+    mt_status rc = mt_grad_exchange_finish(t->gx, err);
+    double t1 = mt_wtime();
+    t->times.allreduce += t->gx->in_flight;
+    t->times.wait += t->gx->wait;
+    t->times.busy += t->gx->busy_step; /* counted as compute so far */
+    t->times.compute += (t1 - t0 - t->gx->wait) - t->gx->busy_step; /* converting the sums back is compute */
+    t->bal.work -= t->gx->busy_step;
+    if (rc)
+        return rc;
+    if ((rc = mt_loop_check_sums(L, &L->nets[0], NULL, st, skipped, err)) || *skipped) {
+        *sums = before;
+        return rc;
+    }
+    if (mt_loss_needs_global_mean(&s->loss)) {
+        const float f = (float)mt_loss_grad_factor(&s->loss, trailer[MT_GRAD_LOSS_SLOT], (double)total);
+        for (size_t i = 0; i < s->model.n_params; i++)
+            s->model.grads[i] *= f;
+    }
+    double penalty = mt_model_apply_penalties(&s->model); /* same on every rank: counted once */
+    if (t->rank == 0)
+        sums->penalty += penalty * (double)total;
+    t->lr = mt_schedule_lr(&t->sched, (uint64_t)s->opt.step);
+    mt_optimizer_step(&s->opt, s->model.params, s->model.grads, t->lr);
+    double t2 = mt_wtime();
+    t->times.compute += t2 - t1;
+    mt_timeline_add(t->L->tl, MT_TL_OPTIMIZER, -1, t1, t2);
+    L->samples += total;
+    L->epoch_samples += total;
+    if (t->bal.cum && rebalance_due((uint64_t)L->state.step + 1)) {
+        mt_status rs = rebalance(t, err);
+        if (rs)
+            return rs;
+    }
+    if (mt_loop_stop_requested(&L->nets[0])) /* some rank was asked to stop: every rank stops after this step */
+        return mt_fail(err, MT_INTERRUPTED, "stop requested");
+    return MT_OK;
+}
+
+static void fill_row(mt_metrics_row *row, const mt_eval_values *train, const mt_eval_values *val)
+{
+    row->loss = train->loss, row->accuracy = train->accuracy, row->binary_accuracy = train->binary_accuracy;
+    row->mae = train->mae, row->rmse = train->rmse;
+    row->val_loss = val->loss, row->val_accuracy = val->accuracy, row->val_binary_accuracy = val->binary_accuracy;
+    row->val_mae = val->mae, row->val_rmse = val->rmse;
+}
+
+static uint64_t kind_steps_per_epoch(const mt_loop *L)
+{
+    return steps_per_epoch(L->self);
+}
+
+static void begin_epoch(mt_loop *L)
+{
+    classifier *t = L->self;
+    memset(&t->sums, 0, sizeof t->sums);
+}
+
+static void running(const mt_loop *L, double values[2])
+{
+    const classifier *t = L->self;
+    mt_eval_values v;
+    mt_session_values(&t->s, &t->sums, &v);
+    values[0] = v.loss, values[1] = v.accuracy;
+}
+
+/* The epoch's training metrics (summed over the ranks) and the evaluation on the validation split. */
+static mt_status end_epoch(mt_loop *L, int epoch, double *values, mt_error *err)
+{
+    classifier *t = L->self;
+    mt_status st = mt_comm_allreduce_sum_f64(t->comm, (double *)&t->sums, sizeof t->sums / sizeof(double), err);
+    if (st)
+        return st;
+    mt_eval_values train, val = {NAN, NAN, NAN, NAN, NAN};
+    mt_session_values(&t->s, &t->sums, &train);
+    double e0 = mt_wtime();
+    mt_comm_set_phase(t->comm, "the evaluation after epoch %d", epoch + 1);
+    if (t->s.validation.ds)
+        st = mt_session_evaluate(&t->s, &t->s.validation, t->comm, &val, err);
+    mt_timeline_add(L->tl, MT_TL_EVAL, -1, e0, mt_wtime());
+    mt_metrics_row *row = &((mt_row *)values)->metrics;
+    row->lr = t->lr;
+    fill_row(row, &train, &val);
+    return st;
+}
+
+/* The test evaluation, every rank's time split and scaling.json. */
+static mt_status finish(mt_loop *L, mt_train_result *res, mt_error *err)
+{
+    static const char *const dtypes[] = {[MT_GRAD_FLOAT32] = "float32", [MT_GRAD_BFLOAT16] = "bfloat16",
+                                         [MT_GRAD_FIXED64] = "fixed64"};
+    classifier *t = L->self;
+    res->buckets = t->gx->n_buckets;
+    res->bucket_mb = t->cfg->training.bucket_mb;
+    res->dtype = dtypes[t->gx->mode];
+    res->deterministic = t->cfg->training.deterministic;
+    mt_status st = MT_OK;
+    mt_comm_set_phase(t->comm, "the test evaluation and the scaling report");
+    if (t->s.test.ds) {
+        mt_eval_values v;
+        st = mt_session_evaluate(&t->s, &t->s.test, t->comm, &v, err);
+        res->test_loss = v.loss, res->test_accuracy = v.accuracy;
+    }
+    /* Each rank's wait for the sums is the exposed communication plus its wait for slower ranks: the
+     * least any rank waited is counted as communication, the rest of a rank's wait as idle. Time in MPI
+     * calls during backprop is exposed communication too (on shared memory the copies are CPU work). */
+    enum { K = 5 };
+    double mine[K] = {t->times.compute, t->times.allreduce, t->times.wait, t->times.data, t->times.busy};
+    double *all = NULL;
+    res->ranks = calloc((size_t)t->size, sizeof *res->ranks);
+    all = calloc((size_t)t->size * K, sizeof *all);
+    if (!st && (!res->ranks || !all))
+        st = mt_fail(err, MT_ERR_NOMEM, "out of memory");
+    if (!st)
+        st = mt_comm_allgather_f64(t->comm, mine, K, all, err);
+    if (!st) {
+        double least = INFINITY, eff = 0;
+        for (int r = 0; r < t->size; r++)
+            least = all[K * r + 2] < least ? all[K * r + 2] : least;
+        for (int r = 0; r < t->size; r++) {
+            const double *a = &all[K * r];
+            mt_rank_times *rt = &res->ranks[r];
+            *rt = (mt_rank_times){.compute = a[0], .allreduce = a[1], .exposed = least + a[4], .data = a[3],
+                                  .idle = a[2] - least};
+            double total = rt->compute + rt->exposed + rt->data + rt->idle;
+            eff += total > 0 ? rt->compute / total : 0;
+        }
+        res->efficiency = eff / t->size;
+    }
+    free(all);
+    if (!st && t->rank == 0)
+        st = mt_run_dir_write_scaling(t->cfg->output, res, (uint64_t)t->cfg->training.batch_size, err);
+    return st;
+}
+
+
+/* The session (data, model, loss, optimizer), the schedule and the exchange. */
+static mt_status setup(mt_loop *L, mt_error *err)
+{
+    classifier *t = L->self;
+    *t = (classifier){.L = L, .cfg = L->cfg, .comm = L->comm, .rank = L->rank, .size = L->size};
+    mt_status st = mt_session_open(&t->s, t->cfg, MT_SESSION_TRAIN, t->comm, err);
+    if (st)
+        return st;
+    L->prep = &t->s.prep;
+    L->has_validation = t->s.validation.ds != NULL;
+    st = make_schedule(t, err);
+    L->n_rows = t->rows;
+    return st ? st : setup_exchange(t, err);
+}
+
+static void init_params(mt_loop *L)
+{
+    classifier *t = L->self;
+    mt_model_init_params(&t->s.model, (uint64_t)t->cfg->training.seed);
+}
+
+static void kind_free(mt_loop *L)
+{
+    classifier *t = L->self;
+    free(t->bal.weight), free(t->bal.cum);
+    mt_session_close(&t->s);
+}
+
+const mt_train_kind mt_classifier_kind = {
+    .columns = &columns,
+    .setup_phase = "setup (reading the data, building the model)",
+    .self_size = sizeof(classifier),
+    .setup = setup,
+    .init_params = init_params,
+    .steps_per_epoch = kind_steps_per_epoch,
+    .begin_epoch = begin_epoch,
+    .step = step,
+    .running = running,
+    .end_epoch = end_epoch,
+    .finish = finish,
+    .free = kind_free,
+};

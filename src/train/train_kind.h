@@ -1,0 +1,115 @@
+/* What differs between kinds of training (a classifier or regressor, a GAN), as a table of functions the
+ * one training loop of loop.c calls, and the loop's state those functions share. The loop does
+ * everything else: setup agreement, parameter broadcast, resume, the epochs and their steps, the stall
+ * watchdog, the non-finite policy, progress, early stopping, checkpoints, interrupts and the timeline.
+ * A kind is one file (classifier_kind.c, gan_kind.c) that fills an mt_train_kind. */
+#ifndef MT_TRAIN_TRAIN_KIND_H
+#define MT_TRAIN_TRAIN_KIND_H
+
+#include "comm/grad_exchange.h"
+#include "core/timeline.h"
+#include "nn/model.h"
+#include "optim/optimizer.h"
+#include "train/early_stop.h"
+#include "train/trainer.h"
+
+/* Networks a kind may train at once. */
+#define MT_LOOP_MAX_NETS 2
+
+/* A network the loop trains: model, optimizer and gradient exchange, owned by the kind. */
+typedef struct mt_loop_net {
+    const char *name;               /* checkpoint group and messages: "" for a single network (/params) */
+    mt_model *model;
+    mt_optimizer *opt;
+    mt_grad_exchange gx;
+    int has_gx;
+} mt_loop_net;
+
+typedef struct mt_loop mt_loop;
+
+typedef struct mt_train_kind {
+    const mt_train_columns *columns;    /* the metrics row of an epoch */
+    const char *setup_phase;            /* what the watchdog names while setup runs */
+    size_t self_size;                   /* bytes of the kind's own state (mt_loop.self, zeroed by the loop) */
+    /* Builds the kind's data, networks (mt_loop_add_net) and buffers; may be collective (it agrees on
+     * the outcome itself before any collective that follows a local step). */
+    mt_status (*setup)(mt_loop *L, mt_error *err);
+    /* Rank 0: the networks' initial parameters (they are then broadcast). */
+    void (*init_params)(mt_loop *L);
+    /* Optimizer steps in an epoch. */
+    uint64_t (*steps_per_epoch)(const mt_loop *L);
+    /* Before the first step of an epoch: the running sums. */
+    void (*begin_epoch)(mt_loop *L);
+    /* Optimizer step `step` of the epoch, collective: pieces, gradient sums, mt_loop_check_sums, update.
+     * Sets *skipped when the non-finite policy skipped the update. */
+    mt_status (*step)(mt_loop *L, uint64_t step, int *skipped, mt_error *err);
+    /* Rank 0: the running means the progress bar shows after a step. */
+    void (*running)(const mt_loop *L, double values[2]);
+    /* After the last step, collective: the epoch's metrics row (row[0] = epoch + 1; seconds and
+     * samples_per_sec are filled by the loop when the columns have them). */
+    mt_status (*end_epoch)(mt_loop *L, int epoch, double *row, mt_error *err);
+    /* Rank 0, after the row is recorded: a file the epoch made beside it (a GAN's sample grid), named in
+     * path for the progress event; NULL when the kind makes none. */
+    mt_status (*epoch_file)(mt_loop *L, int epoch, char *path, size_t size, mt_error *err);
+    /* After the last epoch, collective: what the kind adds to the result (test evaluation, scaling
+     * report, score). */
+    mt_status (*finish)(mt_loop *L, mt_train_result *res, mt_error *err);
+    /* Frees what setup built (also after a failed setup; the loop frees self itself). */
+    void (*free)(mt_loop *L);
+} mt_train_kind;
+
+/* The loop's state. Kinds read it and keep their own in `self`. */
+struct mt_loop {
+    const mt_config *cfg;
+    mt_comm *comm;
+    int rank, size;
+    const mt_train_options *opts;
+    const mt_train_kind *kind;
+    void *self;                     /* the kind's own state */
+    mt_loop_net nets[MT_LOOP_MAX_NETS];
+    int n_nets;
+    mt_prep *prep;                  /* fitted preprocessing, stored in checkpoints (set by the kind) */
+    int has_validation;             /* a validation split is evaluated after each epoch (set by the kind) */
+    uint64_t n_rows;                /* training rows (set by the kind) */
+    uint64_t *perm;                 /* [n_rows] the epoch's order of them, the same on every rank */
+    mt_train_state state;
+    double *history;                /* rows of columns->n doubles */
+    size_t history_n, history_cap;
+    mt_early_stop es;
+    char *config_yaml;              /* rank 0: the config, stored in checkpoints */
+    mt_timeline timeline;
+    mt_timeline *tl;                /* &timeline with --timeline, else NULL: kinds pass it to their passes */
+    double train_seconds;           /* in epochs' steps */
+    uint64_t samples;               /* trained on, over the run; kinds add each step's global batch */
+    uint64_t epoch_samples;         /* the same in the current epoch */
+    uint64_t skipped;               /* steps skipped by the non-finite policy */
+    double slow_step;               /* seconds of the slowest recent step (decaying), for the watchdog */
+};
+
+/* Registers a network of the kind (in setup, after it is built): it is broadcast, checkpointed, resumed
+ * and its running statistics averaged by the loop. Sets up its gradient exchange in the given mode. */
+mt_status mt_loop_add_net(mt_loop *L, const char *name, mt_model *m, mt_optimizer *opt, mt_grad_mode mode,
+                          mt_error *err);
+
+/* A message for the progress callback on rank 0 (kind INFO or WARNING). */
+void mt_loop_info(const mt_loop *L, mt_progress_kind kind, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+/* Starts a step of net: zeroes its gradients and trailer, puts this rank's stop request in the trailer and
+ * names the step for the watchdog. */
+void mt_loop_begin_sums(mt_loop *L, mt_loop_net *net);
+
+/* After net's gradient sums of the step: a failure on any rank (local: this rank's status; another rank's
+ * flag in the trailer ends every rank with the agreed message), or a NaN or infinity in the summed loss
+ * or gradients, handled by training.on_nonfinite (stop with MT_ERR_NUMERIC, or skip: *skip set and a
+ * warning). Returns MT_OK to update, or the status to stop with. `who` names the network in messages
+ * (NULL for a single one). */
+mt_status mt_loop_check_sums(mt_loop *L, mt_loop_net *net, const char *who, mt_status local, int *skip,
+                             mt_error *err);
+
+/* Whether any rank asked to stop, as carried by net's summed trailer. */
+int mt_loop_stop_requested(mt_loop_net *net);
+
+/* The backward hook that starts the bucket sums of a layer (mt_pass.grads_ready; hook_user = &net->gx). */
+void mt_loop_grads_ready(void *gx, int layer);
+
+#endif

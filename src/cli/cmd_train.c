@@ -13,7 +13,6 @@
 #include "cli/log_json.h"
 #include "config/config.h"
 #include "core/error.h"
-#include "core/fault.h"
 #include "train/gan_trainer.h"
 #include "train/trainer.h"
 
@@ -717,34 +716,29 @@ int cmd_train(int argc, char **argv)
     train_args a = {0};
     cli_log_init(argc, argv);
     int rc = parse(argc, argv, &a);
-    if (rc) {
+    cli_context ctx;
+    if (rc || (rc = cli_start(&ctx, &argc, &argv))) {
         free(a.overrides);
         return rc < 0 ? 0 : rc;
     }
-    if (cli_start_mpi(&argc, &argv)) {
-        free(a.overrides);
-        return 1;
-    }
     catch_stop_signals();
     mt_error err = {0};
-    mt_comm *comm = NULL;
-    mt_status st = mt_comm_create_world(&comm, &err);
-    if (!st && mt_fault_setup(mt_comm_rank(comm), err.msg, sizeof err.msg) != 0)
-        st = err.code = MT_ERR_USAGE;
+    mt_comm *comm = ctx.comm;
+    mt_status st = MT_OK;
     mt_config gan_cfg;
     int gan = 0;
-    if (!st) { /* a GAN config goes to the GAN trainer (a config that does not load fails below as before) */
+    { /* a GAN config goes to the GAN trainer (a config that does not load fails below as before) */
         mt_error ignored;
         gan = mt_config_load(a.config, a.overrides, a.n_overrides, &gan_cfg, &ignored) == MT_OK;
         if (gan && !gan_cfg.gan.enabled)
             mt_config_free(&gan_cfg), gan = 0;
     }
-    if (!st && gan) {
+    if (gan) {
         st = train_gan(&a, comm, &gan_cfg, &err);
         mt_config_free(&gan_cfg);
-    } else if (!st && a.folds) {
+    } else if (a.folds) {
         st = cross_validate(&a, comm, &err);
-    } else if (!st) {
+    } else {
         mt_config cfg;
         mt_train_result res;
         st = train_once(&a, NULL, comm, &res, &cfg, &err);
@@ -753,11 +747,6 @@ int cmd_train(int argc, char **argv)
             mt_config_free(&cfg);
         }
     }
-    if (mt_status_breaks_comm(st)) /* other ranks may wait for ever: this rank reports and ends the job */
-        cli_abort(&err);
-    rc = st ? cli_report(&err) : 0;
-    mt_comm_destroy(comm);
-    mt_comm_finalize();
     free(a.overrides);
-    return rc;
+    return cli_finish(&ctx, st, &err);
 }

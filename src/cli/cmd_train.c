@@ -286,9 +286,9 @@ static void json_progress(printer *p, const mt_progress *ev)
     }
 }
 
-/* start: what runs, on how many ranks, with which settings. */
-static void json_start(const train_args *a, const mt_config *cfg, const char *const *overrides, size_t n,
-                       int world_size)
+/* start: what runs, on how many ranks, with which settings (the overrides: the command's, then `extra`,
+ * NULL-terminated or NULL). */
+static void json_start(const train_args *a, const mt_config *cfg, const char *const *extra, int world_size)
 {
     if (a->quiet)
         return;
@@ -312,8 +312,10 @@ static void json_start(const train_args *a, const mt_config *cfg, const char *co
         cli_json_string(&j, "timeline", a->timeline);
     cli_json_number(&j, "stall_timeout", cfg->training.stall_timeout);
     cli_json_open(&j, "overrides", '[');
-    for (size_t i = 0; i < n; i++)
-        cli_json_string(&j, NULL, overrides[i]);
+    for (size_t i = 0; i < a->n_overrides; i++)
+        cli_json_string(&j, NULL, a->overrides[i]);
+    for (size_t i = 0; extra && extra[i]; i++)
+        cli_json_string(&j, NULL, extra[i]);
     cli_event_end(&j);
 }
 
@@ -569,7 +571,7 @@ static mt_status train_gan(const train_args *a, mt_comm *comm, const mt_config *
     mt_gan_train_options opts = {a->resume, a->resume_path, on_gan_progress, &p};
     mt_gan_result res;
     if (rank0 && json) {
-        json_start(a, cfg, a->overrides, a->n_overrides, mt_comm_size(comm));
+        json_start(a, cfg, NULL, mt_comm_size(comm));
         look_for_checkpoint(&p, 1);
     } else if (rank0 && !a->quiet) {
         printf("mpitrain %s: training the GAN of %s on %d rank(s)\n", mt_version(), a->config, mt_comm_size(comm));
@@ -582,64 +584,66 @@ static mt_status train_gan(const train_args *a, mt_comm *comm, const mt_config *
     return st;
 }
 
-/* One training run with the command's overrides plus `extra` (NULL-terminated). Collective. On success
- * *res and *cfg hold the result and the config, for the caller to free. */
-static mt_status train_once(const train_args *a, const char *const *extra, mt_comm *comm, mt_train_result *res,
-                            mt_config *cfg, mt_error *err)
+/* The config file with the command's overrides, then `extra` (NULL-terminated, or NULL), loaded on every
+ * rank; the ranks agree on the outcome. Collective. On success the caller frees *cfg. */
+static mt_status load_config(const train_args *a, const char *const *extra, mt_comm *comm, mt_config *cfg,
+                             mt_error *err)
 {
     size_t n_extra = 0;
     while (extra && extra[n_extra])
         n_extra++;
+    mt_error_clear(err);
     const char **all = calloc(a->n_overrides + n_extra + 1, sizeof *all);
-    if (!all)
-        return mt_fail(err, MT_ERR_NOMEM, "out of memory");
-    for (size_t i = 0; i < a->n_overrides; i++)
-        all[i] = a->overrides[i];
-    for (size_t i = 0; i < n_extra; i++)
-        all[a->n_overrides + i] = extra[i];
-    mt_status loaded = mt_config_load(a->config, all, a->n_overrides + n_extra, cfg, err);
-    mt_status st = mt_comm_agree(comm, err);
-    if (st) {
-        if (loaded == MT_OK)
-            mt_config_free(cfg);
+    mt_status st = all ? MT_OK : mt_fail(err, MT_ERR_NOMEM, "out of memory");
+    if (all) {
+        for (size_t i = 0; i < a->n_overrides + n_extra; i++)
+            all[i] = i < a->n_overrides ? a->overrides[i] : extra[i - a->n_overrides];
+        st = mt_config_load(a->config, all, a->n_overrides + n_extra, cfg, err);
         free(all);
-        return st;
     }
+    if (mt_comm_agree(comm, err)) {
+        if (st == MT_OK)
+            mt_config_free(cfg);
+        return err->code;
+    }
+    return MT_OK;
+}
+
+/* One training run of cfg, loaded with the command's overrides plus `extra` (NULL-terminated, or NULL;
+ * named in the start event). Collective. On success *res holds the result, for the caller to free. */
+static mt_status train_once(const train_args *a, const char *const *extra, mt_comm *comm, const mt_config *cfg,
+                            mt_train_result *res, mt_error *err)
+{
     const int json = cli_log_is_json(), rank0 = mt_comm_rank(comm) == 0;
     printer p = {.tty = !json && stdout_is_terminal(), .quiet = a->quiet, .json = json, .output = cfg->output};
     mt_train_options opts = {a->resume, a->resume_path, on_progress, &p, a->timeline};
     if (rank0 && json) {
-        json_start(a, cfg, all, a->n_overrides + n_extra, mt_comm_size(comm));
+        json_start(a, cfg, extra, mt_comm_size(comm));
         look_for_checkpoint(&p, 1);
     } else if (rank0 && !a->quiet) {
         printf("mpitrain %s: training %s on %d rank(s)\n", mt_version(), a->config, mt_comm_size(comm));
     }
-    free(all);
-    st = mt_train_run(cfg, comm, &opts, res, err);
+    mt_status st = mt_train_run(cfg, comm, &opts, res, err);
     if (rank0)
         look_for_checkpoint(&p, 0);
     if (!st && rank0)
         json ? json_summary(cfg, res) : summary(cfg, res);
-    if (st) { /* on success the caller reads and frees them */
+    if (st) /* on success the caller reads and frees it */
         mt_train_result_free(res);
-        mt_config_free(cfg);
-    }
     return st;
 }
 
-/* --folds K: fold i validates on its part of the training split; the others train. */
-static mt_status cross_validate(const train_args *a, mt_comm *comm, mt_error *err)
+/* --folds K: fold i validates on its part of the training split; the others train. Each fold loads the
+ * config file again with its own data.fold, data.folds and output (under base's output). */
+static mt_status cross_validate(const train_args *a, mt_comm *comm, const mt_config *base, mt_error *err)
 {
-    mt_config base;
-    mt_status st = mt_config_load(a->config, a->overrides, a->n_overrides, &base, err);
-    if (mt_comm_agree(comm, err))
-        return err->code;
+    mt_status st = MT_OK;
     double *loss = calloc((size_t)a->folds, sizeof *loss), *acc = calloc((size_t)a->folds, sizeof *acc);
     char folds[32], fold[32], output[MT_PATH_MAX + 32];
     snprintf(folds, sizeof folds, "data.folds=%d", a->folds);
     for (int i = 0; i < a->folds && !st && loss && acc; i++) {
         snprintf(fold, sizeof fold, "data.fold=%d", i);
-        snprintf(output, sizeof output, "output=%s/fold%d", base.output, i);
+        snprintf(output, sizeof output, "output=%s/fold%d", base->output, i);
         const char *extra[] = {folds, fold, output, "data.validation=", "data.validation_fraction=0", NULL};
         mt_config cfg;
         mt_train_result res;
@@ -652,12 +656,15 @@ static mt_status cross_validate(const train_args *a, mt_comm *comm, mt_error *er
         } else if (mt_comm_rank(comm) == 0 && !a->quiet) {
             printf("fold %d/%d\n", i + 1, a->folds);
         }
-        st = train_once(a, extra, comm, &res, &cfg, err);
+        st = load_config(a, extra, comm, &cfg, err);
+        if (st)
+            break;
+        st = train_once(a, extra, comm, &cfg, &res, err);
         if (!st) {
             loss[i] = res.last.val_loss, acc[i] = res.last.val_accuracy;
             mt_train_result_free(&res);
-            mt_config_free(&cfg);
         }
+        mt_config_free(&cfg);
     }
     if (!st && (!loss || !acc))
         st = mt_fail(err, MT_ERR_NOMEM, "out of memory");
@@ -685,7 +692,6 @@ static mt_status cross_validate(const train_args *a, mt_comm *comm, mt_error *er
         }
     }
     free(loss), free(acc);
-    mt_config_free(&base);
     return st;
 }
 
@@ -723,29 +729,19 @@ int cmd_train(int argc, char **argv)
     }
     catch_stop_signals();
     mt_error err = {0};
-    mt_comm *comm = ctx.comm;
-    mt_status st = MT_OK;
-    mt_config gan_cfg;
-    int gan = 0;
-    { /* a GAN config goes to the GAN trainer (a config that does not load fails below as before) */
-        mt_error ignored;
-        gan = mt_config_load(a.config, a.overrides, a.n_overrides, &gan_cfg, &ignored) == MT_OK;
-        if (gan && !gan_cfg.gan.enabled)
-            mt_config_free(&gan_cfg), gan = 0;
-    }
-    if (gan) {
-        st = train_gan(&a, comm, &gan_cfg, &err);
-        mt_config_free(&gan_cfg);
-    } else if (a.folds) {
-        st = cross_validate(&a, comm, &err);
-    } else {
-        mt_config cfg;
-        mt_train_result res;
-        st = train_once(&a, NULL, comm, &res, &cfg, &err);
-        if (!st) {
-            mt_train_result_free(&res);
-            mt_config_free(&cfg);
+    mt_config cfg;
+    mt_status st = load_config(&a, NULL, ctx.comm, &cfg, &err);
+    if (!st) {
+        if (cfg.gan.enabled) {
+            st = train_gan(&a, ctx.comm, &cfg, &err);
+        } else if (a.folds) {
+            st = cross_validate(&a, ctx.comm, &cfg, &err);
+        } else {
+            mt_train_result res;
+            if (!(st = train_once(&a, NULL, ctx.comm, &cfg, &res, &err)))
+                mt_train_result_free(&res);
         }
+        mt_config_free(&cfg);
     }
     free(a.overrides);
     return cli_finish(&ctx, st, &err);

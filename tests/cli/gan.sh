@@ -3,8 +3,8 @@
 # samples_epoch001.png and samples_epoch002.png are valid PNGs of the 8 x 8 grid's size (42 x 34, read
 # back in full with libpng by $MT_TOOLS/pngcheck), metrics.jsonl has one row per epoch with finite d_loss
 # and g_loss, the checkpoint holds both networks and both optimizer states, --resume trains epoch 3
-# only. Bad GAN configs end with exit status 2 and one message naming file:line. Ends with "N passed, M
-# failed".
+# only; the score classifier's histogram; a config read from a pipe trains (the file is read once). Bad
+# GAN configs end with exit status 2 and one message naming file:line. Ends with "N passed, M failed".
 set -u
 # shellcheck source=common.bash
 . "$(dirname "$0")/common.bash"
@@ -87,6 +87,14 @@ line=$(grep '^score (exp E\[KL' "$T/score.log")
 total=$(grep -o '"generated_histogram": \[[0-9, ]*\]' "$T/scored/gan_score.json" | grep -o '[0-9]\+' | awk '{ s += $1 } END { print s }')
 [ "$total" = 200 ] && grep -q '"class_names": \["zero", "one", "two"\]' "$T/scored/gan_score.json" \
   && ok "gan_score.json: histogram of 200 samples over the 3 named classes" || no "gan_score.json: $(cat "$T/scored/gan_score.json")"
+
+# The config file is read once: from a pipe (one process, no launcher), a GAN's and a classifier's train.
+"$MPITRAIN" train <(cat "$T/c.yaml") --set output="$T/piped" --set training.epochs=1 --quiet >"$T/piped.log" 2>&1 \
+  && [ -e "$T/piped/samples_epoch001.png" ] && ok "a GAN config read from a pipe trains" \
+  || no "GAN config from a pipe: $(grep mpitrain "$T/piped.log" | tail -n 2)"
+"$MPITRAIN" train <(cat "$T/clf.yaml") --set output="$T/clf_piped" --set training.epochs=1 --quiet \
+  >"$T/clf_piped.log" 2>&1 && [ -e "$T/clf_piped/checkpoint.h5" ] && ok "a classifier config read from a pipe trains" \
+  || no "classifier config from a pipe: $(grep mpitrain "$T/clf_piped.log" | tail -n 2)"
 
 write_config "$T/size.yaml" 12 1 ""
 sed -i 's/shape: \[2, 3\]/shape: [2, 6]/' "$T/size.yaml"

@@ -13,6 +13,7 @@
 #include "cli/log_json.h"
 #include "config/config.h"
 #include "core/error.h"
+#include "train/gan_score.h"
 #include "train/gan_trainer.h"
 #include "train/trainer.h"
 
@@ -560,12 +561,16 @@ static void gan_summary(const mt_config *cfg, const mt_gan_result *res)
     printf("run directory: %s\n", cfg->output);
 }
 
-/* A GAN config (gan:): its own trainer, the same progress printer. */
+/* A GAN config (gan:): its own trainer, the same progress printer. The files the run reads at its end
+ * are checked before it starts. */
 static mt_status train_gan(const train_args *a, mt_comm *comm, const mt_config *cfg, mt_error *err)
 {
     if (a->folds || a->timeline)
         return mt_fail(err, MT_ERR_USAGE, "%s: %s is not available for a GAN config", a->config,
                        a->folds ? "--folds" : "--timeline");
+    mt_status st = mt_gan_score_check(cfg, comm, err);
+    if (st)
+        return st;
     const int json = cli_log_is_json(), rank0 = mt_comm_rank(comm) == 0;
     printer p = {.tty = !json && stdout_is_terminal(), .quiet = a->quiet, .json = json, .output = cfg->output};
     mt_gan_train_options opts = {a->resume, a->resume_path, on_gan_progress, &p};
@@ -576,7 +581,7 @@ static mt_status train_gan(const train_args *a, mt_comm *comm, const mt_config *
     } else if (rank0 && !a->quiet) {
         printf("mpitrain %s: training the GAN of %s on %d rank(s)\n", mt_version(), a->config, mt_comm_size(comm));
     }
-    mt_status st = mt_gan_train_run(cfg, comm, &opts, &res, err);
+    st = mt_gan_train_run(cfg, comm, &opts, &res, err);
     if (rank0)
         look_for_checkpoint(&p, 0);
     if (!st && rank0)

@@ -1,5 +1,5 @@
 /* Command-line helpers: error printing (rank 0 only; with --log-format json also as an error event on
- * stdout), usage errors, default thread settings. */
+ * stdout), usage errors, and the start and end of the commands that run under mpirun. */
 #include "cli/cli.h"
 
 #include <stdarg.h>
@@ -9,17 +9,20 @@
 #include <mpi.h>
 
 #include "core/blas.h"
+#include "core/fault.h"
 #include "cli/log_json.h"
 #include "comm/comm.h"
 
-/* This process's rank: from MPI once initialized, before that from the launcher's environment, so that
+/* The world rank cli_start found, kept for the messages printed after MPI is finalized; -1 before. */
+static int started_rank = -1;
+
+/* This process's rank: from cli_start once it ran, before that from the launcher's environment, so that
  * a usage error under mpirun is printed once, not once per rank. */
 static int my_rank(void)
 {
     static const char *const vars[] = {"OMPI_COMM_WORLD_RANK", "PMIX_RANK", "PMI_RANK", "SLURM_PROCID"};
-    int r = mt_comm_world_rank();
-    if (r != 0)
-        return r;
+    if (started_rank >= 0)
+        return started_rank;
     for (size_t i = 0; i < sizeof vars / sizeof vars[0]; i++) {
         const char *v = getenv(vars[i]);
         if (v)
@@ -80,8 +83,10 @@ int cli_usage_error(const char *command, const char *fmt, ...)
     return 2;
 }
 
-int cli_start_mpi(int *argc, char ***argv)
+int cli_start(cli_context *ctx, int *argc, char ***argv)
 {
+    ctx->comm = NULL;
+    ctx->rank = 0;
     if (mt_comm_init(argc, argv) != 0) {
         fprintf(stderr, "mpitrain: MPI initialization failed\n");
         return 1;
@@ -89,5 +94,21 @@ int cli_start_mpi(int *argc, char ***argv)
     if (!getenv("OPENBLAS_NUM_THREADS") && !getenv("OMP_NUM_THREADS"))
         mt_blas_set_threads(1);
     mt_flush_denormals();
-    return 0;
+    started_rank = ctx->rank = mt_comm_world_rank();
+    mt_error err = {0};
+    mt_status st = mt_comm_create_world(&ctx->comm, &err);
+    if (!st && mt_fault_setup(ctx->rank, err.msg, sizeof err.msg) != 0)
+        st = err.code = MT_ERR_USAGE;
+    return st ? cli_finish(ctx, st, &err) : 0;
+}
+
+int cli_finish(cli_context *ctx, mt_status st, const mt_error *err)
+{
+    if (mt_status_breaks_comm(st)) /* other ranks may wait for ever: this rank reports and ends the job */
+        cli_abort(err);
+    int rc = st ? cli_report(err) : 0;
+    mt_comm_destroy(ctx->comm);
+    ctx->comm = NULL;
+    mt_comm_finalize();
+    return rc;
 }

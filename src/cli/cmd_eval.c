@@ -38,8 +38,10 @@ static void help(void)
            "                   start (checkpoint, world_size), summary (checkpoint, data, split, rows, loss,\n"
            "                   the metrics, and for classifiers classes, confusion_matrix, macro_avg and\n"
            "                   weighted_avg), error (status, message; also on stderr). --quiet: no start\n\n"
+           "Under mpirun the watchdog of the checkpoint's training.stall_timeout ends the job when a rank waits\n"
+           "that long for another in a collective.\n\n"
            "Exit status: 0 success; 2 usage, checkpoint or dataset errors (one line naming the file); 1 run-time\n"
-           "failures.\n", MAX_TABLE_CLASSES);
+           "failures, including a stalled rank.\n", MAX_TABLE_CLASSES);
 }
 
 static void print_values(const char *ckpt, const char *file, const char *split, uint64_t rows,
@@ -288,6 +290,8 @@ static mt_status run(const options *o, mt_comm *comm, mt_error *err)
     const char *file = o->data ? o->data : cfg->data.file;
     const char *name = o->split ? o->split : cfg->data.test[0] ? cfg->data.test
                                            : cfg->data.validation[0] ? cfg->data.validation : "test";
+    mt_comm_set_stall_timeout(comm, cfg->training.stall_timeout);
+    mt_comm_set_phase(comm, "evaluating %s split '%s'", file, name);
     mt_confusion conf = {0}, *c = NULL;
     mt_eval_values v;
     st = mt_session_add_split(&pr.s, file, name, comm, err);
@@ -341,24 +345,20 @@ int cmd_eval(int argc, char **argv)
     }
     if (!o.ckpt)
         return cli_usage_error("eval", "missing CHECKPOINT.h5");
-    if (cli_start_mpi(&argc, &argv))
-        return 1;
-    mt_error err = {0};
-    mt_comm *comm = NULL;
-    mt_status st = mt_comm_create_world(&comm, &err);
-    if (!st && mt_comm_rank(comm) == 0 && cli_log_is_json() && !o.quiet) {
+    cli_context ctx;
+    int rc = cli_start(&ctx, &argc, &argv);
+    if (rc)
+        return rc;
+    if (ctx.rank == 0 && cli_log_is_json() && !o.quiet) {
         cli_json j;
         cli_event_begin(&j, "start");
         cli_json_string(&j, "version", mt_version());
         cli_json_string(&j, "command", "eval");
         cli_json_string(&j, "checkpoint", o.ckpt);
-        cli_json_integer(&j, "world_size", mt_comm_size(comm));
+        cli_json_integer(&j, "world_size", mt_comm_size(ctx.comm));
         cli_event_end(&j);
     }
-    if (!st)
-        st = run(&o, comm, &err);
-    int rc = st ? cli_report(&err) : 0;
-    mt_comm_destroy(comm);
-    mt_comm_finalize();
-    return rc;
+    mt_error err = {0};
+    mt_status st = run(&o, ctx.comm, &err);
+    return cli_finish(&ctx, st, &err);
 }

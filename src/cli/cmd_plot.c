@@ -894,25 +894,21 @@ int cmd_plot(int argc, char **argv)
     const char *base = strrchr(o.run, '/');
     char title[256];
     snprintf(title, sizeof title, "%s", base && base[1] ? base + 1 : o.run);
-    if (cli_start_mpi(&argc, &argv))
-        return 1;
+    cli_context ctx;
+    if ((rc = cli_start(&ctx, &argc, &argv)))
+        return rc;
     mt_error err = {0};
     mt_status st = MT_OK;
-    int rank = mt_comm_world_rank();
+    const int rank = ctx.rank;
     if (rank == 0) {
         st = learning_curves(&job, o.run, title, &err);
         if (!st)
             st = model_figures(&job, &o, title, &err);
     }
-    mt_comm_finalize();
-    if (rank != 0)
-        return 0;
-    if (!st)
-        st = draw(&job, &err);
-    if (st) { /* MPI has ended: cli_report would ask it for the rank */
-        fprintf(stderr, "mpitrain: %s\n", err.msg[0] ? err.msg : mt_status_name(err.code));
-        return mt_status_exit_code(err.code);
-    }
+    if ((rc = cli_finish(&ctx, st, &err)) || rank != 0) /* MPI ends before gnuplot is started */
+        return rc;
+    if ((st = draw(&job, &err)))
+        return cli_report(&err);
     for (int i = 0; i < job.n_outputs; i++)
         printf("wrote %s/%s\n", job.dir, job.outputs[i]);
     return 0;

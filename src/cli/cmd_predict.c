@@ -44,8 +44,10 @@ static void help(void)
            "                     --quiet with json: summary and error only\n\n"
            "INPUT.h5 uses the dataset layout (/<split>/x and /<split>/y; see 'mpitrain import'); its samples must\n"
            "have the shape of the model's input.\n\n"
+           "Under mpirun the watchdog of the checkpoint's training.stall_timeout ends the job when a rank waits\n"
+           "that long for another in a collective.\n\n"
            "Exit status: 0 written; 2 usage, checkpoint or input errors (one line naming the file); 1 run-time\n"
-           "failures (writing the output).\n");
+           "failures (writing the output, a stalled rank).\n");
 }
 
 /* Output format from the extension: 1 HDF5, 2 CSV, 0 unknown. */
@@ -166,8 +168,10 @@ static mt_status run(const options *o, mt_comm *comm, mt_error *err)
     mt_status st = mt_predictor_open(&pr, o->ckpt, comm, err);
     if (st)
         return st;
-    char split[256];
+    char split[256] = "";
     st = choose_split(o->input, o->split, split, sizeof split, err);
+    mt_comm_set_stall_timeout(comm, pr.cfg.training.stall_timeout);
+    mt_comm_set_phase(comm, "predicting %s split '%s'", o->input, split);
     if (mt_comm_agree(comm, err))
         goto done;
     if ((st = mt_session_add_split(&pr.s, o->input, split, comm, err)))
@@ -227,25 +231,21 @@ int cmd_predict(int argc, char **argv)
         return cli_usage_error("predict", "missing -o OUT.h5 or -o OUT.csv");
     if (!(o.format = output_format(o.output)))
         return cli_usage_error("predict", "-o %s: the name must end in .h5, .hdf5 or .csv", o.output);
-    if (cli_start_mpi(&argc, &argv))
-        return 1;
-    mt_error err = {0};
-    mt_comm *comm = NULL;
-    mt_status st = mt_comm_create_world(&comm, &err);
-    if (!st && mt_comm_rank(comm) == 0 && cli_log_is_json() && !o.quiet) {
+    cli_context ctx;
+    int rc = cli_start(&ctx, &argc, &argv);
+    if (rc)
+        return rc;
+    if (ctx.rank == 0 && cli_log_is_json() && !o.quiet) {
         cli_json j;
         cli_event_begin(&j, "start");
         cli_json_string(&j, "version", mt_version());
         cli_json_string(&j, "command", "predict");
         cli_json_string(&j, "checkpoint", o.ckpt);
         cli_json_string(&j, "input", o.input);
-        cli_json_integer(&j, "world_size", mt_comm_size(comm));
+        cli_json_integer(&j, "world_size", mt_comm_size(ctx.comm));
         cli_event_end(&j);
     }
-    if (!st)
-        st = run(&o, comm, &err);
-    int rc = st ? cli_report(&err) : 0;
-    mt_comm_destroy(comm);
-    mt_comm_finalize();
-    return rc;
+    mt_error err = {0};
+    mt_status st = run(&o, ctx.comm, &err);
+    return cli_finish(&ctx, st, &err);
 }

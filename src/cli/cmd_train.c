@@ -13,8 +13,7 @@
 #include "cli/log_json.h"
 #include "config/config.h"
 #include "core/error.h"
-#include "core/fault.h"
-#include "train/gan_kind.h"
+#include "train/gan_score.h"
 #include "train/trainer.h"
 
 typedef struct train_args {
@@ -288,9 +287,9 @@ static void json_progress(printer *p, const mt_progress *ev)
     }
 }
 
-/* start: what runs, on how many ranks, with which settings. */
-static void json_start(const train_args *a, const mt_config *cfg, const char *const *overrides, size_t n,
-                       int world_size)
+/* start: what runs, on how many ranks, with which settings (the overrides: the command's, then `extra`,
+ * NULL-terminated or NULL). */
+static void json_start(const train_args *a, const mt_config *cfg, const char *const *extra, int world_size)
 {
     if (a->quiet)
         return;
@@ -314,8 +313,10 @@ static void json_start(const train_args *a, const mt_config *cfg, const char *co
         cli_json_string(&j, "timeline", a->timeline);
     cli_json_number(&j, "stall_timeout", cfg->training.stall_timeout);
     cli_json_open(&j, "overrides", '[');
-    for (size_t i = 0; i < n; i++)
-        cli_json_string(&j, NULL, overrides[i]);
+    for (size_t i = 0; i < a->n_overrides; i++)
+        cli_json_string(&j, NULL, a->overrides[i]);
+    for (size_t i = 0; extra && extra[i]; i++)
+        cli_json_string(&j, NULL, extra[i]);
     cli_event_end(&j);
 }
 
@@ -509,70 +510,70 @@ static void summary(const mt_config *cfg, const mt_train_result *res)
     printf("run directory: %s\n", cfg->output);
 }
 
-/* One training run with the command's overrides plus `extra` (NULL-terminated). Collective. On success
- * *res and *cfg hold the result and the config, for the caller to free. */
-static mt_status train_once(const train_args *a, const char *const *extra, mt_comm *comm, mt_train_result *res,
-                            mt_config *cfg, mt_error *err)
+/* The config file with the command's overrides, then `extra` (NULL-terminated, or NULL), loaded on every
+ * rank; the ranks agree on the outcome. Collective. On success the caller frees *cfg. */
+static mt_status load_config(const train_args *a, const char *const *extra, mt_comm *comm, mt_config *cfg,
+                             mt_error *err)
 {
     size_t n_extra = 0;
     while (extra && extra[n_extra])
         n_extra++;
+    mt_error_clear(err);
     const char **all = calloc(a->n_overrides + n_extra + 1, sizeof *all);
-    if (!all)
-        return mt_fail(err, MT_ERR_NOMEM, "out of memory");
-    for (size_t i = 0; i < a->n_overrides; i++)
-        all[i] = a->overrides[i];
-    for (size_t i = 0; i < n_extra; i++)
-        all[a->n_overrides + i] = extra[i];
-    mt_status loaded = mt_config_load(a->config, all, a->n_overrides + n_extra, cfg, err);
-    mt_status st = mt_comm_agree(comm, err);
-    if (st) {
-        if (loaded == MT_OK)
-            mt_config_free(cfg);
+    mt_status st = all ? MT_OK : mt_fail(err, MT_ERR_NOMEM, "out of memory");
+    if (all) {
+        for (size_t i = 0; i < a->n_overrides + n_extra; i++)
+            all[i] = i < a->n_overrides ? a->overrides[i] : extra[i - a->n_overrides];
+        st = mt_config_load(a->config, all, a->n_overrides + n_extra, cfg, err);
         free(all);
-        return st;
     }
+    if (mt_comm_agree(comm, err)) {
+        if (st == MT_OK)
+            mt_config_free(cfg);
+        return err->code;
+    }
+    return MT_OK;
+}
+
+/* One training run of cfg, loaded with the command's overrides plus `extra` (NULL-terminated, or NULL;
+ * named in the start event). A GAN's files read at its end are checked before it starts. Collective. On success *res holds the result, for the caller to free. */
+static mt_status train_once(const train_args *a, const char *const *extra, mt_comm *comm, const mt_config *cfg,
+                            mt_train_result *res, mt_error *err)
+{
     const int json = cli_log_is_json(), rank0 = mt_comm_rank(comm) == 0;
     printer p = {.tty = !json && stdout_is_terminal(), .quiet = a->quiet, .json = json, .output = cfg->output};
     mt_train_options opts = {a->resume, a->resume_path, on_progress, &p, a->timeline};
+    mt_status st = cfg->gan.enabled ? mt_gan_score_check(cfg, comm, err) : MT_OK;
+    if (st)
+        return st;
     if (rank0 && json) {
-        json_start(a, cfg, all, a->n_overrides + n_extra, mt_comm_size(comm));
+        json_start(a, cfg, extra, mt_comm_size(comm));
         look_for_checkpoint(&p, 1);
     } else if (rank0 && !a->quiet) {
         printf("mpitrain %s: training %s%s on %d rank(s)\n", mt_version(), cfg->gan.enabled ? "the GAN of " : "",
                a->config, mt_comm_size(comm));
     }
-    free(all);
     st = mt_train_run(cfg, comm, &opts, res, err);
     if (rank0)
         look_for_checkpoint(&p, 0);
     if (!st && rank0)
         json ? json_summary(cfg, res) : summary(cfg, res);
-    if (st) { /* on success the caller reads and frees them */
+    if (st) /* on success the caller reads and frees it */
         mt_train_result_free(res);
-        mt_config_free(cfg);
-    }
     return st;
 }
 
-/* --folds K: fold i validates on its part of the training split; the others train. */
-static mt_status cross_validate(const train_args *a, mt_comm *comm, mt_error *err)
+/* --folds K: fold i validates on its part of the training split; the others train. Each fold loads the
+ * config file again with its own data.fold, data.folds and output (under base's output). */
+static mt_status cross_validate(const train_args *a, mt_comm *comm, const mt_config *base, mt_error *err)
 {
-    mt_config base;
-    mt_status st = mt_config_load(a->config, a->overrides, a->n_overrides, &base, err);
-    if (mt_comm_agree(comm, err))
-        return err->code;
-    if (base.gan.enabled) {
-        mt_config_free(&base);
-        return mt_fail(err, MT_ERR_USAGE, "%s: --folds is not available for a GAN config (it has no validation "
-                       "metrics)", a->config);
-    }
+    mt_status st = MT_OK;
     double *loss = calloc((size_t)a->folds, sizeof *loss), *acc = calloc((size_t)a->folds, sizeof *acc);
     char folds[32], fold[32], output[MT_PATH_MAX + 32];
     snprintf(folds, sizeof folds, "data.folds=%d", a->folds);
     for (int i = 0; i < a->folds && !st && loss && acc; i++) {
         snprintf(fold, sizeof fold, "data.fold=%d", i);
-        snprintf(output, sizeof output, "output=%s/fold%d", base.output, i);
+        snprintf(output, sizeof output, "output=%s/fold%d", base->output, i);
         const char *extra[] = {folds, fold, output, "data.validation=", "data.validation_fraction=0", NULL};
         mt_config cfg;
         mt_train_result res;
@@ -585,12 +586,15 @@ static mt_status cross_validate(const train_args *a, mt_comm *comm, mt_error *er
         } else if (mt_comm_rank(comm) == 0 && !a->quiet) {
             printf("fold %d/%d\n", i + 1, a->folds);
         }
-        st = train_once(a, extra, comm, &res, &cfg, err);
+        st = load_config(a, extra, comm, &cfg, err);
+        if (st)
+            break;
+        st = train_once(a, extra, comm, &cfg, &res, err);
         if (!st) {
             loss[i] = res.last.metrics.val_loss, acc[i] = res.last.metrics.val_accuracy;
             mt_train_result_free(&res);
-            mt_config_free(&cfg);
         }
+        mt_config_free(&cfg);
     }
     if (!st && (!loss || !acc))
         st = mt_fail(err, MT_ERR_NOMEM, "out of memory");
@@ -618,7 +622,6 @@ static mt_status cross_validate(const train_args *a, mt_comm *comm, mt_error *er
         }
     }
     free(loss), free(acc);
-    mt_config_free(&base);
     return st;
 }
 
@@ -649,36 +652,28 @@ int cmd_train(int argc, char **argv)
     train_args a = {0};
     cli_log_init(argc, argv);
     int rc = parse(argc, argv, &a);
-    if (rc) {
+    cli_context ctx;
+    if (rc || (rc = cli_start(&ctx, &argc, &argv))) {
         free(a.overrides);
         return rc < 0 ? 0 : rc;
     }
-    if (cli_start_mpi(&argc, &argv)) {
-        free(a.overrides);
-        return 1;
-    }
     catch_stop_signals();
     mt_error err = {0};
-    mt_comm *comm = NULL;
-    mt_status st = mt_comm_create_world(&comm, &err);
-    if (!st && mt_fault_setup(mt_comm_rank(comm), err.msg, sizeof err.msg) != 0)
-        st = err.code = MT_ERR_USAGE;
-    if (!st && a.folds) {
-        st = cross_validate(&a, comm, &err);
-    } else if (!st) {
-        mt_config cfg;
-        mt_train_result res;
-        st = train_once(&a, NULL, comm, &res, &cfg, &err);
-        if (!st) {
-            mt_train_result_free(&res);
-            mt_config_free(&cfg);
+    mt_config cfg;
+    mt_status st = load_config(&a, NULL, ctx.comm, &cfg, &err);
+    if (!st) {
+        if (a.folds && cfg.gan.enabled) {
+            st = mt_fail(&err, MT_ERR_USAGE, "%s: --folds is not available for a GAN config (it has no validation "
+                         "metrics)", a.config);
+        } else if (a.folds) {
+            st = cross_validate(&a, ctx.comm, &cfg, &err);
+        } else {
+            mt_train_result res;
+            if (!(st = train_once(&a, NULL, ctx.comm, &cfg, &res, &err)))
+                mt_train_result_free(&res);
         }
+        mt_config_free(&cfg);
     }
-    if (mt_status_breaks_comm(st)) /* other ranks may wait for ever: this rank reports and ends the job */
-        cli_abort(&err);
-    rc = st ? cli_report(&err) : 0;
-    mt_comm_destroy(comm);
-    mt_comm_finalize();
     free(a.overrides);
-    return rc;
+    return cli_finish(&ctx, st, &err);
 }

@@ -1,5 +1,6 @@
-/* The MPI layer: the only module that includes mpi.h. Errors are returned (MPI_ERRORS_RETURN on the
- * communicator), and ranks agree on status before the collectives that follow fallible steps. */
+/* The MPI layer: every MPI call of the library goes through it (the command line's cli_abort calls
+ * MPI_Abort itself). Errors are returned (MPI_ERRORS_RETURN on the communicator), and ranks agree on status
+ * before the collectives that follow fallible steps. */
 #ifndef MT_COMM_COMM_H
 #define MT_COMM_COMM_H
 

@@ -7,7 +7,8 @@
  * ACTION  kill (SIGKILL to itself), exit (_exit(3)), stall (sleeps for ever), fail (the operation at the
  *         point returns an error), nan (step only: a NaN in the rank's first input value)
  * POINT   step (the N-th optimizer step of this process, counted from 1), checkpoint (the N-th checkpoint
- *         file this process writes, halfway through it), eval (the N-th evaluation pass)
+ *         file this process writes, halfway through it), eval (the N-th evaluation or prediction pass
+ *         over a split)
  * RANK    the rank that fails (world rank, default 0) */
 #ifndef MT_CORE_FAULT_H
 #define MT_CORE_FAULT_H

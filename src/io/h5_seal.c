@@ -72,17 +72,6 @@ static int read_block(int fd, char block[MT_H5_SEAL_BYTES + 1])
     return got == MT_H5_SEAL_BYTES && !strncmp(block, SEAL_MAGIC, strlen(SEAL_MAGIC));
 }
 
-int mt_h5_seal_present(const char *path)
-{
-    char block[MT_H5_SEAL_BYTES + 1];
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return 0;
-    int present = read_block(fd, block);
-    close(fd);
-    return present;
-}
-
 mt_status mt_h5_seal_verify(const char *path, const char *kind, mt_error *err)
 {
     int fd = open(path, O_RDONLY | O_CLOEXEC);

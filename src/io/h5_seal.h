@@ -25,9 +25,6 @@ void mt_h5_seal_image(unsigned char *image, size_t size);
  * with HDF5): it must have been created with the seal's user block. MT_ERR_INPUT when it was not. */
 mt_status mt_h5_seal_file(const char *path, mt_error *err);
 
-/* Whether the file at path carries a seal: 1 yes, 0 no (or unreadable: the open that follows says why). */
-int mt_h5_seal_present(const char *path);
-
 /* Verifies the seal of the file at path against its contents. MT_ERR_INPUT "<path>: ..." naming what is
  * wrong: no seal ("written by a version of mpitrain before seals, or not by mpitrain"), a damaged seal,
  * another length ("truncated"), another checksum ("damaged: its contents do not match the CRC-32 its

@@ -1,5 +1,5 @@
-/* The layer registry: config name -> layer type table (adding a layer type adds one line here), and small
- * helpers every layer type uses. */
+/* The layer registry: the table of every layer type (its mt_layer_ops, found by the config name in its
+ * .name), and small helpers every layer type uses. */
 #include <string.h>
 
 #include <stdio.h>

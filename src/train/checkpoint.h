@@ -1,13 +1,13 @@
-/* Checkpoints in HDF5 (layout in DESIGN.md and docs): /params (one dataset per tensor, PyTorch shapes,
- * grouped per layer), /optimizer (state per slot, same layout, step count), /state (epoch, step, world
- * size, seed), /config (YAML text), /metrics (per-epoch history). A GAN's checkpoint holds
- * /generator/{params,optimizer} and /discriminator/{params,optimizer} instead of /params and /optimizer. Written to a temporary name, flushed,
- * fsynced and renamed, so a reader never sees a partial file under the final name.
- * Self-describing (docs/formats.md): root attributes format, format_version, mpitrain_version, created
- * (ISO 8601 UTC) and complete; each params group attributes input_shape and layers (JSON: every layer's
- * type, options after defaults, input and output shape); each layer group type, index, options,
- * input_shape, output_shape and torch (the torch module with the same state_dict). Readers refuse another
- * format or a newer format_version and accept files without them (written before they existed). */
+/* Checkpoints in HDF5 (docs/formats.md): /params (one dataset per tensor, PyTorch shapes, grouped per
+ * layer), /optimizer (state per slot, same layout, step count), /state (epoch, step, world size, seed),
+ * /config (YAML text), /metrics (per-epoch history). A GAN's checkpoint holds /generator/{params,optimizer}
+ * and /discriminator/{params,optimizer} instead of /params and /optimizer. Written to a temporary name,
+ * flushed, fsynced and renamed, so a reader never sees a partial file under the final name.
+ * Self-describing: root attributes format, format_version, mpitrain_version, created (ISO 8601 UTC) and
+ * complete; each params group attributes input_shape and layers (JSON: every layer's type, options after
+ * defaults, input and output shape); each layer group type, index, options, input_shape, output_shape and
+ * torch (the torch module with the same state_dict). Readers refuse another format or a newer
+ * format_version and accept files without them (written before they existed). */
 #ifndef MT_TRAIN_CHECKPOINT_H
 #define MT_TRAIN_CHECKPOINT_H
 

@@ -10,6 +10,8 @@
 #include <unistd.h>
 
 #include "core/error.h"
+#include "config/yaml_tree.h"
+#include "io/dataset.h"
 #include "train/checkpoint.h"
 #include "nn/activation.h"
 #include "train/sampler.h"
@@ -56,7 +58,7 @@ mt_status mt_gan_classifier_open(mt_gan_classifier *c, const char *path, size_t 
     if (!st && !(st = mt_config_load_string(c->yaml, path, NULL, 0, &c->cfg, err)))
         c->have_cfg = 1;
     if (!st && c->cfg.gan.enabled)
-        st = mt_fail(err, MT_ERR_INPUT, "%s: gan.classifier: this is a GAN's checkpoint, not a classifier's", path);
+        st = mt_fail(err, MT_ERR_INPUT, "%s: this is a GAN's checkpoint, not a classifier's", path);
     if (mt_comm_agree(comm, err))
         return err->code;
     st = mt_session_open(&c->s, &c->cfg, MT_SESSION_EVAL, comm, err);
@@ -110,11 +112,18 @@ void mt_gan_classifier_add(mt_gan_classifier *c, const float *x, int n, mt_gan_s
     classify(c, n, s);
 }
 
+/* The split of real images the classifier's config names: its test split, else its validation split. */
+static const char *real_split(const mt_gan_classifier *c)
+{
+    const mt_data_config *d = &c->cfg.data;
+    return d->test[0] ? d->test : d->validation[0] ? d->validation : "test";
+}
+
 mt_status mt_gan_classifier_real(mt_gan_classifier *c, mt_comm *comm, mt_gan_score_sums *s, mt_gan_score *out,
                                  mt_error *err)
 {
     const mt_data_config *d = &c->cfg.data;
-    const char *split = d->test[0] ? d->test : d->validation[0] ? d->validation : "test";
+    const char *split = real_split(c);
     snprintf(out->real_file, sizeof out->real_file, "%s", d->file);
     snprintf(out->real_split, sizeof out->real_split, "%s", split);
     mt_status st = mt_session_add_split(&c->s, d->file, split, comm, err);
@@ -144,6 +153,34 @@ void mt_gan_classifier_close(mt_gan_classifier *c)
         mt_config_free(&c->cfg);
     free(c->yaml);
     memset(c, 0, sizeof *c);
+}
+
+mt_status mt_gan_score_check(const mt_config *cfg, mt_comm *comm, mt_error *err)
+{
+    mt_error_clear(err);
+    if (!cfg->gan.classifier[0])
+        return MT_OK;
+    mt_dataset *ds = NULL;
+    size_t sample = 0;
+    mt_status st = mt_dataset_open(cfg->data.file, cfg->data.train, &ds, err);
+    if (!st) {
+        sample = mt_dataset_get_info(ds)->sample_size;
+        mt_dataset_close(ds);
+    }
+    if (mt_comm_agree(comm, err)) /* the data's own error, as the trainer would report it */
+        return err->code;
+    mt_gan_classifier c;
+    st = mt_gan_classifier_open(&c, cfg->gan.classifier, sample, comm, err);
+    if (!st)
+        st = mt_session_add_split(&c.s, c.cfg.data.file, real_split(&c), comm, err);
+    mt_gan_classifier_close(&c);
+    if (st && !mt_status_breaks_comm(st)) {
+        char where[MT_PATH_MAX + 32], msg[sizeof err->msg];
+        memcpy(msg, err->msg, sizeof msg);
+        const mt_node *node = mt_node_get(cfg->gan.node, "classifier");
+        mt_fail(err, st, "%s: gan.classifier: %s", node ? mt_node_where(node, where, sizeof where) : cfg->origin, msg);
+    }
+    return st;
 }
 
 /* A JSON string: quotes, backslashes and control characters escaped. */

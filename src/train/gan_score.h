@@ -73,6 +73,13 @@ mt_status mt_gan_classifier_real(mt_gan_classifier *c, mt_comm *comm, mt_gan_sco
 
 void mt_gan_classifier_close(mt_gan_classifier *c);
 
+/* Checks, before a GAN run trains, what its score reads at the end (nothing when gan.classifier is empty):
+ * that gan.classifier is a complete classifier checkpoint whose model takes the samples of the GAN's
+ * data (its training split opened for their size), and that the split of real images it names opens and
+ * fits that model. Collective, errors agreed; the message starts "CONFIG:LINE: gan.classifier: " (or
+ * "--set: gan.classifier: ") and names the file. */
+mt_status mt_gan_score_check(const mt_config *cfg, mt_comm *comm, mt_error *err);
+
 /* Writes the score as JSON to path (atomically: a temporary file renamed). */
 mt_status mt_gan_score_write_json(const char *path, const mt_gan_score *s, mt_error *err);
 

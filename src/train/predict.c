@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "core/error.h"
+#include "core/fault.h"
 #include "train/checkpoint.h"
 #include "nn/activation.h"
 #include "nn/layer.h"
@@ -205,6 +206,9 @@ mt_status mt_predict_split(mt_session *s, mt_comm *comm, int batch, mt_predictio
     mt_status st = v->ds ? MT_OK : mt_fail(err, MT_ERR_INTERNAL, "predict: no split was added to the session");
     if (!st && conf && (!decide || conf->k != mt_predict_class_count(s)))
         st = mt_fail(err, MT_ERR_INTERNAL, "predict: a confusion matrix needs a classifier and its class count");
+    if (!st && mt_fault_check(MT_FAULT_EVAL) == MT_FAULT_FAIL)
+        st = mt_fail(err, MT_ERR_IO, "%s: /%s/x: reading failed during prediction (injected by MPITRAIN_FAULT)",
+                     v->file, v->name);
     if (!st && batch > 0)
         st = mt_session_reserve(s, batch, err);
     if (!st)

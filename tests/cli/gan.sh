@@ -3,8 +3,10 @@
 # samples_epoch001.png and samples_epoch002.png are valid PNGs of the 8 x 8 grid's size (42 x 34, read
 # back in full with libpng by $MT_TOOLS/pngcheck), metrics.jsonl has one row per epoch with finite d_loss
 # and g_loss, the checkpoint holds both networks and both optimizer states, --resume trains epoch 3
-# only; --timeline names both networks' layers and buckets; early stopping on g_loss stops the run. Bad
-# GAN configs end with exit status 2 and one message naming file:line. Ends with "N passed, M
+# only; --timeline names both networks' layers and buckets; early stopping on g_loss stops the run; the
+# score classifier's histogram; a config read from a pipe trains (the file is read once). Bad
+# GAN configs, and a score classifier (gan.classifier) that is missing, a GAN's or of another input size,
+# end before the first epoch with exit status 2 and one message naming file:line. Ends with "N passed, M
 # failed".
 set -u
 # shellcheck source=common.bash
@@ -88,6 +90,34 @@ line=$(grep '^score (exp E\[KL' "$T/score.log")
 total=$(grep -o '"generated_histogram": \[[0-9, ]*\]' "$T/scored/gan_score.json" | grep -o '[0-9]\+' | awk '{ s += $1 } END { print s }')
 [ "$total" = 200 ] && grep -q '"class_names": \["zero", "one", "two"\]' "$T/scored/gan_score.json" \
   && ok "gan_score.json: histogram of 200 samples over the 3 named classes" || no "gan_score.json: $(cat "$T/scored/gan_score.json")"
+
+# The config file is read once: from a pipe (one process, no launcher), a GAN's and a classifier's train.
+"$MPITRAIN" train <(cat "$T/c.yaml") --set output="$T/piped" --set training.epochs=1 --quiet >"$T/piped.log" 2>&1 \
+  && [ -e "$T/piped/samples_epoch001.png" ] && ok "a GAN config read from a pipe trains" \
+  || no "GAN config from a pipe: $(grep mpitrain "$T/piped.log" | tail -n 2)"
+"$MPITRAIN" train <(cat "$T/clf.yaml") --set output="$T/clf_piped" --set training.epochs=1 --quiet \
+  >"$T/clf_piped.log" 2>&1 && [ -e "$T/clf_piped/checkpoint.h5" ] && ok "a classifier config read from a pipe trains" \
+  || no "classifier config from a pipe: $(grep mpitrain "$T/clf_piped.log" | tail -n 2)"
+
+# What the score reads at the end is checked before the first epoch: exit 2 naming the field and the file.
+write_config "$T/nocls.yaml" 6 1 ""
+sed -i "s|^  noise: 4|  noise: 4\n  classifier: $T/missing.h5|" "$T/nocls.yaml"
+sed -i 's/epochs: 2,/epochs: 1000,/' "$T/nocls.yaml"
+s0=$(date +%s.%N)
+expect_error "missing score classifier" "nocls.yaml:3: gan.classifier: .*/missing.h5: cannot open checkpoint: No such file" \
+  "$MPITRAIN" train "$T/nocls.yaml" --set output="$T/nocls"
+secs=$(awk -v a="$s0" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }')
+[ ! -e "$T/nocls/samples_epoch001.png" ] && [ ! -e "$T/nocls/checkpoint.h5" ] \
+  && ok "missing score classifier: stopped after $secs s, before the first epoch" || no "missing score classifier: trained"
+expect_error "GAN checkpoint as score classifier" "--set: gan.classifier: .*run/checkpoint.h5: this is a GAN's checkpoint" \
+  "$MPITRAIN" train "$T/c.yaml" --set output="$T/gancls" --set gan.classifier="$T/run/checkpoint.h5"
+"$MT_TOOLS/mkdataset" "$T/four.h5" good 64 >/dev/null 2>&1 || no "mkdataset good"
+sed -e 's/input: \[2, 3\]/input: [4]/' -e "s|$T/img.h5|$T/four.h5|" -e "s|output: .*|output: $T/four|" "$T/clf.yaml" \
+  >"$T/four.yaml"
+run2 train "$T/four.yaml" --quiet >"$T/four.log" 2>&1 || no "classifier of 4 features: $(tail -n 2 "$T/four.log")"
+expect_error "score classifier of another input size" \
+  "--set: gan.classifier: .*four/checkpoint.h5: the classifier takes samples of 4 values, the GAN's data has 6" \
+  "$MPITRAIN" train "$T/c.yaml" --set output="$T/foursc" --set gan.classifier="$T/four/checkpoint.h5"
 
 write_config "$T/size.yaml" 12 1 ""
 sed -i 's/shape: \[2, 3\]/shape: [2, 6]/' "$T/size.yaml"

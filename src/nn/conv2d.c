@@ -664,11 +664,12 @@ static void transpose(const float *ybuf, size_t ld, int F, int P, float *dyt, si
 #endif
 }
 
-static void conv_forward(mt_layer *l, const float *x, float *y, int n, const mt_pass *pass)
+static mt_status conv_forward(mt_layer *l, const float *x, float *y, int n, const mt_pass *pass, mt_error *err)
 {
     (void)pass;
+    (void)err;
     if (n == 0)
-        return;
+        return MT_OK;
     const conv_opts *o = l->opts;
     conv_state *s = l->state;
     const geom *g = &s->g;
@@ -686,6 +687,7 @@ static void conv_forward(mt_layer *l, const float *x, float *y, int n, const mt_
     }
     if (!relu)
         mt_activation_forward(&act, z, y, n, (int)l->out_size);
+    return MT_OK;
 }
 
 /* dx = the transposed convolution of dy (stride 1): dy's tiles through the forward path of s->t. */
@@ -703,12 +705,13 @@ static void input_gradient_by_conv(mt_layer *l, const float *dy, float *dx, int 
     }
 }
 
-static void conv_backward(mt_layer *l, const float *x, const float *y, float *dy, float *dx, int n,
-                          const mt_pass *pass)
+static mt_status conv_backward(mt_layer *l, const float *x, const float *y, float *dy, float *dx, int n,
+                               const mt_pass *pass, mt_error *err)
 {
     (void)pass;
+    (void)err;
     if (n == 0)
-        return;
+        return MT_OK;
     const conv_opts *o = l->opts;
     conv_state *s = l->state;
     const geom *g = &s->g;
@@ -750,6 +753,7 @@ static void conv_backward(mt_layer *l, const float *x, const float *y, float *dy
             gw[(size_t)f * K + k] += s->dwt[(size_t)k * s->Fp + f];
     if (dx && s->by_conv)
         input_gradient_by_conv(l, dy, dx, n);
+    return MT_OK;
 }
 
 const mt_layer_ops mt_conv2d_layer = {

@@ -296,11 +296,12 @@ static float row_sum(const float *v, size_t n)
     return s;
 }
 
-static void convt_forward(mt_layer *l, const float *x, float *y, int n, const mt_pass *pass)
+static mt_status convt_forward(mt_layer *l, const float *x, float *y, int n, const mt_pass *pass, mt_error *err)
 {
     (void)pass;
+    (void)err;
     if (n == 0)
-        return;
+        return MT_OK;
     const convt_opts *o = l->opts;
     const convt_state *s = l->state;
     const int hw = s->H * s->W;
@@ -321,14 +322,16 @@ static void convt_forward(mt_layer *l, const float *x, float *y, int n, const mt
     mt_activation act = act_of(l);
     if (act.kind != MT_ACT_LINEAR || z != y)
         mt_activation_forward(&act, z, y, n, (int)l->out_size);
+    return MT_OK;
 }
 
-static void convt_backward(mt_layer *l, const float *x, const float *y, float *dy, float *dx, int n,
-                           const mt_pass *pass)
+static mt_status convt_backward(mt_layer *l, const float *x, const float *y, float *dy, float *dx, int n,
+                                const mt_pass *pass, mt_error *err)
 {
     (void)pass;
+    (void)err;
     if (n == 0)
-        return;
+        return MT_OK;
     const convt_opts *o = l->opts;
     const convt_state *s = l->state;
     const int hw = s->H * s->W;
@@ -347,6 +350,7 @@ static void convt_backward(mt_layer *l, const float *x, const float *y, float *d
         if (dx)
             mt_gemm(0, 0, s->C, hw, s->K, 1.0f, l->params, s->K, s->cols, hw, 0.0f, dx + (size_t)i * l->in_size, hw);
     }
+    return MT_OK;
 }
 
 const mt_layer_ops mt_conv2d_transpose_layer = {

@@ -61,13 +61,14 @@ static mt_status dense_setup(mt_layer *l, mt_error *err)
                                                  .l2 = o->l2, .use_bias = o->use_bias}, err);
 }
 
-static void dense_forward(mt_layer *l, const float *x, float *y, int n, const mt_pass *pass)
+static mt_status dense_forward(mt_layer *l, const float *x, float *y, int n, const mt_pass *pass, mt_error *err)
 {
     (void)pass;
+    (void)err;
     const dense_opts *o = l->opts;
     int in = (int)l->in_size, out = o->units;
     if (n == 0)
-        return;
+        return MT_OK;
     const float *w = l->params, *b = l->params + (size_t)out * in;
     float *z = l->scratch_per_sample ? l->scratch : y;
     if (o->use_bias) {
@@ -77,16 +78,18 @@ static void dense_forward(mt_layer *l, const float *x, float *y, int n, const mt
     mt_gemm(0, 1, n, out, in, 1.0f, x, in, w, in, o->use_bias ? 1.0f : 0.0f, z, out);
     mt_activation act = act_of(l);
     mt_activation_forward(&act, z, y, n, out);
+    return MT_OK;
 }
 
-static void dense_backward(mt_layer *l, const float *x, const float *y, float *dy, float *dx, int n,
-                           const mt_pass *pass)
+static mt_status dense_backward(mt_layer *l, const float *x, const float *y, float *dy, float *dx, int n,
+                                const mt_pass *pass, mt_error *err)
 {
     (void)pass;
+    (void)err;
     const dense_opts *o = l->opts;
     int in = (int)l->in_size, out = o->units;
     if (n == 0)
-        return;
+        return MT_OK;
     float *gw = l->grads, *gb = l->grads + (size_t)out * in;
     mt_activation act = act_of(l);
     if (!l->fused_output)
@@ -100,6 +103,7 @@ static void dense_backward(mt_layer *l, const float *x, const float *y, float *d
         }
     if (dx)
         mt_gemm(0, 0, n, in, out, 1.0f, dy, out, l->params, in, 0.0f, dx, in);
+    return MT_OK;
 }
 
 const mt_layer_ops mt_dense_layer = {

@@ -68,9 +68,10 @@ static long row_of(float v, int vocab)
     return (long)v;
 }
 
-static void emb_forward(mt_layer *l, const float *x, float *y, int n, const mt_pass *pass)
+static mt_status emb_forward(mt_layer *l, const float *x, float *y, int n, const mt_pass *pass, mt_error *err)
 {
     (void)pass;
+    (void)err;
     const emb_opts *o = l->opts;
     const size_t ids = (size_t)n * l->in_size, d = (size_t)o->output_dim;
     emb_state *s = l->state;
@@ -83,11 +84,13 @@ static void emb_forward(mt_layer *l, const float *x, float *y, int n, const mt_p
             s->invalid++;
         }
     }
+    return MT_OK;
 }
 
-static void emb_backward(mt_layer *l, const float *x, const float *y, float *dy, float *dx, int n,
-                         const mt_pass *pass)
+static mt_status emb_backward(mt_layer *l, const float *x, const float *y, float *dy, float *dx, int n,
+                              const mt_pass *pass, mt_error *err)
 {
+    (void)err;
     (void)y, (void)pass;
     const emb_opts *o = l->opts;
     const size_t ids = (size_t)n * l->in_size, d = (size_t)o->output_dim;
@@ -102,6 +105,7 @@ static void emb_backward(mt_layer *l, const float *x, const float *y, float *dy,
     }
     if (dx)
         memset(dx, 0, ids * sizeof *dx);
+    return MT_OK;
 }
 
 uint64_t mt_embedding_invalid_ids(const mt_layer *l)

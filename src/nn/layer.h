@@ -53,11 +53,13 @@ typedef struct mt_layer_ops {
     const char *doc;                  /* one line for the reference docs */
     /* Checks options against the input shape; sets out shape, tensors, n_params, scratch sizes. */
     mt_status (*setup)(mt_layer *l, mt_error *err);
-    /* y[n, out_size] from x[n, in_size]. */
-    void (*forward)(mt_layer *l, const float *x, float *y, int n, const mt_pass *pass);
-    /* Adds parameter gradients into l->grads; writes dx unless it is NULL. dy may be overwritten. */
-    void (*backward)(mt_layer *l, const float *x, const float *y, float *dy, float *dx, int n,
-                     const mt_pass *pass);
+    /* y[n, out_size] from x[n, in_size]. MT_OK, or the failure of a step the layer takes outside itself
+     * (pass->sum_over_ranks), with its message in err: y is then incomplete. */
+    mt_status (*forward)(mt_layer *l, const float *x, float *y, int n, const mt_pass *pass, mt_error *err);
+    /* Adds parameter gradients into l->grads; writes dx unless it is NULL. dy may be overwritten. MT_OK, or
+     * a failure as forward's. */
+    mt_status (*backward)(mt_layer *l, const float *x, const float *y, float *dy, float *dx, int n,
+                          const mt_pass *pass, mt_error *err);
 } mt_layer_ops;
 
 struct mt_layer {

@@ -242,11 +242,12 @@ static void cell_step(const rec_state *s, const rec_bufs *b, const float *b_hh, 
     }
 }
 
-static void rec_forward(mt_layer *l, const float *x, float *y, int n, const mt_pass *pass)
+static mt_status rec_forward(mt_layer *l, const float *x, float *y, int n, const mt_pass *pass, mt_error *err)
 {
     (void)pass;
+    (void)err;
     if (n == 0)
-        return;
+        return MT_OK;
     const rec_state *s = l->state;
     const rec_opts *o = l->opts;
     const int T = s->T, H = s->H, GH = s->G * s->H;
@@ -269,6 +270,7 @@ static void rec_forward(mt_layer *l, const float *x, float *y, int n, const mt_p
     else
         for (int i = 0; i < n; i++)
             memcpy(y + (size_t)i * H, b.h + ((size_t)i * T + T - 1) * H, (size_t)H * sizeof *y);
+    return MT_OK;
 }
 
 /* Backward of step t for one sample: from dh (total gradient into h_t) writes the gates' pre-activation
@@ -338,12 +340,13 @@ static void cell_step_back(const rec_state *s, const rec_bufs *b, float *gb_hh, 
     }
 }
 
-static void rec_backward(mt_layer *l, const float *x, const float *y, float *dy, float *dx, int n,
-                         const mt_pass *pass)
+static mt_status rec_backward(mt_layer *l, const float *x, const float *y, float *dy, float *dx, int n,
+                              const mt_pass *pass, mt_error *err)
 {
+    (void)err;
     (void)y, (void)pass;
     if (n == 0)
-        return;
+        return MT_OK;
     const rec_state *s = l->state;
     const rec_opts *o = l->opts;
     const int T = s->T, H = s->H, F = s->F, GH = s->G * s->H;
@@ -356,7 +359,8 @@ static void rec_backward(mt_layer *l, const float *x, const float *y, float *dy,
     for (int t = T - 1; t >= 0; t--) {
         if (o->return_sequences || t == T - 1)
             for (int i = 0; i < n; i++)
-                add_row(H, b.dh + (size_t)i * H, o->return_sequences ? dy + ((size_t)i * T + t) * H : dy + (size_t)i * H);
+                add_row(H, b.dh + (size_t)i * H,
+                        o->return_sequences ? dy + ((size_t)i * T + t) * H : dy + (size_t)i * H);
         cell_step_back(s, &b, gb_hh, n, t);
         if (!t)
             break;
@@ -378,6 +382,7 @@ static void rec_backward(mt_layer *l, const float *x, const float *y, float *dy,
     mt_sgemm(1, 0, GH, F, (int)rows, 1.0f, b.gates, GH, x, F, 1.0f, gw_ih, F);
     if (dx)
         mt_sgemm(0, 0, (int)rows, F, GH, 1.0f, b.gates, GH, w_ih, F, 0.0f, dx, F);
+    return MT_OK;
 }
 
 const mt_layer_ops mt_rnn_layer = {

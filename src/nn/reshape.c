@@ -67,19 +67,23 @@ static mt_status reshape_setup(mt_layer *l, mt_error *err)
     return MT_OK;
 }
 
-static void reshape_forward(mt_layer *l, const float *x, float *y, int n, const mt_pass *pass)
+static mt_status reshape_forward(mt_layer *l, const float *x, float *y, int n, const mt_pass *pass, mt_error *err)
 {
     (void)pass;
+    (void)err;
     if (n > 0)
         memcpy(y, x, (size_t)n * l->in_size * sizeof *y);
+    return MT_OK;
 }
 
-static void reshape_backward(mt_layer *l, const float *x, const float *y, float *dy, float *dx, int n,
-                             const mt_pass *pass)
+static mt_status reshape_backward(mt_layer *l, const float *x, const float *y, float *dy, float *dx, int n,
+                                  const mt_pass *pass, mt_error *err)
 {
+    (void)err;
     (void)x, (void)y, (void)pass;
     if (dx && n > 0)
         memcpy(dx, dy, (size_t)n * l->in_size * sizeof *dx);
+    return MT_OK;
 }
 
 const mt_layer_ops mt_reshape_layer = {

@@ -121,11 +121,7 @@ typedef struct conv_opts {
     int filters;
     mt_ints kernel_size, strides;
     const mt_node *padding;
-    char activation[MT_NAME_MAX];
-    char kernel_initializer[MT_NAME_MAX];
-    char bias_initializer[MT_NAME_MAX];
-    int use_bias;
-    double l1, l2;
+    mt_affine_opts affine;
 } conv_opts;
 
 static const mt_option conv_options[] = {
@@ -136,26 +132,12 @@ static const mt_option conv_options[] = {
     {"padding", MT_OPT_NODE, offsetof(conv_opts, padding), "valid", 0, 0, NULL,
      "valid (none), same (output size ceil(input / stride); extra row and column at the bottom and right), "
      "or zeros on each side: p or [ph, pw]"},
-    {"activation", MT_OPT_NAME, offsetof(conv_opts, activation), "linear", 0, 0, mt_activation_names,
-     "activation applied to the output (softmax: over the whole output of a sample)"},
-    {"kernel_initializer", MT_OPT_NAME, offsetof(conv_opts, kernel_initializer), "auto", 0, 0, NULL,
-     "weight initializer (as dense; fan_in = C kh kw, fan_out = filters kh kw): auto (he_uniform after relu, "
-     "glorot_uniform otherwise), zeros, ones, constant(v), uniform(low, high), normal(mean, std), "
-     "glorot_uniform, glorot_normal, he_uniform, he_normal, lecun_uniform, lecun_normal"},
-    {"bias_initializer", MT_OPT_NAME, offsetof(conv_opts, bias_initializer), "zeros", 0, 0, NULL,
-     "bias initializer (same names)"},
-    {"use_bias", MT_OPT_BOOL, offsetof(conv_opts, use_bias), "true", 0, 0, NULL, "add a learned bias per filter"},
-    {"l1", MT_OPT_FLOAT, offsetof(conv_opts, l1), "0", 0, 1e6, NULL, "L1 penalty l1 * sum |W| added to the loss"},
-    {"l2", MT_OPT_FLOAT, offsetof(conv_opts, l2), "0", 0, 1e6, NULL, "L2 penalty l2 * sum W^2 added to the loss"},
+    MT_AFFINE_OPTIONS(conv_opts, affine,
+                      "activation applied to the output (softmax: over the whole output of a sample)",
+                      "weight initializer (as dense; fan_in = C kh kw, fan_out = filters kh kw): "
+                      MT_AFFINE_INITIALIZERS, "add a learned bias per filter"),
     MT_OPT_END,
 };
-
-static mt_activation act_of(const mt_layer *l)
-{
-    mt_activation a = mt_activation_make(MT_ACT_LINEAR);
-    mt_activation_find(((const conv_opts *)l->opts)->activation, &a);
-    return a;
-}
 
 static int round_up(int x, int m)
 {
@@ -334,9 +316,7 @@ static mt_status conv_setup(mt_layer *l, mt_error *err)
     l->out_size = out;
     st = mt_affine_params(l, &(mt_affine_spec){.rank = 4, .shape = {g.F, g.C, g.kh, g.kw}, .units = g.F,
                                                .fan_in = g.K, .fan_out = g.F * g.kh * g.kw,
-                                               .activation = o->activation, .kernel_initializer = o->kernel_initializer,
-                                               .bias_initializer = o->bias_initializer, .l1 = o->l1, .l2 = o->l2,
-                                               .use_bias = o->use_bias}, err);
+                                               .opts = &o->affine}, err);
     return st ? st : alloc_state(l, &g, err);
 }
 
@@ -673,9 +653,9 @@ static mt_status conv_forward(mt_layer *l, const float *x, float *y, int n, cons
     const conv_opts *o = l->opts;
     conv_state *s = l->state;
     const geom *g = &s->g;
-    const float *bias = o->use_bias ? l->params + (size_t)g->F * g->K : NULL;
+    const float *bias = o->affine.use_bias ? l->params + (size_t)g->F * g->K : NULL;
     pack_rows(l->params, g->F, g->K, NULL, s->wp);
-    mt_activation act = act_of(l);
+    mt_activation act = mt_affine_activation(&o->affine);
     int keep = l->scratch_per_sample != 0, relu = act.kind == MT_ACT_RELU && !keep;
     float *z = keep ? l->scratch : y;
     const long total = (long)n * g->OH * g->OW;
@@ -717,14 +697,14 @@ static mt_status conv_backward(mt_layer *l, const float *x, const float *y, floa
     const geom *g = &s->g;
     const int F = g->F, K = g->K;
     const size_t total_out = (size_t)n * l->out_size;
-    mt_activation act = act_of(l);
+    mt_activation act = mt_affine_activation(&o->affine);
     if (!l->fused_output && act.kind == MT_ACT_RELU) {
         for (size_t i = 0; i < total_out; i++)
             dy[i] = y[i] > 0.0f ? dy[i] : 0.0f;
     } else if (!l->fused_output && act.kind != MT_ACT_LINEAR) {
         mt_activation_backward(&act, l->scratch, y, dy, n, (int)l->out_size);
     }
-    float *gw = l->grads, *gb = o->use_bias ? l->grads + (size_t)F * K : NULL;
+    float *gw = l->grads, *gb = o->affine.use_bias ? l->grads + (size_t)F * K : NULL;
     const size_t ld = (size_t)g->ptile;
     if (dx && !s->by_conv) {
         for (int f = 0; f < F; f++)

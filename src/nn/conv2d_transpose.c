@@ -41,11 +41,7 @@ typedef struct convt_opts {
     int filters;
     mt_ints kernel_size, strides, output_padding;
     const mt_node *padding;
-    char activation[MT_NAME_MAX];
-    char kernel_initializer[MT_NAME_MAX];
-    char bias_initializer[MT_NAME_MAX];
-    int use_bias;
-    double l1, l2;
+    mt_affine_opts affine;
 } convt_opts;
 
 static const mt_option convt_options[] = {
@@ -60,15 +56,10 @@ static const mt_option convt_options[] = {
     {"output_padding", MT_OPT_INTS, offsetof(convt_opts, output_padding), "0", 0, 1 << 16, NULL,
      "rows and columns added at the bottom and right (torch's output_padding; smaller than the stride; not "
      "with same): op or [oph, opw]"},
-    {"activation", MT_OPT_NAME, offsetof(convt_opts, activation), "linear", 0, 0, mt_activation_names,
-     "activation applied to the output (softmax: over the whole output of a sample)"},
-    {"kernel_initializer", MT_OPT_NAME, offsetof(convt_opts, kernel_initializer), "auto", 0, 0, NULL,
-     "weight initializer (as conv2d; fan_in = filters kh kw, fan_out = C kh kw)"},
-    {"bias_initializer", MT_OPT_NAME, offsetof(convt_opts, bias_initializer), "zeros", 0, 0, NULL,
-     "bias initializer (same names)"},
-    {"use_bias", MT_OPT_BOOL, offsetof(convt_opts, use_bias), "true", 0, 0, NULL, "add a learned bias per filter"},
-    {"l1", MT_OPT_FLOAT, offsetof(convt_opts, l1), "0", 0, 1e6, NULL, "L1 penalty l1 * sum |W| added to the loss"},
-    {"l2", MT_OPT_FLOAT, offsetof(convt_opts, l2), "0", 0, 1e6, NULL, "L2 penalty l2 * sum W^2 added to the loss"},
+    MT_AFFINE_OPTIONS(convt_opts, affine,
+                      "activation applied to the output (softmax: over the whole output of a sample)",
+                      "weight initializer (as conv2d; fan_in = filters kh kw, fan_out = C kh kw)",
+                      "add a learned bias per filter"),
     MT_OPT_END,
 };
 
@@ -80,13 +71,6 @@ typedef struct convt_state {
     int *h_lo, *h_hi; /* [kh]: input rows ih with 0 <= ih sh - pt + ki < OH are [h_lo, h_hi) */
     int *w_lo, *w_hi; /* [kw]: input columns alike */
 } convt_state;
-
-static mt_activation act_of(const mt_layer *l)
-{
-    mt_activation a = mt_activation_make(MT_ACT_LINEAR);
-    mt_activation_find(((const convt_opts *)l->opts)->activation, &a);
-    return a;
-}
 
 /* A non-negative number of rows from a scalar node. */
 static int pad_number(const mt_node *n, int *out)
@@ -216,9 +200,7 @@ static mt_status convt_setup(mt_layer *l, mt_error *err)
     l->out_size = (size_t)g.F * g.OH * g.OW;
     st = mt_affine_params(l, &(mt_affine_spec){.rank = 4, .shape = {g.C, g.F, g.kh, g.kw}, .units = g.F,
                                                .fan_in = g.F * g.kh * g.kw, .fan_out = g.C * g.kh * g.kw,
-                                               .activation = o->activation, .kernel_initializer = o->kernel_initializer,
-                                               .bias_initializer = o->bias_initializer, .l1 = o->l1, .l2 = o->l2,
-                                               .use_bias = o->use_bias}, err);
+                                               .opts = &o->affine}, err);
     return st ? st : alloc_state(l, &g, err);
 }
 
@@ -306,7 +288,7 @@ static mt_status convt_forward(mt_layer *l, const float *x, float *y, int n, con
     const convt_state *s = l->state;
     const int hw = s->H * s->W;
     const size_t ohw = (size_t)s->OH * s->OW;
-    const float *bias = o->use_bias ? l->params + (size_t)s->C * s->K : NULL;
+    const float *bias = o->affine.use_bias ? l->params + (size_t)s->C * s->K : NULL;
     float *z = l->scratch_per_sample ? l->scratch : y;
     for (int i = 0; i < n; i++) {
         float *zi = z + (size_t)i * l->out_size;
@@ -319,7 +301,7 @@ static mt_status convt_forward(mt_layer *l, const float *x, float *y, int n, con
         mt_gemm(1, 0, s->K, hw, s->C, 1.0f, l->params, s->K, x + (size_t)i * l->in_size, hw, 0.0f, s->cols, hw);
         col2im(s, s->cols, zi);
     }
-    mt_activation act = act_of(l);
+    mt_activation act = mt_affine_activation(&o->affine);
     if (act.kind != MT_ACT_LINEAR || z != y)
         mt_activation_forward(&act, z, y, n, (int)l->out_size);
     return MT_OK;
@@ -336,10 +318,10 @@ static mt_status convt_backward(mt_layer *l, const float *x, const float *y, flo
     const convt_state *s = l->state;
     const int hw = s->H * s->W;
     const size_t ohw = (size_t)s->OH * s->OW;
-    mt_activation act = act_of(l);
+    mt_activation act = mt_affine_activation(&o->affine);
     if (!l->fused_output && act.kind != MT_ACT_LINEAR)
         mt_activation_backward(&act, l->scratch, y, dy, n, (int)l->out_size);
-    float *gw = l->grads, *gb = o->use_bias ? l->grads + (size_t)s->C * s->K : NULL;
+    float *gw = l->grads, *gb = o->affine.use_bias ? l->grads + (size_t)s->C * s->K : NULL;
     for (int i = 0; i < n; i++) {
         const float *dyi = dy + (size_t)i * l->out_size, *xi = x + (size_t)i * l->in_size;
         if (gb)

@@ -282,6 +282,8 @@ const mt_layer_ops mt_batch_norm_layer = {
     .options = bn_options,
     .options_size = sizeof(bn_opts),
     .doc = "batch normalization per feature (flat input) or per channel (feature maps), as torch BatchNorm1d/2d",
+    .torch = "torch.nn.BatchNorm1d (flat input) or BatchNorm2d ([C, H, W] input) state_dict: weight, bias, "
+             "running_mean, running_var [C]",
     .setup = bn_setup,
     .forward = bn_forward,
     .backward = bn_backward,

@@ -742,6 +742,7 @@ const mt_layer_ops mt_conv2d_layer = {
     .options_size = sizeof(conv_opts),
     .doc = "2-D convolution y = f(W * x + b) on [C, H, W] samples (or [H, W]), W of shape [filters, C, kh, kw] "
            "as torch.nn.Conv2d",
+    .torch = "torch.nn.Conv2d state_dict: weight [out_channels, in_channels, kh, kw], bias [out_channels]",
     .setup = conv_setup,
     .forward = conv_forward,
     .backward = conv_backward,

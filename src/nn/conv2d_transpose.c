@@ -341,6 +341,8 @@ const mt_layer_ops mt_conv2d_transpose_layer = {
     .options_size = sizeof(convt_opts),
     .doc = "2-D transposed convolution y = f(W^T * x + b) on [C, H, W] samples (or [H, W]), W of shape "
            "[C, filters, kh, kw] as torch.nn.ConvTranspose2d",
+    .torch = "torch.nn.ConvTranspose2d state_dict: weight [in_channels, out_channels, kh, kw], bias "
+             "[out_channels]",
     .setup = convt_setup,
     .forward = convt_forward,
     .backward = convt_backward,

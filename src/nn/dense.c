@@ -88,6 +88,7 @@ const mt_layer_ops mt_dense_layer = {
     .options = dense_options,
     .options_size = sizeof(dense_opts),
     .doc = "fully connected layer y = f(x W^T + b), W of shape [units, inputs] as torch.nn.Linear",
+    .torch = "torch.nn.Linear state_dict: weight [out_features, in_features], bias [out_features]",
     .setup = dense_setup,
     .forward = dense_forward,
     .backward = dense_backward,

@@ -119,6 +119,7 @@ const mt_layer_ops mt_embedding_layer = {
     .options_size = sizeof(emb_opts),
     .doc = "token ids [time] (integers stored as floats) -> vectors [time, output_dim], weight [input_dim, "
            "output_dim] as torch.nn.Embedding",
+    .torch = "torch.nn.Embedding state_dict: weight [num_embeddings, embedding_dim]",
     .setup = emb_setup,
     .forward = emb_forward,
     .backward = emb_backward,

@@ -51,6 +51,9 @@ typedef struct mt_layer_ops {
     const mt_option *options;         /* option table (for parsing and the docs) */
     size_t options_size;              /* sizeof the option struct */
     const char *doc;                  /* one line for the reference docs */
+    /* What the layer's tensors are in PyTorch, the module with the same state_dict and its tensors' shapes
+     * (a checkpoint's torch attribute of the layer's group); NULL for a layer without parameters. */
+    const char *torch;
     /* Checks options against the input shape; sets out shape, tensors, n_params, scratch sizes. */
     mt_status (*setup)(mt_layer *l, mt_error *err);
     /* y[n, out_size] from x[n, in_size]. MT_OK, or the failure of a step the layer takes outside itself

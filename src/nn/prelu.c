@@ -101,6 +101,7 @@ const mt_layer_ops mt_prelu_layer = {
     .options_size = sizeof(prelu_opts),
     .doc = "x > 0 ? x : a x with a learnable slope a per unit (per channel, the first sample dimension, for "
            "[C, H, W] inputs); weight [C] as torch.nn.PReLU(num_parameters=C, init=0.25)",
+    .torch = "torch.nn.PReLU(num_parameters=C) state_dict: weight [C]",
     .setup = prelu_setup,
     .forward = prelu_forward,
     .backward = prelu_backward,

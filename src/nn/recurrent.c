@@ -391,6 +391,8 @@ const mt_layer_ops mt_rnn_layer = {
     .options_size = sizeof(rec_opts),
     .doc = "simple recurrent layer h' = tanh(W_ih x + b_ih + W_hh h + b_hh) over inputs [time, features], "
            "as torch.nn.RNN (batch_first)",
+    .torch = "torch.nn.RNN(batch_first=True) state_dict: weight_ih_l0 [H, F], weight_hh_l0 [H, H], bias_ih_l0, "
+             "bias_hh_l0 [H]",
     .setup = rec_setup,
     .forward = rec_forward,
     .backward = rec_backward,
@@ -401,6 +403,8 @@ const mt_layer_ops mt_lstm_layer = {
     .options = rec_options,
     .options_size = sizeof(rec_opts),
     .doc = "long short-term memory over inputs [time, features], gates i f g o as torch.nn.LSTM (batch_first)",
+    .torch = "torch.nn.LSTM(batch_first=True) state_dict, gates i f g o: weight_ih_l0 [4H, F], weight_hh_l0 "
+             "[4H, H], bias_ih_l0, bias_hh_l0 [4H]",
     .setup = rec_setup,
     .forward = rec_forward,
     .backward = rec_backward,
@@ -411,6 +415,8 @@ const mt_layer_ops mt_gru_layer = {
     .options = rec_options,
     .options_size = sizeof(rec_opts),
     .doc = "gated recurrent unit over inputs [time, features], gates r z n as torch.nn.GRU (batch_first)",
+    .torch = "torch.nn.GRU(batch_first=True) state_dict, gates r z n: weight_ih_l0 [3H, F], weight_hh_l0 "
+             "[3H, H], bias_ih_l0, bias_hh_l0 [3H]",
     .setup = rec_setup,
     .forward = rec_forward,
     .backward = rec_backward,

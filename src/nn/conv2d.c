@@ -24,10 +24,10 @@
  * and OW == W ("same" width) position r of a sample reads plane[r + shift] for each kernel offset; on
  * AVX-512 im2col then loads 16 positions at a time with a mask of the reads inside the image (precomputed
  * bits per kernel offset), otherwise it gathers element by element. All buffers are allocated in setup.
- * The kernel replaces mt_sgemm here because OpenBLAS 0.3.21 (Debian 12), which runs its Haswell kernels
- * on the AVX-512 reference machine, reaches 35-55 GFLOP/s on one core for these shapes (M or N = 32..288,
- * K = 9..800) against 85-105 for this one. Without AVX-512 the same kernel runs on AVX (MR = 6) or 128-bit
- * vectors (MR = 4). */
+ * The products run on this kernel rather than mt_sgemm because OpenBLAS 0.3.21 (Debian 12), which runs
+ * its Haswell kernels on the AVX-512 reference machine, reaches 35-55 GFLOP/s on one core for these shapes
+ * (M or N = 32..288, K = 9..800) against 85-105 for this one. Without AVX-512 the same kernel runs on AVX
+ * (MR = 6) or 128-bit vectors (MR = 4). */
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>

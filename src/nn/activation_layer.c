@@ -115,8 +115,7 @@ static mt_status act_setup(mt_layer *l, mt_error *err)
 
 static mt_status act_forward(mt_layer *l, const float *x, float *y, int n, const mt_pass *pass, mt_error *err)
 {
-    (void)pass;
-    (void)err;
+    (void)pass, (void)err;
     const act_opts *o = l->opts;
     size_t total = (size_t)n * l->in_size;
     if (l->fused_output && l->scratch_per_sample)
@@ -128,8 +127,7 @@ static mt_status act_forward(mt_layer *l, const float *x, float *y, int n, const
 static mt_status act_backward(mt_layer *l, const float *x, const float *y, float *dy, float *dx, int n,
                               const mt_pass *pass, mt_error *err)
 {
-    (void)pass;
-    (void)err;
+    (void)pass, (void)err;
     const act_opts *o = l->opts;
     size_t total = (size_t)n * l->in_size;
     if (!dx)

@@ -646,8 +646,7 @@ static void transpose(const float *ybuf, size_t ld, int F, int P, float *dyt, si
 
 static mt_status conv_forward(mt_layer *l, const float *x, float *y, int n, const mt_pass *pass, mt_error *err)
 {
-    (void)pass;
-    (void)err;
+    (void)pass, (void)err;
     if (n == 0)
         return MT_OK;
     const conv_opts *o = l->opts;
@@ -688,8 +687,7 @@ static void input_gradient_by_conv(mt_layer *l, const float *dy, float *dx, int 
 static mt_status conv_backward(mt_layer *l, const float *x, const float *y, float *dy, float *dx, int n,
                                const mt_pass *pass, mt_error *err)
 {
-    (void)pass;
-    (void)err;
+    (void)pass, (void)err;
     if (n == 0)
         return MT_OK;
     const conv_opts *o = l->opts;

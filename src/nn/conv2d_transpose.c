@@ -280,8 +280,7 @@ static float row_sum(const float *v, size_t n)
 
 static mt_status convt_forward(mt_layer *l, const float *x, float *y, int n, const mt_pass *pass, mt_error *err)
 {
-    (void)pass;
-    (void)err;
+    (void)pass, (void)err;
     if (n == 0)
         return MT_OK;
     const convt_opts *o = l->opts;
@@ -310,8 +309,7 @@ static mt_status convt_forward(mt_layer *l, const float *x, float *y, int n, con
 static mt_status convt_backward(mt_layer *l, const float *x, const float *y, float *dy, float *dx, int n,
                                 const mt_pass *pass, mt_error *err)
 {
-    (void)pass;
-    (void)err;
+    (void)pass, (void)err;
     if (n == 0)
         return MT_OK;
     const convt_opts *o = l->opts;

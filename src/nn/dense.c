@@ -40,8 +40,7 @@ static mt_status dense_setup(mt_layer *l, mt_error *err)
 
 static mt_status dense_forward(mt_layer *l, const float *x, float *y, int n, const mt_pass *pass, mt_error *err)
 {
-    (void)pass;
-    (void)err;
+    (void)pass, (void)err;
     const dense_opts *o = l->opts;
     int in = (int)l->in_size, out = o->units;
     if (n == 0)
@@ -61,8 +60,7 @@ static mt_status dense_forward(mt_layer *l, const float *x, float *y, int n, con
 static mt_status dense_backward(mt_layer *l, const float *x, const float *y, float *dy, float *dx, int n,
                                 const mt_pass *pass, mt_error *err)
 {
-    (void)pass;
-    (void)err;
+    (void)pass, (void)err;
     const dense_opts *o = l->opts;
     int in = (int)l->in_size, out = o->units;
     if (n == 0)

@@ -50,8 +50,7 @@ static mt_status dropout_forward(mt_layer *l, const float *x, float *y, int n, c
 static mt_status dropout_backward(mt_layer *l, const float *x, const float *y, float *dy, float *dx, int n,
                                   const mt_pass *pass, mt_error *err)
 {
-    (void)err;
-    (void)x, (void)y;
+    (void)x, (void)y, (void)err;
     const dropout_opts *o = l->opts;
     size_t total = (size_t)n * l->in_size;
     if (!dx)

@@ -70,8 +70,7 @@ static long row_of(float v, int vocab)
 
 static mt_status emb_forward(mt_layer *l, const float *x, float *y, int n, const mt_pass *pass, mt_error *err)
 {
-    (void)pass;
-    (void)err;
+    (void)pass, (void)err;
     const emb_opts *o = l->opts;
     const size_t ids = (size_t)n * l->in_size, d = (size_t)o->output_dim;
     emb_state *s = l->state;
@@ -90,8 +89,7 @@ static mt_status emb_forward(mt_layer *l, const float *x, float *y, int n, const
 static mt_status emb_backward(mt_layer *l, const float *x, const float *y, float *dy, float *dx, int n,
                               const mt_pass *pass, mt_error *err)
 {
-    (void)err;
-    (void)y, (void)pass;
+    (void)y, (void)pass, (void)err;
     const emb_opts *o = l->opts;
     const size_t ids = (size_t)n * l->in_size, d = (size_t)o->output_dim;
     for (size_t k = 0; k < ids; k++) {

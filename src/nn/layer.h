@@ -88,6 +88,11 @@ struct mt_layer {
     void *state;                      /* private memory a layer allocates in setup (freed with the model) */
 };
 
+/* The passes of the layers that change only the shape (flatten, reshape): y = x, dx = dy (flatten.c). */
+mt_status mt_layer_copy_forward(mt_layer *l, const float *x, float *y, int n, const mt_pass *pass, mt_error *err);
+mt_status mt_layer_copy_backward(mt_layer *l, const float *x, const float *y, float *dy, float *dx, int n,
+                                 const mt_pass *pass, mt_error *err);
+
 /* Registry lookups. */
 const mt_layer_ops *mt_layer_find(const char *name);
 const mt_layer_ops *const *mt_layer_all(size_t *count);

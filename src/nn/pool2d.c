@@ -281,8 +281,7 @@ static void tiled_row_backward(const float *dy, const int32_t *code, int OW, flo
 
 static mt_status extreme_forward(mt_layer *l, const float *x, float *y, int n, const mt_pass *pass, mt_error *err)
 {
-    (void)pass;
-    (void)err;
+    (void)pass, (void)err;
     const pool_state *g = l->state;
     const float sign = g->kind == POOL_MIN ? -1.0f : 1.0f;
     size_t hw = (size_t)g->H * g->W, ohw = (size_t)g->OH * g->OW;
@@ -326,8 +325,7 @@ static void tiled_backward(const pool_state *g, const float *dy, const int32_t *
 static mt_status extreme_backward(mt_layer *l, const float *x, const float *y, float *dy, float *dx, int n,
                                   const mt_pass *pass, mt_error *err)
 {
-    (void)err;
-    (void)x, (void)y, (void)pass;
+    (void)x, (void)y, (void)pass, (void)err;
     const pool_state *g = l->state;
     if (!dx)
         return MT_OK;
@@ -357,8 +355,7 @@ static int window_width(const pool_state *g, int ow)
 
 static mt_status avg_forward(mt_layer *l, const float *x, float *y, int n, const mt_pass *pass, mt_error *err)
 {
-    (void)pass;
-    (void)err;
+    (void)pass, (void)err;
     const pool_state *g = l->state;
     size_t hw = (size_t)g->H * g->W, ohw = (size_t)g->OH * g->OW;
     for (size_t c = 0; c < (size_t)n * g->C; c++) {
@@ -396,8 +393,7 @@ static mt_status avg_forward(mt_layer *l, const float *x, float *y, int n, const
 static mt_status avg_backward(mt_layer *l, const float *x, const float *y, float *dy, float *dx, int n,
                               const mt_pass *pass, mt_error *err)
 {
-    (void)err;
-    (void)x, (void)y, (void)pass;
+    (void)x, (void)y, (void)pass, (void)err;
     const pool_state *g = l->state;
     if (!dx)
         return MT_OK;
@@ -438,8 +434,7 @@ static mt_status gap_setup(mt_layer *l, mt_error *err)
 
 static mt_status gap_forward(mt_layer *l, const float *x, float *y, int n, const mt_pass *pass, mt_error *err)
 {
-    (void)pass;
-    (void)err;
+    (void)pass, (void)err;
     size_t hw = l->in_size / l->out_size;
     const float inv = 1.0f / (float)hw;
     for (size_t c = 0; c < (size_t)n * l->out_size; c++) {
@@ -455,8 +450,7 @@ static mt_status gap_forward(mt_layer *l, const float *x, float *y, int n, const
 static mt_status gap_backward(mt_layer *l, const float *x, const float *y, float *dy, float *dx, int n,
                               const mt_pass *pass, mt_error *err)
 {
-    (void)err;
-    (void)x, (void)y, (void)pass;
+    (void)x, (void)y, (void)pass, (void)err;
     if (!dx)
         return MT_OK;
     size_t hw = l->in_size / l->out_size;

@@ -39,8 +39,7 @@ static mt_status prelu_setup(mt_layer *l, mt_error *err)
 
 static mt_status prelu_forward(mt_layer *l, const float *x, float *y, int n, const mt_pass *pass, mt_error *err)
 {
-    (void)pass;
-    (void)err;
+    (void)pass, (void)err;
     const float *a = l->params;
     size_t c = (size_t)l->tensors[0].size, s = l->in_size / c;
     for (int i = 0; i < n; i++) {
@@ -65,8 +64,7 @@ static mt_status prelu_forward(mt_layer *l, const float *x, float *y, int n, con
 static mt_status prelu_backward(mt_layer *l, const float *x, const float *y, float *dy, float *dx, int n,
                                 const mt_pass *pass, mt_error *err)
 {
-    (void)err;
-    (void)pass, (void)y;
+    (void)pass, (void)y, (void)err;
     const float *a = l->params;
     float *ga = l->grads;
     size_t c = (size_t)l->tensors[0].size, s = l->in_size / c;

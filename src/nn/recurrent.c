@@ -244,8 +244,7 @@ static void cell_step(const rec_state *s, const rec_bufs *b, const float *b_hh, 
 
 static mt_status rec_forward(mt_layer *l, const float *x, float *y, int n, const mt_pass *pass, mt_error *err)
 {
-    (void)pass;
-    (void)err;
+    (void)pass, (void)err;
     if (n == 0)
         return MT_OK;
     const rec_state *s = l->state;
@@ -343,8 +342,7 @@ static void cell_step_back(const rec_state *s, const rec_bufs *b, float *gb_hh, 
 static mt_status rec_backward(mt_layer *l, const float *x, const float *y, float *dy, float *dx, int n,
                               const mt_pass *pass, mt_error *err)
 {
-    (void)err;
-    (void)y, (void)pass;
+    (void)y, (void)pass, (void)err;
     if (n == 0)
         return MT_OK;
     const rec_state *s = l->state;

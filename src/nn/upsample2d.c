@@ -91,8 +91,7 @@ static inline void narrow(const float *restrict g, float *restrict d, int W, int
 
 static mt_status upsample_forward(mt_layer *l, const float *x, float *y, int n, const mt_pass *pass, mt_error *err)
 {
-    (void)pass;
-    (void)err;
+    (void)pass, (void)err;
     const upsample_state *g = l->state;
     const size_t ow = (size_t)g->W * g->sw, rows = (size_t)n * g->C * g->H;
     for (size_t r = 0; r < rows; r++) {
@@ -107,8 +106,7 @@ static mt_status upsample_forward(mt_layer *l, const float *x, float *y, int n, 
 static mt_status upsample_backward(mt_layer *l, const float *x, const float *y, float *dy, float *dx, int n,
                                    const mt_pass *pass, mt_error *err)
 {
-    (void)err;
-    (void)x, (void)y, (void)pass;
+    (void)x, (void)y, (void)pass, (void)err;
     if (!dx)
         return MT_OK;
     const upsample_state *g = l->state;

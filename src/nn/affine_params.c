@@ -1,5 +1,5 @@
-/* The weight and bias tensors and the activation of the affine layers from their common options (see
- * affine_params.h). */
+/* The weight and bias tensors and the activation of the affine layers from their common options, and the
+ * row sums of their bias gradients (see affine_params.h). */
 #include "nn/affine_params.h"
 
 #include <string.h>
@@ -45,4 +45,18 @@ mt_status mt_affine_params(mt_layer *l, const mt_affine_spec *s, mt_error *err)
     int keep = act.kind == MT_ACT_SOFTMAX || act.kind == MT_ACT_SIGMOID || mt_activation_needs_input(&act);
     l->scratch_per_sample = keep ? l->out_size : 0;
     return MT_OK;
+}
+
+float mt_affine_row_sum(const float *v, size_t n)
+{
+    float part[16] = {0}, s = 0;
+    size_t i = 0;
+    for (; i + 16 <= n; i += 16)
+        for (int j = 0; j < 16; j++)
+            part[j] += v[i + j];
+    for (; i < n; i++)
+        s += v[i];
+    for (int j = 0; j < 16; j++)
+        s += part[j];
+    return s;
 }

@@ -1,6 +1,7 @@
 /* What the layers y = f(W x + b) (dense, conv2d, conv2d_transpose) share: their common options (the
- * activation, the initializers, the bias, the penalties) with their option-table entries, and the weight
- * and bias tensors built from them, with the pre-activations such a layer keeps. */
+ * activation, the initializers, the bias, the penalties) with their option-table entries, the weight and
+ * bias tensors built from them, with the pre-activations such a layer keeps, and the row sum of the
+ * convolutions' bias gradients. */
 #ifndef MT_NN_AFFINE_PARAMS_H
 #define MT_NN_AFFINE_PARAMS_H
 
@@ -53,5 +54,10 @@ mt_status mt_affine_params(mt_layer *l, const mt_affine_spec *s, mt_error *err);
 
 /* The activation option with its default parameters (the option table has checked the name). */
 mt_activation mt_affine_activation(const mt_affine_opts *o);
+
+/* Sum of v[0 .. n) in 16 interleaved partial sums, a loop that vectorizes: a convolution's bias gradient
+ * of one channel over its positions. The order of the additions is fixed (results do not depend on the
+ * machine). */
+float mt_affine_row_sum(const float *v, size_t n);
 
 #endif

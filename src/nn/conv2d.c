@@ -144,30 +144,16 @@ static int round_up(int x, int m)
     return (x + m - 1) / m * m;
 }
 
-/* A non-negative padding amount from a scalar node. */
-static int pad_number(const mt_node *n, int *out)
-{
-    char *end;
-    if (n->kind != MT_NODE_SCALAR || !n->value[0] || strspn(n->value, "0123456789") != strlen(n->value))
-        return -1;
-    long v = strtol(n->value, &end, 10);
-    if (*end || v < 0 || v > (1 << 16))
-        return -1;
-    *out = (int)v;
-    return 0;
-}
-
 /* Padding into pad[4] = top, bottom, left, right. */
 static mt_status parse_padding(const mt_layer *l, const int in[2], const int k[2], const int s[2], int pad[4],
                                mt_error *err)
 {
-    const mt_node *n = ((const conv_opts *)l->opts)->padding;
-    int p[2] = {0, 0};
-    if (!n || (n->kind == MT_NODE_SCALAR && !strcmp(n->value, "valid"))) {
-        memset(pad, 0, 4 * sizeof *pad);
-        return MT_OK;
-    }
-    if (n->kind == MT_NODE_SCALAR && !strcmp(n->value, "same")) {
+    int same, p[2];
+    mt_status st = mt_layer_padding(l, ((const conv_opts *)l->opts)->padding, "a number of zeros per side", &same, p,
+                                    err);
+    if (st)
+        return st;
+    if (same) {
         for (int d = 0; d < 2; d++) {
             long out = (in[d] + s[d] - 1) / s[d];
             long total = (out - 1) * s[d] + k[d] - in[d];
@@ -177,18 +163,6 @@ static mt_status parse_padding(const mt_layer *l, const int in[2], const int k[2
         }
         return MT_OK;
     }
-    int ok = n->kind == MT_NODE_SCALAR ? pad_number(n, &p[0]) == 0
-             : n->kind == MT_NODE_SEQ && n->n_items == 2 ? pad_number(n->items[0], &p[0]) == 0 &&
-                                                               pad_number(n->items[1], &p[1]) == 0
-                                                         : 0;
-    if (!ok)
-        return mt_fail(err, MT_ERR_CONFIG,
-                       "%s.padding: expected same, valid, a number of zeros per side in [0, 65536] or [ph, pw], "
-                       "got %s%s%s", l->section, n->kind == MT_NODE_SCALAR ? "'" : "",
-                       n->kind == MT_NODE_SCALAR ? n->value : n->kind == MT_NODE_SEQ ? "a list" : "a map",
-                       n->kind == MT_NODE_SCALAR ? "'" : "");
-    if (n->kind == MT_NODE_SCALAR)
-        p[1] = p[0];
     pad[0] = pad[1] = p[0];
     pad[2] = pad[3] = p[1];
     return MT_OK;
@@ -570,21 +544,6 @@ static void copy_out(const geom *g, const float *ybuf, size_t ld, long q0, int P
     }
 }
 
-/* Sum of v[0 .. n) in 16 interleaved partial sums (so that the loop vectorizes). */
-static float row_sum(const float *v, size_t n)
-{
-    float part[16] = {0}, s = 0;
-    size_t i = 0;
-    for (; i + 16 <= n; i += 16)
-        for (int j = 0; j < 16; j++)
-            part[j] += v[i + j];
-    for (; i < n; i++)
-        s += v[i];
-    for (int j = 0; j < 16; j++)
-        s += part[j];
-    return s;
-}
-
 /* ybuf[f, t] = dy of the tile's positions t < P, 0 up to the end of the last panel; gb[f] += the row sums. */
 static void gather(const geom *g, const float *dy, size_t out_size, long q0, int P, float *ybuf, size_t ld,
                    float *gb)
@@ -602,7 +561,7 @@ static void gather(const geom *g, const float *dy, size_t out_size, long q0, int
         float *row = ybuf + (size_t)f * ld;
         memset(row + P, 0, (size_t)(Pr - P) * sizeof *row);
         if (gb)
-            gb[f] += row_sum(row, (size_t)P);
+            gb[f] += mt_affine_row_sum(row, (size_t)P);
     }
 }
 

@@ -72,46 +72,6 @@ typedef struct convt_state {
     int *w_lo, *w_hi; /* [kw]: input columns alike */
 } convt_state;
 
-/* A non-negative number of rows from a scalar node. */
-static int pad_number(const mt_node *n, int *out)
-{
-    if (n->kind != MT_NODE_SCALAR || !n->value[0] || strspn(n->value, "0123456789") != strlen(n->value) ||
-        strlen(n->value) > 6)
-        return -1;
-    long v = strtol(n->value, NULL, 10);
-    if (v > (1 << 16))
-        return -1;
-    *out = (int)v;
-    return 0;
-}
-
-/* Padding: *same = 1 for `same`, else the rows and columns cropped on each side into p[2]. */
-static mt_status parse_padding(const mt_layer *l, int *same, int p[2], mt_error *err)
-{
-    const mt_node *n = ((const convt_opts *)l->opts)->padding;
-    *same = 0;
-    p[0] = p[1] = 0;
-    if (!n || (n->kind == MT_NODE_SCALAR && !strcmp(n->value, "valid")))
-        return MT_OK;
-    if (n->kind == MT_NODE_SCALAR && !strcmp(n->value, "same")) {
-        *same = 1;
-        return MT_OK;
-    }
-    int ok = n->kind == MT_NODE_SCALAR ? pad_number(n, &p[0]) == 0
-             : n->kind == MT_NODE_SEQ && n->n_items == 2
-                 ? pad_number(n->items[0], &p[0]) == 0 && pad_number(n->items[1], &p[1]) == 0
-                 : 0;
-    if (!ok)
-        return mt_fail(err, MT_ERR_CONFIG,
-                       "%s.padding: expected same, valid, a number of rows cropped per side in [0, 65536] or "
-                       "[ph, pw], got %s%s%s", l->section, n->kind == MT_NODE_SCALAR ? "'" : "",
-                       n->kind == MT_NODE_SCALAR ? n->value : n->kind == MT_NODE_SEQ ? "a list" : "a map",
-                       n->kind == MT_NODE_SCALAR ? "'" : "");
-    if (n->kind == MT_NODE_SCALAR)
-        p[1] = p[0];
-    return MT_OK;
-}
-
 /* [lo, hi): the inputs i < in with 0 <= i s - pad + k < out. */
 static void valid_range(int in, int s, int pad, int k, int out, int *lo, int *hi)
 {
@@ -165,7 +125,7 @@ static mt_status convt_setup(mt_layer *l, mt_error *err)
     if (!st)
         st = mt_layer_pair(l, "output_padding", &o->output_padding, op, err);
     if (!st)
-        st = parse_padding(l, &same, p, err);
+        st = mt_layer_padding(l, o->padding, "a number of rows cropped per side", &same, p, err);
     if (st)
         return st;
     if (same && (op[0] || op[1]))
@@ -263,21 +223,6 @@ static void im2col(const convt_state *s, const float *dy, float *dcols)
             }
 }
 
-/* Sum of v[0 .. n) in 16 interleaved partial sums (so that the loop vectorizes). */
-static float row_sum(const float *v, size_t n)
-{
-    float part[16] = {0}, s = 0;
-    size_t i = 0;
-    for (; i + 16 <= n; i += 16)
-        for (int j = 0; j < 16; j++)
-            part[j] += v[i + j];
-    for (; i < n; i++)
-        s += v[i];
-    for (int j = 0; j < 16; j++)
-        s += part[j];
-    return s;
-}
-
 static mt_status convt_forward(mt_layer *l, const float *x, float *y, int n, const mt_pass *pass, mt_error *err)
 {
     (void)pass, (void)err;
@@ -324,7 +269,7 @@ static mt_status convt_backward(mt_layer *l, const float *x, const float *y, flo
         const float *dyi = dy + (size_t)i * l->out_size, *xi = x + (size_t)i * l->in_size;
         if (gb)
             for (int f = 0; f < s->F; f++)
-                gb[f] += row_sum(dyi + f * ohw, ohw);
+                gb[f] += mt_affine_row_sum(dyi + f * ohw, ohw);
         im2col(s, dyi, s->cols);
         mt_gemm(0, 1, s->C, s->K, hw, 1.0f, xi, hw, s->cols, hw, 1.0f, gw, s->K);
         if (dx)

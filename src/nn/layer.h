@@ -104,6 +104,13 @@ size_t mt_shape_size(const mt_ints *shape);
  * "section.key" for any other count. */
 mt_status mt_layer_pair(const mt_layer *l, const char *key, const mt_ints *in, int v[2], mt_error *err);
 
+/* Reads a convolution's padding option n: `valid` (or n NULL) sets *same = 0 and p = {0, 0}, `same` sets
+ * *same = 1, a number p or [ph, pw] in [0, 65536] sets *same = 0 and p = {ph, pw}. Anything else is
+ * MT_ERR_CONFIG "section.padding: expected same, valid, <numbers> in [0, 65536] or [ph, pw], got ...", where
+ * numbers says what the numbers are ("a number of zeros per side"). */
+mt_status mt_layer_padding(const mt_layer *l, const mt_node *n, const char *numbers, int *same, int p[2],
+                           mt_error *err);
+
 /* Sets tensor d's initializer from the config spec of option `key` ("he_uniform", "constant(0.1)", ...):
  * MT_ERR_CONFIG naming "section.key" and the valid names when the spec is not one. */
 mt_status mt_layer_set_init(const mt_layer *l, mt_tensor_desc *d, const char *spec, const char *key, mt_error *err);

@@ -34,6 +34,15 @@ static double now(void)
 }
 
 /* Output (f, y, x) of sample 0 of a 3x3 'same' convolution with relu, computed directly. */
+/* Ends the benchmark when a pass failed. */
+static void check_pass(mt_status st, const mt_error *err)
+{
+    if (st) {
+        fprintf(stderr, "layer_gflops: %s\n", err->msg);
+        exit(1);
+    }
+}
+
 static float direct(const mt_layer *l, const float *in, int f, int y, int x)
 {
     int C = l->in_shape.n == 3 ? l->in_shape.v[0] : 1, H = l->in_shape.v[l->in_shape.n - 2];
@@ -68,7 +77,7 @@ static void conv(const char *input, const char *layer, int n, int with_dx, doubl
     mt_layer *l = &m.layers[0];
     float *dy = malloc((size_t)n * l->out_size * sizeof *dy), *dx = malloc((size_t)n * l->in_size * sizeof *dx);
     mt_pass pass = {.training = 1, .global_n = (uint64_t)n};
-    l->ops->forward(l, m.acts[0], m.acts[1], n, &pass);
+    check_pass(l->ops->forward(l, m.acts[0], m.acts[1], n, &pass, &err), &err);
     int H = l->out_shape.v[1], W = l->out_shape.v[2], F = l->out_shape.v[0];
     const int probes[4][3] = {{0, 0, 0}, {F - 1, H - 1, W - 1}, {F / 2, H / 2, 1}, {1, 2, W / 2}};
     for (int k = 0; k < 4; k++) {
@@ -84,12 +93,12 @@ static void conv(const char *input, const char *layer, int n, int with_dx, doubl
     double tf = 0, tb = 0, t0 = now();
     while (now() - t0 < 1.5) {
         double a = now();
-        l->ops->forward(l, m.acts[0], m.acts[1], n, &pass);
+        check_pass(l->ops->forward(l, m.acts[0], m.acts[1], n, &pass, &err), &err);
         double b = now();
         for (size_t i = 0; i < (size_t)n * l->out_size; i++)
             dy[i] = 0.01f;
         double c = now();
-        l->ops->backward(l, m.acts[0], m.acts[1], dy, with_dx ? dx : NULL, n, &pass);
+        check_pass(l->ops->backward(l, m.acts[0], m.acts[1], dy, with_dx ? dx : NULL, n, &pass, &err), &err);
         double d = now();
         if (reps++ > 0) /* the first pass warms up */
             tf += b - a, tb += d - c;
@@ -254,10 +263,12 @@ static void mlp_step(mlp *s)
 {
     mt_model_zero_grads(&s->m);
     mt_pass pass = {.training = 1, .step = (uint64_t)s->steps, .global_n = (uint64_t)s->n};
-    const float *out = mt_model_forward(&s->m, s->n, &pass);
+    const float *out;
+    mt_error err = {0};
+    check_pass(mt_model_forward(&s->m, s->n, &pass, &out, &err), &err);
     const double l = mt_loss_compute(&s->loss, out, mt_model_logits(&s->m), s->y, NULL, NULL, s->n, s->dout,
                                      1.0f / (float)s->n, NULL) / s->n;
-    mt_model_backward(&s->m, s->dout, s->n, &pass);
+    check_pass(mt_model_backward(&s->m, s->dout, s->n, &pass, NULL, &err), &err);
     mt_optimizer_step(&s->opt, s->m.params, s->m.grads, 0.001);
     if (s->steps++ == 0)
         s->first_loss = l;

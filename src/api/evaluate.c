@@ -80,7 +80,9 @@ mt_status mt_trainer_evaluate_arrays(mt_trainer *t, const mt_arrays *data, mt_ev
         if (st || n == 0)
             break;
         mt_pass pass = {.training = 0, .first = first, .global_n = data->n};
-        const float *out = mt_model_forward(&s->model, n, &pass);
+        const float *out;
+        if ((st = mt_model_forward(&s->model, n, &pass, &out, err)))
+            break;
         const int32_t *yc = data->y_class ? s->y_class : NULL;
         const float *yt = data->y_class ? NULL : s->y_target;
         sums.loss += mt_loss_compute(&s->loss, out, mt_model_logits(&s->model), yc, yt,
@@ -164,7 +166,10 @@ mt_status mt_trainer_predict(mt_trainer *t, const float *x, uint64_t n, float *o
         memcpy(m->acts[0], x + done * F, (size_t)b * F * sizeof *x);
         mt_prep_apply(&t->s.prep, m->acts[0], (size_t)b);
         mt_pass pass = {.training = 0, .first = done, .global_n = n};
-        const float *y = mt_model_forward(m, b, &pass);
+        const float *y;
+        mt_status st = mt_model_forward(m, b, &pass, &y, err);
+        if (st)
+            return st;
         memcpy(out + done * k, y, (size_t)b * k * sizeof *out);
         done += (uint64_t)b;
     }

@@ -113,24 +113,25 @@ static mt_status act_setup(mt_layer *l, mt_error *err)
     return MT_OK;
 }
 
-static void act_forward(mt_layer *l, const float *x, float *y, int n, const mt_pass *pass)
+static mt_status act_forward(mt_layer *l, const float *x, float *y, int n, const mt_pass *pass, mt_error *err)
 {
-    (void)pass;
+    (void)pass, (void)err;
     const act_opts *o = l->opts;
     size_t total = (size_t)n * l->in_size;
     if (l->fused_output && l->scratch_per_sample)
         memcpy(l->scratch, x, total * sizeof *x);
     mt_activation_forward(&o->act, x, y, (int)(total / (size_t)o->width), o->width);
+    return MT_OK;
 }
 
-static void act_backward(mt_layer *l, const float *x, const float *y, float *dy, float *dx, int n,
-                         const mt_pass *pass)
+static mt_status act_backward(mt_layer *l, const float *x, const float *y, float *dy, float *dx, int n,
+                              const mt_pass *pass, mt_error *err)
 {
-    (void)pass;
+    (void)pass, (void)err;
     const act_opts *o = l->opts;
     size_t total = (size_t)n * l->in_size;
     if (!dx)
-        return; /* no parameters: nothing to do for the first layer */
+        return MT_OK; /* no parameters: nothing to do for the first layer */
     if (!l->fused_output && (o->act.kind == MT_ACT_RELU || o->act.kind == MT_ACT_LEAKY_RELU)) {
         /* one pass instead of a copy and an in-place product (alpha >= 0: y > 0 exactly where x > 0) */
         const float *restrict yr = y, *restrict d = dy;
@@ -142,11 +143,12 @@ static void act_backward(mt_layer *l, const float *x, const float *y, float *dy,
         else
             for (size_t i = 0; i < total; i++)
                 out[i] = d[i] * (yr[i] > 0.0f ? 1.0f : alpha);
-        return;
+        return MT_OK;
     }
     memcpy(dx, dy, total * sizeof *dx);
     if (!l->fused_output) /* fused: dy is already d(loss)/d(input) */
         mt_activation_backward(&o->act, x, y, dx, (int)(total / (size_t)o->width), o->width);
+    return MT_OK;
 }
 
 int mt_activation_warning(const mt_layer *l, char *buf, size_t size)

@@ -143,12 +143,16 @@ static void channel_sums(const bn_state *s, const float *a, const float *b, cons
     sums[2 * C] = (double)n * P;
 }
 
-static void reduce(const mt_layer *l, const mt_pass *pass, double *sums)
+/* With `sync`, sums (channel_sums' 2C + 1 values) summed over the ranks by pass->sum_over_ranks: its
+ * failure, its message prefixed with the layer's section, else MT_OK. */
+static mt_status reduce(const mt_layer *l, const mt_pass *pass, double *sums, mt_error *err)
 {
     const bn_opts *o = l->opts;
     const bn_state *s = l->state;
-    if (o->sync && pass->sum_over_ranks)
-        pass->sum_over_ranks(pass->sum_user, sums, 2 * (size_t)s->channels + 1, NULL);
+    if (!o->sync || !pass->sum_over_ranks)
+        return MT_OK;
+    mt_status st = pass->sum_over_ranks(pass->sum_user, sums, 2 * (size_t)s->channels + 1, err);
+    return st ? mt_error_prefix(err, "%s: sum of the batch statistics over the ranks", l->section) : MT_OK;
 }
 
 /* y = a[c] x + b[c] per channel c (and, with u, + c[c] u: y = a x + b u + c). */
@@ -202,7 +206,7 @@ static void fold(const mt_layer *l, bn_state *s)
     }
 }
 
-static void bn_forward(mt_layer *l, const float *x, float *y, int n, const mt_pass *pass)
+static mt_status bn_forward(mt_layer *l, const float *x, float *y, int n, const mt_pass *pass, mt_error *err)
 {
     const bn_opts *o = l->opts;
     bn_state *s = l->state;
@@ -215,13 +219,15 @@ static void bn_forward(mt_layer *l, const float *x, float *y, int n, const mt_pa
         }
         fold(l, s);
         affine(s, x, NULL, y, n, s->scale, s->shift, NULL);
-        return;
+        return MT_OK;
     }
     channel_sums(s, x, x, NULL, n, s->sums);
-    reduce(l, pass, s->sums);
+    mt_status st = reduce(l, pass, s->sums, err);
+    if (st)
+        return st;
     double count = s->sums[2 * C];
     if (count <= 0)
-        return;
+        return MT_OK;
     const float mom = (float)o->momentum;
     for (int c = 0; c < C; c++) {
         double mean = s->sums[c] / count, var = s->sums[C + c] / count - mean * mean;
@@ -234,13 +240,14 @@ static void bn_forward(mt_layer *l, const float *x, float *y, int n, const mt_pa
     }
     fold(l, s);
     affine(s, x, NULL, y, n, s->scale, s->shift, NULL);
+    return MT_OK;
 }
 
 /* With xhat = (x - mean) invstd: dgamma += sum dy xhat, dbeta += sum dy, and
  * dx = gamma invstd (dy - mean(dy) - xhat mean(dy xhat)), the means over the (global) batch, computed as
  * dx = a dy + b x + c with a = gamma invstd, b = -a invstd mean(dy xhat), c = -a mean(dy) - b mean. */
-static void bn_backward(mt_layer *l, const float *x, const float *y, float *dy, float *dx, int n,
-                        const mt_pass *pass)
+static mt_status bn_backward(mt_layer *l, const float *x, const float *y, float *dy, float *dx, int n,
+                             const mt_pass *pass, mt_error *err)
 {
     (void)y;
     bn_state *s = l->state;
@@ -253,10 +260,12 @@ static void bn_backward(mt_layer *l, const float *x, const float *y, float *dy, 
         dbeta[c] += (float)s->sums[c];
         dgamma[c] += (float)s->sums[C + c];
     }
-    reduce(l, pass, s->sums);
+    mt_status st = reduce(l, pass, s->sums, err);
+    if (st)
+        return st;
     double count = s->sums[2 * C];
     if (!dx || count <= 0)
-        return;
+        return MT_OK;
     for (int c = 0; c < C; c++) {
         const float a = gamma[c] * s->invstd[c], mdy = (float)(s->sums[c] / count);
         const float mdyx = (float)(s->sums[C + c] / count);
@@ -265,6 +274,7 @@ static void bn_backward(mt_layer *l, const float *x, const float *y, float *dy, 
         s->bias[c] = -a * mdy - s->shift[c] * s->mean[c];
     }
     affine(s, dy, x, dx, n, s->scale, s->shift, s->bias);
+    return MT_OK;
 }
 
 const mt_layer_ops mt_batch_norm_layer = {
@@ -272,6 +282,8 @@ const mt_layer_ops mt_batch_norm_layer = {
     .options = bn_options,
     .options_size = sizeof(bn_opts),
     .doc = "batch normalization per feature (flat input) or per channel (feature maps), as torch BatchNorm1d/2d",
+    .torch = "torch.nn.BatchNorm1d (flat input) or BatchNorm2d ([C, H, W] input) state_dict: weight, bias, "
+             "running_mean, running_var [C]",
     .setup = bn_setup,
     .forward = bn_forward,
     .backward = bn_backward,

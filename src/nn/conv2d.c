@@ -24,10 +24,10 @@
  * and OW == W ("same" width) position r of a sample reads plane[r + shift] for each kernel offset; on
  * AVX-512 im2col then loads 16 positions at a time with a mask of the reads inside the image (precomputed
  * bits per kernel offset), otherwise it gathers element by element. All buffers are allocated in setup.
- * The kernel replaces mt_sgemm here because OpenBLAS 0.3.21 (Debian 12), which runs its Haswell kernels
- * on the AVX-512 reference machine, reaches 35-55 GFLOP/s on one core for these shapes (M or N = 32..288,
- * K = 9..800) against 85-105 for this one. Without AVX-512 the same kernel runs on AVX (MR = 6) or 128-bit
- * vectors (MR = 4). */
+ * The products run on this kernel rather than mt_sgemm because OpenBLAS 0.3.21 (Debian 12), which runs
+ * its Haswell kernels on the AVX-512 reference machine, reaches 35-55 GFLOP/s on one core for these shapes
+ * (M or N = 32..288, K = 9..800) against 85-105 for this one. Without AVX-512 the same kernel runs on AVX
+ * (MR = 6) or 128-bit vectors (MR = 4). */
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -121,11 +121,7 @@ typedef struct conv_opts {
     int filters;
     mt_ints kernel_size, strides;
     const mt_node *padding;
-    char activation[MT_NAME_MAX];
-    char kernel_initializer[MT_NAME_MAX];
-    char bias_initializer[MT_NAME_MAX];
-    int use_bias;
-    double l1, l2;
+    mt_affine_opts affine;
 } conv_opts;
 
 static const mt_option conv_options[] = {
@@ -136,56 +132,28 @@ static const mt_option conv_options[] = {
     {"padding", MT_OPT_NODE, offsetof(conv_opts, padding), "valid", 0, 0, NULL,
      "valid (none), same (output size ceil(input / stride); extra row and column at the bottom and right), "
      "or zeros on each side: p or [ph, pw]"},
-    {"activation", MT_OPT_NAME, offsetof(conv_opts, activation), "linear", 0, 0, mt_activation_names,
-     "activation applied to the output (softmax: over the whole output of a sample)"},
-    {"kernel_initializer", MT_OPT_NAME, offsetof(conv_opts, kernel_initializer), "auto", 0, 0, NULL,
-     "weight initializer (as dense; fan_in = C kh kw, fan_out = filters kh kw): auto (he_uniform after relu, "
-     "glorot_uniform otherwise), zeros, ones, constant(v), uniform(low, high), normal(mean, std), "
-     "glorot_uniform, glorot_normal, he_uniform, he_normal, lecun_uniform, lecun_normal"},
-    {"bias_initializer", MT_OPT_NAME, offsetof(conv_opts, bias_initializer), "zeros", 0, 0, NULL,
-     "bias initializer (same names)"},
-    {"use_bias", MT_OPT_BOOL, offsetof(conv_opts, use_bias), "true", 0, 0, NULL, "add a learned bias per filter"},
-    {"l1", MT_OPT_FLOAT, offsetof(conv_opts, l1), "0", 0, 1e6, NULL, "L1 penalty l1 * sum |W| added to the loss"},
-    {"l2", MT_OPT_FLOAT, offsetof(conv_opts, l2), "0", 0, 1e6, NULL, "L2 penalty l2 * sum W^2 added to the loss"},
+    MT_AFFINE_OPTIONS(conv_opts, affine,
+                      "activation applied to the output (softmax: over the whole output of a sample)",
+                      "weight initializer (as dense; fan_in = C kh kw, fan_out = filters kh kw): "
+                      MT_AFFINE_INITIALIZERS, "add a learned bias per filter"),
     MT_OPT_END,
 };
-
-static mt_activation act_of(const mt_layer *l)
-{
-    mt_activation a = mt_activation_make(MT_ACT_LINEAR);
-    mt_activation_find(((const conv_opts *)l->opts)->activation, &a);
-    return a;
-}
 
 static int round_up(int x, int m)
 {
     return (x + m - 1) / m * m;
 }
 
-/* A non-negative padding amount from a scalar node. */
-static int pad_number(const mt_node *n, int *out)
-{
-    char *end;
-    if (n->kind != MT_NODE_SCALAR || !n->value[0] || strspn(n->value, "0123456789") != strlen(n->value))
-        return -1;
-    long v = strtol(n->value, &end, 10);
-    if (*end || v < 0 || v > (1 << 16))
-        return -1;
-    *out = (int)v;
-    return 0;
-}
-
 /* Padding into pad[4] = top, bottom, left, right. */
 static mt_status parse_padding(const mt_layer *l, const int in[2], const int k[2], const int s[2], int pad[4],
                                mt_error *err)
 {
-    const mt_node *n = ((const conv_opts *)l->opts)->padding;
-    int p[2] = {0, 0};
-    if (!n || (n->kind == MT_NODE_SCALAR && !strcmp(n->value, "valid"))) {
-        memset(pad, 0, 4 * sizeof *pad);
-        return MT_OK;
-    }
-    if (n->kind == MT_NODE_SCALAR && !strcmp(n->value, "same")) {
+    int same, p[2];
+    mt_status st = mt_layer_padding(l, ((const conv_opts *)l->opts)->padding, "a number of zeros per side", &same, p,
+                                    err);
+    if (st)
+        return st;
+    if (same) {
         for (int d = 0; d < 2; d++) {
             long out = (in[d] + s[d] - 1) / s[d];
             long total = (out - 1) * s[d] + k[d] - in[d];
@@ -195,18 +163,6 @@ static mt_status parse_padding(const mt_layer *l, const int in[2], const int k[2
         }
         return MT_OK;
     }
-    int ok = n->kind == MT_NODE_SCALAR ? pad_number(n, &p[0]) == 0
-             : n->kind == MT_NODE_SEQ && n->n_items == 2 ? pad_number(n->items[0], &p[0]) == 0 &&
-                                                               pad_number(n->items[1], &p[1]) == 0
-                                                         : 0;
-    if (!ok)
-        return mt_fail(err, MT_ERR_CONFIG,
-                       "%s.padding: expected same, valid, a number of zeros per side in [0, 65536] or [ph, pw], "
-                       "got %s%s%s", l->section, n->kind == MT_NODE_SCALAR ? "'" : "",
-                       n->kind == MT_NODE_SCALAR ? n->value : n->kind == MT_NODE_SEQ ? "a list" : "a map",
-                       n->kind == MT_NODE_SCALAR ? "'" : "");
-    if (n->kind == MT_NODE_SCALAR)
-        p[1] = p[0];
     pad[0] = pad[1] = p[0];
     pad[2] = pad[3] = p[1];
     return MT_OK;
@@ -334,9 +290,7 @@ static mt_status conv_setup(mt_layer *l, mt_error *err)
     l->out_size = out;
     st = mt_affine_params(l, &(mt_affine_spec){.rank = 4, .shape = {g.F, g.C, g.kh, g.kw}, .units = g.F,
                                                .fan_in = g.K, .fan_out = g.F * g.kh * g.kw,
-                                               .activation = o->activation, .kernel_initializer = o->kernel_initializer,
-                                               .bias_initializer = o->bias_initializer, .l1 = o->l1, .l2 = o->l2,
-                                               .use_bias = o->use_bias}, err);
+                                               .opts = &o->affine}, err);
     return st ? st : alloc_state(l, &g, err);
 }
 
@@ -590,21 +544,6 @@ static void copy_out(const geom *g, const float *ybuf, size_t ld, long q0, int P
     }
 }
 
-/* Sum of v[0 .. n) in 16 interleaved partial sums (so that the loop vectorizes). */
-static float row_sum(const float *v, size_t n)
-{
-    float part[16] = {0}, s = 0;
-    size_t i = 0;
-    for (; i + 16 <= n; i += 16)
-        for (int j = 0; j < 16; j++)
-            part[j] += v[i + j];
-    for (; i < n; i++)
-        s += v[i];
-    for (int j = 0; j < 16; j++)
-        s += part[j];
-    return s;
-}
-
 /* ybuf[f, t] = dy of the tile's positions t < P, 0 up to the end of the last panel; gb[f] += the row sums. */
 static void gather(const geom *g, const float *dy, size_t out_size, long q0, int P, float *ybuf, size_t ld,
                    float *gb)
@@ -622,7 +561,7 @@ static void gather(const geom *g, const float *dy, size_t out_size, long q0, int
         float *row = ybuf + (size_t)f * ld;
         memset(row + P, 0, (size_t)(Pr - P) * sizeof *row);
         if (gb)
-            gb[f] += row_sum(row, (size_t)P);
+            gb[f] += mt_affine_row_sum(row, (size_t)P);
     }
 }
 
@@ -664,17 +603,17 @@ static void transpose(const float *ybuf, size_t ld, int F, int P, float *dyt, si
 #endif
 }
 
-static void conv_forward(mt_layer *l, const float *x, float *y, int n, const mt_pass *pass)
+static mt_status conv_forward(mt_layer *l, const float *x, float *y, int n, const mt_pass *pass, mt_error *err)
 {
-    (void)pass;
+    (void)pass, (void)err;
     if (n == 0)
-        return;
+        return MT_OK;
     const conv_opts *o = l->opts;
     conv_state *s = l->state;
     const geom *g = &s->g;
-    const float *bias = o->use_bias ? l->params + (size_t)g->F * g->K : NULL;
+    const float *bias = o->affine.use_bias ? l->params + (size_t)g->F * g->K : NULL;
     pack_rows(l->params, g->F, g->K, NULL, s->wp);
-    mt_activation act = act_of(l);
+    mt_activation act = mt_affine_activation(&o->affine);
     int keep = l->scratch_per_sample != 0, relu = act.kind == MT_ACT_RELU && !keep;
     float *z = keep ? l->scratch : y;
     const long total = (long)n * g->OH * g->OW;
@@ -686,6 +625,7 @@ static void conv_forward(mt_layer *l, const float *x, float *y, int n, const mt_
     }
     if (!relu)
         mt_activation_forward(&act, z, y, n, (int)l->out_size);
+    return MT_OK;
 }
 
 /* dx = the transposed convolution of dy (stride 1): dy's tiles through the forward path of s->t. */
@@ -703,25 +643,25 @@ static void input_gradient_by_conv(mt_layer *l, const float *dy, float *dx, int 
     }
 }
 
-static void conv_backward(mt_layer *l, const float *x, const float *y, float *dy, float *dx, int n,
-                          const mt_pass *pass)
+static mt_status conv_backward(mt_layer *l, const float *x, const float *y, float *dy, float *dx, int n,
+                               const mt_pass *pass, mt_error *err)
 {
-    (void)pass;
+    (void)pass, (void)err;
     if (n == 0)
-        return;
+        return MT_OK;
     const conv_opts *o = l->opts;
     conv_state *s = l->state;
     const geom *g = &s->g;
     const int F = g->F, K = g->K;
     const size_t total_out = (size_t)n * l->out_size;
-    mt_activation act = act_of(l);
+    mt_activation act = mt_affine_activation(&o->affine);
     if (!l->fused_output && act.kind == MT_ACT_RELU) {
         for (size_t i = 0; i < total_out; i++)
             dy[i] = y[i] > 0.0f ? dy[i] : 0.0f;
     } else if (!l->fused_output && act.kind != MT_ACT_LINEAR) {
         mt_activation_backward(&act, l->scratch, y, dy, n, (int)l->out_size);
     }
-    float *gw = l->grads, *gb = o->use_bias ? l->grads + (size_t)F * K : NULL;
+    float *gw = l->grads, *gb = o->affine.use_bias ? l->grads + (size_t)F * K : NULL;
     const size_t ld = (size_t)g->ptile;
     if (dx && !s->by_conv) {
         for (int f = 0; f < F; f++)
@@ -750,6 +690,7 @@ static void conv_backward(mt_layer *l, const float *x, const float *y, float *dy
             gw[(size_t)f * K + k] += s->dwt[(size_t)k * s->Fp + f];
     if (dx && s->by_conv)
         input_gradient_by_conv(l, dy, dx, n);
+    return MT_OK;
 }
 
 const mt_layer_ops mt_conv2d_layer = {
@@ -758,6 +699,7 @@ const mt_layer_ops mt_conv2d_layer = {
     .options_size = sizeof(conv_opts),
     .doc = "2-D convolution y = f(W * x + b) on [C, H, W] samples (or [H, W]), W of shape [filters, C, kh, kw] "
            "as torch.nn.Conv2d",
+    .torch = "torch.nn.Conv2d state_dict: weight [out_channels, in_channels, kh, kw], bias [out_channels]",
     .setup = conv_setup,
     .forward = conv_forward,
     .backward = conv_backward,

@@ -41,11 +41,7 @@ typedef struct convt_opts {
     int filters;
     mt_ints kernel_size, strides, output_padding;
     const mt_node *padding;
-    char activation[MT_NAME_MAX];
-    char kernel_initializer[MT_NAME_MAX];
-    char bias_initializer[MT_NAME_MAX];
-    int use_bias;
-    double l1, l2;
+    mt_affine_opts affine;
 } convt_opts;
 
 static const mt_option convt_options[] = {
@@ -60,15 +56,10 @@ static const mt_option convt_options[] = {
     {"output_padding", MT_OPT_INTS, offsetof(convt_opts, output_padding), "0", 0, 1 << 16, NULL,
      "rows and columns added at the bottom and right (torch's output_padding; smaller than the stride; not "
      "with same): op or [oph, opw]"},
-    {"activation", MT_OPT_NAME, offsetof(convt_opts, activation), "linear", 0, 0, mt_activation_names,
-     "activation applied to the output (softmax: over the whole output of a sample)"},
-    {"kernel_initializer", MT_OPT_NAME, offsetof(convt_opts, kernel_initializer), "auto", 0, 0, NULL,
-     "weight initializer (as conv2d; fan_in = filters kh kw, fan_out = C kh kw)"},
-    {"bias_initializer", MT_OPT_NAME, offsetof(convt_opts, bias_initializer), "zeros", 0, 0, NULL,
-     "bias initializer (same names)"},
-    {"use_bias", MT_OPT_BOOL, offsetof(convt_opts, use_bias), "true", 0, 0, NULL, "add a learned bias per filter"},
-    {"l1", MT_OPT_FLOAT, offsetof(convt_opts, l1), "0", 0, 1e6, NULL, "L1 penalty l1 * sum |W| added to the loss"},
-    {"l2", MT_OPT_FLOAT, offsetof(convt_opts, l2), "0", 0, 1e6, NULL, "L2 penalty l2 * sum W^2 added to the loss"},
+    MT_AFFINE_OPTIONS(convt_opts, affine,
+                      "activation applied to the output (softmax: over the whole output of a sample)",
+                      "weight initializer (as conv2d; fan_in = filters kh kw, fan_out = C kh kw)",
+                      "add a learned bias per filter"),
     MT_OPT_END,
 };
 
@@ -80,53 +71,6 @@ typedef struct convt_state {
     int *h_lo, *h_hi; /* [kh]: input rows ih with 0 <= ih sh - pt + ki < OH are [h_lo, h_hi) */
     int *w_lo, *w_hi; /* [kw]: input columns alike */
 } convt_state;
-
-static mt_activation act_of(const mt_layer *l)
-{
-    mt_activation a = mt_activation_make(MT_ACT_LINEAR);
-    mt_activation_find(((const convt_opts *)l->opts)->activation, &a);
-    return a;
-}
-
-/* A non-negative number of rows from a scalar node. */
-static int pad_number(const mt_node *n, int *out)
-{
-    if (n->kind != MT_NODE_SCALAR || !n->value[0] || strspn(n->value, "0123456789") != strlen(n->value) ||
-        strlen(n->value) > 6)
-        return -1;
-    long v = strtol(n->value, NULL, 10);
-    if (v > (1 << 16))
-        return -1;
-    *out = (int)v;
-    return 0;
-}
-
-/* Padding: *same = 1 for `same`, else the rows and columns cropped on each side into p[2]. */
-static mt_status parse_padding(const mt_layer *l, int *same, int p[2], mt_error *err)
-{
-    const mt_node *n = ((const convt_opts *)l->opts)->padding;
-    *same = 0;
-    p[0] = p[1] = 0;
-    if (!n || (n->kind == MT_NODE_SCALAR && !strcmp(n->value, "valid")))
-        return MT_OK;
-    if (n->kind == MT_NODE_SCALAR && !strcmp(n->value, "same")) {
-        *same = 1;
-        return MT_OK;
-    }
-    int ok = n->kind == MT_NODE_SCALAR ? pad_number(n, &p[0]) == 0
-             : n->kind == MT_NODE_SEQ && n->n_items == 2
-                 ? pad_number(n->items[0], &p[0]) == 0 && pad_number(n->items[1], &p[1]) == 0
-                 : 0;
-    if (!ok)
-        return mt_fail(err, MT_ERR_CONFIG,
-                       "%s.padding: expected same, valid, a number of rows cropped per side in [0, 65536] or "
-                       "[ph, pw], got %s%s%s", l->section, n->kind == MT_NODE_SCALAR ? "'" : "",
-                       n->kind == MT_NODE_SCALAR ? n->value : n->kind == MT_NODE_SEQ ? "a list" : "a map",
-                       n->kind == MT_NODE_SCALAR ? "'" : "");
-    if (n->kind == MT_NODE_SCALAR)
-        p[1] = p[0];
-    return MT_OK;
-}
 
 /* [lo, hi): the inputs i < in with 0 <= i s - pad + k < out. */
 static void valid_range(int in, int s, int pad, int k, int out, int *lo, int *hi)
@@ -181,7 +125,7 @@ static mt_status convt_setup(mt_layer *l, mt_error *err)
     if (!st)
         st = mt_layer_pair(l, "output_padding", &o->output_padding, op, err);
     if (!st)
-        st = parse_padding(l, &same, p, err);
+        st = mt_layer_padding(l, o->padding, "a number of rows cropped per side", &same, p, err);
     if (st)
         return st;
     if (same && (op[0] || op[1]))
@@ -216,9 +160,7 @@ static mt_status convt_setup(mt_layer *l, mt_error *err)
     l->out_size = (size_t)g.F * g.OH * g.OW;
     st = mt_affine_params(l, &(mt_affine_spec){.rank = 4, .shape = {g.C, g.F, g.kh, g.kw}, .units = g.F,
                                                .fan_in = g.F * g.kh * g.kw, .fan_out = g.C * g.kh * g.kw,
-                                               .activation = o->activation, .kernel_initializer = o->kernel_initializer,
-                                               .bias_initializer = o->bias_initializer, .l1 = o->l1, .l2 = o->l2,
-                                               .use_bias = o->use_bias}, err);
+                                               .opts = &o->affine}, err);
     return st ? st : alloc_state(l, &g, err);
 }
 
@@ -281,31 +223,16 @@ static void im2col(const convt_state *s, const float *dy, float *dcols)
             }
 }
 
-/* Sum of v[0 .. n) in 16 interleaved partial sums (so that the loop vectorizes). */
-static float row_sum(const float *v, size_t n)
+static mt_status convt_forward(mt_layer *l, const float *x, float *y, int n, const mt_pass *pass, mt_error *err)
 {
-    float part[16] = {0}, s = 0;
-    size_t i = 0;
-    for (; i + 16 <= n; i += 16)
-        for (int j = 0; j < 16; j++)
-            part[j] += v[i + j];
-    for (; i < n; i++)
-        s += v[i];
-    for (int j = 0; j < 16; j++)
-        s += part[j];
-    return s;
-}
-
-static void convt_forward(mt_layer *l, const float *x, float *y, int n, const mt_pass *pass)
-{
-    (void)pass;
+    (void)pass, (void)err;
     if (n == 0)
-        return;
+        return MT_OK;
     const convt_opts *o = l->opts;
     const convt_state *s = l->state;
     const int hw = s->H * s->W;
     const size_t ohw = (size_t)s->OH * s->OW;
-    const float *bias = o->use_bias ? l->params + (size_t)s->C * s->K : NULL;
+    const float *bias = o->affine.use_bias ? l->params + (size_t)s->C * s->K : NULL;
     float *z = l->scratch_per_sample ? l->scratch : y;
     for (int i = 0; i < n; i++) {
         float *zi = z + (size_t)i * l->out_size;
@@ -318,35 +245,37 @@ static void convt_forward(mt_layer *l, const float *x, float *y, int n, const mt
         mt_gemm(1, 0, s->K, hw, s->C, 1.0f, l->params, s->K, x + (size_t)i * l->in_size, hw, 0.0f, s->cols, hw);
         col2im(s, s->cols, zi);
     }
-    mt_activation act = act_of(l);
+    mt_activation act = mt_affine_activation(&o->affine);
     if (act.kind != MT_ACT_LINEAR || z != y)
         mt_activation_forward(&act, z, y, n, (int)l->out_size);
+    return MT_OK;
 }
 
-static void convt_backward(mt_layer *l, const float *x, const float *y, float *dy, float *dx, int n,
-                           const mt_pass *pass)
+static mt_status convt_backward(mt_layer *l, const float *x, const float *y, float *dy, float *dx, int n,
+                                const mt_pass *pass, mt_error *err)
 {
-    (void)pass;
+    (void)pass, (void)err;
     if (n == 0)
-        return;
+        return MT_OK;
     const convt_opts *o = l->opts;
     const convt_state *s = l->state;
     const int hw = s->H * s->W;
     const size_t ohw = (size_t)s->OH * s->OW;
-    mt_activation act = act_of(l);
+    mt_activation act = mt_affine_activation(&o->affine);
     if (!l->fused_output && act.kind != MT_ACT_LINEAR)
         mt_activation_backward(&act, l->scratch, y, dy, n, (int)l->out_size);
-    float *gw = l->grads, *gb = o->use_bias ? l->grads + (size_t)s->C * s->K : NULL;
+    float *gw = l->grads, *gb = o->affine.use_bias ? l->grads + (size_t)s->C * s->K : NULL;
     for (int i = 0; i < n; i++) {
         const float *dyi = dy + (size_t)i * l->out_size, *xi = x + (size_t)i * l->in_size;
         if (gb)
             for (int f = 0; f < s->F; f++)
-                gb[f] += row_sum(dyi + f * ohw, ohw);
+                gb[f] += mt_affine_row_sum(dyi + f * ohw, ohw);
         im2col(s, dyi, s->cols);
         mt_gemm(0, 1, s->C, s->K, hw, 1.0f, xi, hw, s->cols, hw, 1.0f, gw, s->K);
         if (dx)
             mt_gemm(0, 0, s->C, hw, s->K, 1.0f, l->params, s->K, s->cols, hw, 0.0f, dx + (size_t)i * l->in_size, hw);
     }
+    return MT_OK;
 }
 
 const mt_layer_ops mt_conv2d_transpose_layer = {
@@ -355,6 +284,8 @@ const mt_layer_ops mt_conv2d_transpose_layer = {
     .options_size = sizeof(convt_opts),
     .doc = "2-D transposed convolution y = f(W^T * x + b) on [C, H, W] samples (or [H, W]), W of shape "
            "[C, filters, kh, kw] as torch.nn.ConvTranspose2d",
+    .torch = "torch.nn.ConvTranspose2d state_dict: weight [in_channels, out_channels, kh, kw], bias "
+             "[out_channels]",
     .setup = convt_setup,
     .forward = convt_forward,
     .backward = convt_backward,

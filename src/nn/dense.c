@@ -14,35 +14,15 @@
 
 typedef struct dense_opts {
     int units;
-    char activation[MT_NAME_MAX];
-    char kernel_initializer[MT_NAME_MAX];
-    char bias_initializer[MT_NAME_MAX];
-    int use_bias;
-    double l1, l2;
+    mt_affine_opts affine;
 } dense_opts;
 
 static const mt_option dense_options[] = {
     {"units", MT_OPT_INT, offsetof(dense_opts, units), NULL, 1, 1 << 24, NULL, "number of output units"},
-    {"activation", MT_OPT_NAME, offsetof(dense_opts, activation), "linear", 0, 0, mt_activation_names,
-     "activation applied to the output"},
-    {"kernel_initializer", MT_OPT_NAME, offsetof(dense_opts, kernel_initializer), "auto", 0, 0, NULL,
-     "weight initializer: auto (he_uniform after relu, glorot_uniform otherwise), zeros, ones, constant(v), "
-     "uniform(low, high), normal(mean, std), glorot_uniform, glorot_normal, he_uniform, he_normal, lecun_uniform, "
-     "lecun_normal"},
-    {"bias_initializer", MT_OPT_NAME, offsetof(dense_opts, bias_initializer), "zeros", 0, 0, NULL,
-     "bias initializer (same names)"},
-    {"use_bias", MT_OPT_BOOL, offsetof(dense_opts, use_bias), "true", 0, 0, NULL, "add a learned bias"},
-    {"l1", MT_OPT_FLOAT, offsetof(dense_opts, l1), "0", 0, 1e6, NULL, "L1 penalty l1 * sum |W| added to the loss"},
-    {"l2", MT_OPT_FLOAT, offsetof(dense_opts, l2), "0", 0, 1e6, NULL, "L2 penalty l2 * sum W^2 added to the loss"},
+    MT_AFFINE_OPTIONS(dense_opts, affine, "activation applied to the output",
+                      "weight initializer: " MT_AFFINE_INITIALIZERS, "add a learned bias"),
     MT_OPT_END,
 };
-
-static mt_activation act_of(const mt_layer *l)
-{
-    mt_activation a = mt_activation_make(MT_ACT_LINEAR);
-    mt_activation_find(((const dense_opts *)l->opts)->activation, &a); /* default parameters */
-    return a;
-}
 
 static mt_status dense_setup(mt_layer *l, mt_error *err)
 {
@@ -55,44 +35,42 @@ static mt_status dense_setup(mt_layer *l, mt_error *err)
     l->out_shape.v[0] = o->units;
     l->out_size = (size_t)o->units;
     return mt_affine_params(l, &(mt_affine_spec){.rank = 2, .shape = {o->units, in}, .units = o->units,
-                                                 .fan_in = in, .fan_out = o->units, .activation = o->activation,
-                                                 .kernel_initializer = o->kernel_initializer,
-                                                 .bias_initializer = o->bias_initializer, .l1 = o->l1,
-                                                 .l2 = o->l2, .use_bias = o->use_bias}, err);
+                                                 .fan_in = in, .fan_out = o->units, .opts = &o->affine}, err);
 }
 
-static void dense_forward(mt_layer *l, const float *x, float *y, int n, const mt_pass *pass)
+static mt_status dense_forward(mt_layer *l, const float *x, float *y, int n, const mt_pass *pass, mt_error *err)
 {
-    (void)pass;
+    (void)pass, (void)err;
     const dense_opts *o = l->opts;
     int in = (int)l->in_size, out = o->units;
     if (n == 0)
-        return;
+        return MT_OK;
     const float *w = l->params, *b = l->params + (size_t)out * in;
     float *z = l->scratch_per_sample ? l->scratch : y;
-    if (o->use_bias) {
+    if (o->affine.use_bias) {
         for (int i = 0; i < n; i++)
             memcpy(z + (size_t)i * out, b, (size_t)out * sizeof *z);
     }
-    mt_gemm(0, 1, n, out, in, 1.0f, x, in, w, in, o->use_bias ? 1.0f : 0.0f, z, out);
-    mt_activation act = act_of(l);
+    mt_gemm(0, 1, n, out, in, 1.0f, x, in, w, in, o->affine.use_bias ? 1.0f : 0.0f, z, out);
+    mt_activation act = mt_affine_activation(&o->affine);
     mt_activation_forward(&act, z, y, n, out);
+    return MT_OK;
 }
 
-static void dense_backward(mt_layer *l, const float *x, const float *y, float *dy, float *dx, int n,
-                           const mt_pass *pass)
+static mt_status dense_backward(mt_layer *l, const float *x, const float *y, float *dy, float *dx, int n,
+                                const mt_pass *pass, mt_error *err)
 {
-    (void)pass;
+    (void)pass, (void)err;
     const dense_opts *o = l->opts;
     int in = (int)l->in_size, out = o->units;
     if (n == 0)
-        return;
+        return MT_OK;
     float *gw = l->grads, *gb = l->grads + (size_t)out * in;
-    mt_activation act = act_of(l);
+    mt_activation act = mt_affine_activation(&o->affine);
     if (!l->fused_output)
         mt_activation_backward(&act, l->scratch, y, dy, n, out);
     mt_gemm(1, 0, out, in, n, 1.0f, dy, out, x, in, 1.0f, gw, in);
-    if (o->use_bias)
+    if (o->affine.use_bias)
         for (int i = 0; i < n; i++) {
             const float *di = dy + (size_t)i * out;
             for (int j = 0; j < out; j++)
@@ -100,6 +78,7 @@ static void dense_backward(mt_layer *l, const float *x, const float *y, float *d
         }
     if (dx)
         mt_gemm(0, 0, n, in, out, 1.0f, dy, out, l->params, in, 0.0f, dx, in);
+    return MT_OK;
 }
 
 const mt_layer_ops mt_dense_layer = {
@@ -107,6 +86,7 @@ const mt_layer_ops mt_dense_layer = {
     .options = dense_options,
     .options_size = sizeof(dense_opts),
     .doc = "fully connected layer y = f(x W^T + b), W of shape [units, inputs] as torch.nn.Linear",
+    .torch = "torch.nn.Linear state_dict: weight [out_features, in_features], bias [out_features]",
     .setup = dense_setup,
     .forward = dense_forward,
     .backward = dense_backward,

@@ -25,13 +25,14 @@ static mt_status dropout_setup(mt_layer *l, mt_error *err)
     return MT_OK;
 }
 
-static void dropout_forward(mt_layer *l, const float *x, float *y, int n, const mt_pass *pass)
+static mt_status dropout_forward(mt_layer *l, const float *x, float *y, int n, const mt_pass *pass, mt_error *err)
 {
+    (void)err;
     const dropout_opts *o = l->opts;
     size_t total = (size_t)n * l->in_size;
     if (!pass->training || o->rate == 0) {
         memcpy(y, x, total * sizeof *y);
-        return;
+        return MT_OK;
     }
     const uint64_t threshold = (uint64_t)(o->rate * 18446744073709551616.0);
     const float scale = (float)(1.0 / (1.0 - o->rate));
@@ -43,23 +44,25 @@ static void dropout_forward(mt_layer *l, const float *x, float *y, int n, const 
         mask[i] = u >= threshold ? scale : 0.0f;
         y[i] = x[i] * mask[i];
     }
+    return MT_OK;
 }
 
-static void dropout_backward(mt_layer *l, const float *x, const float *y, float *dy, float *dx, int n,
-                             const mt_pass *pass)
+static mt_status dropout_backward(mt_layer *l, const float *x, const float *y, float *dy, float *dx, int n,
+                                  const mt_pass *pass, mt_error *err)
 {
-    (void)x, (void)y;
+    (void)x, (void)y, (void)err;
     const dropout_opts *o = l->opts;
     size_t total = (size_t)n * l->in_size;
     if (!dx)
-        return;
+        return MT_OK;
     if (!pass->training || o->rate == 0) {
         memcpy(dx, dy, total * sizeof *dx);
-        return;
+        return MT_OK;
     }
     const float *mask = l->scratch;
     for (size_t i = 0; i < total; i++)
         dx[i] = dy[i] * mask[i];
+    return MT_OK;
 }
 
 const mt_layer_ops mt_dropout_layer = {

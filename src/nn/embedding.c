@@ -68,9 +68,9 @@ static long row_of(float v, int vocab)
     return (long)v;
 }
 
-static void emb_forward(mt_layer *l, const float *x, float *y, int n, const mt_pass *pass)
+static mt_status emb_forward(mt_layer *l, const float *x, float *y, int n, const mt_pass *pass, mt_error *err)
 {
-    (void)pass;
+    (void)pass, (void)err;
     const emb_opts *o = l->opts;
     const size_t ids = (size_t)n * l->in_size, d = (size_t)o->output_dim;
     emb_state *s = l->state;
@@ -83,12 +83,13 @@ static void emb_forward(mt_layer *l, const float *x, float *y, int n, const mt_p
             s->invalid++;
         }
     }
+    return MT_OK;
 }
 
-static void emb_backward(mt_layer *l, const float *x, const float *y, float *dy, float *dx, int n,
-                         const mt_pass *pass)
+static mt_status emb_backward(mt_layer *l, const float *x, const float *y, float *dy, float *dx, int n,
+                              const mt_pass *pass, mt_error *err)
 {
-    (void)y, (void)pass;
+    (void)y, (void)pass, (void)err;
     const emb_opts *o = l->opts;
     const size_t ids = (size_t)n * l->in_size, d = (size_t)o->output_dim;
     for (size_t k = 0; k < ids; k++) {
@@ -102,6 +103,7 @@ static void emb_backward(mt_layer *l, const float *x, const float *y, float *dy,
     }
     if (dx)
         memset(dx, 0, ids * sizeof *dx);
+    return MT_OK;
 }
 
 uint64_t mt_embedding_invalid_ids(const mt_layer *l)
@@ -115,6 +117,7 @@ const mt_layer_ops mt_embedding_layer = {
     .options_size = sizeof(emb_opts),
     .doc = "token ids [time] (integers stored as floats) -> vectors [time, output_dim], weight [input_dim, "
            "output_dim] as torch.nn.Embedding",
+    .torch = "torch.nn.Embedding state_dict: weight [num_embeddings, embedding_dim]",
     .setup = emb_setup,
     .forward = emb_forward,
     .backward = emb_backward,

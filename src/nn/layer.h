@@ -52,13 +52,18 @@ typedef struct mt_layer_ops {
     const mt_option *options;         /* option table (for parsing and the docs) */
     size_t options_size;              /* sizeof the option struct */
     const char *doc;                  /* one line for the reference docs */
+    /* What the layer's tensors are in PyTorch, the module with the same state_dict and its tensors' shapes
+     * (a checkpoint's torch attribute of the layer's group); NULL for a layer without parameters. */
+    const char *torch;
     /* Checks options against the input shape; sets out shape, tensors, n_params, scratch sizes. */
     mt_status (*setup)(mt_layer *l, mt_error *err);
-    /* y[n, out_size] from x[n, in_size]. */
-    void (*forward)(mt_layer *l, const float *x, float *y, int n, const mt_pass *pass);
-    /* Adds parameter gradients into l->grads; writes dx unless it is NULL. dy may be overwritten. */
-    void (*backward)(mt_layer *l, const float *x, const float *y, float *dy, float *dx, int n,
-                     const mt_pass *pass);
+    /* y[n, out_size] from x[n, in_size]. MT_OK, or the failure of a step the layer takes outside itself
+     * (pass->sum_over_ranks), with its message in err: y is then incomplete. */
+    mt_status (*forward)(mt_layer *l, const float *x, float *y, int n, const mt_pass *pass, mt_error *err);
+    /* Adds parameter gradients into l->grads; writes dx unless it is NULL. dy may be overwritten. MT_OK, or
+     * a failure as forward's. */
+    mt_status (*backward)(mt_layer *l, const float *x, const float *y, float *dy, float *dx, int n,
+                          const mt_pass *pass, mt_error *err);
 } mt_layer_ops;
 
 struct mt_layer {
@@ -84,6 +89,11 @@ struct mt_layer {
     void *state;                      /* private memory a layer allocates in setup (freed with the model) */
 };
 
+/* The passes of the layers that change only the shape (flatten, reshape): y = x, dx = dy (flatten.c). */
+mt_status mt_layer_copy_forward(mt_layer *l, const float *x, float *y, int n, const mt_pass *pass, mt_error *err);
+mt_status mt_layer_copy_backward(mt_layer *l, const float *x, const float *y, float *dy, float *dx, int n,
+                                 const mt_pass *pass, mt_error *err);
+
 /* Registry lookups. */
 const mt_layer_ops *mt_layer_find(const char *name);
 const mt_layer_ops *const *mt_layer_all(size_t *count);
@@ -94,6 +104,13 @@ size_t mt_shape_size(const mt_ints *shape);
 /* Reads option `key` given as `k` or `[h, w]` (already range-checked) into v[2]: MT_ERR_CONFIG naming
  * "section.key" for any other count. */
 mt_status mt_layer_pair(const mt_layer *l, const char *key, const mt_ints *in, int v[2], mt_error *err);
+
+/* Reads a convolution's padding option n: `valid` (or n NULL) sets *same = 0 and p = {0, 0}, `same` sets
+ * *same = 1, a number p or [ph, pw] in [0, 65536] sets *same = 0 and p = {ph, pw}. Anything else is
+ * MT_ERR_CONFIG "section.padding: expected same, valid, <numbers> in [0, 65536] or [ph, pw], got ...", where
+ * numbers says what the numbers are ("a number of zeros per side"). */
+mt_status mt_layer_padding(const mt_layer *l, const mt_node *n, const char *numbers, int *same, int p[2],
+                           mt_error *err);
 
 /* Sets tensor d's initializer from the config spec of option `key` ("he_uniform", "constant(0.1)", ...):
  * MT_ERR_CONFIG naming "section.key" and the valid names when the spec is not one. */

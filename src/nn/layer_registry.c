@@ -1,8 +1,8 @@
 /* The layer registry: the table of every layer type (its mt_layer_ops, found by the config name in its
  * .name), and small helpers every layer type uses. */
-#include <string.h>
-
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 
 #include "core/error.h"
 #include "nn/init.h"
@@ -79,5 +79,42 @@ mt_status mt_layer_pair(const mt_layer *l, const char *key, const mt_ints *in, i
                        l->section, key, in->n);
     v[0] = in->v[0];
     v[1] = in->v[in->n - 1];
+    return MT_OK;
+}
+
+/* A padding amount in [0, 65536] from a scalar node of digits: 0, or -1. */
+static int pad_number(const mt_node *n, int *out)
+{
+    if (n->kind != MT_NODE_SCALAR || !n->value[0] || strspn(n->value, "0123456789") != strlen(n->value))
+        return -1;
+    long v = strtol(n->value, NULL, 10); /* LONG_MAX for more digits than a long holds */
+    if (v > (1 << 16))
+        return -1;
+    *out = (int)v;
+    return 0;
+}
+
+mt_status mt_layer_padding(const mt_layer *l, const mt_node *n, const char *numbers, int *same, int p[2],
+                           mt_error *err)
+{
+    *same = 0;
+    p[0] = p[1] = 0;
+    if (!n || (n->kind == MT_NODE_SCALAR && !strcmp(n->value, "valid")))
+        return MT_OK;
+    if (n->kind == MT_NODE_SCALAR && !strcmp(n->value, "same")) {
+        *same = 1;
+        return MT_OK;
+    }
+    int ok = n->kind == MT_NODE_SCALAR ? pad_number(n, &p[0]) == 0
+             : n->kind == MT_NODE_SEQ && n->n_items == 2
+                 ? pad_number(n->items[0], &p[0]) == 0 && pad_number(n->items[1], &p[1]) == 0
+                 : 0;
+    if (!ok)
+        return mt_fail(err, MT_ERR_CONFIG, "%s.padding: expected same, valid, %s in [0, 65536] or [ph, pw], got %s%s%s",
+                       l->section, numbers, n->kind == MT_NODE_SCALAR ? "'" : "",
+                       n->kind == MT_NODE_SCALAR ? n->value : n->kind == MT_NODE_SEQ ? "a list" : "a map",
+                       n->kind == MT_NODE_SCALAR ? "'" : "");
+    if (n->kind == MT_NODE_SCALAR)
+        p[1] = p[0];
     return MT_OK;
 }

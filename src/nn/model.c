@@ -260,15 +260,19 @@ void mt_model_init_params(mt_model *m, uint64_t seed)
     }
 }
 
-const float *mt_model_forward(mt_model *m, int n, const mt_pass *pass)
+mt_status mt_model_forward(mt_model *m, int n, const mt_pass *pass, const float **out, mt_error *err)
 {
     for (int i = 0; i < m->n_layers; i++) {
         double t0 = pass->timeline ? mt_wtime() : 0;
-        m->layers[i].ops->forward(&m->layers[i], m->acts[i], m->acts[i + 1], n, pass);
+        mt_status st = m->layers[i].ops->forward(&m->layers[i], m->acts[i], m->acts[i + 1], n, pass, err);
+        if (st)
+            return st;
         if (pass->timeline)
             mt_timeline_add(pass->timeline, MT_TL_FORWARD, pass->timeline_layer0 + i, t0, mt_wtime());
     }
-    return m->acts[m->n_layers];
+    if (out)
+        *out = m->acts[m->n_layers];
+    return MT_OK;
 }
 
 const float *mt_model_logits(const mt_model *m)
@@ -277,20 +281,23 @@ const float *mt_model_logits(const mt_model *m)
     return last->scratch_per_sample == last->out_size ? last->scratch : NULL;
 }
 
-void mt_model_backward(mt_model *m, float *dout, int n, const mt_pass *pass)
+mt_status mt_model_backward(mt_model *m, float *dout, int n, const mt_pass *pass, float *dx0, mt_error *err)
 {
     float *dy = dout;
     for (int i = m->n_layers - 1; i >= 0; i--) {
         mt_layer *l = &m->layers[i];
-        float *dx = i > 0 ? (dy == m->dbuf[0] ? m->dbuf[1] : m->dbuf[0]) : NULL;
+        float *dx = i > 0 ? (dy == m->dbuf[0] ? m->dbuf[1] : m->dbuf[0]) : dx0;
         double t0 = pass->timeline ? mt_wtime() : 0;
-        l->ops->backward(l, m->acts[i], m->acts[i + 1], dy, dx, n, pass);
+        mt_status st = l->ops->backward(l, m->acts[i], m->acts[i + 1], dy, dx, n, pass, err);
+        if (st)
+            return st;
         if (pass->timeline)
             mt_timeline_add(pass->timeline, MT_TL_BACKWARD, pass->timeline_layer0 + i, t0, mt_wtime());
         if (pass->grads_ready)
             pass->grads_ready(pass->hook_user, i);
         dy = dx;
     }
+    return MT_OK;
 }
 
 double mt_model_apply_penalties(mt_model *m)
@@ -352,13 +359,6 @@ int mt_model_nonfinite_grad_layer(const mt_model *m)
 void mt_model_zero_grads(mt_model *m)
 {
     memset(m->grads, 0, m->n_params * sizeof *m->grads);
-}
-
-const char *mt_model_describe_layer(const mt_model *m, int i, char *buf, size_t size)
-{
-    const mt_layer *l = &m->layers[i];
-    snprintf(buf, size, "%-16s %8zu -> %-8zu %10zu params", l->ops->name, l->in_size, l->out_size, l->n_params);
-    return buf;
 }
 
 void mt_model_free(mt_model *m)

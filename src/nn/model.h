@@ -51,14 +51,18 @@ size_t mt_model_physical_memory(void);
 /* Initializes parameters from the layers' initializers with keys derived from seed. */
 void mt_model_init_params(mt_model *m, uint64_t seed);
 
-/* Runs the forward pass on m->acts[0][0 .. n * input_size); returns the output buffer [n, output_size]. */
-const float *mt_model_forward(mt_model *m, int n, const mt_pass *pass);
+/* Runs the forward pass on m->acts[0][0 .. n * input_size) and sets *out (unless out is NULL) to the output
+ * buffer [n, output_size]. MT_OK, or the first layer's failure (a sum over the ranks that failed) with its
+ * message in err: the output is then incomplete and *out is not set. */
+mt_status mt_model_forward(mt_model *m, int n, const mt_pass *pass, const float **out, mt_error *err);
 
 /* Pre-activation output of the last layer (logits) from the latest forward pass, or NULL if not kept. */
 const float *mt_model_logits(const mt_model *m);
 
-/* Backward pass from d(loss)/d(output) given in dout [n, output_size] (overwritten); adds into m->grads. */
-void mt_model_backward(mt_model *m, float *dout, int n, const mt_pass *pass);
+/* Backward pass from d(loss)/d(output) given in dout [n, output_size] (overwritten); adds into m->grads and,
+ * unless dx0 is NULL, writes d(loss)/d(input) into dx0 [n, input_size]. MT_OK, or the first layer's failure
+ * as in mt_model_forward (the layers after it, whose backward ran first, have added their gradients). */
+mt_status mt_model_backward(mt_model *m, float *dout, int n, const mt_pass *pass, float *dx0, mt_error *err);
 
 /* Adds the gradients of the layers' L1/L2 penalties to the gradient slab and returns the penalty. */
 double mt_model_apply_penalties(mt_model *m);
@@ -81,9 +85,6 @@ int mt_model_nonfinite_grad_layer(const mt_model *m);
 
 /* Zeroes the gradient slab (not the trailer). */
 void mt_model_zero_grads(mt_model *m);
-
-/* Human-readable one-line summary of layer i ("dense 784 -> 256 relu"). */
-const char *mt_model_describe_layer(const mt_model *m, int i, char *buf, size_t size);
 
 void mt_model_free(mt_model *m);
 

@@ -279,9 +279,9 @@ static void tiled_row_backward(const float *dy, const int32_t *code, int OW, flo
 }
 #endif
 
-static void extreme_forward(mt_layer *l, const float *x, float *y, int n, const mt_pass *pass)
+static mt_status extreme_forward(mt_layer *l, const float *x, float *y, int n, const mt_pass *pass, mt_error *err)
 {
-    (void)pass;
+    (void)pass, (void)err;
     const pool_state *g = l->state;
     const float sign = g->kind == POOL_MIN ? -1.0f : 1.0f;
     size_t hw = (size_t)g->H * g->W, ohw = (size_t)g->OH * g->OW;
@@ -298,6 +298,7 @@ static void extreme_forward(mt_layer *l, const float *x, float *y, int n, const 
         else
             extreme_channel(g, sign, x + c * hw, y + c * ohw, idx + c * ohw);
     }
+    return MT_OK;
 }
 
 /* Tiled 2x2: every input gradient written once; the columns and row the windows leave out get 0. */
@@ -321,18 +322,18 @@ static void tiled_backward(const pool_state *g, const float *dy, const int32_t *
     }
 }
 
-static void extreme_backward(mt_layer *l, const float *x, const float *y, float *dy, float *dx, int n,
-                             const mt_pass *pass)
+static mt_status extreme_backward(mt_layer *l, const float *x, const float *y, float *dy, float *dx, int n,
+                                  const mt_pass *pass, mt_error *err)
 {
-    (void)x, (void)y, (void)pass;
+    (void)x, (void)y, (void)pass, (void)err;
     const pool_state *g = l->state;
     if (!dx)
-        return;
+        return MT_OK;
     size_t hw = (size_t)g->H * g->W, ohw = (size_t)g->OH * g->OW;
     const int32_t *idx = (const int32_t *)l->scratch;
     if (g->tiled2x2) {
         tiled_backward(g, dy, idx, dx, n);
-        return;
+        return MT_OK;
     }
     memset(dx, 0, (size_t)n * l->in_size * sizeof *dx);
     for (size_t c = 0; c < (size_t)n * g->C; c++) {
@@ -342,6 +343,7 @@ static void extreme_backward(mt_layer *l, const float *x, const float *y, float 
         for (size_t i = 0; i < ohw; i++)
             d[at[i]] += dyc[i];
     }
+    return MT_OK;
 }
 
 /* Number of input values in the window of output column ow. */
@@ -351,9 +353,9 @@ static int window_width(const pool_state *g, int ow)
     return (right < g->W ? right : g->W) - (left > 0 ? left : 0);
 }
 
-static void avg_forward(mt_layer *l, const float *x, float *y, int n, const mt_pass *pass)
+static mt_status avg_forward(mt_layer *l, const float *x, float *y, int n, const mt_pass *pass, mt_error *err)
 {
-    (void)pass;
+    (void)pass, (void)err;
     const pool_state *g = l->state;
     size_t hw = (size_t)g->H * g->W, ohw = (size_t)g->OH * g->OW;
     for (size_t c = 0; c < (size_t)n * g->C; c++) {
@@ -385,15 +387,16 @@ static void avg_forward(mt_layer *l, const float *x, float *y, int n, const mt_p
                 out[ow] /= (float)((r1 - r0) * window_width(g, ow));
         }
     }
+    return MT_OK;
 }
 
-static void avg_backward(mt_layer *l, const float *x, const float *y, float *dy, float *dx, int n,
-                         const mt_pass *pass)
+static mt_status avg_backward(mt_layer *l, const float *x, const float *y, float *dy, float *dx, int n,
+                              const mt_pass *pass, mt_error *err)
 {
-    (void)x, (void)y, (void)pass;
+    (void)x, (void)y, (void)pass, (void)err;
     const pool_state *g = l->state;
     if (!dx)
-        return;
+        return MT_OK;
     size_t hw = (size_t)g->H * g->W, ohw = (size_t)g->OH * g->OW;
     memset(dx, 0, (size_t)n * l->in_size * sizeof *dx);
     for (size_t c = 0; c < (size_t)n * g->C; c++) {
@@ -413,6 +416,7 @@ static void avg_backward(mt_layer *l, const float *x, const float *y, float *dy,
                 }
         }
     }
+    return MT_OK;
 }
 
 /* ---- global average pooling: [C, H, W] -> [C] ---- */
@@ -428,9 +432,9 @@ static mt_status gap_setup(mt_layer *l, mt_error *err)
     return MT_OK;
 }
 
-static void gap_forward(mt_layer *l, const float *x, float *y, int n, const mt_pass *pass)
+static mt_status gap_forward(mt_layer *l, const float *x, float *y, int n, const mt_pass *pass, mt_error *err)
 {
-    (void)pass;
+    (void)pass, (void)err;
     size_t hw = l->in_size / l->out_size;
     const float inv = 1.0f / (float)hw;
     for (size_t c = 0; c < (size_t)n * l->out_size; c++) {
@@ -440,14 +444,15 @@ static void gap_forward(mt_layer *l, const float *x, float *y, int n, const mt_p
             s += xc[i];
         y[c] = s * inv;
     }
+    return MT_OK;
 }
 
-static void gap_backward(mt_layer *l, const float *x, const float *y, float *dy, float *dx, int n,
-                         const mt_pass *pass)
+static mt_status gap_backward(mt_layer *l, const float *x, const float *y, float *dy, float *dx, int n,
+                              const mt_pass *pass, mt_error *err)
 {
-    (void)x, (void)y, (void)pass;
+    (void)x, (void)y, (void)pass, (void)err;
     if (!dx)
-        return;
+        return MT_OK;
     size_t hw = l->in_size / l->out_size;
     const float inv = 1.0f / (float)hw;
     for (size_t c = 0; c < (size_t)n * l->out_size; c++) {
@@ -456,6 +461,7 @@ static void gap_backward(mt_layer *l, const float *x, const float *y, float *dy,
         for (size_t i = 0; i < hw; i++)
             dxc[i] = d;
     }
+    return MT_OK;
 }
 
 const mt_layer_ops mt_max_pool2d_layer = {

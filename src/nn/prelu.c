@@ -37,9 +37,9 @@ static mt_status prelu_setup(mt_layer *l, mt_error *err)
     return MT_OK;
 }
 
-static void prelu_forward(mt_layer *l, const float *x, float *y, int n, const mt_pass *pass)
+static mt_status prelu_forward(mt_layer *l, const float *x, float *y, int n, const mt_pass *pass, mt_error *err)
 {
-    (void)pass;
+    (void)pass, (void)err;
     const float *a = l->params;
     size_t c = (size_t)l->tensors[0].size, s = l->in_size / c;
     for (int i = 0; i < n; i++) {
@@ -57,13 +57,14 @@ static void prelu_forward(mt_layer *l, const float *x, float *y, int n, const mt
                 yc[j] = xc[j] > 0.0f ? xc[j] : ac * xc[j];
         }
     }
+    return MT_OK;
 }
 
 /* d(loss)/d(a_c) = sum over samples and positions of dy * min(x, 0); dx = dy * (x > 0 ? 1 : a_c). */
-static void prelu_backward(mt_layer *l, const float *x, const float *y, float *dy, float *dx, int n,
-                           const mt_pass *pass)
+static mt_status prelu_backward(mt_layer *l, const float *x, const float *y, float *dy, float *dx, int n,
+                                const mt_pass *pass, mt_error *err)
 {
-    (void)pass, (void)y;
+    (void)pass, (void)y, (void)err;
     const float *a = l->params;
     float *ga = l->grads;
     size_t c = (size_t)l->tensors[0].size, s = l->in_size / c;
@@ -89,6 +90,7 @@ static void prelu_backward(mt_layer *l, const float *x, const float *y, float *d
                     dxi[ch * s + j] = xc[j] > 0.0f ? dc[j] : ac * dc[j];
         }
     }
+    return MT_OK;
 }
 
 const mt_layer_ops mt_prelu_layer = {
@@ -97,6 +99,7 @@ const mt_layer_ops mt_prelu_layer = {
     .options_size = sizeof(prelu_opts),
     .doc = "x > 0 ? x : a x with a learnable slope a per unit (per channel, the first sample dimension, for "
            "[C, H, W] inputs); weight [C] as torch.nn.PReLU(num_parameters=C, init=0.25)",
+    .torch = "torch.nn.PReLU(num_parameters=C) state_dict: weight [C]",
     .setup = prelu_setup,
     .forward = prelu_forward,
     .backward = prelu_backward,

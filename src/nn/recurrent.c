@@ -242,11 +242,11 @@ static void cell_step(const rec_state *s, const rec_bufs *b, const float *b_hh, 
     }
 }
 
-static void rec_forward(mt_layer *l, const float *x, float *y, int n, const mt_pass *pass)
+static mt_status rec_forward(mt_layer *l, const float *x, float *y, int n, const mt_pass *pass, mt_error *err)
 {
-    (void)pass;
+    (void)pass, (void)err;
     if (n == 0)
-        return;
+        return MT_OK;
     const rec_state *s = l->state;
     const rec_opts *o = l->opts;
     const int T = s->T, H = s->H, GH = s->G * s->H;
@@ -269,6 +269,7 @@ static void rec_forward(mt_layer *l, const float *x, float *y, int n, const mt_p
     else
         for (int i = 0; i < n; i++)
             memcpy(y + (size_t)i * H, b.h + ((size_t)i * T + T - 1) * H, (size_t)H * sizeof *y);
+    return MT_OK;
 }
 
 /* Backward of step t for one sample: from dh (total gradient into h_t) writes the gates' pre-activation
@@ -338,12 +339,12 @@ static void cell_step_back(const rec_state *s, const rec_bufs *b, float *gb_hh, 
     }
 }
 
-static void rec_backward(mt_layer *l, const float *x, const float *y, float *dy, float *dx, int n,
-                         const mt_pass *pass)
+static mt_status rec_backward(mt_layer *l, const float *x, const float *y, float *dy, float *dx, int n,
+                              const mt_pass *pass, mt_error *err)
 {
-    (void)y, (void)pass;
+    (void)y, (void)pass, (void)err;
     if (n == 0)
-        return;
+        return MT_OK;
     const rec_state *s = l->state;
     const rec_opts *o = l->opts;
     const int T = s->T, H = s->H, F = s->F, GH = s->G * s->H;
@@ -356,7 +357,8 @@ static void rec_backward(mt_layer *l, const float *x, const float *y, float *dy,
     for (int t = T - 1; t >= 0; t--) {
         if (o->return_sequences || t == T - 1)
             for (int i = 0; i < n; i++)
-                add_row(H, b.dh + (size_t)i * H, o->return_sequences ? dy + ((size_t)i * T + t) * H : dy + (size_t)i * H);
+                add_row(H, b.dh + (size_t)i * H,
+                        o->return_sequences ? dy + ((size_t)i * T + t) * H : dy + (size_t)i * H);
         cell_step_back(s, &b, gb_hh, n, t);
         if (!t)
             break;
@@ -378,6 +380,7 @@ static void rec_backward(mt_layer *l, const float *x, const float *y, float *dy,
     mt_sgemm(1, 0, GH, F, (int)rows, 1.0f, b.gates, GH, x, F, 1.0f, gw_ih, F);
     if (dx)
         mt_sgemm(0, 0, (int)rows, F, GH, 1.0f, b.gates, GH, w_ih, F, 0.0f, dx, F);
+    return MT_OK;
 }
 
 const mt_layer_ops mt_rnn_layer = {
@@ -386,6 +389,8 @@ const mt_layer_ops mt_rnn_layer = {
     .options_size = sizeof(rec_opts),
     .doc = "simple recurrent layer h' = tanh(W_ih x + b_ih + W_hh h + b_hh) over inputs [time, features], "
            "as torch.nn.RNN (batch_first)",
+    .torch = "torch.nn.RNN(batch_first=True) state_dict: weight_ih_l0 [H, F], weight_hh_l0 [H, H], bias_ih_l0, "
+             "bias_hh_l0 [H]",
     .setup = rec_setup,
     .forward = rec_forward,
     .backward = rec_backward,
@@ -396,6 +401,8 @@ const mt_layer_ops mt_lstm_layer = {
     .options = rec_options,
     .options_size = sizeof(rec_opts),
     .doc = "long short-term memory over inputs [time, features], gates i f g o as torch.nn.LSTM (batch_first)",
+    .torch = "torch.nn.LSTM(batch_first=True) state_dict, gates i f g o: weight_ih_l0 [4H, F], weight_hh_l0 "
+             "[4H, H], bias_ih_l0, bias_hh_l0 [4H]",
     .setup = rec_setup,
     .forward = rec_forward,
     .backward = rec_backward,
@@ -406,6 +413,8 @@ const mt_layer_ops mt_gru_layer = {
     .options = rec_options,
     .options_size = sizeof(rec_opts),
     .doc = "gated recurrent unit over inputs [time, features], gates r z n as torch.nn.GRU (batch_first)",
+    .torch = "torch.nn.GRU(batch_first=True) state_dict, gates r z n: weight_ih_l0 [3H, F], weight_hh_l0 "
+             "[3H, H], bias_ih_l0, bias_hh_l0 [3H]",
     .setup = rec_setup,
     .forward = rec_forward,
     .backward = rec_backward,

@@ -2,9 +2,9 @@
  * row-major order, as torch's x.view(n, *shape) or Keras' Reshape. One entry may be -1: it is inferred
  * from the sample size. The product of the shape must equal the number of values of the input sample.
  * Typical use: a generator's dense output [C H W] -> [C, H, W] before conv2d_transpose or upsample2d.
- * The values do not move; forward and backward copy (the gradient passes through unchanged). */
+ * The values do not move; forward and backward copy (flatten's passes: the gradient passes through
+ * unchanged). */
 #include <stdio.h>
-#include <string.h>
 
 #include "core/error.h"
 #include "nn/layer.h"
@@ -67,27 +67,12 @@ static mt_status reshape_setup(mt_layer *l, mt_error *err)
     return MT_OK;
 }
 
-static void reshape_forward(mt_layer *l, const float *x, float *y, int n, const mt_pass *pass)
-{
-    (void)pass;
-    if (n > 0)
-        memcpy(y, x, (size_t)n * l->in_size * sizeof *y);
-}
-
-static void reshape_backward(mt_layer *l, const float *x, const float *y, float *dy, float *dx, int n,
-                             const mt_pass *pass)
-{
-    (void)x, (void)y, (void)pass;
-    if (dx && n > 0)
-        memcpy(dx, dy, (size_t)n * l->in_size * sizeof *dx);
-}
-
 const mt_layer_ops mt_reshape_layer = {
     .name = "reshape",
     .options = reshape_options,
     .options_size = sizeof(reshape_opts),
     .doc = "each sample to `shape` (row-major, values unchanged), as torch's view(n, *shape) or Keras' Reshape",
     .setup = reshape_setup,
-    .forward = reshape_forward,
-    .backward = reshape_backward,
+    .forward = mt_layer_copy_forward,
+    .backward = mt_layer_copy_backward,
 };

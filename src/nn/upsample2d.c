@@ -89,9 +89,9 @@ static inline void narrow(const float *restrict g, float *restrict d, int W, int
     }
 }
 
-static void upsample_forward(mt_layer *l, const float *x, float *y, int n, const mt_pass *pass)
+static mt_status upsample_forward(mt_layer *l, const float *x, float *y, int n, const mt_pass *pass, mt_error *err)
 {
-    (void)pass;
+    (void)pass, (void)err;
     const upsample_state *g = l->state;
     const size_t ow = (size_t)g->W * g->sw, rows = (size_t)n * g->C * g->H;
     for (size_t r = 0; r < rows; r++) {
@@ -100,14 +100,15 @@ static void upsample_forward(mt_layer *l, const float *x, float *y, int n, const
         for (int i = 1; i < g->sh; i++)
             memcpy(o + i * ow, o, ow * sizeof *o);
     }
+    return MT_OK;
 }
 
-static void upsample_backward(mt_layer *l, const float *x, const float *y, float *dy, float *dx, int n,
-                              const mt_pass *pass)
+static mt_status upsample_backward(mt_layer *l, const float *x, const float *y, float *dy, float *dx, int n,
+                                   const mt_pass *pass, mt_error *err)
 {
-    (void)x, (void)y, (void)pass;
+    (void)x, (void)y, (void)pass, (void)err;
     if (!dx)
-        return;
+        return MT_OK;
     const upsample_state *g = l->state;
     const size_t ow = (size_t)g->W * g->sw, rows = (size_t)n * g->C * g->H;
     for (size_t r = 0; r < rows; r++) {
@@ -115,6 +116,7 @@ static void upsample_backward(mt_layer *l, const float *x, const float *y, float
         for (int i = 0; i < g->sh; i++)
             narrow(d + i * ow, dx + r * g->W, g->W, g->sw, i > 0);
     }
+    return MT_OK;
 }
 
 const mt_layer_ops mt_upsample2d_layer = {

@@ -270,33 +270,6 @@ static void tb_layer(text_buf *b, const mt_layer *l)
     tb_add(b, "}");
 }
 
-/* What the datasets of a layer's group are in PyTorch (the group attribute torch). */
-static const char *torch_note(const mt_layer *l)
-{
-    static const struct {
-        const char *type, *note;
-    } notes[] = {
-        {"dense", "torch.nn.Linear state_dict: weight [out_features, in_features], bias [out_features]"},
-        {"conv2d", "torch.nn.Conv2d state_dict: weight [out_channels, in_channels, kh, kw], bias [out_channels]"},
-        {"conv2d_transpose",
-         "torch.nn.ConvTranspose2d state_dict: weight [in_channels, out_channels, kh, kw], bias [out_channels]"},
-        {"batch_norm", "torch.nn.BatchNorm1d (flat input) or BatchNorm2d ([C, H, W] input) state_dict: weight, "
-                       "bias, running_mean, running_var [C]"},
-        {"prelu", "torch.nn.PReLU(num_parameters=C) state_dict: weight [C]"},
-        {"embedding", "torch.nn.Embedding state_dict: weight [num_embeddings, embedding_dim]"},
-        {"rnn", "torch.nn.RNN(batch_first=True) state_dict: weight_ih_l0 [H, F], weight_hh_l0 [H, H], bias_ih_l0, "
-                "bias_hh_l0 [H]"},
-        {"lstm", "torch.nn.LSTM(batch_first=True) state_dict, gates i f g o: weight_ih_l0 [4H, F], weight_hh_l0 "
-                 "[4H, H], bias_ih_l0, bias_hh_l0 [4H]"},
-        {"gru", "torch.nn.GRU(batch_first=True) state_dict, gates r z n: weight_ih_l0 [3H, F], weight_hh_l0 "
-                "[3H, H], bias_ih_l0, bias_hh_l0 [3H]"},
-    };
-    for (size_t i = 0; i < sizeof notes / sizeof notes[0]; i++)
-        if (!strcmp(notes[i].type, l->ops->name))
-            return notes[i].note;
-    return NULL;
-}
-
 /* Group name of layer i: "000_dense" (sorted order equals layer order). */
 static void layer_group_name(const mt_model *m, int i, char *buf, size_t size)
 {
@@ -333,9 +306,8 @@ static void write_layer_attrs(writer *w, hid_t g, const mt_layer *l)
     free(b.s);
     write_attr_ints(w, g, "input_shape", l->in_shape.v, l->in_shape.n);
     write_attr_ints(w, g, "output_shape", l->out_shape.v, l->out_shape.n);
-    const char *note = torch_note(l);
-    if (note)
-        write_attr_str(w, g, "torch", note);
+    if (l->ops->torch)
+        write_attr_str(w, g, "torch", l->ops->torch);
 }
 
 /* Attributes of a network's params group: input_shape, and layers, a JSON array of every layer (those

@@ -192,7 +192,10 @@ static mt_status run_piece(classifier *t, uint64_t mb, uint64_t start, uint64_t 
     mt_pass pass = {.training = 1, .seed = (uint64_t)t->cfg->training.seed, .step = (uint64_t)t->L->state.step,
                     .first = offset + start, .global_n = total, .sum_over_ranks = t->chunk ? NULL : mt_comm_sum_hook, .sum_user = t->comm,
                     .timeline = t->L->tl, .grads_ready = last ? mt_loop_grads_ready : NULL, .hook_user = t->gx};
-    const float *out = mt_model_forward(&s->model, n, &pass);
+    const float *out;
+    mt_status rc = mt_model_forward(&s->model, n, &pass, &out, err);
+    if (rc)
+        return rc;
     const int32_t *yc = s->classes ? s->y_class : NULL;
     const float *yt = s->classes ? NULL : s->y_target;
     double loss = mt_loss_compute(&s->loss, out, mt_model_logits(&s->model), yc, yt,
@@ -207,7 +210,8 @@ static mt_status run_piece(classifier *t, uint64_t mb, uint64_t start, uint64_t 
     float *trailer = mt_model_grad_trailer(&s->model);
     trailer[MT_GRAD_FAIL_SLOT] = st || trailer[MT_GRAD_FAIL_SLOT] != 0.0f; /* stays set once a piece failed */
     trailer[MT_GRAD_LOSS_SLOT] = (float)(t->chunk ? loss : *loss_here);
-    mt_model_backward(&s->model, s->dout, n, &pass);
+    if ((rc = mt_model_backward(&s->model, s->dout, n, &pass, NULL, err)))
+        return rc;
     double t2 = mt_wtime();
     t->times.compute += t2 - t1;
     t->bal.work += t2 - t0;

@@ -97,19 +97,6 @@ static uint64_t train_noise_key(const gan *t, uint64_t step)
     return mt_key(mt_key((uint64_t)t->cfg->training.seed, KEY_TRAIN_NOISE), step);
 }
 
-/* The backward pass of mt_model_backward, with the gradient by the input written to dx0 [n, input_size]
- * (the generator step needs it from the discriminator). */
-static void backward_to_input(mt_model *m, float *dout, int n, const mt_pass *pass, float *dx0)
-{
-    float *dy = dout;
-    for (int i = m->n_layers - 1; i >= 0; i--) {
-        mt_layer *l = &m->layers[i];
-        float *dx = i > 0 ? (dy == m->dbuf[0] ? m->dbuf[1] : m->dbuf[0]) : dx0;
-        l->ops->backward(l, m->acts[i], m->acts[i + 1], dy, dx, n, pass);
-        dy = dx;
-    }
-}
-
 /* ---- setup ------------------------------------------------------------------------------------------- */
 
 static mt_status build_net(gan *t, net *nt, int discriminator, const mt_ints *input, mt_error *err)
@@ -263,10 +250,15 @@ static mt_status read_real(gan *t, uint64_t batch, uint64_t start, uint64_t coun
 }
 
 /* Discriminator forward on its input, BCE with logits against `label`; dlogit gets the gradient scaled
- * by inv. Returns the summed loss; *prob gets the summed probabilities. */
-static double d_loss(gan *t, int n, const mt_pass *pass, int label, float inv, double *prob)
+ * by inv. Adds the summed loss to *total; *prob gets the summed probabilities. The forward pass's failure,
+ * if any. */
+static mt_status d_loss(gan *t, int n, const mt_pass *pass, int label, float inv, double *total, double *prob,
+                        mt_error *err)
 {
-    const float *out = mt_model_forward(&t->d.m, n, pass);
+    const float *out;
+    mt_status st = mt_model_forward(&t->d.m, n, pass, &out, err);
+    if (st)
+        return st;
     double loss = 0, p_sum = 0;
     for (int i = 0; i < n; i++) {
         const float l = out[i], p = sigmoid(l);
@@ -275,7 +267,8 @@ static double d_loss(gan *t, int n, const mt_pass *pass, int label, float inv, d
         t->dlogit[i] = (p - (float)label) * inv;
     }
     *prob = p_sum;
-    return loss;
+    *total += loss;
+    return MT_OK;
 }
 
 /* Global batch `batch` of the epoch: one discriminator step and one generator step (see the top). */
@@ -296,24 +289,30 @@ static mt_status step(mt_loop *L, uint64_t batch, int *skip, mt_error *err)
     mt_pass real = {.training = 1, .seed = seed, .step = step, .first = start, .global_n = 2 * b,
                     .sum_over_ranks = mt_comm_sum_hook, .sum_user = t->comm, .timeline = L->tl,
                     .timeline_layer0 = g->n_layers};
-    double p_real, p_fake, p_g;
-    double loss_d = d_loss(t, n, &real, 1, inv, &p_real);
-    mt_model_backward(d, t->dlogit, n, &real);
+    double p_real, p_fake, p_g, loss_d = 0, loss_g = 0;
+    mt_status rc = d_loss(t, n, &real, 1, inv, &loss_d, &p_real, err);
+    if (!rc)
+        rc = mt_model_backward(d, t->dlogit, n, &real, NULL, err);
+    if (rc)
+        return rc;
     fill_noise(g->acts[0], t->cfg->gan.noise, train_noise_key(t, step), start, n);
     mt_pass gpass = {.training = 1, .seed = mt_key(seed, KEY_G_PASS), .step = step, .first = start, .global_n = b,
                      .sum_over_ranks = mt_comm_sum_hook, .sum_user = t->comm, .timeline = L->tl};
-    const float *fake = mt_model_forward(g, n, &gpass);
+    const float *fake;
+    if ((rc = mt_model_forward(g, n, &gpass, &fake, err)))
+        return rc;
     memcpy(d->acts[0], fake, (size_t)n * t->sample * sizeof *fake);
     mt_pass fk = real;
     fk.first = b + start;
-    loss_d += d_loss(t, n, &fk, 0, inv, &p_fake);
+    if ((rc = d_loss(t, n, &fk, 0, inv, &loss_d, &p_fake, err)))
+        return rc;
     float *dtr = mt_model_grad_trailer(d);
     dtr[MT_GRAD_FAIL_SLOT] = st ? 1.0f : 0.0f;
     dtr[MT_GRAD_LOSS_SLOT] = (float)loss_d;
     fk.grads_ready = mt_loop_grads_ready, fk.hook_user = &t->d.loop->gx;
-    mt_model_backward(d, t->dlogit, n, &fk);
-    mt_status rc = mt_grad_exchange_finish(&t->d.loop->gx, err);
-    if (rc || (rc = mt_loop_check_sums(L, t->d.loop, "discriminator", st, skip, err)))
+    if ((rc = mt_model_backward(d, t->dlogit, n, &fk, NULL, err)) ||
+        (rc = mt_grad_exchange_finish(&t->d.loop->gx, err)) ||
+        (rc = mt_loop_check_sums(L, t->d.loop, "discriminator", st, skip, err)))
         return rc;
     const int stop = mt_loop_stop_requested(t->d.loop);
     if (!*skip)
@@ -322,12 +321,13 @@ static mt_status step(mt_loop *L, uint64_t batch, int *skip, mt_error *err)
     /* Generator: the same fakes (still the discriminator's input) through the updated discriminator. */
     mt_loop_begin_sums(L, t->g.loop);
     fk.grads_ready = NULL, fk.hook_user = NULL;
-    double loss_g = d_loss(t, n, &fk, 1, inv, &p_g);
-    backward_to_input(d, t->dlogit, n, &fk, t->dimg);
+    if ((rc = d_loss(t, n, &fk, 1, inv, &loss_g, &p_g, err)) ||
+        (rc = mt_model_backward(d, t->dlogit, n, &fk, t->dimg, err)))
+        return rc;
     mt_model_grad_trailer(g)[MT_GRAD_LOSS_SLOT] = (float)loss_g;
     gpass.grads_ready = mt_loop_grads_ready, gpass.hook_user = &t->g.loop->gx;
-    mt_model_backward(g, t->dimg, n, &gpass);
-    if ((rc = mt_grad_exchange_finish(&t->g.loop->gx, err)) ||
+    if ((rc = mt_model_backward(g, t->dimg, n, &gpass, NULL, err)) ||
+        (rc = mt_grad_exchange_finish(&t->g.loop->gx, err)) ||
         (rc = mt_loop_check_sums(L, t->g.loop, "generator", MT_OK, skip, err)))
         return rc;
     if (!*skip) {
@@ -349,7 +349,10 @@ static mt_status write_grid(gan *t, int epoch, char *path, size_t size, mt_error
     fill_noise(g->acts[0], t->cfg->gan.noise, mt_key((uint64_t)t->cfg->training.seed, KEY_GRID_NOISE), 0,
                GRID_SAMPLES);
     mt_pass pass = {.training = 0, .global_n = GRID_SAMPLES};
-    const float *img = mt_model_forward(g, GRID_SAMPLES, &pass);
+    const float *img;
+    mt_status st = mt_model_forward(g, GRID_SAMPLES, &pass, &img, err);
+    if (st)
+        return st;
     return mt_png_write_grid(path, img, GRID_SAMPLES, t->channels == 3 ? 3 : 1,
                              t->channels == 3 ? t->height : t->channels * t->height, t->width, GRID_COLS, -1.0f,
                              1.0f, err);
@@ -397,7 +400,8 @@ static mt_status end_epoch(mt_loop *L, int epoch, double *values, mt_error *err)
 /* ---- the score --------------------------------------------------------------------------------------- */
 
 /* Generated samples [first, first + count) of the score's noise stream, classified chunk by chunk. */
-static void score_generated(gan *t, mt_gan_classifier *c, uint64_t first, uint64_t count, mt_gan_score_sums *s)
+static mt_status score_generated(gan *t, mt_gan_classifier *c, uint64_t first, uint64_t count,
+                                 mt_gan_score_sums *s, mt_error *err)
 {
     mt_model *g = &t->g.m;
     const uint64_t key = mt_key((uint64_t)t->cfg->training.seed, KEY_SCORE_NOISE);
@@ -406,13 +410,19 @@ static void score_generated(gan *t, mt_gan_classifier *c, uint64_t first, uint64
         const int n = (int)(count - done < (uint64_t)chunk ? count - done : (uint64_t)chunk);
         fill_noise(g->acts[0], t->cfg->gan.noise, key, first + done, n);
         mt_pass pass = {.training = 0, .global_n = (uint64_t)n};
-        float *img = (float *)mt_model_forward(g, n, &pass);
+        const float *out;
+        mt_status st = mt_model_forward(g, n, &pass, &out, err);
+        if (st)
+            return st;
+        float *img = (float *)out;
         const size_t values = (size_t)n * t->sample;
         for (size_t i = 0; i < values; i++) /* back from [-1, 1] to the data's [0, 1] */
             img[i] = 0.5f * (img[i] + 1.0f);
-        mt_gan_classifier_add(c, img, n, s);
+        if ((st = mt_gan_classifier_add(c, img, n, s, err)))
+            return st;
         done += (uint64_t)n;
     }
+    return MT_OK;
 }
 
 /* The score of gan.classifier: generated samples and the classifier's real test images. Collective. */
@@ -429,8 +439,9 @@ static mt_status run_score(gan *t, mt_gan_score *out, mt_error *err)
     if (!st) {
         uint64_t first, count;
         mt_sampler_slice((uint64_t)t->cfg->gan.score_samples, t->size, t->rank, &first, &count);
-        score_generated(t, &c, first, count, &sums[0]);
-        st = mt_comm_allreduce_sum_f64(t->comm, (double *)&sums[0], sizeof sums[0] / sizeof(double), err);
+        score_generated(t, &c, first, count, &sums[0], err);
+        if (!(st = mt_comm_agree(t->comm, err))) /* every rank joins the sum, or none */
+            st = mt_comm_allreduce_sum_f64(t->comm, (double *)&sums[0], sizeof sums[0] / sizeof(double), err);
     }
     if (!st)
         st = mt_gan_classifier_real(&c, t->comm, &sums[1], out, err);

@@ -85,10 +85,14 @@ int mt_gan_classifier_capacity(const mt_gan_classifier *c)
 }
 
 /* Forward pass on the n samples already in the model's input (preprocessed); adds their distributions. */
-static void classify(mt_gan_classifier *c, int n, mt_gan_score_sums *s)
+static mt_status classify(mt_gan_classifier *c, int n, mt_gan_score_sums *s, mt_error *err)
 {
     mt_pass pass = {.training = 0, .global_n = (uint64_t)n};
-    float *out = (float *)mt_model_forward(&c->s.model, n, &pass);
+    const float *y;
+    mt_status st = mt_model_forward(&c->s.model, n, &pass, &y, err);
+    if (st)
+        return st;
+    float *out = (float *)y;
     if (!c->softmax) { /* logits or scores: softmax in place, per row */
         for (int i = 0; i < n; i++) {
             float *row = out + (size_t)i * (size_t)c->classes, top = row[0];
@@ -102,14 +106,15 @@ static void classify(mt_gan_classifier *c, int n, mt_gan_score_sums *s)
         }
     }
     mt_gan_score_add(s, out, n, c->classes);
+    return MT_OK;
 }
 
-void mt_gan_classifier_add(mt_gan_classifier *c, const float *x, int n, mt_gan_score_sums *s)
+mt_status mt_gan_classifier_add(mt_gan_classifier *c, const float *x, int n, mt_gan_score_sums *s, mt_error *err)
 {
     float *in = c->s.model.acts[0];
     memcpy(in, x, (size_t)n * c->s.model.input_size * sizeof *in);
     mt_prep_apply(&c->s.prep, in, (size_t)n);
-    classify(c, n, s);
+    return classify(c, n, s, err);
 }
 
 /* The split of real images the classifier's config names: its test split, else its validation split. */
@@ -137,7 +142,7 @@ mt_status mt_gan_classifier_real(mt_gan_classifier *c, mt_comm *comm, mt_gan_sco
         const int n = (int)(count - done < (uint64_t)c->s.capacity ? count - done : (uint64_t)c->s.capacity);
         st = mt_session_read(&c->s, v, v->rows + first + done, n, err);
         if (!st)
-            classify(c, n, s);
+            st = classify(c, n, s, err);
         done += (uint64_t)n;
     }
     if (mt_comm_agree(comm, err))

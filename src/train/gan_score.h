@@ -63,8 +63,8 @@ int mt_gan_classifier_capacity(const mt_gan_classifier *c);
 
 /* Classifies x[n, sample_size] given in the data's range before preprocessing (uint8 images: [0, 1]): the
  * classifier's preprocessing is applied, then its forward pass in inference mode; adds into s. n at most
- * the capacity. Rank-local. */
-void mt_gan_classifier_add(mt_gan_classifier *c, const float *x, int n, mt_gan_score_sums *s);
+ * the capacity. Rank-local; the forward pass's failure, if any. */
+mt_status mt_gan_classifier_add(mt_gan_classifier *c, const float *x, int n, mt_gan_score_sums *s, mt_error *err);
 
 /* The real images: every row of the classifier's test split (else its validation split), shared by the
  * ranks; sums over all ranks in *s. Collective. Names the file and split in out. */

@@ -104,7 +104,9 @@ mt_status mt_predict_batch(mt_session *s, const float *x, uint64_t n, float *out
         memcpy(m->acts[0], x + done * in, (size_t)b * in * sizeof *x);
         mt_prep_apply(&s->prep, m->acts[0], (size_t)b);
         mt_pass pass = {.training = 0, .first = done, .global_n = n};
-        const float *y = mt_model_forward(m, b, &pass);
+        const float *y;
+        if ((st = mt_model_forward(m, b, &pass, &y, err)))
+            return st;
         memcpy(out + done * k, y, (size_t)b * k * sizeof *out);
         done += (uint64_t)b;
     }
@@ -157,7 +159,9 @@ static mt_status run_local(mt_session *s, uint64_t first, uint64_t count, int ba
         if (st)
             return st;
         mt_pass pass = {.training = 0, .first = first + done, .global_n = v->n};
-        const float *out = mt_model_forward(&s->model, n, &pass);
+        const float *out;
+        if ((st = mt_model_forward(&s->model, n, &pass, &out, err)))
+            return st;
         if (decide)
             mt_predict_decide(&s->loss, out, n, cls);
         if (conf) {

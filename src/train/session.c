@@ -276,7 +276,9 @@ mt_status mt_session_evaluate(mt_session *s, const mt_split_view *v, mt_comm *co
         if (st)
             break;
         mt_pass pass = {.training = 0, .first = first + done, .global_n = v->n};
-        const float *out_ = mt_model_forward(&s->model, n, &pass);
+        const float *out_;
+        if ((st = mt_model_forward(&s->model, n, &pass, &out_, err)))
+            break;
         const int32_t *yc = s->classes ? s->y_class : NULL;
         const float *yt = s->classes ? NULL : s->y_target;
         sums.loss += mt_loss_compute(&s->loss, out_, mt_model_logits(&s->model), yc, yt,

@@ -12,6 +12,7 @@
 #include "nn/activation.h"
 #include "nn/loss.h"
 #include "nn/model.h"
+#include "model_pass.h"
 #include "testlib.h"
 
 /* The canonical name of a names-table entry ("canonical|alias|..."), for messages. */
@@ -220,7 +221,7 @@ static void layer_values(const char *layers, const float *want)
     if (CHECK(build("[3]", layers, "mse", &cfg, &m, &l, &err) == MT_OK, "%s: %s", layers, err.msg)) {
         const float x[] = {-2, 0.5f, 3};
         memcpy(m.acts[0], x, sizeof x);
-        const float *y = mt_model_forward(&m, 1, &pass);
+        const float *y = MODEL_FORWARD(&m, 1, &pass);
         CHECK(m.n_params == 0 && m.output_size == 3, "%s: %zu params, %zu outputs", layers, m.n_params, m.output_size);
         for (int j = 0; j < 3; j++) {
             char what[160];
@@ -292,7 +293,7 @@ static void softmax_last_axis(void)
     if (CHECK(build("[2, 3]", "[softmax]", "categorical_crossentropy", &cfg, &m, &l, &err) == MT_OK, "%s", err.msg)) {
         const float x[] = {1, 2, 3, 0, 0, 0};
         memcpy(m.acts[0], x, sizeof x);
-        const float *y = mt_model_forward(&m, 1, &pass);
+        const float *y = MODEL_FORWARD(&m, 1, &pass);
         CHECK_CLOSE(y[2], 0.66524096, 1e-6, 0, "softmax over the last axis, row 0");
         CHECK_CLOSE(y[4], 1.0 / 3, 1e-6, 0, "softmax over the last axis, row 1");
         CHECK(!l.fused && m.layers[0].out_shape.n == 2, "2-D softmax is not fused");
@@ -317,8 +318,8 @@ static void layer_gradcheck(const char *name, mt_layer *l, int n, uint64_t seed)
     for (size_t i = 0; i < out; i++)
         dy[i] = d[i] = mt_rng_normal(&rng);
     memset(l->grads, 0, l->n_params * sizeof *l->grads);
-    l->ops->forward(l, x, y, n, &pass);
-    l->ops->backward(l, x, y, dy, dx, n, &pass);
+    LAYER_FORWARD(l, x, y, n, &pass);
+    LAYER_BACKWARD(l, x, y, dy, dx, n, &pass);
     size_t total = in + l->n_params;
     for (size_t i = 0; i < total; i++) {
         float *v = i < in ? &x[i] : &l->params[i - in];
@@ -326,7 +327,7 @@ static void layer_gradcheck(const char *name, mt_layer *l, int n, uint64_t seed)
         double s[2] = {0, 0};
         for (int side = 0; side < 2; side++) {
             *v = side ? v0 - h : v0 + h;
-            l->ops->forward(l, x, y, n, &pass);
+            LAYER_FORWARD(l, x, y, n, &pass);
             for (size_t j = 0; j < out; j++)
                 s[side] += (double)d[j] * y[j];
         }
@@ -392,7 +393,7 @@ static void prelu(void)
               m.params[2]);
         memcpy(m.params, (float[]){0.25f, 0.5f, -1}, 3 * sizeof(float));
         memcpy(m.acts[0], (float[]){-2, -2, 4}, 3 * sizeof(float));
-        const float *y = mt_model_forward(&m, 1, &pass);
+        const float *y = MODEL_FORWARD(&m, 1, &pass);
         /* [0.25 * -2, 0.5 * -2, 4] */
         CHECK(y[0] == -0.5f && y[1] == -1.0f && y[2] == 4.0f, "prelu forward: %g %g %g", y[0], y[1], y[2]);
     }
@@ -406,7 +407,7 @@ static void prelu(void)
               m.layers[0].tensors[0].init, m.params[0], m.params[1]);
         m.params[0] = 0.1f, m.params[1] = 0.3f;
         memcpy(m.acts[0], (float[]){-1, 2, -3, -1, -2, 5}, 6 * sizeof(float));
-        const float *y = mt_model_forward(&m, 1, &pass);
+        const float *y = MODEL_FORWARD(&m, 1, &pass);
         /* channel 0 slope 0.1: [-0.1, 2, -0.3]; channel 1 slope 0.3: [-0.3, -0.6, 5] */
         const float want[] = {-0.1f, 2, -0.3f, -0.3f, -0.6f, 5};
         for (int j = 0; j < 6; j++)
@@ -434,9 +435,9 @@ static void step_warning(void)
             m.acts[0][i] = mt_rng_normal(&rng);
         float t[8] = {1, 0, 0, 1, 1, 1, 0, 0}, dout[8];
         mt_model_zero_grads(&m);
-        const float *out = mt_model_forward(&m, 4, &pass);
+        const float *out = MODEL_FORWARD(&m, 4, &pass);
         mt_loss_compute(&l, out, NULL, NULL, t, NULL, 4, dout, 0.25f, NULL);
-        mt_model_backward(&m, dout, 4, &pass);
+        MODEL_BACKWARD(&m, dout, 4, &pass, NULL);
         double g0 = 0, g1 = 0;
         for (size_t i = 0; i < m.layers[0].n_params; i++)
             g0 += fabs(m.layers[0].grads[i]);
@@ -476,7 +477,7 @@ static void fused_standalone(void)
             mt_model_init_params(&m, 2);
             for (int i = 0; i < 12; i++)
                 m.acts[0][i] = 0.5f * (float)(i % 5) - 1.0f;
-            mt_model_forward(&m, 4, &pass);
+            MODEL_FORWARD(&m, 4, &pass);
             const float *z = mt_model_logits(&m);
             int same = z != NULL;
             for (size_t i = 0; same && i < 4 * m.output_size; i++)

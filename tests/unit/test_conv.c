@@ -13,6 +13,7 @@
 #include "nn/activation.h"
 #include "nn/loss.h"
 #include "nn/model.h"
+#include "model_pass.h"
 #include "testlib.h"
 
 /* Builds a model from "model: {input: INPUT, layers: LAYERS}" with the given loss. */
@@ -146,7 +147,7 @@ static void reference_case(const char *name, const char *input, const char *opts
     for (size_t i = 0; i < (size_t)n * in; i++)
         x[i] = (float)cos(1.3 * (double)i);
     mt_pass pass = {.training = 1, .seed = 1, .global_n = (uint64_t)n};
-    const float *y = mt_model_forward(&m, n, &pass);
+    const float *y = MODEL_FORWARD(&m, n, &pass);
     double *want = calloc((size_t)n * out, sizeof *want), *dyd = malloc((size_t)n * out * sizeof *dyd);
     double *dw = calloc(nw + (size_t)g.F, sizeof *dw), *dx = calloc((size_t)n * in, sizeof *dx);
     double *dwa = calloc(nw + (size_t)g.F, sizeof *dwa), *dxa = calloc((size_t)n * in, sizeof *dxa);
@@ -165,7 +166,7 @@ static void reference_case(const char *name, const char *input, const char *opts
     for (int s = 0; s < n; s++)
         ref_backward(&g, x + s * in, w, dyd + s * out, dw, dw + nw, dx + s * in, dwa, dwa + nw, dxa + s * in);
     mt_model_zero_grads(&m);
-    l->ops->backward(l, x, y, dy, dxl, n, &pass);
+    LAYER_BACKWARD(l, x, y, dy, dxl, n, &pass);
     snprintf(what, sizeof what, "%s: weight gradient", name);
     compare(what, l->grads, dw, dwa, nw, 1e-6);
     if (use_bias) {
@@ -249,7 +250,7 @@ static void hand_values(void)
         for (int i = 0; i < 9; i++)
             m.acts[0][i] = (float)(i + 1);
         mt_pass pass = {.training = 1};
-        const float *y = mt_model_forward(&m, 1, &pass);
+        const float *y = MODEL_FORWARD(&m, 1, &pass);
         CHECK(l->out_shape.v[1] == cases[c].oh && l->out_shape.v[2] == cases[c].ow, "%s: output %dx%d", cases[c].opts,
               l->out_shape.v[1], l->out_shape.v[2]);
         for (int i = 0; i < cases[c].oh * cases[c].ow; i++)
@@ -259,7 +260,7 @@ static void hand_values(void)
              * dW[1][1] = 5+6+8+9 = 28; db = 4; dx[0][0] = w[0][0] = 1, dx[1][1] = sum w = 0, dx[2][2] = -1 */
             float dy[4] = {1, 1, 1, 1}, dx[9];
             mt_model_zero_grads(&m);
-            l->ops->backward(l, m.acts[0], y, dy, dx, 1, &pass);
+            LAYER_BACKWARD(l, m.acts[0], y, dy, dx, 1, &pass);
             CHECK_CLOSE(l->grads[0], 12, 1e-6, 1e-6, "hand dW[0][0]");
             CHECK_CLOSE(l->grads[3], 28, 1e-6, 1e-6, "hand dW[1][1]");
             CHECK_CLOSE(l->grads[4], 4, 1e-6, 1e-6, "hand db");
@@ -308,7 +309,7 @@ static void pool_hand_values(void)
         for (int i = 0; i < 16; i++)
             m.acts[0][i] = x[i], m.acts[0][16 + i] = -x[i];
         mt_pass pass = {.training = 1};
-        const float *y = mt_model_forward(&m, 1, &pass);
+        const float *y = MODEL_FORWARD(&m, 1, &pass);
         int k = cases[c].out;
         CHECK(l->out_size == 2 * (size_t)k, "%s: %zu outputs", cases[c].layer, l->out_size);
         for (int i = 0; i < k; i++) {
@@ -325,7 +326,7 @@ static void pool_hand_values(void)
             /* Each input receives its window's gradient over the window size: dy = 1, 2, 3, 4 per 2x2
              * window (and 5, 6, 7, 8 on the second channel) gives dx = dy / 4; global: dx = dy / 16. */
             float dy[8] = {1, 2, 3, 4, 5, 6, 7, 8}, dx[32];
-            l->ops->backward(l, m.acts[0], y, dy, dx, 1, &pass);
+            LAYER_BACKWARD(l, m.acts[0], y, dy, dx, 1, &pass);
             for (int i = 0; i < 32; i++) {
                 int ch = i / 16, row = i % 16 / 4, col = i % 4;
                 float want = k == 1 ? (ch + 1) / 16.0f : (1 + ch * 4 + row / 2 * 2 + col / 2) / 4.0f;
@@ -341,7 +342,7 @@ static void pool_hand_values(void)
             want[16 + 0] = 5, want[16 + 3] = 6, want[16 + 9] = 7, want[16 + 10] = 8;
             CHECK(y[4] == -1 && y[5] == 0 && y[6] == 0 && y[7] == -1, "max of the negated channel: %g %g %g %g",
                   y[4], y[5], y[6], y[7]);
-            l->ops->backward(l, m.acts[0], y, dy, dx, 1, &pass);
+            LAYER_BACKWARD(l, m.acts[0], y, dy, dx, 1, &pass);
             for (int i = 0; i < 32; i++)
                 CHECK(dx[i] == want[i], "max_pool2d gradient at %d: got %g, expected %g", i, dx[i], want[i]);
         }
@@ -365,9 +366,9 @@ static void pool_ties(void)
         memcpy(m.acts[0], x, sizeof x);
         mt_pass pass = {.training = 1};
         mt_layer *l = &m.layers[0];
-        const float *y = mt_model_forward(&m, 1, &pass);
+        const float *y = MODEL_FORWARD(&m, 1, &pass);
         float dy[2] = {1, 2}, dx[8];
-        l->ops->backward(l, m.acts[0], y, dy, dx, 1, &pass);
+        LAYER_BACKWARD(l, m.acts[0], y, dy, dx, 1, &pass);
         int want_at[2][2] = {{1, 2}, {0, 6}};
         for (int i = 0; i < 8; i++) {
             float want = i == want_at[c][0] ? 1 : i == want_at[c][1] ? 2 : 0;
@@ -394,7 +395,7 @@ typedef struct fixture {
 
 static double batch_loss(fixture *f)
 {
-    const float *out = mt_model_forward(&f->m, N, &f->pass);
+    const float *out = MODEL_FORWARD(&f->m, N, &f->pass);
     return mt_loss_compute(&f->loss, out, mt_model_logits(&f->m), f->use_targets ? NULL : f->y,
                            f->use_targets ? f->t : NULL, NULL, N, NULL, 0, NULL) / N;
 }
@@ -528,7 +529,7 @@ static void compare_gradients(fixture *f, const char *name, const float *g, mt_r
     size_t np = f->m.n_params, ns = kink_signs(f, NULL);
     float *dir = malloc(np * sizeof *dir);
     unsigned char *signs = malloc(ns + 1), *tmp = malloc(ns + 1);
-    mt_model_forward(&f->m, N, &f->pass);
+    MODEL_FORWARD(&f->m, N, &f->pass);
     kink_signs(f, signs);
     int trial = 0;
     for (int tries = 0; trial < 3 && tries < 20; tries++) {
@@ -592,15 +593,15 @@ static void check_model(const char *name, const char *input, const char *layers,
     int ready = 0;
     for (int attempt = 0; attempt < 40 && !ready; attempt++) {
         draw(&f, mode, (uint64_t)attempt, strstr(loss, "mse") != NULL, &rng);
-        mt_model_forward(&f.m, N, &f.pass);
+        MODEL_FORWARD(&f.m, N, &f.pass);
         ready = (pool_layer < 0 || window_gap(&f.m, pool_layer) > 0.02) && kink_margin(&f) > 0.003;
     }
     if (CHECK(ready, "%s: no draw without near ties in the pooling windows or pre-activations near kinks", name)) {
         mt_model_zero_grads(&f.m);
-        const float *out = mt_model_forward(&f.m, N, &f.pass);
+        const float *out = MODEL_FORWARD(&f.m, N, &f.pass);
         mt_loss_compute(&f.loss, out, mt_model_logits(&f.m), use_targets ? NULL : f.y, use_targets ? f.t : NULL,
                         NULL, N, dout, 1.0f / N, NULL);
-        mt_model_backward(&f.m, dout, N, &f.pass);
+        MODEL_BACKWARD(&f.m, dout, N, &f.pass, NULL);
         memcpy(g, f.m.grads, f.m.n_params * sizeof *g);
         compare_gradients(&f, name, g, &rng);
     }
@@ -697,8 +698,8 @@ static void shapes_and_tensors(void)
     /* Empty batches do nothing (and do not crash). */
     mt_pass pass = {.training = 1};
     mt_model_zero_grads(&m);
-    mt_model_forward(&m, 0, &pass);
-    mt_model_backward(&m, m.dbuf[0], 0, &pass);
+    MODEL_FORWARD(&m, 0, &pass);
+    MODEL_BACKWARD(&m, m.dbuf[0], 0, &pass, NULL);
     double sum = 0;
     for (size_t i = 0; i < m.n_params; i++)
         sum += fabs(m.grads[i]);

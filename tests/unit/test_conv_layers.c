@@ -15,6 +15,7 @@
 #include "config/config.h"
 #include "core/rng.h"
 #include "nn/model.h"
+#include "model_pass.h"
 #include "testlib.h"
 
 static int build(const char *name, const char *input, const char *layer, int n, mt_config *cfg, mt_model *m)
@@ -64,8 +65,8 @@ static void pool_case(const char *layer, int sign, int C, int H, int W, int n)
     for (size_t i = 0; i < n * in; i++)
         dx[i] = NAN;
     mt_pass pass = {.training = 1};
-    l->ops->forward(l, x, m.acts[1], n, &pass);
-    l->ops->backward(l, x, m.acts[1], dy, dx, n, &pass);
+    LAYER_FORWARD(l, x, m.acts[1], n, &pass);
+    LAYER_BACKWARD(l, x, m.acts[1], dy, dx, n, &pass);
     int bad = 0;
     float *want = calloc(n * in, sizeof *want);
     for (size_t c = 0; c < (size_t)n * C; c++)
@@ -122,8 +123,8 @@ static void bn_case(const char *input, int C, int P, int n)
     }
     mt_pass pass = {.training = 1, .global_n = (uint64_t)n};
     mt_model_zero_grads(&m);
-    l->ops->forward(l, x, m.acts[1], n, &pass);
-    l->ops->backward(l, x, m.acts[1], dy, dx, n, &pass);
+    LAYER_FORWARD(l, x, m.acts[1], n, &pass);
+    LAYER_BACKWARD(l, x, m.acts[1], dy, dx, n, &pass);
     int bad = 0;
     for (int c = 0; c < C; c++) {
         double cnt = (double)n * P, s = 0, ss = 0, sd = 0, sdx = 0;
@@ -193,8 +194,8 @@ static void act_tests(void)
             x[i] = (float)(i % 7) - 3.0f, dy[i] = 0.5f + (float)i;
         memcpy(m.acts[0], x, sizeof x);
         mt_pass pass = {.training = 1};
-        l->ops->forward(l, m.acts[0], m.acts[1], 3, &pass);
-        l->ops->backward(l, m.acts[0], m.acts[1], dy, dx, 3, &pass);
+        LAYER_FORWARD(l, m.acts[0], m.acts[1], 3, &pass);
+        LAYER_BACKWARD(l, m.acts[0], m.acts[1], dy, dx, 3, &pass);
         int bad = 0;
         for (int i = 0; i < 111; i++) {
             float want = x[i] > 0 ? dy[i] : slope[a] * dy[i];

@@ -15,6 +15,7 @@
 #include "config/config.h"
 #include "core/rng.h"
 #include "nn/model.h"
+#include "model_pass.h"
 #include "testlib.h"
 
 typedef struct shape {
@@ -102,7 +103,7 @@ static void check(const char *name, const char *opts, shape g, int n, int bias, 
     for (size_t i = 0; i < (size_t)n * in; i++)
         m.acts[0][i] = mt_rng_normal(&rng);
     mt_pass pass = {.training = 1, .seed = 1, .global_n = (uint64_t)n};
-    l->ops->forward(l, m.acts[0], m.acts[1], n, &pass);
+    LAYER_FORWARD(l, m.acts[0], m.acts[1], n, &pass);
     const float *w = l->params, *b = bias ? l->params + nw : NULL;
     double *z = malloc((size_t)n * out * sizeof *z), *dz = malloc((size_t)n * out * sizeof *dz);
     double *dw = calloc(nw + (size_t)g.F, sizeof *dw), *dx = calloc((size_t)n * in, sizeof *dx);
@@ -121,7 +122,7 @@ static void check(const char *name, const char *opts, shape g, int n, int bias, 
     mt_model_zero_grads(&m);
     for (size_t i = 0; i < (size_t)n * in; i++)
         dxl[i] = NAN; /* every input gradient must be written */
-    l->ops->backward(l, m.acts[0], m.acts[1], dy, dxl, n, &pass);
+    LAYER_BACKWARD(l, m.acts[0], m.acts[1], dy, dxl, n, &pass);
     ok &= agree(name, "weight gradient", l->grads, dw, nw, 2e-6);
     if (bias)
         ok &= agree(name, "bias gradient", l->grads + nw, dw + nw, (size_t)g.F, 2e-6);

@@ -7,6 +7,7 @@
 
 #include "config/config.h"
 #include "nn/model.h"
+#include "model_pass.h"
 #include "testlib.h"
 
 enum { N = 8, W = 500 };
@@ -26,11 +27,11 @@ int main(void)
     for (int i = 0; i < N * W; i++)
         m.acts[0][i] = 1.0f;
     mt_pass pass = {.training = 1, .seed = 11, .step = 5, .first = 0, .global_n = N};
-    memcpy(whole, mt_model_forward(&m, N, &pass), sizeof whole);
+    memcpy(whole, MODEL_FORWARD(&m, N, &pass), sizeof whole);
     for (int half = 0; half < 2; half++) {
         mt_pass p = pass;
         p.first = (uint64_t)half * (N / 2);
-        memcpy(parts + half * (N / 2) * W, mt_model_forward(&m, N / 2, &p), sizeof whole / 2);
+        memcpy(parts + half * (N / 2) * W, MODEL_FORWARD(&m, N / 2, &p), sizeof whole / 2);
     }
     CHECK(memcmp(whole, parts, sizeof whole) == 0, "mask depends on the slicing of the batch");
     int kept = 0;
@@ -42,10 +43,10 @@ int main(void)
     }
     CHECK(fabs(kept / (double)(N * W) - 0.7) < 0.03, "kept fraction %.3f, expected about 0.7", kept / (double)(N * W));
     pass.step = 6;
-    memcpy(other, mt_model_forward(&m, N, &pass), sizeof other);
+    memcpy(other, MODEL_FORWARD(&m, N, &pass), sizeof other);
     CHECK(memcmp(whole, other, sizeof whole) != 0, "another step gave the same mask");
     pass.training = 0;
-    const float *y = mt_model_forward(&m, N, &pass);
+    const float *y = MODEL_FORWARD(&m, N, &pass);
     CHECK(y[0] == 1.0f && y[N * W - 1] == 1.0f, "inference is not the identity");
     mt_model_free(&m);
     mt_config_free(&cfg);

@@ -23,6 +23,7 @@
 #include "nn/activation.h"
 #include "nn/model.h"
 #include "optim/optimizer.h"
+#include "model_pass.h"
 #include "testlib.h"
 
 static int build(const char *name, const char *input, const char *layers, int n, mt_config *cfg, mt_model *m)
@@ -158,8 +159,8 @@ static void convt_vs_reference(const convt_case *c, int n)
                             }
     mt_pass pass = {.training = 1, .global_n = (uint64_t)n};
     mt_model_zero_grads(&m);
-    l->ops->forward(l, x, m.acts[1], n, &pass);
-    l->ops->backward(l, x, m.acts[1], dy, dx, n, &pass);
+    LAYER_FORWARD(l, x, m.acts[1], n, &pass);
+    LAYER_BACKWARD(l, x, m.acts[1], dy, dx, n, &pass);
     int bad = 0;
     for (size_t i = 0; i < n * out; i++)
         if (!(fabs(m.acts[1][i] - ry[i]) <= 1e-5 * (1 + fabs(ry[i]))) && bad++ < 3)
@@ -176,7 +177,7 @@ static void convt_vs_reference(const convt_case *c, int n)
     memcpy(g1, m.grads, m.n_params * sizeof *g1);
     for (size_t i = 0; i < n * out; i++)
         dy[i] = 1.0f;
-    l->ops->backward(l, x, m.acts[1], dy, NULL, n, &pass);
+    LAYER_BACKWARD(l, x, m.acts[1], dy, NULL, n, &pass);
     size_t bias_at = (size_t)c->C * c->F * c->kh * c->kw;
     CHECK_CLOSE(m.grads[bias_at] - g1[bias_at], (double)n * OH * OW, 1e-6, 1e-3,
                 "bias gradient accumulates over a second backward pass");
@@ -219,7 +220,7 @@ static void convt_by_hand(void)
         const float x[4] = {1, 2, 3, 4}, w[4] = {1, 10, 100, 1000};
         memcpy(m.params, w, sizeof w);
         memcpy(m.acts[0], x, sizeof x);
-        const float *y = mt_model_forward(&m, 1, &(mt_pass){0});
+        const float *y = MODEL_FORWARD(&m, 1, &(mt_pass){0});
         CHECK((int)m.output_size == sizes[t], "%s: %zu outputs", specs[t], m.output_size);
         for (int i = 0; i < sizes[t] && i < (int)m.output_size; i++)
             CHECK(y[i] == wants[t][i], "%s: output %d = %g, expected %g", specs[t], i, y[i], wants[t][i]);
@@ -233,7 +234,7 @@ static void convt_by_hand(void)
         for (int i = 0; i < 9; i++)
             m.params[i] = (float)(1 << i); /* w[ki, kj] = 2^(3 ki + kj) */
         memcpy(m.acts[0], x, sizeof x);
-        const float *y = mt_model_forward(&m, 1, &(mt_pass){0});
+        const float *y = MODEL_FORWARD(&m, 1, &(mt_pass){0});
         CHECK(m.output_size == 16, "%s: %zu outputs", spec, m.output_size);
         for (int oh = 0; oh < 4; oh++)
             for (int ow = 0; ow < 4; ow++) {
@@ -280,7 +281,7 @@ static void convt_adjoint(const convt_case *c)
         memcpy(mc.params, mt.params, mt.n_params * sizeof *mt.params);
         fill_normal(mt.acts[0], 2 * mt.input_size, 1.0f, &rng);
         fill_normal(mc.acts[0], 2 * mc.input_size, 1.0f, &rng);
-        const float *ty = mt_model_forward(&mt, 2, &(mt_pass){0}), *cy = mt_model_forward(&mc, 2, &(mt_pass){0});
+        const float *ty = MODEL_FORWARD(&mt, 2, &(mt_pass){0}), *cy = MODEL_FORWARD(&mc, 2, &(mt_pass){0});
         double lhs = dot(ty, mc.acts[0], 2 * mt.output_size), rhs = dot(mt.acts[0], cy, 2 * mt.input_size);
         CHECK_CLOSE(lhs, rhs, 1e-5, 1e-4, name);
     }
@@ -312,7 +313,7 @@ static void upsample_case(const char *input, int C, int H, int W, int sh, int sw
     double *want = calloc(n * in, sizeof *want);
     int bad = 0;
     mt_pass pass = {.training = 1};
-    l->ops->forward(l, x, m.acts[1], n, &pass);
+    LAYER_FORWARD(l, x, m.acts[1], n, &pass);
     for (size_t s = 0; s < (size_t)n * C; s++)
         for (int oh = 0; oh < OH; oh++)
             for (int ow = 0; ow < OW; ow++) {
@@ -321,7 +322,7 @@ static void upsample_case(const char *input, int C, int H, int W, int sh, int sw
                 if (m.acts[1][o] != x[i] && bad++ < 3)
                     CHECK(0, "%s: output %zu = %g, expected %g", name, o, m.acts[1][o], x[i]);
             }
-    l->ops->backward(l, x, m.acts[1], dy, dx, n, &pass);
+    LAYER_BACKWARD(l, x, m.acts[1], dy, dx, n, &pass);
     for (size_t i = 0; i < n * in; i++)
         if (!(fabs(dx[i] - want[i]) <= 1e-6 * (1 + fabs(want[i]))) && bad++ < 6)
             CHECK(0, "%s: input gradient %zu = %.7g, expected %.7g", name, i, dx[i], want[i]);
@@ -356,8 +357,8 @@ static void reshape_cases(void)
         for (int i = 0; i < 72; i++)
             m.acts[0][i] = (float)i * 0.5f, dy[i] = (float)i - 3.0f;
         mt_pass pass = {.training = 1};
-        l->ops->forward(l, m.acts[0], m.acts[1], 3, &pass);
-        l->ops->backward(l, m.acts[0], m.acts[1], dy, dx, 3, &pass);
+        LAYER_FORWARD(l, m.acts[0], m.acts[1], 3, &pass);
+        LAYER_BACKWARD(l, m.acts[0], m.acts[1], dy, dx, 3, &pass);
         int bad = 0;
         for (int i = 0; i < 72; i++)
             bad += m.acts[1][i] != (float)i * 0.5f || dx[i] != (float)i - 3.0f;
@@ -371,7 +372,8 @@ static void reshape_cases(void)
 /* Loss sum r . layer(x) over n samples, in double. */
 static double layer_loss(mt_layer *l, const float *x, float *y, const float *r, int n)
 {
-    l->ops->forward(l, x, y, n, &(mt_pass){.training = 1, .global_n = (uint64_t)n});
+    const mt_pass pass = {.training = 1, .global_n = (uint64_t)n};
+    LAYER_FORWARD(l, x, y, n, &pass);
     return dot(y, r, (size_t)n * l->out_size);
 }
 
@@ -412,8 +414,8 @@ static void layer_gradcheck(const char *input, const char *spec, int n)
     memcpy(dy, r, out * sizeof *dy);
     mt_pass pass = {.training = 1, .global_n = (uint64_t)n};
     mt_model_zero_grads(&m);
-    l->ops->forward(l, x, y, n, &pass);
-    l->ops->backward(l, x, y, dy, dx, n, &pass);
+    LAYER_FORWARD(l, x, y, n, &pass);
+    LAYER_BACKWARD(l, x, y, dy, dx, n, &pass);
     memcpy(g, m.grads, np * sizeof *g);
     const double eps = strstr(spec, "tanh") || strstr(spec, "sigmoid") ? 2e-3 : 1e-2;
     char what[640];
@@ -473,9 +475,9 @@ static void model_gradcheck(void)
     mt_pass pass = {.training = 1, .global_n = N};
     memcpy(m.acts[0], x0, N * m.input_size * sizeof *x0);
     mt_model_zero_grads(&m);
-    mt_model_forward(&m, N, &pass);
+    MODEL_FORWARD(&m, N, &pass);
     memcpy(dy, r, out * sizeof *dy);
-    mt_model_backward(&m, dy, N, &pass);
+    MODEL_BACKWARD(&m, dy, N, &pass, NULL);
     memcpy(g, m.grads, np * sizeof *g);
     const double eps = 2e-3;
     for (int trial = 0; trial < 4 + 2 * m.n_layers; trial++) {
@@ -499,7 +501,7 @@ static void model_gradcheck(void)
             for (size_t i = lo; i < hi; i++)
                 m.params[i] += (float)((sgn ? -eps : eps) * dir[i]);
             memcpy(m.acts[0], x0, N * m.input_size * sizeof *x0);
-            num[sgn] = dot(mt_model_forward(&m, N, &pass), r, out);
+            num[sgn] = dot(MODEL_FORWARD(&m, N, &pass), r, out);
             for (size_t i = lo; i < hi; i++)
                 m.params[i] -= (float)((sgn ? -eps : eps) * dir[i]);
         }
@@ -529,7 +531,7 @@ static void tanh_activation(const char *input, const char *fmt)
     memcpy(m2.params, m1.params, m1.n_params * sizeof *m1.params);
     fill_normal(m1.acts[0], 2 * m1.input_size, 1.0f, &rng);
     memcpy(m2.acts[0], m1.acts[0], 2 * m1.input_size * sizeof *m1.acts[0]);
-    const float *y1 = mt_model_forward(&m1, 2, &(mt_pass){0}), *y2 = mt_model_forward(&m2, 2, &(mt_pass){0});
+    const float *y1 = MODEL_FORWARD(&m1, 2, &(mt_pass){0}), *y2 = MODEL_FORWARD(&m2, 2, &(mt_pass){0});
     int bad = 0, saturated = 0;
     for (size_t i = 0; i < 2 * m1.output_size; i++) {
         saturated += fabsf(y1[i]) > 1.0f;
@@ -654,7 +656,7 @@ static void checkpoint_round_trip(void)
             CHECK(!memcmp(opt.slots[s], opt2.slots[s], opt.n * sizeof(float)), "optimizer slot %d differs", s);
         fill_normal(m.acts[0], 4 * m.input_size, 1.0f, &rng);
         memcpy(m2.acts[0], m.acts[0], 4 * m.input_size * sizeof *m.acts[0]);
-        const float *y = mt_model_forward(&m, 4, &(mt_pass){0}), *y2 = mt_model_forward(&m2, 4, &(mt_pass){0});
+        const float *y = MODEL_FORWARD(&m, 4, &(mt_pass){0}), *y2 = MODEL_FORWARD(&m2, 4, &(mt_pass){0});
         CHECK(!memcmp(y, y2, 4 * m.output_size * sizeof *y), "outputs differ after the round trip");
         /* torch's shape [in, out, kh, kw] for conv2d_transpose's weight */
         hid_t f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);

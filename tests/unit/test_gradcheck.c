@@ -1,7 +1,9 @@
 /* Finite-difference gradient checks: for small models of dense layers with every activation and every
  * loss, the analytic gradient (backward pass) is compared with central differences of the loss, both
  * along random directions over all parameters (one backward, two forwards per direction) and for
- * single coordinates of every tensor. Computation is float32, so the step and tolerance suit it. */
+ * single coordinates of every tensor; for models of conv2d, dense, tanh and batch_norm layers, the
+ * gradient by the input that mt_model_backward writes into dx0 likewise. Computation is float32, so the
+ * step and tolerance suit it. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,6 +13,7 @@
 #include "core/rng.h"
 #include "nn/loss.h"
 #include "nn/model.h"
+#include "model_pass.h"
 #include "testlib.h"
 
 enum { N = 6, IN = 5 };
@@ -27,7 +30,7 @@ typedef struct fixture {
 
 static double batch_loss(fixture *f)
 {
-    const float *out = mt_model_forward(&f->m, N, &f->pass);
+    const float *out = MODEL_FORWARD(&f->m, N, &f->pass);
     return mt_loss_compute(&f->loss, out, mt_model_logits(&f->m), f->use_targets ? NULL : f->y,
                            f->use_targets ? f->t : NULL, NULL, N, NULL, 0, NULL) / N;
 }
@@ -36,10 +39,10 @@ static void analytic(fixture *f)
 {
     static float dout[N * 8];
     mt_model_zero_grads(&f->m);
-    const float *out = mt_model_forward(&f->m, N, &f->pass);
+    const float *out = MODEL_FORWARD(&f->m, N, &f->pass);
     mt_loss_compute(&f->loss, out, mt_model_logits(&f->m), f->use_targets ? NULL : f->y,
                     f->use_targets ? f->t : NULL, NULL, N, dout, 1.0f / N, NULL);
-    mt_model_backward(&f->m, dout, N, &f->pass);
+    MODEL_BACKWARD(&f->m, dout, N, &f->pass, NULL);
 }
 
 static double numeric_dir(fixture *f, const float *dir, double eps)
@@ -164,6 +167,81 @@ static void activations_and_losses(void)
     check_model("hinge, one output", "[{dense: {units: 4, activation: tanh}}, {dense: {units: 1}}]", "hinge", 1, 0);
 }
 
+static double dot(const float *a, const float *b, size_t n)
+{
+    double s = 0;
+    for (size_t i = 0; i < n; i++)
+        s += (double)a[i] * b[i];
+    return s;
+}
+
+/* r . model(x0 + eps dir) for the n samples of x0 [n, input_size]. */
+static double probe(mt_model *m, const mt_pass *pass, const float *x0, const float *dir, double eps,
+                    const float *r, int n)
+{
+    const size_t in = (size_t)n * m->input_size;
+    for (size_t i = 0; i < in; i++)
+        m->acts[0][i] = (float)(x0[i] + eps * dir[i]);
+    return dot(MODEL_FORWARD(m, n, pass), r, (size_t)n * m->output_size);
+}
+
+/* The gradient by the input (mt_model_backward's dx0) of the loss r . model(x) against central differences,
+ * along random directions and at the first and last input value of the batch. */
+static void check_input_gradient(const char *name, const char *input, const char *layers)
+{
+    enum { NI = 3 };
+    char yaml[1024];
+    snprintf(yaml, sizeof yaml, "model: {input: %s, layers: %s}\nloss: mse\noptimizer: sgd\ndata: {file: none.h5}\n",
+             input, layers);
+    mt_config cfg;
+    mt_model m;
+    mt_error err = {0};
+    if (!CHECK(mt_config_load_string(yaml, name, NULL, 0, &cfg, &err) == MT_OK, "%s: %s", name, err.msg))
+        return;
+    if (!CHECK(mt_model_build(&cfg, 0, &m, &err) == MT_OK && mt_model_reserve(&m, NI, &err) == MT_OK, "%s: %s",
+               name, err.msg)) {
+        mt_config_free(&cfg);
+        return;
+    }
+    mt_model_init_params(&m, 5);
+    mt_rng rng = mt_rng_make(mt_key(11, (uint64_t)strlen(name)));
+    for (size_t i = 0; i < m.n_params; i++)
+        m.params[i] += 0.1f * mt_rng_normal(&rng);
+    const size_t in = NI * m.input_size, out = NI * m.output_size;
+    float *x0 = malloc(in * sizeof *x0), *dir = malloc(in * sizeof *dir), *dx0 = malloc(in * sizeof *dx0);
+    float *r = malloc(out * sizeof *r), *dy = malloc(out * sizeof *dy);
+    for (size_t i = 0; i < in; i++) {
+        x0[i] = mt_rng_normal(&rng);
+        dx0[i] = 1e30f; /* left there if the backward pass does not write dx0 */
+    }
+    for (size_t i = 0; i < out; i++)
+        r[i] = mt_rng_normal(&rng);
+    const mt_pass pass = {.training = 1, .seed = 1, .global_n = NI};
+    memcpy(m.acts[0], x0, in * sizeof *x0);
+    MODEL_FORWARD(&m, NI, &pass);
+    memcpy(dy, r, out * sizeof *dy);
+    MODEL_BACKWARD(&m, dy, NI, &pass, dx0);
+    const double eps = 1e-3;
+    for (int trial = 0; trial < 5; trial++) {
+        char what[160];
+        if (trial < 3) {
+            for (size_t i = 0; i < in; i++)
+                dir[i] = mt_rng_normal(&rng);
+            snprintf(what, sizeof what, "%s: input gradient along direction %d", name, trial);
+        } else {
+            const size_t at = trial == 3 ? 0 : in - 1;
+            memset(dir, 0, in * sizeof *dir);
+            dir[at] = 1;
+            snprintf(what, sizeof what, "%s: input gradient at value %zu", name, at);
+        }
+        const double num = (probe(&m, &pass, x0, dir, eps, r, NI) - probe(&m, &pass, x0, dir, -eps, r, NI)) / (2 * eps);
+        CHECK_CLOSE(dot(dir, dx0, in), num, 2e-2, 2e-4, what);
+    }
+    free(x0), free(dir), free(dx0), free(r), free(dy);
+    mt_model_free(&m);
+    mt_config_free(&cfg);
+}
+
 int main(void)
 {
     const char *acts[] = {"linear", "relu", "sigmoid", "tanh", "softmax"};
@@ -193,5 +271,12 @@ int main(void)
                 "[{dense: {units: 8, activation: tanh}}, {dropout: {rate: 0.5}}, {dense: {units: 3, activation: softmax}}]",
                 "categorical_crossentropy", 3, 0);
     activations_and_losses();
+    check_input_gradient("conv2d (stride 1, same) + dense + tanh", "[2, 5, 4]",
+                         "[{conv2d: {filters: 3, kernel_size: 3, padding: same, activation: tanh}}, flatten, "
+                         "{dense: {units: 4}}, tanh, {dense: {units: 2}}]");
+    check_input_gradient("conv2d (stride 2) + batch_norm + dense", "[2, 6, 5]",
+                         "[{conv2d: {filters: 2, kernel_size: [3, 2], strides: 2}}, {batch_norm: {}}, flatten, "
+                         "{dense: {units: 3, activation: tanh}}]");
+    check_input_gradient("dense + tanh", "[5]", "[{dense: {units: 4, activation: tanh}}, {dense: {units: 2}}]");
     return mt_test_finish("gradcheck");
 }

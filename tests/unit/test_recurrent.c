@@ -15,6 +15,7 @@
 #include "core/rng.h"
 #include "nn/loss.h"
 #include "nn/model.h"
+#include "model_pass.h"
 #include "testlib.h"
 
 enum { N = 4, MAXK = 64 };
@@ -60,24 +61,19 @@ static void release(fixture *f)
 
 static double batch_loss(fixture *f)
 {
-    const float *out = mt_model_forward(&f->m, N, &f->pass);
+    const float *out = MODEL_FORWARD(&f->m, N, &f->pass);
     return mt_loss_compute(&f->loss, out, NULL, NULL, f->t, NULL, N, NULL, 0, NULL) / N;
 }
 
-/* Backward by hand (not mt_model_backward) so that the first layer also gives its dx, into dx0. */
+/* The parameter gradients, and the input's into dx0. */
 static void analytic(fixture *f, float *dx0)
 {
     static float dout[N * MAXK];
     mt_model *m = &f->m;
     mt_model_zero_grads(m);
-    const float *out = mt_model_forward(m, N, &f->pass);
+    const float *out = MODEL_FORWARD(m, N, &f->pass);
     mt_loss_compute(&f->loss, out, NULL, NULL, f->t, NULL, N, dout, 1.0f / N, NULL);
-    float *dy = dout;
-    for (int i = m->n_layers - 1; i >= 0; i--) {
-        float *dx = i > 0 ? (dy == m->dbuf[0] ? m->dbuf[1] : m->dbuf[0]) : dx0;
-        m->layers[i].ops->backward(&m->layers[i], m->acts[i], m->acts[i + 1], dy, dx, N, &f->pass);
-        dy = dx;
-    }
+    MODEL_BACKWARD(m, dout, N, &f->pass, dx0);
 }
 
 /* Central difference of the loss along dir, applied to v[0..n) (parameters or the input batch). */
@@ -282,7 +278,7 @@ static void reference_checks(void)
         memcpy(fl.m.params, fs.m.params, fs.m.n_params * sizeof *fs.m.params);
         for (int i = 0; i < NS * T * F; i++)
             fs.m.acts[0][i] = fl.m.acts[0][i] = 1.5f * mt_rng_normal(&rng);
-        const float *seq = mt_model_forward(&fs.m, NS, &fs.pass), *last = mt_model_forward(&fl.m, NS, &fl.pass);
+        const float *seq = MODEL_FORWARD(&fs.m, NS, &fs.pass), *last = MODEL_FORWARD(&fl.m, NS, &fl.pass);
         double max_err = 0;
         for (int s = 0; s < NS; s++) {
             double hs[T * H];
@@ -315,7 +311,7 @@ static void hand_checks(void)
         float p[4] = {0.5f, -1.0f, 0.1f, 0.2f};
         memcpy(f.m.params, p, sizeof p);
         f.m.acts[0][0] = 1, f.m.acts[0][1] = 2;
-        const float *y = mt_model_forward(&f.m, 1, &f.pass);
+        const float *y = MODEL_FORWARD(&f.m, 1, &f.pass);
         CHECK_CLOSE(y[0], 0.66403677, 1e-6, 1e-6, "hand rnn h1");
         CHECK_CLOSE(y[1], 0.56214470, 1e-6, 1e-6, "hand rnn h2");
         release(&f);
@@ -328,7 +324,7 @@ static void hand_checks(void)
         float p[16] = {0.5f, -0.5f, 1.0f, 0.25f, 0.3f, 0.3f, 0.3f, 0.3f}; /* W_hh unused at the first step */
         memcpy(f.m.params, p, sizeof p);
         f.m.acts[0][0] = 2;
-        const float *y = mt_model_forward(&f.m, 1, &f.pass);
+        const float *y = MODEL_FORWARD(&f.m, 1, &f.pass);
         CHECK_CLOSE(y[0], 0.37806988, 1e-6, 1e-6, "hand lstm h1");
         release(&f);
     }
@@ -339,7 +335,7 @@ static void hand_checks(void)
         float p[12] = {0.3f, -0.4f, 0.8f, 0.7f, 0.7f, 0.7f, 0, 0, 0, 0, 0, 0.5f};
         memcpy(f.m.params, p, sizeof p);
         f.m.acts[0][0] = 1.5f;
-        const float *y = mt_model_forward(&f.m, 1, &f.pass);
+        const float *y = MODEL_FORWARD(&f.m, 1, &f.pass);
         CHECK_CLOSE(y[0], 0.58503236, 1e-6, 1e-6, "hand gru h1");
         release(&f);
     }
@@ -348,7 +344,7 @@ static void hand_checks(void)
         float p[6] = {1, 2, 3, 4, 5, 6}, x[4] = {2, 0, 3, -0.5f}, want[8] = {5, 6, 1, 2, 0, 0, 0, 0};
         memcpy(f.m.params, p, sizeof p);
         memcpy(f.m.acts[0], x, sizeof x);
-        const float *y = mt_model_forward(&f.m, 1, &f.pass);
+        const float *y = MODEL_FORWARD(&f.m, 1, &f.pass);
         for (int i = 0; i < 8; i++)
             CHECK(y[i] == want[i], "embedding output %d: %g, expected %g", i, y[i], want[i]);
         CHECK(mt_embedding_invalid_ids(&f.m.layers[0]) == 2, "embedding: %llu invalid ids counted, expected 2",
@@ -403,9 +399,9 @@ static void shape_checks(void)
             CHECK(lo >= -0.25f && hi <= 0.25f && lo < -0.2f && hi > 0.2f, "%s init range [%g, %g]", cells[c], lo, hi);
             /* an empty batch does nothing and touches no gradient */
             mt_model_zero_grads(&f.m);
-            mt_model_forward(&f.m, 0, &f.pass);
+            MODEL_FORWARD(&f.m, 0, &f.pass);
             float dy[1] = {0};
-            l->ops->backward(&f.m.layers[0], f.m.acts[0], f.m.acts[1], dy, f.m.dbuf[0], 0, &f.pass);
+            LAYER_BACKWARD(&f.m.layers[0], f.m.acts[0], f.m.acts[1], dy, f.m.dbuf[0], 0, &f.pass);
             int zero = 1;
             for (size_t i = 0; i < f.m.n_params; i++)
                 zero &= f.m.grads[i] == 0.0f;
@@ -434,10 +430,10 @@ static void shape_checks(void)
             s += f.m.params[i], s2 += (double)f.m.params[i] * f.m.params[i];
         CHECK(fabs(s / 800) < 0.15 && fabs(s2 / 800 - 1) < 0.2, "embedding init mean %g, mean square %g", s / 800,
               s2 / 800);
-        mt_model_forward(&f.m, 0, &f.pass);
+        MODEL_FORWARD(&f.m, 0, &f.pass);
         float dy[1] = {0};
         mt_model_zero_grads(&f.m);
-        mt_model_backward(&f.m, dy, 0, &f.pass);
+        MODEL_BACKWARD(&f.m, dy, 0, &f.pass, NULL);
         int zero = 1;
         for (size_t i = 0; i < f.m.n_params; i++)
             zero &= f.m.grads[i] == 0.0f;

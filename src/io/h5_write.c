@@ -1,14 +1,10 @@
-/* Writing dataset files: temporary output renamed into place, contiguous datasets written in row blocks,
- * string and integer attributes (see h5_write.h). */
+/* Writing dataset files: the output written as an atomic replacement (core/atomic_file.h), contiguous
+ * datasets written in row blocks, string and integer attributes (see h5_write.h). */
 #define _POSIX_C_SOURCE 200809L
 
 #include "io/h5_write.h"
 
-#include <errno.h>
-#include <fcntl.h>
 #include <stdio.h>
-#include <string.h>
-#include <unistd.h>
 
 #include "core/error.h"
 
@@ -32,19 +28,18 @@ mt_status mt_h5w_create(mt_h5w *w, const char *out, int large_attributes, mt_err
     H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
     w->out = out;
     w->file = -1;
-    snprintf(w->tmp, sizeof w->tmp, "%s.tmp.%ld", out, (long)getpid());
-    int fd = open(w->tmp, O_WRONLY | O_CREAT | O_EXCL, 0644);
-    if (fd < 0)
-        return mt_fail(err, MT_ERR_IO, "%s: cannot create %s: %s", out, w->tmp, strerror(errno));
-    close(fd);
+    mt_status st = mt_atomic_open_path(&w->tmp, out, err);
+    if (st)
+        return st;
     hid_t fapl = H5Pcreate(H5P_FILE_ACCESS);
     if (large_attributes)
         H5Pset_libver_bounds(fapl, H5F_LIBVER_V18, H5F_LIBVER_LATEST);
-    w->file = H5Fcreate(w->tmp, H5F_ACC_TRUNC, H5P_DEFAULT, fapl);
+    w->file = H5Fcreate(w->tmp.tmp, H5F_ACC_TRUNC, H5P_DEFAULT, fapl);
     H5Pclose(fapl);
     if (w->file < 0) {
-        remove(w->tmp);
-        return mt_h5w_error(w, "create", err);
+        mt_h5w_error(w, "create", err);
+        mt_atomic_abort(&w->tmp);
+        return err->code;
     }
     return MT_OK;
 }
@@ -53,19 +48,12 @@ mt_status mt_h5w_finish(mt_h5w *w, mt_error *err)
 {
     herr_t rc = H5Fclose(w->file);
     w->file = -1;
-    if (rc < 0)
-        return mt_h5w_error(w, "close", err);
-    int fd = open(w->tmp, O_RDONLY);
-    if (fd < 0 || fsync(fd) != 0) {
-        int e = errno;
-        if (fd >= 0)
-            close(fd);
-        return mt_fail(err, MT_ERR_IO, "%s: cannot sync %s: %s", w->out, w->tmp, strerror(e));
+    if (rc < 0) {
+        mt_h5w_error(w, "close", err);
+        mt_atomic_abort(&w->tmp);
+        return err->code;
     }
-    close(fd);
-    if (rename(w->tmp, w->out) != 0)
-        return mt_fail(err, MT_ERR_IO, "%s: cannot rename %s to it: %s", w->out, w->tmp, strerror(errno));
-    return MT_OK;
+    return mt_atomic_commit(&w->tmp, err);
 }
 
 void mt_h5w_abort(mt_h5w *w)
@@ -73,7 +61,7 @@ void mt_h5w_abort(mt_h5w *w)
     if (w->file >= 0)
         H5Fclose(w->file);
     w->file = -1;
-    remove(w->tmp);
+    mt_atomic_abort(&w->tmp);
 }
 
 hid_t mt_h5w_dataset(hid_t g, const char *name, hid_t type, int rank, const uint64_t *dims)

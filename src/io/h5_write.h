@@ -9,22 +9,24 @@
 #include <hdf5.h>
 #include <mpitrain/mpitrain.h>
 
+#include "core/atomic_file.h"
+
 #define MT_DATASET_FORMAT_NAME "mpitrain-dataset"
 #define MT_DATASET_FORMAT_VERSION 1
 
 /* An output file being written. */
 typedef struct mt_h5w {
     const char *out;      /* final path (borrowed) */
-    char tmp[4200];       /* "<out>.tmp.<pid>" */
+    mt_atomic_file tmp;   /* the temporary it is written as */
     hid_t file;           /* -1 when closed */
 } mt_h5w;
 
-/* Creates "<out>.tmp.<pid>" (exclusively, so errno explains a failure) and opens it with HDF5. With
+/* Creates the temporary of out (core/atomic_file.h) and opens it with HDF5. With
  * large_attributes the file uses the HDF5 1.8 object format, which stores attributes over 64 KiB (a
  * features list of thousands of names); h5py and HDF5 >= 1.8 read it. */
 mt_status mt_h5w_create(mt_h5w *w, const char *out, int large_attributes, mt_error *err);
 
-/* Closes the temporary file, fsyncs it and renames it to the output path. */
+/* Closes the temporary file and puts it in place of the output path (synced, renamed). */
 mt_status mt_h5w_finish(mt_h5w *w, mt_error *err);
 
 /* Closes (if open) and removes the temporary file after a failure. */

@@ -1,6 +1,6 @@
 /* HDF5 checkpoints: built as an HDF5 image in memory (Fletcher32 checksums on every tensor, attributes
  * describing the format and every layer, a completeness marker written last), sealed (the CRC-32 of the
- * whole file in its user block, io/h5_seal.h), then written atomically (temporary file, fsync, rename);
+ * whole file in its user block, io/h5_seal.h), then written atomically (core/atomic_file.h);
  * loading verifies the seal before libhdf5 parses the file, then the format version and every tensor's
  * shape. */
 #include "train/checkpoint.h"
@@ -17,6 +17,7 @@
 
 #include <hdf5.h>
 
+#include "core/atomic_file.h"
 #include "core/error.h"
 #include "core/fault.h"
 #include "io/h5_check.h"
@@ -482,60 +483,26 @@ static void write_prep(writer *w, hid_t file, const mt_prep *p)
     H5Gclose(g);
 }
 
-static int fsync_path(const char *path, int directory)
-{
-    int fd = open(path, directory ? O_RDONLY | O_DIRECTORY : O_RDONLY);
-    if (fd < 0)
-        return -1;
-    int rc = fsync(fd);
-    close(fd);
-    return rc;
-}
-
-static void dir_of(const char *path, char *buf, size_t size)
-{
-    snprintf(buf, size, "%s", path);
-    char *slash = strrchr(buf, '/');
-    if (!slash)
-        snprintf(buf, size, ".");
-    else if (slash == buf)
-        buf[1] = '\0';
-    else
-        *slash = '\0';
-}
-
-/* write() of all n bytes; 0, or an errno. */
-static int write_all(int fd, const char *p, size_t n)
-{
-    while (n > 0) {
-        ssize_t w = write(fd, p, n > ((size_t)1 << 30) ? (size_t)1 << 30 : n);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w <= 0)
-            return w < 0 ? errno : EIO;
-        p += w;
-        n -= (size_t)w;
-    }
-    return 0;
-}
-
-/* Writes the image to path (created or truncated) and fsyncs it; errors name the path and errno. The
- * fault-injection point MT_FAULT_CHECKPOINT is halfway through. */
+/* Writes the image as the file path, atomically; errors name the path and errno. The fault-injection
+ * point MT_FAULT_CHECKPOINT is halfway through. */
 static mt_status write_image(const char *path, const char *image, size_t n, mt_error *err)
 {
-    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0666);
-    if (fd < 0)
-        return mt_fail(err, MT_ERR_IO, "%s: cannot create checkpoint file: %s", path, strerror(errno));
-    int e = write_all(fd, image, n / 2);
-    if (!e && mt_fault_check(MT_FAULT_CHECKPOINT) == MT_FAULT_FAIL)
-        e = EIO;
-    if (!e)
-        e = write_all(fd, image + n / 2, n - n / 2);
-    if (!e && fsync(fd) != 0)
-        e = errno;
-    if (close(fd) != 0 && !e)
-        e = errno;
-    return e ? mt_fail(err, MT_ERR_IO, "%s: cannot write: %s", path, strerror(e)) : MT_OK;
+    mt_atomic_file out;
+    mt_status st = mt_atomic_open(&out, path, err);
+    if (st)
+        return st;
+    errno = 0;
+    int bad = fwrite(image, 1, n / 2, out.f) != n / 2;
+    if (!bad && mt_fault_check(MT_FAULT_CHECKPOINT) == MT_FAULT_FAIL)
+        bad = 1, errno = EIO;
+    if (!bad && fwrite(image + n / 2, 1, n - n / 2, out.f) != n - n / 2)
+        bad = 1;
+    if (bad) {
+        int e = errno ? errno : EIO;
+        mt_atomic_abort(&out);
+        return mt_fail(err, MT_ERR_IO, "%s: cannot write: %s", path, strerror(e));
+    }
+    return mt_atomic_commit(&out, err);
 }
 
 /* The checkpoint is first an HDF5 file image in memory (libhdf5's core driver, nothing on disk), written
@@ -579,8 +546,6 @@ mt_status mt_checkpoint_write_multi(const char *path, const mt_checkpoint *c, co
     const mt_checkpoint_net single = {"", c->model, c->opt};
     const mt_checkpoint_net *nets = x && x->n_nets > 0 ? x->nets : &single;
     const int n_nets = x && x->n_nets > 0 ? x->n_nets : 1;
-    char tmp[MT_PATH_MAX + 32];
-    snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid());
     writer w = {path, err, 0};
     H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
     size_t estimate = (size_t)1 << 20;
@@ -640,19 +605,10 @@ mt_status mt_checkpoint_write_multi(const char *path, const mt_checkpoint *c, co
     H5Fclose(f); /* in memory: nothing to flush to a disk */
     if (!w.failed)
         mt_h5_seal_image(image, MT_H5_SEAL_BYTES + (size_t)size);
-    if (!w.failed && write_image(tmp, (const char *)image, MT_H5_SEAL_BYTES + (size_t)size, err))
+    if (!w.failed && write_image(path, (const char *)image, MT_H5_SEAL_BYTES + (size_t)size, err))
         w.failed = 1;
     free(image);
-    if (!w.failed && rename(tmp, path) != 0)
-        mt_fail(err, MT_ERR_IO, "%s: cannot rename into place: %s", path, strerror(errno)), w.failed = 1;
-    if (w.failed) {
-        unlink(tmp);
-        return err->code;
-    }
-    char dir[MT_PATH_MAX];
-    dir_of(path, dir, sizeof dir);
-    fsync_path(dir, 1);
-    return MT_OK;
+    return w.failed ? err->code : MT_OK;
 }
 
 /* ---- reading ---- */

@@ -10,6 +10,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "core/atomic_file.h"
 #include "core/error.h"
 
 /* Removes what writers killed mid-way leave behind: checkpoint files under their temporary names
@@ -189,15 +190,9 @@ void mt_run_dir_interrupted_path(const char *dir, char *buf, size_t size)
 /* Points checkpoint.h5 at src (a hard link, replaced atomically). */
 static mt_status link_latest(const char *dir, const char *src, mt_error *err)
 {
-    char tmp[MT_PATH_MAX + 64], dst[MT_PATH_MAX + 64];
-    snprintf(tmp, sizeof tmp, "%s/checkpoint.h5.link.%ld", dir, (long)getpid());
+    char dst[MT_PATH_MAX + 64];
     snprintf(dst, sizeof dst, "%s/checkpoint.h5", dir);
-    unlink(tmp);
-    if (link(src, tmp) != 0 || rename(tmp, dst) != 0) {
-        unlink(tmp);
-        return mt_fail(err, MT_ERR_IO, "%s: cannot update: %s", dst, strerror(errno));
-    }
-    return MT_OK;
+    return mt_atomic_link(src, dst, err);
 }
 
 mt_status mt_run_dir_publish_interrupted(const char *dir, mt_error *err)

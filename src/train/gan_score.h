@@ -73,7 +73,7 @@ mt_status mt_gan_classifier_real(mt_gan_classifier *c, mt_comm *comm, mt_gan_sco
 
 void mt_gan_classifier_close(mt_gan_classifier *c);
 
-/* Writes the score as JSON to path (atomically: a temporary file renamed). */
+/* Writes the score as JSON to path (atomically), one member a line. */
 mt_status mt_gan_score_write_json(const char *path, const mt_gan_score *s, mt_error *err);
 
 #endif

@@ -10,6 +10,12 @@
  * the temporary files of checkpoint writes that were killed part-way. */
 mt_status mt_run_dir_prepare(const char *dir, mt_error *err);
 
+/* Writes n rows of `fields` numbers to DIR/metrics.jsonl, one JSON object a row with the numbers under
+ * names[] (io/json_doc.h: null where not finite), except that those from index `always` on are left out
+ * where not finite. With append the rows are added at the end; else they replace the file (atomically). */
+mt_status mt_run_dir_write_rows(const char *dir, const char *const *names, int fields, int always, const double *rows,
+                                size_t n, int append, mt_error *err);
+
 /* Rewrites metrics.jsonl from the history (used at start and on resume, so rows match the checkpoint). */
 mt_status mt_run_dir_write_metrics(const char *dir, const mt_history *h, mt_error *err);
 

@@ -5,6 +5,7 @@
 #include "io/h5_write.h"
 
 #include <stdio.h>
+#include <string.h>
 
 #include "core/error.h"
 
@@ -66,10 +67,10 @@ void mt_h5w_abort(mt_h5w *w)
 
 hid_t mt_h5w_dataset(hid_t g, const char *name, hid_t type, int rank, const uint64_t *dims)
 {
-    hsize_t d[3];
-    for (int i = 0; i < rank && i < 3; i++)
+    hsize_t d[MT_H5W_MAX_RANK];
+    for (int i = 0; i < rank && i < MT_H5W_MAX_RANK; i++)
         d[i] = dims[i];
-    hid_t space = rank >= 1 && rank <= 3 ? H5Screate_simple(rank, d, NULL) : -1;
+    hid_t space = rank >= 1 && rank <= MT_H5W_MAX_RANK ? H5Screate_simple(rank, d, NULL) : -1;
     hid_t ds = space >= 0 ? H5Dcreate2(g, name, type, space, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT) : -1;
     if (space >= 0)
         H5Sclose(space);
@@ -82,8 +83,8 @@ herr_t mt_h5w_rows(hid_t d, hid_t memtype, uint64_t first, uint64_t count, uint6
         return 0;
     hid_t fspace = H5Dget_space(d);
     int rank = H5Sget_simple_extent_ndims(fspace);
-    hsize_t start[3] = {first, 0, 0}, cnt[3], total = count * row_elems;
-    herr_t rc = rank >= 1 && rank <= 3 ? H5Sget_simple_extent_dims(fspace, cnt, NULL) : -1;
+    hsize_t start[MT_H5W_MAX_RANK] = {first}, cnt[MT_H5W_MAX_RANK], total = count * row_elems;
+    herr_t rc = rank >= 1 && rank <= MT_H5W_MAX_RANK ? H5Sget_simple_extent_dims(fspace, cnt, NULL) : -1;
     cnt[0] = count;
     if (rc >= 0)
         rc = H5Sselect_hyperslab(fspace, H5S_SELECT_SET, start, NULL, cnt, NULL);
@@ -93,6 +94,59 @@ herr_t mt_h5w_rows(hid_t d, hid_t memtype, uint64_t first, uint64_t count, uint6
     H5Sclose(mspace);
     H5Sclose(fspace);
     return rc;
+}
+
+mt_status mt_h5w_allocated(mt_h5w *w, const char *name, mt_h5w_type type, int rank, const uint64_t *dims,
+                           mt_error *err)
+{
+    hsize_t d[MT_H5W_MAX_RANK];
+    for (int i = 0; i < rank && i < MT_H5W_MAX_RANK; i++)
+        d[i] = dims[i];
+    hid_t space = rank >= 1 && rank <= MT_H5W_MAX_RANK ? H5Screate_simple(rank, d, NULL) : -1;
+    hid_t dcpl = H5Pcreate(H5P_DATASET_CREATE), lcpl = H5Pcreate(H5P_LINK_CREATE);
+    hid_t ds = -1;
+    if (space >= 0 && dcpl >= 0 && lcpl >= 0 && H5Pset_create_intermediate_group(lcpl, 1) >= 0 &&
+        H5Pset_layout(dcpl, H5D_CONTIGUOUS) >= 0 && H5Pset_alloc_time(dcpl, H5D_ALLOC_TIME_EARLY) >= 0 &&
+        H5Pset_fill_time(dcpl, H5D_FILL_TIME_NEVER) >= 0)
+        ds = H5Dcreate2(w->file, name, type == MT_H5W_INT32 ? H5T_STD_I32LE : H5T_IEEE_F32LE, space, lcpl, dcpl,
+                        H5P_DEFAULT);
+    if (ds >= 0)
+        H5Dclose(ds);
+    if (lcpl >= 0)
+        H5Pclose(lcpl);
+    if (dcpl >= 0)
+        H5Pclose(dcpl);
+    if (space >= 0)
+        H5Sclose(space);
+    return ds < 0 ? mt_h5w_error(w, name, err) : MT_OK;
+}
+
+mt_status mt_h5w_open(mt_h5w *w, const char *path, mt_error *err)
+{
+    H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
+    memset(w, 0, sizeof *w);
+    w->out = path;
+    w->file = H5Fopen(path, H5F_ACC_RDWR, H5P_DEFAULT);
+    return w->file < 0 ? mt_h5w_error(w, "open for writing", err) : MT_OK;
+}
+
+mt_status mt_h5w_close(mt_h5w *w, mt_error *err)
+{
+    herr_t rc = w->file >= 0 ? H5Fclose(w->file) : 0;
+    w->file = -1;
+    return rc < 0 ? mt_h5w_error(w, "close", err) : MT_OK;
+}
+
+mt_status mt_h5w_write_rows(mt_h5w *w, const char *name, mt_h5w_type type, uint64_t first, uint64_t count,
+                            uint64_t row_elems, const void *buf, mt_error *err)
+{
+    hid_t d = H5Dopen2(w->file, name, H5P_DEFAULT);
+    herr_t rc = d >= 0 ? mt_h5w_rows(d, type == MT_H5W_INT32 ? H5T_NATIVE_INT32 : H5T_NATIVE_FLOAT, first, count,
+                                     row_elems, buf)
+                       : -1;
+    if (d >= 0)
+        H5Dclose(d);
+    return rc < 0 ? mt_h5w_error(w, name, err) : MT_OK;
 }
 
 herr_t mt_h5w_strings(hid_t obj, const char *name, const char *const *values, int n)

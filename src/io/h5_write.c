@@ -65,16 +65,23 @@ void mt_h5w_abort(mt_h5w *w)
     mt_atomic_abort(&w->tmp);
 }
 
-hid_t mt_h5w_dataset(hid_t g, const char *name, hid_t type, int rank, const uint64_t *dims)
+/* Dataset name under loc of the given file type and shape, with the link and creation properties given;
+ * -1 on error. */
+static hid_t create(hid_t loc, const char *name, hid_t type, int rank, const uint64_t *dims, hid_t lcpl, hid_t dcpl)
 {
     hsize_t d[MT_H5W_MAX_RANK];
     for (int i = 0; i < rank && i < MT_H5W_MAX_RANK; i++)
         d[i] = dims[i];
     hid_t space = rank >= 1 && rank <= MT_H5W_MAX_RANK ? H5Screate_simple(rank, d, NULL) : -1;
-    hid_t ds = space >= 0 ? H5Dcreate2(g, name, type, space, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT) : -1;
+    hid_t ds = space >= 0 ? H5Dcreate2(loc, name, type, space, lcpl, dcpl, H5P_DEFAULT) : -1;
     if (space >= 0)
         H5Sclose(space);
     return ds;
+}
+
+hid_t mt_h5w_dataset(hid_t g, const char *name, hid_t type, int rank, const uint64_t *dims)
+{
+    return create(g, name, type, rank, dims, H5P_DEFAULT, H5P_DEFAULT);
 }
 
 herr_t mt_h5w_rows(hid_t d, hid_t memtype, uint64_t first, uint64_t count, uint64_t row_elems, const void *buf)
@@ -99,25 +106,18 @@ herr_t mt_h5w_rows(hid_t d, hid_t memtype, uint64_t first, uint64_t count, uint6
 mt_status mt_h5w_allocated(mt_h5w *w, const char *name, mt_h5w_type type, int rank, const uint64_t *dims,
                            mt_error *err)
 {
-    hsize_t d[MT_H5W_MAX_RANK];
-    for (int i = 0; i < rank && i < MT_H5W_MAX_RANK; i++)
-        d[i] = dims[i];
-    hid_t space = rank >= 1 && rank <= MT_H5W_MAX_RANK ? H5Screate_simple(rank, d, NULL) : -1;
     hid_t dcpl = H5Pcreate(H5P_DATASET_CREATE), lcpl = H5Pcreate(H5P_LINK_CREATE);
     hid_t ds = -1;
-    if (space >= 0 && dcpl >= 0 && lcpl >= 0 && H5Pset_create_intermediate_group(lcpl, 1) >= 0 &&
+    if (dcpl >= 0 && lcpl >= 0 && H5Pset_create_intermediate_group(lcpl, 1) >= 0 &&
         H5Pset_layout(dcpl, H5D_CONTIGUOUS) >= 0 && H5Pset_alloc_time(dcpl, H5D_ALLOC_TIME_EARLY) >= 0 &&
         H5Pset_fill_time(dcpl, H5D_FILL_TIME_NEVER) >= 0)
-        ds = H5Dcreate2(w->file, name, type == MT_H5W_INT32 ? H5T_STD_I32LE : H5T_IEEE_F32LE, space, lcpl, dcpl,
-                        H5P_DEFAULT);
+        ds = create(w->file, name, type == MT_H5W_INT32 ? H5T_STD_I32LE : H5T_IEEE_F32LE, rank, dims, lcpl, dcpl);
     if (ds >= 0)
         H5Dclose(ds);
     if (lcpl >= 0)
         H5Pclose(lcpl);
     if (dcpl >= 0)
         H5Pclose(dcpl);
-    if (space >= 0)
-        H5Sclose(space);
     return ds < 0 ? mt_h5w_error(w, name, err) : MT_OK;
 }
 

@@ -1,7 +1,7 @@
 # mpitrain.pc from cmake/mpitrain.pc.in (included by the top-level CMakeLists.txt after the library
 # targets). Each dependency is named by its pkg-config module where this machine has one, else its
 # libraries are written out. MPI is public (Requires, Libs): a program that embeds the trainer is an MPI
-# program and passes it MPI communicators. HDF5, OpenBLAS, libyaml, libpng and zlib are private
+# program and passes it MPI communicators. HDF5, OpenBLAS, libyaml, jansson, libpng and zlib are private
 # (Requires.private, Libs.private): needed only to link statically (pkg-config --static).
 
 # The first of the modules pkg-config knows, or "".
@@ -89,7 +89,7 @@ else()
   string(APPEND MT_PC_LIBS_PRIVATE " ${mt_flags}")
 endif()
 
-list(APPEND MT_PC_REQUIRES_PRIVATE openblas yaml-0.1)
+list(APPEND MT_PC_REQUIRES_PRIVATE openblas yaml-0.1 jansson)
 mt_pc_first(mt_pc_png libpng)
 if(mt_pc_png)
   list(APPEND MT_PC_REQUIRES_PRIVATE ${mt_pc_png})

@@ -2,13 +2,12 @@
  * which writes the ranks' rows to a dataset file in the run directory (/<split>/x float32 [N, input...],
  * /<split>/y int32 [N] or float32 [N, outputs], /<split>/w float32 [N]; contiguous storage, so the reader
  * maps it): rank 0 creates the file with every dataset allocated, then each rank in turn, in rank order,
- * opens it and writes its rows at its offset. No rank ever holds more than its own rows. */
+ * opens it and writes its rows at its offset, all through io/h5_write.h. No rank ever holds more than its
+ * own rows. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-#include <hdf5.h>
 
 #include "api/api_internal.h"
 #include "core/error.h"
@@ -60,6 +59,14 @@ typedef struct split_info {
     int weights;              /* /w is written */
 } split_info;
 
+/* The paths of a split's datasets: "/<split>/x", "/<split>/y", "/<split>/w". */
+static void dataset_names(const char *split, char *x, char *y, char *w)
+{
+    snprintf(x, 64, "/%s/x", split);
+    snprintf(y, 64, "/%s/y", split);
+    snprintf(w, 64, "/%s/w", split);
+}
+
 /* Per-rank values gathered: rows, label kind, weights given, for each of the two splits; validation given. */
 enum { PER_SPLIT = 3, GATHERED = 2 * PER_SPLIT + 1 };
 
@@ -102,24 +109,7 @@ static mt_status agree_split(const double *all, int size, int rank, int s, split
     return MT_OK;
 }
 
-/* A contiguous dataset, allocated when created (so every rank's rows land in place and the reader can map
- * it), without fill values (every row is written). */
-static hid_t create_dataset(hid_t g, const char *name, hid_t type, int rank, const hsize_t *dims)
-{
-    hid_t space = H5Screate_simple(rank, dims, NULL);
-    hid_t dcpl = H5Pcreate(H5P_DATASET_CREATE);
-    hid_t ds = -1;
-    if (space >= 0 && dcpl >= 0 && H5Pset_layout(dcpl, H5D_CONTIGUOUS) >= 0 &&
-        H5Pset_alloc_time(dcpl, H5D_ALLOC_TIME_EARLY) >= 0 && H5Pset_fill_time(dcpl, H5D_FILL_TIME_NEVER) >= 0)
-        ds = H5Dcreate2(g, name, type, space, H5P_DEFAULT, dcpl, H5P_DEFAULT);
-    if (dcpl >= 0)
-        H5Pclose(dcpl);
-    if (space >= 0)
-        H5Sclose(space);
-    return ds;
-}
-
-/* Rank 0: the file with the datasets of every split, empty, renamed into place. */
+/* Rank 0: the file with the datasets of every split, allocated and empty, renamed into place. */
 static mt_status create_file(mt_trainer *t, const char *path, const split_info *sp, int n_splits, mt_error *err)
 {
     mt_h5w w;
@@ -127,27 +117,20 @@ static mt_status create_file(mt_trainer *t, const char *path, const split_info *
     if (st)
         return st;
     const mt_ints *in = &t->s.model.input_shape;
-    const hsize_t k = t->s.model.output_size;
+    const uint64_t k = t->s.model.output_size;
     for (int s = 0; s < n_splits && !st; s++) {
-        hsize_t dims[MT_MAX_SAMPLE_RANK + 1] = {sp[s].total};
+        uint64_t dims[MT_MAX_SAMPLE_RANK + 1] = {sp[s].total};
         for (int i = 0; i < in->n; i++)
-            dims[i + 1] = (hsize_t)in->v[i];
-        hsize_t ydims[2] = {sp[s].total, k};
-        hid_t g = H5Gcreate2(w.file, sp[s].name, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
-        hid_t d[3] = {-1, -1, -1};
-        if (g >= 0) {
-            d[0] = create_dataset(g, "x", H5T_IEEE_F32LE, in->n + 1, dims);
-            d[1] = sp[s].kind == 1 ? create_dataset(g, "y", H5T_STD_I32LE, 1, ydims)
-                                   : create_dataset(g, "y", H5T_IEEE_F32LE, 2, ydims);
-            d[2] = sp[s].weights ? create_dataset(g, "w", H5T_IEEE_F32LE, 1, ydims) : 0;
-        }
-        if (g < 0 || d[0] < 0 || d[1] < 0 || d[2] < 0)
-            st = mt_h5w_error(&w, sp[s].name, err);
-        for (int i = 0; i < 3; i++)
-            if (d[i] > 0)
-                H5Dclose(d[i]);
-        if (g >= 0)
-            H5Gclose(g);
+            dims[i + 1] = (uint64_t)in->v[i];
+        const uint64_t ydims[2] = {sp[s].total, k};
+        char x[64], y[64], wn[64];
+        dataset_names(sp[s].name, x, y, wn);
+        st = mt_h5w_allocated(&w, x, MT_H5W_FLOAT32, in->n + 1, dims, err);
+        if (!st)
+            st = sp[s].kind == 1 ? mt_h5w_allocated(&w, y, MT_H5W_INT32, 1, ydims, err)
+                                 : mt_h5w_allocated(&w, y, MT_H5W_FLOAT32, 2, ydims, err);
+        if (!st && sp[s].weights)
+            st = mt_h5w_allocated(&w, wn, MT_H5W_FLOAT32, 1, ydims, err);
     }
     if (!st)
         st = mt_h5w_dataset_attributes(&w, NULL, 0, "arrays passed to mt_trainer_train_arrays", err);
@@ -158,58 +141,30 @@ static mt_status create_file(mt_trainer *t, const char *path, const split_info *
     return st;
 }
 
-/* Writes rows [first, first + n) of dataset name (row_elems values of memtype per row) from buf. */
-static herr_t write_block(hid_t file, const char *name, hid_t memtype, uint64_t first, uint64_t n, uint64_t row_elems,
-                          const void *buf)
-{
-    hid_t d = H5Dopen2(file, name, H5P_DEFAULT);
-    hid_t fspace = d >= 0 ? H5Dget_space(d) : -1;
-    hsize_t start[MT_MAX_SAMPLE_RANK + 1] = {first}, count[MT_MAX_SAMPLE_RANK + 1], total = n * row_elems;
-    int rank = fspace >= 0 ? H5Sget_simple_extent_ndims(fspace) : -1;
-    herr_t rc = rank >= 1 && rank <= MT_MAX_SAMPLE_RANK + 1 ? H5Sget_simple_extent_dims(fspace, count, NULL) : -1;
-    count[0] = n;
-    if (rc >= 0)
-        rc = H5Sselect_hyperslab(fspace, H5S_SELECT_SET, start, NULL, count, NULL);
-    hid_t mspace = rc >= 0 ? H5Screate_simple(1, &total, NULL) : -1;
-    rc = mspace >= 0 ? H5Dwrite(d, memtype, mspace, fspace, H5P_DEFAULT, buf) : -1;
-    if (mspace >= 0)
-        H5Sclose(mspace);
-    if (fspace >= 0)
-        H5Sclose(fspace);
-    if (d >= 0)
-        H5Dclose(d);
-    return rc;
-}
-
 /* This rank's rows of every split, at its offsets. */
 static mt_status write_mine(mt_trainer *t, const char *path, const split_info *sp, int n_splits, mt_error *err)
 {
-    H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
-    mt_h5w w = {.out = path, .file = -1};
-    hid_t f = H5Fopen(path, H5F_ACC_RDWR, H5P_DEFAULT);
-    if (f < 0)
-        return mt_h5w_error(&w, "open for writing", err);
+    mt_h5w w;
+    mt_status st = mt_h5w_open(&w, path, err);
+    if (st)
+        return st;
     const uint64_t in = t->s.model.input_size, k = t->s.model.output_size;
-    mt_status st = MT_OK;
     for (int s = 0; s < n_splits && !st; s++) {
         const mt_arrays *a = sp[s].mine;
         if (!a || a->n == 0)
             continue;
         char x[64], y[64], wn[64];
-        snprintf(x, sizeof x, "/%s/x", sp[s].name);
-        snprintf(y, sizeof y, "/%s/y", sp[s].name);
-        snprintf(wn, sizeof wn, "/%s/w", sp[s].name);
-        if (write_block(f, x, H5T_NATIVE_FLOAT, sp[s].first, a->n, in, a->x) < 0)
-            st = mt_h5w_error(&w, x, err);
-        else if (a->y_class ? write_block(f, y, H5T_NATIVE_INT32, sp[s].first, a->n, 1, a->y_class) < 0
-                            : write_block(f, y, H5T_NATIVE_FLOAT, sp[s].first, a->n, k, a->y_target) < 0)
-            st = mt_h5w_error(&w, y, err);
-        else if (sp[s].weights && write_block(f, wn, H5T_NATIVE_FLOAT, sp[s].first, a->n, 1, a->weights) < 0)
-            st = mt_h5w_error(&w, wn, err);
+        dataset_names(sp[s].name, x, y, wn);
+        st = mt_h5w_write_rows(&w, x, MT_H5W_FLOAT32, sp[s].first, a->n, in, a->x, err);
+        if (!st)
+            st = a->y_class ? mt_h5w_write_rows(&w, y, MT_H5W_INT32, sp[s].first, a->n, 1, a->y_class, err)
+                            : mt_h5w_write_rows(&w, y, MT_H5W_FLOAT32, sp[s].first, a->n, k, a->y_target, err);
+        if (!st && sp[s].weights)
+            st = mt_h5w_write_rows(&w, wn, MT_H5W_FLOAT32, sp[s].first, a->n, 1, a->weights, err);
     }
-    if (H5Fclose(f) < 0 && !st)
-        st = mt_h5w_error(&w, "close", err);
-    return st;
+    mt_error ignored;
+    mt_status closed = mt_h5w_close(&w, st ? &ignored : err);
+    return st ? st : closed;
 }
 
 mt_status mt_api_write_arrays(mt_trainer *t, const char *path, const mt_arrays *train, const mt_arrays *val,

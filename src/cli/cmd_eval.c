@@ -1,7 +1,6 @@
 /* `mpitrain eval CHECKPOINT.h5 [--data FILE.h5] [--split NAME] [--json FILE] [--quiet] [--log-format F]`:
  * loss and metrics of a checkpoint on a split and, for classifiers, the confusion matrix with per-class
  * precision, recall and F1, evaluated in shards when run under mpirun. */
-#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -110,98 +109,83 @@ static void print_class_table(const mt_class_stats *s, const class_names *cn)
            s->weighted_f1, s->total);
 }
 
-/* A JSON string (quotes, backslashes and control bytes escaped). */
-static void json_string(FILE *f, const char *s)
-{
-    fputc('"', f);
-    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-        if (*p == '"' || *p == '\\')
-            fprintf(f, "\\%c", *p);
-        else if (*p < 0x20)
-            fprintf(f, "\\u%04x", *p);
-        else
-            fputc(*p, f);
-    }
-    fputc('"', f);
-}
-
-static void json_number(FILE *f, const char *key, double v, int comma)
-{
-    fprintf(f, "\"%s\": ", key);
-    if (isnan(v) || isinf(v))
-        fprintf(f, "null");
-    else
-        fprintf(f, "%.10g", v);
-    if (comma)
-        fprintf(f, ", ");
-}
-
-static mt_status write_json(const char *path, const char *ckpt, const char *file, const char *split, uint64_t rows,
-                            const mt_eval_values *v, const mt_confusion *c, const mt_class_stats *s,
-                            const class_names *cn, mt_error *err)
-{
-    FILE *f = fopen(path, "w");
-    if (!f)
-        return mt_fail(err, MT_ERR_IO, "%s: cannot create: %s", path, strerror(errno));
-    fprintf(f, "{\"checkpoint\": ");
-    json_string(f, ckpt);
-    fprintf(f, ", \"data\": ");
-    json_string(f, file);
-    fprintf(f, ", \"split\": ");
-    json_string(f, split);
-    fprintf(f, ", \"rows\": %llu, ", (unsigned long long)rows);
-    json_number(f, "loss", v->loss, 1);
-    const char *names[4] = {"accuracy", "binary_accuracy", "mae", "rmse"};
-    const double values[4] = {v->accuracy, v->binary_accuracy, v->mae, v->rmse};
-    for (int i = 0; i < 4; i++)
-        if (!isnan(values[i]))
-            json_number(f, names[i], values[i], 1);
-    if (c) {
-        fprintf(f, "\"classes\": [");
-        for (int j = 0; j < c->k; j++) {
-            char idx[16];
-            snprintf(idx, sizeof idx, "%d", j);
-            fprintf(f, j ? ", " : "");
-            json_string(f, cn->named ? cn->name[j] : idx);
-        }
-        fprintf(f, "], \"confusion_matrix\": [");
-        for (int t = 0; t < c->k; t++) {
-            fprintf(f, "%s[", t ? ", " : "");
-            for (int p = 0; p < c->k; p++)
-                fprintf(f, "%s%.0f", p ? ", " : "", c->counts[(size_t)t * (size_t)c->k + (size_t)p]);
-            fprintf(f, "]");
-        }
-        fprintf(f, "], \"per_class\": [");
-        for (int j = 0; j < s->k; j++) {
-            fprintf(f, "%s{\"class\": %d, ", j ? ", " : "", j);
-            json_number(f, "precision", s->precision[j], 1);
-            json_number(f, "recall", s->recall[j], 1);
-            json_number(f, "f1", s->f1[j], 1);
-            json_number(f, "support", s->support[j], 0);
-            fprintf(f, "}");
-        }
-        fprintf(f, "], \"macro_avg\": {");
-        json_number(f, "precision", s->macro_precision, 1);
-        json_number(f, "recall", s->macro_recall, 1);
-        json_number(f, "f1", s->macro_f1, 0);
-        fprintf(f, "}, \"weighted_avg\": {");
-        json_number(f, "precision", s->weighted_precision, 1);
-        json_number(f, "recall", s->weighted_recall, 1);
-        json_number(f, "f1", s->weighted_f1, 0);
-        fprintf(f, "}, ");
-    }
-    fprintf(f, "\"version\": ");
-    json_string(f, mt_version());
-    fprintf(f, "}\n");
-    if (ferror(f) | (fclose(f) != 0))
-        return mt_fail(err, MT_ERR_IO, "%s: write failed", path);
-    return MT_OK;
-}
-
 typedef struct options {
     const char *ckpt, *data, *split, *json;
     int quiet;
 } options;
+
+/* The evaluation as fields of the object open in j: checkpoint, data, split, rows, loss, the metrics and,
+ * for classifiers, classes, confusion_matrix, per_class (with per_class), macro_avg and weighted_avg. */
+static void json_values(mt_json *j, const char *ckpt, const char *file, const char *split, uint64_t rows,
+                        const mt_eval_values *v, const mt_confusion *c, const mt_class_stats *s,
+                        const class_names *cn, int per_class)
+{
+    mt_json_string(j, "checkpoint", ckpt);
+    mt_json_string(j, "data", file);
+    mt_json_string(j, "split", split);
+    mt_json_integer(j, "rows", (long long)rows);
+    mt_json_number(j, "loss", v->loss);
+    const char *names[4] = {"accuracy", "binary_accuracy", "mae", "rmse"};
+    const double values[4] = {v->accuracy, v->binary_accuracy, v->mae, v->rmse};
+    for (int i = 0; i < 4; i++)
+        if (!isnan(values[i]))
+            mt_json_number(j, names[i], values[i]);
+    if (!c)
+        return;
+    mt_json_open(j, "classes", '[');
+    for (int k = 0; k < c->k; k++) {
+        char idx[16];
+        snprintf(idx, sizeof idx, "%d", k);
+        mt_json_string(j, NULL, cn->named ? cn->name[k] : idx);
+    }
+    mt_json_close(j);
+    mt_json_open(j, "confusion_matrix", '[');
+    for (int t = 0; t < c->k; t++) {
+        mt_json_open(j, NULL, '[');
+        for (int p = 0; p < c->k; p++)
+            mt_json_number(j, NULL, c->counts[(size_t)t * (size_t)c->k + (size_t)p]);
+        mt_json_close(j);
+    }
+    mt_json_close(j);
+    if (per_class) {
+        mt_json_open(j, "per_class", '[');
+        for (int k = 0; k < s->k; k++) {
+            mt_json_open(j, NULL, '{');
+            mt_json_integer(j, "class", k);
+            mt_json_number(j, "precision", s->precision[k]);
+            mt_json_number(j, "recall", s->recall[k]);
+            mt_json_number(j, "f1", s->f1[k]);
+            mt_json_number(j, "support", s->support[k]);
+            mt_json_close(j);
+        }
+        mt_json_close(j);
+    }
+    const char *avg[2] = {"macro_avg", "weighted_avg"};
+    const double prf[2][3] = {{s->macro_precision, s->macro_recall, s->macro_f1},
+                              {s->weighted_precision, s->weighted_recall, s->weighted_f1}};
+    for (int a = 0; a < 2; a++) {
+        mt_json_open(j, avg[a], '{');
+        mt_json_number(j, "precision", prf[a][0]);
+        mt_json_number(j, "recall", prf[a][1]);
+        mt_json_number(j, "f1", prf[a][2]);
+        mt_json_close(j);
+    }
+}
+
+/* --json FILE: the values, per class too, and the version that computed them. */
+static mt_status write_json(const char *path, const char *ckpt, const char *file, const char *split, uint64_t rows,
+                            const mt_eval_values *v, const mt_confusion *c, const mt_class_stats *s,
+                            const class_names *cn, mt_error *err)
+{
+    mt_json j;
+    mt_json_begin(&j, '{');
+    json_values(&j, ckpt, file, split, rows, v, c, s, cn, 1);
+    mt_json_string(&j, "version", mt_version());
+    json_t *doc = mt_json_take(&j);
+    mt_status st = doc ? mt_json_write_file(path, doc, 0, err) : mt_fail(err, MT_ERR_NOMEM, "%s: out of memory", path);
+    json_decref(doc);
+    return st;
+}
 
 /* --log-format json: the summary event. */
 static void json_summary(const char *ckpt, const char *file, const char *split, uint64_t rows,
@@ -210,43 +194,7 @@ static void json_summary(const char *ckpt, const char *file, const char *split, 
 {
     cli_json j;
     cli_event_begin(&j, "summary");
-    cli_json_string(&j, "checkpoint", ckpt);
-    cli_json_string(&j, "data", file);
-    cli_json_string(&j, "split", split);
-    cli_json_integer(&j, "rows", (long long)rows);
-    cli_json_number(&j, "loss", v->loss);
-    const char *names[4] = {"accuracy", "binary_accuracy", "mae", "rmse"};
-    const double values[4] = {v->accuracy, v->binary_accuracy, v->mae, v->rmse};
-    for (int i = 0; i < 4; i++)
-        if (!isnan(values[i]))
-            cli_json_number(&j, names[i], values[i]);
-    if (c) {
-        cli_json_open(&j, "classes", '[');
-        for (int k = 0; k < c->k; k++) {
-            char idx[16];
-            snprintf(idx, sizeof idx, "%d", k);
-            cli_json_string(&j, NULL, cn->named ? cn->name[k] : idx);
-        }
-        cli_json_close(&j);
-        cli_json_open(&j, "confusion_matrix", '[');
-        for (int t = 0; t < c->k; t++) {
-            cli_json_open(&j, NULL, '[');
-            for (int p = 0; p < c->k; p++)
-                cli_json_number(&j, NULL, c->counts[(size_t)t * (size_t)c->k + (size_t)p]);
-            cli_json_close(&j);
-        }
-        cli_json_close(&j);
-        cli_json_open(&j, "macro_avg", '{');
-        cli_json_number(&j, "precision", s->macro_precision);
-        cli_json_number(&j, "recall", s->macro_recall);
-        cli_json_number(&j, "f1", s->macro_f1);
-        cli_json_close(&j);
-        cli_json_open(&j, "weighted_avg", '{');
-        cli_json_number(&j, "precision", s->weighted_precision);
-        cli_json_number(&j, "recall", s->weighted_recall);
-        cli_json_number(&j, "f1", s->weighted_f1);
-        cli_json_close(&j);
-    }
+    json_values(&j, ckpt, file, split, rows, v, c, s, cn, 0);
     cli_event_end(&j);
 }
 

@@ -5,7 +5,7 @@
 #ifndef MT_CLI_LOG_JSON_H
 #define MT_CLI_LOG_JSON_H
 
-#include <stdio.h>
+#include "io/json_doc.h"
 
 /* Called first by a command: notes the start time and, when argv holds "--log-format json" (or
  * "--log-format=json") anywhere, turns JSON events on at once, so that a usage error found earlier on the
@@ -23,31 +23,20 @@ int cli_log_format_option(const char *command, int argc, char **argv, int *i);
  * when JSON events are on (the caller decides which rank reports). */
 void cli_log_error_event(int status, const char *message);
 
-/* One event being written: cli_event_begin, fields and nested values, cli_event_end. Nesting is limited
- * to CLI_JSON_DEPTH levels. Field functions take key NULL for an element of an array. */
-#define CLI_JSON_DEPTH 8
-typedef struct cli_json {
-    FILE *f;
-    int depth;
-    int count[CLI_JSON_DEPTH + 1];  /* values written so far at each level */
-    char close[CLI_JSON_DEPTH + 1]; /* the bracket that ends each level */
-} cli_json;
+/* One event being written: cli_event_begin, its fields and nested values, cli_event_end. An event is a
+ * document of io/json_doc.h: the field functions are its builder's (key NULL for an element of an
+ * array; numbers that are not finite are null). */
+typedef mt_json cli_json;
+#define cli_json_string mt_json_string
+#define cli_json_number mt_json_number
+#define cli_json_integer mt_json_integer
+#define cli_json_bool mt_json_bool
+#define cli_json_open mt_json_open
+#define cli_json_close mt_json_close
 
-/* Starts {"event": event, "time": ..., "elapsed": ... on stdout. */
+/* Starts {"event": event, "time": ..., "elapsed": ... (elapsed in whole milliseconds). */
 void cli_event_begin(cli_json *j, const char *event);
-/* Closes the object, ends the line and flushes stdout. */
+/* Writes the event as one line on stdout and flushes it. */
 void cli_event_end(cli_json *j);
-
-void cli_json_string(cli_json *j, const char *key, const char *value);  /* NULL value: null */
-void cli_json_number(cli_json *j, const char *key, double value);       /* %.10g; null when not finite */
-void cli_json_integer(cli_json *j, const char *key, long long value);
-void cli_json_bool(cli_json *j, const char *key, int value);
-/* Opens an object ('{') or an array ('[') as the value of key; cli_json_close ends it. */
-void cli_json_open(cli_json *j, const char *key, char bracket);
-void cli_json_close(cli_json *j);
-
-/* Writes s as a JSON string literal: quotes, backslashes and control bytes escaped, a byte that does not
- * belong to a valid UTF-8 sequence written as \ufffd, so that the line stays valid JSON whatever s holds. */
-void cli_json_write_string(FILE *f, const char *s);
 
 #endif

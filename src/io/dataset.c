@@ -366,6 +366,41 @@ static mt_status check_column(mt_dataset *ds, column *c, type_check check, mt_er
     return st;
 }
 
+/* Whether the data stored covers the column's shape: contiguous storage allocated, every chunk of
+ * chunked storage there. HDF5 reads what is missing as the fill value (zeros), so a file whose writer
+ * stopped part-way, or one made with a shape and no data, would be trained on silently. Compact data
+ * always covers its shape; external and virtual storage are not checked. */
+static mt_status check_written(const mt_dataset *ds, const column *c, mt_error *err)
+{
+    hid_t dcpl = H5Dget_create_plist(c->dset);
+    H5D_layout_t layout = dcpl >= 0 ? H5Pget_layout(dcpl) : H5D_LAYOUT_ERROR;
+    hsize_t chunk[H5S_MAX_RANK];
+    int chunk_rank = layout == H5D_CHUNKED ? H5Pget_chunk(dcpl, H5S_MAX_RANK, chunk) : 0;
+    int external = layout == H5D_CONTIGUOUS && H5Pget_external_count(dcpl) > 0;
+    if (dcpl >= 0)
+        H5Pclose(dcpl);
+    if (layout == H5D_CONTIGUOUS && !external && H5Dget_storage_size(c->dset) == 0)
+        return mt_fail(err, MT_ERR_INPUT, "%s: %s: no data stored (never written): it would read as zeros", ds->path,
+                       c->name);
+    if (layout != H5D_CHUNKED)
+        return MT_OK;
+    if (chunk_rank != c->rank)
+        return mt_fail(err, MT_ERR_INPUT, "%s: %s: its chunk shape cannot be read", ds->path, c->name);
+    uint64_t need = 1; /* chunks the shape spans; UINT64_MAX when more than that */
+    for (int d = 0; d < c->rank; d++) {
+        uint64_t along = c->dims[d] / chunk[d] + (c->dims[d] % chunk[d] != 0);
+        need = along > 0 && need > UINT64_MAX / along ? UINT64_MAX : need * along;
+    }
+    hsize_t have = 0;
+    if (H5Dget_num_chunks(c->dset, c->space, &have) < 0)
+        return mt_fail(err, MT_ERR_INPUT, "%s: %s: its chunks cannot be counted (damaged file?)", ds->path, c->name);
+    if (have < need)
+        return mt_fail(err, MT_ERR_INPUT, "%s: %s: %llu of its %llu chunks are stored (written only in part): the "
+                       "rest would read as zeros", ds->path, c->name, (unsigned long long)have,
+                       (unsigned long long)need);
+    return MT_OK;
+}
+
 /* The file descriptor of HDF5's sec2 driver (the default one), or -1 for other drivers. */
 static int vfd_descriptor(hid_t file)
 {
@@ -431,6 +466,10 @@ static mt_status open_split(mt_dataset *ds, const char *split, mt_error *err)
         st = open_column(ds, split, "y", &ds->y, err);
     if (st == MT_OK)
         st = check_column(ds, &ds->y, check_y_type, err);
+    if (st == MT_OK)
+        st = check_written(ds, &ds->x, err);
+    if (st == MT_OK)
+        st = check_written(ds, &ds->y, err);
     if (st == MT_OK)
         map_file(ds);
     return st;

@@ -1,14 +1,11 @@
-/* Writing dataset files: temporary output renamed into place, contiguous datasets written in row blocks,
- * string and integer attributes (see h5_write.h). */
+/* Writing dataset files: the output written as an atomic replacement (core/atomic_file.h), contiguous
+ * datasets written in row blocks, string and integer attributes (see h5_write.h). */
 #define _POSIX_C_SOURCE 200809L
 
 #include "io/h5_write.h"
 
-#include <errno.h>
-#include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "core/error.h"
 
@@ -32,19 +29,18 @@ mt_status mt_h5w_create(mt_h5w *w, const char *out, int large_attributes, mt_err
     H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
     w->out = out;
     w->file = -1;
-    snprintf(w->tmp, sizeof w->tmp, "%s.tmp.%ld", out, (long)getpid());
-    int fd = open(w->tmp, O_WRONLY | O_CREAT | O_EXCL, 0644);
-    if (fd < 0)
-        return mt_fail(err, MT_ERR_IO, "%s: cannot create %s: %s", out, w->tmp, strerror(errno));
-    close(fd);
+    mt_status st = mt_atomic_open_path(&w->tmp, out, err);
+    if (st)
+        return st;
     hid_t fapl = H5Pcreate(H5P_FILE_ACCESS);
     if (large_attributes)
         H5Pset_libver_bounds(fapl, H5F_LIBVER_V18, H5F_LIBVER_LATEST);
-    w->file = H5Fcreate(w->tmp, H5F_ACC_TRUNC, H5P_DEFAULT, fapl);
+    w->file = H5Fcreate(w->tmp.tmp, H5F_ACC_TRUNC, H5P_DEFAULT, fapl);
     H5Pclose(fapl);
     if (w->file < 0) {
-        remove(w->tmp);
-        return mt_h5w_error(w, "create", err);
+        mt_h5w_error(w, "create", err);
+        mt_atomic_abort(&w->tmp);
+        return err->code;
     }
     return MT_OK;
 }
@@ -53,19 +49,12 @@ mt_status mt_h5w_finish(mt_h5w *w, mt_error *err)
 {
     herr_t rc = H5Fclose(w->file);
     w->file = -1;
-    if (rc < 0)
-        return mt_h5w_error(w, "close", err);
-    int fd = open(w->tmp, O_RDONLY);
-    if (fd < 0 || fsync(fd) != 0) {
-        int e = errno;
-        if (fd >= 0)
-            close(fd);
-        return mt_fail(err, MT_ERR_IO, "%s: cannot sync %s: %s", w->out, w->tmp, strerror(e));
+    if (rc < 0) {
+        mt_h5w_error(w, "close", err);
+        mt_atomic_abort(&w->tmp);
+        return err->code;
     }
-    close(fd);
-    if (rename(w->tmp, w->out) != 0)
-        return mt_fail(err, MT_ERR_IO, "%s: cannot rename %s to it: %s", w->out, w->tmp, strerror(errno));
-    return MT_OK;
+    return mt_atomic_commit(&w->tmp, err);
 }
 
 void mt_h5w_abort(mt_h5w *w)
@@ -73,19 +62,26 @@ void mt_h5w_abort(mt_h5w *w)
     if (w->file >= 0)
         H5Fclose(w->file);
     w->file = -1;
-    remove(w->tmp);
+    mt_atomic_abort(&w->tmp);
+}
+
+/* Dataset name under loc of the given file type and shape, with the link and creation properties given;
+ * -1 on error. */
+static hid_t create(hid_t loc, const char *name, hid_t type, int rank, const uint64_t *dims, hid_t lcpl, hid_t dcpl)
+{
+    hsize_t d[MT_H5W_MAX_RANK];
+    for (int i = 0; i < rank && i < MT_H5W_MAX_RANK; i++)
+        d[i] = dims[i];
+    hid_t space = rank >= 1 && rank <= MT_H5W_MAX_RANK ? H5Screate_simple(rank, d, NULL) : -1;
+    hid_t ds = space >= 0 ? H5Dcreate2(loc, name, type, space, lcpl, dcpl, H5P_DEFAULT) : -1;
+    if (space >= 0)
+        H5Sclose(space);
+    return ds;
 }
 
 hid_t mt_h5w_dataset(hid_t g, const char *name, hid_t type, int rank, const uint64_t *dims)
 {
-    hsize_t d[3];
-    for (int i = 0; i < rank && i < 3; i++)
-        d[i] = dims[i];
-    hid_t space = rank >= 1 && rank <= 3 ? H5Screate_simple(rank, d, NULL) : -1;
-    hid_t ds = space >= 0 ? H5Dcreate2(g, name, type, space, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT) : -1;
-    if (space >= 0)
-        H5Sclose(space);
-    return ds;
+    return create(g, name, type, rank, dims, H5P_DEFAULT, H5P_DEFAULT);
 }
 
 herr_t mt_h5w_rows(hid_t d, hid_t memtype, uint64_t first, uint64_t count, uint64_t row_elems, const void *buf)
@@ -94,8 +90,8 @@ herr_t mt_h5w_rows(hid_t d, hid_t memtype, uint64_t first, uint64_t count, uint6
         return 0;
     hid_t fspace = H5Dget_space(d);
     int rank = H5Sget_simple_extent_ndims(fspace);
-    hsize_t start[3] = {first, 0, 0}, cnt[3], total = count * row_elems;
-    herr_t rc = rank >= 1 && rank <= 3 ? H5Sget_simple_extent_dims(fspace, cnt, NULL) : -1;
+    hsize_t start[MT_H5W_MAX_RANK] = {first}, cnt[MT_H5W_MAX_RANK], total = count * row_elems;
+    herr_t rc = rank >= 1 && rank <= MT_H5W_MAX_RANK ? H5Sget_simple_extent_dims(fspace, cnt, NULL) : -1;
     cnt[0] = count;
     if (rc >= 0)
         rc = H5Sselect_hyperslab(fspace, H5S_SELECT_SET, start, NULL, cnt, NULL);
@@ -105,6 +101,52 @@ herr_t mt_h5w_rows(hid_t d, hid_t memtype, uint64_t first, uint64_t count, uint6
     H5Sclose(mspace);
     H5Sclose(fspace);
     return rc;
+}
+
+mt_status mt_h5w_allocated(mt_h5w *w, const char *name, mt_h5w_type type, int rank, const uint64_t *dims,
+                           mt_error *err)
+{
+    hid_t dcpl = H5Pcreate(H5P_DATASET_CREATE), lcpl = H5Pcreate(H5P_LINK_CREATE);
+    hid_t ds = -1;
+    if (dcpl >= 0 && lcpl >= 0 && H5Pset_create_intermediate_group(lcpl, 1) >= 0 &&
+        H5Pset_layout(dcpl, H5D_CONTIGUOUS) >= 0 && H5Pset_alloc_time(dcpl, H5D_ALLOC_TIME_EARLY) >= 0 &&
+        H5Pset_fill_time(dcpl, H5D_FILL_TIME_NEVER) >= 0)
+        ds = create(w->file, name, type == MT_H5W_INT32 ? H5T_STD_I32LE : H5T_IEEE_F32LE, rank, dims, lcpl, dcpl);
+    if (ds >= 0)
+        H5Dclose(ds);
+    if (lcpl >= 0)
+        H5Pclose(lcpl);
+    if (dcpl >= 0)
+        H5Pclose(dcpl);
+    return ds < 0 ? mt_h5w_error(w, name, err) : MT_OK;
+}
+
+mt_status mt_h5w_open(mt_h5w *w, const char *path, mt_error *err)
+{
+    H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
+    memset(w, 0, sizeof *w);
+    w->out = path;
+    w->file = H5Fopen(path, H5F_ACC_RDWR, H5P_DEFAULT);
+    return w->file < 0 ? mt_h5w_error(w, "open for writing", err) : MT_OK;
+}
+
+mt_status mt_h5w_close(mt_h5w *w, mt_error *err)
+{
+    herr_t rc = w->file >= 0 ? H5Fclose(w->file) : 0;
+    w->file = -1;
+    return rc < 0 ? mt_h5w_error(w, "close", err) : MT_OK;
+}
+
+mt_status mt_h5w_write_rows(mt_h5w *w, const char *name, mt_h5w_type type, uint64_t first, uint64_t count,
+                            uint64_t row_elems, const void *buf, mt_error *err)
+{
+    hid_t d = H5Dopen2(w->file, name, H5P_DEFAULT);
+    herr_t rc = d >= 0 ? mt_h5w_rows(d, type == MT_H5W_INT32 ? H5T_NATIVE_INT32 : H5T_NATIVE_FLOAT, first, count,
+                                     row_elems, buf)
+                       : -1;
+    if (d >= 0)
+        H5Dclose(d);
+    return rc < 0 ? mt_h5w_error(w, name, err) : MT_OK;
 }
 
 herr_t mt_h5w_strings(hid_t obj, const char *name, const char *const *values, int n)

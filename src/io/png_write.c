@@ -1,18 +1,17 @@
 /* PNG image grids with libpng (see png_write.h): rows of the grid are built one at a time in one buffer and
  * handed to libpng; libpng's errors come back through its error callback and longjmp, become an MT_ERR_IO
- * message, and leave no file behind. */
+ * message, and leave no file behind (the grid is an atomic replacement, core/atomic_file.h). */
 #include "io/png_write.h"
 
-#include <errno.h>
 #include <math.h>
 #include <setjmp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include <png.h>
 
+#include "core/atomic_file.h"
 #include "core/error.h"
 
 enum { B = MT_PNG_GRID_BORDER, MAX_SIDE = 1 << 20 };
@@ -121,30 +120,19 @@ mt_status mt_png_write_grid(const char *path, const float *images, int n, int ch
     if (g.width > MAX_SIDE || g.height > MAX_SIDE)
         return mt_fail(err, MT_ERR_INTERNAL, "png grid: %ld x %ld pixels is too large", g.width, g.height);
     unsigned char *row = malloc((size_t)g.width * channels);
-    char *tmp = malloc(strlen(path) + 32);
-    if (!row || !tmp) {
-        free(row), free(tmp);
+    if (!row)
         return mt_fail(err, MT_ERR_NOMEM, "%s: out of memory", path);
+    mt_atomic_file out;
+    mt_status st = mt_atomic_open(&out, path, err);
+    if (!st) {
+        png_msg m = {{0}};
+        if (write_stream(out.f, &g, row, &m)) {
+            mt_atomic_abort(&out);
+            st = mt_fail(err, MT_ERR_IO, "%s: write failed: %s", path, m.text);
+        } else {
+            st = mt_atomic_commit(&out, err);
+        }
     }
-    sprintf(tmp, "%s.tmp.%ld", path, (long)getpid());
-    mt_status st = MT_OK;
-    png_msg m = {{0}};
-    FILE *f = fopen(tmp, "wb");
-    if (!f) {
-        st = mt_fail(err, MT_ERR_IO, "%s: cannot create: %s", tmp, strerror(errno));
-    } else {
-        int bad = write_stream(f, &g, row, &m);
-        if (!bad && (fflush(f) != 0 || fsync(fileno(f)) != 0))
-            bad = 1, snprintf(m.text, sizeof m.text, "%s", strerror(errno));
-        if (fclose(f) != 0 && !bad)
-            bad = 1, snprintf(m.text, sizeof m.text, "%s", strerror(errno));
-        if (bad)
-            st = mt_fail(err, MT_ERR_IO, "%s: write failed: %s", tmp, m.text);
-        else if (rename(tmp, path) != 0)
-            st = mt_fail(err, MT_ERR_IO, "%s: cannot rename into place: %s", path, strerror(errno));
-        if (st)
-            unlink(tmp);
-    }
-    free(row), free(tmp);
+    free(row);
     return st;
 }

@@ -1,5 +1,5 @@
-/* Prediction files (HDF5 through the dataset writer's helpers, CSV with stdio), both written to a
- * temporary name and renamed, and the list of splits of a dataset file (see predictions.h). */
+/* Prediction files (HDF5 through the dataset writer's helpers, CSV with stdio), both written as
+ * atomic replacements (core/atomic_file.h), and the list of splits of a dataset file (see predictions.h). */
 #define _POSIX_C_SOURCE 200809L
 
 #include "io/predictions.h"
@@ -9,6 +9,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "core/atomic_file.h"
 #include "core/error.h"
 #include "io/h5_write.h"
 
@@ -94,30 +95,14 @@ static void csv_row(FILE *out, const mt_prediction_file *f, uint64_t i)
 
 mt_status mt_predictions_write_csv(const char *path, const mt_prediction_file *f, mt_error *err)
 {
-    char tmp[4200];
-    snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid());
-    FILE *out = fopen(tmp, "w");
-    if (!out)
-        return mt_fail(err, MT_ERR_IO, "%s: cannot create %s: %s", path, tmp, strerror(errno));
-    csv_header(out, f);
+    mt_atomic_file out;
+    mt_status st = mt_atomic_open(&out, path, err);
+    if (st)
+        return st;
+    csv_header(out.f, f);
     for (uint64_t i = 0; i < f->n; i++)
-        csv_row(out, f, i);
-    int bad = ferror(out);
-    int e = errno;
-    if (fflush(out) != 0 || fsync(fileno(out)) != 0)
-        bad = 1, e = errno;
-    if (fclose(out) != 0 && !bad)
-        bad = 1, e = errno;
-    if (bad) {
-        remove(tmp);
-        return mt_fail(err, MT_ERR_IO, "%s: write failed: %s", path, strerror(e));
-    }
-    if (rename(tmp, path) != 0) {
-        e = errno;
-        remove(tmp);
-        return mt_fail(err, MT_ERR_IO, "%s: cannot rename %s to it: %s", path, tmp, strerror(e));
-    }
-    return MT_OK;
+        csv_row(out.f, f, i);
+    return mt_atomic_commit(&out, err);
 }
 
 typedef struct split_list {

@@ -1,55 +1,28 @@
 /* HDF5 checkpoints: built as an HDF5 image in memory (Fletcher32 checksums on every tensor, attributes
- * describing the format and every layer, a completeness marker written last), sealed (the CRC-32 of the
- * whole file in its user block, io/h5_seal.h), then written atomically (temporary file, fsync, rename);
- * loading verifies the seal before libhdf5 parses the file, then the format version and every tensor's
- * shape. */
+ * describing the format and every layer (their JSON from train/checkpoint_attrs.h), a completeness marker
+ * written last), sealed (the CRC-32 of the whole file in its user block, io/h5_seal.h), then written
+ * atomically (core/atomic_file.h); loading verifies the seal before libhdf5 parses the file, then the
+ * format version and every tensor's shape. */
 #include "train/checkpoint.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <math.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-#include <unistd.h>
 
 #include <hdf5.h>
 
+#include "core/atomic_file.h"
 #include "core/error.h"
 #include "core/fault.h"
 #include "io/h5_check.h"
 #include "io/h5_seal.h"
+#include "train/checkpoint_attrs.h"
 
 /* Longest layers attribute written (an attribute must fit the 64 KiB object header message). */
 #define MAX_LAYERS_ATTR 60000
-
-_Static_assert(sizeof(mt_metrics_row) == MT_METRICS_FIELDS * sizeof(double), "rows are indexed as double[]");
-
-const char *const mt_metrics_field_names[MT_METRICS_FIELDS] = {
-    "epoch", "loss", "accuracy", "val_loss", "val_accuracy", "seconds", "samples_per_sec",
-    "lr", "binary_accuracy", "mae", "rmse", "val_binary_accuracy", "val_mae", "val_rmse",
-};
-
-mt_status mt_history_append(mt_history *h, const mt_metrics_row *row, mt_error *err)
-{
-    if (h->n == h->cap) {
-        size_t cap = h->cap ? 2 * h->cap : 16;
-        mt_metrics_row *r = realloc(h->rows, cap * sizeof *r);
-        if (!r)
-            return mt_fail(err, MT_ERR_NOMEM, "out of memory");
-        h->rows = r, h->cap = cap;
-    }
-    h->rows[h->n++] = *row;
-    return MT_OK;
-}
-
-void mt_history_free(mt_history *h)
-{
-    free(h->rows);
-    memset(h, 0, sizeof *h);
-}
 
 /* ---- writing ---- */
 
@@ -139,137 +112,6 @@ static void write_text(writer *w, hid_t group, const char *name, const char *tex
     H5Tclose(t);
 }
 
-/* ---- self-description: layer types and options as JSON text ---- */
-
-/* A growing text buffer; `failed` once an allocation failed (the text is then dropped). */
-typedef struct text_buf {
-    char *s;
-    size_t n, cap;
-    int failed;
-} text_buf;
-
-static void tb_add(text_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-
-static void tb_add(text_buf *b, const char *fmt, ...)
-{
-    if (b->failed)
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    int len = vsnprintf(NULL, 0, fmt, ap);
-    va_end(ap);
-    if (len < 0 || b->n + (size_t)len + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap : 256;
-        while (len >= 0 && b->n + (size_t)len + 1 > cap)
-            cap *= 2;
-        char *s = len < 0 ? NULL : realloc(b->s, cap);
-        if (!s) {
-            b->failed = 1;
-            return;
-        }
-        b->s = s, b->cap = cap;
-    }
-    va_start(ap, fmt);
-    vsnprintf(b->s + b->n, b->cap - b->n, fmt, ap);
-    va_end(ap);
-    b->n += (size_t)len;
-}
-
-static void tb_string(text_buf *b, const char *s)
-{
-    tb_add(b, "\"");
-    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-        if (*p == '"' || *p == '\\')
-            tb_add(b, "\\%c", *p);
-        else if (*p < 0x20)
-            tb_add(b, "\\u%04x", *p);
-        else
-            tb_add(b, "%c", *p);
-    }
-    tb_add(b, "\"");
-}
-
-static void tb_ints(text_buf *b, const int *v, int n)
-{
-    tb_add(b, "[");
-    for (int i = 0; i < n; i++)
-        tb_add(b, "%s%d", i ? ", " : "", v[i]);
-    tb_add(b, "]");
-}
-
-/* A config node as JSON: scalars as strings, sequences as arrays, maps as objects; NULL as null. */
-static void tb_node(text_buf *b, const mt_node *n)
-{
-    if (!n) {
-        tb_add(b, "null");
-        return;
-    }
-    if (n->kind == MT_NODE_SCALAR) {
-        tb_string(b, n->value);
-        return;
-    }
-    tb_add(b, n->kind == MT_NODE_SEQ ? "[" : "{");
-    for (size_t i = 0; i < n->n_items; i++) {
-        tb_add(b, i ? ", " : "");
-        if (n->kind == MT_NODE_MAP) {
-            tb_string(b, n->items[i]->key ? n->items[i]->key : "");
-            tb_add(b, ": ");
-        }
-        tb_node(b, n->items[i]);
-    }
-    tb_add(b, n->kind == MT_NODE_SEQ ? "]" : "}");
-}
-
-/* The layer's options after parsing (defaults filled in) as one JSON object, keys in table order. */
-static void tb_layer_options(text_buf *b, const mt_layer *l)
-{
-    tb_add(b, "{");
-    int first = 1;
-    for (const mt_option *o = l->ops->options; o && o->name; o++) {
-        const char *field = (const char *)l->opts + o->offset;
-        tb_add(b, first ? "" : ", ");
-        first = 0;
-        tb_string(b, o->name);
-        tb_add(b, ": ");
-        switch (o->type) {
-        case MT_OPT_INT:
-            tb_add(b, "%d", *(const int *)field);
-            break;
-        case MT_OPT_FLOAT:
-            tb_add(b, "%.15g", *(const double *)field);
-            break;
-        case MT_OPT_BOOL:
-            tb_add(b, "%s", *(const int *)field ? "true" : "false");
-            break;
-        case MT_OPT_NAME:
-        case MT_OPT_STRING:
-            tb_string(b, field);
-            break;
-        case MT_OPT_INTS:
-            tb_ints(b, ((const mt_ints *)field)->v, ((const mt_ints *)field)->n);
-            break;
-        case MT_OPT_NODE:
-            tb_node(b, *(const mt_node *const *)field);
-            break;
-        }
-    }
-    tb_add(b, "}");
-}
-
-/* {"index": i, "type": ..., "options": {...}, "input_shape": [...], "output_shape": [...]} of layer i. */
-static void tb_layer(text_buf *b, const mt_layer *l)
-{
-    tb_add(b, "{\"index\": %d, \"type\": ", l->index);
-    tb_string(b, l->ops->name);
-    tb_add(b, ", \"options\": ");
-    tb_layer_options(b, l);
-    tb_add(b, ", \"input_shape\": ");
-    tb_ints(b, l->in_shape.v, l->in_shape.n);
-    tb_add(b, ", \"output_shape\": ");
-    tb_ints(b, l->out_shape.v, l->out_shape.n);
-    tb_add(b, "}");
-}
-
 /* Group name of layer i: "000_dense" (sorted order equals layer order). */
 static void layer_group_name(const mt_model *m, int i, char *buf, size_t size)
 {
@@ -297,13 +139,12 @@ static void write_layer_attrs(writer *w, hid_t g, const mt_layer *l)
 {
     write_attr_str(w, g, "type", l->ops->name);
     write_attr_i64(w, g, "index", l->index);
-    text_buf b = {0};
-    tb_layer_options(&b, l);
-    if (b.failed)
+    char *json = mt_checkpoint_options_json(l);
+    if (!json)
         wfail(w, "layer options (out of memory)");
     else
-        write_attr_str(w, g, "options", b.s);
-    free(b.s);
+        write_attr_str(w, g, "options", json);
+    free(json);
     write_attr_ints(w, g, "input_shape", l->in_shape.v, l->in_shape.n);
     write_attr_ints(w, g, "output_shape", l->out_shape.v, l->out_shape.n);
     if (l->ops->torch)
@@ -316,18 +157,12 @@ static void write_layer_attrs(writer *w, hid_t g, const mt_layer *l)
 static void write_model_attrs(writer *w, hid_t g, const mt_model *m)
 {
     write_attr_ints(w, g, "input_shape", m->input_shape.v, m->input_shape.n);
-    text_buf b = {0};
-    tb_add(&b, "[");
-    for (int i = 0; i < m->n_layers; i++) {
-        tb_add(&b, i ? ",\n " : "");
-        tb_layer(&b, &m->layers[i]);
-    }
-    tb_add(&b, "]");
-    if (b.failed)
+    char *json = mt_checkpoint_layers_json(m);
+    if (!json)
         wfail(w, "the layer list (out of memory)");
-    else if (b.n < MAX_LAYERS_ATTR)
-        write_attr_str(w, g, "layers", b.s);
-    free(b.s);
+    else if (strlen(json) < MAX_LAYERS_ATTR)
+        write_attr_str(w, g, "layers", json);
+    free(json);
 }
 
 /* One dataset per tensor of a slab laid out like the parameters, grouped per layer; with_state also
@@ -454,60 +289,26 @@ static void write_prep(writer *w, hid_t file, const mt_prep *p)
     H5Gclose(g);
 }
 
-static int fsync_path(const char *path, int directory)
-{
-    int fd = open(path, directory ? O_RDONLY | O_DIRECTORY : O_RDONLY);
-    if (fd < 0)
-        return -1;
-    int rc = fsync(fd);
-    close(fd);
-    return rc;
-}
-
-static void dir_of(const char *path, char *buf, size_t size)
-{
-    snprintf(buf, size, "%s", path);
-    char *slash = strrchr(buf, '/');
-    if (!slash)
-        snprintf(buf, size, ".");
-    else if (slash == buf)
-        buf[1] = '\0';
-    else
-        *slash = '\0';
-}
-
-/* write() of all n bytes; 0, or an errno. */
-static int write_all(int fd, const char *p, size_t n)
-{
-    while (n > 0) {
-        ssize_t w = write(fd, p, n > ((size_t)1 << 30) ? (size_t)1 << 30 : n);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w <= 0)
-            return w < 0 ? errno : EIO;
-        p += w;
-        n -= (size_t)w;
-    }
-    return 0;
-}
-
-/* Writes the image to path (created or truncated) and fsyncs it; errors name the path and errno. The
- * fault-injection point MT_FAULT_CHECKPOINT is halfway through. */
+/* Writes the image as the file path, atomically; errors name the path and errno. The fault-injection
+ * point MT_FAULT_CHECKPOINT is halfway through. */
 static mt_status write_image(const char *path, const char *image, size_t n, mt_error *err)
 {
-    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0666);
-    if (fd < 0)
-        return mt_fail(err, MT_ERR_IO, "%s: cannot create checkpoint file: %s", path, strerror(errno));
-    int e = write_all(fd, image, n / 2);
-    if (!e && mt_fault_check(MT_FAULT_CHECKPOINT) == MT_FAULT_FAIL)
-        e = EIO;
-    if (!e)
-        e = write_all(fd, image + n / 2, n - n / 2);
-    if (!e && fsync(fd) != 0)
-        e = errno;
-    if (close(fd) != 0 && !e)
-        e = errno;
-    return e ? mt_fail(err, MT_ERR_IO, "%s: cannot write: %s", path, strerror(e)) : MT_OK;
+    mt_atomic_file out;
+    mt_status st = mt_atomic_open(&out, path, err);
+    if (st)
+        return st;
+    errno = 0;
+    int bad = fwrite(image, 1, n / 2, out.f) != n / 2;
+    if (!bad && mt_fault_check(MT_FAULT_CHECKPOINT) == MT_FAULT_FAIL)
+        bad = 1, errno = EIO;
+    if (!bad && fwrite(image + n / 2, 1, n - n / 2, out.f) != n - n / 2)
+        bad = 1;
+    if (bad) {
+        int e = errno ? errno : EIO;
+        mt_atomic_abort(&out);
+        return mt_fail(err, MT_ERR_IO, "%s: cannot write: %s", path, strerror(e));
+    }
+    return mt_atomic_commit(&out, err);
 }
 
 /* The checkpoint is first an HDF5 file image in memory (libhdf5's core driver, nothing on disk), written
@@ -551,8 +352,6 @@ mt_status mt_checkpoint_write_multi(const char *path, const mt_checkpoint *c, co
     const mt_checkpoint_net single = {"", c->model, c->opt};
     const mt_checkpoint_net *nets = x && x->n_nets > 0 ? x->nets : &single;
     const int n_nets = x && x->n_nets > 0 ? x->n_nets : 1;
-    char tmp[MT_PATH_MAX + 32];
-    snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid());
     writer w = {path, err, 0};
     H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
     size_t estimate = (size_t)1 << 20;
@@ -612,19 +411,10 @@ mt_status mt_checkpoint_write_multi(const char *path, const mt_checkpoint *c, co
     H5Fclose(f); /* in memory: nothing to flush to a disk */
     if (!w.failed)
         mt_h5_seal_image(image, MT_H5_SEAL_BYTES + (size_t)size);
-    if (!w.failed && write_image(tmp, (const char *)image, MT_H5_SEAL_BYTES + (size_t)size, err))
+    if (!w.failed && write_image(path, (const char *)image, MT_H5_SEAL_BYTES + (size_t)size, err))
         w.failed = 1;
     free(image);
-    if (!w.failed && rename(tmp, path) != 0)
-        mt_fail(err, MT_ERR_IO, "%s: cannot rename into place: %s", path, strerror(errno)), w.failed = 1;
-    if (w.failed) {
-        unlink(tmp);
-        return err->code;
-    }
-    char dir[MT_PATH_MAX];
-    dir_of(path, dir, sizeof dir);
-    fsync_path(dir, 1);
-    return MT_OK;
+    return w.failed ? err->code : MT_OK;
 }
 
 /* ---- reading ---- */

@@ -14,6 +14,7 @@
 #include <stdint.h>
 #include "nn/model.h"
 #include "optim/optimizer.h"
+#include "train/history.h"
 #include "train/prep.h"
 
 #define MT_CHECKPOINT_FORMAT_VERSION 1
@@ -29,25 +30,6 @@ typedef struct mt_train_state {
     int64_t es_wait;        /* early stopping: epochs since the best */
     int64_t epoch_step;     /* optimizer steps done in epoch `epoch` (0 = at an epoch boundary) */
 } mt_train_state;
-
-/* One row of the per-epoch history (metrics.jsonl and /metrics). NaN where not measured. The first
- * MT_METRICS_BASE_FIELDS are always written to metrics.jsonl (null when NaN); the others when measured. */
-typedef struct mt_metrics_row {
-    double epoch, loss, accuracy, val_loss, val_accuracy, seconds, samples_per_sec;
-    double lr, binary_accuracy, mae, rmse, val_binary_accuracy, val_mae, val_rmse;
-} mt_metrics_row;
-
-#define MT_METRICS_BASE_FIELDS 7
-#define MT_METRICS_FIELDS 14
-extern const char *const mt_metrics_field_names[MT_METRICS_FIELDS];
-
-typedef struct mt_history {
-    mt_metrics_row *rows;
-    size_t n, cap;
-} mt_history;
-
-mt_status mt_history_append(mt_history *h, const mt_metrics_row *row, mt_error *err);
-void mt_history_free(mt_history *h);
 
 /* One network of a checkpoint that holds several (a GAN): its parameters and buffers under
  * /<name>/params, its optimizer state under /<name>/optimizer, in the layout of /params and /optimizer. */

@@ -2,16 +2,15 @@
  * checkpoint that gives the distributions, its pass over the real images, and gan_score.json. */
 #include "train/gan_score.h"
 
-#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "core/error.h"
 #include "config/yaml_tree.h"
 #include "io/dataset.h"
+#include "io/json_doc.h"
 #include "train/checkpoint.h"
 #include "nn/activation.h"
 #include "train/sampler.h"
@@ -188,64 +187,28 @@ mt_status mt_gan_score_check(const mt_config *cfg, mt_comm *comm, mt_error *err)
     return st;
 }
 
-/* A JSON string: quotes, backslashes and control characters escaped. */
-static void json_string(FILE *f, const char *s)
-{
-    fputc('"', f);
-    for (; *s; s++) {
-        if (*s == '"' || *s == '\\')
-            fprintf(f, "\\%c", *s);
-        else if ((unsigned char)*s < 0x20)
-            fprintf(f, "\\u%04x", (unsigned char)*s);
-        else
-            fputc(*s, f);
-    }
-    fputc('"', f);
-}
-
-static void json_number(FILE *f, double v)
-{
-    if (isfinite(v))
-        fprintf(f, "%.6g", v);
-    else
-        fputs("null", f);
-}
-
 mt_status mt_gan_score_write_json(const char *path, const mt_gan_score *s, mt_error *err)
 {
-    char tmp[MT_PATH_MAX + 32];
-    snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid());
-    FILE *f = fopen(tmp, "w");
-    if (!f)
-        return mt_fail(err, MT_ERR_IO, "%s: cannot write: %s", path, strerror(errno));
-    fputs("{\n  \"classifier\": ", f);
-    json_string(f, s->classifier);
-    fputs(",\n  \"generated_score\": ", f);
-    json_number(f, s->generated);
-    fputs(",\n  \"real_score\": ", f);
-    json_number(f, s->real);
-    fputs(",\n  \"ratio\": ", f);
-    json_number(f, s->ratio);
-    fprintf(f, ",\n  \"generated_samples\": %.0f,\n  \"real_samples\": %.0f,\n  \"real_data\": ", s->n_generated,
-            s->n_real);
-    json_string(f, s->real_file);
-    fputs(",\n  \"real_split\": ", f);
-    json_string(f, s->real_split);
-    fprintf(f, ",\n  \"classes\": %d,\n  \"generated_histogram\": [", s->classes);
+    mt_json j;
+    mt_json_begin(&j, '{');
+    mt_json_string(&j, "classifier", s->classifier);
+    mt_json_number(&j, "generated_score", s->generated);
+    mt_json_number(&j, "real_score", s->real);
+    mt_json_number(&j, "ratio", s->ratio);
+    mt_json_number(&j, "generated_samples", s->n_generated);
+    mt_json_number(&j, "real_samples", s->n_real);
+    mt_json_string(&j, "real_data", s->real_file);
+    mt_json_string(&j, "real_split", s->real_split);
+    mt_json_integer(&j, "classes", s->classes);
+    mt_json_open(&j, "generated_histogram", '[');
     for (int k = 0; k < s->classes; k++)
-        fprintf(f, "%s%.0f", k ? ", " : "", s->hist[k]);
-    fputs("],\n  \"class_names\": [", f);
-    for (int k = 0; k < s->classes; k++) {
-        fputs(k ? ", " : "", f);
-        json_string(f, s->names[k]);
-    }
-    fputs("]\n}\n", f);
-    int bad = ferror(f) != 0;
-    bad |= fflush(f) != 0 || fsync(fileno(f)) != 0;
-    bad |= fclose(f) != 0;
-    if (bad || rename(tmp, path) != 0) {
-        unlink(tmp);
-        return mt_fail(err, MT_ERR_IO, "%s: cannot write: %s", path, strerror(errno ? errno : EIO));
-    }
-    return MT_OK;
+        mt_json_number(&j, NULL, s->hist[k]);
+    mt_json_close(&j);
+    mt_json_open(&j, "class_names", '[');
+    for (int k = 0; k < s->classes; k++)
+        mt_json_string(&j, NULL, s->names[k]);
+    json_t *doc = mt_json_take(&j);
+    mt_status st = doc ? mt_json_write_file(path, doc, 1, err) : mt_fail(err, MT_ERR_NOMEM, "%s: out of memory", path);
+    json_decref(doc);
+    return st;
 }

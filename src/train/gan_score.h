@@ -80,7 +80,7 @@ void mt_gan_classifier_close(mt_gan_classifier *c);
  * "--set: gan.classifier: ") and names the file. */
 mt_status mt_gan_score_check(const mt_config *cfg, mt_comm *comm, mt_error *err);
 
-/* Writes the score as JSON to path (atomically: a temporary file renamed). */
+/* Writes the score as JSON to path (atomically), one member a line. */
 mt_status mt_gan_score_write_json(const char *path, const mt_gan_score *s, mt_error *err);
 
 #endif

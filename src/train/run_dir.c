@@ -10,7 +10,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "core/atomic_file.h"
 #include "core/error.h"
+#include "io/json_doc.h"
 
 /* Removes what writers killed mid-way leave behind: checkpoint files under their temporary names
  * ("<name>.h5.tmp.<pid>") and half-made links ("checkpoint.h5.link.<pid>"). Never read, only removed. */
@@ -56,56 +58,68 @@ mt_status mt_run_dir_prepare(const char *dir, mt_error *err)
     return MT_OK;
 }
 
-static void json_number(FILE *f, double v)
+/* One row as a JSON object: fields numbers under names[]; those from index `always` on only when finite. */
+static json_t *row_json(const char *const *names, int fields, int always, const double *row)
 {
-    if (isfinite(v))
-        fprintf(f, "%.10g", v);
-    else
-        fputs("null", f);
+    mt_json j;
+    mt_json_begin(&j, '{');
+    for (int i = 0; i < fields; i++)
+        if (i < always || isfinite(row[i]))
+            mt_json_number(&j, names[i], row[i]);
+    return mt_json_take(&j);
 }
 
-static void write_row(FILE *f, const mt_train_columns *c, const double *row)
+/* Writes n rows of `fields` numbers to DIR/metrics.jsonl, one JSON object a row with the numbers under
+ * names[] (io/json_doc.h: null where not finite), except that those from index `always` on are left out
+ * where not finite. With append the rows are added at the end; else they replace the file (atomically). */
+static mt_status write_rows(const char *dir, const char *const *names, int fields, int always, const double *rows,
+                            size_t n, int append, mt_error *err)
 {
-    fputc('{', f);
-    for (int i = 0; i < c->n; i++) {
-        if (i >= c->base && !isfinite(row[i]))
-            continue;
-        fprintf(f, "%s\"%s\": ", i ? ", " : "", c->names[i]);
-        json_number(f, row[i]);
+    char path[MT_PATH_MAX + 32];
+    snprintf(path, sizeof path, "%s/metrics.jsonl", dir);
+    mt_atomic_file whole = {0};
+    FILE *f = NULL;
+    if (append) {
+        f = fopen(path, "a");
+        if (!f)
+            return mt_fail(err, MT_ERR_IO, "%s: cannot write: %s", path, strerror(errno));
+    } else if (mt_atomic_open(&whole, path, err)) {
+        return err->code;
+    } else {
+        f = whole.f;
     }
-    fputs("}\n", f);
-}
-
-static mt_status close_checked(FILE *f, const char *path, mt_error *err)
-{
-    int bad = ferror(f);
-    if (fclose(f) != 0 || bad)
-        return mt_fail(err, MT_ERR_IO, "%s: write failed: %s", path, strerror(errno));
-    return MT_OK;
+    int bad = 0;
+    errno = 0;
+    for (size_t r = 0; r < n && !bad; r++) {
+        json_t *row = row_json(names, fields, always, rows + r * (size_t)fields);
+        bad = !row || mt_json_write(f, row, 0) != 0;
+        json_decref(row);
+    }
+    const int e = errno ? errno : ENOMEM;
+    if (!append && !bad)
+        return mt_atomic_commit(&whole, err);
+    if (!append)
+        mt_atomic_abort(&whole);
+    else if (fclose(f) != 0 && !bad)
+        return mt_fail(err, MT_ERR_IO, "%s: cannot write: %s", path, strerror(errno));
+    return bad ? mt_fail(err, MT_ERR_IO, "%s: cannot write: %s", path, strerror(e)) : MT_OK;
 }
 
 mt_status mt_run_dir_write_metrics(const char *dir, const mt_train_columns *c, const double *rows, size_t n,
                                    mt_error *err)
 {
-    char path[MT_PATH_MAX + 32];
-    snprintf(path, sizeof path, "%s/metrics.jsonl", dir);
-    FILE *f = fopen(path, "w");
-    if (!f)
-        return mt_fail(err, MT_ERR_IO, "%s: cannot write: %s", path, strerror(errno));
-    for (size_t i = 0; i < n; i++)
-        write_row(f, c, rows + i * (size_t)c->n);
-    return close_checked(f, path, err);
+    return write_rows(dir, c->names, c->n, c->base, rows, n, 0, err);
 }
 
 mt_status mt_run_dir_append_metrics(const char *dir, const mt_train_columns *c, const double *row, mt_error *err)
 {
-    char path[MT_PATH_MAX + 32];
-    snprintf(path, sizeof path, "%s/metrics.jsonl", dir);
-    FILE *f = fopen(path, "a");
-    if (!f)
-        return mt_fail(err, MT_ERR_IO, "%s: cannot write: %s", path, strerror(errno));
-    write_row(f, c, row);
-    return close_checked(f, path, err);
+    return write_rows(dir, c->names, c->n, c->base, row, 1, 1, err);
+}
+
+/* A time in seconds to the microsecond. */
+static double microseconds(double seconds)
+{
+    return round(seconds * 1e6) / 1e6;
 }
 
 mt_status mt_run_dir_write_scaling(const char *dir, const mt_train_result *res, uint64_t global_batch,
@@ -113,17 +127,14 @@ mt_status mt_run_dir_write_scaling(const char *dir, const mt_train_result *res, 
 {
     char path[MT_PATH_MAX + 32];
     snprintf(path, sizeof path, "%s/scaling.json", dir);
-    FILE *f = fopen(path, "w");
-    if (!f)
-        return mt_fail(err, MT_ERR_IO, "%s: cannot write: %s", path, strerror(errno));
-    fprintf(f, "{\n  \"world_size\": %d,\n  \"global_batch\": %llu,\n  \"epochs\": %d,\n", res->world_size,
-            (unsigned long long)global_batch, res->epochs_run);
-    fputs("  \"train_seconds\": ", f);
-    json_number(f, res->train_seconds);
-    fputs(",\n  \"samples_per_sec\": ", f);
-    json_number(f, res->samples_per_sec);
-    fputs(",\n  \"efficiency\": ", f);
-    json_number(f, res->efficiency);
+    mt_json j;
+    mt_json_begin(&j, '{');
+    mt_json_integer(&j, "world_size", res->world_size);
+    mt_json_integer(&j, "global_batch", (long long)global_batch);
+    mt_json_integer(&j, "epochs", res->epochs_run);
+    mt_json_number(&j, "train_seconds", res->train_seconds);
+    mt_json_number(&j, "samples_per_sec", res->samples_per_sec);
+    mt_json_number(&j, "efficiency", res->efficiency);
     /* The slowest rank starts each sum last, so its time in flight is the closest to the sum's own time; the
      * others' include waiting for it. */
     double in_flight = INFINITY, exposed = 0;
@@ -131,25 +142,35 @@ mt_status mt_run_dir_write_scaling(const char *dir, const mt_train_result *res, 
         in_flight = res->ranks[r].allreduce < in_flight ? res->ranks[r].allreduce : in_flight;
         exposed += res->ranks[r].exposed / res->world_size;
     }
-    fprintf(f, ",\n  \"gradient_exchange\": {\"buckets\": %d, \"bucket_mb\": %g, \"dtype\": \"%s\", "
-            "\"deterministic\": %s, \"overlap\": ", res->buckets, res->bucket_mb, res->dtype,
-            res->deterministic ? "true" : "false");
-    json_number(f, in_flight > 0 ? 1.0 - exposed / in_flight : NAN);
-    fputs("},\n  \"time_split\": \"compute = forward, loss, backward and optimizer; "
-          "allreduce = time gradient sums were in flight (overlapping backprop); exposed_comm = the part not hidden "
-          "behind computation: time in MPI calls during backprop plus the optimizer's wait for the sums (the "
-          "least any rank waited); idle = this rank's further wait, for slower ranks; "
-          "data = reading batches; compute + exposed_comm + idle + data = training time; overlap = 1 - "
-          "mean exposed_comm / (least allreduce over the ranks)\",\n", f);
-    fputs("  \"ranks\": [\n", f);
+    mt_json_open(&j, "gradient_exchange", '{');
+    mt_json_integer(&j, "buckets", res->buckets);
+    mt_json_number(&j, "bucket_mb", res->bucket_mb);
+    mt_json_string(&j, "dtype", res->dtype);
+    mt_json_bool(&j, "deterministic", res->deterministic);
+    mt_json_number(&j, "overlap", in_flight > 0 ? 1.0 - exposed / in_flight : NAN);
+    mt_json_close(&j);
+    mt_json_string(&j, "time_split", "compute = forward, loss, backward and optimizer; "
+                   "allreduce = time gradient sums were in flight (overlapping backprop); exposed_comm = the part not "
+                   "hidden behind computation: time in MPI calls during backprop plus the optimizer's wait for the "
+                   "sums (the least any rank waited); idle = this rank's further wait, for slower ranks; "
+                   "data = reading batches; compute + exposed_comm + idle + data = training time; overlap = 1 - "
+                   "mean exposed_comm / (least allreduce over the ranks)");
+    mt_json_open(&j, "ranks", '[');
     for (int r = 0; r < res->world_size; r++) {
         const mt_rank_times *t = &res->ranks[r];
-        fprintf(f, "    {\"rank\": %d, \"compute\": %.6f, \"allreduce\": %.6f, \"exposed_comm\": %.6f, "
-                "\"data\": %.6f, \"idle\": %.6f}%s\n", r, t->compute, t->allreduce, t->exposed, t->data, t->idle,
-                r + 1 < res->world_size ? "," : "");
+        mt_json_open(&j, NULL, '{');
+        mt_json_integer(&j, "rank", r);
+        mt_json_number(&j, "compute", microseconds(t->compute));
+        mt_json_number(&j, "allreduce", microseconds(t->allreduce));
+        mt_json_number(&j, "exposed_comm", microseconds(t->exposed));
+        mt_json_number(&j, "data", microseconds(t->data));
+        mt_json_number(&j, "idle", microseconds(t->idle));
+        mt_json_close(&j);
     }
-    fputs("  ]\n}\n", f);
-    return close_checked(f, path, err);
+    json_t *doc = mt_json_take(&j);
+    mt_status st = doc ? mt_json_write_file(path, doc, 2, err) : mt_fail(err, MT_ERR_NOMEM, "%s: out of memory", path);
+    json_decref(doc);
+    return st;
 }
 
 void mt_run_dir_checkpoint_path(const char *dir, int epoch, char *buf, size_t size)
@@ -189,15 +210,9 @@ void mt_run_dir_interrupted_path(const char *dir, char *buf, size_t size)
 /* Points checkpoint.h5 at src (a hard link, replaced atomically). */
 static mt_status link_latest(const char *dir, const char *src, mt_error *err)
 {
-    char tmp[MT_PATH_MAX + 64], dst[MT_PATH_MAX + 64];
-    snprintf(tmp, sizeof tmp, "%s/checkpoint.h5.link.%ld", dir, (long)getpid());
+    char dst[MT_PATH_MAX + 64];
     snprintf(dst, sizeof dst, "%s/checkpoint.h5", dir);
-    unlink(tmp);
-    if (link(src, tmp) != 0 || rename(tmp, dst) != 0) {
-        unlink(tmp);
-        return mt_fail(err, MT_ERR_IO, "%s: cannot update: %s", dst, strerror(errno));
-    }
-    return MT_OK;
+    return mt_atomic_link(src, dst, err);
 }
 
 mt_status mt_run_dir_publish_interrupted(const char *dir, mt_error *err)

@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # Hostile dataset and checkpoint files against the mpitrain program, run under the MPI launcher at np 2:
 # malformed shapes and types, absurd sizes (products overflowing 64 bits, more rows than a split may
-# hold, 2 GiB chunks), NaN features and targets, infinite features (under every data.missing, in training,
-# validation and eval splits), dangling links, truncated and damaged files, fewer rows
-# than ranks; then checkpoints that do not fit (truncated, bit-flipped tensor, other optimizer, other
-# shapes, a missing layer, not a checkpoint). Every case must end with exit status exactly 2, exactly one
-# error line from mpitrain on stderr containing the expected text (file and dataset), within 60 s, and
-# no crash (signal, sanitizer report); the checkpoint of an earlier good run must stay unchanged.
+# hold, 2 GiB chunks), data never written or written only in part (it would read as fill values), NaN
+# features and targets, infinite features (under every data.missing, in training, validation and eval
+# splits), dangling links, truncated and damaged files, fewer rows than ranks; then checkpoints that do
+# not fit (truncated, bit-flipped tensor, other optimizer, other shapes, a missing layer, not a
+# checkpoint). Every case must end with exit status exactly 2, exactly one error line from mpitrain on
+# stderr containing the expected text (file and dataset), within 60 s, and no crash (signal, sanitizer
+# report); the checkpoint of an earlier good run must stay unchanged.
 # Files come from the fixture writer tests/tools/mkdataset ($MT_TOOLS/mkdataset). Run by CTest as
 # cli.bad_datasets with MPITRAIN, MPIEXEC, MPIEXEC_PREFLAGS and MT_TOOLS set. Prints one line per case
 # and ends with "N passed, M failed".
@@ -83,6 +84,9 @@ huge_dims /train/x: .*more than 2\^40 elements per row
 overflow_dims /train/x: .*more than 2\^40 elements per row
 many_rows /train/x: N = 2199023255552 rows
 huge_chunk /train/x: chunks of more than 256 MiB
+unwritten /train/x: no data stored
+unwritten_chunks /train/x: 0 of its 1073741824 chunks are stored
+half_written /train/x: 3 of its 5 chunks are stored
 nan_x /train/x: row 3, column 1 is missing
 scalar_x /train/x: rank 0
 null_x /train/x: rank 0

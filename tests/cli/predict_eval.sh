@@ -131,6 +131,18 @@ diff -q "$T/want.txt" "$T/got.txt" >/dev/null && ok "12 rows: per-class values e
 tsum=$(grep -o '"confusion_matrix": \[[^a-z]*\]\]' "$T/tiny.json" | tr -c '0-9\n' ' ' | awk '{ for (i = 1; i <= NF; i++) s += $i } END { print s + 0 }')
 [[ $tsum -eq 12 ]] && ok "12-row confusion matrix sums to 12" || no "12-row confusion matrix sums to $tsum"
 
+# A checkpoint named with non-ASCII UTF-8, a quote, a backslash and a tab: --json is valid JSON holding the
+# name as it is.
+weird="$T/ré\"s\\"$'\t'"ü.h5"
+cp "$CKPT" "$weird"
+mpi 2 "$MPITRAIN" eval "$weird" --data "$T/tiny.h5" --split tiny --json "$T/weird.json" >"$T/we.out" 2>&1 \
+  || no "eval of $weird: $(tail -n 1 "$T/we.out")"
+if command -v python3 >/dev/null; then
+  python3 -c 'import json, sys; sys.exit(json.load(open(sys.argv[1], encoding="utf-8"))["checkpoint"] != sys.argv[2])' \
+    "$T/weird.json" "$weird" && ok "eval --json: the odd checkpoint name reads back equal" \
+    || no "eval --json with an odd name: $(head -c 300 "$T/weird.json")"
+fi
+
 # --- help on every command ------------------------------------------------------------------------------
 for c in train eval predict import inspect plot; do
   "$MPITRAIN" "$c" --help >"$T/help.out" 2>&1 && grep -q "^usage: " "$T/help.out" \

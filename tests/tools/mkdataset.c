@@ -14,7 +14,10 @@
  *   targets1d            y float32 [N] (y[i] = i / 2)
  *   chunked              like good, but x and y chunked (8 rows) and gzip-compressed: the HDF5 read path
  *   float64              x float64 and y int64, contiguous: read through HDF5 type conversion
- *   unwritten            x and y contiguous but never written (no storage; reads give zeros)
+ *   unwritten            x and y contiguous but never written (no storage; HDF5 would read zeros)
+ *   unwritten_chunks     x float32 [2^40, 4] and y int32 [2^40], chunked (1024 rows), no chunk ever written
+ *   half_written         x float32 [N, 4] chunked (8 rows) and compressed, only its first N / 2 rows written
+ *                        (as an import that stopped part-way leaves it); y written
  *   label_out_of_range   like good, but /train/y row 17 is 12 (and row 30 is 99 when N > 30)
  *   negative_label       like good, but /train/y row 5 is -1
  *   wrong_rank           /train/x float32 [N] (rank 1)
@@ -70,7 +73,8 @@ static void usage(FILE *out)
 {
     fprintf(out, "usage: mkdataset OUT.h5 KIND [N]\n"
                  "       mkdataset --flip FILE.h5 DATASET\n"
-                 "kinds: good uint8 targets targets1d chunked float64 unwritten label_out_of_range negative_label\n"
+                 "kinds: good uint8 targets targets1d chunked float64 unwritten unwritten_chunks half_written\n"
+                 "       label_out_of_range negative_label\n"
                  "       wrong_rank rank6 rows_mismatch zero_rows bad_dtype string_x y_rank2_int missing_split\n"
                  "       missing_y x_group huge_dims huge_rows overflow_dims many_rows huge_chunk nan_x inf_x\n"
                  "       nan_inf_x nan_targets scalar_x null_x compound_x string_y float16_x dangling_x truncated\n"
@@ -273,6 +277,30 @@ static void put_bad_layout(spec *s)
         put_labels(s, "/train/y", n);
 }
 
+/* Chunked kinds whose stored chunks do not cover the shape. */
+static void put_partial(spec *s)
+{
+    if (!strcmp(s->kind, "unwritten_chunks")) {
+        hsize_t rows = (hsize_t)1 << 40, dx[2] = {rows, 4};
+        put(s, "/train/x", H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, 2, dx, NULL, 1024, 0);
+        put(s, "/train/y", H5T_STD_I32LE, H5T_NATIVE_INT, 1, &rows, NULL, 1024, 0);
+        return;
+    }
+    hsize_t dx[2] = {s->n, 4}, half[2] = {s->n / 2, 4}, start[2] = {0, 0};
+    put(s, "/train/x", H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, 2, dx, NULL, 8, 1);
+    float *x = calloc(half[0] * 4 + 1, sizeof *x);
+    hid_t d = H5Dopen2(s->file, "/train/x", H5P_DEFAULT), fspace = H5Dget_space(d);
+    hid_t mspace = H5Screate_simple(2, half, NULL);
+    H5Sselect_hyperslab(fspace, H5S_SELECT_SET, start, NULL, half, NULL);
+    if (!x || H5Dwrite(d, H5T_NATIVE_FLOAT, mspace, fspace, H5P_DEFAULT, x) < 0)
+        s->ok = 0;
+    free(x);
+    H5Sclose(mspace);
+    H5Sclose(fspace);
+    H5Dclose(d);
+    put_labels(s, "/train/y", s->n);
+}
+
 static void put_unwritten(spec *s)
 {
     hsize_t dx[2] = {s->n, 4};
@@ -411,6 +439,8 @@ static void put_kind(spec *s)
         put_float64(s);
     else if (!strcmp(k, "unwritten"))
         put_unwritten(s);
+    else if (!strcmp(k, "unwritten_chunks") || !strcmp(k, "half_written"))
+        put_partial(s);
     else if (!strcmp(k, "huge_dims") || !strcmp(k, "huge_rows"))
         put_huge(s);
     else if (!strcmp(k, "overflow_dims") || !strcmp(k, "many_rows") || !strcmp(k, "huge_chunk"))
@@ -459,7 +489,8 @@ static void put_kind(spec *s)
 static int known_kind(const char *k)
 {
     static const char *const kinds[] = {
-        "good", "uint8", "targets", "targets1d", "chunked", "float64", "unwritten", "label_out_of_range",
+        "good", "uint8", "targets", "targets1d", "chunked", "float64", "unwritten", "unwritten_chunks", "half_written",
+        "label_out_of_range",
         "negative_label", "wrong_rank", "rank6", "rows_mismatch", "zero_rows", "bad_dtype", "string_x",
         "y_rank2_int", "missing_split", "missing_y", "x_group", "huge_dims", "huge_rows", "overflow_dims",
         "many_rows", "huge_chunk", "nan_x", "inf_x", "nan_inf_x", "nan_targets", "scalar_x", "null_x", "compound_x",

@@ -1,7 +1,7 @@
 /* Tests of the dataset module: reading rows (random order with duplicates, ranges, uint8 scaling) through
  * every read path (mmap, pread, HDF5) and storage kind (contiguous, chunked + compressed, converted
- * types), the open-time checks with their messages, label checks, class names, IDX import (gzip and
- * plain, truncated, bad magic, mismatched) and inspect. Files are written here directly with HDF5 and
+ * types), the open-time checks with their messages (data never written, or written in part, refused),
+ * label checks, class names, IDX import (gzip and plain, truncated, bad magic, mismatched) and inspect. Files are written here directly with HDF5 and
  * zlib, with content computed by formula, into a mkdtemp directory that is removed at the end. */
 #define _POSIX_C_SOURCE 200809L
 
@@ -314,11 +314,11 @@ static void test_ranges(void)
     mt_dataset_close(ds);
 }
 
-/* Storage the direct paths cannot read: chunked + compressed, float64 / int64 (converted by HDF5),
- * contiguous but never written (HDF5 returns the fill value 0). */
+/* Storage the direct paths cannot read: chunked + compressed (the last chunk partly beyond the rows),
+ * float64 / int64 (converted by HDF5). */
 static void test_hdf5_only_storage(void)
 {
-    const char *chunked = mt_test_path("chunked.h5"), *conv = mt_test_path("float64.h5"), *unwritten = mt_test_path("unwritten.h5");
+    const char *chunked = mt_test_path("chunked.h5"), *conv = mt_test_path("float64.h5");
     hid_t f = create_file(chunked);
     put_float_split(f, "train", 50, 8);
     H5Fclose(f);
@@ -338,21 +338,6 @@ static void test_hdf5_only_storage(void)
     H5Fclose(f);
     check_all_paths(conv, MT_DATASET_READ_HDF5, "float64 big-endian");
 
-    f = create_file(unwritten);
-    put(f, "/train/x", H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, 3, dx, NULL, 0);
-    put(f, "/train/y", H5T_STD_I32LE, H5T_NATIVE_INT32, 1, &n, NULL, 0);
-    H5Fclose(f);
-    mt_dataset *ds = open_ok(unwritten, "train");
-    if (!ds)
-        return;
-    float out[6] = {1, 1, 1, 1, 1, 1};
-    int32_t label = 1;
-    mt_error err = {0};
-    uint64_t row = 9;
-    CHECK(mt_dataset_read_path(ds) == MT_DATASET_READ_HDF5, "unwritten: path %d", mt_dataset_read_path(ds));
-    CHECK(mt_dataset_read_rows(ds, &row, 1, out, &label, NULL, &err) == MT_OK, "unwritten: %s", err.msg);
-    CHECK(out[0] == 0 && out[5] == 0 && label == 0, "unwritten reads fill values: %g %d", out[0], label);
-    mt_dataset_close(ds);
 }
 
 /* Float targets [N, 2] and [N] (k = 1); check_labels looks for non-finite values there. */
@@ -492,6 +477,48 @@ static void expect_open_error(const char *path, const char *split, const char *e
           err.msg, expect);
     if (st == MT_OK)
         mt_dataset_close(ds);
+}
+
+/* Data that was never written, or written only in part, is refused when the split is opened: HDF5 would
+ * read what is missing as the fill value (zeros) and a run would train on it. Contiguous storage never
+ * allocated; chunked storage without any chunk (a huge shape, nothing written); chunked storage whose
+ * writer stopped half-way (x) or never wrote y. */
+static void test_unwritten_storage(void)
+{
+    float x[40 * 4] = {0};
+    int32_t y[40] = {0};
+    hsize_t dx[2] = {40, 4}, n = 40, huge[2] = {(hsize_t)1 << 40, 4}, half[2] = {20, 4}, start[2] = {0, 0};
+    const char *contiguous = mt_test_path("unwritten.h5");
+    hid_t f = create_file(contiguous);
+    put(f, "/train/x", H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, 2, dx, NULL, 0);
+    put(f, "/train/y", H5T_STD_I32LE, H5T_NATIVE_INT32, 1, &n, y, 0);
+    H5Fclose(f);
+    expect_open_error(contiguous, "train", "/train/x: no data stored");
+
+    const char *empty = mt_test_path("unwritten_chunks.h5");
+    f = create_file(empty);
+    put(f, "/train/x", H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, 2, huge, NULL, 1024);
+    put(f, "/train/y", H5T_STD_I32LE, H5T_NATIVE_INT32, 1, huge, NULL, 1024);
+    H5Fclose(f);
+    expect_open_error(empty, "train", "/train/x: 0 of its 1073741824 chunks are stored");
+
+    const char *partial = mt_test_path("half_written.h5");
+    f = create_file(partial);
+    put(f, "/train/x", H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, 2, dx, NULL, 8);
+    hid_t d = H5Dopen2(f, "/train/x", H5P_DEFAULT), fspace = H5Dget_space(d), mspace = H5Screate_simple(2, half, NULL);
+    H5Sselect_hyperslab(fspace, H5S_SELECT_SET, start, NULL, half, NULL);
+    CHECK(H5Dwrite(d, H5T_NATIVE_FLOAT, mspace, fspace, H5P_DEFAULT, x) >= 0, "writing half of /train/x");
+    H5Sclose(mspace), H5Sclose(fspace), H5Dclose(d);
+    put(f, "/train/y", H5T_STD_I32LE, H5T_NATIVE_INT32, 1, &n, y, 0);
+    H5Fclose(f);
+    expect_open_error(partial, "train", "/train/x: 3 of its 5 chunks are stored");
+
+    const char *no_y = mt_test_path("unwritten_y.h5");
+    f = create_file(no_y);
+    put(f, "/train/x", H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, 2, dx, x, 8);
+    put(f, "/train/y", H5T_STD_I32LE, H5T_NATIVE_INT32, 1, &n, NULL, 8);
+    H5Fclose(f);
+    expect_open_error(no_y, "train", "/train/y: 0 of its 5 chunks are stored");
 }
 
 /* Copies the first `bytes` bytes of src to dst (all when bytes < 0), then overwrites 8 bytes at `at`
@@ -663,11 +690,13 @@ static void test_check_labels(void)
         y[i] = (int32_t)(i % 10);
     y[140000] = 12;
     y[140001] = -3;
+    unsigned char *x = calloc(n, 1);
     hid_t f = create_file(path);
     hsize_t dx[2] = {n, 1};
-    put(f, "/train/x", H5T_STD_U8LE, H5T_NATIVE_UCHAR, 2, dx, NULL, 0);
+    put(f, "/train/x", H5T_STD_U8LE, H5T_NATIVE_UCHAR, 2, dx, x, 0);
     put(f, "/train/y", H5T_STD_I32LE, H5T_NATIVE_INT32, 1, &n, y, 0);
     H5Fclose(f);
+    free(x);
     free(y);
     mt_error err = {0};
     char want[512];
@@ -1051,6 +1080,7 @@ int main(void)
     test_uint8_rows();
     test_ranges();
     test_hdf5_only_storage();
+    test_unwritten_storage();
     test_targets();
     test_malformed();
     test_damaged_layouts();

@@ -1,10 +1,14 @@
 /* The GAN score exp(E_x[KL(p(y|x) || p(y))]) from its sums, against hand computations: one-hot
  * distributions over k equally used classes give k, identical distributions give 1, a mixed case
  * computed term by term from the definition (not through the entropy identity the code uses), sums added
- * in two parts equal sums added at once (the ranks' sums add up), and the class histogram. */
+ * in two parts equal sums added at once (the ranks' sums add up), and the class histogram; gan_score.json
+ * with class names and paths holding non-ASCII UTF-8, control characters, quotes and a byte outside UTF-8
+ * is valid JSON that reads back equal (that byte as U+FFFD), the scores exact and an undefined one null. */
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
+
+#include <jansson.h>
 
 #include "testlib.h"
 #include "train/gan_score.h"
@@ -23,8 +27,47 @@ static double by_definition(const float *p, int n, int k)
     return exp(kl);
 }
 
+static void test_json(void)
+{
+    static mt_gan_score g;
+    static const char *const names[3] = {"T-shirt/top \"ü\"", "Größe\t日本\n\x01", "bad \xff"};
+    static const char *const back[3] = {"T-shirt/top \"ü\"", "Größe\t日本\n\x01", "bad \xef\xbf\xbd"};
+    g.classes = 3;
+    g.generated = 2.0 / 3, g.real = 2.5, g.ratio = NAN, g.n_generated = 100, g.n_real = 30;
+    for (int k = 0; k < 3; k++) {
+        snprintf(g.names[k], sizeof g.names[k], "%s", names[k]);
+        g.hist[k] = 10 * k;
+    }
+    snprintf(g.classifier, sizeof g.classifier, "runs/clé\\x/checkpoint.h5");
+    snprintf(g.real_file, sizeof g.real_file, "data/€.h5");
+    snprintf(g.real_split, sizeof g.real_split, "test");
+    if (mt_test_tmpdir_create("mt-gan-score") != 0)
+        return;
+    const char *path = mt_test_path("gan_score.json");
+    mt_error err = {0};
+    CHECK(mt_gan_score_write_json(path, &g, &err) == MT_OK, "write: %s", err.msg);
+    json_error_t why;
+    json_t *doc = json_load_file(path, 0, &why);
+    if (CHECK(doc != NULL, "%s is not valid JSON: %s", path, why.text)) {
+        const json_t *cn = json_object_get(doc, "class_names"), *h = json_object_get(doc, "generated_histogram");
+        for (int k = 0; k < 3; k++) {
+            const char *v = json_string_value(json_array_get(cn, (size_t)k));
+            CHECK(v && !strcmp(v, back[k]), "class name %d read back as '%s'", k, v ? v : "(none)");
+            CHECK(json_number_value(json_array_get(h, (size_t)k)) == 10 * k, "histogram %d", k);
+        }
+        const char *c = json_string_value(json_object_get(doc, "classifier"));
+        CHECK(c && !strcmp(c, g.classifier), "classifier read back as '%s'", c ? c : "(none)");
+        CHECK(json_number_value(json_object_get(doc, "generated_score")) == 2.0 / 3, "generated_score exact");
+        CHECK(json_is_null(json_object_get(doc, "ratio")), "a NaN ratio is null");
+        CHECK(json_integer_value(json_object_get(doc, "classes")) == 3, "classes");
+        json_decref(doc);
+    }
+    mt_test_tmpdir_remove();
+}
+
 int main(void)
 {
+    test_json();
     static mt_gan_score_sums s;
     /* one-hot over 4 classes, each used once: p(y) uniform, KL = log 4 each -> 4 */
     const float onehot[16] = {1, 0, 0, 0, 0, 1, 0, 0, 0, 0, 1, 0, 0, 0, 0, 1};

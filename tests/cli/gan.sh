@@ -5,6 +5,7 @@
 # and g_loss, the checkpoint holds both networks and both optimizer states, --resume trains epoch 3
 # only. Bad GAN configs end with exit status 2 and one message naming file:line. Ends with "N passed, M
 # failed".
+# shellcheck disable=SC2015 # ok and no always return 0, so "CHECK && ok ... || no ..." is an if-then-else
 set -u
 # shellcheck source=common.bash
 . "$(dirname "$0")/common.bash"

@@ -1,4 +1,4 @@
-/* Checkpoints in HDF5 (layout in DESIGN.md and docs): /params (one dataset per tensor, PyTorch shapes,
+/* Checkpoints in HDF5 (layout in docs/formats.md): /params (one dataset per tensor, PyTorch shapes,
  * grouped per layer), /optimizer (state per slot, same layout, step count), /state (epoch, step, world
  * size, seed), /config (YAML text), /metrics (per-epoch history). A GAN's checkpoint holds
  * /generator/{params,optimizer} and /discriminator/{params,optimizer} instead of /params and /optimizer. Written to a temporary name, flushed,

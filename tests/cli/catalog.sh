@@ -4,6 +4,7 @@
 # applied by eval, a validation fraction, k-fold cross-validation (--folds), early stopping, gradient
 # accumulation, dropout and batch norm layers, each loss and optimizer name accepted by the program,
 # metrics in metrics.jsonl, and the step-activation warning. Ends with "N passed, M failed".
+# shellcheck disable=SC2015 # ok and no always return 0, so "CHECK && ok ... || no ..." is an if-then-else
 set -u
 # shellcheck source=common.bash
 . "$(dirname "$0")/common.bash"

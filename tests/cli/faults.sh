@@ -7,6 +7,7 @@
 # gone within a bound (printing the seconds from the fault to the job's end), then resumes with --resume
 # and compares the final weights with an uninterrupted run bit for bit (deterministic mode, h5diff).
 # Ends with "N passed, M failed".
+# shellcheck disable=SC2015 # ok and no always return 0, so "CHECK && ok ... || no ..." is an if-then-else
 set -u
 # shellcheck source=common.bash
 . "$(dirname "$0")/common.bash"

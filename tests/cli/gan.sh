@@ -8,6 +8,7 @@
 # GAN configs, and a score classifier (gan.classifier) that is missing, a GAN's or of another input size,
 # end before the first epoch with exit status 2 and one message naming file:line. Ends with "N passed, M
 # failed".
+# shellcheck disable=SC2015 # ok and no always return 0, so "CHECK && ok ... || no ..." is an if-then-else
 set -u
 # shellcheck source=common.bash
 . "$(dirname "$0")/common.bash"

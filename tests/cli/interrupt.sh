@@ -5,6 +5,7 @@
 # mode the final weights equal those of an uninterrupted run bit for bit (h5diff). The signal goes to the
 # mpitrain processes (as srun delivers it; Open MPI's mpirun would abort the job on its own SIGTERM).
 # Ends with "N passed, M failed".
+# shellcheck disable=SC2015 # ok and no always return 0, so "CHECK && ok ... || no ..." is an if-then-else
 set -u
 # shellcheck source=common.bash
 . "$(dirname "$0")/common.bash"

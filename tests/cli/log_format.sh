@@ -8,6 +8,7 @@
 # a bad --log-format value exits 2 with one message; the default stays the text output; a GAN's events;
 # eval and predict in JSON agree with their text output. Run by CTest as cli.log_format with MPITRAIN,
 # MT_TOOLS, MPIEXEC, MPIEXEC_PREFLAGS set. Ends with "N passed, M failed".
+# shellcheck disable=SC2015 # ok and no always return 0, so "CHECK && ok ... || no ..." is an if-then-else
 set -u
 # shellcheck source=common.bash
 . "$(dirname "$0")/common.bash"

@@ -4,6 +4,7 @@
 # with exit status 1 and one message naming the step, before any update and without a checkpoint;
 # skip_step warns for that step in each epoch, trains on, and the checkpoint holds finite weights;
 # deterministic mode reports the values its fixed point cannot take. Ends with "N passed, M failed".
+# shellcheck disable=SC2015 # ok and no always return 0, so "CHECK && ok ... || no ..." is an if-then-else
 set -u
 # shellcheck source=common.bash
 . "$(dirname "$0")/common.bash"

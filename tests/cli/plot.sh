@@ -6,6 +6,7 @@
 # image (checked against predict's CSV). Without gnuplot the command exits 2 naming the package. Skips
 # (passing) when gnuplot is not installed; the image part needs dataset-fashion-mnist. Run by CTest as
 # cli.plot with MPITRAIN, MPIEXEC, MPIEXEC_PREFLAGS set. Ends with "N passed, M failed".
+# shellcheck disable=SC2015 # ok and no always return 0, so "CHECK && ok ... || no ..." is an if-then-else
 set -u
 
 # shellcheck source=common.bash

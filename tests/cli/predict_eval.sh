@@ -6,6 +6,7 @@
 # CSV, also on a 12-row split; --help of every command; bad arguments exit 2 with one error line.
 # Run by CTest as cli.predict_eval with MPITRAIN, MPIEXEC, MPIEXEC_PREFLAGS set. Ends with
 # "N passed, M failed".
+# shellcheck disable=SC2015 # ok and no always return 0, so "CHECK && ok ... || no ..." is an if-then-else
 set -u
 
 # shellcheck source=common.bash

@@ -11,6 +11,7 @@
 # Skipped (exit 0 with "0 passed, 0 failed") when no python3 with torch, h5py and yaml is found ($PYTHON,
 # python3, /usr/bin/python3 are tried: Debian's python3-torch python3-h5py python3-yaml).
 # Run by CTest as cli.torch_interop with MPITRAIN, MT_SOURCE, MPIEXEC, MPIEXEC_PREFLAGS set.
+# shellcheck disable=SC2015 # ok and no always return 0, so "CHECK && ok ... || no ..." is an if-then-else
 set -u
 
 # shellcheck source=common.bash
@@ -144,7 +145,7 @@ for m in mlp cnn lstm misc; do
   "$PY" "$INTEROP" "$T/run_$m/checkpoint.h5" --data "$T/d.h5" --split test --compare --mpitrain "$MPITRAIN" \
     >"$T/cmp_$m.log" 2>&1
   rc=$?
-  cat "$T/cmp_$m.log" | sed 's/^/#   /'
+  sed 's/^/#   /' "$T/cmp_$m.log"
   read -r tc mc < <(awk '/^agree:/ { print $2, $4 }' "$T/cmp_$m.log")
   if [ "$rc" = 0 ] && [ -n "${tc:-}" ] && [ "$tc" -ge 120 ] && [ $((tc - mc)) -le 1 ] && [ $((mc - tc)) -le 1 ]; then
     ok "$m: torch and mpitrain eval agree ($tc vs $mc correct of 300; loss within 1e-4)"

@@ -7,6 +7,7 @@
 #
 # Environment (set by tests/CMakeLists.txt): MT_BUILD (build directory), MT_SOURCE, CMAKE (cmake
 # program), CC, PKG_CONFIG, MPIEXEC, MPIEXEC_PREFLAGS.
+# shellcheck disable=SC2015 # ok and no always return 0, so "CHECK && ok ... || no ..." is an if-then-else
 set -u
 : "${MT_BUILD:?}" "${MT_SOURCE:?}" "${CMAKE:=cmake}" "${CC:=cc}" "${PKG_CONFIG:=pkg-config}" "${MPIEXEC:=mpiexec}"
 : "${MPIEXEC_PREFLAGS:=}"

@@ -155,7 +155,7 @@ static void test_huber(const char *text)
 
 static void test_statuses(const char *text)
 {
-    /* The documented rule (README): 0 success, 2 usage/config/input, 1 run time. */
+    /* The documented rule (docs/reference.md): 0 success, 2 usage/config/input, 1 run time. */
     static const struct { mt_status code; const char *ident, *name; int exit_code; } want[] = {
         {MT_OK, "MT_OK", "ok", 0},
         {MT_ERR_USAGE, "MT_ERR_USAGE", "usage error", 2},

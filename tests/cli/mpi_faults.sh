@@ -5,6 +5,7 @@
 # gone within a bound, no process left), and with one rank's read failing end with that rank's message
 # (exit 1). A malformed MPITRAIN_FAULT is a usage error (exit 2) for each of them. Ends with
 # "N passed, M failed".
+# shellcheck disable=SC2015 # ok and no always return 0, so "CHECK && ok ... || no ..." is an if-then-else
 set -u
 # shellcheck source=common.bash
 . "$(dirname "$0")/common.bash"

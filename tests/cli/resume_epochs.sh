@@ -2,6 +2,7 @@
 # --resume with another training.epochs, at np = 2: under a cosine lr_schedule (whose rates span the run)
 # the resumed run says in one warning that its rates differ from an uninterrupted run's, naming both epoch
 # counts; under a constant schedule, or with the same epochs, it says nothing. Ends with "N passed, M failed".
+# shellcheck disable=SC2015 # ok and no always return 0, so "CHECK && ok ... || no ..." is an if-then-else
 set -u
 # shellcheck source=common.bash
 . "$(dirname "$0")/common.bash"

@@ -155,14 +155,13 @@ static double median(double *v, int n)
     return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
 }
 
-typedef void (*gemm_fn)(int, int, int, int, int, float, const float *, int, const float *, int, float, float *,
-                        int);
+typedef void (*gemm_fn)(int, int, int, int, int, float, const float *, int, const float *, int, float, float *, int);
 
 enum { ROUNDS = 7 };
 
 /* Seconds per call of gemm on these operands over about 30 ms of CPU time. */
-static double time_gemm(gemm_fn gemm, int ta, int tb, int m, int n, int k, const float *a, const float *b,
-                        float beta, float *c)
+static double time_gemm(gemm_fn gemm, int ta, int tb, int m, int n, int k, const float *a, const float *b, float beta,
+                        float *c)
 {
     const int lda = ta ? m : k, ldb = tb ? k : n;
     int reps = 0;
@@ -267,7 +266,8 @@ static void mlp_step(mlp *s)
     mt_error err = {0};
     check_pass(mt_model_forward(&s->m, s->n, &pass, &out, &err), &err);
     const double l = mt_loss_compute(&s->loss, out, mt_model_logits(&s->m), s->y, NULL, NULL, s->n, s->dout,
-                                     1.0f / (float)s->n, NULL) / s->n;
+                                     1.0f / (float)s->n, NULL) /
+                     s->n;
     check_pass(mt_model_backward(&s->m, s->dout, s->n, &pass, NULL, &err), &err);
     mt_optimizer_step(&s->opt, s->m.params, s->m.grads, 0.001);
     if (s->steps++ == 0)

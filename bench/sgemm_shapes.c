@@ -92,7 +92,7 @@ static double time_shape(gemm_fn gemm, const char *impl, const shape *s, double 
     }
     int lda = s->ta ? s->m : s->k, ldb = s->tb ? s->k : s->n;
     gemm(s->ta, s->tb, s->m, s->n, s->k, 1.0f, a, lda, b, ldb, 0.0f, c, s->n);
-    int probe[2][2] = { { 0, 0 }, { s->m - 1, s->n - 1 } };
+    int probe[2][2] = {{0, 0}, {s->m - 1, s->n - 1}};
     for (int q = 0; q < 2; q++) {
         int i = probe[q][0], j = probe[q][1];
         double want = direct(s, a, b, i, j), got = c[(size_t)i * s->n + j];
@@ -135,7 +135,7 @@ int main(int argc, char **argv)
         }
         first = 3;
     }
-    const char *deflt[] = { "square2048:2048:2048:2048:N:N" };
+    const char *deflt[] = {"square2048:2048:2048:2048:N:N"};
     const char **list = first < argc ? (const char **)(argv + first) : deflt;
     int count = first < argc ? argc - first : 1;
     fprintf(stderr, "sgemm_shapes: mt_gemm kernel %s\n", mt_gemm_kernel_name());
@@ -152,8 +152,8 @@ int main(int argc, char **argv)
             return 1;
         }
         double flops = 2.0 * s.m * s.n * s.k;
-        printf("%s,%d,%d,%d,%c,%c,%.4e,%.2f,%.4e,%.2f\n", s.name, s.m, s.n, s.k, s.ta ? 'T' : 'N', s.tb ? 'T' : 'N',
-               t, flops / t / 1e9, u, flops / u / 1e9);
+        printf("%s,%d,%d,%d,%c,%c,%.4e,%.2f,%.4e,%.2f\n", s.name, s.m, s.n, s.k, s.ta ? 'T' : 'N', s.tb ? 'T' : 'N', t,
+               flops / t / 1e9, u, flops / u / 1e9);
         fflush(stdout);
     }
     return 0;

@@ -36,8 +36,8 @@ int mt_check_close(double a, double b, double rtol, double atol, const char *fil
 {
     double diff = fabs(a - b);
     int ok = isfinite(a) && isfinite(b) && diff <= atol + rtol * fabs(b);
-    return mt_check(ok, file, line, "%s: got %.9g, expected %.9g (diff %.3g, rtol %.1g, atol %.1g)", what, a, b,
-                    diff, rtol, atol);
+    return mt_check(ok, file, line, "%s: got %.9g, expected %.9g (diff %.3g, rtol %.1g, atol %.1g)", what, a, b, diff,
+                    rtol, atol);
 }
 
 int mt_test_write_dataset(const char *path, int rows, int features, int classes, int width)

@@ -59,45 +59,45 @@ typedef struct mt_trainer mt_trainer;
  * weights: optional float32 [n] per-row sample weights (finite, >= 0, not all 0); NULL = all 1. When one
  * rank passes weights, all must (NULL on a rank with n = 0 is fine). */
 typedef struct mt_arrays {
-    uint64_t n;               /* rows this rank passes */
-    const float *x;           /* [n, input shape...] */
-    const int32_t *y_class;   /* [n] class indices, or NULL */
-    const float *y_target;    /* [n, outputs] float targets, or NULL */
-    const float *weights;     /* [n] sample weights, or NULL */
+    uint64_t n;             /* rows this rank passes */
+    const float *x;         /* [n, input shape...] */
+    const int32_t *y_class; /* [n] class indices, or NULL */
+    const float *y_target;  /* [n, outputs] float targets, or NULL */
+    const float *weights;   /* [n] sample weights, or NULL */
 } mt_arrays;
 
 /* What a training call reports: the same values on every rank, but for the times, which are this
  * rank's. NaN where not measured. */
 typedef struct mt_train_report {
-    int epochs_run;           /* epochs this call ran */
-    double loss, accuracy;    /* training loss and accuracy of the last epoch */
-    double val_loss, val_accuracy; /* validation split or fraction, last epoch */
+    int epochs_run;                  /* epochs this call ran */
+    double loss, accuracy;           /* training loss and accuracy of the last epoch */
+    double val_loss, val_accuracy;   /* validation split or fraction, last epoch */
     double test_loss, test_accuracy; /* the config's data.test split (file training only) */
-    double train_seconds;     /* wall-clock seconds in training steps (this rank) */
-    double samples_per_sec;   /* samples of all ranks per second of this rank's training time */
-    int ranks;                /* ranks that trained */
+    double train_seconds;            /* wall-clock seconds in training steps (this rank) */
+    double samples_per_sec;          /* samples of all ranks per second of this rank's training time */
+    int ranks;                       /* ranks that trained */
 } mt_train_report;
 
 /* Loss and metrics of a data set; the same values on every rank. NaN where not meaningful: accuracy for
  * regression losses; binary_accuracy, mae and rmse unless the config's metrics list asks for them. */
 typedef struct mt_eval_report {
-    uint64_t rows;            /* rows evaluated over all ranks (after data.missing: drop) */
+    uint64_t rows; /* rows evaluated over all ranks (after data.missing: drop) */
     double loss, accuracy, binary_accuracy, mae, rmse;
 } mt_eval_report;
 
 /* Events passed to a progress callback. */
 typedef enum mt_event_kind {
-    MT_EVENT_INFO,            /* message: resuming, restoring best weights, early stopping */
-    MT_EVENT_WARNING,         /* message: something the user should know (skipped steps, dead units...) */
-    MT_EVENT_EPOCH            /* epoch finished: epoch, epochs and the metrics */
+    MT_EVENT_INFO,    /* message: resuming, restoring best weights, early stopping */
+    MT_EVENT_WARNING, /* message: something the user should know (skipped steps, dead units...) */
+    MT_EVENT_EPOCH    /* epoch finished: epoch, epochs and the metrics */
 } mt_event_kind;
 
 typedef struct mt_event {
     mt_event_kind kind;
-    const char *message;      /* INFO, WARNING; NULL for EPOCH. Borrowed for the call. */
-    int epoch, epochs;        /* EPOCH: 1-based epoch and the total */
+    const char *message;                           /* INFO, WARNING; NULL for EPOCH. Borrowed for the call. */
+    int epoch, epochs;                             /* EPOCH: 1-based epoch and the total */
     double loss, accuracy, val_loss, val_accuracy; /* EPOCH: NaN where not measured */
-    double seconds;           /* EPOCH: wall-clock seconds of the epoch */
+    double seconds;                                /* EPOCH: wall-clock seconds of the epoch */
 } mt_event;
 
 /* Called on rank 0 of the trainer's communicator only, from inside mt_trainer_train*; it must not call
@@ -105,7 +105,8 @@ typedef struct mt_event {
 typedef void (*mt_event_fn)(const mt_event *ev, void *user);
 
 /* Flags of mt_trainer_train and mt_trainer_train_arrays. */
-#define MT_TRAIN_RESUME 1u    /* continue from the newest intact checkpoint in the output directory
+#define MT_TRAIN_RESUME \
+    1u /* continue from the newest intact checkpoint in the output directory
                                  (from scratch, with an INFO event, when there is none) */
 
 /* ---- creating and destroying ---- */
@@ -129,8 +130,8 @@ mt_status mt_trainer_from_file(const char *path, const char *const *overrides, s
 /* Collective. A trainer from a checkpoint (written by mt_trainer_save or by a training run): the config
  * stored in it, the overrides applied, its parameters and fitted preprocessing loaded. Rank 0 reads the
  * file (only rank 0 needs to see it) and sends the rest to the others. */
-mt_status mt_trainer_from_checkpoint(const char *path, const char *const *overrides, size_t n_overrides,
-                                     mt_comm_f comm, mt_trainer **out, mt_error *err);
+mt_status mt_trainer_from_checkpoint(const char *path, const char *const *overrides, size_t n_overrides, mt_comm_f comm,
+                                     mt_trainer **out, mt_error *err);
 
 /* Collective (frees the duplicated communicator). Releases everything the trainer owns; NULL is a no-op.
  * Call it before MPI_Finalize. */

@@ -20,14 +20,14 @@
 struct mt_trainer {
     mt_comm *comm;
     int rank, size;
-    char *path;                 /* config file (mt_trainer_from_file), or NULL */
-    char *text;                 /* config text (from_yaml, from_checkpoint), or NULL */
-    char origin[MT_PATH_MAX];   /* names the config in messages */
-    char **overrides;           /* copies of the caller's overrides (plus data.file=MT_API_NO_FILE when it had none) */
+    char *path;               /* config file (mt_trainer_from_file), or NULL */
+    char *text;               /* config text (from_yaml, from_checkpoint), or NULL */
+    char origin[MT_PATH_MAX]; /* names the config in messages */
+    char **overrides;         /* copies of the caller's overrides (plus data.file=MT_API_NO_FILE when it had none) */
     size_t n_overrides;
-    mt_config cfg;              /* the config as given; t->s points into it, so it lives as long as t */
-    char *yaml;                 /* effective config of the latest run (or of cfg): what save stores */
-    mt_session s;               /* MT_SESSION_EVAL: model, loss, preprocessing */
+    mt_config cfg; /* the config as given; t->s points into it, so it lives as long as t */
+    char *yaml;    /* effective config of the latest run (or of cfg): what save stores */
+    mt_session s;  /* MT_SESSION_EVAL: model, loss, preprocessing */
     int have_cfg, have_session;
     mt_event_fn fn;
     void *user;

@@ -34,8 +34,10 @@ mt_status mt_api_check_arrays(const mt_trainer *t, const mt_arrays *a, const cha
         mt_loss_label_range(&s->loss, &lo, &hi);
         for (uint64_t i = 0; lo >= 0 && i < a->n; i++)
             if (a->y_class[i] < lo || a->y_class[i] > hi)
-                return mt_fail(err, MT_ERR_INPUT, "%s: row %llu has label %ld, outside [%d, %d] for a model with %zu "
-                               "output(s)", what, (unsigned long long)i, (long)a->y_class[i], (int)lo, (int)hi, k);
+                return mt_fail(err, MT_ERR_INPUT,
+                               "%s: row %llu has label %ld, outside [%d, %d] for a model with %zu "
+                               "output(s)",
+                               what, (unsigned long long)i, (long)a->y_class[i], (int)lo, (int)hi, k);
     }
     for (uint64_t i = 0; a->y_target && i < a->n; i++)
         for (size_t j = 0; j < k; j++)
@@ -51,12 +53,12 @@ mt_status mt_api_check_arrays(const mt_trainer *t, const mt_arrays *a, const cha
 
 /* One split as all ranks agreed on it. */
 typedef struct split_info {
-    const char *name;         /* "train", "validation" */
-    const char *what;         /* "train arrays" */
-    const mt_arrays *mine;    /* this rank's rows (may be NULL or empty) */
-    uint64_t total, first;    /* rows over all ranks; this rank's offset */
-    int kind;                 /* 1 class labels, 2 float targets */
-    int weights;              /* /w is written */
+    const char *name;      /* "train", "validation" */
+    const char *what;      /* "train arrays" */
+    const mt_arrays *mine; /* this rank's rows (may be NULL or empty) */
+    uint64_t total, first; /* rows over all ranks; this rank's offset */
+    int kind;              /* 1 class labels, 2 float targets */
+    int weights;           /* /w is written */
 } split_info;
 
 /* The paths of a split's datasets: "/<split>/x", "/<split>/y", "/<split>/w". */
@@ -91,8 +93,10 @@ static mt_status agree_split(const double *all, int size, int rank, int s, split
         if (n == 0)
             continue;
         if (kind_rank >= 0 && (int)v[1] != sp->kind)
-            return mt_fail(err, MT_ERR_INPUT, "%s: rank %d passes %s and rank %d %s; every rank must pass the same "
-                           "kind", sp->what, kind_rank, kind_name(sp->kind), r, kind_name((int)v[1]));
+            return mt_fail(err, MT_ERR_INPUT,
+                           "%s: rank %d passes %s and rank %d %s; every rank must pass the same "
+                           "kind",
+                           sp->what, kind_rank, kind_name(sp->kind), r, kind_name((int)v[1]));
         if (kind_rank < 0)
             kind_rank = r, sp->kind = (int)v[1];
         if (v[2] != 0 && w_rank < 0)
@@ -101,8 +105,10 @@ static mt_status agree_split(const double *all, int size, int rank, int s, split
             now_rank = r;
     }
     if (w_rank >= 0 && now_rank >= 0)
-        return mt_fail(err, MT_ERR_INPUT, "%s: rank %d passes weights and rank %d none; pass them on every rank with "
-                       "rows, or on none", sp->what, w_rank, now_rank);
+        return mt_fail(err, MT_ERR_INPUT,
+                       "%s: rank %d passes weights and rank %d none; pass them on every rank with "
+                       "rows, or on none",
+                       sp->what, w_rank, now_rank);
     if (sp->total == 0)
         return mt_fail(err, MT_ERR_INPUT, "%s: no rows on any of the %d rank(s)", sp->what, size);
     sp->weights = w_rank >= 0;
@@ -177,8 +183,9 @@ mt_status mt_api_write_arrays(mt_trainer *t, const char *path, const mt_arrays *
         mt_api_check_arrays(t, val, "validation arrays", 1, &kinds[1], err);
     if (mt_comm_agree(t->comm, err))
         return err->code;
-    double mine[GATHERED] = {(double)train->n, kinds[0], train->weights != NULL,
-                             val ? (double)val->n : 0, kinds[1], val && val->weights, val != NULL};
+    double mine[GATHERED] = {
+        (double)train->n,    kinds[0],   train->weights != NULL, val ? (double)val->n : 0, kinds[1],
+        val && val->weights, val != NULL};
     double *all = malloc((size_t)t->size * GATHERED * sizeof *all);
     if (!all)
         mt_fail(err, MT_ERR_NOMEM, "out of memory");
@@ -192,9 +199,10 @@ mt_status mt_api_write_arrays(mt_trainer *t, const char *path, const mt_arrays *
     int n_splits = 1;
     for (int r = 0; !st && r < t->size; r++)
         if ((all[(size_t)r * GATHERED + GATHERED - 1] != 0) != (val != NULL))
-            st = mt_fail(err, MT_ERR_USAGE, "validation arrays: rank %d passes %s and rank %d %s; pass them on "
-                         "every rank (n = 0 where there are none) or on none", t->rank, val ? "them" : "none", r,
-                         val ? "none" : "them");
+            st = mt_fail(err, MT_ERR_USAGE,
+                         "validation arrays: rank %d passes %s and rank %d %s; pass them on "
+                         "every rank (n = 0 where there are none) or on none",
+                         t->rank, val ? "them" : "none", r, val ? "none" : "them");
     if (!st)
         st = agree_split(all, t->size, t->rank, 0, &sp[0], err);
     if (!st && val && !(st = agree_split(all, t->size, t->rank, 1, &sp[1], err)))

@@ -25,13 +25,17 @@ static mt_status fill_batch(mt_session *s, const mt_arrays *a, uint64_t *from, i
         int nan = 0;
         for (size_t j = 0; j < F; j++) {
             if (isinf(row[j]))
-                return mt_fail(err, MT_ERR_INPUT, "arrays: row %llu, feature %zu is %s (features must be finite or "
-                               "NaN for missing)", (unsigned long long)i, j, row[j] > 0 ? "+inf" : "-inf");
+                return mt_fail(err, MT_ERR_INPUT,
+                               "arrays: row %llu, feature %zu is %s (features must be finite or "
+                               "NaN for missing)",
+                               (unsigned long long)i, j, row[j] > 0 ? "+inf" : "-inf");
             nan |= isnan(row[j]);
         }
         if (nan && s->prep.missing == MT_MISSING_ERROR)
-            return mt_fail(err, MT_ERR_INPUT, "arrays: row %llu has a missing (NaN) feature (set data.missing to "
-                           "drop, mean or median)", (unsigned long long)i);
+            return mt_fail(err, MT_ERR_INPUT,
+                           "arrays: row %llu has a missing (NaN) feature (set data.missing to "
+                           "drop, mean or median)",
+                           (unsigned long long)i);
         if (nan && s->prep.missing == MT_MISSING_DROP)
             continue;
         memcpy(x + (size_t)n * F, row, F * sizeof *x);
@@ -66,7 +70,8 @@ mt_status mt_trainer_evaluate_arrays(mt_trainer *t, const mt_arrays *data, mt_ev
     if (st)
         return st;
     if (kinds[0] && kinds[1])
-        return mt_fail(err, MT_ERR_INPUT, "arrays: some ranks pass class labels (y_class) and others float targets "
+        return mt_fail(err, MT_ERR_INPUT,
+                       "arrays: some ranks pass class labels (y_class) and others float targets "
                        "(y_target); every rank must pass the same kind");
     mt_session *s = &t->s;
     s->classes = kinds[0] != 0;
@@ -99,8 +104,11 @@ mt_status mt_trainer_evaluate_arrays(mt_trainer *t, const mt_arrays *data, mt_ev
         return st;
     mt_eval_values v;
     mt_session_values(s, &sums, &v);
-    *report = (mt_eval_report){.rows = (uint64_t)sums.m[MT_METRIC_SUM_SAMPLES], .loss = v.loss,
-                               .accuracy = v.accuracy, .binary_accuracy = v.binary_accuracy, .mae = v.mae,
+    *report = (mt_eval_report){.rows = (uint64_t)sums.m[MT_METRIC_SUM_SAMPLES],
+                               .loss = v.loss,
+                               .accuracy = v.accuracy,
+                               .binary_accuracy = v.binary_accuracy,
+                               .mae = v.mae,
                                .rmse = v.rmse};
     return MT_OK;
 }
@@ -131,8 +139,8 @@ mt_status mt_trainer_evaluate_file(mt_trainer *t, const char *file, const char *
     if (!st) {
         memcpy(e.model.params, t->s.model.params, t->s.model.n_params * sizeof(float));
         memcpy(e.model.buffers, t->s.model.buffers, t->s.model.n_buffers * sizeof(float));
-        if (!(st = mt_prep_set(&copy, mt_scaling_name(p->scaling), mt_missing_name(p->missing), p->features,
-                                p->shift, p->scale, p->fill, err))) {
+        if (!(st = mt_prep_set(&copy, mt_scaling_name(p->scaling), mt_missing_name(p->missing), p->features, p->shift,
+                               p->scale, p->fill, err))) {
             mt_prep_free(&e.prep);
             e.prep = copy;
         }
@@ -145,8 +153,12 @@ mt_status mt_trainer_evaluate_file(mt_trainer *t, const char *file, const char *
     if (!st)
         st = mt_session_evaluate(&e, &e.test, t->comm, &v, err);
     if (!st)
-        *report = (mt_eval_report){.rows = e.test.n, .loss = v.loss, .accuracy = v.accuracy,
-                                   .binary_accuracy = v.binary_accuracy, .mae = v.mae, .rmse = v.rmse};
+        *report = (mt_eval_report){.rows = e.test.n,
+                                   .loss = v.loss,
+                                   .accuracy = v.accuracy,
+                                   .binary_accuracy = v.binary_accuracy,
+                                   .mae = v.mae,
+                                   .rmse = v.rmse};
     mt_session_close(&e);
     return st;
 }

@@ -80,8 +80,10 @@ static mt_status build(mt_trainer *t, mt_error *err)
     mt_status st = mt_api_load_config(t, NULL, 0, &t->cfg, err);
     t->have_cfg = st == MT_OK;
     if (!st && mt_node_get(t->cfg.root, "gan"))
-        st = mt_fail(err, MT_ERR_CONFIG, "%s: gan: the C API trains models (model, loss, optimizer); train GANs "
-                     "with mpitrain train", t->origin);
+        st = mt_fail(err, MT_ERR_CONFIG,
+                     "%s: gan: the C API trains models (model, loss, optimizer); train GANs "
+                     "with mpitrain train",
+                     t->origin);
     if (!st && !(t->yaml = mt_config_to_yaml(&t->cfg, err)))
         st = err->code ? err->code : mt_fail(err, MT_ERR_INTERNAL, "cannot serialize the config");
     if (mt_comm_agree(t->comm, err))
@@ -205,8 +207,8 @@ static mt_status bcast_prep(mt_trainer *t, mt_error *err)
     st = mt_comm_bcast(t->comm, arr, 3 * F * sizeof *arr, 0, err);
     mt_prep fresh;
     if (!st && t->rank != 0 &&
-        !(st = mt_prep_set(&fresh, mt_scaling_name((mt_scaling)head[0]), mt_missing_name((mt_missing)head[1]), F,
-                           arr, arr + F, arr + 2 * F, err))) {
+        !(st = mt_prep_set(&fresh, mt_scaling_name((mt_scaling)head[0]), mt_missing_name((mt_missing)head[1]), F, arr,
+                           arr + F, arr + 2 * F, err))) {
         mt_prep_free(p);
         *p = fresh;
     }
@@ -272,8 +274,8 @@ mt_status mt_trainer_save(mt_trainer *t, const char *path, mt_error *err)
     return mt_comm_agree(t->comm, err);
 }
 
-mt_status mt_trainer_from_checkpoint(const char *path, const char *const *overrides, size_t n_overrides,
-                                     mt_comm_f comm, mt_trainer **out, mt_error *err)
+mt_status mt_trainer_from_checkpoint(const char *path, const char *const *overrides, size_t n_overrides, mt_comm_f comm,
+                                     mt_trainer **out, mt_error *err)
 {
     mt_error local;
     if (!err)
@@ -321,12 +323,21 @@ static void on_progress(const mt_progress *p, void *user)
     if (!t->fn || p->kind == MT_PROGRESS_STEP)
         return;
     mt_event ev = {.kind = p->kind == MT_PROGRESS_WARNING ? MT_EVENT_WARNING : MT_EVENT_INFO,
-                   .message = p->message, .loss = NAN, .accuracy = NAN, .val_loss = NAN, .val_accuracy = NAN,
+                   .message = p->message,
+                   .loss = NAN,
+                   .accuracy = NAN,
+                   .val_loss = NAN,
+                   .val_accuracy = NAN,
                    .seconds = NAN};
     if (p->kind == MT_PROGRESS_EPOCH) {
         const mt_metrics_row *r = &((const mt_row *)p->row)->metrics;
-        ev = (mt_event){.kind = MT_EVENT_EPOCH, .epoch = p->epoch, .epochs = p->epochs, .loss = r->loss,
-                        .accuracy = r->accuracy, .val_loss = r->val_loss, .val_accuracy = r->val_accuracy,
+        ev = (mt_event){.kind = MT_EVENT_EPOCH,
+                        .epoch = p->epoch,
+                        .epochs = p->epochs,
+                        .loss = r->loss,
+                        .accuracy = r->accuracy,
+                        .val_loss = r->val_loss,
+                        .val_accuracy = r->val_accuracy,
                         .seconds = r->seconds};
     }
     t->fn(&ev, t->user);
@@ -348,11 +359,16 @@ static mt_status run(mt_trainer *t, const mt_config *cfg, unsigned flags, mt_tra
     snprintf(path, sizeof path, "%s/checkpoint.h5", cfg->output);
     mt_status loaded = load_checkpoint(t, path, err);
     if (!loaded && report)
-        *report = (mt_train_report){.epochs_run = res.epochs_run, .loss = res.last.metrics.loss,
-                                    .accuracy = res.last.metrics.accuracy, .val_loss = res.last.metrics.val_loss,
-                                    .val_accuracy = res.last.metrics.val_accuracy, .test_loss = res.test_loss,
-                                    .test_accuracy = res.test_accuracy, .train_seconds = res.train_seconds,
-                                    .samples_per_sec = res.samples_per_sec, .ranks = res.world_size};
+        *report = (mt_train_report){.epochs_run = res.epochs_run,
+                                    .loss = res.last.metrics.loss,
+                                    .accuracy = res.last.metrics.accuracy,
+                                    .val_loss = res.last.metrics.val_loss,
+                                    .val_accuracy = res.last.metrics.val_accuracy,
+                                    .test_loss = res.test_loss,
+                                    .test_accuracy = res.test_accuracy,
+                                    .train_seconds = res.train_seconds,
+                                    .samples_per_sec = res.samples_per_sec,
+                                    .ranks = res.world_size};
     mt_train_result_free(&res);
     if (loaded)
         return mt_error_prefix(err, "after training, reading the run's final checkpoint");
@@ -376,8 +392,13 @@ static void set_yaml(mt_trainer *t, const mt_config *cfg)
 static void clear_report(mt_train_report *r)
 {
     if (r)
-        *r = (mt_train_report){.loss = NAN, .accuracy = NAN, .val_loss = NAN, .val_accuracy = NAN,
-                               .test_loss = NAN, .test_accuracy = NAN, .train_seconds = NAN,
+        *r = (mt_train_report){.loss = NAN,
+                               .accuracy = NAN,
+                               .val_loss = NAN,
+                               .val_accuracy = NAN,
+                               .test_loss = NAN,
+                               .test_accuracy = NAN,
+                               .train_seconds = NAN,
                                .samples_per_sec = NAN};
 }
 
@@ -389,8 +410,10 @@ mt_status mt_trainer_train(mt_trainer *t, unsigned flags, mt_train_report *repor
     clear_report(report);
     mt_error_clear(err);
     if (!strcmp(t->cfg.data.file, MT_API_NO_FILE))
-        return mt_fail(err, MT_ERR_CONFIG, "%s: data.file: not set: name the HDF5 dataset in the config, or train "
-                       "on arrays (mt_trainer_train_arrays)", t->origin);
+        return mt_fail(err, MT_ERR_CONFIG,
+                       "%s: data.file: not set: name the HDF5 dataset in the config, or train "
+                       "on arrays (mt_trainer_train_arrays)",
+                       t->origin);
     mt_status st = run(t, &t->cfg, flags, report, err);
     if (!st || st == MT_INTERRUPTED)
         set_yaml(t, &t->cfg);
@@ -435,8 +458,9 @@ mt_status mt_trainer_train_arrays(mt_trainer *t, const mt_arrays *train, const m
     if (st)
         return st;
     char *file = quoted_override("data.file", path);
-    const char *extra[] = {file, "data.train=train", validation ? "data.validation=validation" : "data.validation=",
-                           "data.test=", "data.folds=0", validation ? "data.validation_fraction=0" : NULL};
+    const char *extra[] = {
+        file,         "data.train=train", validation ? "data.validation=validation" : "data.validation=",
+        "data.test=", "data.folds=0",     validation ? "data.validation_fraction=0" : NULL};
     mt_config cfg;
     st = file ? mt_api_load_config(t, extra, validation ? 6 : 5, &cfg, err)
               : mt_fail(err, MT_ERR_NOMEM, "out of memory");
@@ -460,10 +484,31 @@ void mt_request_stop(int signo)
 
 /* ---- accessors ---- */
 
-size_t mt_trainer_input_size(const mt_trainer *t) { return t->s.model.input_size; }
-size_t mt_trainer_output_size(const mt_trainer *t) { return t->s.model.output_size; }
-size_t mt_trainer_param_count(const mt_trainer *t) { return t->s.model.n_params; }
-const char *mt_trainer_output_dir(const mt_trainer *t) { return t->cfg.output; }
-const char *mt_trainer_config_yaml(const mt_trainer *t) { return t->yaml ? t->yaml : ""; }
-int mt_trainer_rank(const mt_trainer *t) { return t->rank; }
-int mt_trainer_size(const mt_trainer *t) { return t->size; }
+size_t mt_trainer_input_size(const mt_trainer *t)
+{
+    return t->s.model.input_size;
+}
+size_t mt_trainer_output_size(const mt_trainer *t)
+{
+    return t->s.model.output_size;
+}
+size_t mt_trainer_param_count(const mt_trainer *t)
+{
+    return t->s.model.n_params;
+}
+const char *mt_trainer_output_dir(const mt_trainer *t)
+{
+    return t->cfg.output;
+}
+const char *mt_trainer_config_yaml(const mt_trainer *t)
+{
+    return t->yaml ? t->yaml : "";
+}
+int mt_trainer_rank(const mt_trainer *t)
+{
+    return t->rank;
+}
+int mt_trainer_size(const mt_trainer *t)
+{
+    return t->size;
+}

@@ -53,7 +53,7 @@ void cli_abort(const mt_error *err)
     MPI_Finalized(&fin);
     if (init && !fin)
         MPI_Abort(MPI_COMM_WORLD, mt_status_exit_code(err->code)); /* ends every rank of the job */
-    exit(mt_status_exit_code(err->code)); /* without MPI: this process is the job */
+    exit(mt_status_exit_code(err->code));                          /* without MPI: this process is the job */
 }
 
 void cli_error_line(const char *fmt, ...)

@@ -40,11 +40,11 @@ static void help(void)
            "Under mpirun the watchdog of the checkpoint's training.stall_timeout ends the job when a rank waits\n"
            "that long for another in a collective.\n\n"
            "Exit status: 0 success; 2 usage, checkpoint or dataset errors (one line naming the file); 1 run-time\n"
-           "failures, including a stalled rank.\n", MAX_TABLE_CLASSES);
+           "failures, including a stalled rank.\n",
+           MAX_TABLE_CLASSES);
 }
 
-static void print_values(const char *ckpt, const char *file, const char *split, uint64_t rows,
-                         const mt_eval_values *v)
+static void print_values(const char *ckpt, const char *file, const char *split, uint64_t rows, const mt_eval_values *v)
 {
     printf("checkpoint %s on %s split '%s' (%llu rows)\n", ckpt, file, split, (unsigned long long)rows);
     printf("loss %.6f\n", v->loss);
@@ -103,10 +103,9 @@ static void print_class_table(const mt_class_stats *s, const class_names *cn)
         snprintf(label, sizeof label, "%d %.21s", j, shown_name(cn, j));
         printf("%-24s %9.4f %9.4f %9.4f %9.0f\n", label, s->precision[j], s->recall[j], s->f1[j], s->support[j]);
     }
-    printf("%-24s %9.4f %9.4f %9.4f %9.0f\n", "macro avg", s->macro_precision, s->macro_recall, s->macro_f1,
+    printf("%-24s %9.4f %9.4f %9.4f %9.0f\n", "macro avg", s->macro_precision, s->macro_recall, s->macro_f1, s->total);
+    printf("%-24s %9.4f %9.4f %9.4f %9.0f\n", "weighted avg", s->weighted_precision, s->weighted_recall, s->weighted_f1,
            s->total);
-    printf("%-24s %9.4f %9.4f %9.4f %9.0f\n", "weighted avg", s->weighted_precision, s->weighted_recall,
-           s->weighted_f1, s->total);
 }
 
 typedef struct options {
@@ -117,8 +116,8 @@ typedef struct options {
 /* The evaluation as fields of the object open in j: checkpoint, data, split, rows, loss, the metrics and,
  * for classifiers, classes, confusion_matrix, per_class (with per_class), macro_avg and weighted_avg. */
 static void json_values(mt_json *j, const char *ckpt, const char *file, const char *split, uint64_t rows,
-                        const mt_eval_values *v, const mt_confusion *c, const mt_class_stats *s,
-                        const class_names *cn, int per_class)
+                        const mt_eval_values *v, const mt_confusion *c, const mt_class_stats *s, const class_names *cn,
+                        int per_class)
 {
     mt_json_string(j, "checkpoint", ckpt);
     mt_json_string(j, "data", file);
@@ -188,9 +187,8 @@ static mt_status write_json(const char *path, const char *ckpt, const char *file
 }
 
 /* --log-format json: the summary event. */
-static void json_summary(const char *ckpt, const char *file, const char *split, uint64_t rows,
-                         const mt_eval_values *v, const mt_confusion *c, const mt_class_stats *s,
-                         const class_names *cn)
+static void json_summary(const char *ckpt, const char *file, const char *split, uint64_t rows, const mt_eval_values *v,
+                         const mt_confusion *c, const mt_class_stats *s, const class_names *cn)
 {
     cli_json j;
     cli_event_begin(&j, "summary");
@@ -236,8 +234,10 @@ static mt_status run(const options *o, mt_comm *comm, mt_error *err)
         return st;
     const mt_config *cfg = &pr.cfg;
     const char *file = o->data ? o->data : cfg->data.file;
-    const char *name = o->split ? o->split : cfg->data.test[0] ? cfg->data.test
-                                           : cfg->data.validation[0] ? cfg->data.validation : "test";
+    const char *name = o->split                  ? o->split
+                       : cfg->data.test[0]       ? cfg->data.test
+                       : cfg->data.validation[0] ? cfg->data.validation
+                                                 : "test";
     mt_comm_set_stall_timeout(comm, cfg->training.stall_timeout);
     mt_comm_set_phase(comm, "evaluating %s split '%s'", file, name);
     mt_confusion conf = {0}, *c = NULL;

@@ -99,10 +99,13 @@ static int import_idx(int argc, char **argv)
     int keep[256], n_keep = 0;
     for (int i = 1; i < argc; i++) {
         const char *s = argv[i];
-        const char **slot = !strcmp(s, "--train-images") ? &tri : !strcmp(s, "--train-labels") ? &trl
-                          : !strcmp(s, "--test-images") ? &tei : !strcmp(s, "--test-labels") ? &tel
-                          : !strcmp(s, "-o") || !strcmp(s, "--output") ? &out : !strcmp(s, "--source") ? &source
-                          : NULL;
+        const char **slot = !strcmp(s, "--train-images")                 ? &tri
+                            : !strcmp(s, "--train-labels")               ? &trl
+                            : !strcmp(s, "--test-images")                ? &tei
+                            : !strcmp(s, "--test-labels")                ? &tel
+                            : !strcmp(s, "-o") || !strcmp(s, "--output") ? &out
+                            : !strcmp(s, "--source")                     ? &source
+                                                                         : NULL;
         if (!strcmp(s, "--help") || !strcmp(s, "-h")) {
             help_idx();
             return 0;
@@ -155,12 +158,16 @@ static int import_csv(int argc, char **argv)
     double seed = 1;
     for (int i = 1; i < argc; i++) {
         const char *s = argv[i];
-        const char **slot = !strcmp(s, "--label") ? &opt.label
-                          : !strcmp(s, "-o") || !strcmp(s, "--output") ? &opt.out_path
-                          : !strcmp(s, "--split") ? &opt.split : !strcmp(s, "--test") ? &opt.test_input
-                          : !strcmp(s, "--test-split") ? &opt.test_split : !strcmp(s, "--weights") ? &opt.weights
-                          : !strcmp(s, "--order") ? &opt.order : !strcmp(s, "--ignore") ? &opt.ignore
-                          : !strcmp(s, "--source") ? &opt.source : NULL;
+        const char **slot = !strcmp(s, "--label")                        ? &opt.label
+                            : !strcmp(s, "-o") || !strcmp(s, "--output") ? &opt.out_path
+                            : !strcmp(s, "--split")                      ? &opt.split
+                            : !strcmp(s, "--test")                       ? &opt.test_input
+                            : !strcmp(s, "--test-split")                 ? &opt.test_split
+                            : !strcmp(s, "--weights")                    ? &opt.weights
+                            : !strcmp(s, "--order")                      ? &opt.order
+                            : !strcmp(s, "--ignore")                     ? &opt.ignore
+                            : !strcmp(s, "--source")                     ? &opt.source
+                                                                         : NULL;
         if (!strcmp(s, "--help") || !strcmp(s, "-h")) {
             help_csv();
             return 0;

@@ -186,7 +186,8 @@ int cmd_plot(int argc, char **argv)
     plot_job job = {.gnuplot = getenv("GNUPLOT") && getenv("GNUPLOT")[0] ? getenv("GNUPLOT") : "gnuplot"};
     if (!find_program(job.gnuplot)) {
         cli_error_line("plot: %s not found (PATH searched; $GNUPLOT names the program); install gnuplot "
-                       "(Debian: apt-get install gnuplot-nox)", job.gnuplot);
+                       "(Debian: apt-get install gnuplot-nox)",
+                       job.gnuplot);
         return 2;
     }
     probe_terminals(&job);

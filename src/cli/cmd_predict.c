@@ -112,12 +112,22 @@ static mt_status write_output(const options *o, const char *split, mt_session *s
     for (int i = 0; i < n_names; i++)
         classes[i] = names[i];
     mt_output_kind kind = mt_predict_output_kind(s);
-    mt_prediction_file f = {
-        .n = p->n, .k = p->k, .values = p->out, .predicted = p->predicted, .rows = p->rows, .y_class = p->y_class,
-        .y_target = p->y_target, .target_k = p->target_k, .classes = n_names > 0 ? classes : NULL,
-        .n_classes = n_names > 0 ? n_names : 0, .checkpoint = o->ckpt, .input = o->input, .split = split,
-        .values_name = kind == MT_OUTPUT_PROBABILITIES ? "probabilities" : kind == MT_OUTPUT_SCORES ? "scores"
-                                                                                                  : "outputs"};
+    mt_prediction_file f = {.n = p->n,
+                            .k = p->k,
+                            .values = p->out,
+                            .predicted = p->predicted,
+                            .rows = p->rows,
+                            .y_class = p->y_class,
+                            .y_target = p->y_target,
+                            .target_k = p->target_k,
+                            .classes = n_names > 0 ? classes : NULL,
+                            .n_classes = n_names > 0 ? n_names : 0,
+                            .checkpoint = o->ckpt,
+                            .input = o->input,
+                            .split = split,
+                            .values_name = kind == MT_OUTPUT_PROBABILITIES ? "probabilities"
+                                           : kind == MT_OUTPUT_SCORES      ? "scores"
+                                                                           : "outputs"};
     mt_status st = o->format == 1 ? mt_predictions_write_h5(o->output, &f, err)
                                   : mt_predictions_write_csv(o->output, &f, err);
     if (st)
@@ -153,8 +163,8 @@ static mt_status write_output(const options *o, const char *split, mt_session *s
         cli_event_end(&j);
         return MT_OK;
     }
-    printf("wrote %s: %llu rows of %s split '%s', %d %s per row", o->output, (unsigned long long)p->n, o->input,
-           split, p->k, f.values_name);
+    printf("wrote %s: %llu rows of %s split '%s', %d %s per row", o->output, (unsigned long long)p->n, o->input, split,
+           p->k, f.values_name);
     if (scored)
         printf(", predicted class agrees with y on %llu (accuracy %.6f)", (unsigned long long)right,
                p->n ? (double)right / (double)p->n : NAN);

@@ -23,8 +23,8 @@ typedef struct train_args {
     int resume;
     const char *resume_path;
     int quiet;
-    int folds;                      /* --folds K: k-fold cross-validation */
-    const char *timeline;           /* --timeline FILE.json */
+    int folds;            /* --folds K: k-fold cross-validation */
+    const char *timeline; /* --timeline FILE.json */
 } train_args;
 
 /* Which file a name stood for when last looked at. */
@@ -40,11 +40,11 @@ typedef struct printer {
     int tty, quiet, json;
     double last_draw;
     int drawn;
-    const char *output;         /* run directory (JSON checkpoint events) */
-    file_seen latest;           /* OUTPUT/checkpoint.h5 when last looked at */
-    int epoch;                  /* the last epoch event's epoch */
-    file_seen epoch_file;       /* its checkpoint file at that event */
-    int look;                   /* an epoch ended since the last look: its checkpoint may follow */
+    const char *output;   /* run directory (JSON checkpoint events) */
+    file_seen latest;     /* OUTPUT/checkpoint.h5 when last looked at */
+    int epoch;            /* the last epoch event's epoch */
+    file_seen epoch_file; /* its checkpoint file at that event */
+    int look;             /* an epoch ended since the last look: its checkpoint may follow */
 } printer;
 
 /* Whether progress may be drawn in place. Open MPI gives every rank a pseudo-terminal even when mpirun's
@@ -66,34 +66,35 @@ static int stdout_is_terminal(void)
 
 static void help(void)
 {
-    printf("usage: mpirun -np N mpitrain train CONFIG.yaml [--set key=value]... [--resume [CHECKPOINT.h5]] [--quiet]\n"
-           "                                   [--log-format text|json] [--folds K] [--timeline F.json]\n\n"
-           "Trains the model of CONFIG.yaml data-parallel: every rank takes its share of each global batch.\n"
-           "  --set key=value   override a config key, e.g. --set training.epochs=3 --set model.layers.0.dense.units=64\n"
-           "  --resume [CKPT]   continue from CKPT, or from the newest good checkpoint in the output directory\n"
-           "                    (starts from scratch, saying so, when there is none)\n"
-           "  --quiet           print only errors and the final summary\n"
-           "  --log-format F    text (default): one line per epoch, then the summary table; json: rank 0\n"
-           "                    prints one JSON object per line on stdout, no progress bar; each has\n"
-           "                    \"event\", \"time\" (UTC, ISO 8601, e.g. \"2025-01-31T12:00:00.123Z\") and\n"
-           "                    \"elapsed\" (seconds since the start). Events: start (config, world_size,\n"
-           "                    parameters), info and warning (message), epoch (every metrics.jsonl field),\n"
-           "                    checkpoint (path, epoch, interrupted), fold, summary (final metrics, test,\n"
-           "                    scaling with per-rank times, output), cross_validation, error (status =\n"
-           "                    exit status, message; also on stderr as usual). With --quiet: summary,\n"
-           "                    cross_validation and error only (see docs/cluster.md)\n"
-           "  --timeline F.json write every rank's reads, per-layer forward/backward, each gradient bucket's\n"
-           "                    sum (start to completion), the wait for them, optimizer steps, evaluations\n"
-           "                    and checkpoint writes as a Chrome trace (Perfetto, chrome://tracing)\n"
-           "  --folds K         k-fold cross-validation: K trainings, fold i validating (output OUTPUT/foldI);\n"
-           "                    prints the mean and spread of the final validation metrics\n"
-           "Writes OUTPUT/metrics.jsonl, OUTPUT/scaling.json and OUTPUT/checkpoint.h5.\n"
-           "A config with a gan: section trains a generator and a discriminator instead (no --folds or\n"
-           "--timeline); it writes OUTPUT/samples_epochNNN.png every epoch and, with gan.classifier,\n"
-           "OUTPUT/gan_score.json. Its JSON epoch events hold d_loss, g_loss, d_real, d_fake, seconds,\n"
-           "samples_per_sec and samples (the PNG written); its summary the score.\n"
-           "Exit status: 0 success; 2 usage, config or input error; 1 run-time failure, including a run stopped\n"
-           "by SIGTERM, SIGINT or SIGUSR1 after writing OUTPUT/checkpoint_interrupted.h5 (--resume goes on).\n");
+    printf(
+        "usage: mpirun -np N mpitrain train CONFIG.yaml [--set key=value]... [--resume [CHECKPOINT.h5]] [--quiet]\n"
+        "                                   [--log-format text|json] [--folds K] [--timeline F.json]\n\n"
+        "Trains the model of CONFIG.yaml data-parallel: every rank takes its share of each global batch.\n"
+        "  --set key=value   override a config key, e.g. --set training.epochs=3 --set model.layers.0.dense.units=64\n"
+        "  --resume [CKPT]   continue from CKPT, or from the newest good checkpoint in the output directory\n"
+        "                    (starts from scratch, saying so, when there is none)\n"
+        "  --quiet           print only errors and the final summary\n"
+        "  --log-format F    text (default): one line per epoch, then the summary table; json: rank 0\n"
+        "                    prints one JSON object per line on stdout, no progress bar; each has\n"
+        "                    \"event\", \"time\" (UTC, ISO 8601, e.g. \"2025-01-31T12:00:00.123Z\") and\n"
+        "                    \"elapsed\" (seconds since the start). Events: start (config, world_size,\n"
+        "                    parameters), info and warning (message), epoch (every metrics.jsonl field),\n"
+        "                    checkpoint (path, epoch, interrupted), fold, summary (final metrics, test,\n"
+        "                    scaling with per-rank times, output), cross_validation, error (status =\n"
+        "                    exit status, message; also on stderr as usual). With --quiet: summary,\n"
+        "                    cross_validation and error only (see docs/cluster.md)\n"
+        "  --timeline F.json write every rank's reads, per-layer forward/backward, each gradient bucket's\n"
+        "                    sum (start to completion), the wait for them, optimizer steps, evaluations\n"
+        "                    and checkpoint writes as a Chrome trace (Perfetto, chrome://tracing)\n"
+        "  --folds K         k-fold cross-validation: K trainings, fold i validating (output OUTPUT/foldI);\n"
+        "                    prints the mean and spread of the final validation metrics\n"
+        "Writes OUTPUT/metrics.jsonl, OUTPUT/scaling.json and OUTPUT/checkpoint.h5.\n"
+        "A config with a gan: section trains a generator and a discriminator instead (no --folds or\n"
+        "--timeline); it writes OUTPUT/samples_epochNNN.png every epoch and, with gan.classifier,\n"
+        "OUTPUT/gan_score.json. Its JSON epoch events hold d_loss, g_loss, d_real, d_fake, seconds,\n"
+        "samples_per_sec and samples (the PNG written); its summary the score.\n"
+        "Exit status: 0 success; 2 usage, config or input error; 1 run-time failure, including a run stopped\n"
+        "by SIGTERM, SIGINT or SIGUSR1 after writing OUTPUT/checkpoint_interrupted.h5 (--resume goes on).\n");
 }
 
 static int parse(int argc, char **argv, train_args *a)
@@ -168,9 +169,9 @@ static file_seen look_at(const char *path)
 
 static int same_file(const file_seen *a, const file_seen *b)
 {
-    return a->exists == b->exists && (!a->exists || (a->dev == b->dev && a->ino == b->ino && a->size == b->size &&
-                                                     a->mtime.tv_sec == b->mtime.tv_sec &&
-                                                     a->mtime.tv_nsec == b->mtime.tv_nsec));
+    return a->exists == b->exists &&
+           (!a->exists || (a->dev == b->dev && a->ino == b->ino && a->size == b->size &&
+                           a->mtime.tv_sec == b->mtime.tv_sec && a->mtime.tv_nsec == b->mtime.tv_nsec));
 }
 
 static void checkpoint_event(const printer *p, int epoch, const char *path, int interrupted)
@@ -375,7 +376,8 @@ static void json_summary(const mt_config *cfg, const mt_train_result *res)
     json_metrics(&j, res->columns, res->last.v, 0);
     cli_json_close(&j);
     if (!cfg->gan.enabled && !isnan(res->last.metrics.val_loss))
-        cli_json_string(&j, "validation_split", cfg->data.validation[0] ? cfg->data.validation : "held out from training");
+        cli_json_string(&j, "validation_split",
+                        cfg->data.validation[0] ? cfg->data.validation : "held out from training");
     if (!isnan(res->test_loss)) {
         cli_json_open(&j, "test", '{');
         cli_json_string(&j, "split", cfg->data.test);
@@ -471,8 +473,8 @@ static void gan_summary(const mt_train_result *res)
     if (res->scored) {
         const mt_gan_score *s = &res->score;
         printf("score (exp E[KL(p(y|x) || p(y))], classifier %s): generated %.4f  real %.4f  ratio %.4f "
-               "(%.0f generated samples, %.0f real from %s split '%s')\n", s->classifier, s->generated, s->real,
-               s->ratio, s->n_generated, s->n_real, s->real_file, s->real_split);
+               "(%.0f generated samples, %.0f real from %s split '%s')\n",
+               s->classifier, s->generated, s->real, s->ratio, s->n_generated, s->n_real, s->real_file, s->real_split);
         printf("generated classes:");
         for (int k = 0; k < s->classes; k++)
             printf("%s %s%s%.0f", k ? "," : "", s->names[k][0] ? s->names[k] : "", s->names[k][0] ? " " : "",
@@ -502,8 +504,9 @@ static void summary(const mt_config *cfg, const mt_train_result *res)
         printf("test: loss %.4f  accuracy %.4f (split '%s')\n", res->test_loss, res->test_accuracy, cfg->data.test);
     printf("scaling: %d rank(s), %.0f samples/s over %.1f s of training, compute fraction %.2f\n", res->world_size,
            res->samples_per_sec, res->train_seconds, res->efficiency);
-    printf("  rank   compute(s)  exposed comm(s)   data(s)   idle(s)   (gradient sums in flight(s), %d bucket(s), %s)\n",
-           res->buckets, res->dtype);
+    printf(
+        "  rank   compute(s)  exposed comm(s)   data(s)   idle(s)   (gradient sums in flight(s), %d bucket(s), %s)\n",
+        res->buckets, res->dtype);
     for (int i = 0; i < res->world_size; i++)
         printf("  %4d  %11.2f  %15.2f  %8.2f  %8.2f   (%.2f)\n", i, res->ranks[i].compute, res->ranks[i].exposed,
                res->ranks[i].data, res->ranks[i].idle, res->ranks[i].allreduce);
@@ -663,8 +666,10 @@ int cmd_train(int argc, char **argv)
     mt_status st = load_config(&a, NULL, ctx.comm, &cfg, &err);
     if (!st) {
         if (a.folds && cfg.gan.enabled) {
-            st = mt_fail(&err, MT_ERR_USAGE, "%s: --folds is not available for a GAN config (it has no validation "
-                         "metrics)", a.config);
+            st = mt_fail(&err, MT_ERR_USAGE,
+                         "%s: --folds is not available for a GAN config (it has no validation "
+                         "metrics)",
+                         a.config);
         } else if (a.folds) {
             st = cross_validate(&a, ctx.comm, &cfg, &err);
         } else {

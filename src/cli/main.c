@@ -11,14 +11,20 @@ typedef struct command {
 } command;
 
 static const command commands[] = {
-    {"train", cmd_train, "train CONFIG.yaml [--set key=value]... [--resume [CKPT]]   train (data-parallel under mpirun)"},
+    {"train", cmd_train,
+     "train CONFIG.yaml [--set key=value]... [--resume [CKPT]]   train (data-parallel under mpirun)"},
     {"eval", cmd_eval, "eval CHECKPOINT.h5 [--data FILE.h5] [--split NAME]         loss, accuracy, confusion matrix"},
-    {"predict", cmd_predict, "predict CHECKPOINT.h5 INPUT.h5 -o OUT.h5|OUT.csv           class probabilities / outputs"},
-    {"import", cmd_import, "import idx --train-images F --train-labels F [--test-images F --test-labels F] -o OUT.h5\n"
-                           "  import csv FILE.csv --label COLUMN -o OUT.h5                turns numeric CSV into a dataset"},
-    {"inspect", cmd_inspect, "inspect FILE.h5                                          what a dataset or checkpoint holds"},
-    {"plot", cmd_plot, "plot RUN_DIR [-o DIR]                                      learning curves, decision regions, image grids"},
-    {"reference", cmd_reference, "reference [-o FILE.md]                                     every config key, layer, name and exit status"},
+    {"predict", cmd_predict,
+     "predict CHECKPOINT.h5 INPUT.h5 -o OUT.h5|OUT.csv           class probabilities / outputs"},
+    {"import", cmd_import,
+     "import idx --train-images F --train-labels F [--test-images F --test-labels F] -o OUT.h5\n"
+     "  import csv FILE.csv --label COLUMN -o OUT.h5                turns numeric CSV into a dataset"},
+    {"inspect", cmd_inspect,
+     "inspect FILE.h5                                          what a dataset or checkpoint holds"},
+    {"plot", cmd_plot,
+     "plot RUN_DIR [-o DIR]                                      learning curves, decision regions, image grids"},
+    {"reference", cmd_reference,
+     "reference [-o FILE.md]                                     every config key, layer, name and exit status"},
 };
 
 static void usage(FILE *f)
@@ -47,6 +53,8 @@ int main(int argc, char **argv)
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
         if (!strcmp(argv[1], commands[i].name))
             return commands[i].run(argc - 1, argv + 1);
-    cli_error_line("unknown command '%s'; valid: train, eval, predict, import, inspect, plot, reference (see mpitrain --help)", argv[1]);
+    cli_error_line(
+        "unknown command '%s'; valid: train, eval, predict, import, inspect, plot, reference (see mpitrain --help)",
+        argv[1]);
     return 2;
 }

@@ -21,9 +21,9 @@ extern const char *const plot_palette[10];
 /* What the scripts need to know about the installed gnuplot, and the scripts written so far. */
 typedef struct plot_job {
     const char *gnuplot;
-    const char *png_term;   /* "pngcairo" or "png" */
-    int svg;                /* the svg terminal exists */
-    char dir[4096];         /* output directory */
+    const char *png_term; /* "pngcairo" or "png" */
+    int svg;              /* the svg terminal exists */
+    char dir[4096];       /* output directory */
     char scripts[PLOT_MAX_SCRIPTS][64];
     int n_scripts;
     char outputs[PLOT_MAX_SCRIPTS * 2][96];
@@ -65,9 +65,9 @@ mt_status close_data(const plot_job *job, FILE *f, const char *name, mt_error *e
 typedef struct split_points {
     uint64_t n;
     size_t features;
-    float *x;          /* [n, features] as stored (uint8 scaled to [0, 1]) */
-    int32_t *y;        /* [n] class labels, or NULL */
-    float *target;     /* [n, target_k], or NULL */
+    float *x;      /* [n, features] as stored (uint8 scaled to [0, 1]) */
+    int32_t *y;    /* [n] class labels, or NULL */
+    float *target; /* [n, target_k], or NULL */
     int target_k;
 } split_points;
 
@@ -84,15 +84,15 @@ mt_status learning_curves(plot_job *job, const char *run, const char *title, mt_
 
 /* Models of two input features: the points of the split, the decision regions and one figure per hidden
  * dense layer, over a grid of grid x grid points (plot_plane.c). */
-mt_status two_features(plot_job *job, mt_session *s, const char *file, const char *split, int grid,
-                       const char *title, const char *const *names, mt_error *err);
+mt_status two_features(plot_job *job, mt_session *s, const char *file, const char *split, int grid, const char *title,
+                       const char *const *names, mt_error *err);
 
 /* The input plane of a two-feature model (plot_plane.c). */
 typedef struct plane {
-    int g;                        /* grid points per axis */
-    double x0, x1, y0, y1;        /* bounds */
-    float *xy;                    /* [g, 2] the points of one grid row */
-    float *out;                   /* [g, k] */
+    int g;                 /* grid points per axis */
+    double x0, x1, y0, y1; /* bounds */
+    float *xy;             /* [g, 2] the points of one grid row */
+    float *out;            /* [g, k] */
 } plane;
 
 double grid_x(const plane *pl, int i);
@@ -106,14 +106,14 @@ void add_points(script_text *t, const split_points *p, int k, const char *const 
 mt_status decision_regions(plot_job *job, mt_session *s, plane *pl, const split_points *p, const char *split,
                            const char *title, const char *const *names, mt_error *err);
 /* hidden_layerL.png/.svg for model.layers[layer], a dense layer (plot_hidden.c). */
-mt_status hidden_layer(plot_job *job, mt_session *s, plane *pl, int layer, const split_points *p,
-                       const char *title, mt_error *err);
+mt_status hidden_layer(plot_job *job, mt_session *s, plane *pl, int layer, const split_points *p, const char *title,
+                       mt_error *err);
 
 /* Image geometry of the model input: [H, W] or [C, H, W] with C 1 or 3; 0 when it is not an image
  * (plot_images.c). */
 int image_shape(const mt_model *m, int *c, int *h, int *w);
 /* predictions.png: the first count images of the split with predicted and true class (plot_images.c). */
-mt_status image_grid(plot_job *job, mt_session *s, const char *file, const char *split, int count,
-                     const char *title, const char *const *names, mt_error *err);
+mt_status image_grid(plot_job *job, mt_session *s, const char *file, const char *split, int count, const char *title,
+                     const char *const *names, mt_error *err);
 
 #endif

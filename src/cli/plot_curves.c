@@ -24,7 +24,8 @@ mt_status learning_curves(plot_job *job, const char *run, const char *title, mt_
     int have[5] = {0}, rows = 0;
     size_t index;
     json_t *line;
-    json_array_foreach(lines, index, line) {
+    json_array_foreach(lines, index, line)
+    {
         double v[5];
         for (int i = 0; i < 5; i++)
             v[i] = mt_json_get_number(line, keys[i]);
@@ -52,16 +53,20 @@ mt_status learning_curves(plot_job *job, const char *run, const char *title, mt_
         script_add(&t, "set title ");
         script_add_quoted(&t, title);
         script_add(&t, "\nset xlabel 'epoch'\nset ylabel '%s'\nset grid\nset key %s\n", what,
-            fig ? "bottom right" : "top right");
+                   fig ? "bottom right" : "top right");
         if (rows < 12)
             script_add(&t, "set xtics 1\n");
         script_add(&t, "plot ");
         if (have[a])
-            script_add(&t, "'gnuplot/curves.dat' using 1:%d with linespoints lw 2 pt 7 ps 0.6 lc rgb '%s' "
-                       "title '%s'%s", a + 1, plot_palette[0], keys[a], have[b] ? ", \\\n     " : "");
+            script_add(&t,
+                       "'gnuplot/curves.dat' using 1:%d with linespoints lw 2 pt 7 ps 0.6 lc rgb '%s' "
+                       "title '%s'%s",
+                       a + 1, plot_palette[0], keys[a], have[b] ? ", \\\n     " : "");
         if (have[b])
-            script_add(&t, "'gnuplot/curves.dat' using 1:%d with linespoints lw 2 pt 5 ps 0.6 lc rgb '%s' "
-                       "title '%s'", b + 1, plot_palette[1], keys[b]);
+            script_add(&t,
+                       "'gnuplot/curves.dat' using 1:%d with linespoints lw 2 pt 5 ps 0.6 lc rgb '%s' "
+                       "title '%s'",
+                       b + 1, plot_palette[1], keys[b]);
         script_add(&t, "\n");
         st = write_script(job, what, &t, 800, 500, 1, err);
         free(t.s);

@@ -9,10 +9,10 @@
 #include "nn/activation.h"
 #include "nn/layer.h"
 
-#define MAX_UNITS 16        /* hidden units drawn per layer */
+#define MAX_UNITS 16 /* hidden units drawn per layer */
 
-mt_status hidden_layer(plot_job *job, mt_session *s, plane *pl, int layer, const split_points *p,
-                       const char *title, mt_error *err)
+mt_status hidden_layer(plot_job *job, mt_session *s, plane *pl, int layer, const split_points *p, const char *title,
+                       mt_error *err)
 {
     const mt_layer *l = &s->model.layers[layer];
     int units = (int)l->out_size, shown = units < MAX_UNITS ? units : MAX_UNITS;
@@ -48,8 +48,10 @@ mt_status hidden_layer(plot_job *job, mt_session *s, plane *pl, int layer, const
     /* 0-level lines of the pre-activations, traced by gnuplot's contouring into tables. */
     script_add(&t, "set view map\nset contour base\nset cntrparam levels discrete 0\nunset surface\n");
     for (int u = 0; u < shown; u++)
-        script_add(&t, "set table 'gnuplot/%s_unit%d.zero'\nsplot 'gnuplot/%s' using 1:2:%d with lines notitle\n"
-                       "unset table\n", name, u, data, 4 + 2 * u);
+        script_add(&t,
+                   "set table 'gnuplot/%s_unit%d.zero'\nsplot 'gnuplot/%s' using 1:2:%d with lines notitle\n"
+                   "unset table\n",
+                   name, u, data, 4 + 2 * u);
     script_add(&t, "unset contour\nset surface\n");
     script_add(&t, "set palette defined (0 '#3b4cc0', 0.5 '#f7f7f7', 1 '#b40426')\n");
     if (act == MT_ACT_TANH)
@@ -57,22 +59,24 @@ mt_status hidden_layer(plot_job *job, mt_session *s, plane *pl, int layer, const
     else if (act == MT_ACT_SIGMOID)
         script_add(&t, "set cbrange [0:1]\n");
     script_add(&t, "set xrange [%.7g:%.7g]\nset yrange [%.7g:%.7g]\nset size ratio -1\nunset key\nset tics font ',8'\n",
-        pl->x0, pl->x1, pl->y0, pl->y1);
+               pl->x0, pl->x1, pl->y0, pl->y1);
     script_add(&t, "set multiplot layout %d,%d title ", rows, cols);
     char full[512];
     char act_name[32];
     snprintf(act_name, sizeof act_name, "%s", act >= 0 ? mt_activation_names[act] : "linear");
     act_name[strcspn(act_name, "|")] = '\0';
-    snprintf(full, sizeof full, "%s: model.layers[%d] (dense, %s, %d units%s): activation of each unit over the "
-             "input plane; black line: its pre-activation is 0", title, layer, act_name, units,
-             units > shown ? ", first 16 shown" : "");
+    snprintf(full, sizeof full,
+             "%s: model.layers[%d] (dense, %s, %d units%s): activation of each unit over the "
+             "input plane; black line: its pre-activation is 0",
+             title, layer, act_name, units, units > shown ? ", first 16 shown" : "");
     script_add_quoted(&t, full);
     script_add(&t, "\n");
     for (int u = 0; u < shown; u++)
-        script_add(&t, "set title 'unit %d'\nplot 'gnuplot/%s' using 1:2:%d with image, \\\n"
-                "     'gnuplot/points.dat' using 1:2:4 with points pt 7 ps 0.3 lc rgb variable, \\\n"
-                "     'gnuplot/%s_unit%d.zero' using 1:2 with lines lw 2.5 lc rgb 'black'\n",
-            u, data, 3 + 2 * u, name, u);
+        script_add(&t,
+                   "set title 'unit %d'\nplot 'gnuplot/%s' using 1:2:%d with image, \\\n"
+                   "     'gnuplot/points.dat' using 1:2:4 with points pt 7 ps 0.3 lc rgb variable, \\\n"
+                   "     'gnuplot/%s_unit%d.zero' using 1:2 with lines lw 2.5 lc rgb 'black'\n",
+                   u, data, 3 + 2 * u, name, u);
     script_add(&t, "unset multiplot\n");
     (void)p;
     st = write_script(job, name, &t, 380 * cols + 60, 330 * rows + 60, 1, err);

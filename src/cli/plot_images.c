@@ -20,8 +20,8 @@ int image_shape(const mt_model *m, int *c, int *h, int *w)
     return 0;
 }
 
-mt_status image_grid(plot_job *job, mt_session *s, const char *file, const char *split, int count,
-                     const char *title, const char *const *names, mt_error *err)
+mt_status image_grid(plot_job *job, mt_session *s, const char *file, const char *split, int count, const char *title,
+                     const char *const *names, mt_error *err)
 {
     int c, h, w;
     if (!image_shape(&s->model, &c, &h, &w))
@@ -45,7 +45,8 @@ mt_status image_grid(plot_job *job, mt_session *s, const char *file, const char 
         for (int y = 0; y < h; y++)
             for (int x = 0; x < w; x++)
                 for (int ch = 0; ch < c; ch++) {
-                    float v = p.x[(size_t)i * p.features + ((size_t)ch * (size_t)h + (size_t)y) * (size_t)w + (size_t)x];
+                    float v =
+                        p.x[(size_t)i * p.features + ((size_t)ch * (size_t)h + (size_t)y) * (size_t)w + (size_t)x];
                     v = c == 3 ? 255.0f * (v < 0 ? 0 : v > 1 ? 1 : v) : v;
                     fwrite(&v, sizeof v, 1, f);
                 }
@@ -60,8 +61,9 @@ mt_status image_grid(plot_job *job, mt_session *s, const char *file, const char 
     int cols = n < 6 ? n : 6, rows = (n + cols - 1) / cols, wrong = 0;
     double px = w * 1.3, py = h * 1.45; /* cell pitch: the image, then two lines of text above it */
     script_text t = {0};
-    script_add(&t, "unset border\nunset tics\nunset key\nunset colorbox\nset size ratio -1\nset lmargin 1\n"
-                   "set rmargin 1\nset bmargin 1\nset tmargin 3\nset xrange [%.3f:%.3f]\nset yrange [%.3f:%.3f]\n",
+    script_add(&t,
+               "unset border\nunset tics\nunset key\nunset colorbox\nset size ratio -1\nset lmargin 1\n"
+               "set rmargin 1\nset bmargin 1\nset tmargin 3\nset xrange [%.3f:%.3f]\nset yrange [%.3f:%.3f]\n",
                -0.15 * w, cols * px - 0.15 * w, -0.2 * h, rows * py);
     script_add(&t, "set palette defined (0 'white', 1 'black')\nset cbrange [0:1]\n");
     for (int i = 0; i < n; i++) {
@@ -73,27 +75,33 @@ mt_status image_grid(plot_job *job, mt_session *s, const char *file, const char 
         script_add(&t, "set label %d ", 2 * i + 1);
         script_add_quoted(&t, line);
         script_add(&t, " at %.3f,%.3f center font ',9' tc rgb '%s'\n", x + w / 2.0, y + h + 0.3 * h,
-            bad ? "#d62728" : "#1a1a1a");
+                   bad ? "#d62728" : "#1a1a1a");
         snprintf(line, sizeof line, "(%s)", names[truth[i] % PLOT_MAX_CLASSES]);
         script_add(&t, "set label %d ", 2 * i + 2);
         script_add_quoted(&t, line);
         script_add(&t, " at %.3f,%.3f center font ',8' tc rgb '#555555'\n", x + w / 2.0, y + h + 0.1 * h);
         if (bad)
-            script_add(&t, "set object %d rectangle from %.3f,%.3f to %.3f,%.3f front fillstyle empty border lc rgb "
-                    "'#d62728' lw 3\n", i + 1, x - 0.5, y - 0.5, x + w + 0.5, y + h + 0.5);
+            script_add(&t,
+                       "set object %d rectangle from %.3f,%.3f to %.3f,%.3f front fillstyle empty border lc rgb "
+                       "'#d62728' lw 3\n",
+                       i + 1, x - 0.5, y - 0.5, x + w + 0.5, y + h + 0.5);
     }
     char full[512];
-    snprintf(full, sizeof full, "%s: %d images of split %s, predicted class over (true class); %d misclassified "
-             "in red", title, n, split, wrong);
+    snprintf(full, sizeof full,
+             "%s: %d images of split %s, predicted class over (true class); %d misclassified "
+             "in red",
+             title, n, split, wrong);
     script_add(&t, "set title ");
     script_add_quoted(&t, full);
     script_add(&t, "\nplot ");
     size_t bytes = (size_t)h * (size_t)w * (size_t)c * sizeof(float);
     for (int i = 0; i < n; i++) {
         double x = (i % cols) * px, y = (rows - 1 - i / cols) * py;
-        script_add(&t, "%s'gnuplot/images.bin' binary array=(%d,%d) skip=%zu format='%s' flipy origin=(%.3f,%.3f) "
-                       "with %s", i ? ", \\\n     " : "", w, h, (size_t)i * bytes,
-                   c == 3 ? "%float%float%float" : "%float", x, y, c == 3 ? "rgbimage" : "image");
+        script_add(&t,
+                   "%s'gnuplot/images.bin' binary array=(%d,%d) skip=%zu format='%s' flipy origin=(%.3f,%.3f) "
+                   "with %s",
+                   i ? ", \\\n     " : "", w, h, (size_t)i * bytes, c == 3 ? "%float%float%float" : "%float", x, y,
+                   c == 3 ? "rgbimage" : "image");
     }
     script_add(&t, "\n");
     double scale = 5.0 * 28.0 / (h > w ? h : w);

@@ -8,7 +8,7 @@
 #include "cli/plot.h"
 #include "nn/layer.h"
 
-#define MAX_POINTS 2000     /* data points drawn over the decision regions */
+#define MAX_POINTS 2000 /* data points drawn over the decision regions */
 
 double grid_x(const plane *pl, int i)
 {
@@ -53,8 +53,10 @@ void add_points(script_text *t, const split_points *p, int k, const char *const 
         return;
     }
     for (int c = 0; c < k; c++) {
-        script_add(t, "%s'gnuplot/points.dat' using 1:($3 == %d ? $2 : NaN) with points pt 7 ps %.2f lc rgb '%s' "
-                      "title ", c ? ", \\\n     " : "", c, size, plot_palette[c % 10]);
+        script_add(t,
+                   "%s'gnuplot/points.dat' using 1:($3 == %d ? $2 : NaN) with points pt 7 ps %.2f lc rgb '%s' "
+                   "title ",
+                   c ? ", \\\n     " : "", c, size, plot_palette[c % 10]);
         script_add_quoted(t, names[c]);
     }
 }
@@ -68,8 +70,8 @@ static int output_dense(const mt_model *m)
     return -1;
 }
 
-mt_status two_features(plot_job *job, mt_session *s, const char *file, const char *split, int grid,
-                       const char *title, const char *const *names, mt_error *err)
+mt_status two_features(plot_job *job, mt_session *s, const char *file, const char *split, int grid, const char *title,
+                       const char *const *names, mt_error *err)
 {
     split_points p;
     mt_status st = read_points(s, file, split, MAX_POINTS, &p, err);

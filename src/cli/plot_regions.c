@@ -56,13 +56,15 @@ mt_status decision_regions(plot_job *job, mt_session *s, plane *pl, const split_
              k ? "decision regions (shade: confidence)" : "output 0", split);
     script_add(&t, "set title ");
     script_add_quoted(&t, full);
-    script_add(&t, "\nset xlabel 'x1'\nset ylabel 'x2'\nset xrange [%.7g:%.7g]\nset yrange [%.7g:%.7g]\n"
-                   "set size ratio -1\nset key outside right top title 'class'\n", pl->x0, pl->x1, pl->y0, pl->y1);
+    script_add(&t,
+               "\nset xlabel 'x1'\nset ylabel 'x2'\nset xrange [%.7g:%.7g]\nset yrange [%.7g:%.7g]\n"
+               "set size ratio -1\nset key outside right top title 'class'\n",
+               pl->x0, pl->x1, pl->y0, pl->y1);
     if (k)
         script_add(&t, "plot 'gnuplot/regions.dat' using 1:2:3:4:5 with rgbimage notitle, \\\n     ");
     else
         script_add(&t, "set palette defined (0 '#3b4cc0', 0.5 '#f7f7f7', 1 '#b40426')\nset cblabel 'output 0'\n"
-                "plot 'gnuplot/regions.dat' using 1:2:3 with image notitle, \\\n     ");
+                       "plot 'gnuplot/regions.dat' using 1:2:3 with image notitle, \\\n     ");
     add_points(&t, p, k, names, 0.5);
     script_add(&t, "\n");
     st = write_script(job, "decision_regions", &t, 900, 700, 1, err);

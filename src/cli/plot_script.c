@@ -56,12 +56,14 @@ mt_status write_script(plot_job *job, const char *name, const script_text *body,
         return mt_fail(err, MT_ERR_IO, "%s: cannot create: %s", path, strerror(errno));
     fprintf(f, "# %s: written by mpitrain plot; run from %s with: gnuplot gnuplot/%s.gp\n", name, job->dir, name);
     fprintf(f, "set encoding utf8\nset datafile missing 'NaN'\n");
-    fprintf(f, "set terminal %s size %d,%d font 'sans,10' noenhanced\nset output '%s.png'\n%s\n", job->png_term, width, height,
-            name, body->s ? body->s : "");
+    fprintf(f, "set terminal %s size %d,%d font 'sans,10' noenhanced\nset output '%s.png'\n%s\n", job->png_term, width,
+            height, name, body->s ? body->s : "");
     snprintf(job->outputs[job->n_outputs++], sizeof job->outputs[0], "%s.png", name);
     if (svg && job->svg) {
-        fprintf(f, "reset\nset datafile missing 'NaN'\nset terminal svg size %d,%d dynamic font 'sans,10' noenhanced\n"
-                   "set output '%s.svg'\n%s\n", width, height, name, body->s ? body->s : "");
+        fprintf(f,
+                "reset\nset datafile missing 'NaN'\nset terminal svg size %d,%d dynamic font 'sans,10' noenhanced\n"
+                "set output '%s.svg'\n%s\n",
+                width, height, name, body->s ? body->s : "");
         snprintf(job->outputs[job->n_outputs++], sizeof job->outputs[0], "%s.svg", name);
     }
     fprintf(f, "unset output\n");

@@ -69,9 +69,10 @@ static mt_status check_initializers(mt_error *err)
         canonical(mt_initializer_names[i], name, sizeof name);
         if (!mt_initializer_docs[i].name || strcmp(mt_initializer_docs[i].name, name) != 0 ||
             empty(mt_initializer_docs[i].doc))
-            return mt_fail(err, MT_ERR_INTERNAL, "reference: initializer '%s' has no doc line (mt_initializer_docs "
-                           "entry %zu names '%s')", name, i,
-                           mt_initializer_docs[i].name ? mt_initializer_docs[i].name : "nothing");
+            return mt_fail(err, MT_ERR_INTERNAL,
+                           "reference: initializer '%s' has no doc line (mt_initializer_docs "
+                           "entry %zu names '%s')",
+                           name, i, mt_initializer_docs[i].name ? mt_initializer_docs[i].name : "nothing");
     }
     return MT_OK;
 }
@@ -83,18 +84,29 @@ static mt_status check_statuses(mt_error *err)
     for (size_t i = 0; i < n; i++)
         if ((size_t)s[i].code != i || empty(s[i].ident) || empty(s[i].name) || empty(s[i].meaning) ||
             (s[i].code != MT_OK && empty(s[i].example)))
-            return mt_fail(err, MT_ERR_INTERNAL, "reference: status table entry %zu (%s) is incomplete or out of "
-                           "order", i, s[i].ident ? s[i].ident : "?");
+            return mt_fail(err, MT_ERR_INTERNAL,
+                           "reference: status table entry %zu (%s) is incomplete or out of "
+                           "order",
+                           i, s[i].ident ? s[i].ident : "?");
     return MT_OK;
 }
 
 static mt_status check_all(mt_error *err)
 {
-    static const struct { const mt_option *t; const char *what; } sections[] = {
-        {mt_config_top_options, "the top level"}, {mt_config_gan_top_options, "the top level of a GAN config"},
-        {mt_config_model_options, "model"}, {mt_data_options, "data"}, {mt_augment_options, "data.augment"},
-        {mt_training_options, "training"}, {mt_checkpoint_options, "checkpoint"},
-        {mt_early_stop_options, "early_stopping"}, {mt_gan_options, "gan"}, {mt_config_gan_net_options, "gan nets"},
+    static const struct {
+        const mt_option *t;
+        const char *what;
+    } sections[] = {
+        {mt_config_top_options, "the top level"},
+        {mt_config_gan_top_options, "the top level of a GAN config"},
+        {mt_config_model_options, "model"},
+        {mt_data_options, "data"},
+        {mt_augment_options, "data.augment"},
+        {mt_training_options, "training"},
+        {mt_checkpoint_options, "checkpoint"},
+        {mt_early_stop_options, "early_stopping"},
+        {mt_gan_options, "gan"},
+        {mt_config_gan_net_options, "gan nets"},
     };
     char what[96];
     mt_status st = MT_OK;
@@ -219,13 +231,20 @@ static void aliases(FILE *f, const char *entry)
 static const char *type_name(mt_opt_type t)
 {
     switch (t) {
-    case MT_OPT_INT: return "integer";
-    case MT_OPT_FLOAT: return "number";
-    case MT_OPT_BOOL: return "boolean";
-    case MT_OPT_NAME: return "name";
-    case MT_OPT_STRING: return "string";
-    case MT_OPT_INTS: return "integers";
-    case MT_OPT_NODE: return "YAML";
+    case MT_OPT_INT:
+        return "integer";
+    case MT_OPT_FLOAT:
+        return "number";
+    case MT_OPT_BOOL:
+        return "boolean";
+    case MT_OPT_NAME:
+        return "name";
+    case MT_OPT_STRING:
+        return "string";
+    case MT_OPT_INTS:
+        return "integers";
+    case MT_OPT_NODE:
+        return "YAML";
     }
     return "?";
 }
@@ -346,7 +365,10 @@ static void write_intro(FILE *f)
 
 static void write_config(FILE *f)
 {
-    static const struct { const char *title, *intro; const mt_option *t; } sections[] = {
+    static const struct {
+        const char *title, *intro;
+        const mt_option *t;
+    } sections[] = {
         {"Top level", "A config is a YAML map with these keys:", mt_config_top_options},
         {"Top level of a GAN config",
          "A config with a `gan` key trains a generator and a discriminator instead; it has these keys (`model`, "
@@ -354,12 +376,14 @@ static void write_config(FILE *f)
          mt_config_gan_top_options},
         {"`model`", NULL, mt_config_model_options},
         {"`data`", NULL, mt_data_options},
-        {"`data.augment`", "Random transformations of the training images (needs a `model.input` of 2 or 3 "
-         "dimensions):", mt_augment_options},
+        {"`data.augment`",
+         "Random transformations of the training images (needs a `model.input` of 2 or 3 "
+         "dimensions):",
+         mt_augment_options},
         {"`training`", NULL, mt_training_options},
         {"`checkpoint`", NULL, mt_checkpoint_options},
-        {"`early_stopping`", "Stops training when a monitored value stops improving (Keras' EarlyStopping):",
-         mt_early_stop_options},
+        {"`early_stopping`",
+         "Stops training when a monitored value stops improving (Keras' EarlyStopping):", mt_early_stop_options},
         {"`gan`", NULL, mt_gan_options},
         {"`gan.generator` and `gan.discriminator`", NULL, mt_config_gan_net_options},
     };
@@ -437,8 +461,8 @@ static void write_metrics(FILE *f)
 }
 
 /* Optimizers and schedules: a summary table, then one section per name with its options. */
-static void write_named_tables(FILE *f, const char *what, const char *const *names, const char *const *docs,
-                               int count, const mt_option *(*table)(int))
+static void write_named_tables(FILE *f, const char *what, const char *const *names, const char *const *docs, int count,
+                               const mt_option *(*table)(int))
 {
     name_table(f, what, names, docs, count, "what it does");
     for (int k = 0; k < count; k++) {
@@ -528,7 +552,8 @@ static void write_statuses(FILE *f)
     size_t n;
     const mt_status_info *s = mt_status_table(&n);
     fputs("## Exit statuses and messages\n\n"
-          "Every command exits with status 0 on success, 2 on a usage, config or input error (", f);
+          "Every command exits with status 0 on success, 2 on a usage, config or input error (",
+          f);
     codes_with_exit(f, s, n, 2);
     fputs("), and 1 on a failure at run time (", f);
     codes_with_exit(f, s, n, 1);

@@ -19,13 +19,13 @@
 
 struct mt_comm {
     MPI_Comm comm;
-    MPI_Comm notices;      /* stall notices (a duplicate, so they never match a collective's messages) */
+    MPI_Comm notices; /* stall notices (a duplicate, so they never match a collective's messages) */
     int rank, size;
-    double stall_after;    /* watchdog limit in seconds; 0 = plain blocking calls */
-    uint64_t seq;          /* collectives started so far (the same count on every rank) */
-    uint64_t *seen;        /* per rank: the latest collective number it sent a stall notice from */
-    uint64_t notice_out;   /* the value of this rank's outgoing notices (must outlive the sends) */
-    char phase[128];       /* what the program is doing, for the stall message */
+    double stall_after;  /* watchdog limit in seconds; 0 = plain blocking calls */
+    uint64_t seq;        /* collectives started so far (the same count on every rank) */
+    uint64_t *seen;      /* per rank: the latest collective number it sent a stall notice from */
+    uint64_t notice_out; /* the value of this rank's outgoing notices (must outlive the sends) */
+    char phase[128];     /* what the program is doing, for the stall message */
 };
 
 /* A pending non-blocking collective, inside mt_request. */
@@ -137,7 +137,9 @@ mt_status mt_comm_create_from_f(int fcomm, mt_comm **out, mt_error *err)
     MPI_Comm base = MPI_Comm_f2c((MPI_Fint)fcomm);
     if (base == MPI_COMM_NULL || MPI_Comm_test_inter(base, &inter) != MPI_SUCCESS || inter)
         return mt_fail(err, MT_ERR_USAGE, "communicator handle %d is %s", fcomm,
-                       base == MPI_COMM_NULL ? "MPI_COMM_NULL" : inter ? "an inter-communicator" : "not valid");
+                       base == MPI_COMM_NULL ? "MPI_COMM_NULL"
+                       : inter               ? "an inter-communicator"
+                                             : "not valid");
     return create(base, out, err);
 }
 
@@ -165,8 +167,14 @@ void mt_comm_destroy(mt_comm *c)
     free(c);
 }
 
-int mt_comm_rank(const mt_comm *c) { return c->rank; }
-int mt_comm_size(const mt_comm *c) { return c->size; }
+int mt_comm_rank(const mt_comm *c)
+{
+    return c->rank;
+}
+int mt_comm_size(const mt_comm *c)
+{
+    return c->size;
+}
 
 void mt_comm_set_stall_timeout(mt_comm *c, double seconds)
 {
@@ -254,10 +262,12 @@ static mt_status stalled(mt_comm *c, uint64_t seq, const char *call, double wait
     char missing[400], present[400];
     int n_missing = list_ranks(c, seq, 0, missing, sizeof missing);
     list_ranks(c, seq, 1, present, sizeof present);
-    return mt_fail(err, MT_ERR_STALL, "rank %d: stalled during %s: rank(s) %s (%d of %d) did not reach %s "
+    return mt_fail(err, MT_ERR_STALL,
+                   "rank %d: stalled during %s: rank(s) %s (%d of %d) did not reach %s "
                    "(collective #%llu) within %.0f s, while rank(s) %s waited there (watchdog limit %.0f s: "
-                   "training.stall_timeout)", c->rank, c->phase, n_missing ? missing : "?", n_missing, c->size,
-                   call, (unsigned long long)seq, waited, present, c->stall_after);
+                   "training.stall_timeout)",
+                   c->rank, c->phase, n_missing ? missing : "?", n_missing, c->size, call, (unsigned long long)seq,
+                   waited, present, c->stall_after);
 }
 
 /* Completes *r, the collective number seq of c, started by `call`. Without a watchdog this is MPI_Wait.
@@ -315,8 +325,7 @@ static mt_status finish_call(mt_comm *c, int rc, MPI_Request *r, const char *cal
     return watched(c) ? complete(c, r, c->seq, call, err) : MT_OK;
 }
 
-static mt_status allreduce(mt_comm *c, void *buf, size_t n, MPI_Datatype type, size_t elem, MPI_Op op,
-                           mt_error *err)
+static mt_status allreduce(mt_comm *c, void *buf, size_t n, MPI_Datatype type, size_t elem, MPI_Op op, mt_error *err)
 {
     char *p = buf;
     while (n > 0) {
@@ -454,8 +463,9 @@ mt_status mt_comm_gather_bytes(mt_comm *c, const void *in, size_t n, void **out,
     *out = NULL;
     MPI_Request r = MPI_REQUEST_NULL;
     c->seq++;
-    int rc = watched(c) ? MPI_Igather(&mine, 1, MPI_UNSIGNED_LONG_LONG, all, 1, MPI_UNSIGNED_LONG_LONG, root, c->comm, &r)
-                        : MPI_Gather(&mine, 1, MPI_UNSIGNED_LONG_LONG, all, 1, MPI_UNSIGNED_LONG_LONG, root, c->comm);
+    int rc = watched(c)
+                 ? MPI_Igather(&mine, 1, MPI_UNSIGNED_LONG_LONG, all, 1, MPI_UNSIGNED_LONG_LONG, root, c->comm, &r)
+                 : MPI_Gather(&mine, 1, MPI_UNSIGNED_LONG_LONG, all, 1, MPI_UNSIGNED_LONG_LONG, root, c->comm);
     mt_status st = finish_call(c, rc, &r, "MPI_Gather", err);
     unsigned long long total = 0;
     for (int k = 0; !st && c->rank == root && k < c->size; k++) {
@@ -506,7 +516,10 @@ mt_status mt_comm_agree(mt_comm *c, mt_error *err)
     }
     if (failed == 0)
         return MT_OK;
-    struct { int code; char msg[sizeof err->msg]; } packet;
+    struct {
+        int code;
+        char msg[sizeof err->msg];
+    } packet;
     packet.code = err->code;
     memcpy(packet.msg, err->msg, sizeof packet.msg);
     st = mt_comm_bcast(c, &packet, sizeof packet, first, &e);

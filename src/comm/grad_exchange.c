@@ -63,8 +63,7 @@ void mt_grad_exchange_free(mt_grad_exchange *x)
 
 /* acc += g in fixed point (acc = g when `fresh`: the first contribution of a step, which spares reading
  * and zeroing the accumulator); returns the number of values out of range (those add nothing). */
-static size_t to_fixed(int64_t *restrict acc, const float *restrict g, size_t n, double scale, double limit,
-                       int fresh)
+static size_t to_fixed(int64_t *restrict acc, const float *restrict g, size_t n, double scale, double limit, int fresh)
 {
     size_t bad = 0;
     if (fresh) {

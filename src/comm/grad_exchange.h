@@ -39,34 +39,34 @@ typedef enum mt_grad_mode { MT_GRAD_FLOAT32, MT_GRAD_BFLOAT16, MT_GRAD_FIXED64 }
 #define MT_GRAD_STOP_SLOT 3
 
 typedef struct mt_grad_bucket {
-    size_t lo, hi;                   /* floats [lo, hi) of the block */
-    int first_layer, last_layer;     /* the layers whose gradients it holds */
-    double start, end;               /* wall-clock time the sum started and was seen complete (this step) */
+    size_t lo, hi;               /* floats [lo, hi) of the block */
+    int first_layer, last_layer; /* the layers whose gradients it holds */
+    double start, end;           /* wall-clock time the sum started and was seen complete (this step) */
     int started, done;
-    mt_request req[2];               /* the sum, and the float32 trailer beside a bfloat16 bucket */
+    mt_request req[2]; /* the sum, and the float32 trailer beside a bfloat16 bucket */
 } mt_grad_bucket;
 
 typedef struct mt_grad_exchange {
     mt_comm *comm;
     mt_grad_mode mode;
-    float *block;                    /* trailer, then gradients (not owned) */
-    size_t trailer, n;               /* n = trailer + gradients */
+    float *block;      /* trailer, then gradients (not owned) */
+    size_t trailer, n; /* n = trailer + gradients */
     mt_grad_bucket *buckets;
-    int n_buckets, next;             /* buckets started this step */
-    int *starts_at;                  /* per layer: the bucket its backward completes, or -1 */
-    int64_t *acc;                    /* fixed64: accumulator [n] */
-    int fresh;                       /* fixed64: nothing added to acc yet this step (its contents are stale) */
-    uint16_t *half;                  /* bfloat16: staging [n] */
-    mt_status failed;                /* first error met by a hook (reported by finish) */
+    int n_buckets, next; /* buckets started this step */
+    int *starts_at;      /* per layer: the bucket its backward completes, or -1 */
+    int64_t *acc;        /* fixed64: accumulator [n] */
+    int fresh;           /* fixed64: nothing added to acc yet this step (its contents are stale) */
+    uint16_t *half;      /* bfloat16: staging [n] */
+    mt_status failed;    /* first error met by a hook (reported by finish) */
     mt_error err;
     struct mt_timeline *timeline;
-    int timeline_bucket0;            /* added to the bucket indices it records (the second network of a GAN) */
+    int timeline_bucket0; /* added to the bucket indices it records (the second network of a GAN) */
     /* Per step, set by mt_grad_exchange_finish: */
-    double in_flight;                /* first start to last completion */
-    double wait;                     /* time finish blocked for sums still running */
-    double busy;                     /* time in MPI calls during the backward pass (starting buckets, driving
+    double in_flight; /* first start to last completion */
+    double wait;      /* time finish blocked for sums still running */
+    double busy;      /* time in MPI calls during the backward pass (starting buckets, driving
                                         progress): communication work on the compute path */
-    double busy_step;                /* busy of the step finish completed */
+    double busy_step; /* busy of the step finish completed */
 } mt_grad_exchange;
 
 /* Cuts the block into buckets of about bucket_bytes of gradients (0: a single bucket, started after the

@@ -19,28 +19,27 @@ static const char *const data_missing_choices[] = {"error", "drop", "mean", "med
 static const char *const data_split_choices[] = {"random|shuffled", "ordered|time|time_ordered", NULL};
 
 const mt_option mt_data_options[] = {
-    { "file", MT_OPT_STRING, offsetof(mt_data_config, file), NULL, 0, 0, NULL,
-      "HDF5 dataset file, relative to the directory mpitrain runs in" },
-    { "train", MT_OPT_NAME, offsetof(mt_data_config, train), "train", 0, 0, NULL,
-      "group of the training split inside the file" },
-    { "validation", MT_OPT_NAME, offsetof(mt_data_config, validation), "", 0, 0, NULL,
-      "group of the validation split; empty for none" },
-    { "test", MT_OPT_NAME, offsetof(mt_data_config, test), "", 0, 0, NULL,
-      "group of the test split; empty for none" },
-    { "scaling", MT_OPT_NAME, offsetof(mt_data_config, scaling), "none", 0, 0, data_scaling_choices,
-      "feature scaling fitted on the training rows: none, minmax (to [0, 1]) or standardize (mean 0, std 1)" },
-    { "missing", MT_OPT_NAME, offsetof(mt_data_config, missing), "error", 0, 0, data_missing_choices,
-      "empty/NaN features: error, drop the row, or impute the training mean or median" },
-    { "validation_fraction", MT_OPT_FLOAT, offsetof(mt_data_config, validation_fraction), "0", 0, 0.99, NULL,
-      "fraction of the training split held out for validation (seeded by training.seed); 0 for none" },
-    { "split", MT_OPT_NAME, offsetof(mt_data_config, split), "random", 0, 0, data_split_choices,
-      "how validation_fraction is taken: random (seeded) or ordered (the last rows by /<train>/order, else by row)" },
-    { "folds", MT_OPT_INT, offsetof(mt_data_config, folds), "0", 0, 1000, NULL,
-      "k-fold cross-validation: number of folds (0 for none; set by mpitrain train --folds)" },
-    { "fold", MT_OPT_INT, offsetof(mt_data_config, fold), "0", 0, 999, NULL,
-      "which fold (0..folds-1) is the validation set" },
-    { "augment", MT_OPT_NODE, offsetof(mt_data_config, augment), "", 0, 0, NULL,
-      "random image transformations of training samples (see the augment table)" },
+    {"file", MT_OPT_STRING, offsetof(mt_data_config, file), NULL, 0, 0, NULL,
+     "HDF5 dataset file, relative to the directory mpitrain runs in"},
+    {"train", MT_OPT_NAME, offsetof(mt_data_config, train), "train", 0, 0, NULL,
+     "group of the training split inside the file"},
+    {"validation", MT_OPT_NAME, offsetof(mt_data_config, validation), "", 0, 0, NULL,
+     "group of the validation split; empty for none"},
+    {"test", MT_OPT_NAME, offsetof(mt_data_config, test), "", 0, 0, NULL, "group of the test split; empty for none"},
+    {"scaling", MT_OPT_NAME, offsetof(mt_data_config, scaling), "none", 0, 0, data_scaling_choices,
+     "feature scaling fitted on the training rows: none, minmax (to [0, 1]) or standardize (mean 0, std 1)"},
+    {"missing", MT_OPT_NAME, offsetof(mt_data_config, missing), "error", 0, 0, data_missing_choices,
+     "empty/NaN features: error, drop the row, or impute the training mean or median"},
+    {"validation_fraction", MT_OPT_FLOAT, offsetof(mt_data_config, validation_fraction), "0", 0, 0.99, NULL,
+     "fraction of the training split held out for validation (seeded by training.seed); 0 for none"},
+    {"split", MT_OPT_NAME, offsetof(mt_data_config, split), "random", 0, 0, data_split_choices,
+     "how validation_fraction is taken: random (seeded) or ordered (the last rows by /<train>/order, else by row)"},
+    {"folds", MT_OPT_INT, offsetof(mt_data_config, folds), "0", 0, 1000, NULL,
+     "k-fold cross-validation: number of folds (0 for none; set by mpitrain train --folds)"},
+    {"fold", MT_OPT_INT, offsetof(mt_data_config, fold), "0", 0, 999, NULL,
+     "which fold (0..folds-1) is the validation set"},
+    {"augment", MT_OPT_NODE, offsetof(mt_data_config, augment), "", 0, 0, NULL,
+     "random image transformations of training samples (see the augment table)"},
     MT_OPT_END,
 };
 
@@ -48,45 +47,45 @@ static const char *const gradient_dtypes[] = {"float32|fp32", "bfloat16|bf16", N
 static const char *const nonfinite_policies[] = {"stop", "skip_step|skip", NULL};
 
 const mt_option mt_training_options[] = {
-    { "epochs", MT_OPT_INT, offsetof(mt_training_config, epochs), "10", 1, 1000000, NULL,
-      "passes over the training split" },
-    { "batch_size", MT_OPT_INT, offsetof(mt_training_config, batch_size), "32", 1, 100000000, NULL,
-      "GLOBAL mini-batch size; each rank takes its share" },
-    { "seed", MT_OPT_FLOAT, offsetof(mt_training_config, seed), "1", 0, 9007199254740992.0, NULL,
-      "integer seed of initialization, shuffling and dropout" },
-    { "accumulate_steps", MT_OPT_INT, offsetof(mt_training_config, accumulate_steps), "1", 1, 1000000, NULL,
-      "micro-batches per optimizer step (gradient accumulation; one allreduce per step)" },
-    { "steps_per_epoch", MT_OPT_INT, offsetof(mt_training_config, steps_per_epoch), "0", 0, 1000000000, NULL,
-      "stop each epoch after this many optimizer steps (benchmarks, smoke tests); 0 = the whole split" },
-    { "bucket_mb", MT_OPT_FLOAT, offsetof(mt_training_config, bucket_mb), "0.5", 0, 4096, NULL,
-      "gradient bucket size in MiB: each bucket's allreduce starts as soon as backprop has produced it; "
-      "0 = one allreduce after the whole backward pass" },
-    { "gradient_dtype", MT_OPT_NAME, offsetof(mt_training_config, gradient_dtype), "float32", 0, 0,
-      gradient_dtypes, "precision of the gradient exchange: float32, or bfloat16 (half the bytes; each sum "
-      "computed in float32 and rounded to bfloat16)" },
-    { "balance", MT_OPT_BOOL, offsetof(mt_training_config, balance), "false", 0, 0, NULL,
-      "give faster ranks more of each global batch, in proportion to their measured speed (the sum is the "
-      "same; its rounding then depends on timing); not with deterministic" },
-    { "on_nonfinite", MT_OPT_NAME, offsetof(mt_training_config, on_nonfinite), "stop", 0, 0, nonfinite_policies,
-      "a NaN or infinite loss or gradient (seen by every rank in the summed values): stop (before the update, "
-      "exit status 1) or skip_step (no update, a warning, training goes on)" },
-    { "deterministic", MT_OPT_BOOL, offsetof(mt_training_config, deterministic), "false", 0, 0, NULL,
-      "bitwise identical weights for any number of ranks and after resume: fixed-size chunks, gradients "
-      "summed exactly in 64-bit fixed point" },
-    { "chunk_size", MT_OPT_INT, offsetof(mt_training_config, chunk_size), "0", 0, 100000000, NULL,
-      "deterministic mode: samples per chunk (the unit of gradient computation); 0 = batch_size / 8, "
-      "rounded up" },
-    { "stall_timeout", MT_OPT_FLOAT, offsetof(mt_training_config, stall_timeout), "600", 0, 1e7, NULL,
-      "seconds a rank waits in a collective (or 100 x the slowest recent step, if longer) before the "
-      "watchdog names the ranks that have not arrived and stops the job; 0 = wait forever" },
+    {"epochs", MT_OPT_INT, offsetof(mt_training_config, epochs), "10", 1, 1000000, NULL,
+     "passes over the training split"},
+    {"batch_size", MT_OPT_INT, offsetof(mt_training_config, batch_size), "32", 1, 100000000, NULL,
+     "GLOBAL mini-batch size; each rank takes its share"},
+    {"seed", MT_OPT_FLOAT, offsetof(mt_training_config, seed), "1", 0, 9007199254740992.0, NULL,
+     "integer seed of initialization, shuffling and dropout"},
+    {"accumulate_steps", MT_OPT_INT, offsetof(mt_training_config, accumulate_steps), "1", 1, 1000000, NULL,
+     "micro-batches per optimizer step (gradient accumulation; one allreduce per step)"},
+    {"steps_per_epoch", MT_OPT_INT, offsetof(mt_training_config, steps_per_epoch), "0", 0, 1000000000, NULL,
+     "stop each epoch after this many optimizer steps (benchmarks, smoke tests); 0 = the whole split"},
+    {"bucket_mb", MT_OPT_FLOAT, offsetof(mt_training_config, bucket_mb), "0.5", 0, 4096, NULL,
+     "gradient bucket size in MiB: each bucket's allreduce starts as soon as backprop has produced it; "
+     "0 = one allreduce after the whole backward pass"},
+    {"gradient_dtype", MT_OPT_NAME, offsetof(mt_training_config, gradient_dtype), "float32", 0, 0, gradient_dtypes,
+     "precision of the gradient exchange: float32, or bfloat16 (half the bytes; each sum "
+     "computed in float32 and rounded to bfloat16)"},
+    {"balance", MT_OPT_BOOL, offsetof(mt_training_config, balance), "false", 0, 0, NULL,
+     "give faster ranks more of each global batch, in proportion to their measured speed (the sum is the "
+     "same; its rounding then depends on timing); not with deterministic"},
+    {"on_nonfinite", MT_OPT_NAME, offsetof(mt_training_config, on_nonfinite), "stop", 0, 0, nonfinite_policies,
+     "a NaN or infinite loss or gradient (seen by every rank in the summed values): stop (before the update, "
+     "exit status 1) or skip_step (no update, a warning, training goes on)"},
+    {"deterministic", MT_OPT_BOOL, offsetof(mt_training_config, deterministic), "false", 0, 0, NULL,
+     "bitwise identical weights for any number of ranks and after resume: fixed-size chunks, gradients "
+     "summed exactly in 64-bit fixed point"},
+    {"chunk_size", MT_OPT_INT, offsetof(mt_training_config, chunk_size), "0", 0, 100000000, NULL,
+     "deterministic mode: samples per chunk (the unit of gradient computation); 0 = batch_size / 8, "
+     "rounded up"},
+    {"stall_timeout", MT_OPT_FLOAT, offsetof(mt_training_config, stall_timeout), "600", 0, 1e7, NULL,
+     "seconds a rank waits in a collective (or 100 x the slowest recent step, if longer) before the "
+     "watchdog names the ranks that have not arrived and stops the job; 0 = wait forever"},
     MT_OPT_END,
 };
 
 const mt_option mt_checkpoint_options[] = {
-    { "every_epochs", MT_OPT_INT, offsetof(mt_checkpoint_config, every_epochs), "1", 0, 1000000, NULL,
-      "write a checkpoint every N epochs; 0 for only at the end" },
-    { "keep", MT_OPT_INT, offsetof(mt_checkpoint_config, keep), "3", 1, 1000, NULL,
-      "number of epoch checkpoints kept besides the latest" },
+    {"every_epochs", MT_OPT_INT, offsetof(mt_checkpoint_config, every_epochs), "1", 0, 1000000, NULL,
+     "write a checkpoint every N epochs; 0 for only at the end"},
+    {"keep", MT_OPT_INT, offsetof(mt_checkpoint_config, keep), "3", 1, 1000, NULL,
+     "number of epoch checkpoints kept besides the latest"},
     MT_OPT_END,
 };
 
@@ -97,37 +96,37 @@ typedef struct sections {
 } sections;
 
 const mt_option mt_config_top_options[] = {
-    { "model", MT_OPT_NODE, offsetof(sections, model), NULL, 0, 0, NULL, "the network: input shape and layers" },
-    { "loss", MT_OPT_NODE, offsetof(sections, loss), NULL, 0, 0, NULL,
-      "loss function: a name, or a map with 'name' and options" },
-    { "optimizer", MT_OPT_NODE, offsetof(sections, optimizer), NULL, 0, 0, NULL,
-      "optimizer: a name, or a map with 'name' and options" },
-    { "data", MT_OPT_NODE, offsetof(sections, data), NULL, 0, 0, NULL, "dataset file and split names" },
-    { "training", MT_OPT_NODE, offsetof(sections, training), "", 0, 0, NULL, "epochs, batch size, seed" },
-    { "output", MT_OPT_STRING, offsetof(sections, output), "", 0, 0, NULL,
-      "run directory; default runs/<config file name without extension>" },
-    { "checkpoint", MT_OPT_NODE, offsetof(sections, checkpoint), "", 0, 0, NULL, "how often and how many" },
-    { "metrics", MT_OPT_NODE, offsetof(sections, metrics), "", 0, 0, NULL,
-      "metrics reported besides the loss, e.g. [accuracy, mae]" },
-    { "lr_schedule", MT_OPT_NODE, offsetof(sections, lr_schedule), "", 0, 0, NULL,
-      "learning-rate schedule: a name, or a map with 'name' and options" },
-    { "early_stopping", MT_OPT_NODE, offsetof(sections, early_stopping), "", 0, 0, NULL,
-      "stop when a monitored metric stops improving" },
+    {"model", MT_OPT_NODE, offsetof(sections, model), NULL, 0, 0, NULL, "the network: input shape and layers"},
+    {"loss", MT_OPT_NODE, offsetof(sections, loss), NULL, 0, 0, NULL,
+     "loss function: a name, or a map with 'name' and options"},
+    {"optimizer", MT_OPT_NODE, offsetof(sections, optimizer), NULL, 0, 0, NULL,
+     "optimizer: a name, or a map with 'name' and options"},
+    {"data", MT_OPT_NODE, offsetof(sections, data), NULL, 0, 0, NULL, "dataset file and split names"},
+    {"training", MT_OPT_NODE, offsetof(sections, training), "", 0, 0, NULL, "epochs, batch size, seed"},
+    {"output", MT_OPT_STRING, offsetof(sections, output), "", 0, 0, NULL,
+     "run directory; default runs/<config file name without extension>"},
+    {"checkpoint", MT_OPT_NODE, offsetof(sections, checkpoint), "", 0, 0, NULL, "how often and how many"},
+    {"metrics", MT_OPT_NODE, offsetof(sections, metrics), "", 0, 0, NULL,
+     "metrics reported besides the loss, e.g. [accuracy, mae]"},
+    {"lr_schedule", MT_OPT_NODE, offsetof(sections, lr_schedule), "", 0, 0, NULL,
+     "learning-rate schedule: a name, or a map with 'name' and options"},
+    {"early_stopping", MT_OPT_NODE, offsetof(sections, early_stopping), "", 0, 0, NULL,
+     "stop when a monitored metric stops improving"},
     MT_OPT_END,
 };
 
 /* A config with a gan: section has these top-level keys instead (model, loss, optimizer, metrics,
  * and lr_schedule are unknown keys there). */
 const mt_option mt_config_gan_top_options[] = {
-    { "gan", MT_OPT_NODE, offsetof(sections, gan), NULL, 0, 0, NULL,
-      "a generative adversarial network: noise size, generator, discriminator, score" },
-    { "data", MT_OPT_NODE, offsetof(sections, data), NULL, 0, 0, NULL, "dataset file and split names" },
-    { "training", MT_OPT_NODE, offsetof(sections, training), "", 0, 0, NULL, "epochs, batch size, seed" },
-    { "output", MT_OPT_STRING, offsetof(sections, output), "", 0, 0, NULL,
-      "run directory; default runs/<config file name without extension>" },
-    { "checkpoint", MT_OPT_NODE, offsetof(sections, checkpoint), "", 0, 0, NULL, "how often and how many" },
-    { "early_stopping", MT_OPT_NODE, offsetof(sections, early_stopping), "", 0, 0, NULL,
-      "stop when d_loss or g_loss stops improving" },
+    {"gan", MT_OPT_NODE, offsetof(sections, gan), NULL, 0, 0, NULL,
+     "a generative adversarial network: noise size, generator, discriminator, score"},
+    {"data", MT_OPT_NODE, offsetof(sections, data), NULL, 0, 0, NULL, "dataset file and split names"},
+    {"training", MT_OPT_NODE, offsetof(sections, training), "", 0, 0, NULL, "epochs, batch size, seed"},
+    {"output", MT_OPT_STRING, offsetof(sections, output), "", 0, 0, NULL,
+     "run directory; default runs/<config file name without extension>"},
+    {"checkpoint", MT_OPT_NODE, offsetof(sections, checkpoint), "", 0, 0, NULL, "how often and how many"},
+    {"early_stopping", MT_OPT_NODE, offsetof(sections, early_stopping), "", 0, 0, NULL,
+     "stop when d_loss or g_loss stops improving"},
     MT_OPT_END,
 };
 
@@ -139,16 +138,16 @@ typedef struct gan_section {
 } gan_section;
 
 const mt_option mt_gan_options[] = {
-    { "noise", MT_OPT_INT, offsetof(gan_section, noise), "64", 1, 1000000, NULL,
-      "size of the generator's input: that many standard normal values per sample" },
-    { "generator", MT_OPT_NODE, offsetof(gan_section, generator), NULL, 0, 0, NULL,
-      "{layers: [...], optimizer: ...}: noise in, one sample out (a tanh output for data in [-1, 1])" },
-    { "discriminator", MT_OPT_NODE, offsetof(gan_section, discriminator), NULL, 0, 0, NULL,
-      "{layers: [...], optimizer: ...}: one sample in (the data's sample shape), one logit out" },
-    { "classifier", MT_OPT_STRING, offsetof(gan_section, classifier), "", 0, 0, NULL,
-      "checkpoint of a classifier of the data; when set, the score is computed at the end" },
-    { "score_samples", MT_OPT_INT, offsetof(gan_section, score_samples), "10000", 1, 10000000, NULL,
-      "generated samples the score classifies" },
+    {"noise", MT_OPT_INT, offsetof(gan_section, noise), "64", 1, 1000000, NULL,
+     "size of the generator's input: that many standard normal values per sample"},
+    {"generator", MT_OPT_NODE, offsetof(gan_section, generator), NULL, 0, 0, NULL,
+     "{layers: [...], optimizer: ...}: noise in, one sample out (a tanh output for data in [-1, 1])"},
+    {"discriminator", MT_OPT_NODE, offsetof(gan_section, discriminator), NULL, 0, 0, NULL,
+     "{layers: [...], optimizer: ...}: one sample in (the data's sample shape), one logit out"},
+    {"classifier", MT_OPT_STRING, offsetof(gan_section, classifier), "", 0, 0, NULL,
+     "checkpoint of a classifier of the data; when set, the score is computed at the end"},
+    {"score_samples", MT_OPT_INT, offsetof(gan_section, score_samples), "10000", 1, 10000000, NULL,
+     "generated samples the score classifies"},
     MT_OPT_END,
 };
 
@@ -157,10 +156,10 @@ typedef struct gan_net_section {
 } gan_net_section;
 
 const mt_option mt_config_gan_net_options[] = {
-    { "layers", MT_OPT_NODE, offsetof(gan_net_section, layers), NULL, 0, 0, NULL,
-      "the layers in order, each '- TYPE: {options}' or '- TYPE'" },
-    { "optimizer", MT_OPT_NODE, offsetof(gan_net_section, optimizer), NULL, 0, 0, NULL,
-      "optimizer of this network: a name, or a map with 'name' and options" },
+    {"layers", MT_OPT_NODE, offsetof(gan_net_section, layers), NULL, 0, 0, NULL,
+     "the layers in order, each '- TYPE: {options}' or '- TYPE'"},
+    {"optimizer", MT_OPT_NODE, offsetof(gan_net_section, optimizer), NULL, 0, 0, NULL,
+     "optimizer of this network: a name, or a map with 'name' and options"},
     MT_OPT_END,
 };
 
@@ -170,10 +169,10 @@ typedef struct model_section {
 } model_section;
 
 const mt_option mt_config_model_options[] = {
-    { "input", MT_OPT_INTS, offsetof(model_section, input), NULL, 1, 1000000, NULL,
-      "shape of one sample, e.g. [28, 28]" },
-    { "layers", MT_OPT_NODE, offsetof(model_section, layers), NULL, 0, 0, NULL,
-      "the layers in order, each '- TYPE: {options}' or '- TYPE'" },
+    {"input", MT_OPT_INTS, offsetof(model_section, input), NULL, 1, 1000000, NULL,
+     "shape of one sample, e.g. [28, 28]"},
+    {"layers", MT_OPT_NODE, offsetof(model_section, layers), NULL, 0, 0, NULL,
+     "the layers in order, each '- TYPE: {options}' or '- TYPE'"},
     MT_OPT_END,
 };
 
@@ -239,7 +238,9 @@ static mt_status load_layers(mt_layer_spec **out, size_t *n_out, const mt_node *
     snprintf(name, sizeof name, "%s.layers", prefix);
     if (layers->kind != MT_NODE_SEQ)
         return cfail(err, layers, name, "expected a list of layers (- dense: {units: 10}), got %s",
-                     layers->kind == MT_NODE_MAP ? "a map" : layers->value[0] ? "a single value" : "an empty value");
+                     layers->kind == MT_NODE_MAP ? "a map"
+                     : layers->value[0]          ? "a single value"
+                                                 : "an empty value");
     if (layers->n_items == 0)
         return cfail(err, layers, name, "expected at least one layer, got an empty list");
     if (!(*out = calloc(layers->n_items, sizeof **out)))
@@ -333,14 +334,14 @@ static mt_status check_gan_limits(const mt_config *cfg, mt_error *err)
     const mt_node *data = mt_node_get(cfg->root, "data"), *training = mt_node_get(cfg->root, "training");
     const mt_data_config *d = &cfg->data;
     const mt_training_config *t = &cfg->training;
-    static const char *const unused_data[] = {"validation", "test", "validation_fraction", "folds", "fold",
-                                              "augment"};
+    static const char *const unused_data[] = {"validation", "test", "validation_fraction", "folds", "fold", "augment"};
     for (size_t i = 0; i < sizeof unused_data / sizeof *unused_data; i++) {
         const mt_node *n = mt_node_get(data, unused_data[i]);
         char name[64];
         snprintf(name, sizeof name, "data.%s", unused_data[i]);
         if (n && !(n->kind == MT_NODE_SCALAR && (!n->value[0] || !strcmp(n->value, "0"))))
-            return cfail(err, n, name, "a GAN trains on data.train alone (the score reads the classifier's own test "
+            return cfail(err, n, name,
+                         "a GAN trains on data.train alone (the score reads the classifier's own test "
                          "split); remove this key");
     }
     if (!strcmp(d->scaling, "standardize"))
@@ -383,8 +384,7 @@ static mt_status validate(mt_config *cfg, int from_file, mt_error *err)
     sections s;
     memset(&s, 0, sizeof s);
     const int gan = mt_node_get(cfg->root, "gan") != NULL;
-    mt_status st = mt_options_parse(gan ? mt_config_gan_top_options : mt_config_top_options, cfg->root, "", &s,
-                                    err);
+    mt_status st = mt_options_parse(gan ? mt_config_gan_top_options : mt_config_top_options, cfg->root, "", &s, err);
     if (!st && gan)
         st = validate_gan(cfg, &s, err);
     if (!st && !gan)
@@ -443,8 +443,8 @@ mt_status mt_config_load(const char *path, const char *const *overrides, size_t 
     return st ? st : finish(root, path, 1, overrides, n_overrides, cfg, err);
 }
 
-mt_status mt_config_load_string(const char *yaml, const char *origin, const char *const *overrides,
-                                size_t n_overrides, mt_config *cfg, mt_error *err)
+mt_status mt_config_load_string(const char *yaml, const char *origin, const char *const *overrides, size_t n_overrides,
+                                mt_config *cfg, mt_error *err)
 {
     mt_node *root;
     if (!cfg)
@@ -496,8 +496,7 @@ static void quote_yaml(const char *text, char *out)
 
 /* Sets section.key (or key when section is NULL) to text (quoted as a string when quote) unless it is
  * already there with a non-empty value. */
-static mt_status fill(mt_node *root, const char *section, const char *key, const char *text, int quote,
-                      mt_error *err)
+static mt_status fill(mt_node *root, const char *section, const char *key, const char *text, int quote, mt_error *err)
 {
     const mt_node *have = section ? mt_node_get(mt_node_get(root, section), key) : mt_node_get(root, key);
     if (have && !(have->kind == MT_NODE_SCALAR && !have->value[0]))

@@ -22,10 +22,10 @@
 
 /* What a message names: "origin:line: section.key[index]: ". */
 typedef struct where {
-    const mt_node *node;  /* location; NULL for none (defaults) */
+    const mt_node *node; /* location; NULL for none (defaults) */
     const char *section;
-    const char *key;      /* NULL: the section itself */
-    int index;            /* >= 0: item of a list */
+    const char *key; /* NULL: the section itself */
+    int index;       /* >= 0: item of a list */
 } where;
 
 static mt_status fail(mt_error *err, const where *w, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
@@ -55,7 +55,7 @@ static const char *show(const char *v, char *buf, size_t size)
         buf[i] = '\0';
         return buf;
     }
-    while (i > 0 && ((unsigned char)v[i] & 0xC0) == 0x80)  /* do not cut a UTF-8 character */
+    while (i > 0 && ((unsigned char)v[i] & 0xC0) == 0x80) /* do not cut a UTF-8 character */
         i--;
     memcpy(buf + i, "...", 4);
     return buf;
@@ -156,7 +156,7 @@ static int same_word(const char *a, const char *b)
 
 static mt_status parse_bool(const char *text, const where *w, int *out, mt_error *err)
 {
-    static const char *const yes[] = { "true", "yes", "on", "1" }, *const no[] = { "false", "no", "off", "0" };
+    static const char *const yes[] = {"true", "yes", "on", "1"}, *const no[] = {"false", "no", "off", "0"};
     char shown[64];
     for (int i = 0; i < 4; i++) {
         if (same_word(text, yes[i]) || same_word(text, no[i])) {
@@ -202,8 +202,7 @@ const char *mt_choice_list(const char *const *choices, char *buf, size_t size)
         return buf;
     buf[0] = '\0';
     for (int i = 0; choices && choices[i] && used + 1 < size; i++) {
-        int n = snprintf(buf + used, size - used, "%s%.*s", i ? ", " : "", (int)strcspn(choices[i], "|"),
-                         choices[i]);
+        int n = snprintf(buf + used, size - used, "%s%.*s", i ? ", " : "", (int)strcspn(choices[i], "|"), choices[i]);
         if (n < 0)
             break;
         used += (size_t)n < size - used ? (size_t)n : size - used - 1;
@@ -212,8 +211,7 @@ const char *mt_choice_list(const char *const *choices, char *buf, size_t size)
 }
 
 /* The value of a NAME or STRING option into a char[cap]. */
-static mt_status parse_text(const mt_option *o, const char *text, const where *w, char *out, size_t cap,
-                            mt_error *err)
+static mt_status parse_text(const mt_option *o, const char *text, const where *w, char *out, size_t cap, mt_error *err)
 {
     char shown[64], valid[400];
     if (o->type == MT_OPT_NAME && o->choices) {
@@ -237,7 +235,7 @@ static mt_status parse_text(const mt_option *o, const char *text, const where *w
 
 static mt_status parse_ints(const mt_option *o, const mt_node *n, const where *w, mt_ints *out, mt_error *err)
 {
-    mt_ints v = { 0 };
+    mt_ints v = {0};
     if (n->kind == MT_NODE_MAP)
         return expected(err, w, n, "a list of integers");
     if (n->kind == MT_NODE_SCALAR) {
@@ -251,7 +249,7 @@ static mt_status parse_ints(const mt_option *o, const mt_node *n, const where *w
         return fail(err, w, "expected at most %d integers, got %zu", MT_INTS_MAX, n->n_items);
     for (size_t i = 0; i < n->n_items; i++) {
         const mt_node *item = n->items[i];
-        where wi = { item, w->section, w->key, (int)i };
+        where wi = {item, w->section, w->key, (int)i};
         mt_status st = item->kind != MT_NODE_SCALAR ? expected(err, &wi, item, "an integer")
                                                     : parse_int(item->value, &wi, o, &v.v[i], err);
         if (st)
@@ -266,9 +264,11 @@ static mt_status parse_ints(const mt_option *o, const mt_node *n, const where *w
 static mt_status set_value(const mt_option *o, const mt_node *n, const where *w, void *out, mt_error *err)
 {
     void *field = (char *)out + o->offset;
-    static const char *const what[] = { [MT_OPT_INT] = "an integer", [MT_OPT_FLOAT] = "a number",
-                                        [MT_OPT_BOOL] = "true or false", [MT_OPT_NAME] = "a name",
-                                        [MT_OPT_STRING] = "a string" };
+    static const char *const what[] = {[MT_OPT_INT] = "an integer",
+                                       [MT_OPT_FLOAT] = "a number",
+                                       [MT_OPT_BOOL] = "true or false",
+                                       [MT_OPT_NAME] = "a name",
+                                       [MT_OPT_STRING] = "a string"};
     if (o->type == MT_OPT_NODE) {
         *(const mt_node **)field = n;
         return MT_OK;
@@ -280,11 +280,16 @@ static mt_status set_value(const mt_option *o, const mt_node *n, const where *w,
     if (n->kind != MT_NODE_SCALAR)
         return expected(err, w, n, what[o->type]);
     switch (o->type) {
-    case MT_OPT_INT: return parse_int(n->value, w, o, field, err);
-    case MT_OPT_FLOAT: return parse_float(n->value, w, o, field, err);
-    case MT_OPT_BOOL: return parse_bool(n->value, w, field, err);
-    case MT_OPT_NAME: return parse_text(o, n->value, w, field, MT_NAME_MAX, err);
-    default: return parse_text(o, n->value, w, field, MT_PATH_MAX, err);
+    case MT_OPT_INT:
+        return parse_int(n->value, w, o, field, err);
+    case MT_OPT_FLOAT:
+        return parse_float(n->value, w, o, field, err);
+    case MT_OPT_BOOL:
+        return parse_bool(n->value, w, field, err);
+    case MT_OPT_NAME:
+        return parse_text(o, n->value, w, field, MT_NAME_MAX, err);
+    default:
+        return parse_text(o, n->value, w, field, MT_PATH_MAX, err);
     }
 }
 
@@ -292,7 +297,7 @@ static mt_status set_value(const mt_option *o, const mt_node *n, const where *w,
 static mt_status default_ints(const mt_option *o, const where *w, mt_ints *out, mt_error *err)
 {
     const char *sep = "[], ";
-    mt_ints v = { 0 };
+    mt_ints v = {0};
     for (const char *p = o->dflt + strspn(o->dflt, sep); *p; p += strspn(p, sep)) {
         char tok[32];
         size_t n = strcspn(p, sep);
@@ -311,8 +316,8 @@ static mt_status default_ints(const mt_option *o, const where *w, mt_ints *out, 
 
 static mt_status set_default(const mt_option *o, const char *section, void *out, mt_error *err)
 {
-    where w = { NULL, section, o->name, -1 };
-    mt_node text = { 0 };
+    where w = {NULL, section, o->name, -1};
+    mt_node text = {0};
     mt_status st;
     text.kind = MT_NODE_SCALAR;
     text.value = (char *)o->dflt;
@@ -359,7 +364,7 @@ static mt_status check_keys(const mt_option *table, const mt_node *map, const ch
         const mt_node *item = map->items[i];
         const char *key = item->key ? item->key : "";
         if (!find_option(table, key)) {
-            where w = { item, section, NULL, -1 };
+            where w = {item, section, NULL, -1};
             return fail(err, &w, "unknown key '%s'; valid keys: %s", show(key, shown, sizeof shown),
                         key_list(table, keys, sizeof keys));
         }
@@ -367,26 +372,25 @@ static mt_status check_keys(const mt_option *table, const mt_node *map, const ch
     return MT_OK;
 }
 
-mt_status mt_options_parse(const mt_option *table, const mt_node *map, const char *section, void *out,
-                           mt_error *err)
+mt_status mt_options_parse(const mt_option *table, const mt_node *map, const char *section, void *out, mt_error *err)
 {
     char keys[400], got[80];
     if (!table || !out)
         return mt_fail(err, MT_ERR_INTERNAL, "mt_options_parse: NULL table or output");
     if (!section)
         section = "";
-    const mt_node *loc = map;  /* where "missing required key" points */
+    const mt_node *loc = map; /* where "missing required key" points */
     if (map && map->kind == MT_NODE_SCALAR && !map->value[0])
         map = NULL;
     if (map && map->kind != MT_NODE_MAP) {
-        where w = { map, section, NULL, -1 };
+        where w = {map, section, NULL, -1};
         return fail(err, &w, "expected a map (keys: %s), got %s", key_list(table, keys, sizeof keys),
                     describe(map, got, sizeof got));
     }
     mt_status st = map ? check_keys(table, map, section, err) : MT_OK;
     for (const mt_option *o = table; !st && o->name; o++) {
         const mt_node *n = mt_node_get(map, o->name);
-        where w = { n ? n : loc, section, n ? o->name : NULL, -1 };
+        where w = {n ? n : loc, section, n ? o->name : NULL, -1};
         if (n)
             st = set_value(o, n, &w, out, err);
         else if (o->dflt)

@@ -11,13 +11,13 @@
 #define MT_INTS_MAX 8
 
 typedef enum mt_opt_type {
-    MT_OPT_INT,     /* stored as int; range [min, max] */
-    MT_OPT_FLOAT,   /* stored as double; range [min, max]; must be finite */
-    MT_OPT_BOOL,    /* stored as int 0/1; accepts true/false/yes/no/on/off/1/0 */
-    MT_OPT_NAME,    /* stored as char[MT_NAME_MAX]; must be one of choices (canonical name stored) */
-    MT_OPT_STRING,  /* stored as char[MT_PATH_MAX]; any scalar */
-    MT_OPT_INTS,    /* stored as mt_ints; a sequence of ints (or one int) each in [min, max] */
-    MT_OPT_NODE     /* stored as const mt_node *; any node, validated by whoever consumes it */
+    MT_OPT_INT,    /* stored as int; range [min, max] */
+    MT_OPT_FLOAT,  /* stored as double; range [min, max]; must be finite */
+    MT_OPT_BOOL,   /* stored as int 0/1; accepts true/false/yes/no/on/off/1/0 */
+    MT_OPT_NAME,   /* stored as char[MT_NAME_MAX]; must be one of choices (canonical name stored) */
+    MT_OPT_STRING, /* stored as char[MT_PATH_MAX]; any scalar */
+    MT_OPT_INTS,   /* stored as mt_ints; a sequence of ints (or one int) each in [min, max] */
+    MT_OPT_NODE    /* stored as const mt_node *; any node, validated by whoever consumes it */
 } mt_opt_type;
 
 typedef struct mt_ints {
@@ -36,13 +36,15 @@ typedef struct mt_option {
 } mt_option;
 
 /* Table end marker. */
-#define MT_OPT_END { NULL, 0, 0, NULL, 0, 0, NULL, NULL }
+#define MT_OPT_END                         \
+    {                                      \
+        NULL, 0, 0, NULL, 0, 0, NULL, NULL \
+    }
 
 /* Fills *out from map (NULL or an empty scalar means: all defaults). Every key of map must be in table;
  * every option without default must be present. section is the dotted path used in messages
  * ("training", "model.layers[1].dense"). Errors are MT_ERR_CONFIG: "origin:line: section.key: what". */
-mt_status mt_options_parse(const mt_option *table, const mt_node *map, const char *section, void *out,
-                           mt_error *err);
+mt_status mt_options_parse(const mt_option *table, const mt_node *map, const char *section, void *out, mt_error *err);
 
 /* Looks name up in a NULL-terminated choices list ("canonical|alias" entries); returns the canonical
  * name's index or -1. */

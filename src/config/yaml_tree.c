@@ -24,8 +24,8 @@
 
 #include "core/error.h"
 
-#define MAX_DEPTH 64               /* nested maps/sequences; configs need about five */
-#define MAX_FILE (64u << 20)       /* bytes; a larger "config" is not one */
+#define MAX_DEPTH 64         /* nested maps/sequences; configs need about five */
+#define MAX_FILE (64u << 20) /* bytes; a larger "config" is not one */
 
 static const char set_origin[] = "--set";
 
@@ -83,7 +83,7 @@ static int is_null(const mt_node *n)
 
 static int is_null_word(const char *v, size_t n)
 {
-    static const char *const words[] = { "~", "null", "Null", "NULL" };
+    static const char *const words[] = {"~", "null", "Null", "NULL"};
     for (size_t i = 0; i < sizeof words / sizeof words[0]; i++)
         if (strlen(words[i]) == n && memcmp(words[i], v, n) == 0)
             return 1;
@@ -135,17 +135,17 @@ static mt_status adopt_origin(mt_node **root, const char *origin, mt_error *err)
 /* ---- building a tree from parser events ---- */
 
 typedef struct frame {
-    mt_node *node;  /* open map or sequence */
-    size_t cap;     /* allocated items */
-    char *key;      /* map: key read, value not yet */
+    mt_node *node; /* open map or sequence */
+    size_t cap;    /* allocated items */
+    char *key;     /* map: key read, value not yet */
     int key_line;
 } frame;
 
 typedef struct builder {
-    const char *origin;   /* what the nodes point to */
-    const char *label;    /* what messages start with */
-    int lines;            /* record line numbers (0: nodes get line 0, messages have none) */
-    int max_depth;        /* nesting allowed */
+    const char *origin; /* what the nodes point to */
+    const char *label;  /* what messages start with */
+    int lines;          /* record line numbers (0: nodes get line 0, messages have none) */
+    int max_depth;      /* nesting allowed */
     const char *text;
     size_t len;
     frame stack[MAX_DEPTH];
@@ -270,7 +270,7 @@ static mt_status on_start(builder *b, const yaml_event_t *ev, mt_node_kind kind,
         return bnomem(b);
     if ((st = attach(b, node)))
         return st;
-    b->stack[b->depth++] = (frame){ node, 0, NULL, 0 };
+    b->stack[b->depth++] = (frame){node, 0, NULL, 0};
     return MT_OK;
 }
 
@@ -296,7 +296,7 @@ static mt_status check_duplicates(const builder *b, const mt_node *map)
     if (!refs)
         return bnomem(b);
     for (size_t i = 0; i < n; i++)
-        refs[i] = (keyref){ map->items[i]->key ? map->items[i]->key : "", i };
+        refs[i] = (keyref){map->items[i]->key ? map->items[i]->key : "", i};
     qsort(refs, n, sizeof *refs, keyref_cmp);
     for (size_t i = 1; i < n; i++)
         if (strcmp(refs[i - 1].key, refs[i].key) == 0 && refs[i].index < dup) {
@@ -400,7 +400,7 @@ static mt_status build(builder *b, mt_node **root)
 
 static mt_status parse_text(const char *text, size_t len, const char *origin, mt_node **root, mt_error *err)
 {
-    builder b = { 0 };
+    builder b = {0};
     b.origin = b.label = origin;
     b.lines = 1;
     b.max_depth = MAX_DEPTH;
@@ -436,8 +436,9 @@ static mt_status read_all(const char *path, char **text, size_t *len, mt_error *
             continue;
         char *bigger = cap < MAX_FILE ? realloc(buf, 2 * cap) : NULL;
         if (!bigger) {
-            st = cap < MAX_FILE ? mt_fail(err, MT_ERR_NOMEM, "%s: out of memory", path)
-                                : mt_fail(err, MT_ERR_INPUT, "%s: larger than %u MiB, not a config", path, MAX_FILE >> 20);
+            st = cap < MAX_FILE
+                     ? mt_fail(err, MT_ERR_NOMEM, "%s: out of memory", path)
+                     : mt_fail(err, MT_ERR_INPUT, "%s: larger than %u MiB, not a config", path, MAX_FILE >> 20);
             break;
         }
         buf = bigger;
@@ -514,7 +515,7 @@ const char *mt_node_where(const mt_node *node, char *buf, size_t size)
 /* Parses the text after '=' as YAML, every node "--set" with line 0; blank text is the empty value. */
 static mt_status parse_value(const char *text, const char *label, int max_depth, mt_node **out, mt_error *err)
 {
-    builder b = { 0 };
+    builder b = {0};
     b.origin = set_origin;
     b.label = label;
     b.max_depth = max_depth;
@@ -528,8 +529,8 @@ static mt_status parse_value(const char *text, const char *label, int max_depth,
 }
 
 typedef struct path {
-    const char *whole;       /* the trimmed path as written, for messages (not NUL-terminated) */
-    char *text;              /* copy of it, components separated by '\0' after splitting */
+    const char *whole; /* the trimmed path as written, for messages (not NUL-terminated) */
+    char *text;        /* copy of it, components separated by '\0' after splitting */
     char *part[MAX_DEPTH];
     int n;
 } path;
@@ -669,7 +670,7 @@ static void set_label(char *buf, size_t size, const char *assignment)
 mt_status mt_node_override(mt_node *root, const char *assignment, mt_error *err)
 {
     char label[160];
-    path p = { 0 };
+    path p = {0};
     mt_node *value = NULL, *parent = NULL;
     if (!root || !assignment)
         return mt_fail(err, MT_ERR_INTERNAL, "mt_node_override: NULL argument");
@@ -786,15 +787,14 @@ static int emit_document(yaml_emitter_t *e, const mt_node *root)
     yaml_event_t ev;
     return yaml_stream_start_event_initialize(&ev, YAML_UTF8_ENCODING) && yaml_emitter_emit(e, &ev) &&
            yaml_document_start_event_initialize(&ev, NULL, NULL, NULL, 1) && yaml_emitter_emit(e, &ev) &&
-           emit_node(e, root) &&
-           yaml_document_end_event_initialize(&ev, 1) && yaml_emitter_emit(e, &ev) &&
+           emit_node(e, root) && yaml_document_end_event_initialize(&ev, 1) && yaml_emitter_emit(e, &ev) &&
            yaml_stream_end_event_initialize(&ev) && yaml_emitter_emit(e, &ev) && yaml_emitter_flush(e);
 }
 
 char *mt_node_emit(const mt_node *root, mt_error *err)
 {
     yaml_emitter_t e;
-    outbuf out = { 0 };
+    outbuf out = {0};
     if (!root) {
         mt_fail(err, MT_ERR_INTERNAL, "mt_node_emit: root is NULL");
         return NULL;

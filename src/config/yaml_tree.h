@@ -10,12 +10,12 @@ typedef enum mt_node_kind { MT_NODE_SCALAR, MT_NODE_SEQ, MT_NODE_MAP } mt_node_k
 
 typedef struct mt_node {
     mt_node_kind kind;
-    char *key;               /* key under which this node sits in its parent map, or NULL */
-    char *value;             /* scalar text (kind == MT_NODE_SCALAR); "" for an empty/null scalar */
-    int quoted;              /* scalar was written in quotes */
-    int line;                /* 1-based line of the node in its source; 0 when created by an override */
-    const char *origin;      /* source name: the config file path, or "--set" (points into a string the tree owns) */
-    struct mt_node **items;  /* children: sequence items, or map values (each with its key) */
+    char *key;              /* key under which this node sits in its parent map, or NULL */
+    char *value;            /* scalar text (kind == MT_NODE_SCALAR); "" for an empty/null scalar */
+    int quoted;             /* scalar was written in quotes */
+    int line;               /* 1-based line of the node in its source; 0 when created by an override */
+    const char *origin;     /* source name: the config file path, or "--set" (points into a string the tree owns) */
+    struct mt_node **items; /* children: sequence items, or map values (each with its key) */
     size_t n_items;
 } mt_node;
 

@@ -13,10 +13,10 @@
 
 /* A replacement being written. */
 typedef struct mt_atomic_file {
-    char path[MT_ATOMIC_PATH_MAX];      /* the target */
-    char tmp[MT_ATOMIC_PATH_MAX + 32];  /* the temporary beside it, "<path>.tmp.<pid>" */
-    FILE *f;                            /* the temporary open for writing (mt_atomic_open), or NULL */
-    int exists;                         /* the temporary is there (not yet renamed or removed) */
+    char path[MT_ATOMIC_PATH_MAX];     /* the target */
+    char tmp[MT_ATOMIC_PATH_MAX + 32]; /* the temporary beside it, "<path>.tmp.<pid>" */
+    FILE *f;                           /* the temporary open for writing (mt_atomic_open), or NULL */
+    int exists;                        /* the temporary is there (not yet renamed or removed) */
 } mt_atomic_file;
 
 /* Creates (or truncates) the temporary of path and opens it as a stream in a->f for the caller's writes. */

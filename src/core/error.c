@@ -72,8 +72,7 @@ static const mt_status_info statuses[] = {
      "mpitrain: runs/x/checkpoint_epoch003.h5: cannot rename into place: No space left on device"},
     {MT_ERR_NOMEM, "MT_ERR_NOMEM", "out of memory", 1, "an allocation failed",
      "mpitrain: model: cannot allocate 4000000000 parameters"},
-    {MT_ERR_MPI, "MT_ERR_MPI", "MPI error", 1,
-     "an MPI call failed; the rank that saw it ends the job",
+    {MT_ERR_MPI, "MT_ERR_MPI", "MPI error", 1, "an MPI call failed; the rank that saw it ends the job",
      "mpitrain: MPI_Allreduce failed: MPI_ERR_TRUNCATE: message truncated"},
     {MT_ERR_NUMERIC, "MT_ERR_NUMERIC", "numeric error", 1,
      "NaN or Inf where a finite number is needed: a loss or gradient under training.on_nonfinite: stop, a "

@@ -8,8 +8,7 @@
 /* Sets err (if not NULL) and returns code, so callers write `return mt_fail(err, MT_ERR_INPUT, ...)`. The
  * message stays one line whatever the arguments hold (a file name, a YAML string): every control byte
  * (0x00-0x1f, 0x7f) becomes '?', so newlines and terminal escape sequences cannot reach the output. */
-mt_status mt_fail(mt_error *err, mt_status code, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
+mt_status mt_fail(mt_error *err, mt_status code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
 /* Clears err to MT_OK with an empty message. */
 void mt_error_clear(mt_error *err);
@@ -21,11 +20,11 @@ mt_status mt_error_prefix(mt_error *err, const char *fmt, ...) __attribute__((fo
 /* One status code as the reference documentation (mpitrain reference) describes it. */
 typedef struct mt_status_info {
     mt_status code;
-    const char *ident;       /* the enum name, "MT_ERR_CONFIG" */
-    const char *name;        /* what mt_status_name returns */
-    int exit_code;           /* what mt_status_exit_code returns */
-    const char *meaning;     /* one line: when the program returns it */
-    const char *example;     /* one line the program prints on stderr with it ("" for MT_OK) */
+    const char *ident;   /* the enum name, "MT_ERR_CONFIG" */
+    const char *name;    /* what mt_status_name returns */
+    int exit_code;       /* what mt_status_exit_code returns */
+    const char *meaning; /* one line: when the program returns it */
+    const char *example; /* one line the program prints on stderr with it ("" for MT_OK) */
 } mt_status_info;
 
 /* Every status code, in the order of their values (entry i has code i); *count receives how many. The

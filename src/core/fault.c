@@ -34,9 +34,12 @@ int mt_fault_setup(int rank, char *buf, unsigned size)
         a = strcmp(action, actions[i]) == 0 ? i : a;
     for (int i = 0; i < 3; i++)
         p = strcmp(point, points[i]) == 0 ? i : p;
-    if (fields < 3 || v[n] != '\0' || a < 0 || p < 0 || at == 0 || target < 0 || (a == NAN_INPUT && p != MT_FAULT_STEP)) {
-        snprintf(buf, size, "MPITRAIN_FAULT=%.60s: expected ACTION:POINT:N[:RANK] with ACTION kill|exit|stall|"
-                 "fail|nan, POINT step|checkpoint|eval (nan: step only), N >= 1", v);
+    if (fields < 3 || v[n] != '\0' || a < 0 || p < 0 || at == 0 || target < 0 ||
+        (a == NAN_INPUT && p != MT_FAULT_STEP)) {
+        snprintf(buf, size,
+                 "MPITRAIN_FAULT=%.60s: expected ACTION:POINT:N[:RANK] with ACTION kill|exit|stall|"
+                 "fail|nan, POINT step|checkpoint|eval (nan: step only), N >= 1",
+                 v);
         return -1;
     }
     fault.armed = target == rank;
@@ -54,9 +57,8 @@ mt_fault_action mt_fault_check(mt_fault_point point)
     /* The injection's own trace (a test facility): when it struck, for the time-to-exit figure. */
     struct timespec now;
     clock_gettime(CLOCK_REALTIME, &now);
-    fprintf(stderr, "mpitrain: MPITRAIN_FAULT: rank %d: %s at %s %llu, time %.3f\n", fault.rank,
-            names[fault.action], points[point],
-            fault.at, (double)now.tv_sec + 1e-9 * (double)now.tv_nsec);
+    fprintf(stderr, "mpitrain: MPITRAIN_FAULT: rank %d: %s at %s %llu, time %.3f\n", fault.rank, names[fault.action],
+            points[point], fault.at, (double)now.tv_sec + 1e-9 * (double)now.tv_nsec);
     fflush(stderr);
     switch (fault.action) {
     case KILL:

@@ -129,9 +129,8 @@ static void pack_v_cols(int kc, int nc, const float *v, ptrdiff_t ld, float *dst
 
 /* The MR x NR tile U[0:MR, 0:kc] V[0:kc, 0:NR] into acc; U[r, k] = u[r rs + k cs] where cs == 1 if
  * rows_contiguous (then only rows r < mr are read), else rs == 1 (all MR rows are read). */
-static inline __attribute__((always_inline)) void kernel(int kc, int mr, const float *u, ptrdiff_t rs,
-                                                         ptrdiff_t cs, const float *v, __m512 acc[MR][2],
-                                                         const int rows_contiguous)
+static inline __attribute__((always_inline)) void kernel(int kc, int mr, const float *u, ptrdiff_t rs, ptrdiff_t cs,
+                                                         const float *v, __m512 acc[MR][2], const int rows_contiguous)
 {
 #pragma GCC unroll 8
     for (int r = 0; r < MR; r++)
@@ -165,8 +164,8 @@ static inline __attribute__((always_inline)) void kernel(int kc, int mr, const f
 }
 
 /* C[r, c] = alpha acc + beta C for r < mr, c < nc (C[r, c] = c[r ldc + c]); beta == 0 reads nothing. */
-static inline __attribute__((always_inline)) void store_rows(__m512 acc[MR][2], float *c, ptrdiff_t ldc, int mr,
-                                                             int nc, float alpha, float beta)
+static inline __attribute__((always_inline)) void store_rows(__m512 acc[MR][2], float *c, ptrdiff_t ldc, int mr, int nc,
+                                                             float alpha, float beta)
 {
     const __mmask16 m0 = mask16(nc), m1 = mask16(nc - 16);
     const __m512 va = _mm512_set1_ps(alpha), vb = _mm512_set1_ps(beta);
@@ -211,8 +210,8 @@ static inline __attribute__((always_inline)) void store8(float *c, __m256 x, int
 
 /* C[c, r] = alpha acc[r][c] + beta C[c, r] for r < mr, c < nc (C[c, r] = c[c ldc + r]): the tile is
  * transposed in registers, each output vector holding two columns of acc (rows of C) of 8 values. */
-static inline __attribute__((always_inline)) void store_cols(__m512 acc[MR][2], float *c, ptrdiff_t ldc, int mr,
-                                                             int nc, float alpha, float beta)
+static inline __attribute__((always_inline)) void store_cols(__m512 acc[MR][2], float *c, ptrdiff_t ldc, int mr, int nc,
+                                                             float alpha, float beta)
 {
     static const int i1[2][16] = {{0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23},
                                   {8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31}};

@@ -26,11 +26,20 @@ typedef struct mt_rng {
     uint64_t counter;
 } mt_rng;
 
-static inline mt_rng mt_rng_make(uint64_t key) { return (mt_rng){key, 0}; }
-static inline uint64_t mt_rng_u64(mt_rng *r) { return mt_mix64(r->key ^ mt_mix64(r->counter++)); }
+static inline mt_rng mt_rng_make(uint64_t key)
+{
+    return (mt_rng){key, 0};
+}
+static inline uint64_t mt_rng_u64(mt_rng *r)
+{
+    return mt_mix64(r->key ^ mt_mix64(r->counter++));
+}
 
 /* Uniform float in [0, 1) with 24 random bits. */
-static inline float mt_rng_uniform(mt_rng *r) { return (float)(mt_rng_u64(r) >> 40) * (1.0f / 16777216.0f); }
+static inline float mt_rng_uniform(mt_rng *r)
+{
+    return (float)(mt_rng_u64(r) >> 40) * (1.0f / 16777216.0f);
+}
 
 /* Uniform integer in [0, n) without modulo bias (n > 0). */
 uint64_t mt_rng_below(mt_rng *r, uint64_t n);

@@ -8,22 +8,27 @@
 #include <stdint.h>
 
 typedef enum mt_tl_kind {
-    MT_TL_READ, MT_TL_FORWARD, MT_TL_BACKWARD, MT_TL_OPTIMIZER, MT_TL_EVAL, MT_TL_CHECKPOINT,
-    MT_TL_BUCKET,        /* one gradient bucket's sum, from its start to its completion (layer = bucket) */
-    MT_TL_WAIT,          /* the optimizer waiting for gradient sums still in flight (exposed communication) */
+    MT_TL_READ,
+    MT_TL_FORWARD,
+    MT_TL_BACKWARD,
+    MT_TL_OPTIMIZER,
+    MT_TL_EVAL,
+    MT_TL_CHECKPOINT,
+    MT_TL_BUCKET, /* one gradient bucket's sum, from its start to its completion (layer = bucket) */
+    MT_TL_WAIT,   /* the optimizer waiting for gradient sums still in flight (exposed communication) */
     MT_TL_KINDS
 } mt_tl_kind;
 
 typedef struct mt_tl_event {
-    double start, end;   /* seconds since the timeline started (aligned by a barrier) */
-    int32_t layer;       /* layer index for forward/backward, bucket index for buckets, else -1 */
-    int32_t kind;        /* mt_tl_kind */
+    double start, end; /* seconds since the timeline started (aligned by a barrier) */
+    int32_t layer;     /* layer index for forward/backward, bucket index for buckets, else -1 */
+    int32_t kind;      /* mt_tl_kind */
 } mt_tl_event;
 
 typedef struct mt_timeline {
     mt_tl_event *events;
     size_t n, cap;
-    uint64_t dropped;    /* events not recorded because the buffer was full */
+    uint64_t dropped; /* events not recorded because the buffer was full */
     double t0;
 } mt_timeline;
 

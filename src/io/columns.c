@@ -43,8 +43,8 @@ static mt_status read_doubles(const char *path, const char *dpath, hid_t d, uint
     else if (rank < 1 || rank > 2 || (rank == 2 && dims[1] != 1))
         st = mt_fail(err, MT_ERR_INPUT, "%s: %s: need shape [N] or [N, 1] (one value per row)", path, dpath);
     else if (dims[0] != rows)
-        st = mt_fail(err, MT_ERR_INPUT, "%s: %s: %llu rows, but x has %llu", path, dpath,
-                     (unsigned long long)dims[0], (unsigned long long)rows);
+        st = mt_fail(err, MT_ERR_INPUT, "%s: %s: %llu rows, but x has %llu", path, dpath, (unsigned long long)dims[0],
+                     (unsigned long long)rows);
     else if (rows > SIZE_MAX / sizeof **values)
         st = mt_fail(err, MT_ERR_INPUT, "%s: %s: %llu rows are too many to read", path, dpath,
                      (unsigned long long)rows);
@@ -54,8 +54,7 @@ static mt_status read_doubles(const char *path, const char *dpath, hid_t d, uint
     if (st == MT_OK)
         st = mt_h5_check_storage(d, path, dpath, MT_H5_MAX_CHUNK_BYTES, err);
     if (st == MT_OK && !(*values = malloc((rows ? rows : 1) * sizeof **values)))
-        st = mt_fail(err, MT_ERR_NOMEM, "%s: %s: out of memory for %llu values", path, dpath,
-                     (unsigned long long)rows);
+        st = mt_fail(err, MT_ERR_NOMEM, "%s: %s: out of memory for %llu values", path, dpath, (unsigned long long)rows);
     if (st == MT_OK && rows > 0 && H5Dread(d, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, *values) < 0) {
         char why[200] = "HDF5 error";
         H5Ewalk2(H5E_DEFAULT, H5E_WALK_UPWARD, take_first_desc, why);
@@ -72,8 +71,8 @@ static mt_status read_doubles(const char *path, const char *dpath, hid_t d, uint
     return st;
 }
 
-mt_status mt_dataset_read_column(const char *path, const char *split, const char *name, uint64_t rows,
-                                 double **values, mt_error *err)
+mt_status mt_dataset_read_column(const char *path, const char *split, const char *name, uint64_t rows, double **values,
+                                 mt_error *err)
 {
     *values = NULL;
     H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
@@ -111,8 +110,8 @@ mt_status mt_dataset_read_weights(const char *path, const char *split, uint64_t 
     int any = 0;
     for (uint64_t i = 0; !st && i < rows; i++) {
         if (!(isfinite(v[i]) && v[i] >= 0))
-            st = mt_fail(err, MT_ERR_INPUT, "%s: /%s/w: row %llu has weight %g (weights must be finite and >= 0)",
-                         path, split, (unsigned long long)i, v[i]);
+            st = mt_fail(err, MT_ERR_INPUT, "%s: /%s/w: row %llu has weight %g (weights must be finite and >= 0)", path,
+                         split, (unsigned long long)i, v[i]);
         any |= v[i] > 0;
     }
     if (!st && !any)

@@ -26,10 +26,10 @@
 #include "core/rng.h"
 #include "io/h5_write.h"
 
-#define BLOCK_BYTES ((size_t)4 << 20)   /* x bytes per written block */
-#define MAX_CLASSES 65536               /* distinct labels a classification may have */
-#define MAX_INT_LABEL 2147483647.0      /* labels are integers of at most this magnitude */
-#define SHOW 40                         /* characters of a bad cell shown in messages */
+#define BLOCK_BYTES ((size_t)4 << 20) /* x bytes per written block */
+#define MAX_CLASSES 65536             /* distinct labels a classification may have */
+#define MAX_INT_LABEL 2147483647.0    /* labels are integers of at most this magnitude */
+#define SHOW 40                       /* characters of a bad cell shown in messages */
 
 enum role { FEATURE, LABEL, WEIGHT, ORDER, IGNORE };
 
@@ -37,30 +37,30 @@ enum role { FEATURE, LABEL, WEIGHT, ORDER, IGNORE };
 typedef struct csv_file {
     const char *path;
     gzFile gz;
-    char *line;            /* current line without its line end */
+    char *line; /* current line without its line end */
     size_t cap;
-    uint64_t lineno;       /* 1-based line number of `line` */
-    char **field;          /* fields of the current line (pointing into line) */
+    uint64_t lineno; /* 1-based line number of `line` */
+    char **field;    /* fields of the current line (pointing into line) */
     size_t n_field, cap_field;
-    uint64_t rows;         /* data rows counted by the first pass */
+    uint64_t rows; /* data rows counted by the first pass */
 } csv_file;
 
 /* The columns of the header and what each is for. */
 typedef struct columns {
-    char **name;           /* [n] names as in the header ("Unnamed: j" for an empty one) */
+    char **name; /* [n] names as in the header ("Unnamed: j" for an empty one) */
     size_t n;
-    enum role *role;       /* [n] */
-    int *label_index;      /* [n] position among the label columns, for LABEL */
+    enum role *role;  /* [n] */
+    int *label_index; /* [n] position among the label columns, for LABEL */
     size_t n_features, n_labels;
-    const char **feature_names, **label_names;  /* views into name */
+    const char **feature_names, **label_names; /* views into name */
 } columns;
 
 /* Distinct integer labels seen so far, sorted. */
 typedef struct label_set {
     double *v;
     size_t n, cap;
-    int integral;          /* every label so far is an integer of magnitude <= MAX_INT_LABEL */
-    int overflow;          /* more than MAX_CLASSES distinct values */
+    int integral; /* every label so far is an integer of magnitude <= MAX_INT_LABEL */
+    int overflow; /* more than MAX_CLASSES distinct values */
 } label_set;
 
 /* One split of the output. */
@@ -170,7 +170,7 @@ static mt_status split_fields(csv_file *f, mt_error *err)
     for (;;) {
         while (is_blank(*p))
             p++;
-        char *start = p, *end, *next;  /* the field is [start, end); next is the ',' or '\0' after it */
+        char *start = p, *end, *next; /* the field is [start, end); next is the ',' or '\0' after it */
         if (*p == '"') {
             char *q = p + 1;
             start = end = q;
@@ -178,13 +178,14 @@ static mt_status split_fields(csv_file *f, mt_error *err)
                 if (*q == '"' && q[1] != '"')
                     break;
                 if (*q == '"')
-                    q++;  /* "" stands for one quote */
+                    q++; /* "" stands for one quote */
                 *end++ = *q;
             }
             if (!*q)
-                return mt_fail(err, MT_ERR_INPUT, "%s:%llu: field %zu: quote not closed on this line (fields "
-                               "spanning lines are not supported)", f->path, (unsigned long long)f->lineno,
-                               f->n_field + 1);
+                return mt_fail(err, MT_ERR_INPUT,
+                               "%s:%llu: field %zu: quote not closed on this line (fields "
+                               "spanning lines are not supported)",
+                               f->path, (unsigned long long)f->lineno, f->n_field + 1);
             for (next = q + 1; is_blank(*next); next++)
                 ;
             if (*next && *next != ',')
@@ -196,7 +197,7 @@ static mt_status split_fields(csv_file *f, mt_error *err)
                 ;
         }
         char sep = *next;
-        *end = '\0';  /* end <= next: a ',' it overwrites was read into sep */
+        *end = '\0'; /* end <= next: a ',' it overwrites was read into sep */
         mt_status st = add_field(f, start, err);
         if (st)
             return st;
@@ -287,8 +288,7 @@ static const char *column_list(const columns *c, char *buf, size_t size)
 }
 
 /* Gives the columns named in a comma-separated list (or one name) the role r. */
-static mt_status assign(columns *c, const csv_file *f, const char *list, enum role r, const char *option,
-                        mt_error *err)
+static mt_status assign(columns *c, const csv_file *f, const char *list, enum role r, const char *option, mt_error *err)
 {
     char *copy = strdup(list), *save = NULL, names[1000];
     if (!copy)
@@ -302,12 +302,14 @@ static mt_status assign(columns *c, const csv_file *f, const char *list, enum ro
             tok[len - 1] = '\0';
         int j = find_column(c, tok);
         if (j < 0)
-            st = mt_fail(err, MT_ERR_INPUT, "%s: %s: no column '%s' in the header (columns: %s)", f->path, option,
-                         tok, column_list(c, names, sizeof names));
+            st = mt_fail(err, MT_ERR_INPUT, "%s: %s: no column '%s' in the header (columns: %s)", f->path, option, tok,
+                         column_list(c, names, sizeof names));
         else if (c->role[j] != FEATURE)
             st = mt_fail(err, MT_ERR_INPUT, "%s: %s: column '%s' is already used as %s", f->path, option, tok,
-                         c->role[j] == LABEL ? "a label" : c->role[j] == WEIGHT ? "the weights"
-                         : c->role[j] == ORDER ? "the order" : "an ignored column");
+                         c->role[j] == LABEL    ? "a label"
+                         : c->role[j] == WEIGHT ? "the weights"
+                         : c->role[j] == ORDER  ? "the order"
+                                                : "an ignored column");
         else {
             c->role[j] = r;
             if (r == LABEL)
@@ -349,13 +351,15 @@ static mt_status read_header(csv_file *f, const mt_csv_import *opt, columns *c, 
         return mt_fail(err, MT_ERR_NOMEM, "%s: out of memory for %zu columns", f->path, c->n);
     for (size_t j = 0; j < c->n; j++) {
         char unnamed[32];
-        snprintf(unnamed, sizeof unnamed, "Unnamed: %zu", j);  /* what pandas calls an empty header cell */
+        snprintf(unnamed, sizeof unnamed, "Unnamed: %zu", j); /* what pandas calls an empty header cell */
         if (!(c->name[j] = strdup(f->field[j][0] ? f->field[j] : unnamed)))
             return mt_fail(err, MT_ERR_NOMEM, "out of memory");
         for (size_t i = 0; i < j; i++)
             if (!strcmp(c->name[i], c->name[j]))
-                return mt_fail(err, MT_ERR_INPUT, "%s:%llu: column '%s' appears twice in the header (columns %zu "
-                               "and %zu)", f->path, (unsigned long long)f->lineno, c->name[j], i + 1, j + 1);
+                return mt_fail(err, MT_ERR_INPUT,
+                               "%s:%llu: column '%s' appears twice in the header (columns %zu "
+                               "and %zu)",
+                               f->path, (unsigned long long)f->lineno, c->name[j], i + 1, j + 1);
     }
     mt_status st = assign(c, f, opt->label, LABEL, "--label", err);
     if (!st && opt->weights)
@@ -375,8 +379,10 @@ static mt_status read_header(csv_file *f, const mt_csv_import *opt, columns *c, 
     if (n_weight > 1 || n_order > 1)
         return mt_fail(err, MT_ERR_INPUT, "%s: %s takes one column", f->path, n_weight > 1 ? "--weights" : "--order");
     if (c->n_features == 0)
-        return mt_fail(err, MT_ERR_INPUT, "%s: no feature columns left (all %zu columns are labels, weights, "
-                       "order or ignored)", f->path, c->n);
+        return mt_fail(err, MT_ERR_INPUT,
+                       "%s: no feature columns left (all %zu columns are labels, weights, "
+                       "order or ignored)",
+                       f->path, c->n);
     if (c->n_labels > 1 && opt->task == MT_CSV_CLASSIFICATION)
         return mt_fail(err, MT_ERR_INPUT, "%s: --label: classification takes one label column, got %zu", f->path,
                        c->n_labels);
@@ -405,8 +411,10 @@ static mt_status same_header(csv_file *f, const columns *c, mt_error *err)
         same = !strcmp(f->field[j][0] ? f->field[j] : unnamed, c->name[j]);
     }
     if (!same)
-        return mt_fail(err, MT_ERR_INPUT, "%s:1: the header differs from the first input's (the same columns in "
-                       "the same order are needed)", f->path);
+        return mt_fail(err, MT_ERR_INPUT,
+                       "%s:1: the header differs from the first input's (the same columns in "
+                       "the same order are needed)",
+                       f->path);
     return MT_OK;
 }
 
@@ -477,12 +485,16 @@ static mt_status check_cell(const csv_file *f, const columns *c, size_t j, const
         return MT_OK;
     }
     if (k == CELL_MISSING)
-        return mt_fail(err, MT_ERR_INPUT, "%s:%llu: column '%s' (%s) is missing; only feature cells may be empty "
-                       "or NaN", f->path, line, name, r == LABEL ? "the label" : r == WEIGHT ? "the weights"
-                       : "the order");
+        return mt_fail(err, MT_ERR_INPUT,
+                       "%s:%llu: column '%s' (%s) is missing; only feature cells may be empty "
+                       "or NaN",
+                       f->path, line, name,
+                       r == LABEL    ? "the label"
+                       : r == WEIGHT ? "the weights"
+                                     : "the order");
     if ((r == FEATURE || r == WEIGHT || (r == LABEL && opt->task != MT_CSV_CLASSIFICATION)) && fabs(*v) > FLT_MAX)
-        return mt_fail(err, MT_ERR_INPUT, "%s:%llu: column '%s': %s is outside the float32 range", f->path, line,
-                       name, show(text, shown));
+        return mt_fail(err, MT_ERR_INPUT, "%s:%llu: column '%s': %s is outside the float32 range", f->path, line, name,
+                       show(text, shown));
     if (r == WEIGHT && *v < 0)
         return mt_fail(err, MT_ERR_INPUT, "%s:%llu: column '%s' (the weights): %s is negative", f->path, line, name,
                        show(text, shown));
@@ -498,16 +510,19 @@ static mt_status check_label(const csv_file *f, const columns *c, size_t j, cons
     if (v != floor(v) || fabs(v) > MAX_INT_LABEL) {
         char shown[SHOW + 4];
         if (opt->task == MT_CSV_CLASSIFICATION)
-            return mt_fail(err, MT_ERR_INPUT, "%s:%llu: column '%s' (the label): '%s' is not an integer class "
-                           "(use --task regression for real-valued targets)", f->path, (unsigned long long)f->lineno,
-                           c->name[j], show(f->field[j], shown));
+            return mt_fail(err, MT_ERR_INPUT,
+                           "%s:%llu: column '%s' (the label): '%s' is not an integer class "
+                           "(use --task regression for real-valued targets)",
+                           f->path, (unsigned long long)f->lineno, c->name[j], show(f->field[j], shown));
         labels->integral = 0;
         return MT_OK;
     }
-    mt_status st = add_label(labels, v == 0 ? 0.0 : v, err);  /* -0 and 0 are one class */
+    mt_status st = add_label(labels, v == 0 ? 0.0 : v, err); /* -0 and 0 are one class */
     if (!st && labels->overflow && opt->task == MT_CSV_CLASSIFICATION)
-        st = mt_fail(err, MT_ERR_INPUT, "%s:%llu: column '%s' (the label) has more than %d distinct values; use "
-                     "--task regression", f->path, (unsigned long long)f->lineno, c->name[j], MAX_CLASSES);
+        st = mt_fail(err, MT_ERR_INPUT,
+                     "%s:%llu: column '%s' (the label) has more than %d distinct values; use "
+                     "--task regression",
+                     f->path, (unsigned long long)f->lineno, c->name[j], MAX_CLASSES);
     return st;
 }
 
@@ -638,7 +653,7 @@ static mt_status write_pass(mt_h5w *w, csv_file *f, const columns *c, const labe
 {
     gzrewind(f->gz);
     f->lineno = 0;
-    int got = read_line(f, err);  /* the header, already checked */
+    int got = read_line(f, err); /* the header, already checked */
     mt_rng rng = mt_rng_make(mt_key(mt_key(seed, 0x7e57c5f), f->rows));
     uint64_t row = 0, needed = n_test;
     while (got == 1 && (got = next_record(f, err)) == 1) {
@@ -670,11 +685,11 @@ static mt_status write_pass(mt_h5w *w, csv_file *f, const columns *c, const labe
 
 /* ---- attributes and the whole import ----------------------------------------------------------------- */
 
-static mt_status write_attributes(mt_h5w *w, const columns *c, const label_set *labels, int classes,
-                                  const char *source, mt_error *err)
+static mt_status write_attributes(mt_h5w *w, const columns *c, const label_set *labels, int classes, const char *source,
+                                  mt_error *err)
 {
     const char *task = classes ? "classification" : "regression";
-    char (*text)[24] = classes ? malloc(labels->n * sizeof *text) : NULL;
+    char(*text)[24] = classes ? malloc(labels->n * sizeof *text) : NULL;
     const char **names = classes ? malloc(labels->n * sizeof *names) : NULL;
     if (classes && (!text || !names)) {
         free(text);
@@ -704,7 +719,7 @@ typedef struct import {
     label_set labels;
     out_split out[2];
     int n_out;
-    uint64_t n_test;          /* rows of in[0] moved to the test split */
+    uint64_t n_test; /* rows of in[0] moved to the test split */
     uint64_t missing;
     int classes, renumber;
     mt_h5w h5;
@@ -719,9 +734,10 @@ static mt_status choose_task(import *im, mt_error *err)
     if (!im->classes)
         return MT_OK;
     if (L->n < 2)
-        return mt_fail(err, MT_ERR_INPUT, "%s: column '%s' (the label) has only one class (%.0f); classification "
-                       "needs at least 2 (use --task regression for a constant target)", im->in[0].path,
-                       im->cols.label_names[0], L->n ? L->v[0] : 0.0);
+        return mt_fail(err, MT_ERR_INPUT,
+                       "%s: column '%s' (the label) has only one class (%.0f); classification "
+                       "needs at least 2 (use --task regression for a constant target)",
+                       im->in[0].path, im->cols.label_names[0], L->n ? L->v[0] : 0.0);
     im->renumber = L->v[0] != 0 || L->v[L->n - 1] != (double)(L->n - 1);
     return MT_OK;
 }
@@ -767,8 +783,7 @@ static mt_status write_output(import *im, mt_error *err)
     if (st)
         return st;
     for (int i = 0; !st && i < im->n_out; i++)
-        st = create_split(&im->h5, &im->out[i], &im->cols, im->classes, opt->weights != NULL, opt->order != NULL,
-                          err);
+        st = create_split(&im->h5, &im->out[i], &im->cols, im->classes, opt->weights != NULL, opt->order != NULL, err);
     for (int i = 0; !st && i < im->n_in; i++)
         st = write_pass(&im->h5, &im->in[i], &im->cols, &im->labels, im->renumber, &im->out[i],
                         im->n_out == 2 ? &im->out[1] : NULL, i == 0 ? im->n_test : 0, opt->seed, err);
@@ -806,7 +821,7 @@ mt_status mt_import_csv(const mt_csv_import *opt, mt_csv_result *res, mt_error *
     mt_status st = check_options(opt, err);
     if (st)
         return st;
-    import im;
+import im;
     memset(&im, 0, sizeof im);
     im.opt = opt;
     im.labels.integral = 1;
@@ -829,9 +844,11 @@ mt_status mt_import_csv(const mt_csv_import *opt, mt_csv_result *res, mt_error *
         st = write_output(&im, err);
     if (!st && res) {
         *res = (mt_csv_result){.rows = {im.out[0].rows, im.n_out == 2 ? im.out[1].rows : 0},
-                               .features = im.cols.n_features, .missing_cells = im.missing,
+                               .features = im.cols.n_features,
+                               .missing_cells = im.missing,
                                .task = im.classes ? MT_CSV_CLASSIFICATION : MT_CSV_REGRESSION,
-                               .n_classes = im.classes ? (int)im.labels.n : 0, .renumbered = im.renumber};
+                               .n_classes = im.classes ? (int)im.labels.n : 0,
+                               .renumbered = im.renumber};
     }
     for (int i = 0; i < 2; i++)
         close_csv(&im.in[i]);

@@ -28,29 +28,29 @@
 #include "io/h5_check.h"
 
 #define MAX_RANK (MT_MAX_SAMPLE_RANK + 1)
-#define MAX_SAMPLE_ELEMS ((uint64_t)1 << 40)  /* elements per sample (or targets per row) */
-#define MAX_ROWS ((uint64_t)1 << 40)          /* rows of a split (a training run keeps 8 bytes per row) */
-#define MAX_CLASS_NAMES 65536                 /* strings in the "classes" attribute */
-#define LABEL_BLOCK_ROWS 65536                /* rows per read in check_labels */
-#define RANGE_RESERVE_ROWS 4096               /* scratch reserved by a first read_range */
-#define CHUNK_CACHE_BYTES ((size_t)32 << 20)  /* per-dataset chunk cache for chunked x */
-#define CHUNK_CACHE_SLOTS 12421               /* a prime, as HDF5 recommends */
-#define PREFETCH_AHEAD 2                      /* mapped rows prefetched this many rows ahead */
-#define PREFETCH_BYTES 4096                   /* at most this much of each */
+#define MAX_SAMPLE_ELEMS ((uint64_t)1 << 40) /* elements per sample (or targets per row) */
+#define MAX_ROWS ((uint64_t)1 << 40)         /* rows of a split (a training run keeps 8 bytes per row) */
+#define MAX_CLASS_NAMES 65536                /* strings in the "classes" attribute */
+#define LABEL_BLOCK_ROWS 65536               /* rows per read in check_labels */
+#define RANGE_RESERVE_ROWS 4096              /* scratch reserved by a first read_range */
+#define CHUNK_CACHE_BYTES ((size_t)32 << 20) /* per-dataset chunk cache for chunked x */
+#define CHUNK_CACHE_SLOTS 12421              /* a prime, as HDF5 recommends */
+#define PREFETCH_AHEAD 2                     /* mapped rows prefetched this many rows ahead */
+#define PREFETCH_BYTES 4096                  /* at most this much of each */
 
 /* One of x and y: the open dataset, its file dataspace (reused for selections) and how rows are read. */
 typedef struct column {
-    char name[300];       /* "/train/x", for messages */
+    char name[300]; /* "/train/x", for messages */
     hid_t dset, space;
-    hid_t memtype;        /* native type rows are read as: uchar, float or int32 (not owned) */
+    hid_t memtype; /* native type rows are read as: uchar, float or int32 (not owned) */
     int rank;
     hsize_t dims[MAX_RANK];
-    size_t row_elems;     /* elements per row */
-    size_t row_bytes;     /* row_elems * size of memtype */
-    int best_path;        /* fastest read path the storage allows (MT_DATASET_READ_*) */
-    int64_t offset;       /* file offset of row 0 when best_path >= MT_DATASET_READ_PREAD */
-    const unsigned char *map;  /* row 0 in the file mapping when best_path is MT_DATASET_READ_MMAP */
-    unsigned char *raw;   /* scratch: [cap * row_bytes] unique rows in sorted order */
+    size_t row_elems;         /* elements per row */
+    size_t row_bytes;         /* row_elems * size of memtype */
+    int best_path;            /* fastest read path the storage allows (MT_DATASET_READ_*) */
+    int64_t offset;           /* file offset of row 0 when best_path >= MT_DATASET_READ_PREAD */
+    const unsigned char *map; /* row 0 in the file mapping when best_path is MT_DATASET_READ_MMAP */
+    unsigned char *raw;       /* scratch: [cap * row_bytes] unique rows in sorted order */
 } column;
 
 /* A row set to read: runs of consecutive rows, stored one after another in the destination. */
@@ -69,18 +69,18 @@ typedef struct request {
 struct mt_dataset {
     char *path;
     hid_t file;
-    int fd;               /* HDF5's own sec2 descriptor (not owned), or -1 */
-    void *map;            /* read-only mapping of the whole file, or NULL */
+    int fd;    /* HDF5's own sec2 descriptor (not owned), or -1 */
+    void *map; /* read-only mapping of the whole file, or NULL */
     size_t map_size;
-    int max_path;         /* read path allowed by mt_dataset_set_read_path */
+    int max_path; /* read path allowed by mt_dataset_set_read_path */
     column x, y;
     mt_dataset_info info;
-    size_t cap;           /* rows the scratch holds */
-    request *req;         /* [cap] requests sorted by row */
-    size_t *slot;         /* [cap] index of req[i]'s row among the unique rows */
-    uint64_t *run_row;    /* [cap] first row of each run of consecutive unique rows */
-    size_t *run_len;      /* [cap] its length */
-    runs plan;            /* the runs of the current block */
+    size_t cap;        /* rows the scratch holds */
+    request *req;      /* [cap] requests sorted by row */
+    size_t *slot;      /* [cap] index of req[i]'s row among the unique rows */
+    uint64_t *run_row; /* [cap] first row of each run of consecutive unique rows */
+    size_t *run_len;   /* [cap] its length */
+    runs plan;         /* the runs of the current block */
 };
 
 /* Copies the most specific message on HDF5's error stack (the innermost frame) into buf. */
@@ -144,7 +144,7 @@ static mt_status open_file(mt_dataset *ds, mt_error *err)
     ds->file = H5Fopen(ds->path, H5F_ACC_RDONLY, fapl);
     char why[200];
     if (ds->file < 0)
-        h5_reason(why);  /* before H5Pclose, which clears the error stack */
+        h5_reason(why); /* before H5Pclose, which clears the error stack */
     H5Pclose(fapl);
     if (ds->file < 0)
         return mt_fail(err, MT_ERR_INPUT, "%s: cannot open: damaged HDF5 file (%s)", ds->path, why);
@@ -179,7 +179,7 @@ static herr_t add_name(hid_t loc, const char *name, const H5L_info_t *info, void
         return 0;
     size_t used = strlen(l->buf);
     snprintf(l->buf + used, l->size - used, "%s%s", l->count ? ", " : "", name);
-    for (char *p = l->buf + used; *p; p++)  /* names come from the file: keep the message one line */
+    for (char *p = l->buf + used; *p; p++) /* names come from the file: keep the message one line */
         if ((unsigned char)*p < 0x20 || *p == 0x7f)
             *p = '?';
     l->count++;
@@ -252,8 +252,8 @@ static mt_status open_column(mt_dataset *ds, const char *split, const char *what
     H5Sget_simple_extent_dims(c->space, c->dims, maxdims);
     for (int d = 0; d < c->rank; d++)
         if (maxdims[d] != H5S_UNLIMITED && c->dims[d] > maxdims[d])
-            return mt_fail(err, MT_ERR_INPUT, "%s: %s: damaged: dimension %d is %llu, above its maximum %llu",
-                           ds->path, c->name, d, (unsigned long long)c->dims[d], (unsigned long long)maxdims[d]);
+            return mt_fail(err, MT_ERR_INPUT, "%s: %s: damaged: dimension %d is %llu, above its maximum %llu", ds->path,
+                           c->name, d, (unsigned long long)c->dims[d], (unsigned long long)maxdims[d]);
     if (c->dims[0] == 0)
         return mt_fail(err, MT_ERR_INPUT, "%s: %s: N is 0", ds->path, c->name);
     if (c->dims[0] > MAX_ROWS)
@@ -273,8 +273,8 @@ static mt_status check_row_size(const mt_dataset *ds, column *c, size_t elem_siz
         if (c->dims[d] == 0)
             return mt_fail(err, MT_ERR_INPUT, "%s: %s: dimension %d of shape %s is 0", ds->path, c->name, d, shape);
         if (c->dims[d] > MAX_SAMPLE_ELEMS / elems)
-            return mt_fail(err, MT_ERR_INPUT, "%s: %s: shape %s has more than 2^40 elements per row", ds->path,
-                           c->name, shape);
+            return mt_fail(err, MT_ERR_INPUT, "%s: %s: shape %s has more than 2^40 elements per row", ds->path, c->name,
+                           shape);
         elems *= c->dims[d];
     }
     if (c->dims[0] > UINT64_MAX / (elems * elem_size) || (uint64_t)SIZE_MAX < elems * elem_size)
@@ -297,8 +297,10 @@ static mt_status check_x_type(mt_dataset *ds, hid_t ftype, mt_error *err)
     } else if (cls == H5T_FLOAT || (cls == H5T_INTEGER && H5Tget_size(ftype) <= 4)) {
         c->memtype = H5T_NATIVE_FLOAT;
     } else {
-        return mt_fail(err, MT_ERR_INPUT, "%s: %s: unsupported type (need uint8, an integer type of up to 32 bits "
-                       "(token ids), or float)", ds->path, c->name);
+        return mt_fail(err, MT_ERR_INPUT,
+                       "%s: %s: unsupported type (need uint8, an integer type of up to 32 bits "
+                       "(token ids), or float)",
+                       ds->path, c->name);
     }
     if (c->rank < 2)
         return mt_fail(err, MT_ERR_INPUT, "%s: %s: rank 1, need 2..5 ([N, sample shape...])", ds->path, c->name);
@@ -318,13 +320,17 @@ static mt_status check_y_type(mt_dataset *ds, hid_t ftype, mt_error *err)
         ds->info.label_kind = MT_LABELS_CLASS;
     } else if (cls == H5T_FLOAT) {
         if (c->rank > 2)
-            return mt_fail(err, MT_ERR_INPUT, "%s: %s: float targets must have rank 1 or 2 ([N] or [N, k]), got "
-                           "rank %d", ds->path, c->name, c->rank);
+            return mt_fail(err, MT_ERR_INPUT,
+                           "%s: %s: float targets must have rank 1 or 2 ([N] or [N, k]), got "
+                           "rank %d",
+                           ds->path, c->name, c->rank);
         c->memtype = H5T_NATIVE_FLOAT;
         ds->info.label_kind = MT_LABELS_TARGETS;
     } else {
-        return mt_fail(err, MT_ERR_INPUT, "%s: %s: unsupported type (need integer class indices or float32 "
-                       "targets)", ds->path, c->name);
+        return mt_fail(err, MT_ERR_INPUT,
+                       "%s: %s: unsupported type (need integer class indices or float32 "
+                       "targets)",
+                       ds->path, c->name);
     }
     mt_status st = check_row_size(ds, c, H5Tget_size(c->memtype), err);
     if (st == MT_OK && c->dims[0] != ds->x.dims[0])
@@ -395,9 +401,10 @@ static mt_status check_written(const mt_dataset *ds, const column *c, mt_error *
     if (H5Dget_num_chunks(c->dset, c->space, &have) < 0)
         return mt_fail(err, MT_ERR_INPUT, "%s: %s: its chunks cannot be counted (damaged file?)", ds->path, c->name);
     if (have < need)
-        return mt_fail(err, MT_ERR_INPUT, "%s: %s: %llu of its %llu chunks are stored (written only in part): the "
-                       "rest would read as zeros", ds->path, c->name, (unsigned long long)have,
-                       (unsigned long long)need);
+        return mt_fail(err, MT_ERR_INPUT,
+                       "%s: %s: %llu of its %llu chunks are stored (written only in part): the "
+                       "rest would read as zeros",
+                       ds->path, c->name, (unsigned long long)have, (unsigned long long)need);
     return MT_OK;
 }
 
@@ -433,7 +440,7 @@ static void map_file(mt_dataset *ds)
     column *cols[2] = {&ds->x, &ds->y};
     for (int i = 0; i < 2; i++) {
         column *c = cols[i];
-        uint64_t bytes = c->dims[0] * c->row_bytes;  /* no overflow: checked by check_row_size */
+        uint64_t bytes = c->dims[0] * c->row_bytes; /* no overflow: checked by check_row_size */
         if (c->best_path == MT_DATASET_READ_PREAD && (uint64_t)c->offset <= ds->map_size &&
             bytes <= ds->map_size - (uint64_t)c->offset) {
             c->map = (const unsigned char *)map + c->offset;
@@ -726,8 +733,8 @@ static void prefetch_row(const column *c, uint64_t row)
 /* Reads rows[0..n) of column c into out (output row i is rows[i]). Mapped columns are gathered straight
  * from the mapping; others read the sorted unique rows (planned once per block, *planned) into scratch
  * and scatter them. */
-static mt_status read_column_rows(mt_dataset *ds, column *c, const uint64_t *rows, size_t n, void *out,
-                                  int *planned, mt_error *err)
+static mt_status read_column_rows(mt_dataset *ds, column *c, const uint64_t *rows, size_t n, void *out, int *planned,
+                                  mt_error *err)
 {
     if (column_path(ds, c) == MT_DATASET_READ_MMAP) {
         for (size_t i = 0; i < n; i++) {
@@ -756,8 +763,8 @@ static mt_status check_rows(const mt_dataset *ds, const uint64_t *rows, size_t n
 {
     for (size_t i = 0; i < n; i++)
         if (rows[i] >= ds->info.rows)
-            return mt_fail(err, MT_ERR_INTERNAL, "%s: %s: row %llu requested, outside [0, %llu)", ds->path,
-                           ds->x.name, (unsigned long long)rows[i], (unsigned long long)ds->info.rows);
+            return mt_fail(err, MT_ERR_INTERNAL, "%s: %s: row %llu requested, outside [0, %llu)", ds->path, ds->x.name,
+                           (unsigned long long)rows[i], (unsigned long long)ds->info.rows);
     return MT_OK;
 }
 
@@ -781,8 +788,7 @@ mt_status mt_dataset_read_rows(mt_dataset *ds, const uint64_t *rows, size_t n, f
 
 /* Reads count rows from first of column c into out: straight from the mapping when mapped, else into
  * out directly, or through scratch when uint8 x has to be converted. */
-static mt_status read_column_range(mt_dataset *ds, column *c, uint64_t first, size_t count, void *out,
-                                   mt_error *err)
+static mt_status read_column_range(mt_dataset *ds, column *c, uint64_t first, size_t count, void *out, mt_error *err)
 {
     int convert = c == &ds->x && ds->info.x_is_uint8;
     if (column_path(ds, c) == MT_DATASET_READ_MMAP) {
@@ -799,8 +805,8 @@ static mt_status read_column_range(mt_dataset *ds, column *c, uint64_t first, si
     return st;
 }
 
-mt_status mt_dataset_read_range(mt_dataset *ds, uint64_t first, size_t n, float *x, int32_t *y_class,
-                                float *y_target, mt_error *err)
+mt_status mt_dataset_read_range(mt_dataset *ds, uint64_t first, size_t n, float *x, int32_t *y_class, float *y_target,
+                                mt_error *err)
 {
     if (first > ds->info.rows || n > ds->info.rows - first)
         return mt_fail(err, MT_ERR_INTERNAL, "%s: %s: rows [%llu, %llu) requested, outside [0, %llu)", ds->path,
@@ -823,8 +829,8 @@ mt_status mt_dataset_read_range(mt_dataset *ds, uint64_t first, size_t n, float 
 /* What to do with each block of labels: a check (error at the first bad row) or a count. */
 typedef struct label_visit {
     int64_t n_classes;
-    int64_t *counts;      /* for counting: [n_classes], or NULL when checking */
-    uint64_t *other;      /* labels outside [0, n_classes) when counting */
+    int64_t *counts; /* for counting: [n_classes], or NULL when checking */
+    uint64_t *other; /* labels outside [0, n_classes) when counting */
 } label_visit;
 
 /* Checks (or counts) one block of labels, rows first..first+n: a class label outside [0, n_classes), or
@@ -850,8 +856,8 @@ static mt_status visit_label_block(const mt_dataset *ds, const void *buf, uint64
     size_t k = ds->y.row_elems;
     for (size_t i = 0; i < n * k && !v->counts; i++)
         if (!isfinite(y[i]))
-            return mt_fail(err, MT_ERR_INPUT, "%s: %s: row %llu has a non-finite target (%g)", ds->path,
-                           ds->y.name, (unsigned long long)(first + i / k), (double)y[i]);
+            return mt_fail(err, MT_ERR_INPUT, "%s: %s: row %llu has a non-finite target (%g)", ds->path, ds->y.name,
+                           (unsigned long long)(first + i / k), (double)y[i]);
     return MT_OK;
 }
 
@@ -879,18 +885,17 @@ static mt_status visit_labels(mt_dataset *ds, const label_visit *v, mt_error *er
 mt_status mt_dataset_check_labels(mt_dataset *ds, int64_t n_classes, mt_error *err)
 {
     if (ds->info.label_kind == MT_LABELS_CLASS && n_classes < 1)
-        return mt_fail(err, MT_ERR_INTERNAL, "%s: %s: checking labels against %lld classes", ds->path,
-                       ds->y.name, (long long)n_classes);
+        return mt_fail(err, MT_ERR_INTERNAL, "%s: %s: checking labels against %lld classes", ds->path, ds->y.name,
+                       (long long)n_classes);
     label_visit v = {n_classes, NULL, NULL};
     return visit_labels(ds, &v, err);
 }
 
-mt_status mt_dataset_count_labels(mt_dataset *ds, int64_t *counts, int64_t n_counts, uint64_t *other,
-                                  mt_error *err)
+mt_status mt_dataset_count_labels(mt_dataset *ds, int64_t *counts, int64_t n_counts, uint64_t *other, mt_error *err)
 {
     if (ds->info.label_kind != MT_LABELS_CLASS || n_counts < 1)
-        return mt_fail(err, MT_ERR_INTERNAL, "%s: %s: counting labels needs class labels and n_counts >= 1",
-                       ds->path, ds->y.name);
+        return mt_fail(err, MT_ERR_INTERNAL, "%s: %s: counting labels needs class labels and n_counts >= 1", ds->path,
+                       ds->y.name);
     memset(counts, 0, (size_t)n_counts * sizeof *counts);
     *other = 0;
     label_visit v = {n_counts, counts, other};

@@ -11,20 +11,20 @@
 #define MT_MAX_SAMPLE_RANK 4
 
 typedef enum mt_label_kind {
-    MT_LABELS_CLASS,   /* y: integer [N] class indices, read as int32 */
-    MT_LABELS_TARGETS  /* y: float32 [N, k] (or [N]) regression / one-hot targets */
+    MT_LABELS_CLASS,  /* y: integer [N] class indices, read as int32 */
+    MT_LABELS_TARGETS /* y: float32 [N, k] (or [N]) regression / one-hot targets */
 } mt_label_kind;
 
 typedef struct mt_dataset mt_dataset;
 
 typedef struct mt_dataset_info {
-    uint64_t rows;                          /* N */
-    int sample_rank;                        /* number of sample dimensions (x rank - 1), >= 1 */
+    uint64_t rows;   /* N */
+    int sample_rank; /* number of sample dimensions (x rank - 1), >= 1 */
     uint64_t sample_shape[MT_MAX_SAMPLE_RANK];
-    uint64_t sample_size;                   /* product of sample_shape */
-    int x_is_uint8;                         /* uint8 x is scaled to [0, 1] on read */
+    uint64_t sample_size; /* product of sample_shape */
+    int x_is_uint8;       /* uint8 x is scaled to [0, 1] on read */
     mt_label_kind label_kind;
-    uint64_t target_size;                   /* k for MT_LABELS_TARGETS, 1 for classes */
+    uint64_t target_size; /* k for MT_LABELS_TARGETS, 1 for classes */
 } mt_dataset_info;
 
 /* Opens split `split` of HDF5 file `path`, checks shapes and types (x rank 2..5, y rows equal to x rows,
@@ -45,8 +45,8 @@ mt_status mt_dataset_read_rows(mt_dataset *ds, const uint64_t *rows, size_t n, f
 
 /* Reads a contiguous range [first, first + n). Same output layout and NULL rules as read_rows; reserves
  * min(n, 4096) rows on the first call if nothing was reserved. */
-mt_status mt_dataset_read_range(mt_dataset *ds, uint64_t first, size_t n, float *x, int32_t *y_class,
-                                float *y_target, mt_error *err);
+mt_status mt_dataset_read_range(mt_dataset *ds, uint64_t first, size_t n, float *x, int32_t *y_class, float *y_target,
+                                mt_error *err);
 
 /* Prepares internal buffers for reads of up to max_rows rows per call (allocates once). */
 mt_status mt_dataset_reserve(mt_dataset *ds, size_t max_rows, mt_error *err);
@@ -59,8 +59,7 @@ mt_status mt_dataset_check_labels(mt_dataset *ds, int64_t n_classes, mt_error *e
 /* Counts class labels: counts[c] (c < n_counts) gets the number of rows with label c, *other the number of
  * rows whose label lies outside [0, n_counts). Reads only y, in blocks. Class labels only (MT_ERR_INTERNAL
  * for targets). */
-mt_status mt_dataset_count_labels(mt_dataset *ds, int64_t *counts, int64_t n_counts, uint64_t *other,
-                                  mt_error *err);
+mt_status mt_dataset_count_labels(mt_dataset *ds, int64_t *counts, int64_t n_counts, uint64_t *other, mt_error *err);
 
 void mt_dataset_close(mt_dataset *ds);
 
@@ -115,36 +114,36 @@ mt_status mt_import_idx_subset(const char *train_images, const char *train_label
                                int n_class_names, const char *source, const int *keep, int n_keep, mt_error *err);
 
 typedef enum mt_csv_task {
-    MT_CSV_AUTO,            /* classification when every label is an integer (and at most 65536 distinct) */
-    MT_CSV_CLASSIFICATION,  /* y int32 [N] in 0..k-1 (labels renumbered when they are not 0..k-1) */
-    MT_CSV_REGRESSION       /* y float32 [N, k], one column per label column */
+    MT_CSV_AUTO,           /* classification when every label is an integer (and at most 65536 distinct) */
+    MT_CSV_CLASSIFICATION, /* y int32 [N] in 0..k-1 (labels renumbered when they are not 0..k-1) */
+    MT_CSV_REGRESSION      /* y float32 [N, k], one column per label column */
 } mt_csv_task;
 
 /* What `mpitrain import csv` does. Strings are borrowed; NULL means the default given. */
 typedef struct mt_csv_import {
-    const char *input;       /* CSV file (plain or gzip-compressed), header line first */
-    const char *test_input;  /* a second CSV with the same header for the test split, or NULL */
-    const char *out_path;    /* HDF5 file to write (replaced atomically) */
-    const char *split;       /* split the rows of input go to (NULL: "train") */
-    const char *test_split;  /* split of test_input / of the test fraction (NULL: "test") */
-    const char *label;       /* label column; for regression several may be given, comma-separated */
-    const char *weights;     /* column of per-row weights (finite, >= 0) -> /<split>/w float32 [N], or NULL */
-    const char *order;       /* column ordering the rows in time -> /<split>/order float64 [N], or NULL */
-    const char *ignore;      /* comma-separated columns to leave out (ids, dates), or NULL */
+    const char *input;      /* CSV file (plain or gzip-compressed), header line first */
+    const char *test_input; /* a second CSV with the same header for the test split, or NULL */
+    const char *out_path;   /* HDF5 file to write (replaced atomically) */
+    const char *split;      /* split the rows of input go to (NULL: "train") */
+    const char *test_split; /* split of test_input / of the test fraction (NULL: "test") */
+    const char *label;      /* label column; for regression several may be given, comma-separated */
+    const char *weights;    /* column of per-row weights (finite, >= 0) -> /<split>/w float32 [N], or NULL */
+    const char *order;      /* column ordering the rows in time -> /<split>/order float64 [N], or NULL */
+    const char *ignore;     /* comma-separated columns to leave out (ids, dates), or NULL */
     mt_csv_task task;
-    double test_fraction;    /* in [0, 1): this fraction of input's rows (seeded choice) goes to test_split */
-    uint64_t seed;           /* seed of that choice */
-    const char *source;      /* "source" attribute (NULL: the input path(s)) */
+    double test_fraction; /* in [0, 1): this fraction of input's rows (seeded choice) goes to test_split */
+    uint64_t seed;        /* seed of that choice */
+    const char *source;   /* "source" attribute (NULL: the input path(s)) */
 } mt_csv_import;
 
 /* What the import wrote. */
 typedef struct mt_csv_result {
-    uint64_t rows[2];          /* rows written to split and test_split (0 when there is none) */
-    uint64_t features;         /* columns of x */
-    uint64_t missing_cells;    /* empty or NaN feature cells (stored as NaN) */
-    mt_csv_task task;          /* the task chosen (never MT_CSV_AUTO) */
-    int n_classes;             /* classification: k */
-    int renumbered;            /* classification: the labels were not 0..k-1 and were mapped (sorted) */
+    uint64_t rows[2];       /* rows written to split and test_split (0 when there is none) */
+    uint64_t features;      /* columns of x */
+    uint64_t missing_cells; /* empty or NaN feature cells (stored as NaN) */
+    mt_csv_task task;       /* the task chosen (never MT_CSV_AUTO) */
+    int n_classes;          /* classification: k */
+    int renumbered;         /* classification: the labels were not 0..k-1 and were mapped (sorted) */
 } mt_csv_result;
 
 /* Imports numeric CSV into the dataset layout: /<split>/x float32 [N, F] (every column except the label,
@@ -164,8 +163,8 @@ mt_status mt_import_csv(const mt_csv_import *opt, mt_csv_result *res, mt_error *
  * *values (malloc'd, caller frees). When it does not exist, *values = NULL and MT_OK. Its length must be
  * `rows` (the split's N): MT_ERR_INPUT naming file and dataset otherwise. For /order and /w columns,
  * which are 8 or 4 bytes per row: small next to x. */
-mt_status mt_dataset_read_column(const char *path, const char *split, const char *name, uint64_t rows,
-                                 double **values, mt_error *err);
+mt_status mt_dataset_read_column(const char *path, const char *split, const char *name, uint64_t rows, double **values,
+                                 mt_error *err);
 
 /* The per-row sample weights /<split>/w as float (malloc'd; *w = NULL and MT_OK when the split has none).
  * Every weight must be finite and >= 0 (MT_ERR_INPUT naming the row otherwise), and not all 0. */

@@ -35,9 +35,9 @@
 #include "core/error.h"
 
 #define SIGNATURE_BYTES 8
-#define MAX_SUPERBLOCK_AT ((int64_t)1 << 30)  /* user blocks larger than this are not searched */
+#define MAX_SUPERBLOCK_AT ((int64_t)1 << 30) /* user blocks larger than this are not searched */
 #define UNDEFINED_ADDRESS UINT64_MAX
-#define SUPERBLOCK_PREFIX 64                  /* superblock bytes read: all fields up to end-of-file */
+#define SUPERBLOCK_PREFIX 64 /* superblock bytes read: all fields up to end-of-file */
 
 static const unsigned char signature[SIGNATURE_BYTES] = {0x89, 'H', 'D', 'F', '\r', '\n', 0x1a, '\n'};
 
@@ -138,11 +138,11 @@ mt_status mt_h5_check_file(const char *path, const char *kind, mt_error *err)
                        (long long)sb.st_size);
     uint64_t eof = superblock_eof(buf, n);
     if (eof == UNDEFINED_ADDRESS)
-        return mt_fail(err, MT_ERR_INPUT, "%s: damaged HDF5 %s: its superblock has no valid end-of-file address",
-                       path, k);
+        return mt_fail(err, MT_ERR_INPUT, "%s: damaged HDF5 %s: its superblock has no valid end-of-file address", path,
+                       k);
     if (eof > (uint64_t)sb.st_size)
-        return mt_fail(err, MT_ERR_INPUT, "%s: truncated HDF5 %s: %lld bytes, but its superblock records %llu", path,
-                       k, (long long)sb.st_size, (unsigned long long)eof);
+        return mt_fail(err, MT_ERR_INPUT, "%s: truncated HDF5 %s: %lld bytes, but its superblock records %llu", path, k,
+                       (long long)sb.st_size, (unsigned long long)eof);
     return MT_OK;
 }
 
@@ -219,13 +219,14 @@ mt_status mt_h5_check_number_type(hid_t type, const char *path, const char *name
         plain = 1; /* not a number */
     }
     if (!plain)
-        return mt_fail(err, MT_ERR_INPUT, "%s: %s: damaged or unsupported number type (%zu bytes, %zu bits of "
-                       "precision)", path, name, size, H5Tget_precision(type));
+        return mt_fail(err, MT_ERR_INPUT,
+                       "%s: %s: damaged or unsupported number type (%zu bytes, %zu bits of "
+                       "precision)",
+                       path, name, size, H5Tget_precision(type));
     return MT_OK;
 }
 
-mt_status mt_h5_check_storage(hid_t d, const char *path, const char *name, uint64_t max_chunk_bytes,
-                              mt_error *err)
+mt_status mt_h5_check_storage(hid_t d, const char *path, const char *name, uint64_t max_chunk_bytes, mt_error *err)
 {
     hid_t dcpl = H5Dget_create_plist(d), type = H5Dget_type(d), space = H5Dget_space(d);
     uint64_t elem = type >= 0 ? H5Tget_size(type) : 0;
@@ -248,13 +249,15 @@ mt_status mt_h5_check_storage(hid_t d, const char *path, const char *name, uint6
     for (int k = 0; k < rank && bytes <= max_chunk_bytes; k++)
         bytes = chunk[k] > max_chunk_bytes ? max_chunk_bytes + 1 : bytes * chunk[k];
     if (layout == H5D_CHUNKED && (rank < 1 || bytes > max_chunk_bytes))
-        return mt_fail(err, MT_ERR_INPUT, "%s: %s: chunks of more than %llu MiB (or unreadable chunk shape): "
-                       "rewrite it with smaller chunks", path, name, (unsigned long long)(max_chunk_bytes >> 20));
+        return mt_fail(err, MT_ERR_INPUT,
+                       "%s: %s: chunks of more than %llu MiB (or unreadable chunk shape): "
+                       "rewrite it with smaller chunks",
+                       path, name, (unsigned long long)(max_chunk_bytes >> 20));
     /* Unfiltered chunks are stored whole: libhdf5 1.10 reads one into a buffer of the size its index
      * records, then copies a whole chunk's elements out of it. */
     if (stored_chunks > 0 && (!counted || nchunks > UINT64_MAX / bytes || stored_chunks != nchunks * bytes))
-        return mt_fail(err, MT_ERR_INPUT, "%s: %s: damaged: its unfiltered chunks are not all %llu bytes", path,
-                       name, (unsigned long long)bytes);
+        return mt_fail(err, MT_ERR_INPUT, "%s: %s: damaged: its unfiltered chunks are not all %llu bytes", path, name,
+                       (unsigned long long)bytes);
     /* compact data lives in the object header and is always there: libhdf5 1.10 copies the shape's bytes
      * out of it whatever its recorded size (from NULL when that is 0) */
     int compact = layout == H5D_COMPACT;
@@ -283,7 +286,7 @@ mt_status mt_h5_check_vlen_string(hid_t d, const char *path, const char *name, s
     hsize_t stored = contiguous ? H5Dget_storage_size(d) : 0;
     haddr_t at = contiguous ? H5Dget_offset(d) : HADDR_UNDEF;
     size_t O = 0, L = 0;
-    hsize_t base = 0;  /* the user block: addresses in the file count from its end */
+    hsize_t base = 0; /* the user block: addresses in the file count from its end */
     int sizes = fcpl >= 0 && H5Pget_sizes(fcpl, &O, &L) >= 0 && H5Pget_userblock(fcpl, &base) >= 0 &&
                 (O == 2 || O == 4 || O == 8) && (L == 2 || L == 4 || L == 8);
     hid_t ids[] = {base_type, type, space, dcpl, fcpl};
@@ -294,7 +297,7 @@ mt_status mt_h5_check_vlen_string(hid_t d, const char *path, const char *name, s
         H5Fclose(file);
     if (!is_string || !single)
         return mt_fail(err, MT_ERR_INPUT, "%s: /%s: not a single variable-length string", path, name);
-    const size_t desc_size = 4 + O + 4;  /* length, heap collection address, object index */
+    const size_t desc_size = 4 + O + 4; /* length, heap collection address, object index */
     if (!sizes || !contiguous || stored < desc_size || at == HADDR_UNDEF)
         return mt_fail(err, MT_ERR_INPUT, "%s: /%s: not in contiguous storage in the file (damaged?)", path, name);
 
@@ -314,11 +317,12 @@ mt_status mt_h5_check_vlen_string(hid_t d, const char *path, const char *name, s
                          path, name, (unsigned long long)len, max_bytes);
         else if (len > 0 && (addr == 0 || addr > UINT64_MAX - base ||
                              heap_object_size(fd, base + addr, (uint64_t)sb.st_size, (int)L, idx, &obj) != 0))
-            st = mt_fail(err, MT_ERR_INPUT, "%s: /%s: damaged: its text is not in the file's global heap", path,
-                         name);
+            st = mt_fail(err, MT_ERR_INPUT, "%s: /%s: damaged: its text is not in the file's global heap", path, name);
         else if (len > 0 && obj != len)
-            st = mt_fail(err, MT_ERR_INPUT, "%s: /%s: damaged: its text is recorded as %llu bytes long, but its heap "
-                         "object holds %llu", path, name, (unsigned long long)len, (unsigned long long)obj);
+            st = mt_fail(err, MT_ERR_INPUT,
+                         "%s: /%s: damaged: its text is recorded as %llu bytes long, but its heap "
+                         "object holds %llu",
+                         path, name, (unsigned long long)len, (unsigned long long)obj);
     }
     if (fd >= 0)
         close(fd);
@@ -333,31 +337,31 @@ mt_status mt_h5_check_vlen_string(hid_t d, const char *path, const char *name, s
 #define MSG_DATATYPE 0x0003
 #define MSG_LAYOUT 0x0008
 #define MSG_CONTINUATION 0x0010
-#define MSG_FLAG_SHARED 0x02              /* the message holds a reference to a shared one, not itself */
+#define MSG_FLAG_SHARED 0x02 /* the message holds a reference to a shared one, not itself */
 
 typedef struct header_walk {
     int fd;
-    uint64_t base, file_size;     /* user block size (addresses count from its end), file size */
-    int O, L;                     /* sizes of offsets and lengths */
-    int version;                  /* object header version, 1 or 2 */
-    int v2_order;                 /* version 2: messages carry a 2-byte creation order */
+    uint64_t base, file_size; /* user block size (addresses count from its end), file size */
+    int O, L;                 /* sizes of offsets and lengths */
+    int version;              /* object header version, 1 or 2 */
+    int v2_order;             /* version 2: messages carry a 2-byte creation order */
     uint64_t todo_at[MAX_HEADER_BLOCKS], todo_len[MAX_HEADER_BLOCKS];
     int todo, done;
     /* what the messages say */
-    int space_rank;               /* dataspace rank, -1 when not seen */
-    uint64_t type_size;           /* datatype size, 0 when not seen (or shared) */
-    int layout_seen;              /* a layout message was met */
-    int chunk_ndims;              /* chunked layout: dimensions (the last one the element size), else -1 */
-    int chunk_zero;               /* chunked layout: one of them is 0 */
-    uint64_t chunk_last;          /* chunked layout: the last dimension */
+    int space_rank;      /* dataspace rank, -1 when not seen */
+    uint64_t type_size;  /* datatype size, 0 when not seen (or shared) */
+    int layout_seen;     /* a layout message was met */
+    int chunk_ndims;     /* chunked layout: dimensions (the last one the element size), else -1 */
+    int chunk_zero;      /* chunked layout: one of them is 0 */
+    uint64_t chunk_last; /* chunked layout: the last dimension */
 } header_walk;
 
 /* Queues a continuation block (offset and length as its message records); -1 when there are too many or
  * it lies outside the file. */
 static int queue_block(header_walk *w, uint64_t at, uint64_t len)
 {
-    if (w->todo >= MAX_HEADER_BLOCKS || at == 0 || at > w->file_size - w->base ||
-        len > w->file_size - w->base - at || len > MAX_HEADER_BLOCK_BYTES)
+    if (w->todo >= MAX_HEADER_BLOCKS || at == 0 || at > w->file_size - w->base || len > w->file_size - w->base - at ||
+        len > MAX_HEADER_BLOCK_BYTES)
         return -1;
     w->todo_at[w->todo] = at;
     w->todo_len[w->todo++] = len;
@@ -438,7 +442,7 @@ static int walk_messages(header_walk *w, const unsigned char *block, size_t n)
         }
         at += head + size;
         if (w->version == 1)
-            at = (at + 7) & ~(size_t)7;  /* version 1 messages are aligned to 8 bytes */
+            at = (at + 7) & ~(size_t)7; /* version 1 messages are aligned to 8 bytes */
         if (at > n)
             break;
     }
@@ -516,7 +520,7 @@ mt_status mt_h5_check_layout(hid_t loc, const char *name, const char *path, mt_e
 {
     H5O_info_t info;
     if (H5Oget_info_by_name2(loc, name, &info, H5O_INFO_BASIC, H5P_DEFAULT) < 0 || info.type != H5O_TYPE_DATASET)
-        return MT_OK;  /* not there, or not a dataset: the caller's open says so */
+        return MT_OK; /* not there, or not a dataset: the caller's open says so */
     /* the sizes of offsets and lengths and the user block, from the superblock itself (libhdf5 1.10 can
      * free memory a damaged file's datasets still use when a copy of its creation property list is
      * closed) */
@@ -549,14 +553,16 @@ mt_status mt_h5_check_layout(hid_t loc, const char *name, const char *path, mt_e
      * dataset's rank, and sizes its chunk buffers from them while it reads elements of the datatype's
      * size: each must agree, or reading overruns those buffers */
     if (w.chunk_ndims < 2 || w.chunk_zero)
-        return mt_fail(err, MT_ERR_INPUT, "%s: %s: damaged: its layout records a chunk dimension of 0 (or none)",
-                       path, name);
+        return mt_fail(err, MT_ERR_INPUT, "%s: %s: damaged: its layout records a chunk dimension of 0 (or none)", path,
+                       name);
     if (w.space_rank >= 0 && w.chunk_ndims != w.space_rank + 1)
-        return mt_fail(err, MT_ERR_INPUT, "%s: %s: damaged: its chunks have %d dimensions, its shape %d", path,
-                       name, w.chunk_ndims - 1, w.space_rank);
+        return mt_fail(err, MT_ERR_INPUT, "%s: %s: damaged: its chunks have %d dimensions, its shape %d", path, name,
+                       w.chunk_ndims - 1, w.space_rank);
     if (w.type_size > 0 && w.chunk_last != w.type_size)
-        return mt_fail(err, MT_ERR_INPUT, "%s: %s: damaged: its chunks hold %llu-byte elements, its type is %llu "
-                       "bytes", path, name, (unsigned long long)w.chunk_last, (unsigned long long)w.type_size);
+        return mt_fail(err, MT_ERR_INPUT,
+                       "%s: %s: damaged: its chunks hold %llu-byte elements, its type is %llu "
+                       "bytes",
+                       path, name, (unsigned long long)w.chunk_last, (unsigned long long)w.type_size);
     return MT_OK;
 }
 

@@ -51,8 +51,7 @@ mt_status mt_h5_check_layout(hid_t loc, const char *name, const char *path, mt_e
 mt_status mt_h5_check_layouts(hid_t file, const char *path, mt_error *err);
 
 #define MT_H5_MAX_CHUNK_BYTES ((uint64_t)256 << 20) /* the bound the dataset reader uses */
-mt_status mt_h5_check_storage(hid_t d, const char *path, const char *name, uint64_t max_chunk_bytes,
-                              mt_error *err);
+mt_status mt_h5_check_storage(hid_t d, const char *path, const char *name, uint64_t max_chunk_bytes, mt_error *err);
 
 /* Whether H5Dread may be given dataset d of file path (opened from it), a single variable-length string as
  * mpitrain writes its texts (a scalar or [1] dataset in contiguous storage): MT_OK when the length stored

@@ -85,8 +85,10 @@ mt_status mt_h5_seal_verify(const char *path, const char *kind, mt_error *err)
     if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode))
         st = mt_fail(err, MT_ERR_INPUT, "%s: not a regular file", path);
     else if (!read_block(fd, block))
-        st = mt_fail(err, MT_ERR_INPUT, "%s: no integrity seal in its first %d bytes (a %s written by an mpitrain "
-                     "before seals, or not by mpitrain, or damaged at its start)", path, MT_H5_SEAL_BYTES, kind);
+        st = mt_fail(err, MT_ERR_INPUT,
+                     "%s: no integrity seal in its first %d bytes (a %s written by an mpitrain "
+                     "before seals, or not by mpitrain, or damaged at its start)",
+                     path, MT_H5_SEAL_BYTES, kind);
     else if (sscanf(block + strlen(SEAL_MAGIC), "crc32 %8lx\nbytes %llu\n", &want_crc, &want_bytes) != 2)
         st = mt_fail(err, MT_ERR_INPUT, "%s: damaged %s: its integrity seal cannot be read", path, kind);
     else if ((unsigned long long)sb.st_size - MT_H5_SEAL_BYTES != want_bytes)
@@ -105,8 +107,10 @@ mt_status mt_h5_seal_verify(const char *path, const char *kind, mt_error *err)
             crc = crc_of(crc, buf, (size_t)got), at += got;
     }
     if (!st && crc != want_crc)
-        st = mt_fail(err, MT_ERR_INPUT, "%s: damaged %s: checksum mismatch: its contents do not match the CRC-32 its seal records "
-                     "(%08lx recorded, %08lx computed)", path, kind, want_crc, crc);
+        st = mt_fail(err, MT_ERR_INPUT,
+                     "%s: damaged %s: checksum mismatch: its contents do not match the CRC-32 its seal records "
+                     "(%08lx recorded, %08lx computed)",
+                     path, kind, want_crc, crc);
     free(buf);
     close(fd);
     return st;

@@ -103,8 +103,7 @@ herr_t mt_h5w_rows(hid_t d, hid_t memtype, uint64_t first, uint64_t count, uint6
     return rc;
 }
 
-mt_status mt_h5w_allocated(mt_h5w *w, const char *name, mt_h5w_type type, int rank, const uint64_t *dims,
-                           mt_error *err)
+mt_status mt_h5w_allocated(mt_h5w *w, const char *name, mt_h5w_type type, int rank, const uint64_t *dims, mt_error *err)
 {
     hid_t dcpl = H5Pcreate(H5P_DATASET_CREATE), lcpl = H5Pcreate(H5P_LINK_CREATE);
     hid_t ds = -1;

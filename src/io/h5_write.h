@@ -17,9 +17,9 @@
 
 /* An output file being written. */
 typedef struct mt_h5w {
-    const char *out;      /* final path (borrowed) */
-    mt_atomic_file tmp;   /* the temporary it is written as */
-    hid_t file;           /* -1 when closed */
+    const char *out;    /* final path (borrowed) */
+    mt_atomic_file tmp; /* the temporary it is written as */
+    hid_t file;         /* -1 when closed */
 } mt_h5w;
 
 /* Creates the temporary of out (core/atomic_file.h) and opens it with HDF5. With

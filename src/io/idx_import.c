@@ -24,17 +24,17 @@
 #define MAGIC_IMAGES 0x00000803u
 #define MAGIC_LABELS 0x00000801u
 #define MAX_ITEM_BYTES ((uint64_t)1 << 40)
-#define BLOCK_BYTES ((size_t)4 << 20)  /* bytes per streamed block */
+#define BLOCK_BYTES ((size_t)4 << 20) /* bytes per streamed block */
 
 /* One open IDX file: header parsed, positioned at the first data byte. */
 typedef struct idx_file {
     const char *path;
     gzFile gz;
-    uint64_t items;       /* dims[0] */
-    uint64_t item_bytes;  /* product of the other dims */
+    uint64_t items;      /* dims[0] */
+    uint64_t item_bytes; /* product of the other dims */
     hsize_t dims[3];
     int rank;
-    int cut;              /* the gzip stream ended early (zlib: unexpected end of file) */
+    int cut; /* the gzip stream ended early (zlib: unexpected end of file) */
 } idx_file;
 
 /* The output being written. */
@@ -58,12 +58,12 @@ static int64_t gz_read(idx_file *f, void *buf, size_t size, mt_error *err)
         if (got > 0) {
             done += (size_t)got;
         } else if (code == Z_OK || code == Z_BUF_ERROR) {
-            f->cut = code == Z_BUF_ERROR;  /* a gzip stream cut short: the callers report a truncation */
+            f->cut = code == Z_BUF_ERROR; /* a gzip stream cut short: the callers report a truncation */
             break;
         } else {
             size_t plen = strlen(f->path);
             if (!strncmp(msg, f->path, plen) && !strncmp(msg + plen, ": ", 2))
-                msg += plen + 2;  /* zlib prefixes the path, which the message already names */
+                msg += plen + 2; /* zlib prefixes the path, which the message already names */
             mt_fail(err, MT_ERR_INPUT, "%s: read error: %s", f->path, code == Z_ERRNO ? strerror(errno) : msg);
             return -1;
         }
@@ -84,7 +84,7 @@ static mt_status check_dims(idx_file *f, mt_error *err)
         if (f->dims[d] == 0)
             return mt_fail(err, MT_ERR_INPUT, "%s: dimension %d in the header is 0", f->path, d);
     for (int d = 1; d < f->rank; d++)
-        f->item_bytes *= f->dims[d];  /* at most 2^64 - 1: two 32-bit factors */
+        f->item_bytes *= f->dims[d]; /* at most 2^64 - 1: two 32-bit factors */
     f->items = f->dims[0];
     if (f->item_bytes > MAX_ITEM_BYTES || f->items > UINT64_MAX / f->item_bytes)
         return mt_fail(err, MT_ERR_INPUT, "%s: header dimensions %llu x %llu are too large", f->path,
@@ -190,8 +190,8 @@ static mt_status check_label_range(const writer *w, const idx_file *f, const uns
 {
     for (size_t i = 0; i < n; i++)
         if (w->n_classes > 0 && in[i] >= w->n_classes)
-            return mt_fail(err, MT_ERR_INPUT, "%s: item %llu has label %d, but only %d class names were given",
-                           f->path, (unsigned long long)(first + i), (int)in[i], w->n_classes);
+            return mt_fail(err, MT_ERR_INPUT, "%s: item %llu has label %d, but only %d class names were given", f->path,
+                           (unsigned long long)(first + i), (int)in[i], w->n_classes);
     return MT_OK;
 }
 
@@ -229,15 +229,14 @@ static mt_status copy_labels(writer *w, hid_t g, const char *split, idx_file *f,
  * per item), then the images are streamed and only the kept items written; labels become the position
  * of their class in the keep list. */
 typedef struct subset {
-    unsigned char *labels;  /* [items] labels as read */
-    uint64_t kept;          /* items kept */
+    unsigned char *labels; /* [items] labels as read */
+    uint64_t kept;         /* items kept */
 } subset;
 
 static mt_status read_subset_labels(writer *w, idx_file *f, subset *s, mt_error *err)
 {
     if (!(s->labels = malloc(f->items)))
-        return mt_fail(err, MT_ERR_NOMEM, "%s: out of memory for %llu labels", f->path,
-                       (unsigned long long)f->items);
+        return mt_fail(err, MT_ERR_NOMEM, "%s: out of memory for %llu labels", f->path, (unsigned long long)f->items);
     mt_status st = read_data(f, s->labels, f->items, 0, err);
     if (st == MT_OK)
         st = check_label_range(w, f, s->labels, 0, f->items, err);
@@ -261,16 +260,14 @@ static mt_status write_subset_labels(writer *w, hid_t g, const char *split, cons
         if (w->new_label[s->labels[i]] >= 0)
             y[n++] = w->new_label[s->labels[i]];
     hid_t d = mt_h5w_dataset(g, "y", H5T_STD_I32LE, 1, &s->kept);
-    mt_status st = d < 0 || mt_h5w_rows(d, H5T_NATIVE_INT32, 0, n, 1, y) < 0 ? mt_h5w_error(&w->h5, what, err)
-                                                                                : MT_OK;
+    mt_status st = d < 0 || mt_h5w_rows(d, H5T_NATIVE_INT32, 0, n, 1, y) < 0 ? mt_h5w_error(&w->h5, what, err) : MT_OK;
     if (d >= 0)
         H5Dclose(d);
     free(y);
     return st;
 }
 
-static mt_status write_subset_images(writer *w, hid_t g, const char *split, idx_file *f, const subset *s,
-                                     mt_error *err)
+static mt_status write_subset_images(writer *w, hid_t g, const char *split, idx_file *f, const subset *s, mt_error *err)
 {
     char what[300];
     snprintf(what, sizeof what, "/%s/x", split);
@@ -317,7 +314,7 @@ static mt_status write_split(writer *w, const char *split, idx_file *images, idx
     hid_t g = H5Gcreate2(w->h5.file, split, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
     char what[300];
     snprintf(what, sizeof what, "/%s", split);
-    mt_status st = g < 0        ? mt_h5w_error(&w->h5, what, err)
+    mt_status st = g < 0       ? mt_h5w_error(&w->h5, what, err)
                    : w->n_keep ? write_split_subset(w, g, split, images, labels, err)
                                : copy_images(w, g, split, images, err);
     if (st == MT_OK && !w->n_keep)
@@ -345,8 +342,8 @@ static mt_status open_pair(idx_file *images, idx_file *labels, const char *image
 }
 
 /* Writes every split and the attributes into the temporary file, then renames it into place. */
-static mt_status write_output(writer *w, idx_file *f, int with_test, const char *const *class_names,
-                              int n_class_names, const char *source, mt_error *err)
+static mt_status write_output(writer *w, idx_file *f, int with_test, const char *const *class_names, int n_class_names,
+                              const char *source, mt_error *err)
 {
     mt_status st = mt_h5w_create(&w->h5, w->h5.out, 0, err);
     if (st != MT_OK)
@@ -365,8 +362,8 @@ static mt_status write_output(writer *w, idx_file *f, int with_test, const char 
 
 /* Checks the keep list (distinct labels in [0, 256), below n_class_names when names are given) and fills
  * the label map and the output class names (the given names of the kept classes, else their numbers). */
-static mt_status setup_keep(writer *w, const int *keep, int n_keep, const char *const *class_names,
-                            int n_class_names, const char **kept_names, char (*numbers)[12], mt_error *err)
+static mt_status setup_keep(writer *w, const int *keep, int n_keep, const char *const *class_names, int n_class_names,
+                            const char **kept_names, char (*numbers)[12], mt_error *err)
 {
     for (int c = 0; c < 256; c++)
         w->new_label[c] = n_keep > 0 ? -1 : c;

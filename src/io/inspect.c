@@ -17,10 +17,10 @@
 #include "core/error.h"
 #include "io/h5_check.h"
 
-#define MAX_VALUES 16         /* numeric arrays up to this many elements are printed in full */
-#define MAX_ATTR_CHARS 400    /* string attributes are cut after this many characters */
-#define MAX_CLASSES 1024      /* labels counted one by one; larger ones are counted together */
-#define MAX_HIST_LINES 64     /* histogram lines printed at most */
+#define MAX_VALUES 16      /* numeric arrays up to this many elements are printed in full */
+#define MAX_ATTR_CHARS 400 /* string attributes are cut after this many characters */
+#define MAX_CLASSES 1024   /* labels counted one by one; larger ones are counted together */
+#define MAX_HIST_LINES 64  /* histogram lines printed at most */
 #define MAX_DEPTH 32
 #define MAX_TEXT_BYTES ((size_t)64 << 20) /* a stored text (a checkpoint's config) read at most this long */
 
@@ -29,13 +29,13 @@ typedef struct printer {
     const char *path;
     hid_t file;
     int n_names;
-    char (*names)[64];    /* the file's "classes" attribute */
+    char (*names)[64]; /* the file's "classes" attribute */
 } printer;
 
 /* A group being listed, for the member callback. */
 typedef struct group_walk {
     printer *p;
-    const char *path;     /* "/" or "/train" */
+    const char *path; /* "/" or "/train" */
     int depth;
 } group_walk;
 
@@ -48,16 +48,36 @@ static void type_name(hid_t t, char *buf, size_t size)
     case H5T_INTEGER:
         snprintf(buf, size, "%sint%zu", H5Tget_sign(t) == H5T_SGN_NONE ? "u" : "", bits);
         break;
-    case H5T_FLOAT: snprintf(buf, size, "float%zu", bits); break;
-    case H5T_STRING: snprintf(buf, size, "string"); break;
-    case H5T_COMPOUND: snprintf(buf, size, "compound(%d fields)", H5Tget_nmembers(t)); break;
-    case H5T_ENUM: snprintf(buf, size, "enum"); break;
-    case H5T_ARRAY: snprintf(buf, size, "array"); break;
-    case H5T_VLEN: snprintf(buf, size, "vlen"); break;
-    case H5T_REFERENCE: snprintf(buf, size, "reference"); break;
-    case H5T_OPAQUE: snprintf(buf, size, "opaque"); break;
-    case H5T_BITFIELD: snprintf(buf, size, "bitfield%zu", bits); break;
-    default: snprintf(buf, size, "unknown type"); break;
+    case H5T_FLOAT:
+        snprintf(buf, size, "float%zu", bits);
+        break;
+    case H5T_STRING:
+        snprintf(buf, size, "string");
+        break;
+    case H5T_COMPOUND:
+        snprintf(buf, size, "compound(%d fields)", H5Tget_nmembers(t));
+        break;
+    case H5T_ENUM:
+        snprintf(buf, size, "enum");
+        break;
+    case H5T_ARRAY:
+        snprintf(buf, size, "array");
+        break;
+    case H5T_VLEN:
+        snprintf(buf, size, "vlen");
+        break;
+    case H5T_REFERENCE:
+        snprintf(buf, size, "reference");
+        break;
+    case H5T_OPAQUE:
+        snprintf(buf, size, "opaque");
+        break;
+    case H5T_BITFIELD:
+        snprintf(buf, size, "bitfield%zu", bits);
+        break;
+    default:
+        snprintf(buf, size, "unknown type");
+        break;
     }
 }
 

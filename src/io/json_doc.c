@@ -198,7 +198,8 @@ static void write_value(FILE *f, const json_t *v, int level, int levels)
         json_t *member;
         int first = 1;
         fputc('{', f);
-        json_object_foreach((json_t *)v, key, member) {
+        json_object_foreach((json_t *)v, key, member)
+        {
             separate(f, first, level + 1, levels);
             first = 0;
             write_key(f, key);
@@ -214,7 +215,8 @@ static void write_value(FILE *f, const json_t *v, int level, int levels)
         size_t i;
         json_t *element;
         fputc('[', f);
-        json_array_foreach(v, i, element) {
+        json_array_foreach(v, i, element)
+        {
             separate(f, i == 0, level + 1, levels);
             write_value(f, element, level + 1, levels);
         }

@@ -23,15 +23,15 @@
  * and closed in order, then mt_json_take. After a failed allocation (or nesting deeper than
  * MT_JSON_DEPTH) every call does nothing and mt_json_take returns NULL. */
 typedef struct mt_json {
-    json_t *open[MT_JSON_DEPTH];    /* the open object or array of each level; open[0] is the root */
-    int depth;                      /* open levels */
+    json_t *open[MT_JSON_DEPTH]; /* the open object or array of each level; open[0] is the root */
+    int depth;                   /* open levels */
     int failed;
 } mt_json;
 
 /* Starts a document whose root is an object ('{') or an array ('['). */
 void mt_json_begin(mt_json *j, char bracket);
-void mt_json_string(mt_json *j, const char *key, const char *value);   /* value NULL: null */
-void mt_json_number(mt_json *j, const char *key, double value);        /* NaN, +-Inf: null */
+void mt_json_string(mt_json *j, const char *key, const char *value); /* value NULL: null */
+void mt_json_number(mt_json *j, const char *key, double value);      /* NaN, +-Inf: null */
 void mt_json_integer(mt_json *j, const char *key, long long value);
 void mt_json_bool(mt_json *j, const char *key, int value);
 /* Opens an object ('{') or an array ('[') as the next value; mt_json_close ends the innermost one. */

@@ -108,12 +108,20 @@ mt_status mt_png_write_grid(const char *path, const float *images, int n, int ch
                             float lo, float hi, mt_error *err)
 {
     if (!path || !images || n < 1 || h < 1 || w < 1 || cols < 1 || (channels != 1 && channels != 3))
-        return mt_fail(err, MT_ERR_INTERNAL, "png grid: %d images of %dx%dx%d in %d columns: expected at least one "
-                       "image of 1 or 3 channels, sizes and columns >= 1", n, channels, h, w, cols);
+        return mt_fail(err, MT_ERR_INTERNAL,
+                       "png grid: %d images of %dx%dx%d in %d columns: expected at least one "
+                       "image of 1 or 3 channels, sizes and columns >= 1",
+                       n, channels, h, w, cols);
     if (!isfinite(lo) || !isfinite(hi) || !(hi > lo))
         return mt_fail(err, MT_ERR_INTERNAL, "png grid: value range [%g, %g] is not an interval", lo, hi);
-    grid g = {.images = images, .n = n, .channels = channels, .h = h, .w = w, .cols = cols < n ? cols : n,
-              .lo = lo, .scale = 255.0f / (hi - lo)};
+    grid g = {.images = images,
+              .n = n,
+              .channels = channels,
+              .h = h,
+              .w = w,
+              .cols = cols < n ? cols : n,
+              .lo = lo,
+              .scale = 255.0f / (hi - lo)};
     g.rows = (n + g.cols - 1) / g.cols;
     g.width = (long)g.cols * (w + B) + B;
     g.height = (long)g.rows * (h + B) + B;

@@ -50,7 +50,8 @@ mt_status mt_predictions_write_h5(const char *path, const mt_prediction_file *f,
                      (f->input && mt_h5w_strings(w.file, "input", &f->input, -1) < 0) ||
                      (f->split && mt_h5w_strings(w.file, "split", &f->split, -1) < 0) ||
                      (f->classes && f->n_classes > 0 && mt_h5w_strings(w.file, "classes", f->classes, f->n_classes) < 0)
-                 ? -1 : 0;
+                 ? -1
+                 : 0;
     if (rc < 0) {
         st = mt_h5w_error(&w, what, err);
         mt_h5w_abort(&w);
@@ -71,8 +72,9 @@ static void csv_header(FILE *out, const mt_prediction_file *f)
             fprintf(out, f->target_k == 1 ? ",y" : ",y%d", j);
     if (f->predicted)
         fprintf(out, ",predicted");
-    const char *prefix = !strcmp(f->values_name, "probabilities") ? "p" : !strcmp(f->values_name, "scores") ? "score"
-                                                                                                           : "out";
+    const char *prefix = !strcmp(f->values_name, "probabilities") ? "p"
+                         : !strcmp(f->values_name, "scores")      ? "score"
+                                                                  : "out";
     for (int j = 0; j < f->k; j++)
         fprintf(out, ",%s%d", prefix, j);
     fputc('\n', out);

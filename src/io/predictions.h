@@ -9,16 +9,16 @@
 
 /* What to write. Arrays are borrowed; NULL ones are left out. */
 typedef struct mt_prediction_file {
-    uint64_t n;                   /* rows */
-    int k;                        /* outputs per row */
-    const float *values;          /* [n, k] */
-    const char *values_name;      /* "probabilities" (classifier with softmax/sigmoid output), "scores" or "outputs" */
-    const int32_t *predicted;     /* [n] decided class, or NULL */
-    const uint64_t *rows;         /* [n] row of the input split, or NULL */
-    const int32_t *y_class;       /* [n] class labels of the input, or NULL */
-    const float *y_target;        /* [n, target_k] float targets of the input, or NULL */
+    uint64_t n;               /* rows */
+    int k;                    /* outputs per row */
+    const float *values;      /* [n, k] */
+    const char *values_name;  /* "probabilities" (classifier with softmax/sigmoid output), "scores" or "outputs" */
+    const int32_t *predicted; /* [n] decided class, or NULL */
+    const uint64_t *rows;     /* [n] row of the input split, or NULL */
+    const int32_t *y_class;   /* [n] class labels of the input, or NULL */
+    const float *y_target;    /* [n, target_k] float targets of the input, or NULL */
     int target_k;
-    const char *const *classes;   /* class names (n_classes of them), or NULL */
+    const char *const *classes; /* class names (n_classes of them), or NULL */
     int n_classes;
     const char *checkpoint, *input, *split; /* recorded as attributes (HDF5) */
 } mt_prediction_file;

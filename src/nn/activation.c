@@ -11,7 +11,6 @@
 #include <stdio.h>
 #include <string.h>
 
-
 /* glibc's <bits/math-vector.h> declares the SIMD variants only under -ffast-math; declaring them here
  * (the same attribute the header uses) lets the loops vectorize with exact IEEE semantics otherwise. */
 #if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__GLIBC__) && \

@@ -11,17 +11,17 @@ typedef enum mt_activation_kind {
     MT_ACT_SIGMOID,
     MT_ACT_TANH,
     MT_ACT_SOFTMAX,
-    MT_ACT_LEAKY_RELU,  /* x > 0 ? x : alpha x (torch.nn.LeakyReLU negative_slope, Keras negative_slope) */
-    MT_ACT_GELU,        /* x Phi(x), the exact (erf) form of torch.nn.GELU() */
-    MT_ACT_STEP,        /* x > threshold ? 1 : 0; zero gradient: nothing before it can be trained */
+    MT_ACT_LEAKY_RELU, /* x > 0 ? x : alpha x (torch.nn.LeakyReLU negative_slope, Keras negative_slope) */
+    MT_ACT_GELU,       /* x Phi(x), the exact (erf) form of torch.nn.GELU() */
+    MT_ACT_STEP,       /* x > threshold ? 1 : 0; zero gradient: nothing before it can be trained */
     MT_ACT_COUNT
 } mt_activation_kind;
 
 /* An activation with its parameters. */
 typedef struct mt_activation {
     mt_activation_kind kind;
-    float alpha;      /* leaky_relu slope for x <= 0, >= 0 (default 0.01) */
-    float threshold;  /* step threshold (default 0) */
+    float alpha;     /* leaky_relu slope for x <= 0, >= 0 (default 0.01) */
+    float threshold; /* step threshold (default 0) */
 } mt_activation;
 
 #define MT_LEAKY_RELU_ALPHA 0.01

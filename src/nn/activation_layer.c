@@ -18,11 +18,11 @@
 #include "nn/layer.h"
 
 typedef struct act_opts {
-    char name[MT_NAME_MAX];                    /* `activation` layer: the activation's (canonical) name */
+    char name[MT_NAME_MAX];                     /* `activation` layer: the activation's (canonical) name */
     const mt_node *alpha_node, *threshold_node; /* `activation` layer: parameters, checked against the name */
-    double alpha, threshold;                   /* shorthand layers */
-    mt_activation act;                         /* resolved in setup */
-    int width;                                 /* softmax: length of the last axis */
+    double alpha, threshold;                    /* shorthand layers */
+    mt_activation act;                          /* resolved in setup */
+    int width;                                  /* softmax: length of the last axis */
 } act_opts;
 
 static const mt_option generic_options[] = {
@@ -76,8 +76,7 @@ static mt_status generic_params(mt_layer *l, act_opts *o, mt_error *err)
     }
     if (o->threshold_node) {
         if (o->act.kind != MT_ACT_STEP)
-            return mt_fail(err, MT_ERR_CONFIG, "%s.threshold: applies only to step, not to %s", l->section,
-                           o->name);
+            return mt_fail(err, MT_ERR_CONFIG, "%s.threshold: applies only to step, not to %s", l->section, o->name);
         mt_status st = node_number(o->threshold_node, l->section, "threshold", -HUGE_VAL, &v, err);
         if (st)
             return st;
@@ -163,15 +162,15 @@ int mt_activation_warning(const mt_layer *l, char *buf, size_t size)
     return 1;
 }
 
-#define ACT_LAYER(var, cname, table, text)                                                                   \
-    const mt_layer_ops var = {                                                                               \
-        .name = cname,                                                                                       \
-        .options = table,                                                                                    \
-        .options_size = sizeof(act_opts),                                                                    \
-        .doc = text,                                                                                         \
-        .setup = act_setup,                                                                                  \
-        .forward = act_forward,                                                                              \
-        .backward = act_backward,                                                                            \
+#define ACT_LAYER(var, cname, table, text) \
+    const mt_layer_ops var = {             \
+        .name = cname,                     \
+        .options = table,                  \
+        .options_size = sizeof(act_opts),  \
+        .doc = text,                       \
+        .setup = act_setup,                \
+        .forward = act_forward,            \
+        .backward = act_backward,          \
     }
 
 ACT_LAYER(mt_activation_layer, "activation", generic_options,

@@ -25,8 +25,14 @@ mt_status mt_affine_params(mt_layer *l, const mt_affine_spec *s, mt_error *err)
     for (int i = 0; i < s->rank; i++)
         size *= (size_t)s->shape[i];
     mt_tensor_desc *w = &l->tensors[0];
-    *w = (mt_tensor_desc){.name = "weight", .rank = s->rank, .offset = 0, .size = size, .fan_in = s->fan_in,
-                          .fan_out = s->fan_out, .l1 = (float)o->l1, .l2 = (float)o->l2};
+    *w = (mt_tensor_desc){.name = "weight",
+                          .rank = s->rank,
+                          .offset = 0,
+                          .size = size,
+                          .fan_in = s->fan_in,
+                          .fan_out = s->fan_out,
+                          .l1 = (float)o->l1,
+                          .l2 = (float)o->l2};
     memcpy(w->shape, s->shape, (size_t)s->rank * sizeof *s->shape);
     mt_status st = mt_layer_set_init(l, w, kinit, "kernel_initializer", err);
     if (st)
@@ -35,8 +41,13 @@ mt_status mt_affine_params(mt_layer *l, const mt_affine_spec *s, mt_error *err)
     l->n_params = w->size;
     if (o->use_bias) {
         mt_tensor_desc *b = &l->tensors[1];
-        *b = (mt_tensor_desc){.name = "bias", .rank = 1, .shape = {s->units}, .offset = w->size,
-                              .size = (size_t)s->units, .fan_in = s->fan_in, .fan_out = s->fan_out};
+        *b = (mt_tensor_desc){.name = "bias",
+                              .rank = 1,
+                              .shape = {s->units},
+                              .offset = w->size,
+                              .size = (size_t)s->units,
+                              .fan_in = s->fan_in,
+                              .fan_out = s->fan_out};
         if ((st = mt_layer_set_init(l, b, binit, "bias_initializer", err)))
             return st;
         l->n_tensors = 2;

@@ -16,34 +16,42 @@ typedef struct mt_affine_opts {
     char kernel_initializer[MT_NAME_MAX]; /* "auto": he_uniform before relu, glorot_uniform otherwise */
     char bias_initializer[MT_NAME_MAX];
     int use_bias;
-    double l1, l2;                        /* the weight's penalties */
+    double l1, l2; /* the weight's penalties */
 } mt_affine_opts;
 
 /* The initializer names of the kernel_initializer docs. */
-#define MT_AFFINE_INITIALIZERS                                                                                   \
-    "auto (he_uniform after relu, glorot_uniform otherwise), zeros, ones, constant(v), uniform(low, high), "      \
+#define MT_AFFINE_INITIALIZERS                                                                               \
+    "auto (he_uniform after relu, glorot_uniform otherwise), zeros, ones, constant(v), uniform(low, high), " \
     "normal(mean, std), glorot_uniform, glorot_normal, he_uniform, he_normal, lecun_uniform, lecun_normal"
 
 /* The option-table entries of the common options, at the end of a layer's table, for the mt_affine_opts
  * member `field` of the option struct `type`; the docs of activation, kernel_initializer and use_bias are
  * the layer's. */
-#define MT_AFFINE_OPTIONS(type, field, activation_doc, kernel_doc, use_bias_doc)                                \
-    {"activation", MT_OPT_NAME, offsetof(type, field.activation), "linear", 0, 0, mt_activation_names,          \
-     activation_doc},                                                                                             \
-    {"kernel_initializer", MT_OPT_NAME, offsetof(type, field.kernel_initializer), "auto", 0, 0, NULL,           \
-     kernel_doc},                                                                                                 \
-    {"bias_initializer", MT_OPT_NAME, offsetof(type, field.bias_initializer), "zeros", 0, 0, NULL,              \
-     "bias initializer (same names)"},                                                                            \
-    {"use_bias", MT_OPT_BOOL, offsetof(type, field.use_bias), "true", 0, 0, NULL, use_bias_doc},                \
-    {"l1", MT_OPT_FLOAT, offsetof(type, field.l1), "0", 0, 1e6, NULL, "L1 penalty l1 * sum |W| added to the loss"}, \
-    {"l2", MT_OPT_FLOAT, offsetof(type, field.l2), "0", 0, 1e6, NULL, "L2 penalty l2 * sum W^2 added to the loss"}
+#define MT_AFFINE_OPTIONS(type, field, activation_doc, kernel_doc, use_bias_doc)                                        \
+    {                                                                                                                   \
+        "activation",        MT_OPT_NAME,   offsetof(type, field.activation), "linear", 0, 0,                           \
+        mt_activation_names, activation_doc},                                                                           \
+        {"kernel_initializer", MT_OPT_NAME, offsetof(type, field.kernel_initializer), "auto", 0, 0, NULL, kernel_doc},  \
+        {"bias_initializer",                                                                                            \
+         MT_OPT_NAME,                                                                                                   \
+         offsetof(type, field.bias_initializer),                                                                        \
+         "zeros",                                                                                                       \
+         0,                                                                                                             \
+         0,                                                                                                             \
+         NULL,                                                                                                          \
+         "bias initializer (same names)"},                                                                              \
+        {"use_bias", MT_OPT_BOOL, offsetof(type, field.use_bias), "true", 0, 0, NULL, use_bias_doc},                    \
+        {"l1", MT_OPT_FLOAT, offsetof(type, field.l1), "0", 0, 1e6, NULL, "L1 penalty l1 * sum |W| added to the loss"}, \
+    {                                                                                                                   \
+        "l2", MT_OPT_FLOAT, offsetof(type, field.l2), "0", 0, 1e6, NULL, "L2 penalty l2 * sum W^2 added to the loss"    \
+    }
 
 typedef struct mt_affine_spec {
-    int rank;                       /* the weight's shape (PyTorch's order) */
+    int rank; /* the weight's shape (PyTorch's order) */
     int64_t shape[4];
-    int units;                      /* the bias's length */
-    int fan_in, fan_out;            /* for the initializers */
-    const mt_affine_opts *opts;     /* the layer's common options */
+    int units;                  /* the bias's length */
+    int fan_in, fan_out;        /* for the initializers */
+    const mt_affine_opts *opts; /* the layer's common options */
 } mt_affine_spec;
 
 /* Sets l's tensor 0 ("weight") and, with use_bias, tensor 1 ("bias", after the weight), n_tensors,

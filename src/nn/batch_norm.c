@@ -30,10 +30,10 @@ static const mt_option bn_options[] = {
 
 typedef struct bn_state {
     int channels, spatial;
-    float *mean, *invstd;   /* [C] of the latest training batch (running statistics at inference) */
-    float *scale, *shift;   /* [C] y = scale x + shift; in backward dx = scale dy + shift x + bias */
-    float *bias;            /* [C] */
-    double *sums;           /* [2C + 1] reduction buffer */
+    float *mean, *invstd; /* [C] of the latest training batch (running statistics at inference) */
+    float *scale, *shift; /* [C] y = scale x + shift; in backward dx = scale dy + shift x + bias */
+    float *bias;          /* [C] */
+    double *sums;         /* [2C + 1] reduction buffer */
 } bn_state;
 
 /* Vectors of 16 floats (GCC vector extensions: one AVX-512 register, two AVX ones, or four SSE ones), read
@@ -73,16 +73,16 @@ static mt_status bn_setup(mt_layer *l, mt_error *err)
     l->state = s;
     l->out_shape = l->in_shape;
     l->out_size = l->in_size;
-    l->tensors[0] = (mt_tensor_desc){.name = "weight", .rank = 1, .shape = {c}, .offset = 0, .size = (size_t)c,
-                                     .init = "ones"};
-    l->tensors[1] = (mt_tensor_desc){.name = "bias", .rank = 1, .shape = {c}, .offset = (size_t)c,
-                                     .size = (size_t)c, .init = "zeros"};
+    l->tensors[0] = (mt_tensor_desc){
+        .name = "weight", .rank = 1, .shape = {c}, .offset = 0, .size = (size_t)c, .init = "ones"};
+    l->tensors[1] = (mt_tensor_desc){
+        .name = "bias", .rank = 1, .shape = {c}, .offset = (size_t)c, .size = (size_t)c, .init = "zeros"};
     l->n_tensors = 2;
     l->n_params = 2 * (size_t)c;
-    l->buffer_tensors[0] = (mt_tensor_desc){.name = "running_mean", .rank = 1, .shape = {c}, .offset = 0,
-                                            .size = (size_t)c, .init = "zeros"};
-    l->buffer_tensors[1] = (mt_tensor_desc){.name = "running_var", .rank = 1, .shape = {c}, .offset = (size_t)c,
-                                            .size = (size_t)c, .init = "ones"};
+    l->buffer_tensors[0] = (mt_tensor_desc){
+        .name = "running_mean", .rank = 1, .shape = {c}, .offset = 0, .size = (size_t)c, .init = "zeros"};
+    l->buffer_tensors[1] = (mt_tensor_desc){
+        .name = "running_var", .rank = 1, .shape = {c}, .offset = (size_t)c, .size = (size_t)c, .init = "ones"};
     l->n_buffer_tensors = 2;
     l->n_buffers = 2 * (size_t)c;
     l->scratch_per_sample = 0; /* backward recomputes the normalized input from x */
@@ -156,8 +156,8 @@ static mt_status reduce(const mt_layer *l, const mt_pass *pass, double *sums, mt
 }
 
 /* y = a[c] x + b[c] per channel c (and, with u, + c[c] u: y = a x + b u + c). */
-static void affine(const bn_state *s, const float *x, const float *u, float *y, int n, const float *a,
-                   const float *b, const float *c)
+static void affine(const bn_state *s, const float *x, const float *u, float *y, int n, const float *a, const float *b,
+                   const float *c)
 {
     int C = s->channels, P = s->spatial;
     if (P == 1) {

@@ -92,28 +92,28 @@ enum { NR = 2 * VL };
  * padding, output [OH, OW]. */
 typedef struct geom {
     int C, H, W, F, kh, kw, sh, sw, pt, pl, OH, OW, K; /* K = C kh kw */
-    int ptile;          /* positions per tile, a multiple of NR */
-    int shifted;        /* stride 1, OW == W, OH OW >= 16: the masked vector im2col (AVX-512 only) */
-    size_t words;       /* per kernel offset in bits */
-    uint64_t *bits;     /* [kh kw][words]: bit r set where output position r of a sample reads inside the
+    int ptile;                                         /* positions per tile, a multiple of NR */
+    int shifted;    /* stride 1, OW == W, OH OW >= 16: the masked vector im2col (AVX-512 only) */
+    size_t words;   /* per kernel offset in bits */
+    uint64_t *bits; /* [kh kw][words]: bit r set where output position r of a sample reads inside the
                            image at that kernel offset */
 } geom;
 
 /* The layer's geometry and its buffers (one allocation, freed with the model). A operands and products
  * have their rows padded to multiples of MR, dY^T and dW^T their columns to multiples of NR. */
 typedef struct conv_state {
-    geom g;            /* the convolution */
-    geom t;            /* with stride 1: its transpose, dY [F, OH, OW] -> dX [C, H, W] */
-    int by_conv;       /* stride 1: dX = t(dY); else dcols and col2im */
+    geom g;      /* the convolution */
+    geom t;      /* with stride 1: its transpose, dY [F, OH, OW] -> dX [C, H, W] */
+    int by_conv; /* stride 1: dX = t(dY); else dcols and col2im */
     int Kr, Fr, Fp, Cr;
-    float *cols;       /* panels [ptile / NR][K][NR] of a tile (also of t); col2im: dcols [Kr][g.ptile] */
-    float *ybuf;       /* [Fr][ptile] product of a tile (also of t: [Cr]); in backward dY [F][g.ptile] */
-    float *wp;         /* forward weights, packed [Fr / MR][K][MR] */
-    float *wtp;        /* by_conv: t's weights packed [Cr / MR][F kh kw][MR]; else W^T [Kr][F] */
-    float *dyt;        /* [g.ptile][Fp] dY^T of a tile */
-    float *dwt;        /* [Kr][Fp] dW^T summed over the tiles of a batch */
-    long *lane_base;   /* [ptile] generic im2col and col2im: per position of a tile, the offset of its */
-    int *lane_ih;      /* sample and the top-left input row and column of its window */
+    float *cols;     /* panels [ptile / NR][K][NR] of a tile (also of t); col2im: dcols [Kr][g.ptile] */
+    float *ybuf;     /* [Fr][ptile] product of a tile (also of t: [Cr]); in backward dY [F][g.ptile] */
+    float *wp;       /* forward weights, packed [Fr / MR][K][MR] */
+    float *wtp;      /* by_conv: t's weights packed [Cr / MR][F kh kw][MR]; else W^T [Kr][F] */
+    float *dyt;      /* [g.ptile][Fp] dY^T of a tile */
+    float *dwt;      /* [Kr][Fp] dW^T summed over the tiles of a batch */
+    long *lane_base; /* [ptile] generic im2col and col2im: per position of a tile, the offset of its */
+    int *lane_ih;    /* sample and the top-left input row and column of its window */
     int *lane_iw;
 } conv_state;
 
@@ -132,10 +132,10 @@ static const mt_option conv_options[] = {
     {"padding", MT_OPT_NODE, offsetof(conv_opts, padding), "valid", 0, 0, NULL,
      "valid (none), same (output size ceil(input / stride); extra row and column at the bottom and right), "
      "or zeros on each side: p or [ph, pw]"},
-    MT_AFFINE_OPTIONS(conv_opts, affine,
-                      "activation applied to the output (softmax: over the whole output of a sample)",
-                      "weight initializer (as dense; fan_in = C kh kw, fan_out = filters kh kw): "
-                      MT_AFFINE_INITIALIZERS, "add a learned bias per filter"),
+    MT_AFFINE_OPTIONS(
+        conv_opts, affine, "activation applied to the output (softmax: over the whole output of a sample)",
+        "weight initializer (as dense; fan_in = C kh kw, fan_out = filters kh kw): " MT_AFFINE_INITIALIZERS,
+        "add a learned bias per filter"),
     MT_OPT_END,
 };
 
@@ -211,8 +211,18 @@ static mt_status alloc_state(mt_layer *l, const geom *g0, mt_error *err)
     size_t nbits = geom_bits(g, NULL), ncols = (size_t)rows * g->ptile, nybuf = (size_t)s.Fr * g->ptile;
     size_t nwt = (size_t)s.Kr * g->F, lanes = (size_t)g->ptile;
     if (s.by_conv) {
-        *t = (geom){.C = g->F, .H = g->OH, .W = g->OW, .F = g->C, .kh = g->kh, .kw = g->kw, .sh = 1, .sw = 1,
-                    .pt = g->kh - 1 - g->pt, .pl = g->kw - 1 - g->pl, .OH = g->H, .OW = g->W,
+        *t = (geom){.C = g->F,
+                    .H = g->OH,
+                    .W = g->OW,
+                    .F = g->C,
+                    .kh = g->kh,
+                    .kw = g->kw,
+                    .sh = 1,
+                    .sw = 1,
+                    .pt = g->kh - 1 - g->pt,
+                    .pl = g->kw - 1 - g->pl,
+                    .OH = g->H,
+                    .OW = g->W,
                     .K = g->F * g->kh * g->kw};
         t->ptile = tile_positions(t->K > s.Cr ? t->K : s.Cr);
         t->shifted = t->OW == t->W && (long)t->OH * t->OW >= 16;
@@ -228,8 +238,8 @@ static mt_status alloc_state(mt_layer *l, const geom *g0, mt_error *err)
     for (int i = 0; i < 6; i++)
         total += (sizes[i] + 15) / 16 * 16;
     if (total > ((size_t)1 << 28))
-        return mt_fail(err, MT_ERR_CONFIG, "%s: %d filters of %dx%dx%d need %zu MiB of buffers; too large",
-                       l->section, g->F, g->C, g->kh, g->kw, total >> 18);
+        return mt_fail(err, MT_ERR_CONFIG, "%s: %d filters of %dx%dx%d need %zu MiB of buffers; too large", l->section,
+                       g->F, g->C, g->kh, g->kw, total >> 18);
     size_t head = (sizeof s + 63) / 64 * 64;
     size_t bytes = head + 64 + total * sizeof(float) + nbits * sizeof(uint64_t) +
                    lanes * (sizeof(long) + 2 * sizeof(int));
@@ -260,8 +270,10 @@ static mt_status conv_setup(mt_layer *l, mt_error *err)
     geom g = {0};
     int k[2] = {0}, s[2] = {0}, in[2] = {0}, pad[4] = {0};
     if (l->in_shape.n != 2 && l->in_shape.n != 3)
-        return mt_fail(err, MT_ERR_CONFIG, "%s: expects samples of shape [channels, height, width] or [height, "
-                       "width], got %d dimensions", l->section, l->in_shape.n);
+        return mt_fail(err, MT_ERR_CONFIG,
+                       "%s: expects samples of shape [channels, height, width] or [height, "
+                       "width], got %d dimensions",
+                       l->section, l->in_shape.n);
     int r = l->in_shape.n;
     g.C = r == 3 ? l->in_shape.v[0] : 1;
     g.H = in[0] = l->in_shape.v[r - 2];
@@ -275,9 +287,10 @@ static mt_status conv_setup(mt_layer *l, mt_error *err)
         return st;
     for (int d = 0; d < 2; d++)
         if ((long)in[d] + pad[2 * d] + pad[2 * d + 1] < k[d])
-            return mt_fail(err, MT_ERR_CONFIG, "%s.kernel_size: the kernel (%dx%d) is larger than the padded "
-                           "input (%ldx%ld)", l->section, k[0], k[1], (long)in[0] + pad[0] + pad[1],
-                           (long)in[1] + pad[2] + pad[3]);
+            return mt_fail(err, MT_ERR_CONFIG,
+                           "%s.kernel_size: the kernel (%dx%d) is larger than the padded "
+                           "input (%ldx%ld)",
+                           l->section, k[0], k[1], (long)in[0] + pad[0] + pad[1], (long)in[1] + pad[2] + pad[3]);
     g.F = o->filters, g.kh = k[0], g.kw = k[1], g.sh = s[0], g.sw = s[1], g.pt = pad[0], g.pl = pad[2];
     g.OH = (int)(((long)g.H + pad[0] + pad[1] - g.kh) / g.sh + 1);
     g.OW = (int)(((long)g.W + pad[2] + pad[3] - g.kw) / g.sw + 1);
@@ -288,9 +301,14 @@ static mt_status conv_setup(mt_layer *l, mt_error *err)
     g.K = (int)K;
     l->out_shape = (mt_ints){.n = 3, .v = {g.F, g.OH, g.OW}};
     l->out_size = out;
-    st = mt_affine_params(l, &(mt_affine_spec){.rank = 4, .shape = {g.F, g.C, g.kh, g.kw}, .units = g.F,
-                                               .fan_in = g.K, .fan_out = g.F * g.kh * g.kw,
-                                               .opts = &o->affine}, err);
+    st = mt_affine_params(l,
+                          &(mt_affine_spec){.rank = 4,
+                                            .shape = {g.F, g.C, g.kh, g.kw},
+                                            .units = g.F,
+                                            .fan_in = g.K,
+                                            .fan_out = g.F * g.kh * g.kw,
+                                            .opts = &o->affine},
+                          err);
     return st ? st : alloc_state(l, &g, err);
 }
 
@@ -329,8 +347,8 @@ static void product_packed(int m, int P, int K, const float *ap, const float *co
             const int kn = K - k0 < kc ? K - k0 : kc; /* equal parts of at most KC rows */
             const float *b = cols + (size_t)j * K * NR + (size_t)k0 * NR;
             for (int i = 0; i < m; i += MR)
-                block_packed(kn, ap + (size_t)i * K + (size_t)k0 * MR, b, c + (size_t)i * ldc + (size_t)j * NR,
-                             ldc, k0 > 0);
+                block_packed(kn, ap + (size_t)i * K + (size_t)k0 * MR, b, c + (size_t)i * ldc + (size_t)j * NR, ldc,
+                             k0 > 0);
         }
 }
 
@@ -381,8 +399,7 @@ static void block(int kn, const float *a, size_t lda, const float *b, size_t ldb
     }
 }
 
-static void product(int m, int n, int k, const float *a, size_t lda, const float *b, size_t ldb, float *c,
-                    size_t ldc)
+static void product(int m, int n, int k, const float *a, size_t lda, const float *b, size_t ldb, float *c, size_t ldc)
 {
     for (int j = 0; j < n; j += NR)
         for (int i = 0; i < m; i += MR)
@@ -447,7 +464,7 @@ static void im2col(const conv_state *s, const geom *g, const float *x, size_t in
     const int K = g->K;
 #if defined(__AVX512F__)
     const int kk = g->kh * g->kw;
-    if (g->shifted) { /* groups of 16 positions, each in at most two samples (OH OW >= 16) */
+    if (g->shifted) {     /* groups of 16 positions, each in at most two samples (OH OW >= 16) */
         enum { OC = 16 }; /* kernel offsets per pass */
         const long ohw = (long)g->OH * g->OW;
         const int groups = (P + 15) / 16;
@@ -545,8 +562,7 @@ static void copy_out(const geom *g, const float *ybuf, size_t ld, long q0, int P
 }
 
 /* ybuf[f, t] = dy of the tile's positions t < P, 0 up to the end of the last panel; gb[f] += the row sums. */
-static void gather(const geom *g, const float *dy, size_t out_size, long q0, int P, float *ybuf, size_t ld,
-                   float *gb)
+static void gather(const geom *g, const float *dy, size_t out_size, long q0, int P, float *ybuf, size_t ld, float *gb)
 {
     const long ohw = (long)g->OH * g->OW;
     const int Pr = round_up(P, NR);

@@ -56,18 +56,17 @@ static const mt_option convt_options[] = {
     {"output_padding", MT_OPT_INTS, offsetof(convt_opts, output_padding), "0", 0, 1 << 16, NULL,
      "rows and columns added at the bottom and right (torch's output_padding; smaller than the stride; not "
      "with same): op or [oph, opw]"},
-    MT_AFFINE_OPTIONS(convt_opts, affine,
-                      "activation applied to the output (softmax: over the whole output of a sample)",
-                      "weight initializer (as conv2d; fan_in = filters kh kw, fan_out = C kh kw)",
-                      "add a learned bias per filter"),
+    MT_AFFINE_OPTIONS(
+        convt_opts, affine, "activation applied to the output (softmax: over the whole output of a sample)",
+        "weight initializer (as conv2d; fan_in = filters kh kw, fan_out = C kh kw)", "add a learned bias per filter"),
     MT_OPT_END,
 };
 
 /* The geometry and the column buffer (one allocation, freed with the model). */
 typedef struct convt_state {
     int C, H, W, F, kh, kw, sh, sw, pt, pl, OH, OW;
-    int K;           /* F kh kw: rows of cols */
-    float *cols;     /* [K][H W] */
+    int K;            /* F kh kw: rows of cols */
+    float *cols;      /* [K][H W] */
     int *h_lo, *h_hi; /* [kh]: input rows ih with 0 <= ih sh - pt + ki < OH are [h_lo, h_hi) */
     int *w_lo, *w_hi; /* [kw]: input columns alike */
 } convt_state;
@@ -86,8 +85,10 @@ static mt_status alloc_state(mt_layer *l, const convt_state *g0, mt_error *err)
 {
     size_t ncols = (size_t)g0->K * g0->H * g0->W;
     if (ncols > ((size_t)1 << 28))
-        return mt_fail(err, MT_ERR_CONFIG, "%s: %d filters of %dx%d on %dx%dx%d inputs need %zu MiB of buffers; "
-                       "too large", l->section, g0->F, g0->kh, g0->kw, g0->C, g0->H, g0->W, ncols >> 18);
+        return mt_fail(err, MT_ERR_CONFIG,
+                       "%s: %d filters of %dx%d on %dx%dx%d inputs need %zu MiB of buffers; "
+                       "too large",
+                       l->section, g0->F, g0->kh, g0->kw, g0->C, g0->H, g0->W, ncols >> 18);
     size_t head = (sizeof *g0 + 63) / 64 * 64, ints = 2 * ((size_t)g0->kh + g0->kw);
     char *mem = aligned_alloc(64, (head + ncols * sizeof(float) + ints * sizeof(int) + 63) / 64 * 64);
     if (!mem)
@@ -113,8 +114,10 @@ static mt_status convt_setup(mt_layer *l, mt_error *err)
     convt_state g = {0};
     int k[2] = {0}, s[2] = {0}, op[2] = {0}, p[2] = {0}, same = 0;
     if (l->in_shape.n != 2 && l->in_shape.n != 3)
-        return mt_fail(err, MT_ERR_CONFIG, "%s: expects samples of shape [channels, height, width] or [height, "
-                       "width], got %d dimensions", l->section, l->in_shape.n);
+        return mt_fail(err, MT_ERR_CONFIG,
+                       "%s: expects samples of shape [channels, height, width] or [height, "
+                       "width], got %d dimensions",
+                       l->section, l->in_shape.n);
     int r = l->in_shape.n;
     g.C = r == 3 ? l->in_shape.v[0] : 1;
     g.H = l->in_shape.v[r - 2];
@@ -129,12 +132,14 @@ static mt_status convt_setup(mt_layer *l, mt_error *err)
     if (st)
         return st;
     if (same && (op[0] || op[1]))
-        return mt_fail(err, MT_ERR_CONFIG, "%s.output_padding: not with padding: same (its output is input * "
-                       "stride already)", l->section);
+        return mt_fail(err, MT_ERR_CONFIG,
+                       "%s.output_padding: not with padding: same (its output is input * "
+                       "stride already)",
+                       l->section);
     for (int d = 0; d < 2; d++)
         if (op[d] >= s[d])
-            return mt_fail(err, MT_ERR_CONFIG, "%s.output_padding: %d must be smaller than the stride %d",
-                           l->section, op[d], s[d]);
+            return mt_fail(err, MT_ERR_CONFIG, "%s.output_padding: %d must be smaller than the stride %d", l->section,
+                           op[d], s[d]);
     g.F = o->filters, g.kh = k[0], g.kw = k[1], g.sh = s[0], g.sw = s[1];
     long oh, ow;
     if (same) {
@@ -147,20 +152,29 @@ static mt_status convt_setup(mt_layer *l, mt_error *err)
         ow = (long)(g.W - 1) * g.sw - 2L * p[1] + g.kw + op[1];
         g.pt = p[0], g.pl = p[1];
         if (oh < 1 || ow < 1)
-            return mt_fail(err, MT_ERR_CONFIG, "%s.padding: cropping %d rows and %d columns per side leaves no "
-                           "output (%ldx%ld)", l->section, p[0], p[1], oh, ow);
+            return mt_fail(err, MT_ERR_CONFIG,
+                           "%s.padding: cropping %d rows and %d columns per side leaves no "
+                           "output (%ldx%ld)",
+                           l->section, p[0], p[1], oh, ow);
     }
     size_t K = (size_t)g.F * g.kh * g.kw;
     if (oh > (1 << 24) || ow > (1 << 24) || K > (1u << 24) || K * g.C > (1u << 28) ||
         (double)g.F * oh * ow > (double)(1 << 28))
-        return mt_fail(err, MT_ERR_CONFIG, "%s: %d filters of %dx%d on %dx%dx%d inputs giving %dx%ldx%ld outputs is "
-                       "too large", l->section, g.F, g.kh, g.kw, g.C, g.H, g.W, g.F, oh, ow);
+        return mt_fail(err, MT_ERR_CONFIG,
+                       "%s: %d filters of %dx%d on %dx%dx%d inputs giving %dx%ldx%ld outputs is "
+                       "too large",
+                       l->section, g.F, g.kh, g.kw, g.C, g.H, g.W, g.F, oh, ow);
     g.OH = (int)oh, g.OW = (int)ow, g.K = (int)K;
     l->out_shape = (mt_ints){.n = 3, .v = {g.F, g.OH, g.OW}};
     l->out_size = (size_t)g.F * g.OH * g.OW;
-    st = mt_affine_params(l, &(mt_affine_spec){.rank = 4, .shape = {g.C, g.F, g.kh, g.kw}, .units = g.F,
-                                               .fan_in = g.F * g.kh * g.kw, .fan_out = g.C * g.kh * g.kw,
-                                               .opts = &o->affine}, err);
+    st = mt_affine_params(l,
+                          &(mt_affine_spec){.rank = 4,
+                                            .shape = {g.C, g.F, g.kh, g.kw},
+                                            .units = g.F,
+                                            .fan_in = g.F * g.kh * g.kw,
+                                            .fan_out = g.C * g.kh * g.kw,
+                                            .opts = &o->affine},
+                          err);
     return st ? st : alloc_state(l, &g, err);
 }
 

@@ -29,13 +29,19 @@ static mt_status dense_setup(mt_layer *l, mt_error *err)
     dense_opts *o = l->opts;
     int in = (int)l->in_size;
     if (l->in_size > (1u << 30) || (size_t)o->units * l->in_size > ((size_t)1 << 34))
-        return mt_fail(err, MT_ERR_CONFIG, "%s: %d units on an input of %zu values is too large", l->section,
-                       o->units, l->in_size);
+        return mt_fail(err, MT_ERR_CONFIG, "%s: %d units on an input of %zu values is too large", l->section, o->units,
+                       l->in_size);
     l->out_shape.n = 1;
     l->out_shape.v[0] = o->units;
     l->out_size = (size_t)o->units;
-    return mt_affine_params(l, &(mt_affine_spec){.rank = 2, .shape = {o->units, in}, .units = o->units,
-                                                 .fan_in = in, .fan_out = o->units, .opts = &o->affine}, err);
+    return mt_affine_params(l,
+                            &(mt_affine_spec){.rank = 2,
+                                              .shape = {o->units, in},
+                                              .units = o->units,
+                                              .fan_in = in,
+                                              .fan_out = o->units,
+                                              .opts = &o->affine},
+                            err);
 }
 
 static mt_status dense_forward(mt_layer *l, const float *x, float *y, int n, const mt_pass *pass, mt_error *err)

@@ -49,8 +49,13 @@ static mt_status emb_setup(mt_layer *l, mt_error *err)
     l->out_shape.v[l->out_shape.n++] = o->output_dim;
     l->out_size = l->in_size * (size_t)o->output_dim;
     mt_tensor_desc *w = &l->tensors[0];
-    *w = (mt_tensor_desc){.name = "weight", .rank = 2, .shape = {o->input_dim, o->output_dim}, .offset = 0,
-                          .size = size, .fan_in = o->input_dim, .fan_out = o->output_dim};
+    *w = (mt_tensor_desc){.name = "weight",
+                          .rank = 2,
+                          .shape = {o->input_dim, o->output_dim},
+                          .offset = 0,
+                          .size = size,
+                          .fan_in = o->input_dim,
+                          .fan_out = o->output_dim};
     const char *init = strcmp(o->embeddings_initializer, "auto") ? o->embeddings_initializer : "normal(0, 1)";
     mt_status st = mt_layer_set_init(l, w, init, "embeddings_initializer", err);
     if (st)

@@ -11,9 +11,19 @@
 #include "config/options.h"
 
 const char *const mt_initializer_names[] = {
-    "auto", "zeros|zero", "ones|one", "constant", "uniform|random_uniform", "normal|random_normal",
-    "glorot_uniform|xavier_uniform|xavier", "glorot_normal|xavier_normal", "he_uniform|kaiming_uniform|he",
-    "he_normal|kaiming_normal", "lecun_uniform", "lecun_normal", NULL,
+    "auto",
+    "zeros|zero",
+    "ones|one",
+    "constant",
+    "uniform|random_uniform",
+    "normal|random_normal",
+    "glorot_uniform|xavier_uniform|xavier",
+    "glorot_normal|xavier_normal",
+    "he_uniform|kaiming_uniform|he",
+    "he_normal|kaiming_normal",
+    "lecun_uniform",
+    "lecun_normal",
+    NULL,
 };
 
 /* One line per initializer for the reference documentation (mpitrain reference), by canonical name, in the
@@ -39,8 +49,14 @@ _Static_assert(sizeof mt_initializer_docs / sizeof mt_initializer_docs[0] + 1 ==
                "one doc line per initializer name in mt_initializer_docs");
 
 /* Default arguments and how many may be given, per name taking arguments. */
-static const struct { const char *name; int max_args; double dflt[2]; } with_args[] = {
-    {"constant", 1, {0, 0}}, {"uniform", 2, {-0.05, 0.05}}, {"normal", 2, {0, 0.05}},
+static const struct {
+    const char *name;
+    int max_args;
+    double dflt[2];
+} with_args[] = {
+    {"constant", 1, {0, 0}},
+    {"uniform", 2, {-0.05, 0.05}},
+    {"normal", 2, {0, 0.05}},
 };
 
 int mt_init_arguments(const char *name, double dflt[2])
@@ -69,9 +85,10 @@ static int split(const char *spec, init_spec *out, char *msg, size_t size)
     int idx = mt_choice_find(mt_initializer_names, name);
     if (idx < 0) {
         char list[512];
-        snprintf(msg, size, "unknown initializer '%s'; valid: %s (constant, uniform and normal take arguments, "
-                 "e.g. constant(0.1), uniform(-0.05, 0.05), normal(0, 0.05))", name,
-                 mt_choice_list(mt_initializer_names, list, sizeof list));
+        snprintf(msg, size,
+                 "unknown initializer '%s'; valid: %s (constant, uniform and normal take arguments, "
+                 "e.g. constant(0.1), uniform(-0.05, 0.05), normal(0, 0.05))",
+                 name, mt_choice_list(mt_initializer_names, list, sizeof list));
         return -1;
     }
     const char *canon = mt_initializer_names[idx];

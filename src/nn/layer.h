@@ -14,14 +14,14 @@
 
 /* One named parameter tensor of a layer, in PyTorch's shape (dense weight [out, in]). */
 typedef struct mt_tensor_desc {
-    char name[32];            /* "weight", "bias" */
+    char name[32]; /* "weight", "bias" */
     int rank;
     int64_t shape[MT_MAX_SHAPE];
-    size_t offset;            /* into the layer's params */
+    size_t offset; /* into the layer's params */
     size_t size;
-    int fan_in, fan_out;      /* for initializers */
-    char init[MT_NAME_MAX];   /* initializer name from the config */
-    float l1, l2;             /* penalties l1 * sum |w| + l2 * sum w^2 added to the loss (Keras regularizers) */
+    int fan_in, fan_out;    /* for initializers */
+    char init[MT_NAME_MAX]; /* initializer name from the config */
+    float l1, l2;           /* penalties l1 * sum |w| + l2 * sum w^2 added to the loss (Keras regularizers) */
 } mt_tensor_desc;
 
 typedef struct mt_layer mt_layer;
@@ -31,16 +31,16 @@ struct mt_timeline;
  * global batch, so that random masks depend on (seed, step, layer, sample) and not on the number of ranks. */
 typedef struct mt_pass {
     int training;
-    uint64_t seed;              /* run seed */
-    uint64_t step;              /* optimizer step (0-based) the pass belongs to */
-    uint64_t first;             /* position in the global batch of this rank's first sample */
-    uint64_t global_n;          /* samples in the global batch */
+    uint64_t seed;     /* run seed */
+    uint64_t step;     /* optimizer step (0-based) the pass belongs to */
+    uint64_t first;    /* position in the global batch of this rank's first sample */
+    uint64_t global_n; /* samples in the global batch */
     /* Sums v[0..n) over the ranks that share the global batch, in place, for layers that reduce over it
      * (sync batch norm); NULL when this rank holds the whole batch. */
     mt_status (*sum_over_ranks)(void *sum_user, double *v, size_t n, mt_error *err);
     void *sum_user;
     struct mt_timeline *timeline; /* records each layer's forward and backward time when not NULL */
-    int timeline_layer0;        /* added to the layer indices it records (the second network of a GAN) */
+    int timeline_layer0;          /* added to the layer indices it records (the second network of a GAN) */
     /* Called after layer i's backward pass has added its parameter gradients (i descending), so that
      * their allreduce can start while earlier layers still compute; may be NULL. */
     void (*grads_ready)(void *hook_user, int layer);
@@ -48,10 +48,10 @@ typedef struct mt_pass {
 } mt_pass;
 
 typedef struct mt_layer_ops {
-    const char *name;                 /* config name */
-    const mt_option *options;         /* option table (for parsing and the docs) */
-    size_t options_size;              /* sizeof the option struct */
-    const char *doc;                  /* one line for the reference docs */
+    const char *name;         /* config name */
+    const mt_option *options; /* option table (for parsing and the docs) */
+    size_t options_size;      /* sizeof the option struct */
+    const char *doc;          /* one line for the reference docs */
     /* What the layer's tensors are in PyTorch, the module with the same state_dict and its tensors' shapes
      * (a checkpoint's torch attribute of the layer's group); NULL for a layer without parameters. */
     const char *torch;
@@ -62,31 +62,31 @@ typedef struct mt_layer_ops {
     mt_status (*forward)(mt_layer *l, const float *x, float *y, int n, const mt_pass *pass, mt_error *err);
     /* Adds parameter gradients into l->grads; writes dx unless it is NULL. dy may be overwritten. MT_OK, or
      * a failure as forward's. */
-    mt_status (*backward)(mt_layer *l, const float *x, const float *y, float *dy, float *dx, int n,
-                          const mt_pass *pass, mt_error *err);
+    mt_status (*backward)(mt_layer *l, const float *x, const float *y, float *dy, float *dx, int n, const mt_pass *pass,
+                          mt_error *err);
 } mt_layer_ops;
 
 struct mt_layer {
     const mt_layer_ops *ops;
-    void *opts;                       /* parsed option struct (owned) */
-    int index;                        /* position in the model */
-    char section[96];                 /* "model.layers[i].dense", for messages */
-    mt_ints in_shape, out_shape;      /* per-sample shapes */
-    size_t in_size, out_size;         /* per-sample element counts */
+    void *opts;                  /* parsed option struct (owned) */
+    int index;                   /* position in the model */
+    char section[96];            /* "model.layers[i].dense", for messages */
+    mt_ints in_shape, out_shape; /* per-sample shapes */
+    size_t in_size, out_size;    /* per-sample element counts */
     mt_tensor_desc tensors[MT_MAX_TENSORS];
     int n_tensors;
     size_t n_params;
-    float *params, *grads;            /* views into the model slabs */
+    float *params, *grads;                         /* views into the model slabs */
     mt_tensor_desc buffer_tensors[MT_MAX_TENSORS]; /* non-trainable state (batch-norm running statistics) */
     int n_buffer_tensors;
     size_t n_buffers;
-    float *buffers;                   /* view into the model's buffer slab */
-    size_t scratch_per_sample;        /* floats of scratch per sample the layer needs (e.g. pre-activations) */
-    float *scratch;                   /* capacity * scratch_per_sample, set by the model */
-    int capacity;                     /* largest batch the buffers hold */
-    int out_activation;               /* mt_activation applied last by this layer, or -1 */
-    int fused_output;                 /* the loss gives d(loss)/d(pre-activation) directly (softmax+CE) */
-    void *state;                      /* private memory a layer allocates in setup (freed with the model) */
+    float *buffers;            /* view into the model's buffer slab */
+    size_t scratch_per_sample; /* floats of scratch per sample the layer needs (e.g. pre-activations) */
+    float *scratch;            /* capacity * scratch_per_sample, set by the model */
+    int capacity;              /* largest batch the buffers hold */
+    int out_activation;        /* mt_activation applied last by this layer, or -1 */
+    int fused_output;          /* the loss gives d(loss)/d(pre-activation) directly (softmax+CE) */
+    void *state;               /* private memory a layer allocates in setup (freed with the model) */
 };
 
 /* The passes of the layers that change only the shape (flatten, reshape): y = x, dx = dy (flatten.c). */
@@ -125,9 +125,9 @@ extern const mt_layer_ops mt_dropout_layer;
 extern const mt_layer_ops mt_batch_norm_layer;
 extern const mt_layer_ops mt_conv2d_layer; /* conv2d.c */
 extern const mt_layer_ops mt_max_pool2d_layer, mt_min_pool2d_layer, mt_avg_pool2d_layer,
-    mt_global_avg_pool_layer; /* pool2d.c */
-extern const mt_layer_ops mt_flatten_layer; /* flatten.c */
-extern const mt_layer_ops mt_embedding_layer; /* embedding.c */
+    mt_global_avg_pool_layer;                                        /* pool2d.c */
+extern const mt_layer_ops mt_flatten_layer;                          /* flatten.c */
+extern const mt_layer_ops mt_embedding_layer;                        /* embedding.c */
 extern const mt_layer_ops mt_rnn_layer, mt_lstm_layer, mt_gru_layer; /* recurrent.c */
 /* Token ids an embedding layer has mapped to zero vectors (not integers in [0, input_dim)) since the model
  * was built; 0 for other layers. */

@@ -9,35 +9,23 @@
 #include "nn/layer.h"
 
 /* Layer types that nothing but the registry names (layer.h declares the others). */
-extern const mt_layer_ops mt_reshape_layer;           /* reshape.c */
-extern const mt_layer_ops mt_upsample2d_layer;        /* upsample2d.c */
-extern const mt_layer_ops mt_conv2d_transpose_layer;  /* conv2d_transpose.c */
+extern const mt_layer_ops mt_reshape_layer;          /* reshape.c */
+extern const mt_layer_ops mt_upsample2d_layer;       /* upsample2d.c */
+extern const mt_layer_ops mt_conv2d_transpose_layer; /* conv2d_transpose.c */
 
 static const mt_layer_ops *const registry[] = {
-    &mt_dense_layer,
-    &mt_activation_layer,
-    &mt_relu_layer,
-    &mt_leaky_relu_layer,
-    &mt_prelu_layer,
-    &mt_sigmoid_layer,
-    &mt_tanh_layer,
-    &mt_softmax_layer,
-    &mt_gelu_layer,
-    &mt_step_layer,
-    &mt_dropout_layer,
-    &mt_batch_norm_layer,
-    &mt_conv2d_layer,
-    &mt_conv2d_transpose_layer,
-    &mt_max_pool2d_layer,
-    &mt_min_pool2d_layer,
-    &mt_avg_pool2d_layer,
-    &mt_global_avg_pool_layer,
-    &mt_flatten_layer,
-    &mt_reshape_layer,
-    &mt_upsample2d_layer,
-    &mt_embedding_layer,
-    &mt_rnn_layer,
-    &mt_lstm_layer,
+    &mt_dense_layer,      &mt_activation_layer,
+    &mt_relu_layer,       &mt_leaky_relu_layer,
+    &mt_prelu_layer,      &mt_sigmoid_layer,
+    &mt_tanh_layer,       &mt_softmax_layer,
+    &mt_gelu_layer,       &mt_step_layer,
+    &mt_dropout_layer,    &mt_batch_norm_layer,
+    &mt_conv2d_layer,     &mt_conv2d_transpose_layer,
+    &mt_max_pool2d_layer, &mt_min_pool2d_layer,
+    &mt_avg_pool2d_layer, &mt_global_avg_pool_layer,
+    &mt_flatten_layer,    &mt_reshape_layer,
+    &mt_upsample2d_layer, &mt_embedding_layer,
+    &mt_rnn_layer,        &mt_lstm_layer,
     &mt_gru_layer,
 };
 
@@ -75,8 +63,8 @@ mt_status mt_layer_set_init(const mt_layer *l, mt_tensor_desc *d, const char *sp
 mt_status mt_layer_pair(const mt_layer *l, const char *key, const mt_ints *in, int v[2], mt_error *err)
 {
     if (in->n != 1 && in->n != 2)
-        return mt_fail(err, MT_ERR_CONFIG, "%s.%s: expected one number or [height, width], got %d numbers",
-                       l->section, key, in->n);
+        return mt_fail(err, MT_ERR_CONFIG, "%s.%s: expected one number or [height, width], got %d numbers", l->section,
+                       key, in->n);
     v[0] = in->v[0];
     v[1] = in->v[in->n - 1];
     return MT_OK;
@@ -94,8 +82,7 @@ static int pad_number(const mt_node *n, int *out)
     return 0;
 }
 
-mt_status mt_layer_padding(const mt_layer *l, const mt_node *n, const char *numbers, int *same, int p[2],
-                           mt_error *err)
+mt_status mt_layer_padding(const mt_layer *l, const mt_node *n, const char *numbers, int *same, int p[2], mt_error *err)
 {
     *same = 0;
     p[0] = p[1] = 0;
@@ -112,7 +99,9 @@ mt_status mt_layer_padding(const mt_layer *l, const mt_node *n, const char *numb
     if (!ok)
         return mt_fail(err, MT_ERR_CONFIG, "%s.padding: expected same, valid, %s in [0, 65536] or [ph, pw], got %s%s%s",
                        l->section, numbers, n->kind == MT_NODE_SCALAR ? "'" : "",
-                       n->kind == MT_NODE_SCALAR ? n->value : n->kind == MT_NODE_SEQ ? "a list" : "a map",
+                       n->kind == MT_NODE_SCALAR ? n->value
+                       : n->kind == MT_NODE_SEQ  ? "a list"
+                                                 : "a map",
                        n->kind == MT_NODE_SCALAR ? "'" : "");
     if (n->kind == MT_NODE_SCALAR)
         p[1] = p[0];

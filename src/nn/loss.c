@@ -127,8 +127,8 @@ mt_status mt_loss_setup(mt_loss *loss, const mt_node *node, mt_model *model, mt_
     loss->threshold = kind == MT_LOSS_HINGE || last->out_activation == MT_ACT_TANH ? 0.0f : 0.5f;
     if ((kind == MT_LOSS_CCE || kind == MT_LOSS_KL) && loss->k < 2)
         return mt_fail(err, MT_ERR_CONFIG, "%s: loss: %s needs at least 2 outputs, the last layer has %d",
-                       mt_node_where(node, where, sizeof where), kind == MT_LOSS_CCE ? "categorical_crossentropy" :
-                       "kl_divergence", loss->k);
+                       mt_node_where(node, where, sizeof where),
+                       kind == MT_LOSS_CCE ? "categorical_crossentropy" : "kl_divergence", loss->k);
     int logits = mt_model_logits(model) != NULL;
     if (kind == MT_LOSS_CCE || kind == MT_LOSS_KL)
         loss->fused = logits && last->out_activation == MT_ACT_SOFTMAX;
@@ -140,12 +140,12 @@ mt_status mt_loss_setup(mt_loss *loss, const mt_node *node, mt_model *model, mt_
 
 /* One batch, as given to mt_loss_compute. */
 typedef struct batch {
-    const float *out, *z;     /* [n, k] outputs and logits */
-    const int32_t *yc;        /* [n] class indices, or NULL */
-    const float *yt;          /* [n, k] targets when yc is NULL */
-    const float *w;           /* [n] weights, or NULL */
+    const float *out, *z; /* [n, k] outputs and logits */
+    const int32_t *yc;    /* [n] class indices, or NULL */
+    const float *yt;      /* [n, k] targets when yc is NULL */
+    const float *w;       /* [n] weights, or NULL */
     int n, k;
-    float *dout;              /* [n, k] or NULL */
+    float *dout; /* [n, k] or NULL */
     float scale;
 } batch;
 
@@ -337,8 +337,15 @@ double mt_loss_compute(const mt_loss *loss, const float *out, const float *logit
                        const float *y_target, const float *weights, int n, float *dout, float grad_scale,
                        int64_t *correct)
 {
-    batch b = {.out = out, .z = logits, .yc = y_class, .yt = y_target, .w = weights, .n = n, .k = loss->k,
-               .dout = dout, .scale = grad_scale};
+    batch b = {.out = out,
+               .z = logits,
+               .yc = y_class,
+               .yt = y_target,
+               .w = weights,
+               .n = n,
+               .k = loss->k,
+               .dout = dout,
+               .scale = grad_scale};
     double total;
     switch (loss->kind) {
     case MT_LOSS_CCE:
@@ -393,8 +400,8 @@ void mt_loss_label_range(const mt_loss *loss, int32_t *lo, int32_t *hi)
     *hi = loss->k == 1 ? 1 : loss->k - 1;
 }
 
-void mt_metrics_accumulate(const mt_loss *loss, const float *out, const int32_t *y_class, const float *y_target,
-                           int n, double sums[MT_METRIC_SUMS])
+void mt_metrics_accumulate(const mt_loss *loss, const float *out, const int32_t *y_class, const float *y_target, int n,
+                           double sums[MT_METRIC_SUMS])
 {
     batch b = {.out = out, .yc = y_class, .yt = y_target, .n = n, .k = loss->k};
     const int k = b.k;

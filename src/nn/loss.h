@@ -41,10 +41,10 @@ typedef enum mt_loss_kind {
 
 typedef struct mt_loss {
     mt_loss_kind kind;
-    int fused;          /* softmax/sigmoid output + cross-entropy or KL: gradient taken w.r.t. the logits */
-    int k;              /* outputs per sample */
-    float delta;        /* huber */
-    float threshold;    /* 1-output decisions: out > threshold is the positive class (0.5, or 0 for margins) */
+    int fused;       /* softmax/sigmoid output + cross-entropy or KL: gradient taken w.r.t. the logits */
+    int k;           /* outputs per sample */
+    float delta;     /* huber */
+    float threshold; /* 1-output decisions: out > threshold is the positive class (0.5, or 0 for margins) */
 } mt_loss;
 
 /* Config names ("canonical|alias" entries, NULL-terminated), indexed by mt_loss_kind. */
@@ -94,10 +94,10 @@ void mt_loss_label_range(const mt_loss *loss, int32_t *lo, int32_t *hi);
 
 /* Metrics chosen in the config, computed from sums accumulated per batch and allreduced. */
 typedef enum mt_metric {
-    MT_METRIC_ACCURACY,         /* correct samples / samples (the rule of mt_loss_compute's *correct) */
-    MT_METRIC_BINARY_ACCURACY,  /* outputs with (out > threshold) == (t > 0.5) / outputs (Keras) */
-    MT_METRIC_MAE,              /* sum |out - t| / outputs */
-    MT_METRIC_RMSE,             /* sqrt(sum (out - t)^2 / outputs) */
+    MT_METRIC_ACCURACY,        /* correct samples / samples (the rule of mt_loss_compute's *correct) */
+    MT_METRIC_BINARY_ACCURACY, /* outputs with (out > threshold) == (t > 0.5) / outputs (Keras) */
+    MT_METRIC_MAE,             /* sum |out - t| / outputs */
+    MT_METRIC_RMSE,            /* sqrt(sum (out - t)^2 / outputs) */
     MT_METRIC_COUNT
 } mt_metric;
 
@@ -108,18 +108,18 @@ extern const char *const mt_metric_docs[];
 
 /* Layout of the sums (all plain sums, so ranks combine them with one allreduce of MT_METRIC_SUMS doubles). */
 enum {
-    MT_METRIC_SUM_SAMPLES,      /* samples seen */
-    MT_METRIC_SUM_CORRECT,      /* correctly classified samples */
-    MT_METRIC_SUM_OUTPUTS,      /* output values compared (samples x k) */
-    MT_METRIC_SUM_BIN_CORRECT,  /* output values on the right side of the threshold */
-    MT_METRIC_SUM_ABS,          /* sum |out - t| */
-    MT_METRIC_SUM_SQ,           /* sum (out - t)^2 */
+    MT_METRIC_SUM_SAMPLES,     /* samples seen */
+    MT_METRIC_SUM_CORRECT,     /* correctly classified samples */
+    MT_METRIC_SUM_OUTPUTS,     /* output values compared (samples x k) */
+    MT_METRIC_SUM_BIN_CORRECT, /* output values on the right side of the threshold */
+    MT_METRIC_SUM_ABS,         /* sum |out - t| */
+    MT_METRIC_SUM_SQ,          /* sum (out - t)^2 */
     MT_METRIC_SUMS
 };
 
 /* Adds the sums of a batch of n samples to sums (targets as for mt_loss_compute; unweighted). */
-void mt_metrics_accumulate(const mt_loss *loss, const float *out, const int32_t *y_class, const float *y_target,
-                           int n, double sums[MT_METRIC_SUMS]);
+void mt_metrics_accumulate(const mt_loss *loss, const float *out, const int32_t *y_class, const float *y_target, int n,
+                           double sums[MT_METRIC_SUMS]);
 
 /* The metric's value from accumulated sums (NAN when nothing was counted). */
 double mt_metric_value(mt_metric metric, const double sums[MT_METRIC_SUMS]);

@@ -126,8 +126,7 @@ static mt_status check_memory(const mt_model *m, int slots, size_t capacity, mt_
     }
     acts = add_sat(acts, mul_sat(2, widest));
     if (capacity)
-        total = add_sat(total, mul_sat(mul_sat(capacity, add_sat(m->input_size, mul_sat(2, widest))),
-                                       sizeof(float)));
+        total = add_sat(total, mul_sat(mul_sat(capacity, add_sat(m->input_size, mul_sat(2, widest))), sizeof(float)));
     const size_t limit = mt_model_physical_memory();
     if (total < SIZE_MAX && total <= limit)
         return MT_OK;
@@ -137,10 +136,11 @@ static mt_status check_memory(const mt_model *m, int slots, size_t capacity, mt_
                  capacity);
     if (total < SIZE_MAX)
         snprintf(over, sizeof over, "more than the %zu bytes of this machine's memory", limit);
-    return mt_fail(err, MT_ERR_CONFIG, "%s: %s: the model needs %s (%zu parameters x (2 + %d optimizer slots) x "
-                   "4 bytes%s%s), %s; this layer needs %s of it", m->where ? m->where[big] : "?",
-                   m->layers[big].section, show_bytes(total, need, sizeof need), params, slots,
-                   m->n_buffers ? " + buffers" : "", batch, over, show_bytes(most, own, sizeof own));
+    return mt_fail(err, MT_ERR_CONFIG,
+                   "%s: %s: the model needs %s (%zu parameters x (2 + %d optimizer slots) x "
+                   "4 bytes%s%s), %s; this layer needs %s of it",
+                   m->where ? m->where[big] : "?", m->layers[big].section, show_bytes(total, need, sizeof need), params,
+                   slots, m->n_buffers ? " + buffers" : "", batch, over, show_bytes(most, own, sizeof own));
 }
 
 /* ---- building ------------------------------------------------------------------------------------------ */

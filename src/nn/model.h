@@ -12,20 +12,20 @@ typedef struct mt_model {
     mt_layer *layers;
     int n_layers;
     mt_ints input_shape;
-    size_t input_size, output_size;   /* per sample */
-    float *params, *grads;            /* slabs of n_params floats (64-byte aligned); MT_GRAD_TRAILER floats
+    size_t input_size, output_size; /* per sample */
+    float *params, *grads;          /* slabs of n_params floats (64-byte aligned); MT_GRAD_TRAILER floats
                                          before grads (mt_model_grad_trailer) travel with the gradient sum,
                                          in the bucket sent last */
-    float *grad_block;                /* the allocation: trailer, then grads */
+    float *grad_block;              /* the allocation: trailer, then grads */
     size_t n_params;
-    float *buffers;                   /* non-trainable state of all layers (saved, averaged over ranks) */
+    float *buffers; /* non-trainable state of all layers (saved, averaged over ranks) */
     size_t n_buffers;
-    int capacity;                     /* largest batch the buffers hold (0 until reserved) */
-    float **acts;                     /* acts[0]: input batch; acts[i + 1]: output of layer i */
-    float *dbuf[2];                   /* ping-pong buffers for activation gradients */
-    float *scratch;                   /* all layers' scratch */
-    int slots;                        /* state floats per parameter of its optimizer (memory check) */
-    char (*where)[128];               /* [n_layers] "file:line" of each layer's config entry, for messages */
+    int capacity;       /* largest batch the buffers hold (0 until reserved) */
+    float **acts;       /* acts[0]: input batch; acts[i + 1]: output of layer i */
+    float *dbuf[2];     /* ping-pong buffers for activation gradients */
+    float *scratch;     /* all layers' scratch */
+    int slots;          /* state floats per parameter of its optimizer (memory check) */
+    char (*where)[128]; /* [n_layers] "file:line" of each layer's config entry, for messages */
 } mt_model;
 
 /* Builds the layers of cfg (options checked by each layer's table) and allocates the slabs. Before

@@ -40,9 +40,9 @@ enum { POOL_MAX, POOL_MIN, POOL_AVG };
 typedef struct pool_state {
     int kind;
     int C, H, W, kh, kw, sh, sw, pt, pl, OH, OW;
-    int inside2x2;  /* 2x2 windows, all inside the input */
-    int tiled2x2;   /* and stride 2: the windows tile the input (no overlap), the fastest path */
-    int range[];    /* [kw][2]: the output columns [lo, hi) whose window column j lies inside the input */
+    int inside2x2; /* 2x2 windows, all inside the input */
+    int tiled2x2;  /* and stride 2: the windows tile the input (no overlap), the fastest path */
+    int range[];   /* [kw][2]: the output columns [lo, hi) whose window column j lies inside the input */
 } pool_state;
 
 /* Channels, height and width of a [C, H, W] or [H, W] sample. */
@@ -50,8 +50,10 @@ static mt_status image_shape(const mt_layer *l, int *c, int *h, int *w, mt_error
 {
     int r = l->in_shape.n;
     if (r != 2 && r != 3)
-        return mt_fail(err, MT_ERR_CONFIG, "%s: expects samples of shape [channels, height, width] or [height, "
-                       "width], got %d dimensions", l->section, r);
+        return mt_fail(err, MT_ERR_CONFIG,
+                       "%s: expects samples of shape [channels, height, width] or [height, "
+                       "width], got %d dimensions",
+                       l->section, r);
     *c = r == 3 ? l->in_shape.v[0] : 1;
     *h = l->in_shape.v[r - 2];
     *w = l->in_shape.v[r - 1];
@@ -168,13 +170,13 @@ static void extreme_channel(const pool_state *g, float sign, const float *x, flo
 /* The same for 2x2 windows inside the image, without branches (the first in row-major order wins ties);
  * stride 2, the usual pooling, separately so that it vectorizes. The winner's offset (0, 1, W, W + 1) is
  * chosen as a float: selects between floats vectorize under the default -ftrapping-math, mixed ones not. */
-#define BEST_OF_4(i)                                                                                            \
-    do {                                                                                                        \
-        const float a = sign * r0[i], b = sign * r0[(i) + 1], c = sign * r1[i], d = sign * r1[(i) + 1];        \
-        const float ab = b > a ? b : a, kab = b > a ? 1.0f : 0.0f;                                              \
-        const float cd = d > c ? d : c, kcd = d > c ? wf + 1.0f : wf;                                           \
-        yo[ow] = sign * (cd > ab ? cd : ab);                                                                    \
-        io[ow] = top + (i) + (int32_t)(cd > ab ? kcd : kab);                                                    \
+#define BEST_OF_4(i)                                                                                    \
+    do {                                                                                                \
+        const float a = sign * r0[i], b = sign * r0[(i) + 1], c = sign * r1[i], d = sign * r1[(i) + 1]; \
+        const float ab = b > a ? b : a, kab = b > a ? 1.0f : 0.0f;                                      \
+        const float cd = d > c ? d : c, kcd = d > c ? wf + 1.0f : wf;                                   \
+        yo[ow] = sign * (cd > ab ? cd : ab);                                                            \
+        io[ow] = top + (i) + (int32_t)(cd > ab ? kcd : kab);                                            \
     } while (0)
 
 static void extreme_2x2(const pool_state *g, float sign, const float *x, float *y, int32_t *idx)
@@ -310,8 +312,7 @@ static void tiled_backward(const pool_state *g, const float *dy, const int32_t *
         float *d = dx + c * hw;
         for (int oh = 0; oh < g->OH; oh++) {
             float *d0 = d + (size_t)2 * oh * W, *d1 = d0 + W;
-            tiled_row_backward(dy + c * ohw + (size_t)oh * g->OW, code + c * ohw + (size_t)oh * g->OW, g->OW,
-                               d0, d1);
+            tiled_row_backward(dy + c * ohw + (size_t)oh * g->OW, code + c * ohw + (size_t)oh * g->OW, g->OW, d0, d1);
             if (rest) {
                 memset(d0 + 2 * g->OW, 0, (size_t)rest * sizeof *d0);
                 memset(d1 + 2 * g->OW, 0, (size_t)rest * sizeof *d1);

@@ -29,8 +29,8 @@ static mt_status prelu_setup(mt_layer *l, mt_error *err)
     l->out_shape = l->in_shape;
     l->out_size = l->in_size;
     mt_tensor_desc *w = &l->tensors[0];
-    *w = (mt_tensor_desc){.name = "weight", .rank = 1, .shape = {c}, .offset = 0, .size = (size_t)c,
-                          .fan_in = 1, .fan_out = 1};
+    *w = (mt_tensor_desc){
+        .name = "weight", .rank = 1, .shape = {c}, .offset = 0, .size = (size_t)c, .fan_in = 1, .fan_out = 1};
     snprintf(w->init, sizeof w->init, "constant(%.9g)", o->init);
     l->n_tensors = 1;
     l->n_params = (size_t)c;

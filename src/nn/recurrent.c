@@ -61,26 +61,29 @@ typedef struct rec_state {
     cell_kind cell;
     int T, F, H, G;
     size_t off_gates, off_h, off_aux, off_dh, off_dc, off_tmp;
-    float zeros[];  /* [H]: the initial state h_0 = c_0 = 0 */
+    float zeros[]; /* [H]: the initial state h_0 = c_0 = 0 */
 } rec_state;
 
 /* Pointers to the scratch regions for the current capacity. */
 typedef struct rec_bufs {
-    float *gates;   /* [n, T, G*H] */
-    float *h;       /* [n, T, H] hidden states */
-    float *aux;     /* [n, T, H] lstm: cell states; gru: W_hn h_prev + b_hn */
-    float *dh;      /* [n, H] */
-    float *dc;      /* [n, H] (lstm) */
-    float *tmp;     /* [n, G*H] (gru) */
+    float *gates; /* [n, T, G*H] */
+    float *h;     /* [n, T, H] hidden states */
+    float *aux;   /* [n, T, H] lstm: cell states; gru: W_hn h_prev + b_hn */
+    float *dh;    /* [n, H] */
+    float *dc;    /* [n, H] (lstm) */
+    float *tmp;   /* [n, G*H] (gru) */
 } rec_bufs;
 
 static rec_bufs bufs_of(const mt_layer *l)
 {
     const rec_state *s = l->state;
     size_t cap = (size_t)l->capacity;
-    return (rec_bufs){.gates = l->scratch + s->off_gates * cap, .h = l->scratch + s->off_h * cap,
-                      .aux = l->scratch + s->off_aux * cap, .dh = l->scratch + s->off_dh * cap,
-                      .dc = l->scratch + s->off_dc * cap, .tmp = l->scratch + s->off_tmp * cap};
+    return (rec_bufs){.gates = l->scratch + s->off_gates * cap,
+                      .h = l->scratch + s->off_h * cap,
+                      .aux = l->scratch + s->off_aux * cap,
+                      .dh = l->scratch + s->off_dh * cap,
+                      .dc = l->scratch + s->off_dc * cap,
+                      .tmp = l->scratch + s->off_tmp * cap};
 }
 
 /* Stable logistic function: exp of a non-positive argument never overflows. */
@@ -93,13 +96,16 @@ static inline float sigm(float z)
 
 static cell_kind cell_of(const mt_layer *l);
 
-static mt_status set_tensor(mt_layer *l, int t, const char *name, int rank, int64_t rows, int64_t cols,
-                            size_t offset, const char *init, const char *key, mt_error *err)
+static mt_status set_tensor(mt_layer *l, int t, const char *name, int rank, int64_t rows, int64_t cols, size_t offset,
+                            const char *init, const char *key, mt_error *err)
 {
     const rec_opts *o = l->opts;
     mt_tensor_desc *d = &l->tensors[t];
-    *d = (mt_tensor_desc){.rank = rank, .shape = {rows, cols}, .offset = offset,
-                          .size = (size_t)rows * (size_t)(rank == 2 ? cols : 1), .fan_in = (int)(rank == 2 ? cols : 1),
+    *d = (mt_tensor_desc){.rank = rank,
+                          .shape = {rows, cols},
+                          .offset = offset,
+                          .size = (size_t)rows * (size_t)(rank == 2 ? cols : 1),
+                          .fan_in = (int)(rank == 2 ? cols : 1),
                           .fan_out = (int)rows};
     snprintf(d->name, sizeof d->name, "%s", name);
     char torch_default[96];
@@ -122,15 +128,18 @@ static mt_status rec_setup(mt_layer *l, mt_error *err)
         return mt_fail(err, MT_ERR_CONFIG,
                        "%s: expects a sequence [time, features] per sample, got an input of shape [%s] (token ids "
                        "[time] go through an embedding layer first; a recurrent layer feeding another needs "
-                       "return_sequences: true)", l->section, shape);
+                       "return_sequences: true)",
+                       l->section, shape);
     }
     int T = l->in_shape.v[0], F = l->in_shape.v[1], H = o->units, G = cell == CELL_LSTM ? 4 : cell == CELL_GRU ? 3 : 1;
     size_t GH = (size_t)G * H;
     size_t n_params = GH * ((size_t)F + (size_t)H + 2);
     size_t per_sample = (size_t)T * GH + 2 * (size_t)T * H + 2 * (size_t)H + GH;
     if (n_params > ((size_t)1 << 31) || per_sample > ((size_t)1 << 30))
-        return mt_fail(err, MT_ERR_CONFIG, "%s: %d units on a sequence of %d steps of %d features is too large "
-                       "(%zu parameters, %zu floats of state per sample)", l->section, H, T, F, n_params, per_sample);
+        return mt_fail(err, MT_ERR_CONFIG,
+                       "%s: %d units on a sequence of %d steps of %d features is too large "
+                       "(%zu parameters, %zu floats of state per sample)",
+                       l->section, H, T, F, n_params, per_sample);
     rec_state *s = calloc(1, sizeof *s + (size_t)H * sizeof(float));
     if (!s)
         return mt_fail(err, MT_ERR_NOMEM, "%s: out of memory", l->section);
@@ -151,8 +160,8 @@ static mt_status rec_setup(mt_layer *l, mt_error *err)
     l->out_size = o->return_sequences ? (size_t)T * H : (size_t)H;
 
     size_t w_hh = GH * F, b_ih = w_hh + GH * H, b_hh = b_ih + GH;
-    mt_status st = set_tensor(l, 0, "weight_ih_l0", 2, (int64_t)GH, F, 0, o->kernel_initializer,
-                              "kernel_initializer", err);
+    mt_status st = set_tensor(l, 0, "weight_ih_l0", 2, (int64_t)GH, F, 0, o->kernel_initializer, "kernel_initializer",
+                              err);
     if (!st)
         st = set_tensor(l, 1, "weight_hh_l0", 2, (int64_t)GH, H, w_hh, o->recurrent_initializer,
                         "recurrent_initializer", err);
@@ -212,8 +221,7 @@ static inline void lstm_row(int H, float *restrict gi, float *restrict gf, float
 /* rec: W_hh h_{t-1} without bias (zero at t = 0), its three parts; hn = rec_n + b_hn is kept for backward. */
 static inline void gru_row(int H, float *restrict gr, float *restrict gz, float *restrict gn,
                            const float *restrict rec_r, const float *restrict rec_z, const float *restrict rec_n,
-                           const float *restrict b_hn, const float *restrict hp, float *restrict hn,
-                           float *restrict h)
+                           const float *restrict b_hn, const float *restrict hp, float *restrict hn, float *restrict h)
 {
     for (int j = 0; j < H; j++) {
         gr[j] = sigm(gr[j] + rec_r[j]);
@@ -281,9 +289,9 @@ static inline void rnn_row_back(int H, float *restrict a, const float *restrict 
 }
 
 /* Also carries dc (gradient into c_t from later steps) back to c_{t-1}. */
-static inline void lstm_row_back(int H, float *restrict gi, float *restrict gf, float *restrict gg,
-                                 float *restrict go, const float *restrict c, const float *restrict cp,
-                                 const float *restrict dh, float *restrict dc)
+static inline void lstm_row_back(int H, float *restrict gi, float *restrict gf, float *restrict gg, float *restrict go,
+                                 const float *restrict c, const float *restrict cp, const float *restrict dh,
+                                 float *restrict dc)
 {
     for (int j = 0; j < H; j++) {
         float tc = tanhf(c[j]), vi = gi[j], vf = gf[j], vg = gg[j], vo = go[j];

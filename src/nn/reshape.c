@@ -55,11 +55,13 @@ static mt_status reshape_setup(mt_layer *l, mt_error *err)
         return mt_fail(err, MT_ERR_CONFIG, "%s.shape: %s holds more than 2^31 values, but the input %s has %zu",
                        l->section, want, have, l->in_size);
     if (infer >= 0 && l->in_size % known != 0)
-        return mt_fail(err, MT_ERR_CONFIG, "%s.shape: %s needs a sample size that is a multiple of %zu, but the "
-                       "input %s has %zu values", l->section, want, known, have, l->in_size);
+        return mt_fail(err, MT_ERR_CONFIG,
+                       "%s.shape: %s needs a sample size that is a multiple of %zu, but the "
+                       "input %s has %zu values",
+                       l->section, want, known, have, l->in_size);
     if (infer < 0 && known != l->in_size)
-        return mt_fail(err, MT_ERR_CONFIG, "%s.shape: %s holds %zu values, but the input %s has %zu", l->section,
-                       want, known, have, l->in_size);
+        return mt_fail(err, MT_ERR_CONFIG, "%s.shape: %s holds %zu values, but the input %s has %zu", l->section, want,
+                       known, have, l->in_size);
     l->out_shape = o->shape;
     if (infer >= 0)
         l->out_shape.v[infer] = (int)(l->in_size / known);

@@ -17,8 +17,7 @@ typedef struct upsample_opts {
 } upsample_opts;
 
 static const mt_option upsample_options[] = {
-    {"size", MT_OPT_INTS, offsetof(upsample_opts, size), "2", 1, 1 << 16, NULL,
-     "upsampling factors: s or [sh, sw]"},
+    {"size", MT_OPT_INTS, offsetof(upsample_opts, size), "2", 1, 1 << 16, NULL, "upsampling factors: s or [sh, sw]"},
     MT_OPT_END,
 };
 
@@ -31,17 +30,24 @@ static mt_status upsample_setup(mt_layer *l, mt_error *err)
     const upsample_opts *o = l->opts;
     int r = l->in_shape.n, s[2] = {0};
     if (r != 2 && r != 3)
-        return mt_fail(err, MT_ERR_CONFIG, "%s: expects samples of shape [channels, height, width] or [height, "
-                       "width], got %d dimensions", l->section, r);
+        return mt_fail(err, MT_ERR_CONFIG,
+                       "%s: expects samples of shape [channels, height, width] or [height, "
+                       "width], got %d dimensions",
+                       l->section, r);
     mt_status st = mt_layer_pair(l, "size", &o->size, s, err);
     if (st)
         return st;
-    upsample_state g = {.C = r == 3 ? l->in_shape.v[0] : 1, .H = l->in_shape.v[r - 2], .W = l->in_shape.v[r - 1],
-                        .sh = s[0], .sw = s[1]};
+    upsample_state g = {.C = r == 3 ? l->in_shape.v[0] : 1,
+                        .H = l->in_shape.v[r - 2],
+                        .W = l->in_shape.v[r - 1],
+                        .sh = s[0],
+                        .sw = s[1]};
     long oh = (long)g.H * g.sh, ow = (long)g.W * g.sw;
     if (oh > (1 << 24) || ow > (1 << 24) || (double)g.C * oh * ow > (double)(1 << 28))
-        return mt_fail(err, MT_ERR_CONFIG, "%s.size: %dx%d upsampling of %dx%dx%d gives %dx%ldx%ld outputs; too "
-                       "large", l->section, g.sh, g.sw, g.C, g.H, g.W, g.C, oh, ow);
+        return mt_fail(err, MT_ERR_CONFIG,
+                       "%s.size: %dx%d upsampling of %dx%dx%d gives %dx%ldx%ld outputs; too "
+                       "large",
+                       l->section, g.sh, g.sw, g.C, g.H, g.W, g.C, oh, ow);
     upsample_state *state = malloc(sizeof g);
     if (!state)
         return mt_fail(err, MT_ERR_NOMEM, "%s: out of memory", l->section);

@@ -65,37 +65,69 @@ const char *const mt_optimizer_docs[] = {
 };
 
 #define OPT(field) offsetof(mt_optimizer_opts, field)
-#define NAME(dflt) {"name", MT_OPT_NAME, OPT(name), dflt, 0, 0, mt_optimizer_names, "optimizer"}
-#define LR(dflt) {"learning_rate", MT_OPT_FLOAT, OPT(learning_rate), dflt, 0, 1e6, NULL, \
-                  "step size (the lr_schedule scales it per step)"}
-#define MOMENTUM(dflt) {"momentum", MT_OPT_FLOAT, OPT(momentum), dflt, 0, 1, NULL, "momentum factor (0 = none)"}
-#define EPSILON(dflt) {"epsilon", MT_OPT_FLOAT, OPT(epsilon), dflt, 0, 1, NULL, \
-                       "added to the denominator for numerical stability"}
-#define BETAS                                                                                           \
-    {"beta_1", MT_OPT_FLOAT, OPT(beta_1), "0.9", 0, 0.999999, NULL, "decay rate of the first moment"}, \
-    {"beta_2", MT_OPT_FLOAT, OPT(beta_2), "0.999", 0, 0.999999999, NULL, "decay rate of the second moment"}
-#define WEIGHT_DECAY(dflt, doc) {"weight_decay", MT_OPT_FLOAT, OPT(weight_decay), dflt, 0, 1e6, NULL, doc}
+#define NAME(dflt)                                                                  \
+    {                                                                               \
+        "name", MT_OPT_NAME, OPT(name), dflt, 0, 0, mt_optimizer_names, "optimizer" \
+    }
+#define LR(dflt)                                                               \
+    {                                                                          \
+        "learning_rate", MT_OPT_FLOAT, OPT(learning_rate), dflt, 0, 1e6, NULL, \
+            "step size (the lr_schedule scales it per step)"                   \
+    }
+#define MOMENTUM(dflt)                                                                          \
+    {                                                                                           \
+        "momentum", MT_OPT_FLOAT, OPT(momentum), dflt, 0, 1, NULL, "momentum factor (0 = none)" \
+    }
+#define EPSILON(dflt)                                                                                               \
+    {                                                                                                               \
+        "epsilon", MT_OPT_FLOAT, OPT(epsilon), dflt, 0, 1, NULL, "added to the denominator for numerical stability" \
+    }
+#define BETAS                                                                                                 \
+    {"beta_1", MT_OPT_FLOAT, OPT(beta_1), "0.9", 0, 0.999999, NULL, "decay rate of the first moment"},        \
+    {                                                                                                         \
+        "beta_2", MT_OPT_FLOAT, OPT(beta_2), "0.999", 0, 0.999999999, NULL, "decay rate of the second moment" \
+    }
+#define WEIGHT_DECAY(dflt, doc)                                                  \
+    {                                                                            \
+        "weight_decay", MT_OPT_FLOAT, OPT(weight_decay), dflt, 0, 1e6, NULL, doc \
+    }
 #define L2_DECAY WEIGHT_DECAY("0", "L2 penalty: weight_decay * p is added to the gradient")
-#define CLIPPING                                                                                         \
-    {"clipnorm", MT_OPT_FLOAT, OPT(clipnorm), "0", 0, 1e30, NULL,                                        \
-     "if > 0, scale the gradient so that its global L2 norm is at most this (0 = off)"},                 \
-    {"clipvalue", MT_OPT_FLOAT, OPT(clipvalue), "0", 0, 1e30, NULL,                                      \
-     "if > 0, clamp each gradient element to [-clipvalue, clipvalue] (0 = off)"}
+#define CLIPPING                                                                         \
+    {"clipnorm",                                                                         \
+     MT_OPT_FLOAT,                                                                       \
+     OPT(clipnorm),                                                                      \
+     "0",                                                                                \
+     0,                                                                                  \
+     1e30,                                                                               \
+     NULL,                                                                               \
+     "if > 0, scale the gradient so that its global L2 norm is at most this (0 = off)"}, \
+    {                                                                                    \
+        "clipvalue", MT_OPT_FLOAT, OPT(clipvalue), "0", 0, 1e30, NULL,                   \
+            "if > 0, clamp each gradient element to [-clipvalue, clipvalue] (0 = off)"   \
+    }
 
 static const mt_option gd_options[] = {
     NAME("gd"), LR("0.001"), L2_DECAY, CLIPPING, MT_OPT_END,
 };
 
 static const mt_option sgd_options[] = {
-    NAME("sgd"), LR("0.001"), MOMENTUM("0"),
+    NAME("sgd"),
+    LR("0.001"),
+    MOMENTUM("0"),
     {"nesterov", MT_OPT_BOOL, OPT(nesterov), "false", 0, 0, NULL, "Nesterov momentum (needs momentum > 0)"},
-    L2_DECAY, CLIPPING, MT_OPT_END,
+    L2_DECAY,
+    CLIPPING,
+    MT_OPT_END,
 };
 
 static const mt_option momentum_options[] = {
-    NAME("momentum"), LR("0.001"), MOMENTUM("0.9"),
+    NAME("momentum"),
+    LR("0.001"),
+    MOMENTUM("0.9"),
     {"nesterov", MT_OPT_BOOL, OPT(nesterov), "false", 0, 0, NULL, "Nesterov momentum (needs momentum > 0)"},
-    L2_DECAY, CLIPPING, MT_OPT_END,
+    L2_DECAY,
+    CLIPPING,
+    MT_OPT_END,
 };
 
 static const mt_option nesterov_options[] = {
@@ -103,28 +135,39 @@ static const mt_option nesterov_options[] = {
 };
 
 static const mt_option adagrad_options[] = {
-    NAME("adagrad"), LR("0.01"),
-    {"lr_decay", MT_OPT_FLOAT, OPT(lr_decay), "0", 0, 1e6, NULL,
-     "step t uses learning_rate / (1 + (t - 1) lr_decay)"},
+    NAME("adagrad"),
+    LR("0.01"),
+    {"lr_decay", MT_OPT_FLOAT, OPT(lr_decay), "0", 0, 1e6, NULL, "step t uses learning_rate / (1 + (t - 1) lr_decay)"},
     {"initial_accumulator_value", MT_OPT_FLOAT, OPT(initial_accumulator_value), "0", 0, 1e6, NULL,
      "starting value of the sum of squared gradients"},
-    EPSILON("1e-10"), L2_DECAY, CLIPPING, MT_OPT_END,
+    EPSILON("1e-10"),
+    L2_DECAY,
+    CLIPPING,
+    MT_OPT_END,
 };
 
 static const mt_option adadelta_options[] = {
-    NAME("adadelta"), LR("1.0"),
+    NAME("adadelta"),
+    LR("1.0"),
     {"rho", MT_OPT_FLOAT, OPT(rho), "0.9", 0, 1, NULL, "decay rate of the running averages"},
-    EPSILON("1e-6"), L2_DECAY, CLIPPING, MT_OPT_END,
+    EPSILON("1e-6"),
+    L2_DECAY,
+    CLIPPING,
+    MT_OPT_END,
 };
 
 static const mt_option rmsprop_options[] = {
-    NAME("rmsprop"), LR("0.01"),
+    NAME("rmsprop"),
+    LR("0.01"),
     {"rho", MT_OPT_FLOAT, OPT(rho), "0.99", 0, 1, NULL,
      "decay rate of the running average of squared gradients (torch's alpha)"},
-    EPSILON("1e-8"), MOMENTUM("0"),
+    EPSILON("1e-8"),
+    MOMENTUM("0"),
     {"centered", MT_OPT_BOOL, OPT(centered), "false", 0, 0, NULL,
      "normalize by the estimated variance (subtract the squared running mean of the gradient)"},
-    L2_DECAY, CLIPPING, MT_OPT_END,
+    L2_DECAY,
+    CLIPPING,
+    MT_OPT_END,
 };
 
 static const mt_option adam_options[] = {
@@ -132,24 +175,38 @@ static const mt_option adam_options[] = {
 };
 
 static const mt_option nadam_options[] = {
-    NAME("nadam"), LR("0.002"), BETAS, EPSILON("1e-8"),
+    NAME("nadam"),
+    LR("0.002"),
+    BETAS,
+    EPSILON("1e-8"),
     {"momentum_decay", MT_OPT_FLOAT, OPT(momentum_decay), "0.004", 0, 1e6, NULL,
      "psi in the momentum schedule mu_t = beta_1 (1 - 0.5 * 0.96^(t psi))"},
-    L2_DECAY, CLIPPING, MT_OPT_END,
+    L2_DECAY,
+    CLIPPING,
+    MT_OPT_END,
 };
 
 static const mt_option adamw_options[] = {
-    NAME("adamw"), LR("0.001"), BETAS, EPSILON("1e-8"),
+    NAME("adamw"),
+    LR("0.001"),
+    BETAS,
+    EPSILON("1e-8"),
     WEIGHT_DECAY("0.01", "decoupled weight decay: p *= 1 - learning_rate * weight_decay each step"),
-    CLIPPING, MT_OPT_END,
+    CLIPPING,
+    MT_OPT_END,
 };
 
 static const mt_option *const tables[MT_OPTIM_COUNT] = {
-    [MT_OPTIM_GD] = gd_options,           [MT_OPTIM_SGD] = sgd_options,
-    [MT_OPTIM_MOMENTUM] = momentum_options, [MT_OPTIM_NESTEROV] = nesterov_options,
-    [MT_OPTIM_ADAGRAD] = adagrad_options, [MT_OPTIM_ADADELTA] = adadelta_options,
-    [MT_OPTIM_RMSPROP] = rmsprop_options, [MT_OPTIM_ADAM] = adam_options,
-    [MT_OPTIM_NADAM] = nadam_options,     [MT_OPTIM_ADAMW] = adamw_options,
+    [MT_OPTIM_GD] = gd_options,
+    [MT_OPTIM_SGD] = sgd_options,
+    [MT_OPTIM_MOMENTUM] = momentum_options,
+    [MT_OPTIM_NESTEROV] = nesterov_options,
+    [MT_OPTIM_ADAGRAD] = adagrad_options,
+    [MT_OPTIM_ADADELTA] = adadelta_options,
+    [MT_OPTIM_RMSPROP] = rmsprop_options,
+    [MT_OPTIM_ADAM] = adam_options,
+    [MT_OPTIM_NADAM] = nadam_options,
+    [MT_OPTIM_ADAMW] = adamw_options,
 };
 
 const mt_option *mt_optimizer_options(mt_optimizer_kind kind)
@@ -368,10 +425,9 @@ static void adadelta_step(mt_optimizer *opt, float *restrict p, const float *res
 
 /* Inlined with constant flags; b and a are unused (may be NULL) when the flag is off. */
 static inline __attribute__((always_inline)) void rmsprop_loop(size_t n, float *restrict p, const float *restrict g,
-                                                               float *restrict v, float *restrict b,
-                                                               float *restrict a, float lr, float rho,
-                                                               float one_rho, float eps, float mu, prep k,
-                                                               const int with_momentum, const int centered)
+                                                               float *restrict v, float *restrict b, float *restrict a,
+                                                               float lr, float rho, float one_rho, float eps, float mu,
+                                                               prep k, const int with_momentum, const int centered)
 {
     const float scale = k.scale, clip = k.clip, wd = k.wd;
     for (size_t i = 0; i < n; i++) {

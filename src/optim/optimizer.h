@@ -30,35 +30,35 @@ typedef enum mt_optimizer_kind {
 /* Every hyperparameter of every optimizer; each optimizer's table fills only the ones it uses (the others
  * stay 0). Names as Keras spells them, torch's names where Keras has none. */
 typedef struct mt_optimizer_opts {
-    char name[MT_NAME_MAX];             /* canonical optimizer name (what checkpoints record) */
+    char name[MT_NAME_MAX]; /* canonical optimizer name (what checkpoints record) */
     double learning_rate;
-    double momentum;                    /* sgd family, rmsprop */
-    int nesterov;                       /* sgd family */
-    double beta_1, beta_2, epsilon;     /* adam family; epsilon also adagrad, adadelta, rmsprop */
-    double rho;                         /* adadelta, rmsprop (torch's alpha) */
-    int centered;                       /* rmsprop */
-    double lr_decay;                    /* adagrad */
-    double initial_accumulator_value;   /* adagrad */
-    double momentum_decay;              /* nadam */
-    double weight_decay;                /* all: L2 added to the gradient; adamw: decoupled */
-    double clipnorm;                    /* all: > 0 clips the gradient by its global L2 norm */
-    double clipvalue;                   /* all: > 0 clamps each gradient element to [-clipvalue, clipvalue] */
+    double momentum;                  /* sgd family, rmsprop */
+    int nesterov;                     /* sgd family */
+    double beta_1, beta_2, epsilon;   /* adam family; epsilon also adagrad, adadelta, rmsprop */
+    double rho;                       /* adadelta, rmsprop (torch's alpha) */
+    int centered;                     /* rmsprop */
+    double lr_decay;                  /* adagrad */
+    double initial_accumulator_value; /* adagrad */
+    double momentum_decay;            /* nadam */
+    double weight_decay;              /* all: L2 added to the gradient; adamw: decoupled */
+    double clipnorm;                  /* all: > 0 clips the gradient by its global L2 norm */
+    double clipvalue;                 /* all: > 0 clamps each gradient element to [-clipvalue, clipvalue] */
 } mt_optimizer_opts;
 
 typedef struct mt_optimizer {
     mt_optimizer_kind kind;
     mt_optimizer_opts opts;
-    size_t n;                                   /* parameters */
+    size_t n; /* parameters */
     int n_slots;
-    const char *slot_names[MT_OPT_MAX_SLOTS];   /* torch's state names: momentum_buffer, sum, square_avg, ... */
-    float *slots[MT_OPT_MAX_SLOTS];             /* each n floats (owned), initialized as torch does */
+    const char *slot_names[MT_OPT_MAX_SLOTS]; /* torch's state names: momentum_buffer, sum, square_avg, ... */
+    float *slots[MT_OPT_MAX_SLOTS];           /* each n floats (owned), initialized as torch does */
     /* State that is one number, not one per parameter (nadam: mu_product, the running product of the
      * momentum schedule, starting at 1). Saved and restored with the slots; like them, part of the exact
      * resume. */
     int n_scalars;
     const char *scalar_names[MT_OPT_MAX_SCALARS];
     double scalars[MT_OPT_MAX_SCALARS];
-    int64_t step;                               /* steps taken */
+    int64_t step; /* steps taken */
 } mt_optimizer;
 
 /* Config names, NULL-terminated, "canonical|alias" entries indexed by mt_optimizer_kind. */

@@ -45,13 +45,24 @@ _Static_assert(sizeof mt_schedule_docs / sizeof mt_schedule_docs[0] == MT_SCHEDU
                "one doc line per schedule in mt_schedule_docs");
 
 #define OPT(field) offsetof(mt_schedule_opts, field)
-#define NAME(dflt) {"name", MT_OPT_NAME, OPT(name), dflt, 0, 0, mt_schedule_names, "learning-rate schedule"}
-#define COMMON                                                                                               \
-    {"warmup_epochs", MT_OPT_FLOAT, OPT(warmup_epochs), "0", 0, 1e6, NULL,                                   \
-     "linear warmup from 0 over this many epochs (fractions allowed), per step"},                            \
-    {"reference_batch", MT_OPT_INT, OPT(reference_batch), "0", 0, INT_MAX, NULL,                             \
-     "linear scaling rule: learning_rate is for this batch and is scaled by global batch / reference_batch " \
-     "(0 = off)"}
+#define NAME(dflt)                                                                              \
+    {                                                                                           \
+        "name", MT_OPT_NAME, OPT(name), dflt, 0, 0, mt_schedule_names, "learning-rate schedule" \
+    }
+#define COMMON                                                                                                      \
+    {"warmup_epochs",                                                                                               \
+     MT_OPT_FLOAT,                                                                                                  \
+     OPT(warmup_epochs),                                                                                            \
+     "0",                                                                                                           \
+     0,                                                                                                             \
+     1e6,                                                                                                           \
+     NULL,                                                                                                          \
+     "linear warmup from 0 over this many epochs (fractions allowed), per step"},                                   \
+    {                                                                                                               \
+        "reference_batch", MT_OPT_INT, OPT(reference_batch), "0", 0, INT_MAX, NULL,                                 \
+            "linear scaling rule: learning_rate is for this batch and is scaled by global batch / reference_batch " \
+            "(0 = off)"                                                                                             \
+    }
 
 static const mt_option constant_options[] = {NAME("constant"), COMMON, MT_OPT_END};
 
@@ -59,19 +70,22 @@ static const mt_option step_options[] = {
     NAME("step"),
     {"step_size", MT_OPT_INT, OPT(step_size), NULL, 1, 1e9, NULL, "epochs between two decays"},
     {"gamma", MT_OPT_FLOAT, OPT(gamma), "0.1", 0, 1, NULL, "factor applied at each decay"},
-    COMMON, MT_OPT_END,
+    COMMON,
+    MT_OPT_END,
 };
 
 static const mt_option exponential_options[] = {
     NAME("exponential"),
     {"gamma", MT_OPT_FLOAT, OPT(gamma), NULL, 0, 1, NULL, "factor applied once per epoch"},
-    COMMON, MT_OPT_END,
+    COMMON,
+    MT_OPT_END,
 };
 
 static const mt_option cosine_options[] = {
     NAME("cosine"),
     {"min_lr", MT_OPT_FLOAT, OPT(min_lr), "0", 0, 1e6, NULL, "rate at the end of the run"},
-    COMMON, MT_OPT_END,
+    COMMON,
+    MT_OPT_END,
 };
 
 static const mt_option *const tables[MT_SCHEDULE_COUNT] = {
@@ -121,8 +135,8 @@ static const char *where_key(const mt_node *node, const char *key, char *buf, si
 {
     const mt_node *at = node && node->kind == MT_NODE_MAP ? mt_node_get(node, key) : NULL;
     char loc[300];
-    snprintf(buf, size, "%s%slr_schedule.%s", mt_node_where(at ? at : node, loc, sizeof loc),
-             at || node ? ": " : "", key);
+    snprintf(buf, size, "%s%slr_schedule.%s", mt_node_where(at ? at : node, loc, sizeof loc), at || node ? ": " : "",
+             key);
     return buf;
 }
 
@@ -134,14 +148,15 @@ mt_status mt_schedule_create(const mt_node *node, double base_lr, int global_bat
     if (!(base_lr >= 0) || global_batch < 1 || steps_per_epoch < 1 || total_epochs < 1)
         return mt_fail(err, MT_ERR_INTERNAL,
                        "lr_schedule: bad run shape (learning_rate %g, global batch %d, %llu steps per epoch, "
-                       "%d epochs)", base_lr, global_batch, (unsigned long long)steps_per_epoch, total_epochs);
+                       "%d epochs)",
+                       base_lr, global_batch, (unsigned long long)steps_per_epoch, total_epochs);
     if (node && node->kind == MT_NODE_SCALAR && !node->value[0])
         node = NULL;
     mt_status st = node ? parse_kind(node, &s->kind, err) : MT_OK;
     if (st)
         return st;
-    st = mt_options_parse(tables[s->kind], node && node->kind == MT_NODE_MAP ? node : NULL, "lr_schedule",
-                          &s->opts, err);
+    st = mt_options_parse(tables[s->kind], node && node->kind == MT_NODE_MAP ? node : NULL, "lr_schedule", &s->opts,
+                          err);
     if (st)
         return st;
     snprintf(s->opts.name, sizeof s->opts.name, "%.*s", (int)strcspn(mt_schedule_names[s->kind], "|"),

@@ -18,20 +18,20 @@ typedef enum mt_schedule_kind {
 } mt_schedule_kind;
 
 typedef struct mt_schedule_opts {
-    char name[MT_NAME_MAX];     /* canonical schedule name */
-    int step_size;              /* step: epochs between decays */
-    double gamma;               /* step: factor per decay; exponential: factor per epoch */
-    double min_lr;              /* cosine: the rate the annealing ends at */
-    double warmup_epochs;       /* all: linear warmup length in epochs (may be fractional; 0 = none) */
-    int reference_batch;        /* all: > 0 applies the linear scaling rule (0 = off) */
+    char name[MT_NAME_MAX]; /* canonical schedule name */
+    int step_size;          /* step: epochs between decays */
+    double gamma;           /* step: factor per decay; exponential: factor per epoch */
+    double min_lr;          /* cosine: the rate the annealing ends at */
+    double warmup_epochs;   /* all: linear warmup length in epochs (may be fractional; 0 = none) */
+    int reference_batch;    /* all: > 0 applies the linear scaling rule (0 = off) */
 } mt_schedule_opts;
 
 typedef struct mt_schedule {
     mt_schedule_kind kind;
     mt_schedule_opts opts;
-    double base_lr;             /* the optimizer's learning_rate after the linear scaling rule */
+    double base_lr; /* the optimizer's learning_rate after the linear scaling rule */
     uint64_t steps_per_epoch;
-    uint64_t total_steps;       /* steps_per_epoch * total_epochs */
+    uint64_t total_steps; /* steps_per_epoch * total_epochs */
     uint64_t warmup_steps;
 } mt_schedule;
 

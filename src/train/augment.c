@@ -14,7 +14,8 @@
 #define AUG(field) offsetof(mt_augment_opts, field)
 
 const mt_option mt_augment_options[] = {
-    {"horizontal_flip", MT_OPT_BOOL, AUG(horizontal_flip), "false", 0, 0, NULL, "mirror left-right with probability 1/2"},
+    {"horizontal_flip", MT_OPT_BOOL, AUG(horizontal_flip), "false", 0, 0, NULL,
+     "mirror left-right with probability 1/2"},
     {"shift", MT_OPT_INT, AUG(shift), "0", 0, 1000, NULL,
      "largest shift in pixels per axis (a random crop of the image padded with zeros)"},
     {"zoom", MT_OPT_FLOAT, AUG(zoom), "0", 0, 0.9, NULL, "zoom factor drawn from [1 - zoom, 1 + zoom]"},
@@ -33,8 +34,10 @@ mt_status mt_augment_init(mt_augment *a, const mt_node *node, const mt_ints *sha
         return st;
     char where[64];
     if (shape->n != 2 && shape->n != 3)
-        return mt_fail(err, MT_ERR_CONFIG, "%s: data.augment: needs image samples ([H, W] or [C, H, W]), "
-                       "model.input has %d dimension(s)", mt_node_where(node, where, sizeof where), shape->n);
+        return mt_fail(err, MT_ERR_CONFIG,
+                       "%s: data.augment: needs image samples ([H, W] or [C, H, W]), "
+                       "model.input has %d dimension(s)",
+                       mt_node_where(node, where, sizeof where), shape->n);
     a->c = shape->n == 3 ? shape->v[0] : 1;
     a->h = shape->v[shape->n - 2];
     a->w = shape->v[shape->n - 1];

@@ -21,7 +21,7 @@ typedef struct mt_augment {
     int enabled;
     mt_augment_opts opts;
     int c, h, w;
-    float *tmp;       /* one sample (allocated once) */
+    float *tmp; /* one sample (allocated once) */
 } mt_augment;
 
 extern const mt_option mt_augment_options[];

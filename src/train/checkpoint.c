@@ -361,8 +361,9 @@ mt_status mt_checkpoint_write_multi(const char *path, const mt_checkpoint *c, co
     }
     hid_t fapl = H5Pcreate(H5P_FILE_ACCESS), fcpl = H5Pcreate(H5P_FILE_CREATE);
     hid_t f = fapl < 0 || fcpl < 0 || H5Pset_fapl_core(fapl, estimate, 0) < 0 ||
-                      H5Pset_userblock(fcpl, MT_H5_SEAL_BYTES) < 0 ? -1
-              : H5Fcreate(path, H5F_ACC_TRUNC, fcpl, fapl);
+                      H5Pset_userblock(fcpl, MT_H5_SEAL_BYTES) < 0
+                  ? -1
+                  : H5Fcreate(path, H5F_ACC_TRUNC, fcpl, fapl);
     if (fapl >= 0)
         H5Pclose(fapl);
     if (fcpl >= 0)
@@ -419,7 +420,7 @@ mt_status mt_checkpoint_write_multi(const char *path, const mt_checkpoint *c, co
 
 /* ---- reading ---- */
 
-#define MAX_HISTORY_ROWS 10000000  /* epochs in /metrics (training.epochs is at most 1e6) */
+#define MAX_HISTORY_ROWS 10000000 /* epochs in /metrics (training.epochs is at most 1e6) */
 
 /* Whether the dataset or attribute space holds exactly one element (a scalar or a [1] array): the
  * readers below read single values into single variables, so anything larger must not reach H5Dread. */
@@ -474,8 +475,10 @@ static mt_status check_format(hid_t f, const char *path, mt_error *err)
         if (read_attr_str(f, "format", format, sizeof format) < 0)
             return mt_fail(err, MT_ERR_INPUT, "%s: root attribute format is not a short string", path);
         if (strcmp(format, "mpitrain-checkpoint"))
-            return mt_fail(err, MT_ERR_INPUT, "%s: not an mpitrain checkpoint (format '%s', expected "
-                           "'mpitrain-checkpoint')", path, format);
+            return mt_fail(err, MT_ERR_INPUT,
+                           "%s: not an mpitrain checkpoint (format '%s', expected "
+                           "'mpitrain-checkpoint')",
+                           path, format);
     }
     if (H5Aexists(f, "format_version") <= 0)
         return MT_OK;
@@ -491,8 +494,10 @@ static mt_status check_format(hid_t f, const char *path, mt_error *err)
     if (!ok)
         return mt_fail(err, MT_ERR_INPUT, "%s: root attribute format_version is not an integer", path);
     if (version < 1 || version > MT_CHECKPOINT_FORMAT_VERSION)
-        return mt_fail(err, MT_ERR_INPUT, "%s: checkpoint format_version %lld, this mpitrain %s reads format "
-                       "versions 1 to %d%s", path, (long long)version, mt_version(), MT_CHECKPOINT_FORMAT_VERSION,
+        return mt_fail(err, MT_ERR_INPUT,
+                       "%s: checkpoint format_version %lld, this mpitrain %s reads format "
+                       "versions 1 to %d%s",
+                       path, (long long)version, mt_version(), MT_CHECKPOINT_FORMAT_VERSION,
                        version > MT_CHECKPOINT_FORMAT_VERSION ? " (written by a newer mpitrain)" : "");
     return MT_OK;
 }
@@ -515,8 +520,7 @@ static hid_t open_checkpoint(const char *path, mt_error *err)
         if (a >= 0)
             H5Aclose(a);
         H5Fclose(f);
-        return mt_fail(err, MT_ERR_INPUT, "%s: not a complete mpitrain checkpoint (no completeness marker)",
-                       path), -1;
+        return mt_fail(err, MT_ERR_INPUT, "%s: not a complete mpitrain checkpoint (no completeness marker)", path), -1;
     }
     H5Aclose(a);
     if (check_format(f, path, err)) {
@@ -624,8 +628,8 @@ mt_status mt_checkpoint_read_config(const char *path, char **yaml, mt_error *err
 }
 
 /* Reads one float tensor, checking its shape. */
-static mt_status read_tensor(hid_t group, const char *file, const char *where, const mt_tensor_desc *desc,
-                             float *out, mt_error *err)
+static mt_status read_tensor(hid_t group, const char *file, const char *where, const mt_tensor_desc *desc, float *out,
+                             mt_error *err)
 {
     hid_t d = H5Dopen2(group, desc->name, H5P_DEFAULT);
     if (d < 0)
@@ -667,13 +671,13 @@ static mt_status read_tensor(hid_t group, const char *file, const char *where, c
         return mt_fail(err, MT_ERR_INPUT, "%s: %s/%s: not a float tensor of the stored size (damaged file?)", file,
                        where, desc->name);
     if (rc < 0)
-        return mt_fail(err, MT_ERR_INPUT, "%s: %s/%s: cannot read (checksum mismatch or truncated file)", file,
-                       where, desc->name);
+        return mt_fail(err, MT_ERR_INPUT, "%s: %s/%s: cannot read (checksum mismatch or truncated file)", file, where,
+                       desc->name);
     return MT_OK;
 }
 
-static mt_status read_slab(hid_t parent, const char *file, const char *prefix, mt_model *m, float *slab,
-                           int with_state, mt_error *err)
+static mt_status read_slab(hid_t parent, const char *file, const char *prefix, mt_model *m, float *slab, int with_state,
+                           mt_error *err)
 {
     for (int i = 0; i < m->n_layers; i++) {
         mt_layer *l = &m->layers[i];
@@ -684,8 +688,7 @@ static mt_status read_slab(hid_t parent, const char *file, const char *prefix, m
         snprintf(where, sizeof where, "%s/%s", prefix, name);
         hid_t g = H5Lexists(parent, name, H5P_DEFAULT) > 0 ? H5Gopen2(parent, name, H5P_DEFAULT) : -1;
         if (g < 0)
-            return mt_fail(err, MT_ERR_INPUT, "%s: %s: missing (checkpoint does not match the config)", file,
-                           where);
+            return mt_fail(err, MT_ERR_INPUT, "%s: %s: missing (checkpoint does not match the config)", file, where);
         for (int t = 0; t < l->n_tensors; t++) {
             mt_status st = read_tensor(g, file, where, &l->tensors[t],
                                        slab + (size_t)(l->params - m->params) + l->tensors[t].offset, err);
@@ -734,8 +737,7 @@ static mt_status read_optimizer(hid_t f, const char *path, const char *prefix, m
     char name[MT_NAME_MAX];
     mt_status st = MT_OK;
     if (read_attr_str(g, "name", name, sizeof name) < 0)
-        st = mt_fail(err, MT_ERR_INPUT, "%s: %s/optimizer: attribute name missing or not a short string", path,
-                     prefix);
+        st = mt_fail(err, MT_ERR_INPUT, "%s: %s/optimizer: attribute name missing or not a short string", path, prefix);
     else if (strcmp(name, opt->opts.name))
         st = mt_fail(err, MT_ERR_INPUT, "%s: %s/optimizer: state is for optimizer '%s', the config uses '%s'", path,
                      prefix, name, opt->opts.name);
@@ -750,7 +752,7 @@ static mt_status read_optimizer(hid_t f, const char *path, const char *prefix, m
         char where[256];
         snprintf(where, sizeof where, "%s/optimizer/%s", prefix, opt->slot_names[s]);
         hid_t sg = H5Lexists(g, opt->slot_names[s], H5P_DEFAULT) > 0 ? H5Gopen2(g, opt->slot_names[s], H5P_DEFAULT)
-                                                                    : -1;
+                                                                     : -1;
         if (sg < 0) {
             st = mt_fail(err, MT_ERR_INPUT, "%s: %s: missing", path, where);
             break;
@@ -769,7 +771,8 @@ static mt_status read_state(hid_t f, const char *path, mt_train_state *st, mt_er
         return mt_fail(err, MT_ERR_INPUT, "%s: /state: missing", path);
     int bad = read_i64(g, "epoch", &st->epoch) | read_i64(g, "step", &st->step) |
               read_i64(g, "world_size", &st->world_size) | read_i64(g, "seed", &st->seed) |
-              read_i64(g, "global_batch", &st->global_batch) | read_i64(g, "early_stopping_best_epoch", &st->es_best_epoch) |
+              read_i64(g, "global_batch", &st->global_batch) |
+              read_i64(g, "early_stopping_best_epoch", &st->es_best_epoch) |
               read_i64(g, "early_stopping_wait", &st->es_wait);
     bad |= read_value(g, "early_stopping_best", H5T_NATIVE_DOUBLE, &st->es_best);
     st->epoch_step = 0; /* absent in checkpoints written at epoch ends by earlier versions */
@@ -784,7 +787,7 @@ typedef struct rows_ref {
     double **rows;
     size_t *n, *cap;
     int fields;
-    mt_history *h;              /* when the rows are an mt_history's */
+    mt_history *h; /* when the rows are an mt_history's */
 } rows_ref;
 
 static mt_status rows_append_blank(rows_ref *r, mt_error *err)
@@ -834,8 +837,8 @@ static mt_status read_metrics(hid_t f, const char *path, const char *const *name
                     st = rows_append_blank(r, err);
             }
             double *col = malloc(((size_t)n + 1) * sizeof *col);
-            if (!col || (size_t)n != *r->n || (n > 0 && H5Dread(d, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL,
-                                                                H5P_DEFAULT, col) < 0))
+            if (!col || (size_t)n != *r->n ||
+                (n > 0 && H5Dread(d, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, col) < 0))
                 st = st ? st : mt_fail(err, MT_ERR_INPUT, "%s: /metrics/%s: unreadable", path, names[fi]);
             for (size_t i = 0; !st && i < *r->n; i++)
                 (*r->rows)[i * (size_t)r->fields + (size_t)fi] = col[i];

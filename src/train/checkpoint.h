@@ -20,23 +20,23 @@
 #define MT_CHECKPOINT_FORMAT_VERSION 1
 
 typedef struct mt_train_state {
-    int64_t epoch;          /* epochs completed */
-    int64_t step;           /* optimizer steps taken */
-    int64_t world_size;     /* ranks of the run that wrote it */
+    int64_t epoch;      /* epochs completed */
+    int64_t step;       /* optimizer steps taken */
+    int64_t world_size; /* ranks of the run that wrote it */
     int64_t seed;
     int64_t global_batch;
-    double es_best;         /* early stopping: best monitored value (NaN: none yet) */
-    int64_t es_best_epoch;  /* early stopping: epoch of the best value (0: none) */
-    int64_t es_wait;        /* early stopping: epochs since the best */
-    int64_t epoch_step;     /* optimizer steps done in epoch `epoch` (0 = at an epoch boundary) */
+    double es_best;        /* early stopping: best monitored value (NaN: none yet) */
+    int64_t es_best_epoch; /* early stopping: epoch of the best value (0: none) */
+    int64_t es_wait;       /* early stopping: epochs since the best */
+    int64_t epoch_step;    /* optimizer steps done in epoch `epoch` (0 = at an epoch boundary) */
 } mt_train_state;
 
 /* One network of a checkpoint that holds several (a GAN): its parameters and buffers under
  * /<name>/params, its optimizer state under /<name>/optimizer, in the layout of /params and /optimizer. */
 typedef struct mt_checkpoint_net {
-    const char *name;           /* group name: "generator", "discriminator" */
+    const char *name; /* group name: "generator", "discriminator" */
     mt_model *model;
-    mt_optimizer *opt;          /* may be NULL: not written / not read */
+    mt_optimizer *opt; /* may be NULL: not written / not read */
 } mt_checkpoint_net;
 
 /* A per-epoch history with columns of its own (a GAN's d_loss, g_loss, ...), stored in /metrics as one
@@ -55,8 +55,8 @@ typedef struct mt_checkpoint {
     mt_optimizer *opt;
     mt_train_state *state;
     mt_history *history;
-    mt_prep *prep;              /* /preprocessing: fitted feature scaling and missing-value fill */
-    const char *config_yaml;    /* written only */
+    mt_prep *prep;           /* /preprocessing: fitted feature scaling and missing-value fill */
+    const char *config_yaml; /* written only */
 } mt_checkpoint;
 
 /* A checkpoint of several networks (a GAN): nets[] each in its own group (the mt_checkpoint's model and

@@ -18,7 +18,9 @@
 #include "train/train_kind.h"
 
 static const mt_train_columns columns = {
-    .names = mt_metrics_field_names, .n = MT_METRICS_FIELDS, .base = MT_METRICS_BASE_FIELDS,
+    .names = mt_metrics_field_names,
+    .n = MT_METRICS_FIELDS,
+    .base = MT_METRICS_BASE_FIELDS,
     .running = {"loss", "accuracy"},
     .shown = (const char *const[]){"loss", "loss", "accuracy", "accuracy", "val_loss", "val_loss", "val_accuracy",
                                    "val_accuracy", NULL},
@@ -33,21 +35,21 @@ typedef struct classifier {
     mt_comm *comm;
     int rank, size;
     mt_session s;
-    mt_grad_exchange *gx;          /* the loop's exchange of the model's gradients */
-    uint64_t rows;                 /* training rows */
-    mt_eval_sums sums;             /* this rank's, over the epoch so far */
+    mt_grad_exchange *gx; /* the loop's exchange of the model's gradients */
+    uint64_t rows;        /* training rows */
+    mt_eval_sums sums;    /* this rank's, over the epoch so far */
     struct {
         double compute, allreduce, data;
-        double wait, busy;         /* blocked waiting for the sums; inside MPI calls during backprop */
+        double wait, busy; /* blocked waiting for the sums; inside MPI calls during backprop */
     } times;
-    int full_batch;                /* full-batch gradient descent: one step per epoch */
+    int full_batch; /* full-batch gradient descent: one step per epoch */
     mt_schedule sched;
-    double lr;                     /* learning rate of the latest step */
-    struct {                       /* training.balance: slices in proportion to measured speeds */
-        double *weight, *cum;      /* per rank (identical on every rank); cumulative, size + 1 */
-        double work, samples;      /* this rank's seconds in its pieces and their samples since the last update */
+    double lr;                /* learning rate of the latest step */
+    struct {                  /* training.balance: slices in proportion to measured speeds */
+        double *weight, *cum; /* per rank (identical on every rank); cumulative, size + 1 */
+        double work, samples; /* this rank's seconds in its pieces and their samples since the last update */
     } bal;
-    uint64_t chunk;                /* deterministic mode: samples per chunk; 0 = one slice per rank */
+    uint64_t chunk; /* deterministic mode: samples per chunk; 0 = one slice per rank */
 } classifier;
 
 /* Micro-batches per optimizer step: the configured accumulation, or the whole epoch for full-batch gd. */
@@ -83,8 +85,10 @@ static mt_status setup_balance(classifier *t, mt_error *err)
 {
     const mt_training_config *tc = &t->cfg->training;
     if (tc->deterministic)
-        return mt_fail(err, MT_ERR_CONFIG, "%s: training.balance: deterministic mode deals fixed chunks to the "
-                       "ranks; it cannot be combined with balance", t->cfg->origin);
+        return mt_fail(err, MT_ERR_CONFIG,
+                       "%s: training.balance: deterministic mode deals fixed chunks to the "
+                       "ranks; it cannot be combined with balance",
+                       t->cfg->origin);
     t->bal.weight = malloc((size_t)t->size * sizeof *t->bal.weight);
     t->bal.cum = malloc(((size_t)t->size + 1) * sizeof *t->bal.cum);
     if (!t->bal.weight || !t->bal.cum)
@@ -139,8 +143,9 @@ static mt_status rebalance(classifier *t, mt_error *err)
 static mt_status setup_exchange(classifier *t, mt_error *err)
 {
     const mt_training_config *tc = &t->cfg->training;
-    mt_grad_mode mode = tc->deterministic ? MT_GRAD_FIXED64
-                        : strcmp(tc->gradient_dtype, "bfloat16") == 0 ? MT_GRAD_BFLOAT16 : MT_GRAD_FLOAT32;
+    mt_grad_mode mode = tc->deterministic                             ? MT_GRAD_FIXED64
+                        : strcmp(tc->gradient_dtype, "bfloat16") == 0 ? MT_GRAD_BFLOAT16
+                                                                      : MT_GRAD_FLOAT32;
     mt_status st = mt_loop_add_net(t->L, "", &t->s.model, &t->s.opt, mode, err);
     t->gx = &t->L->nets[0].gx;
     if (!st && tc->balance)
@@ -148,8 +153,10 @@ static mt_status setup_exchange(classifier *t, mt_error *err)
     if (st || !tc->deterministic)
         return st;
     if (strcmp(tc->gradient_dtype, "float32") != 0)
-        return mt_fail(err, MT_ERR_CONFIG, "%s: training.gradient_dtype: deterministic mode sums gradients exactly; "
-                       "it cannot exchange them as %s", t->cfg->origin, tc->gradient_dtype);
+        return mt_fail(err, MT_ERR_CONFIG,
+                       "%s: training.gradient_dtype: deterministic mode sums gradients exactly; "
+                       "it cannot exchange them as %s",
+                       t->cfg->origin, tc->gradient_dtype);
     const uint64_t B = (uint64_t)tc->batch_size;
     t->chunk = tc->chunk_size > 0 ? (uint64_t)tc->chunk_size : (B + 7) / 8;
     if (t->chunk > B)
@@ -162,9 +169,8 @@ static mt_status setup_exchange(classifier *t, mt_error *err)
  * gradient slab. `last` marks this rank's last piece of the step: its backward pass starts the bucket
  * sums. The trailer gets the failure flag and the loss (of this piece in deterministic mode, where every
  * piece is accumulated on its own, else of all pieces so far). */
-static mt_status run_piece(classifier *t, uint64_t mb, uint64_t start, uint64_t count, uint64_t offset,
-                           uint64_t total, int last, mt_fault_action fault, mt_eval_sums *sums, double *loss_here,
-                           mt_error *err)
+static mt_status run_piece(classifier *t, uint64_t mb, uint64_t start, uint64_t count, uint64_t offset, uint64_t total,
+                           int last, mt_fault_action fault, mt_eval_sums *sums, double *loss_here, mt_error *err)
 {
     mt_session *s = &t->s;
     uint64_t B = (uint64_t)t->cfg->training.batch_size;
@@ -189,9 +195,16 @@ static mt_status run_piece(classifier *t, uint64_t mb, uint64_t start, uint64_t 
      * reduce over ranks (synchronized batch norm) must take part, or the other ranks would wait for ever. */
     int n = st ? 0 : (int)count;
     const uint64_t invalid = mt_model_invalid_inputs(&s->model);
-    mt_pass pass = {.training = 1, .seed = (uint64_t)t->cfg->training.seed, .step = (uint64_t)t->L->state.step,
-                    .first = offset + start, .global_n = total, .sum_over_ranks = t->chunk ? NULL : mt_comm_sum_hook, .sum_user = t->comm,
-                    .timeline = t->L->tl, .grads_ready = last ? mt_loop_grads_ready : NULL, .hook_user = t->gx};
+    mt_pass pass = {.training = 1,
+                    .seed = (uint64_t)t->cfg->training.seed,
+                    .step = (uint64_t)t->L->state.step,
+                    .first = offset + start,
+                    .global_n = total,
+                    .sum_over_ranks = t->chunk ? NULL : mt_comm_sum_hook,
+                    .sum_user = t->comm,
+                    .timeline = t->L->tl,
+                    .grads_ready = last ? mt_loop_grads_ready : NULL,
+                    .hook_user = t->gx};
     const float *out;
     mt_status rc = mt_model_forward(&s->model, n, &pass, &out, err);
     if (rc)
@@ -204,8 +217,10 @@ static mt_status run_piece(classifier *t, uint64_t mb, uint64_t start, uint64_t 
     *loss_here += loss;
     mt_metrics_accumulate(&s->loss, out, yc, yt, n, sums->m);
     if (!st && mt_model_invalid_inputs(&s->model) != invalid)
-        st = mt_fail(err, MT_ERR_INPUT, "%s: /%s/x: %llu token id(s) are not integers in [0, input_dim) of the "
-                     "embedding", t->cfg->data.file, t->cfg->data.train,
+        st = mt_fail(err, MT_ERR_INPUT,
+                     "%s: /%s/x: %llu token id(s) are not integers in [0, input_dim) of the "
+                     "embedding",
+                     t->cfg->data.file, t->cfg->data.train,
                      (unsigned long long)(mt_model_invalid_inputs(&s->model) - invalid));
     float *trailer = mt_model_grad_trailer(&s->model);
     trailer[MT_GRAD_FAIL_SLOT] = st || trailer[MT_GRAD_FAIL_SLOT] != 0.0f; /* stays set once a piece failed */
@@ -282,7 +297,7 @@ static mt_status step(mt_loop *L, uint64_t step, int *skipped, mt_error *err)
     double t1 = mt_wtime();
     t->times.allreduce += t->gx->in_flight;
     t->times.wait += t->gx->wait;
-    t->times.busy += t->gx->busy_step; /* counted as compute so far */
+    t->times.busy += t->gx->busy_step;                              /* counted as compute so far */
     t->times.compute += (t1 - t0 - t->gx->wait) - t->gx->busy_step; /* converting the sums back is compute */
     t->bal.work -= t->gx->busy_step;
     if (rc)
@@ -366,8 +381,8 @@ static mt_status end_epoch(mt_loop *L, int epoch, double *values, mt_error *err)
 /* The test evaluation, every rank's time split and scaling.json. */
 static mt_status finish(mt_loop *L, mt_train_result *res, mt_error *err)
 {
-    static const char *const dtypes[] = {[MT_GRAD_FLOAT32] = "float32", [MT_GRAD_BFLOAT16] = "bfloat16",
-                                         [MT_GRAD_FIXED64] = "fixed64"};
+    static const char *const dtypes[] = {
+        [MT_GRAD_FLOAT32] = "float32", [MT_GRAD_BFLOAT16] = "bfloat16", [MT_GRAD_FIXED64] = "fixed64"};
     classifier *t = L->self;
     res->buckets = t->gx->n_buckets;
     res->bucket_mb = t->cfg->training.bucket_mb;
@@ -399,8 +414,8 @@ static mt_status finish(mt_loop *L, mt_train_result *res, mt_error *err)
         for (int r = 0; r < t->size; r++) {
             const double *a = &all[K * r];
             mt_rank_times *rt = &res->ranks[r];
-            *rt = (mt_rank_times){.compute = a[0], .allreduce = a[1], .exposed = least + a[4], .data = a[3],
-                                  .idle = a[2] - least};
+            *rt = (mt_rank_times){
+                .compute = a[0], .allreduce = a[1], .exposed = least + a[4], .data = a[3], .idle = a[2] - least};
             double total = rt->compute + rt->exposed + rt->data + rt->idle;
             eff += total > 0 ? rt->compute / total : 0;
         }
@@ -411,7 +426,6 @@ static mt_status finish(mt_loop *L, mt_train_result *res, mt_error *err)
         st = mt_run_dir_write_scaling(t->cfg->output, res, (uint64_t)t->cfg->training.batch_size, err);
     return st;
 }
-
 
 /* The session (data, model, loss, optimizer), the schedule and the exchange. */
 static mt_status setup(mt_loop *L, mt_error *err)

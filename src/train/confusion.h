@@ -10,8 +10,8 @@
 /* counts[t * k + p]: samples of true class t predicted as class p. Plain sums, so ranks add theirs. */
 typedef struct mt_confusion {
     int k;
-    double *counts;     /* [k, k] (double, so one allreduce of f64 sums it; exact up to 2^53) */
-    uint64_t other;     /* samples whose true or predicted class lies outside [0, k) (not counted) */
+    double *counts; /* [k, k] (double, so one allreduce of f64 sums it; exact up to 2^53) */
+    uint64_t other; /* samples whose true or predicted class lies outside [0, k) (not counted) */
 } mt_confusion;
 
 /* Per-class values and their averages. A ratio whose denominator is 0 is 0 (scikit-learn's
@@ -20,12 +20,12 @@ typedef struct mt_confusion {
  * classes (scikit-learn's default labels); the weighted average weights each class by its support. */
 typedef struct mt_class_stats {
     int k;
-    double *precision, *recall, *f1;  /* [k] */
-    double *support;                   /* [k] samples of each true class */
-    double *predicted;                 /* [k] samples predicted as each class */
-    double total;                      /* samples counted */
-    double accuracy;                   /* trace / total (NaN when total is 0) */
-    int classes_present;               /* classes in the macro average */
+    double *precision, *recall, *f1; /* [k] */
+    double *support;                 /* [k] samples of each true class */
+    double *predicted;               /* [k] samples predicted as each class */
+    double total;                    /* samples counted */
+    double accuracy;                 /* trace / total (NaN when total is 0) */
+    int classes_present;             /* classes in the macro average */
     double macro_precision, macro_recall, macro_f1;
     double weighted_precision, weighted_recall, weighted_f1;
 } mt_class_stats;

@@ -47,12 +47,16 @@ mt_status mt_early_stop_init(mt_early_stop *es, const mt_node *node, const char 
                 if (!strcmp(columns[k], monitor_names[i]))
                     snprintf(names + strlen(names), sizeof names - strlen(names), "%s%s", names[0] ? ", " : "",
                              monitor_names[i]);
-        return mt_fail(err, MT_ERR_CONFIG, "%s: early_stopping.monitor: '%s' is not a metric of this run (it has "
-                       "%s)", mt_node_where(node, where, sizeof where), es->opts.monitor, names);
+        return mt_fail(err, MT_ERR_CONFIG,
+                       "%s: early_stopping.monitor: '%s' is not a metric of this run (it has "
+                       "%s)",
+                       mt_node_where(node, where, sizeof where), es->opts.monitor, names);
     }
     if (!have_validation && !strncmp(es->opts.monitor, "val_", 4))
-        return mt_fail(err, MT_ERR_CONFIG, "%s: early_stopping.monitor: '%s' needs a validation split "
-                       "(data.validation)", mt_node_where(node, where, sizeof where), es->opts.monitor);
+        return mt_fail(err, MT_ERR_CONFIG,
+                       "%s: early_stopping.monitor: '%s' needs a validation split "
+                       "(data.validation)",
+                       mt_node_where(node, where, sizeof where), es->opts.monitor);
     es->enabled = 1;
     es->maximize = !strcmp(es->opts.mode, "max") ||
                    (!strcmp(es->opts.mode, "auto") && strstr(es->opts.monitor, "accuracy") != NULL);

@@ -18,11 +18,11 @@ typedef struct mt_early_stop_opts {
 typedef struct mt_early_stop {
     int enabled;
     mt_early_stop_opts opts;
-    int maximize;          /* resolved mode */
-    int field;             /* the monitored column of the metrics row */
-    double best;           /* best value so far (NaN before the first epoch) */
-    int best_epoch;        /* 1-based epoch of the best value, 0 = none */
-    int wait;              /* epochs since the best */
+    int maximize;   /* resolved mode */
+    int field;      /* the monitored column of the metrics row */
+    double best;    /* best value so far (NaN before the first epoch) */
+    int best_epoch; /* 1-based epoch of the best value, 0 = none */
+    int wait;       /* epochs since the best */
 } mt_early_stop;
 
 extern const mt_option mt_early_stop_options[];

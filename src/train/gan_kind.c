@@ -21,31 +21,37 @@
 #include "train/sampler.h"
 #include "train/train_kind.h"
 
-const char *const mt_gan_row_names[MT_GAN_ROW_FIELDS] = {"epoch", "d_loss", "g_loss", "d_real", "d_fake",
-                                                         "seconds", "samples_per_sec"};
+const char *const mt_gan_row_names[MT_GAN_ROW_FIELDS] = {"epoch",  "d_loss",  "g_loss",         "d_real",
+                                                         "d_fake", "seconds", "samples_per_sec"};
 _Static_assert(sizeof(mt_gan_row) == MT_GAN_ROW_FIELDS * sizeof(double), "rows are stored as double[]");
 
 static const mt_train_columns columns = {
-    .names = mt_gan_row_names, .n = MT_GAN_ROW_FIELDS, .base = MT_GAN_ROW_FIELDS,
+    .names = mt_gan_row_names,
+    .n = MT_GAN_ROW_FIELDS,
+    .base = MT_GAN_ROW_FIELDS,
     .running = {"d_loss", "g_loss"},
-    .shown = (const char *const[]){"d_loss", "d_loss", "g_loss", "g_loss", "d_real", "D(x)", "d_fake", "D(G(z))",
-                                   NULL},
+    .shown = (const char *const[]){"d_loss", "d_loss", "g_loss", "g_loss", "d_real", "D(x)", "d_fake", "D(G(z))", NULL},
     .decimals = 3,
 };
 
 /* Purposes of the random streams (keys derived from the seed). */
-enum { KEY_TRAIN_NOISE = 0x6a11, KEY_GRID_NOISE = 0x6a12, KEY_SCORE_NOISE = 0x6a13, KEY_D_INIT = 0x6a14,
-       KEY_G_PASS = 0x6a15 };
+enum {
+    KEY_TRAIN_NOISE = 0x6a11,
+    KEY_GRID_NOISE = 0x6a12,
+    KEY_SCORE_NOISE = 0x6a13,
+    KEY_D_INIT = 0x6a14,
+    KEY_G_PASS = 0x6a15
+};
 
 /* Images in the sample grid (8 x 8). */
 #define GRID_SAMPLES 64
 #define GRID_COLS 8
 typedef struct net {
-    mt_config view;             /* the config seen as this network's */
+    mt_config view; /* the config seen as this network's */
     mt_model m;
     mt_optimizer opt;
     int has_opt;
-    mt_loop_net *loop;          /* the loop's record of it: its gradient exchange */
+    mt_loop_net *loop; /* the loop's record of it: its gradient exchange */
 } net;
 
 typedef struct gan {
@@ -55,18 +61,19 @@ typedef struct gan {
     int rank, size;
     net g, d;
     mt_dataset *ds;
-    uint64_t *rows, n_rows;     /* training rows (all rows of the split) */
-    uint64_t *slice;            /* [cap] dataset rows of this rank's slice */
+    uint64_t *rows, n_rows; /* training rows (all rows of the split) */
+    uint64_t *slice;        /* [cap] dataset rows of this rank's slice */
     mt_prep prep;
     int has_prep;
-    int cap;                    /* rows per rank per batch */
-    size_t sample;              /* values per sample */
-    int channels, height, width;/* of a sample, for the grid */
-    float *dlogit;              /* [cap] gradient of the loss by the logits */
-    float *dimg;                /* [cap * sample] gradient of the generator loss by the fakes */
-    struct { double d_loss, g_loss, d_real, d_fake, n; } sums; /* this rank's, over the epoch so far */
+    int cap;                     /* rows per rank per batch */
+    size_t sample;               /* values per sample */
+    int channels, height, width; /* of a sample, for the grid */
+    float *dlogit;               /* [cap] gradient of the loss by the logits */
+    float *dimg;                 /* [cap * sample] gradient of the generator loss by the fakes */
+    struct {
+        double d_loss, g_loss, d_real, d_fake, n;
+    } sums; /* this rank's, over the epoch so far */
 } gan;
-
 
 /* ---- numerics ---------------------------------------------------------------------------------------- */
 
@@ -126,17 +133,20 @@ static mt_status check_nets(gan *t, mt_error *err)
     const mt_model *g = &t->g.m, *d = &t->d.m;
     if (g->output_size != t->sample) {
         mt_node_where(t->cfg->gan.generator.node, where, sizeof where);
-        return mt_fail(err, MT_ERR_CONFIG, "%s: gan.generator: its output has %zu values per sample (shape [%s]), "
-                       "the samples of %s /%s have %zu (shape [%s])", where, g->output_size,
-                       shape_text(&g->layers[g->n_layers - 1].out_shape, have, sizeof have), t->cfg->data.file,
-                       t->cfg->data.train, t->sample, shape_text(&d->input_shape, want, sizeof want));
+        return mt_fail(err, MT_ERR_CONFIG,
+                       "%s: gan.generator: its output has %zu values per sample (shape [%s]), "
+                       "the samples of %s /%s have %zu (shape [%s])",
+                       where, g->output_size, shape_text(&g->layers[g->n_layers - 1].out_shape, have, sizeof have),
+                       t->cfg->data.file, t->cfg->data.train, t->sample,
+                       shape_text(&d->input_shape, want, sizeof want));
     }
     const mt_layer *last = &d->layers[d->n_layers - 1];
     if (d->output_size != 1 || (last->out_activation >= 0 && last->out_activation != MT_ACT_LINEAR)) {
         mt_node_where(t->cfg->gan.discriminator.layers[d->n_layers - 1].node, where, sizeof where);
-        return mt_fail(err, MT_ERR_CONFIG, "%s: %s: the discriminator must end in one linear output (a logit: the "
-                       "loss applies the sigmoid), got %zu output(s)%s", where, last->section, d->output_size,
-                       d->output_size == 1 ? " with an activation" : "");
+        return mt_fail(err, MT_ERR_CONFIG,
+                       "%s: %s: the discriminator must end in one linear output (a logit: the "
+                       "loss applies the sigmoid), got %zu output(s)%s",
+                       where, last->section, d->output_size, d->output_size == 1 ? " with an activation" : "");
     }
     return MT_OK;
 }
@@ -164,8 +174,10 @@ static mt_status setup_local(gan *t, mt_error *err)
     if (!st)
         st = check_nets(t, err);
     if (!st && (uint64_t)cfg->training.batch_size < (uint64_t)t->size)
-        st = mt_fail(err, MT_ERR_CONFIG, "%s: training.batch_size: the global batch %d is smaller than the %d "
-                     "ranks; each rank needs at least one sample", cfg->origin, cfg->training.batch_size, t->size);
+        st = mt_fail(err, MT_ERR_CONFIG,
+                     "%s: training.batch_size: the global batch %d is smaller than the %d "
+                     "ranks; each rank needs at least one sample",
+                     cfg->origin, cfg->training.batch_size, t->size);
     if (!st && t->n_rows < (uint64_t)t->size)
         st = mt_fail(err, MT_ERR_INPUT, "%s: /%s: %llu training rows cannot be shared by %d ranks", cfg->data.file,
                      cfg->data.train, (unsigned long long)t->n_rows, t->size);
@@ -215,8 +227,8 @@ static mt_status setup(mt_loop *L, mt_error *err)
     L->prep = &t->prep;
     L->n_rows = t->n_rows;
     if (t->n_rows < (uint64_t)t->size)
-        return mt_fail(err, MT_ERR_INPUT, "%s: /%s: %llu training rows cannot be shared by %d ranks",
-                       t->cfg->data.file, t->cfg->data.train, (unsigned long long)t->n_rows, t->size);
+        return mt_fail(err, MT_ERR_INPUT, "%s: /%s: %llu training rows cannot be shared by %d ranks", t->cfg->data.file,
+                       t->cfg->data.train, (unsigned long long)t->n_rows, t->size);
     const mt_grad_mode mode = strcmp(t->cfg->training.gradient_dtype, "bfloat16") == 0 ? MT_GRAD_BFLOAT16
                                                                                        : MT_GRAD_FLOAT32;
     st = setup_buffers(t, err);
@@ -286,8 +298,14 @@ static mt_status step(mt_loop *L, uint64_t batch, int *skip, mt_error *err)
     mt_loop_begin_sums(L, t->d.loop);
     mt_status st = read_real(t, batch, start, count, err);
     const int n = st ? 0 : (int)count; /* a failed read runs empty: every rank joins the same collectives */
-    mt_pass real = {.training = 1, .seed = seed, .step = step, .first = start, .global_n = 2 * b,
-                    .sum_over_ranks = mt_comm_sum_hook, .sum_user = t->comm, .timeline = L->tl,
+    mt_pass real = {.training = 1,
+                    .seed = seed,
+                    .step = step,
+                    .first = start,
+                    .global_n = 2 * b,
+                    .sum_over_ranks = mt_comm_sum_hook,
+                    .sum_user = t->comm,
+                    .timeline = L->tl,
                     .timeline_layer0 = g->n_layers};
     double p_real, p_fake, p_g, loss_d = 0, loss_g = 0;
     mt_status rc = d_loss(t, n, &real, 1, inv, &loss_d, &p_real, err);
@@ -296,8 +314,14 @@ static mt_status step(mt_loop *L, uint64_t batch, int *skip, mt_error *err)
     if (rc)
         return rc;
     fill_noise(g->acts[0], t->cfg->gan.noise, train_noise_key(t, step), start, n);
-    mt_pass gpass = {.training = 1, .seed = mt_key(seed, KEY_G_PASS), .step = step, .first = start, .global_n = b,
-                     .sum_over_ranks = mt_comm_sum_hook, .sum_user = t->comm, .timeline = L->tl};
+    mt_pass gpass = {.training = 1,
+                     .seed = mt_key(seed, KEY_G_PASS),
+                     .step = step,
+                     .first = start,
+                     .global_n = b,
+                     .sum_over_ranks = mt_comm_sum_hook,
+                     .sum_user = t->comm,
+                     .timeline = L->tl};
     const float *fake;
     if ((rc = mt_model_forward(g, n, &gpass, &fake, err)))
         return rc;
@@ -346,16 +370,15 @@ static mt_status write_grid(gan *t, int epoch, char *path, size_t size, mt_error
 {
     snprintf(path, size, "%s/samples_epoch%03d.png", t->cfg->output, epoch);
     mt_model *g = &t->g.m;
-    fill_noise(g->acts[0], t->cfg->gan.noise, mt_key((uint64_t)t->cfg->training.seed, KEY_GRID_NOISE), 0,
-               GRID_SAMPLES);
+    fill_noise(g->acts[0], t->cfg->gan.noise, mt_key((uint64_t)t->cfg->training.seed, KEY_GRID_NOISE), 0, GRID_SAMPLES);
     mt_pass pass = {.training = 0, .global_n = GRID_SAMPLES};
     const float *img;
     mt_status st = mt_model_forward(g, GRID_SAMPLES, &pass, &img, err);
     if (st)
         return st;
     return mt_png_write_grid(path, img, GRID_SAMPLES, t->channels == 3 ? 3 : 1,
-                             t->channels == 3 ? t->height : t->channels * t->height, t->width, GRID_COLS, -1.0f,
-                             1.0f, err);
+                             t->channels == 3 ? t->height : t->channels * t->height, t->width, GRID_COLS, -1.0f, 1.0f,
+                             err);
 }
 
 static mt_status epoch_file(mt_loop *L, int epoch, char *path, size_t size, mt_error *err)
@@ -400,8 +423,8 @@ static mt_status end_epoch(mt_loop *L, int epoch, double *values, mt_error *err)
 /* ---- the score --------------------------------------------------------------------------------------- */
 
 /* Generated samples [first, first + count) of the score's noise stream, classified chunk by chunk. */
-static mt_status score_generated(gan *t, mt_gan_classifier *c, uint64_t first, uint64_t count,
-                                 mt_gan_score_sums *s, mt_error *err)
+static mt_status score_generated(gan *t, mt_gan_classifier *c, uint64_t first, uint64_t count, mt_gan_score_sums *s,
+                                 mt_error *err)
 {
     mt_model *g = &t->g.m;
     const uint64_t key = mt_key((uint64_t)t->cfg->training.seed, KEY_SCORE_NOISE);
@@ -520,8 +543,7 @@ const mt_train_kind mt_gan_kind = {
     .free = kind_free,
 };
 
-mt_status mt_gan_checkpoint_values(const char *path, const mt_config *cfg, float **values, size_t *n,
-                                   mt_error *err)
+mt_status mt_gan_checkpoint_values(const char *path, const mt_config *cfg, float **values, size_t *n, mt_error *err)
 {
     mt_dataset *ds = NULL;
     net g = {0}, d = {0};

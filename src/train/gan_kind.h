@@ -18,7 +18,6 @@ extern const char *const mt_gan_row_names[MT_GAN_ROW_FIELDS];
 
 /* The parameters and buffers of both networks in a GAN checkpoint, generator then discriminator, as one
  * malloc'd array (*n floats), for comparisons in tests. The networks are built from cfg. Rank-local. */
-mt_status mt_gan_checkpoint_values(const char *path, const mt_config *cfg, float **values, size_t *n,
-                                   mt_error *err);
+mt_status mt_gan_checkpoint_values(const char *path, const mt_config *cfg, float **values, size_t *n, mt_error *err);
 
 #endif

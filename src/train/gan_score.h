@@ -19,10 +19,10 @@
 
 /* Sums over samples; all plain sums (one allreduce of the whole struct as doubles). */
 typedef struct mt_gan_score_sums {
-    double n;                                   /* samples */
-    double neg_entropy;                         /* sum over samples of sum_y p(y|x) log p(y|x) */
-    double p[MT_GAN_SCORE_MAX_CLASSES];         /* sum over samples of p(y|x) */
-    double hist[MT_GAN_SCORE_MAX_CLASSES];      /* samples whose most likely class is y (first on ties) */
+    double n;                              /* samples */
+    double neg_entropy;                    /* sum over samples of sum_y p(y|x) log p(y|x) */
+    double p[MT_GAN_SCORE_MAX_CLASSES];    /* sum over samples of p(y|x) */
+    double hist[MT_GAN_SCORE_MAX_CLASSES]; /* samples whose most likely class is y (first on ties) */
 } mt_gan_score_sums;
 
 /* Adds n class distributions probs[n, classes] (rows summing to 1; 0 log 0 counts as 0). */
@@ -34,10 +34,10 @@ double mt_gan_score_value(const mt_gan_score_sums *s, int classes);
 /* What the score reports (gan_score.json). */
 typedef struct mt_gan_score {
     int classes;
-    double generated, real, ratio;              /* the figure of each, generated / real */
+    double generated, real, ratio; /* the figure of each, generated / real */
     double n_generated, n_real;
-    double hist[MT_GAN_SCORE_MAX_CLASSES];      /* of the generated samples */
-    char names[MT_GAN_SCORE_MAX_CLASSES][64];   /* class names from the dataset file ("" when none) */
+    double hist[MT_GAN_SCORE_MAX_CLASSES];    /* of the generated samples */
+    char names[MT_GAN_SCORE_MAX_CLASSES][64]; /* class names from the dataset file ("" when none) */
     char classifier[MT_PATH_MAX];
     char real_file[MT_PATH_MAX], real_split[MT_NAME_MAX];
 } mt_gan_score;
@@ -49,7 +49,7 @@ typedef struct mt_gan_classifier {
     mt_session s;
     int have_cfg, have_session;
     int classes;
-    int softmax;                                /* its output is already a probability distribution */
+    int softmax; /* its output is already a probability distribution */
 } mt_gan_classifier;
 
 /* Loads the classifier in checkpoint path (its config as mpitrain eval reads it) for samples of

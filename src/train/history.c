@@ -9,8 +9,9 @@
 _Static_assert(sizeof(mt_metrics_row) == MT_METRICS_FIELDS * sizeof(double), "rows are indexed as double[]");
 
 const char *const mt_metrics_field_names[MT_METRICS_FIELDS] = {
-    "epoch", "loss", "accuracy", "val_loss", "val_accuracy", "seconds", "samples_per_sec",
-    "lr", "binary_accuracy", "mae", "rmse", "val_binary_accuracy", "val_mae", "val_rmse",
+    "epoch",           "loss",     "accuracy",        "val_loss", "val_accuracy", "seconds",
+    "samples_per_sec", "lr",       "binary_accuracy", "mae",      "rmse",         "val_binary_accuracy",
+    "val_mae",         "val_rmse",
 };
 
 mt_status mt_history_append(mt_history *h, const mt_metrics_row *row, mt_error *err)

@@ -99,8 +99,7 @@ static int nonfinite(const mt_loop_net *net, const char *who, char *what, size_t
     return 1;
 }
 
-mt_status mt_loop_check_sums(mt_loop *L, mt_loop_net *net, const char *who, mt_status local, int *skip,
-                             mt_error *err)
+mt_status mt_loop_check_sums(mt_loop *L, mt_loop_net *net, const char *who, mt_status local, int *skip, mt_error *err)
 {
     const float *trailer = mt_model_grad_trailer(net->model);
     if (local || trailer[MT_GRAD_FAIL_SLOT] != 0.0f) {
@@ -113,8 +112,10 @@ mt_status mt_loop_check_sums(mt_loop *L, mt_loop_net *net, const char *who, mt_s
         return MT_OK;
     const unsigned long long step_no = (unsigned long long)L->state.step + 1;
     if (strcmp(L->cfg->training.on_nonfinite, "skip_step") != 0)
-        return mt_fail(err, MT_ERR_NUMERIC, "step %llu (epoch %lld): %s; stopped before the update (training."
-                       "on_nonfinite: skip_step would skip such steps)", step_no, (long long)L->state.epoch + 1, what);
+        return mt_fail(err, MT_ERR_NUMERIC,
+                       "step %llu (epoch %lld): %s; stopped before the update (training."
+                       "on_nonfinite: skip_step would skip such steps)",
+                       step_no, (long long)L->state.epoch + 1, what);
     mt_loop_info(L, MT_PROGRESS_WARNING, "step %llu (epoch %lld): %s; step skipped (no update)", step_no,
                  (long long)L->state.epoch + 1, what);
     *skip = 1;
@@ -130,8 +131,7 @@ static mt_status setup(mt_loop *L, mt_error *err)
     if (mt_comm_agree(L->comm, err))
         return err->code;
     if (!(L->perm = malloc((L->n_rows ? L->n_rows : 1) * sizeof *L->perm)))
-        st = mt_fail(err, MT_ERR_NOMEM, "cannot allocate the permutation of %llu rows",
-                     (unsigned long long)L->n_rows);
+        st = mt_fail(err, MT_ERR_NOMEM, "cannot allocate the permutation of %llu rows", (unsigned long long)L->n_rows);
     const mt_train_columns *cols = L->kind->columns;
     if (!st)
         st = mt_early_stop_init(&L->es, L->cfg->early_stopping, cols->names, cols->n, L->has_validation, err);
@@ -210,9 +210,11 @@ static void check_epochs(mt_loop *L, const char *path)
         return;
     if (mt_config_load_string(yaml, path, NULL, 0, &was, &ignored) == MT_OK) {
         if (was.training.epochs != L->cfg->training.epochs)
-            mt_loop_info(L, MT_PROGRESS_WARNING, "%s was written by a run of training.epochs = %d, this one has %d: "
+            mt_loop_info(L, MT_PROGRESS_WARNING,
+                         "%s was written by a run of training.epochs = %d, this one has %d: "
                          "the lr_schedule spans the run, so its learning rates from here on differ from those of "
-                         "an uninterrupted run", path, was.training.epochs, L->cfg->training.epochs);
+                         "an uninterrupted run",
+                         path, was.training.epochs, L->cfg->training.epochs);
         mt_config_free(&was);
     }
     free(yaml);
@@ -238,8 +240,9 @@ static mt_status resume(mt_loop *L, mt_error *err)
     int found = 1;
     mt_error_clear(err);
     if (L->rank == 0)
-        mt_resume_read(&(mt_resume_source){L->cfg->output, L->opts->resume_path, L->cfg->training.epochs,
-                                           &L->state, read_checkpoint, resume_notice, L}, &found, err);
+        mt_resume_read(&(mt_resume_source){L->cfg->output, L->opts->resume_path, L->cfg->training.epochs, &L->state,
+                                           read_checkpoint, resume_notice, L},
+                       &found, err);
     if (mt_comm_agree(L->comm, err))
         return err->code;
     mt_status st = mt_comm_bcast(L->comm, &found, sizeof found, 0, err);
@@ -320,8 +323,13 @@ static void report_step(const mt_loop *L, int epoch, uint64_t step, uint64_t ste
 {
     if (L->rank != 0 || !L->opts->progress)
         return;
-    mt_progress p = {.kind = MT_PROGRESS_STEP, .epoch = epoch + 1, .epochs = L->cfg->training.epochs,
-                     .step = step + 1, .steps = steps, .elapsed = mt_wtime() - t0, .columns = L->kind->columns};
+    mt_progress p = {.kind = MT_PROGRESS_STEP,
+                     .epoch = epoch + 1,
+                     .epochs = L->cfg->training.epochs,
+                     .step = step + 1,
+                     .steps = steps,
+                     .elapsed = mt_wtime() - t0,
+                     .columns = L->kind->columns};
     L->kind->running(L, p.running);
     L->opts->progress(&p, L->opts->user);
 }
@@ -403,8 +411,12 @@ static mt_status record_epoch(mt_loop *L, int epoch, const double *row, mt_error
     if (mt_comm_agree(L->comm, err))
         return err->code;
     if (L->rank == 0 && L->opts->progress) {
-        mt_progress p = {.kind = MT_PROGRESS_EPOCH, .epoch = epoch + 1, .epochs = L->cfg->training.epochs,
-                         .columns = L->kind->columns, .row = row, .file = file[0] ? file : NULL};
+        mt_progress p = {.kind = MT_PROGRESS_EPOCH,
+                         .epoch = epoch + 1,
+                         .epochs = L->cfg->training.epochs,
+                         .columns = L->kind->columns,
+                         .row = row,
+                         .file = file[0] ? file : NULL};
         L->opts->progress(&p, L->opts->user);
     }
     return MT_OK;
@@ -473,8 +485,10 @@ static mt_status epochs(mt_loop *L, mt_train_result *res, mt_error *err)
         if (st)
             return st;
         if (stop)
-            mt_loop_info(L, MT_PROGRESS_INFO, "early stopping after epoch %d: %s has not improved for %d epoch(s) "
-                         "since epoch %d", epoch + 1, L->es.opts.monitor, L->es.wait, L->es.best_epoch);
+            mt_loop_info(L, MT_PROGRESS_INFO,
+                         "early stopping after epoch %d: %s has not improved for %d epoch(s) "
+                         "since epoch %d",
+                         epoch + 1, L->es.opts.monitor, L->es.wait, L->es.best_epoch);
         if ((every > 0 && (epoch + 1) % every == 0) || epoch + 1 == n_epochs || stop) {
             st = save_checkpoint(L, epoch + 1, err);
             if (st)
@@ -519,7 +533,7 @@ static mt_status write_timeline(mt_loop *L, const char *path, mt_error *err)
     int layers = 0, buckets = 0;
     for (int n = 0; n < L->n_nets; n++)
         layers += L->nets[n].model->n_layers, buckets += L->nets[n].gx.n_buckets;
-    char (*text)[80] = calloc((size_t)(layers + buckets), sizeof *text);
+    char(*text)[80] = calloc((size_t)(layers + buckets), sizeof *text);
     const char **ptrs = calloc((size_t)(layers + buckets), sizeof *ptrs);
     for (int n = 0, l = 0, b = layers; text && ptrs && n < L->n_nets; n++) {
         const mt_loop_net *net = &L->nets[n];
@@ -545,13 +559,15 @@ mt_status mt_train_run(const mt_config *cfg, mt_comm *comm, const mt_train_optio
                        mt_error *err)
 {
     const mt_train_kind *kind = cfg->gan.enabled ? &mt_gan_kind : &mt_classifier_kind;
-    mt_loop L = {.cfg = cfg, .comm = comm, .rank = mt_comm_rank(comm), .size = mt_comm_size(comm), .opts = opts,
-                 .kind = kind};
+    mt_loop L = {
+        .cfg = cfg, .comm = comm, .rank = mt_comm_rank(comm), .size = mt_comm_size(comm), .opts = opts, .kind = kind};
     memset(res, 0, sizeof *res);
     res->columns = kind->columns;
     res->test_loss = res->test_accuracy = NAN;
-    L.state = (mt_train_state){.world_size = L.size, .seed = (int64_t)cfg->training.seed,
-                               .global_batch = cfg->training.batch_size, .es_best = NAN};
+    L.state = (mt_train_state){.world_size = L.size,
+                               .seed = (int64_t)cfg->training.seed,
+                               .global_batch = cfg->training.batch_size,
+                               .es_best = NAN};
     const double stall_before = mt_comm_stall_timeout(comm);
     mt_comm_set_stall_timeout(comm, cfg->training.stall_timeout);
     mt_comm_set_phase(comm, "%s", kind->setup_phase);

@@ -126,8 +126,7 @@ static void free_part(local_part *l)
     free(l->out), free(l->pred), free(l->y_class), free(l->y_target), free(l->rows);
 }
 
-static mt_status alloc_part(local_part *l, uint64_t count, size_t k, size_t tk, int classes, int keep,
-                            mt_error *err)
+static mt_status alloc_part(local_part *l, uint64_t count, size_t k, size_t tk, int classes, int keep, mt_error *err)
 {
     memset(l, 0, sizeof *l);
     if (!keep)
@@ -165,8 +164,7 @@ static mt_status run_local(mt_session *s, uint64_t first, uint64_t count, int ba
         if (decide)
             mt_predict_decide(&s->loss, out, n, cls);
         if (conf) {
-            mt_predict_true_class(&s->loss, s->classes ? s->y_class : NULL, s->classes ? NULL : s->y_target, n,
-                                  truth);
+            mt_predict_true_class(&s->loss, s->classes ? s->y_class : NULL, s->classes ? NULL : s->y_target, n, truth);
             mt_confusion_add(conf, truth, cls, n);
         }
         if (l->out) {
@@ -218,8 +216,8 @@ mt_status mt_predict_split(mt_session *s, mt_comm *comm, int batch, mt_predictio
     if (!st)
         st = alloc_part(&l, count, k, tk, s->classes, p != NULL, err);
     int32_t *cls = NULL, *truth = NULL;
-    if (!st && (!(cls = malloc((size_t)s->capacity * sizeof *cls)) || !(truth = malloc((size_t)s->capacity *
-                                                                                          sizeof *truth))))
+    if (!st &&
+        (!(cls = malloc((size_t)s->capacity * sizeof *cls)) || !(truth = malloc((size_t)s->capacity * sizeof *truth))))
         st = mt_fail(err, MT_ERR_NOMEM, "cannot allocate class buffers");
     if (!st)
         st = run_local(s, first, count, batch > 0 ? batch : s->capacity, &l, cls, truth, conf, err);
@@ -262,9 +260,9 @@ mt_status mt_predict_dense_preact(const mt_model *m, int layer, int n, float *z,
         return mt_fail(err, MT_ERR_INTERNAL, "%d samples, more than the %d of the last batch", n, m->capacity);
     const mt_layer *l = &m->layers[layer];
     size_t in = l->in_size, units = l->out_size;
-    const float *w = l->params;                                   /* [units, in] */
+    const float *w = l->params;                                                  /* [units, in] */
     const float *b = l->n_tensors > 1 ? l->params + l->tensors[1].offset : NULL; /* [units] */
-    const float *a = m->acts[layer];                              /* [n, in] */
+    const float *a = m->acts[layer];                                             /* [n, in] */
     for (int i = 0; i < n; i++)
         for (size_t j = 0; j < units; j++) {
             float sum = b ? b[j] : 0.0f;

@@ -12,9 +12,9 @@
 
 /* A checkpoint's model ready for inference. */
 typedef struct mt_predictor {
-    char *yaml;          /* the config text stored in the checkpoint */
+    char *yaml; /* the config text stored in the checkpoint */
     mt_config cfg;
-    mt_session s;        /* MT_SESSION_EVAL: model, loss, preprocessing; s.test once a split is added */
+    mt_session s; /* MT_SESSION_EVAL: model, loss, preprocessing; s.test once a split is added */
     int have_cfg, have_session;
 } mt_predictor;
 
@@ -55,13 +55,13 @@ mt_status mt_predict_batch(mt_session *s, const float *x, uint64_t n, float *out
 /* The result of mt_predict_split on rank 0 (other ranks: all NULL). All arrays have n rows. */
 typedef struct mt_predictions {
     uint64_t n;
-    int k;                      /* outputs per row */
-    float *out;                 /* [n, k] model outputs */
-    int32_t *predicted;         /* [n] decided class (classifiers), else NULL */
-    uint64_t *rows;             /* [n] row of the split each prediction belongs to */
-    int32_t *y_class;           /* [n] stored class labels (class-label splits), else NULL */
-    float *y_target;            /* [n, target k] stored float targets, else NULL */
-    int target_k;               /* values per row of y_target */
+    int k;              /* outputs per row */
+    float *out;         /* [n, k] model outputs */
+    int32_t *predicted; /* [n] decided class (classifiers), else NULL */
+    uint64_t *rows;     /* [n] row of the split each prediction belongs to */
+    int32_t *y_class;   /* [n] stored class labels (class-label splits), else NULL */
+    float *y_target;    /* [n, target k] stored float targets, else NULL */
+    int target_k;       /* values per row of y_target */
 } mt_predictions;
 
 /* Collective. Runs the model on the rows of the session's test view (mt_session_add_split), each rank its

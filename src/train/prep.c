@@ -13,8 +13,8 @@
 #include "core/error.h"
 #include "train/sampler.h"
 
-#define BLOCK_BYTES ((size_t)4 << 20)        /* x bytes read per block */
-#define MEDIAN_BYTES ((size_t)256 << 20)     /* column values held at once for medians */
+#define BLOCK_BYTES ((size_t)4 << 20)    /* x bytes read per block */
+#define MEDIAN_BYTES ((size_t)256 << 20) /* column values held at once for medians */
 
 static const char *const scaling_names[] = {"none", "minmax", "standardize"};
 static const char *const missing_names[] = {"error", "drop", "mean", "median"};
@@ -104,8 +104,10 @@ mt_status mt_prep_set(mt_prep *p, const char *scaling, const char *missing, size
         return mt_fail(err, MT_ERR_INPUT, "preprocessing: shift, scale and fill are all needed");
     for (size_t j = 0; j < features; j++)
         if (!isfinite(shift[j]) || !isfinite(scale[j]))
-            return mt_fail(err, MT_ERR_INPUT, "preprocessing: feature %zu has shift %g and scale %g (need finite "
-                           "values)", j, shift[j], scale[j]);
+            return mt_fail(err, MT_ERR_INPUT,
+                           "preprocessing: feature %zu has shift %g and scale %g (need finite "
+                           "values)",
+                           j, shift[j], scale[j]);
     mt_status st = mt_prep_init(p, &names, features, err);
     if (st)
         return st;
@@ -165,11 +167,11 @@ static size_t first_inf(const float *x, size_t from, size_t F)
 
 /* What one rank's scan found. */
 typedef struct scan {
-    uint64_t *kept;        /* rows without NaN (drop) */
+    uint64_t *kept; /* rows without NaN (drop) */
     uint64_t n_kept;
-    int64_t bad_pos;       /* position in the list of the first row refused (error: NaN or Inf; else Inf), or -1 */
+    int64_t bad_pos; /* position in the list of the first row refused (error: NaN or Inf; else Inf), or -1 */
     int64_t bad_col;
-    double bad_value;      /* the value refused: NaN, +Inf or -Inf */
+    double bad_value; /* the value refused: NaN, +Inf or -Inf */
 } scan;
 
 /* What the policy makes of a row whose first non-finite value is column j < F: the column refused (a NaN
@@ -222,11 +224,14 @@ static mt_status refuse_value(const char *file, const char *split, uint64_t row,
     if (mt_dataset_feature_name(file, col, name, sizeof name))
         snprintf(shown, sizeof shown, " ('%s')", name);
     if (isinf(value))
-        return mt_fail(err, MT_ERR_INPUT, "%s: /%s/x: row %llu, column %llu%s is %cinf (infinite values are "
-                       "refused whatever data.missing says)", file, split,
-                       (unsigned long long)row, (unsigned long long)col, shown, value > 0 ? '+' : '-');
-    return mt_fail(err, MT_ERR_INPUT, "%s: /%s/x: row %llu, column %llu%s is missing (set data.missing to drop, "
-                   "mean or median)", file, split, (unsigned long long)row, (unsigned long long)col, shown);
+        return mt_fail(err, MT_ERR_INPUT,
+                       "%s: /%s/x: row %llu, column %llu%s is %cinf (infinite values are "
+                       "refused whatever data.missing says)",
+                       file, split, (unsigned long long)row, (unsigned long long)col, shown, value > 0 ? '+' : '-');
+    return mt_fail(err, MT_ERR_INPUT,
+                   "%s: /%s/x: row %llu, column %llu%s is missing (set data.missing to drop, "
+                   "mean or median)",
+                   file, split, (unsigned long long)row, (unsigned long long)col, shown);
 }
 
 /* Every rank learns the first refused row of the lowest rank that found one (the first in list order). The
@@ -315,8 +320,8 @@ static void free_stats(stats *s)
 
 /* First pass: count, sum, min, max of the present values of every column. An infinity is refused here
  * (file and split name it): under mean and median this pass is the only one over the training rows. */
-static mt_status first_pass(const mt_data_config *cfg, mt_dataset *ds, const uint64_t *rows, uint64_t n_rows,
-                            size_t F, float *buf, stats *s, mt_error *err)
+static mt_status first_pass(const mt_data_config *cfg, mt_dataset *ds, const uint64_t *rows, uint64_t n_rows, size_t F,
+                            float *buf, stats *s, mt_error *err)
 {
     const size_t blk = block_rows(F);
     double *restrict cnt = s->count, *restrict sum = s->sum, *restrict mn = s->min, *restrict mx = s->max;
@@ -418,22 +423,23 @@ static double median_of(float *a, size_t n)
     double upper = select_kth(a, n, k);
     if (n % 2)
         return upper;
-    float lower = a[0];  /* the largest of a[0..k), which selection left below a[k] */
+    float lower = a[0]; /* the largest of a[0..k), which selection left below a[k] */
     for (size_t i = 1; i < k; i++)
         lower = a[i] > lower ? a[i] : lower;
     return 0.5 * ((double)lower + upper);
 }
 
 /* Medians of the present values of every column, a group of columns per pass over the rows. */
-static mt_status median_pass(mt_dataset *ds, const uint64_t *rows, uint64_t n_rows, size_t F, float *buf,
-                             float *median, mt_error *err)
+static mt_status median_pass(mt_dataset *ds, const uint64_t *rows, uint64_t n_rows, size_t F, float *buf, float *median,
+                             mt_error *err)
 {
     size_t group = MEDIAN_BYTES / (n_rows * sizeof(float));
     group = group < 1 ? 1 : group > F ? F : group;
     float *vals = malloc(group * n_rows * sizeof *vals);
     size_t *cnt = malloc(group * sizeof *cnt);
-    mt_status st = vals && cnt ? MT_OK : mt_fail(err, MT_ERR_NOMEM, "out of memory for medians of %llu rows",
-                                                 (unsigned long long)n_rows);
+    mt_status st = vals && cnt ? MT_OK
+                               : mt_fail(err, MT_ERR_NOMEM, "out of memory for medians of %llu rows",
+                                         (unsigned long long)n_rows);
     const size_t blk = block_rows(F);
     for (size_t c0 = 0; !st && c0 < F; c0 += group) {
         size_t g = F - c0 < group ? F - c0 : group;
@@ -466,8 +472,8 @@ static int constant_feature(double var, double mean, double n)
 
 /* Rank 0: shift, scale and fill from the training rows (which hold no NaN under error and drop, and no
  * infinity under any policy once first_pass has passed). */
-static mt_status compute(mt_prep *p, const mt_data_config *cfg, mt_dataset *ds, const uint64_t *rows,
-                         uint64_t n_rows, mt_error *err)
+static mt_status compute(mt_prep *p, const mt_data_config *cfg, mt_dataset *ds, const uint64_t *rows, uint64_t n_rows,
+                         mt_error *err)
 {
     const size_t F = p->features;
     const double N = (double)n_rows;
@@ -484,9 +490,10 @@ static mt_status compute(mt_prep *p, const mt_data_config *cfg, mt_dataset *ds, 
             char name[128], shown[140] = "";
             if (mt_dataset_feature_name(cfg->file, j, name, sizeof name))
                 snprintf(shown, sizeof shown, " ('%s')", name);
-            st = mt_fail(err, MT_ERR_INPUT, "%s: /%s/x: column %zu%s has no value in the %llu training rows, so its "
-                         "%s cannot be imputed", cfg->file, cfg->train, j, shown, (unsigned long long)n_rows,
-                         mt_missing_name(p->missing));
+            st = mt_fail(err, MT_ERR_INPUT,
+                         "%s: /%s/x: column %zu%s has no value in the %llu training rows, so its "
+                         "%s cannot be imputed",
+                         cfg->file, cfg->train, j, shown, (unsigned long long)n_rows, mt_missing_name(p->missing));
         }
     if (!st && p->missing == MT_MISSING_MEDIAN)
         st = median_pass(ds, rows, n_rows, F, buf, p->fill, err);
@@ -514,8 +521,10 @@ static mt_status compute(mt_prep *p, const mt_data_config *cfg, mt_dataset *ds, 
             p->scale[j] = constant_feature(var, mean[j], N) ? 1.0f : (float)(1.0 / sqrt(var));
         }
         if (!isfinite(p->scale[j]))
-            st = mt_fail(err, MT_ERR_NUMERIC, "%s: /%s/x: column %zu: scale %g is not finite (its values span too "
-                         "small a range for float32)", cfg->file, cfg->train, j, p->scale[j]);
+            st = mt_fail(err, MT_ERR_NUMERIC,
+                         "%s: /%s/x: column %zu: scale %g is not finite (its values span too "
+                         "small a range for float32)",
+                         cfg->file, cfg->train, j, p->scale[j]);
     }
     free(buf);
     free(mean);
@@ -530,7 +539,7 @@ mt_status mt_prep_fit(mt_prep *p, const mt_data_config *cfg, mt_dataset *train, 
     size_t F = (size_t)mt_dataset_get_info(train)->sample_size;
     mt_status st = mt_prep_init(p, cfg, F, err);
     if (comm && mt_comm_agree(comm, err))
-        return err->code;  /* the same config everywhere, so every rank failed alike */
+        return err->code; /* the same config everywhere, so every rank failed alike */
     if (st)
         return st;
     uint64_t before = *n_rows;
@@ -539,8 +548,10 @@ mt_status mt_prep_fit(mt_prep *p, const mt_data_config *cfg, mt_dataset *train, 
     if (p->missing == MT_MISSING_ERROR || p->missing == MT_MISSING_DROP)
         st = mt_prep_filter_rows(p, train, cfg->file, cfg->train, rows, n_rows, comm, err);
     if (!st && *n_rows == 0)
-        st = mt_fail(err, MT_ERR_INPUT, "%s: /%s/x: every one of the %llu training rows has a missing value "
-                     "(data.missing: drop)", cfg->file, cfg->train, (unsigned long long)before);
+        st = mt_fail(err, MT_ERR_INPUT,
+                     "%s: /%s/x: every one of the %llu training rows has a missing value "
+                     "(data.missing: drop)",
+                     cfg->file, cfg->train, (unsigned long long)before);
     if (!st && !is_identity(p)) {
         if (!comm || mt_comm_rank(comm) == 0)
             st = compute(p, cfg, train, rows, *n_rows, err);

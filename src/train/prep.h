@@ -36,11 +36,11 @@ typedef enum mt_missing { MT_MISSING_ERROR, MT_MISSING_DROP, MT_MISSING_MEAN, MT
 typedef struct mt_prep {
     mt_scaling scaling;
     mt_missing missing;
-    size_t features;   /* values per sample (model input size); 0 before init */
-    float *shift;      /* [features] */
-    float *scale;      /* [features] */
-    float *fill;       /* [features] raw value a NaN takes (NaN under error and drop) */
-    int identity;      /* apply changes nothing (shift 0, scale 1, fill unused): callers may skip it */
+    size_t features; /* values per sample (model input size); 0 before init */
+    float *shift;    /* [features] */
+    float *scale;    /* [features] */
+    float *fill;     /* [features] raw value a NaN takes (NaN under error and drop) */
+    int identity;    /* apply changes nothing (shift 0, scale 1, fill unused): callers may skip it */
 } mt_prep;
 
 /* Config names ("none", "minmax", "standardize"; "error", "drop", "mean", "median") and back (-1 when

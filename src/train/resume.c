@@ -8,7 +8,8 @@
 #include "core/error.h"
 #include "train/run_dir.h"
 
-static void notice(const mt_resume_source *src, int warning, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void notice(const mt_resume_source *src, int warning, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 
 static void notice(const mt_resume_source *src, int warning, const char *fmt, ...)
 {

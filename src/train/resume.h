@@ -7,10 +7,10 @@
 #include "train/checkpoint.h"
 
 typedef struct mt_resume_source {
-    const char *output;             /* the run directory */
-    const char *path;               /* --resume FILE, or NULL: the newest intact checkpoint of output */
-    int epochs;                     /* training.epochs */
-    const mt_train_state *state;    /* where read() leaves the run state */
+    const char *output;          /* the run directory */
+    const char *path;            /* --resume FILE, or NULL: the newest intact checkpoint of output */
+    int epochs;                  /* training.epochs */
+    const mt_train_state *state; /* where read() leaves the run state */
     /* Reads one checkpoint into the trainer (a checkpoint of another model is an error). */
     mt_status (*read)(void *user, const char *path, mt_error *err);
     /* A progress line: warning != 0 for a fall-back past a damaged file, 0 for information. */

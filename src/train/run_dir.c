@@ -122,8 +122,7 @@ static double microseconds(double seconds)
     return round(seconds * 1e6) / 1e6;
 }
 
-mt_status mt_run_dir_write_scaling(const char *dir, const mt_train_result *res, uint64_t global_batch,
-                                   mt_error *err)
+mt_status mt_run_dir_write_scaling(const char *dir, const mt_train_result *res, uint64_t global_batch, mt_error *err)
 {
     char path[MT_PATH_MAX + 32];
     snprintf(path, sizeof path, "%s/scaling.json", dir);
@@ -149,7 +148,8 @@ mt_status mt_run_dir_write_scaling(const char *dir, const mt_train_result *res, 
     mt_json_bool(&j, "deterministic", res->deterministic);
     mt_json_number(&j, "overlap", in_flight > 0 ? 1.0 - exposed / in_flight : NAN);
     mt_json_close(&j);
-    mt_json_string(&j, "time_split", "compute = forward, loss, backward and optimizer; "
+    mt_json_string(&j, "time_split",
+                   "compute = forward, loss, backward and optimizer; "
                    "allreduce = time gradient sums were in flight (overlapping backprop); exposed_comm = the part not "
                    "hidden behind computation: time in MPI calls during backprop plus the optimizer's wait for the "
                    "sums (the least any rank waited); idle = this rank's further wait, for slower ranks; "

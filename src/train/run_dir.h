@@ -20,8 +20,7 @@ mt_status mt_run_dir_write_metrics(const char *dir, const mt_train_columns *c, c
 mt_status mt_run_dir_append_metrics(const char *dir, const mt_train_columns *c, const double *row, mt_error *err);
 
 /* Writes scaling.json from the result. */
-mt_status mt_run_dir_write_scaling(const char *dir, const mt_train_result *res, uint64_t global_batch,
-                                   mt_error *err);
+mt_status mt_run_dir_write_scaling(const char *dir, const mt_train_result *res, uint64_t global_batch, mt_error *err);
 
 /* Path of the checkpoint for an epoch: DIR/checkpoint_epochNNNN.h5. */
 void mt_run_dir_checkpoint_path(const char *dir, int epoch, char *buf, size_t size);

@@ -37,8 +37,7 @@ static uint64_t boundary(uint64_t b, const double *cum, int nranks, int r)
     return x < 0 ? 0 : x > (double)b ? b : (uint64_t)x;
 }
 
-void mt_sampler_slice_weighted(uint64_t b, const double *cum, int nranks, int rank, uint64_t *start,
-                               uint64_t *count)
+void mt_sampler_slice_weighted(uint64_t b, const double *cum, int nranks, int rank, uint64_t *start, uint64_t *count)
 {
     uint64_t s = boundary(b, cum, nranks, rank), e = boundary(b, cum, nranks, rank + 1);
     *start = s;

@@ -19,8 +19,7 @@ void mt_sampler_slice(uint64_t b, int nranks, int rank, uint64_t *start, uint64_
 /* Slices in proportion to weights (load balancing): with cum[r] the sum of the weights of ranks
  * 0 .. r-1 (cum[nranks] the total), rank r takes [floor(b cum[r] / cum[nranks]), floor(b cum[r + 1] /
  * cum[nranks])). Every position of the batch goes to exactly one rank. */
-void mt_sampler_slice_weighted(uint64_t b, const double *cum, int nranks, int rank, uint64_t *start,
-                               uint64_t *count);
+void mt_sampler_slice_weighted(uint64_t b, const double *cum, int nranks, int rank, uint64_t *start, uint64_t *count);
 
 /* Largest slice any rank gets from a global batch of size b. */
 uint64_t mt_sampler_max_slice(uint64_t b, int nranks);

@@ -13,8 +13,7 @@
 #include "train/sampler.h"
 #include "train/split.h"
 
-mt_status mt_session_check_split(mt_session *s, mt_dataset *ds, const char *file, const char *split,
-                                 mt_error *err)
+mt_status mt_session_check_split(mt_session *s, mt_dataset *ds, const char *file, const char *split, mt_error *err)
 {
     const mt_dataset_info *in = mt_dataset_get_info(ds);
     const mt_ints *want = &s->model.input_shape;
@@ -28,8 +27,8 @@ mt_status mt_session_check_split(mt_session *s, mt_dataset *ds, const char *file
                      (unsigned long long)in->sample_shape[i]);
         for (int i = 0; i < want->n; i++)
             snprintf(model + strlen(model), sizeof model - strlen(model), "%s%d", i ? ", " : "", want->v[i]);
-        return mt_fail(err, MT_ERR_INPUT, "%s: /%s/x: sample shape [%s] does not match model.input [%s]", file,
-                       split, have, model);
+        return mt_fail(err, MT_ERR_INPUT, "%s: /%s/x: sample shape [%s] does not match model.input [%s]", file, split,
+                       have, model);
     }
     size_t k = s->model.output_size;
     if (in->label_kind == MT_LABELS_CLASS) {
@@ -105,8 +104,8 @@ static mt_status open_train(mt_session *s, mt_error *err)
     s->train.rows = sr.train, s->train.n = sr.n_train;
     if (sr.n_val > 0) {
         mt_split_view *v = &s->validation;
-        *v = (mt_split_view){.ds = s->train.ds, .owns_ds = 0, .rows = sr.val, .n = sr.n_val,
-                             .weights = s->train.weights};
+        *v = (mt_split_view){
+            .ds = s->train.ds, .owns_ds = 0, .rows = sr.val, .n = sr.n_val, .weights = s->train.weights};
         snprintf(v->file, sizeof v->file, "%s", d->file);
         snprintf(v->name, sizeof v->name, "%.48s (held out)", d->train);
     }
@@ -131,8 +130,10 @@ static mt_status open_local(mt_session *s, const mt_config *cfg, int nranks, mt_
     if (!st && d->test[0])
         st = open_view(s, &s->test, d->file, d->test, err);
     if (!st && (uint64_t)cfg->training.batch_size < (uint64_t)nranks)
-        st = mt_fail(err, MT_ERR_CONFIG, "%s: training.batch_size: the global batch %d is smaller than the %d "
-                     "ranks; each rank needs at least one sample", cfg->origin, cfg->training.batch_size, nranks);
+        st = mt_fail(err, MT_ERR_CONFIG,
+                     "%s: training.batch_size: the global batch %d is smaller than the %d "
+                     "ranks; each rank needs at least one sample",
+                     cfg->origin, cfg->training.batch_size, nranks);
     return st;
 }
 
@@ -166,8 +167,10 @@ mt_status mt_session_open(mt_session *s, const mt_config *cfg, mt_session_mode m
     s->cfg = cfg;
     mt_error_clear(err);
     if (cfg->gan.enabled) { /* two networks, no model: the GAN kind's (gan_kind.c) */
-        mt_fail(err, MT_ERR_CONFIG, "%s: a GAN config (gan:) is trained by mpitrain train; it has no single model "
-                "to evaluate here", cfg->origin);
+        mt_fail(err, MT_ERR_CONFIG,
+                "%s: a GAN config (gan:) is trained by mpitrain train; it has no single model "
+                "to evaluate here",
+                cfg->origin);
         return mt_comm_agree(comm, err);
     }
     mt_status st = mt_model_build(cfg, mt_optimizer_slots(cfg->optimizer), &s->model, err);
@@ -248,16 +251,15 @@ void mt_session_values(const mt_session *s, const mt_eval_sums *sums, mt_eval_va
 {
     double n = sums->m[MT_METRIC_SUM_SAMPLES];
     out->loss = n > 0 ? mt_loss_report(&s->loss, sums->loss, n) + sums->penalty / n : NAN;
-    out->accuracy = s->classes || mt_loss_is_classification(&s->loss)
-                        ? mt_metric_value(MT_METRIC_ACCURACY, sums->m) : NAN;
+    out->accuracy = s->classes || mt_loss_is_classification(&s->loss) ? mt_metric_value(MT_METRIC_ACCURACY, sums->m)
+                                                                      : NAN;
     out->binary_accuracy = s->metrics[MT_METRIC_BINARY_ACCURACY] ? mt_metric_value(MT_METRIC_BINARY_ACCURACY, sums->m)
                                                                  : NAN;
     out->mae = s->metrics[MT_METRIC_MAE] ? mt_metric_value(MT_METRIC_MAE, sums->m) : NAN;
     out->rmse = s->metrics[MT_METRIC_RMSE] ? mt_metric_value(MT_METRIC_RMSE, sums->m) : NAN;
 }
 
-mt_status mt_session_evaluate(mt_session *s, const mt_split_view *v, mt_comm *comm, mt_eval_values *out,
-                              mt_error *err)
+mt_status mt_session_evaluate(mt_session *s, const mt_split_view *v, mt_comm *comm, mt_eval_values *out, mt_error *err)
 {
     uint64_t first, count;
     mt_sampler_slice(v->n, mt_comm_size(comm), mt_comm_rank(comm), &first, &count);
@@ -281,14 +283,16 @@ mt_status mt_session_evaluate(mt_session *s, const mt_split_view *v, mt_comm *co
             break;
         const int32_t *yc = s->classes ? s->y_class : NULL;
         const float *yt = s->classes ? NULL : s->y_target;
-        sums.loss += mt_loss_compute(&s->loss, out_, mt_model_logits(&s->model), yc, yt,
-                                     v->weights ? s->weights : NULL, n, NULL, 0.0f, NULL);
+        sums.loss += mt_loss_compute(&s->loss, out_, mt_model_logits(&s->model), yc, yt, v->weights ? s->weights : NULL,
+                                     n, NULL, 0.0f, NULL);
         mt_metrics_accumulate(&s->loss, out_, yc, yt, n, sums.m);
         done += (uint64_t)n;
     }
     if (!st && mt_model_invalid_inputs(&s->model) != invalid)
-        st = mt_fail(err, MT_ERR_INPUT, "%s: /%s/x: %llu token id(s) are not integers in [0, input_dim) of the "
-                     "embedding", v->file, v->name, (unsigned long long)(mt_model_invalid_inputs(&s->model) - invalid));
+        st = mt_fail(err, MT_ERR_INPUT,
+                     "%s: /%s/x: %llu token id(s) are not integers in [0, input_dim) of the "
+                     "embedding",
+                     v->file, v->name, (unsigned long long)(mt_model_invalid_inputs(&s->model) - invalid));
     if (mt_comm_agree(comm, err))
         return err->code;
     st = mt_comm_allreduce_sum_f64(comm, (double *)&sums, sizeof sums / sizeof(double), err);

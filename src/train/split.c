@@ -10,7 +10,7 @@
 #include "core/error.h"
 #include "core/rng.h"
 
-#define SPLIT_PURPOSE 0x5b1175ULL  /* key word of the split permutation, apart from the epoch shuffles */
+#define SPLIT_PURPOSE 0x5b1175ULL /* key word of the split permutation, apart from the epoch shuffles */
 
 void mt_split_rows_free(mt_split_rows *s)
 {
@@ -120,8 +120,8 @@ mt_status mt_split_fold(uint64_t n, int k, int i, uint64_t seed, mt_split_rows *
 {
     memset(out, 0, sizeof *out);
     if (k < 2 || i < 0 || i >= k)
-        return mt_fail(err, MT_ERR_CONFIG, "k-fold: fold %d of %d does not exist (need 2 <= k and 0 <= fold < k)",
-                       i, k);
+        return mt_fail(err, MT_ERR_CONFIG, "k-fold: fold %d of %d does not exist (need 2 <= k and 0 <= fold < k)", i,
+                       k);
     if ((uint64_t)k > n)
         return mt_fail(err, MT_ERR_INPUT, "k-fold: %d folds need at least %d training rows, got %llu", k, k,
                        (unsigned long long)n);
@@ -156,9 +156,9 @@ mt_status mt_split_ordered(uint64_t n, double fraction, const double *order, mt_
                            (unsigned long long)r, order[r]);
     keyed *k = order ? malloc((n ? n : 1) * sizeof *k) : NULL;
     unsigned char *is_val = calloc(n ? n : 1, 1);
-    st = (order && !k) || !is_val ? mt_fail(err, MT_ERR_NOMEM, "out of memory for ordering %llu rows",
-                                            (unsigned long long)n)
-                                  : alloc_rows(out, n - n_val, n_val, err);
+    st = (order && !k) || !is_val
+             ? mt_fail(err, MT_ERR_NOMEM, "out of memory for ordering %llu rows", (unsigned long long)n)
+             : alloc_rows(out, n - n_val, n_val, err);
     if (!st) {
         if (order) {
             for (uint64_t r = 0; r < n; r++)
@@ -202,19 +202,24 @@ mt_status mt_data_config_check(const mt_data_config *d, const mt_node *data_node
 {
     char what[300];
     if (d->validation_fraction > 0 && d->validation[0]) {
-        snprintf(what, sizeof what, "cannot be combined with data.validation ('%.64s'): validate either on a "
-                 "split of the file or on a fraction of the training split", d->validation);
+        snprintf(what, sizeof what,
+                 "cannot be combined with data.validation ('%.64s'): validate either on a "
+                 "split of the file or on a fraction of the training split",
+                 d->validation);
         return config_fail(data_node, "validation_fraction", err, what);
     }
     if (d->folds == 1)
         return config_fail(data_node, "folds", err, "k-fold cross-validation needs at least 2 folds (0 for none)");
     if (d->folds > 0 && d->validation[0]) {
-        snprintf(what, sizeof what, "cannot be combined with data.validation ('%.64s'): each fold validates on "
-                 "its part of the training split", d->validation);
+        snprintf(what, sizeof what,
+                 "cannot be combined with data.validation ('%.64s'): each fold validates on "
+                 "its part of the training split",
+                 d->validation);
         return config_fail(data_node, "folds", err, what);
     }
     if (d->folds > 0 && d->validation_fraction > 0)
-        return config_fail(data_node, "folds", err, "cannot be combined with data.validation_fraction: each fold "
+        return config_fail(data_node, "folds", err,
+                           "cannot be combined with data.validation_fraction: each fold "
                            "validates on its part of the training split");
     if (d->folds > 0 && d->fold >= d->folds) {
         snprintf(what, sizeof what, "fold %d does not exist: folds are numbered 0 to %d", d->fold, d->folds - 1);
@@ -225,7 +230,8 @@ mt_status mt_data_config_check(const mt_data_config *d, const mt_node *data_node
     if (!strcmp(d->split, "ordered") && d->folds > 0)
         return config_fail(data_node, "split", err, "ordered cannot be combined with k-fold cross-validation");
     if (!strcmp(d->split, "ordered") && !(d->validation_fraction > 0))
-        return config_fail(data_node, "split", err, "ordered takes the last data.validation_fraction of the "
+        return config_fail(data_node, "split", err,
+                           "ordered takes the last data.validation_fraction of the "
                            "training rows; set data.validation_fraction");
     return MT_OK;
 }

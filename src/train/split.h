@@ -11,9 +11,9 @@
 
 /* Rows of one training split, as indices into it. Both lists ascending (reads go in file order). */
 typedef struct mt_split_rows {
-    uint64_t *train;   /* [n_train] rows to train on */
+    uint64_t *train; /* [n_train] rows to train on */
     uint64_t n_train;
-    uint64_t *val;     /* [n_val] rows held out for validation; NULL when n_val == 0 */
+    uint64_t *val; /* [n_val] rows held out for validation; NULL when n_val == 0 */
     uint64_t n_val;
 } mt_split_rows;
 

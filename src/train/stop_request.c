@@ -25,10 +25,12 @@ void mt_stop_clear(void)
 mt_status mt_stop_interrupted(const mt_train_state *state, int epoch, const char *path, mt_error *err)
 {
     const int signo = stop_signal;
-    return mt_fail(err, MT_INTERRUPTED, "stopped by %s after step %lld of epoch %d (step %lld of the run): "
+    return mt_fail(err, MT_INTERRUPTED,
+                   "stopped by %s after step %lld of epoch %d (step %lld of the run): "
                    "checkpoint written to %s; --resume continues from it",
-                   signo == SIGTERM ? "SIGTERM"
-                   : signo == SIGINT ? "SIGINT"
-                   : signo == SIGUSR1 ? "SIGUSR1" : "a stop request",
+                   signo == SIGTERM   ? "SIGTERM"
+                   : signo == SIGINT  ? "SIGINT"
+                   : signo == SIGUSR1 ? "SIGUSR1"
+                                      : "a stop request",
                    (long long)state->epoch_step, epoch + 1, (long long)state->step, path);
 }

@@ -11,9 +11,9 @@
 #include "core/error.h"
 
 static const char *const kind_names[MT_TL_KINDS] = {
-    [MT_TL_READ] = "read batch", [MT_TL_FORWARD] = "forward", [MT_TL_BACKWARD] = "backward",
-    [MT_TL_OPTIMIZER] = "optimizer step", [MT_TL_EVAL] = "evaluate", [MT_TL_CHECKPOINT] = "write checkpoint",
-    [MT_TL_BUCKET] = "allreduce", [MT_TL_WAIT] = "wait for gradients",
+    [MT_TL_READ] = "read batch",          [MT_TL_FORWARD] = "forward",         [MT_TL_BACKWARD] = "backward",
+    [MT_TL_OPTIMIZER] = "optimizer step", [MT_TL_EVAL] = "evaluate",           [MT_TL_CHECKPOINT] = "write checkpoint",
+    [MT_TL_BUCKET] = "allreduce",         [MT_TL_WAIT] = "wait for gradients",
 };
 
 mt_status mt_timeline_init(mt_timeline *tl, size_t cap, mt_comm *comm, mt_error *err)
@@ -35,8 +35,7 @@ mt_status mt_timeline_init(mt_timeline *tl, size_t cap, mt_comm *comm, mt_error 
     return st;
 }
 
-static void write_events(FILE *f, const mt_tl_event *ev, size_t n, int rank, const mt_timeline_names *names,
-                         int *first)
+static void write_events(FILE *f, const mt_tl_event *ev, size_t n, int rank, const mt_timeline_names *names, int *first)
 {
     fprintf(f, "%s{\"name\": \"process_name\", \"ph\": \"M\", \"pid\": %d, \"args\": {\"name\": \"rank %d\"}}",
             *first ? "" : ",\n", rank, rank);
@@ -49,10 +48,14 @@ static void write_events(FILE *f, const mt_tl_event *ev, size_t n, int rank, con
             what = names->buckets[e->layer];
         else if (!bucket && e->layer >= 0 && e->layer < names->n_layers)
             what = names->layers[e->layer];
-        fprintf(f, ",\n{\"name\": \"%s%s%s\", \"cat\": \"%s\", \"ph\": \"X\", \"ts\": %.3f, \"dur\": %.3f, "
-                "\"pid\": %d, \"tid\": %d}", kind_names[e->kind], what ? " " : "", what ? what : "",
-                tid ? "communication" : e->kind == MT_TL_READ ? "data" : "compute", e->start * 1e6,
-                (e->end - e->start) * 1e6, rank, tid);
+        fprintf(f,
+                ",\n{\"name\": \"%s%s%s\", \"cat\": \"%s\", \"ph\": \"X\", \"ts\": %.3f, \"dur\": %.3f, "
+                "\"pid\": %d, \"tid\": %d}",
+                kind_names[e->kind], what ? " " : "", what ? what : "",
+                tid                     ? "communication"
+                : e->kind == MT_TL_READ ? "data"
+                                        : "compute",
+                e->start * 1e6, (e->end - e->start) * 1e6, rank, tid);
     }
 }
 

@@ -18,7 +18,7 @@
 
 /* A network the loop trains: model, optimizer and gradient exchange, owned by the kind. */
 typedef struct mt_loop_net {
-    const char *name;               /* checkpoint group and messages: "" for a single network (/params) */
+    const char *name; /* checkpoint group and messages: "" for a single network (/params) */
     mt_model *model;
     mt_optimizer *opt;
     mt_grad_exchange gx;
@@ -28,9 +28,9 @@ typedef struct mt_loop_net {
 typedef struct mt_loop mt_loop;
 
 typedef struct mt_train_kind {
-    const mt_train_columns *columns;    /* the metrics row of an epoch */
-    const char *setup_phase;            /* what the watchdog names while setup runs */
-    size_t self_size;                   /* bytes of the kind's own state (mt_loop.self, zeroed by the loop) */
+    const mt_train_columns *columns; /* the metrics row of an epoch */
+    const char *setup_phase;         /* what the watchdog names while setup runs */
+    size_t self_size;                /* bytes of the kind's own state (mt_loop.self, zeroed by the loop) */
     /* Builds the kind's data, networks (mt_loop_add_net) and buffers; may be collective (it agrees on
      * the outcome itself before any collective that follows a local step). */
     mt_status (*setup)(mt_loop *L, mt_error *err);
@@ -65,25 +65,25 @@ struct mt_loop {
     int rank, size;
     const mt_train_options *opts;
     const mt_train_kind *kind;
-    void *self;                     /* the kind's own state */
+    void *self; /* the kind's own state */
     mt_loop_net nets[MT_LOOP_MAX_NETS];
     int n_nets;
-    mt_prep *prep;                  /* fitted preprocessing, stored in checkpoints (set by the kind) */
-    int has_validation;             /* a validation split is evaluated after each epoch (set by the kind) */
-    uint64_t n_rows;                /* training rows (set by the kind) */
-    uint64_t *perm;                 /* [n_rows] the epoch's order of them, the same on every rank */
+    mt_prep *prep;      /* fitted preprocessing, stored in checkpoints (set by the kind) */
+    int has_validation; /* a validation split is evaluated after each epoch (set by the kind) */
+    uint64_t n_rows;    /* training rows (set by the kind) */
+    uint64_t *perm;     /* [n_rows] the epoch's order of them, the same on every rank */
     mt_train_state state;
-    double *history;                /* rows of columns->n doubles */
+    double *history; /* rows of columns->n doubles */
     size_t history_n, history_cap;
     mt_early_stop es;
-    char *config_yaml;              /* rank 0: the config, stored in checkpoints */
+    char *config_yaml; /* rank 0: the config, stored in checkpoints */
     mt_timeline timeline;
-    mt_timeline *tl;                /* &timeline with --timeline, else NULL: kinds pass it to their passes */
-    double train_seconds;           /* in epochs' steps */
-    uint64_t samples;               /* trained on, over the run; kinds add each step's global batch */
-    uint64_t epoch_samples;         /* the same in the current epoch */
-    uint64_t skipped;               /* steps skipped by the non-finite policy */
-    double slow_step;               /* seconds of the slowest recent step (decaying), for the watchdog */
+    mt_timeline *tl;        /* &timeline with --timeline, else NULL: kinds pass it to their passes */
+    double train_seconds;   /* in epochs' steps */
+    uint64_t samples;       /* trained on, over the run; kinds add each step's global batch */
+    uint64_t epoch_samples; /* the same in the current epoch */
+    uint64_t skipped;       /* steps skipped by the non-finite policy */
+    double slow_step;       /* seconds of the slowest recent step (decaying), for the watchdog */
 };
 
 /* Registers a network of the kind (in setup, after it is built): it is broadcast, checkpointed, resumed
@@ -103,8 +103,7 @@ void mt_loop_begin_sums(mt_loop *L, mt_loop_net *net);
  * or gradients, handled by training.on_nonfinite (stop with MT_ERR_NUMERIC, or skip: *skip set and a
  * warning). Returns MT_OK to update, or the status to stop with. `who` names the network in messages
  * (NULL for a single one). */
-mt_status mt_loop_check_sums(mt_loop *L, mt_loop_net *net, const char *who, mt_status local, int *skip,
-                             mt_error *err);
+mt_status mt_loop_check_sums(mt_loop *L, mt_loop_net *net, const char *who, mt_status local, int *skip, mt_error *err);
 
 /* Whether any rank asked to stop, as carried by net's summed trailer. */
 int mt_loop_stop_requested(mt_loop_net *net);

@@ -15,33 +15,33 @@
 typedef struct mt_train_columns {
     const char *const *names;
     int n;
-    int base;                       /* the first `base` are always in metrics.jsonl (null when NaN), the
+    int base;                 /* the first `base` are always in metrics.jsonl (null when NaN), the
                                        others when measured */
-    const char *running[2];         /* what the progress bar shows after each step (running means) */
-    const char *const *shown;       /* pairs {column, label} an epoch's progress line shows, NULL-ended;
+    const char *running[2];   /* what the progress bar shows after each step (running means) */
+    const char *const *shown; /* pairs {column, label} an epoch's progress line shows, NULL-ended;
                                        then seconds and samples/s */
-    int decimals;                   /* of the shown values after the first two (the first two: 4) */
+    int decimals;             /* of the shown values after the first two (the first two: 4) */
 } mt_train_columns;
 
 /* The largest metrics row of any kind. */
 #define MT_ROW_MAX 16
 
 typedef enum mt_progress_kind {
-    MT_PROGRESS_INFO,    /* a message (message) */
-    MT_PROGRESS_STEP,    /* after a training step (epoch, step, steps, running, elapsed) */
-    MT_PROGRESS_EPOCH,   /* after an epoch (row, file) */
-    MT_PROGRESS_WARNING  /* a warning (message) */
+    MT_PROGRESS_INFO,   /* a message (message) */
+    MT_PROGRESS_STEP,   /* after a training step (epoch, step, steps, running, elapsed) */
+    MT_PROGRESS_EPOCH,  /* after an epoch (row, file) */
+    MT_PROGRESS_WARNING /* a warning (message) */
 } mt_progress_kind;
 
 typedef struct mt_progress {
     mt_progress_kind kind;
-    int epoch, epochs;              /* 1-based epoch */
-    uint64_t step, steps;           /* 1-based step within the epoch */
-    double running[2];              /* running means of columns->running on this rank's samples so far */
-    double elapsed;                 /* seconds since the epoch started */
+    int epoch, epochs;    /* 1-based epoch */
+    uint64_t step, steps; /* 1-based step within the epoch */
+    double running[2];    /* running means of columns->running on this rank's samples so far */
+    double elapsed;       /* seconds since the epoch started */
     const mt_train_columns *columns;
-    const double *row;              /* the epoch's metrics row (columns->n values) */
-    const char *file;               /* a file the epoch wrote (a GAN's sample grid), or NULL */
+    const double *row; /* the epoch's metrics row (columns->n values) */
+    const char *file;  /* a file the epoch wrote (a GAN's sample grid), or NULL */
     const char *message;
 } mt_progress;
 
@@ -49,21 +49,21 @@ typedef struct mt_progress {
 typedef void (*mt_progress_fn)(const mt_progress *p, void *user);
 
 typedef struct mt_train_options {
-    int resume;                     /* continue from a checkpoint */
-    const char *resume_path;        /* that checkpoint; NULL = newest good one in the output directory */
+    int resume;              /* continue from a checkpoint */
+    const char *resume_path; /* that checkpoint; NULL = newest good one in the output directory */
     mt_progress_fn progress;
     void *user;
-    const char *timeline_path;      /* write a Chrome trace of every rank's steps here (NULL: none) */
+    const char *timeline_path; /* write a Chrome trace of every rank's steps here (NULL: none) */
 } mt_train_options;
 
 /* Per-rank time split, summed over the run: compute + exposed + data + idle is the training time. */
 typedef struct mt_rank_times {
-    double compute;     /* forward, loss, backward (with starting the bucket sums) and optimizer */
-    double allreduce;   /* gradient sums in flight: first bucket started to last one complete, per step */
-    double exposed;     /* the part of it nothing overlapped: time in MPI calls during backprop, plus the
+    double compute;   /* forward, loss, backward (with starting the bucket sums) and optimizer */
+    double allreduce; /* gradient sums in flight: first bucket started to last one complete, per step */
+    double exposed;   /* the part of it nothing overlapped: time in MPI calls during backprop, plus the
                            optimizer's wait for the sums (the least any rank waited) */
-    double data;        /* reading and augmenting batches */
-    double idle;        /* the rest of this rank's wait: for slower ranks */
+    double data;      /* reading and augmenting batches */
+    double idle;      /* the rest of this rank's wait: for slower ranks */
 } mt_rank_times;
 
 /* A GAN's metrics row: d_loss = mean over the epoch's real and fake samples of the discriminator's BCE
@@ -83,19 +83,19 @@ typedef union mt_row {
 typedef struct mt_train_result {
     const mt_train_columns *columns;
     int epochs_run;
-    mt_row last;                    /* metrics of the last epoch */
+    mt_row last; /* metrics of the last epoch */
     int world_size;
     double train_seconds, samples_per_sec;
     /* a classifier's */
-    double test_loss, test_accuracy;/* on data.test (NaN when there is none) */
-    mt_rank_times *ranks;           /* world_size entries (valid on every rank); freed by mt_train_result_free */
-    double efficiency;              /* compute / (compute + exposed + data + idle), averaged over ranks */
-    int buckets;                    /* gradient buckets */
+    double test_loss, test_accuracy; /* on data.test (NaN when there is none) */
+    mt_rank_times *ranks;            /* world_size entries (valid on every rank); freed by mt_train_result_free */
+    double efficiency;               /* compute / (compute + exposed + data + idle), averaged over ranks */
+    int buckets;                     /* gradient buckets */
     double bucket_mb;
-    const char *dtype;              /* "float32", "bfloat16" or "fixed64" (deterministic) */
+    const char *dtype; /* "float32", "bfloat16" or "fixed64" (deterministic) */
     int deterministic;
     /* a GAN's */
-    int scored;                     /* gan.classifier was set: score holds the figures */
+    int scored; /* gan.classifier was set: score holds the figures */
     mt_gan_score score;
 } mt_train_result;
 

@@ -67,16 +67,16 @@ static inline void check_no_open_objects(const char *what)
 
 /* The small model the checkpoint harness loads into (and fuzz_seeds writes checkpoints of): two dense
  * layers around a batch norm (parameters and buffers), adam (two slots, step), 4 input features. */
-#define FUZZ_MODEL_YAML                                                                                  \
-    "model:\n"                                                                                          \
-    "  input: [4]\n"                                                                                    \
-    "  layers:\n"                                                                                       \
-    "    - dense: {units: 3, activation: relu}\n"                                                       \
-    "    - batch_norm\n"                                                                                \
-    "    - dense: {units: 2, activation: softmax}\n"                                                    \
-    "loss: categorical_crossentropy\n"                                                                  \
-    "optimizer: {name: adam, learning_rate: 0.001}\n"                                                   \
-    "data: {file: data.h5}\n"                                                                           \
+#define FUZZ_MODEL_YAML                               \
+    "model:\n"                                        \
+    "  input: [4]\n"                                  \
+    "  layers:\n"                                     \
+    "    - dense: {units: 3, activation: relu}\n"     \
+    "    - batch_norm\n"                              \
+    "    - dense: {units: 2, activation: softmax}\n"  \
+    "loss: categorical_crossentropy\n"                \
+    "optimizer: {name: adam, learning_rate: 0.001}\n" \
+    "data: {file: data.h5}\n"                         \
     "training: {epochs: 2, batch_size: 4}\n"
 
 #endif

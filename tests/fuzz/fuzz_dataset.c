@@ -14,8 +14,8 @@
 #include "io/dataset.h"
 #include "fuzz_common.h"
 
-#define MAX_X_FLOATS (1u << 16)     /* x rows are only read when 4 of them fit in this */
-#define MAX_LABEL_ROWS (1u << 16)   /* labels are checked in full up to this many rows */
+#define MAX_X_FLOATS (1u << 16)   /* x rows are only read when 4 of them fit in this */
+#define MAX_LABEL_ROWS (1u << 16) /* labels are checked in full up to this many rows */
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

@@ -15,15 +15,14 @@
 #include <mpi.h>
 #include <mpitrain/api.h>
 
-static const char *yaml =
-    "model:\n"
-    "  input: [2]\n"
-    "  layers:\n"
-    "    - dense: {units: 16, activation: tanh}\n"
-    "    - dense: {units: 2, activation: softmax}\n"
-    "loss: categorical_crossentropy\n"
-    "optimizer: {name: adam, learning_rate: 0.02}\n"
-    "training: {epochs: 12, batch_size: 32, seed: 5}\n";
+static const char *yaml = "model:\n"
+                          "  input: [2]\n"
+                          "  layers:\n"
+                          "    - dense: {units: 16, activation: tanh}\n"
+                          "    - dense: {units: 2, activation: softmax}\n"
+                          "loss: categorical_crossentropy\n"
+                          "optimizer: {name: adam, learning_rate: 0.02}\n"
+                          "training: {epochs: 12, batch_size: 32, seed: 5}\n";
 
 static int rank, failures;
 
@@ -97,8 +96,7 @@ int main(int argc, char **argv)
     mt_trainer *a = NULL;
     must(mt_trainer_from_yaml(yaml, over, 1, MT_COMM(MPI_COMM_WORLD), &a, &err), &err, "mt_trainer_from_yaml");
     check(mt_trainer_input_size(a) == 2 && mt_trainer_output_size(a) == 2, "input and output sizes", 2);
-    check(mt_trainer_param_count(a) == 2 * 16 + 16 + 16 * 2 + 2, "parameter count",
-          (double)mt_trainer_param_count(a));
+    check(mt_trainer_param_count(a) == 2 * 16 + 16 + 16 * 2 + 2, "parameter count", (double)mt_trainer_param_count(a));
 
     mt_eval_report before, ev;
     must(mt_trainer_evaluate_arrays(a, &test, &before, &err), &err, "evaluate before training");

@@ -17,15 +17,14 @@
 #include "comm/comm.h"
 #include "testlib.h"
 
-static const char *classifier =
-    "model:\n"
-    "  input: [3]\n"
-    "  layers:\n"
-    "    - dense: {units: 8, activation: relu}\n"
-    "    - dense: {units: 3, activation: softmax}\n"
-    "loss: categorical_crossentropy\n"
-    "optimizer: {name: adam, learning_rate: 0.02}\n"
-    "training: {epochs: 4, batch_size: 16, seed: 11}\n";
+static const char *classifier = "model:\n"
+                                "  input: [3]\n"
+                                "  layers:\n"
+                                "    - dense: {units: 8, activation: relu}\n"
+                                "    - dense: {units: 3, activation: softmax}\n"
+                                "loss: categorical_crossentropy\n"
+                                "optimizer: {name: adam, learning_rate: 0.02}\n"
+                                "training: {epochs: 4, batch_size: 16, seed: 11}\n";
 
 /* Global row i: three features in [-1, 1] and its class, the largest of three linear scores. */
 static void row(uint64_t i, float *x, int32_t *y)
@@ -66,7 +65,7 @@ static int same_everywhere(MPI_Comm comm, const float *buf, int n)
     return all;
 }
 
-static char *override(const char *key, const char *path)
+static char * override(const char *key, const char *path)
 {
     char *s = malloc(strlen(key) + strlen(path) + 2);
     sprintf(s, "%s=%s", key, path);
@@ -143,23 +142,23 @@ static void on_event(const mt_event *ev, void *user)
     int *counts = user;
     counts[ev->kind]++;
     if (ev->kind == MT_EVENT_EPOCH)
-        CHECK(ev->epochs > 0 && ev->epoch >= 1 && isfinite(ev->loss) && ev->seconds >= 0,
-              "epoch event %d/%d loss %g", ev->epoch, ev->epochs, ev->loss);
+        CHECK(ev->epochs > 0 && ev->epoch >= 1 && isfinite(ev->loss) && ev->seconds >= 0, "epoch event %d/%d loss %g",
+              ev->epoch, ev->epochs, ev->loss);
 }
 
 /* y = 2 x0 - x1 + 0.5 on every rank's own rows, a validation set, weights; the loss rules checked. */
 static void test_regression(int rank, int size)
 {
-    static const char *yaml =
-        "model: {input: [2], layers: [{dense: {units: 1}}]}\n"
-        "loss: mse\n"
-        "metrics: [mae, rmse]\n"
-        "optimizer: {name: adam, learning_rate: 0.05}\n"
-        "training: {epochs: 40, batch_size: 32, seed: 3}\n";
+    static const char *yaml = "model: {input: [2], layers: [{dense: {units: 1}}]}\n"
+                              "loss: mse\n"
+                              "metrics: [mae, rmse]\n"
+                              "optimizer: {name: adam, learning_rate: 0.05}\n"
+                              "training: {epochs: 40, batch_size: 32, seed: 3}\n";
     enum { M = 96 };
     float x[M * 2], y[M], w1[M], w2[M];
     for (int i = 0; i < M; i++) {
-        float a = (float)((i * 37 + rank * 11) % 97) / 48.0f - 1.0f, b = (float)((i * 53 + rank * 7) % 89) / 44.0f - 1.0f;
+        float a = (float)((i * 37 + rank * 11) % 97) / 48.0f - 1.0f,
+              b = (float)((i * 53 + rank * 7) % 89) / 44.0f - 1.0f;
         x[2 * i] = a, x[2 * i + 1] = b, y[i] = 2 * a - b + 0.5f;
         w1[i] = 1, w2[i] = 2;
     }

@@ -19,7 +19,8 @@ static mt_status run(mt_comm *comm, const char *dir, const char *name, int epoch
 {
     char yaml[1024];
     snprintf(yaml, sizeof yaml,
-             "model: {input: [8], layers: [{dense: {units: 8, activation: relu}}, {dense: {units: 3, activation: softmax}}]}\n"
+             "model: {input: [8], layers: [{dense: {units: 8, activation: relu}}, {dense: {units: 3, activation: "
+             "softmax}}]}\n"
              "loss: categorical_crossentropy\noptimizer: {name: adam, learning_rate: 0.01}\n"
              "data: {file: %s/data.h5, train: train%s}\ntraining: {epochs: %d, batch_size: 16, seed: 3}\n"
              "output: %s/%s\n%s\n",
@@ -43,7 +44,8 @@ static int same_params(const char *a, const char *b)
     int have_cfg = 0, have_a = 0, have_b = 0;
     int ok = mt_checkpoint_read_config(a, &ya, &err) == MT_OK &&
              (have_cfg = mt_config_load_string(ya, a, NULL, 0, &cfg, &err) == MT_OK) &&
-             (have_a = mt_model_build(&cfg, 0, &ma, &err) == MT_OK) && (have_b = mt_model_build(&cfg, 0, &mb, &err) == MT_OK) &&
+             (have_a = mt_model_build(&cfg, 0, &ma, &err) == MT_OK) &&
+             (have_b = mt_model_build(&cfg, 0, &mb, &err) == MT_OK) &&
              mt_checkpoint_read(a, &(mt_checkpoint){.model = &ma}, &err) == MT_OK &&
              mt_checkpoint_read(b, &(mt_checkpoint){.model = &mb}, &err) == MT_OK;
     CHECK(ok, "loading %s and %s: %s", a, b, err.msg);
@@ -74,7 +76,8 @@ int main(int argc, char **argv)
     const char *early = "early_stopping: {monitor: val_loss, patience: 2, min_delta: 1000, restore_best_weights: true}";
     mt_train_result res;
     if (CHECK(run(world, dir, "stop", 10, early, 1, 0, &res, &err) == MT_OK, "rank %d: %s", rank, err.msg)) {
-        CHECK(res.epochs_run == 3, "rank %d ran %d epochs, expected 3 (best epoch 1, patience 2)", rank, res.epochs_run);
+        CHECK(res.epochs_run == 3, "rank %d ran %d epochs, expected 3 (best epoch 1, patience 2)", rank,
+              res.epochs_run);
         mt_train_result_free(&res);
     }
     if (CHECK(run(world, dir, "one", 1, "", 1, 0, &res, &err) == MT_OK, "rank %d: %s", rank, err.msg))

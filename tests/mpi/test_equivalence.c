@@ -32,37 +32,44 @@ enum { ROWS = 200, FEATURES = 12, CLASSES = 4 };
  * (a 3x4 image or 3 steps of 4 features) according to the model's input. */
 typedef struct eq_case {
     const char *name;
-    const char *model;        /* YAML of model: */
-    const char *optimizer;    /* YAML of optimizer: (may add top-level keys after a newline) */
-    double tol;               /* of the np = N vs np = 1 comparison, relative to each tensor's max |w| */
-    int accumulate;           /* 2 micro-batches of 15 must equal batches of 30 (not with batch norm) */
+    const char *model;     /* YAML of model: */
+    const char *optimizer; /* YAML of optimizer: (may add top-level keys after a newline) */
+    double tol;            /* of the np = N vs np = 1 comparison, relative to each tensor's max |w| */
+    int accumulate;        /* 2 micro-batches of 15 must equal batches of 30 (not with batch norm) */
 } eq_case;
 
 static const eq_case cases[] = {
-    {"sgd", "{input: [12], layers: [{dense: {units: 16, activation: relu}}, {dense: {units: 8, activation: tanh}},"
-            " {dense: {units: 4, activation: softmax}}]}",
+    {"sgd",
+     "{input: [12], layers: [{dense: {units: 16, activation: relu}}, {dense: {units: 8, activation: tanh}},"
+     " {dense: {units: 4, activation: softmax}}]}",
      "{name: sgd, learning_rate: 0.1, momentum: 0.9}", 1e-5, 1},
-    {"adam", "{input: [12], layers: [{dense: {units: 16, activation: relu}}, {dense: {units: 8, activation: tanh}},"
-             " {dense: {units: 4, activation: softmax}}]}",
+    {"adam",
+     "{input: [12], layers: [{dense: {units: 16, activation: relu}}, {dense: {units: 8, activation: tanh}},"
+     " {dense: {units: 4, activation: softmax}}]}",
      "{name: adam, learning_rate: 0.01}", 1e-4, 1},
     /* Layers whose behaviour depends on the batch split: sync batch norm, dropout keyed by sample position. */
-    {"bn_dropout", "{input: [12], layers: [{dense: {units: 16, activation: relu}}, {batch_norm: {sync: true}},"
-                   " {dropout: {rate: 0.3}}, {dense: {units: 8, activation: tanh}}, {dense: {units: 4, activation: softmax}}]}",
+    {"bn_dropout",
+     "{input: [12], layers: [{dense: {units: 16, activation: relu}}, {batch_norm: {sync: true}},"
+     " {dropout: {rate: 0.3}}, {dense: {units: 8, activation: tanh}}, {dense: {units: 4, activation: softmax}}]}",
      "{name: adam, learning_rate: 0.01}", 1e-4, 0},
     /* Nadam keeps a scalar in its state; a warmup + cosine schedule runs on the step count. */
-    {"nadam", "{input: [12], layers: [{dense: {units: 16, activation: relu}}, {dense: {units: 4, activation: softmax}}]}",
+    {"nadam",
+     "{input: [12], layers: [{dense: {units: 16, activation: relu}}, {dense: {units: 4, activation: softmax}}]}",
      "{name: nadam, learning_rate: 0.01}\nlr_schedule: {name: cosine, warmup_epochs: 1}", 1e-4, 1},
-    {"cnn", "{input: [3, 4], layers: [{conv2d: {filters: 4, kernel_size: 2, padding: same, activation: relu}},"
-            " {batch_norm: {sync: true}}, {max_pool2d: {pool_size: 2}}, {flatten: {}}, {dense: {units: 4, activation: softmax}}]}",
+    {"cnn",
+     "{input: [3, 4], layers: [{conv2d: {filters: 4, kernel_size: 2, padding: same, activation: relu}},"
+     " {batch_norm: {sync: true}}, {max_pool2d: {pool_size: 2}}, {flatten: {}}, {dense: {units: 4, activation: "
+     "softmax}}]}",
      "{name: adam, learning_rate: 0.01}", 1e-4, 0},
-    {"lstm", "{input: [3, 4], layers: [{lstm: {units: 6, return_sequences: true}}, {gru: {units: 5}},"
-             " {dense: {units: 4, activation: softmax}}]}",
+    {"lstm",
+     "{input: [3, 4], layers: [{lstm: {units: 6, return_sequences: true}}, {gru: {units: 5}},"
+     " {dense: {units: 4, activation: softmax}}]}",
      "{name: adam, learning_rate: 0.01}", 1e-4, 1},
 };
 
 /* extra: more keys of the training map (", deterministic: true"). */
-static mt_status train_batch(mt_comm *comm, const char *dir, const char *name, const eq_case *c, int epochs,
-                             int resume, int batch, int accumulate, const char *extra)
+static mt_status train_batch(mt_comm *comm, const char *dir, const char *name, const eq_case *c, int epochs, int resume,
+                             int batch, int accumulate, const char *extra)
 {
     char yaml[2048];
     snprintf(yaml, sizeof yaml,
@@ -107,7 +114,8 @@ static int load(const char *dir, const char *name, mt_config *cfg, mt_model *m)
     char *yaml = NULL;
     mt_error err = {0};
     int ok = mt_checkpoint_read_config(path, &yaml, &err) == MT_OK &&
-             mt_config_load_string(yaml, path, NULL, 0, cfg, &err) == MT_OK && mt_model_build(cfg, 0, m, &err) == MT_OK &&
+             mt_config_load_string(yaml, path, NULL, 0, cfg, &err) == MT_OK &&
+             mt_model_build(cfg, 0, m, &err) == MT_OK &&
              mt_checkpoint_read(path, &(mt_checkpoint){.model = m}, &err) == MT_OK;
     free(yaml);
     return CHECK(ok, "load %s: %s", path, err.msg);

@@ -111,8 +111,10 @@ static void compare(const char *a, const char *b, double tol)
             if (fabs((double)x[k] - y[k]) > diff)
                 diff = fabs((double)x[k] - y[k]), worst = k;
         }
-        CHECK(tol == 0 ? diff == 0 : diff <= tol * big, "%s vs %s: value %zu differs by %.3g (%.9g vs %.9g; max |v| "
-              "%.3g)", a, b, worst, diff, x[worst], y[worst], big);
+        CHECK(tol == 0 ? diff == 0 : diff <= tol * big,
+              "%s vs %s: value %zu differs by %.3g (%.9g vs %.9g; max |v| "
+              "%.3g)",
+              a, b, worst, diff, x[worst], y[worst], big);
         /* training moved the weights: a comparison of untouched values would prove nothing */
         CHECK(big > 0, "%s: all values are zero", a);
     }

@@ -30,11 +30,13 @@ static void layout(mt_comm *c)
     CHECK(mt_grad_exchange_init(&x, c, block, T, offsets, LAYERS, 200, MT_GRAD_FLOAT32, &err) == MT_OK, "%s", err.msg);
     CHECK(x.n_buckets == 2, "buckets at 200 bytes: %d, expected 2", x.n_buckets);
     CHECK(x.buckets[0].lo == T + 100 && x.buckets[0].hi == N && x.buckets[0].first_layer == 2 &&
-              x.buckets[0].last_layer == 3, "bucket 0 = [%zu, %zu) layers %d-%d, expected [116, 176) layers 2-3",
-          x.buckets[0].lo, x.buckets[0].hi, x.buckets[0].first_layer, x.buckets[0].last_layer);
+              x.buckets[0].last_layer == 3,
+          "bucket 0 = [%zu, %zu) layers %d-%d, expected [116, 176) layers 2-3", x.buckets[0].lo, x.buckets[0].hi,
+          x.buckets[0].first_layer, x.buckets[0].last_layer);
     CHECK(x.buckets[1].lo == 0 && x.buckets[1].hi == T + 100 && x.buckets[1].first_layer == 0 &&
-              x.buckets[1].last_layer == 1, "bucket 1 = [%zu, %zu) layers %d-%d, expected [0, 116) layers 0-1",
-          x.buckets[1].lo, x.buckets[1].hi, x.buckets[1].first_layer, x.buckets[1].last_layer);
+              x.buckets[1].last_layer == 1,
+          "bucket 1 = [%zu, %zu) layers %d-%d, expected [0, 116) layers 0-1", x.buckets[1].lo, x.buckets[1].hi,
+          x.buckets[1].first_layer, x.buckets[1].last_layer);
     CHECK(x.starts_at[2] == 0 && x.starts_at[0] == 1 && x.starts_at[1] == -1 && x.starts_at[3] == -1,
           "starts_at = {%d, %d, %d, %d}", x.starts_at[0], x.starts_at[1], x.starts_at[2], x.starts_at[3]);
     mt_grad_exchange_free(&x);
@@ -133,8 +135,8 @@ static void fixed_chunks(mt_comm *c, mt_comm *self)
             mt_grad_exchange_accumulate(&x);
             continue;
         }
-        block[HUGE_AT] = 3e6f;                  /* beyond 2^20: counted, not summed */
-        block[4] = rank == 0 ? NAN : 0.0f;      /* a NaN in the trailer is counted too */
+        block[HUGE_AT] = 3e6f;             /* beyond 2^20: counted, not summed */
+        block[4] = rank == 0 ? NAN : 0.0f; /* a NaN in the trailer is counted too */
         for (int l = LAYERS - 1; l >= 0; l--)
             mt_grad_exchange_layer_done(&x, l);
     }
@@ -149,8 +151,10 @@ static void fixed_chunks(mt_comm *c, mt_comm *self)
     int bad = 0;
     for (size_t i = T; i < N && !bad; i++)
         if (i != HUGE_AT)
-            bad = !CHECK(memcmp(&block[i], &alone[i], sizeof(float)) == 0, "np %d: fixed-point sum [%zu] = %.9g, one "
-                         "rank alone %.9g", size, i, (double)block[i], (double)alone[i]);
+            bad = !CHECK(memcmp(&block[i], &alone[i], sizeof(float)) == 0,
+                         "np %d: fixed-point sum [%zu] = %.9g, one "
+                         "rank alone %.9g",
+                         size, i, (double)block[i], (double)alone[i]);
     double want = 0;
     for (int k = 0; k < CHUNKS; k++)
         want += chunk_value(k, T + 10);

@@ -78,8 +78,8 @@ static void compare_fit(mt_comm *world, const char *h5, const char *scaling, con
     CHECK(st == st1 && !strcmp(err.msg, err1.msg), "%s/%s: world %d '%s', alone %d '%s'", scaling, missing, (int)st,
           err.msg, (int)st1, err1.msg);
     if (!st && !st1) {
-        CHECK(n == n1 && !memcmp(s.train, s1.train, n * sizeof *s.train), "%s/%s: rows differ (%llu vs %llu)",
-              scaling, missing, (unsigned long long)n, (unsigned long long)n1);
+        CHECK(n == n1 && !memcmp(s.train, s1.train, n * sizeof *s.train), "%s/%s: rows differ (%llu vs %llu)", scaling,
+              missing, (unsigned long long)n, (unsigned long long)n1);
         CHECK(same_floats(p.shift, p1.shift, COLS) && same_floats(p.scale, p1.scale, COLS) &&
                   same_floats(p.fill, p1.fill, COLS),
               "%s/%s: fitted arrays differ from the single-process fit", scaling, missing);
@@ -119,7 +119,7 @@ int main(int argc, char **argv)
         write_data(mt_test_dir, h5, sizeof h5);
     mt_comm_bcast(world, h5, sizeof h5, 0, &err);
     const char *cases[][2] = {{"standardize", "drop"}, {"minmax", "drop"}, {"standardize", "mean"},
-                              {"minmax", "median"}, {"none", "median"}, {"standardize", "error"}};
+                              {"minmax", "median"},    {"none", "median"}, {"standardize", "error"}};
     for (size_t i = 0; i < sizeof cases / sizeof cases[0] && have_dir; i++)
         compare_fit(world, h5, cases[i][0], cases[i][1]);
     int rc = mt_test_mpi_finish(world, "prep_dist");

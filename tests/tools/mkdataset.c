@@ -378,7 +378,7 @@ static void put_odd_type(spec *s)
         put(s, "/train/x", t, t, 2, d2, NULL, 0, 0);
         H5Tclose(t);
     } else if (!strcmp(k, "float16_x")) {
-        hid_t t = H5Tcopy(H5T_IEEE_F32LE);  /* IEEE half: sign 15, exponent 10..14 (bias 15), mantissa 0..9 */
+        hid_t t = H5Tcopy(H5T_IEEE_F32LE); /* IEEE half: sign 15, exponent 10..14 (bias 15), mantissa 0..9 */
         if (H5Tset_fields(t, 15, 10, 5, 0, 10) < 0 || H5Tset_precision(t, 16) < 0 || H5Tset_size(t, 2) < 0 ||
             H5Tset_ebias(t, 15) < 0)
             s->ok = 0;
@@ -488,13 +488,26 @@ static void put_kind(spec *s)
 
 static int known_kind(const char *k)
 {
-    static const char *const kinds[] = {
-        "good", "uint8", "targets", "targets1d", "chunked", "float64", "unwritten", "unwritten_chunks", "half_written",
-        "label_out_of_range",
-        "negative_label", "wrong_rank", "rank6", "rows_mismatch", "zero_rows", "bad_dtype", "string_x",
-        "y_rank2_int", "missing_split", "missing_y", "x_group", "huge_dims", "huge_rows", "overflow_dims",
-        "many_rows", "huge_chunk", "nan_x", "inf_x", "nan_inf_x", "nan_targets", "scalar_x", "null_x", "compound_x",
-        "string_y", "float16_x", "dangling_x", "truncated", "corrupt_header", "empty_file", "not_hdf5"};
+    static const char *const kinds[] = {"good",           "uint8",
+                                        "targets",        "targets1d",
+                                        "chunked",        "float64",
+                                        "unwritten",      "unwritten_chunks",
+                                        "half_written",   "label_out_of_range",
+                                        "negative_label", "wrong_rank",
+                                        "rank6",          "rows_mismatch",
+                                        "zero_rows",      "bad_dtype",
+                                        "string_x",       "y_rank2_int",
+                                        "missing_split",  "missing_y",
+                                        "x_group",        "huge_dims",
+                                        "huge_rows",      "overflow_dims",
+                                        "many_rows",      "huge_chunk",
+                                        "nan_x",          "inf_x",
+                                        "nan_inf_x",      "nan_targets",
+                                        "scalar_x",       "null_x",
+                                        "compound_x",     "string_y",
+                                        "float16_x",      "dangling_x",
+                                        "truncated",      "corrupt_header",
+                                        "empty_file",     "not_hdf5"};
     for (size_t i = 0; i < sizeof kinds / sizeof kinds[0]; i++)
         if (!strcmp(k, kinds[i]))
             return 1;

@@ -16,28 +16,26 @@ static inline const float *model_forward_at(mt_model *m, int n, const mt_pass *p
     return out;
 }
 
-static inline void model_backward_at(mt_model *m, float *dout, int n, const mt_pass *pass, float *dx0,
-                                     const char *file, int line)
+static inline void model_backward_at(mt_model *m, float *dout, int n, const mt_pass *pass, float *dx0, const char *file,
+                                     int line)
 {
     mt_error err = {0};
-    mt_check(mt_model_backward(m, dout, n, pass, dx0, &err) == MT_OK, file, line, "mt_model_backward: %s",
-             err.msg);
+    mt_check(mt_model_backward(m, dout, n, pass, dx0, &err) == MT_OK, file, line, "mt_model_backward: %s", err.msg);
 }
 
-static inline void layer_forward_at(mt_layer *l, const float *x, float *y, int n, const mt_pass *pass,
-                                    const char *file, int line)
+static inline void layer_forward_at(mt_layer *l, const float *x, float *y, int n, const mt_pass *pass, const char *file,
+                                    int line)
 {
     mt_error err = {0};
-    mt_check(l->ops->forward(l, x, y, n, pass, &err) == MT_OK, file, line, "%s forward: %s", l->ops->name,
-             err.msg);
+    mt_check(l->ops->forward(l, x, y, n, pass, &err) == MT_OK, file, line, "%s forward: %s", l->ops->name, err.msg);
 }
 
 static inline void layer_backward_at(mt_layer *l, const float *x, const float *y, float *dy, float *dx, int n,
                                      const mt_pass *pass, const char *file, int line)
 {
     mt_error err = {0};
-    mt_check(l->ops->backward(l, x, y, dy, dx, n, pass, &err) == MT_OK, file, line, "%s backward: %s",
-             l->ops->name, err.msg);
+    mt_check(l->ops->backward(l, x, y, dy, dx, n, pass, &err) == MT_OK, file, line, "%s backward: %s", l->ops->name,
+             err.msg);
 }
 
 /* The output [n, output_size] of m's forward pass. */
@@ -46,7 +44,7 @@ static inline void layer_backward_at(mt_layer *l, const float *x, const float *y
 #define MODEL_BACKWARD(m, dout, n, pass, dx0) model_backward_at((m), (dout), (n), (pass), (dx0), __FILE__, __LINE__)
 /* Layer l's own passes, as the model runs them. */
 #define LAYER_FORWARD(l, x, y, n, pass) layer_forward_at((l), (x), (y), (n), (pass), __FILE__, __LINE__)
-#define LAYER_BACKWARD(l, x, y, dy, dx, n, pass)                                                                   \
+#define LAYER_BACKWARD(l, x, y, dy, dx, n, pass) \
     layer_backward_at((l), (x), (y), (dy), (dx), (n), (pass), __FILE__, __LINE__)
 
 #endif

@@ -137,16 +137,17 @@ static void stability(void)
             d[i] = 1.0f;
         mt_activation_backward(&a, z, y, d, 1, W);
         for (int i = 0; i < W; i++)
-            CHECK(isfinite(y[i]) && isfinite(d[i]), "%s at %g: f = %g, f' = %g", act_name(kind), z[i], y[i],
-                  d[i]);
+            CHECK(isfinite(y[i]) && isfinite(d[i]), "%s at %g: f = %g, f' = %g", act_name(kind), z[i], y[i], d[i]);
     }
     const float big[] = {1e4f, -1e4f};
     struct {
         mt_activation_kind kind;
         float y[2], dy[2];
     } lim[] = {
-        {MT_ACT_SIGMOID, {1, 0}, {0, 0}},   {MT_ACT_TANH, {1, -1}, {0, 0}},
-        {MT_ACT_GELU, {1e4f, 0}, {1, 0}},   {MT_ACT_RELU, {1e4f, 0}, {1, 0}},
+        {MT_ACT_SIGMOID, {1, 0}, {0, 0}},
+        {MT_ACT_TANH, {1, -1}, {0, 0}},
+        {MT_ACT_GELU, {1e4f, 0}, {1, 0}},
+        {MT_ACT_RELU, {1e4f, 0}, {1, 0}},
         {MT_ACT_LEAKY_RELU, {1e4f, -100}, {1, 0.01f}},
     };
     for (size_t c = 0; c < sizeof lim / sizeof *lim; c++) {
@@ -175,14 +176,30 @@ static void aliases(void)
         const char *name;
         int kind;
     } cases[] = {
-        {"linear", MT_ACT_LINEAR},   {"identity", MT_ACT_LINEAR},     {"none", MT_ACT_LINEAR},
-        {"relu", MT_ACT_RELU},       {"ReLU", MT_ACT_RELU},           {"sigmoid", MT_ACT_SIGMOID},
-        {"logistic", MT_ACT_SIGMOID}, {"tanh", MT_ACT_TANH},          {"softmax", MT_ACT_SOFTMAX},
-        {"leaky_relu", MT_ACT_LEAKY_RELU}, {"leakyrelu", MT_ACT_LEAKY_RELU}, {"lrelu", MT_ACT_LEAKY_RELU},
-        {"LeakyReLU", MT_ACT_LEAKY_RELU}, {"gelu", MT_ACT_GELU},      {"GELU", MT_ACT_GELU},
-        {"step", MT_ACT_STEP},       {"heaviside", MT_ACT_STEP},      {"binary_step", MT_ACT_STEP},
-        {"swish", -1},               {"silu", -1},                    {"prelu", -1}, {"gelu_tanh", -1},
-        {"", -1},                    {"relu|sigmoid", -1},
+        {"linear", MT_ACT_LINEAR},
+        {"identity", MT_ACT_LINEAR},
+        {"none", MT_ACT_LINEAR},
+        {"relu", MT_ACT_RELU},
+        {"ReLU", MT_ACT_RELU},
+        {"sigmoid", MT_ACT_SIGMOID},
+        {"logistic", MT_ACT_SIGMOID},
+        {"tanh", MT_ACT_TANH},
+        {"softmax", MT_ACT_SOFTMAX},
+        {"leaky_relu", MT_ACT_LEAKY_RELU},
+        {"leakyrelu", MT_ACT_LEAKY_RELU},
+        {"lrelu", MT_ACT_LEAKY_RELU},
+        {"LeakyReLU", MT_ACT_LEAKY_RELU},
+        {"gelu", MT_ACT_GELU},
+        {"GELU", MT_ACT_GELU},
+        {"step", MT_ACT_STEP},
+        {"heaviside", MT_ACT_STEP},
+        {"binary_step", MT_ACT_STEP},
+        {"swish", -1},
+        {"silu", -1},
+        {"prelu", -1},
+        {"gelu_tanh", -1},
+        {"", -1},
+        {"relu|sigmoid", -1},
     };
     for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
         mt_activation a = {.kind = MT_ACT_COUNT};
@@ -194,8 +211,8 @@ static void aliases(void)
 }
 
 /* A model of `layers` on inputs of shape `input`. */
-static mt_status build(const char *input, const char *layers, const char *loss, mt_config *cfg, mt_model *m,
-                       mt_loss *l, mt_error *err)
+static mt_status build(const char *input, const char *layers, const char *loss, mt_config *cfg, mt_model *m, mt_loss *l,
+                       mt_error *err)
 {
     char yaml[1024];
     snprintf(yaml, sizeof yaml, "model: {input: %s, layers: %s}\nloss: %s\noptimizer: sgd\ndata: {file: none.h5}\n",

@@ -68,8 +68,7 @@ static void test_stream(void)
         mt_atomic_abort(&a);
         mt_atomic_abort(&a); /* twice is harmless */
     }
-    CHECK(!strcmp(slurp(path, buf, sizeof buf), "new content\n"), "after an abort the target is unchanged: '%s'",
-          buf);
+    CHECK(!strcmp(slurp(path, buf, sizeof buf), "new content\n"), "after an abort the target is unchanged: '%s'", buf);
     CHECK(temporaries() == 0, "no temporary after an abort, %d", temporaries());
 }
 

@@ -25,7 +25,8 @@ static const char *yaml_for(int units)
     static char buf[512];
     snprintf(buf, sizeof buf,
              "model: {input: [6], layers: [{dense: {units: %d, activation: relu}}, {dense: {units: 3}}]}\n"
-             "loss: mse\noptimizer: {name: adam, learning_rate: 0.01}\ndata: {file: none.h5}\n", units);
+             "loss: mse\noptimizer: {name: adam, learning_rate: 0.01}\ndata: {file: none.h5}\n",
+             units);
     return buf;
 }
 
@@ -80,10 +81,22 @@ static void replace_by_array(hid_t file, const char *group, const char *name, in
     free(v);
 }
 
-static void epoch_array(hid_t f) { replace_by_array(f, "/state", "epoch", 0, 4096); }
-static void step_array(hid_t f) { replace_by_array(f, "/optimizer", "step", 0, 4096); }
-static void name_ints(hid_t f) { replace_by_array(f, "/optimizer", "name", 1, 4096); }
-static void complete_array(hid_t f) { replace_by_array(f, "/", "complete", 1, 4096); }
+static void epoch_array(hid_t f)
+{
+    replace_by_array(f, "/state", "epoch", 0, 4096);
+}
+static void step_array(hid_t f)
+{
+    replace_by_array(f, "/optimizer", "step", 0, 4096);
+}
+static void name_ints(hid_t f)
+{
+    replace_by_array(f, "/optimizer", "name", 1, 4096);
+}
+static void complete_array(hid_t f)
+{
+    replace_by_array(f, "/", "complete", 1, 4096);
+}
 static void config_array(hid_t f)
 {
     H5Ldelete(f, "config", H5P_DEFAULT);
@@ -100,7 +113,10 @@ static void config_array(hid_t f)
     H5Sclose(space);
     H5Tclose(t);
 }
-static void no_fill(hid_t f) { H5Ldelete(f, "/preprocessing/fill", H5P_DEFAULT); }
+static void no_fill(hid_t f)
+{
+    H5Ldelete(f, "/preprocessing/fill", H5P_DEFAULT);
+}
 
 /* Each hostile edit of the good checkpoint at path is refused with a message naming want. */
 static void hostile_layouts(const char *dir, const char *path, mt_model *m, mt_optimizer *opt)
@@ -109,12 +125,9 @@ static void hostile_layouts(const char *dir, const char *path, mt_model *m, mt_o
         const char *name, *want;
         void (*edit)(hid_t);
     } cases[] = {
-        {"epoch_array", "/state", epoch_array},
-        {"step_array", "/optimizer/step", step_array},
-        {"name_ints", "/optimizer", name_ints},
-        {"complete_array", "completeness marker", complete_array},
-        {"config_array", "/config", config_array},
-        {"no_fill", "/preprocessing/fill", no_fill},
+        {"epoch_array", "/state", epoch_array},    {"step_array", "/optimizer/step", step_array},
+        {"name_ints", "/optimizer", name_ints},    {"complete_array", "completeness marker", complete_array},
+        {"config_array", "/config", config_array}, {"no_fill", "/preprocessing/fill", no_fill},
     };
     char bad[300];
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
@@ -160,10 +173,22 @@ int main(void)
     mt_optimizer_step(&opt, m.params, m.grads, 0.01);
     mt_train_state st = {.epoch = 2, .step = 17, .world_size = 4, .seed = 9, .global_batch = 32}, st2 = {0};
     mt_history h = {0}, h2 = {0};
-    mt_metrics_row r1 = {.epoch = 1, .loss = 0.5, .accuracy = 0.8, .val_loss = 0.6, .val_accuracy = 0.75, .seconds = 1.5,
-                         .samples_per_sec = 1000, .mae = 0.25},
-                   r2 = {.epoch = 2, .loss = 0.4, .accuracy = 0.85, .val_loss = NAN, .val_accuracy = NAN, .seconds = 1.4,
-                         .samples_per_sec = 1100, .mae = NAN};
+    mt_metrics_row r1 = {.epoch = 1,
+                         .loss = 0.5,
+                         .accuracy = 0.8,
+                         .val_loss = 0.6,
+                         .val_accuracy = 0.75,
+                         .seconds = 1.5,
+                         .samples_per_sec = 1000,
+                         .mae = 0.25},
+                   r2 = {.epoch = 2,
+                         .loss = 0.4,
+                         .accuracy = 0.85,
+                         .val_loss = NAN,
+                         .val_accuracy = NAN,
+                         .seconds = 1.4,
+                         .samples_per_sec = 1100,
+                         .mae = NAN};
     mt_history_append(&h, &r1, &err);
     mt_history_append(&h, &r2, &err);
     char *text = mt_config_to_yaml(&cfg, &err), *text2 = NULL;
@@ -172,9 +197,11 @@ int main(void)
     const float shift[6] = {1, 2, 3, 4, 5, 6}, scale[6] = {0.5f, 1, 2, 4, 8, 16}, fill[6] = {0, 1, 0, 1, 0, 1};
     CHECK(mt_prep_set(&prep, "standardize", "mean", 6, shift, scale, fill, &err) == MT_OK, "prep: %s", err.msg);
     mt_prep_init(&prep2, NULL, 6, &err);
-    CHECK(mt_checkpoint_write(path, &(mt_checkpoint){&m, &opt, &st, &h, &prep, text}, &err) == MT_OK, "write: %s", err.msg);
+    CHECK(mt_checkpoint_write(path, &(mt_checkpoint){&m, &opt, &st, &h, &prep, text}, &err) == MT_OK, "write: %s",
+          err.msg);
     CHECK(mt_checkpoint_is_valid(path), "written checkpoint is valid");
-    CHECK(mt_checkpoint_read(path, &(mt_checkpoint){&m2, &opt2, &st2, &h2, &prep2, NULL}, &err) == MT_OK, "read: %s", err.msg);
+    CHECK(mt_checkpoint_read(path, &(mt_checkpoint){&m2, &opt2, &st2, &h2, &prep2, NULL}, &err) == MT_OK, "read: %s",
+          err.msg);
     CHECK(memcmp(m.params, m2.params, m.n_params * sizeof(float)) == 0, "parameters differ after round trip");
     for (int s = 0; s < opt.n_slots; s++)
         CHECK(memcmp(opt.slots[s], opt2.slots[s], opt.n * sizeof(float)) == 0, "optimizer slot %d differs", s);
@@ -238,7 +265,8 @@ int main(void)
     /* Failed write (directory missing): the error names the path and the old file is untouched. */
     char missing[300];
     snprintf(missing, sizeof missing, "%s/nodir/ck.h5", dir);
-    CHECK(mt_checkpoint_write(missing, &(mt_checkpoint){&m, &opt, &st, &h, &prep, text}, &err) == MT_ERR_IO, "write into missing dir");
+    CHECK(mt_checkpoint_write(missing, &(mt_checkpoint){&m, &opt, &st, &h, &prep, text}, &err) == MT_ERR_IO,
+          "write into missing dir");
     CHECK(file_size(path) == size && mt_checkpoint_is_valid(path), "old checkpoint damaged");
 
     free(text), free(text2);

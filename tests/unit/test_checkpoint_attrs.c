@@ -18,20 +18,19 @@
 
 #include <hdf5.h>
 
-static const char *const classifier_yaml =
-    "model:\n"
-    "  input: [8, 8]\n"
-    "  layers:\n"
-    "    - conv2d: {filters: 4, kernel_size: 3, padding: same}\n"
-    "    - batch_norm: {momentum: 0.2}\n"
-    "    - leaky_relu: {alpha: 0.1}\n"
-    "    - max_pool2d: {pool_size: 2}\n"
-    "    - flatten\n"
-    "    - dropout: {rate: 0.25}\n"
-    "    - dense: {units: 3, activation: softmax}\n"
-    "loss: categorical_crossentropy\n"
-    "optimizer: {name: sgd, learning_rate: 0.1}\n"
-    "data: {file: none.h5}\n";
+static const char *const classifier_yaml = "model:\n"
+                                           "  input: [8, 8]\n"
+                                           "  layers:\n"
+                                           "    - conv2d: {filters: 4, kernel_size: 3, padding: same}\n"
+                                           "    - batch_norm: {momentum: 0.2}\n"
+                                           "    - leaky_relu: {alpha: 0.1}\n"
+                                           "    - max_pool2d: {pool_size: 2}\n"
+                                           "    - flatten\n"
+                                           "    - dropout: {rate: 0.25}\n"
+                                           "    - dense: {units: 3, activation: softmax}\n"
+                                           "loss: categorical_crossentropy\n"
+                                           "optimizer: {name: sgd, learning_rate: 0.1}\n"
+                                           "data: {file: none.h5}\n";
 
 static int build(const char *yaml, mt_config *cfg, mt_model *m, mt_optimizer *opt)
 {
@@ -130,7 +129,8 @@ static void check_classifier(const char *path)
         "{\"index\": 0, \"type\": \"conv2d\", \"options\": {\"filters\": 4, \"kernel_size\": [3], \"strides\": [1], "
         "\"padding\": \"same\", \"activation\": \"linear\"",
         "\"input_shape\": [8, 8], \"output_shape\": [4, 8, 8]}",
-        "{\"index\": 1, \"type\": \"batch_norm\", \"options\": {\"momentum\": 0.2, \"epsilon\": 1e-05, \"sync\": false}",
+        "{\"index\": 1, \"type\": \"batch_norm\", \"options\": {\"momentum\": 0.2, \"epsilon\": 1e-05, \"sync\": "
+        "false}",
         "{\"index\": 2, \"type\": \"leaky_relu\", \"options\": {\"alpha\": 0.1}",
         "{\"index\": 3, \"type\": \"max_pool2d\", \"options\": {\"pool_size\": [2], \"strides\": [], \"padding\": "
         "\"valid\"}, \"input_shape\": [4, 8, 8], \"output_shape\": [4, 4, 4]}",
@@ -193,8 +193,8 @@ static void check_format_checks(const char *path, mt_model *m)
         char want[64];
         snprintf(want, sizeof want, "format_version %d", MT_CHECKPOINT_FORMAT_VERSION + 98);
         mt_status rc = mt_checkpoint_read(newer, &(mt_checkpoint){.model = m}, &err);
-        CHECK(rc == MT_ERR_INPUT && strstr(err.msg, newer) && strstr(err.msg, want) && strstr(err.msg, "versions 1 to") &&
-                  strstr(err.msg, "newer mpitrain") && !strchr(err.msg, '\n'),
+        CHECK(rc == MT_ERR_INPUT && strstr(err.msg, newer) && strstr(err.msg, want) &&
+                  strstr(err.msg, "versions 1 to") && strstr(err.msg, "newer mpitrain") && !strchr(err.msg, '\n'),
               "newer format_version: rc %d '%s'", rc, err.msg);
         CHECK(!mt_checkpoint_is_valid(newer), "a checkpoint of a newer format is taken as valid");
         char *yaml = NULL;
@@ -213,16 +213,15 @@ static void check_format_checks(const char *path, mt_model *m)
     }
 }
 
-static const char *const gan_yaml =
-    "model:\n"
-    "  input: [5]\n"
-    "  layers:\n"
-    "    - dense: {units: 6, activation: tanh}\n"
-    "    - prelu\n"
-    "    - dense: {units: 2}\n"
-    "loss: mse\n"
-    "optimizer: {name: adam, learning_rate: 0.01}\n"
-    "data: {file: none.h5}\n";
+static const char *const gan_yaml = "model:\n"
+                                    "  input: [5]\n"
+                                    "  layers:\n"
+                                    "    - dense: {units: 6, activation: tanh}\n"
+                                    "    - prelu\n"
+                                    "    - dense: {units: 2}\n"
+                                    "loss: mse\n"
+                                    "optimizer: {name: adam, learning_rate: 0.01}\n"
+                                    "data: {file: none.h5}\n";
 
 static void check_multi(void)
 {
@@ -243,7 +242,8 @@ static void check_multi(void)
         expect_str(f, "/", "mpitrain_version", mt_version());
         CHECK(strlen(attr_str(f, "/", "created")) == 20, "created: '%s'", attr_str(f, "/", "created"));
         expect_ints(f, "/generator/params", "input_shape", "5");
-        expect_has(f, "/generator/params", "layers", "{\"index\": 1, \"type\": \"prelu\", \"options\": {\"init\": 0.25}");
+        expect_has(f, "/generator/params", "layers",
+                   "{\"index\": 1, \"type\": \"prelu\", \"options\": {\"init\": 0.25}");
         expect_str(f, "/generator/params/001_prelu", "type", "prelu");
         expect_has(f, "/generator/params/001_prelu", "torch", "torch.nn.PReLU");
         expect_ints(f, "/generator/params/002_dense", "output_shape", "2");
@@ -271,10 +271,10 @@ int main(void)
         mt_model_init_params(&m, 5);
         const char *path = mt_test_path("ck.h5");
         CHECK(mt_checkpoint_write(path, &(mt_checkpoint){.model = &m, .opt = &opt, .config_yaml = classifier_yaml},
-                                  &err) == MT_OK, "write: %s", err.msg);
+                                  &err) == MT_OK,
+              "write: %s", err.msg);
         check_classifier(path);
-        CHECK(mt_checkpoint_read(path, &(mt_checkpoint){.model = &m, .opt = &opt}, &err) == MT_OK, "read: %s",
-              err.msg);
+        CHECK(mt_checkpoint_read(path, &(mt_checkpoint){.model = &m, .opt = &opt}, &err) == MT_OK, "read: %s", err.msg);
         check_format_checks(path, &m);
         mt_optimizer_free(&opt);
         mt_model_free(&m);

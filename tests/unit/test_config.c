@@ -61,7 +61,7 @@ static void check_fails(int line, const char *yaml, const char *const *ov, size_
                         const char *needle1, const char *needle2)
 {
     mt_config cfg;
-    mt_error err = { 0 };
+    mt_error err = {0};
     mt_status st = load(yaml, ov, n_ov, &cfg, &err);
     mt_check(st == code, __FILE__, line, "expected status %d, got %d (%s)", (int)code, (int)st, err.msg);
     mt_check(!needle1 || strstr(err.msg, needle1), __FILE__, line, "message '%s' lacks '%s'", err.msg, needle1);
@@ -98,7 +98,7 @@ static int nodes_equal(const mt_node *a, const mt_node *b)
 static void test_design_example(void)
 {
     mt_config cfg;
-    mt_error err = { 0 };
+    mt_error err = {0};
     const char *path = write_file("fashion_mlp.yaml", design_yaml);
     if (!CHECK(mt_config_load(path, NULL, 0, &cfg, &err) == MT_OK, "design example: %s", err.msg))
         return;
@@ -120,8 +120,8 @@ static void test_design_example(void)
     CHECK(strcmp(opt_value(cfg.optimizer, "name"), "adam") == 0, "optimizer name");
     CHECK(strcmp(opt_value(cfg.optimizer, "learning_rate"), "0.001") == 0, "learning rate");
     CHECK(strcmp(cfg.data.file, "datasets/fashion-mnist.h5") == 0, "data.file %s", cfg.data.file);
-    CHECK(strcmp(cfg.data.train, "train") == 0 && strcmp(cfg.data.validation, "test") == 0 &&
-              cfg.data.test[0] == '\0', "splits %s %s %s", cfg.data.train, cfg.data.validation, cfg.data.test);
+    CHECK(strcmp(cfg.data.train, "train") == 0 && strcmp(cfg.data.validation, "test") == 0 && cfg.data.test[0] == '\0',
+          "splits %s %s %s", cfg.data.train, cfg.data.validation, cfg.data.test);
     CHECK(cfg.training.epochs == 15 && cfg.training.batch_size == 128, "epochs %d batch %d", cfg.training.epochs,
           cfg.training.batch_size);
     CHECK_CLOSE(cfg.training.seed, 1.0, 0, 0, "seed");
@@ -129,18 +129,18 @@ static void test_design_example(void)
     CHECK(cfg.checkpoint.every_epochs == 1 && cfg.checkpoint.keep == 3, "checkpoint");
     mt_config_free(&cfg);
     CHECK(cfg.root == NULL && cfg.layers == NULL, "free clears cfg");
-    mt_config_free(&cfg);  /* twice is harmless */
+    mt_config_free(&cfg); /* twice is harmless */
 }
 
 static void test_defaults(void)
 {
     mt_config cfg;
-    mt_error err = { 0 };
+    mt_error err = {0};
     const char *path = write_file("my_run.v2.yaml", MINIMAL "training:\ncheckpoint: {}\n");
     if (!CHECK(mt_config_load(path, NULL, 0, &cfg, &err) == MT_OK, "minimal: %s", err.msg))
         return;
-    CHECK(cfg.training.epochs == 10 && cfg.training.batch_size == 32, "training defaults %d %d",
-          cfg.training.epochs, cfg.training.batch_size);
+    CHECK(cfg.training.epochs == 10 && cfg.training.batch_size == 32, "training defaults %d %d", cfg.training.epochs,
+          cfg.training.batch_size);
     CHECK_CLOSE(cfg.training.seed, 1.0, 0, 0, "default seed");
     CHECK(cfg.checkpoint.every_epochs == 1 && cfg.checkpoint.keep == 3, "checkpoint defaults");
     CHECK(strcmp(cfg.data.train, "train") == 0 && !cfg.data.validation[0] && !cfg.data.test[0], "split defaults");
@@ -185,7 +185,7 @@ static void test_errors_top(void)
     FAILS(MINIMAL "training: 5\n", MT_ERR_CONFIG, "t.yaml:9: training: expected a map", "got '5'");
     FAILS(MINIMAL "checkpoint: [1]\n", MT_ERR_CONFIG, "t.yaml:9: checkpoint: expected a map", NULL);
     mt_config cfg;
-    mt_error err = { 0 };
+    mt_error err = {0};
     char missing[128];
     snprintf(missing, sizeof missing, "%s/no/such.yaml", tmpdir);
     CHECK(mt_config_load(missing, NULL, 0, &cfg, &err) == MT_ERR_INPUT, "missing file: %s", err.msg);
@@ -211,8 +211,8 @@ static void test_errors_values(void)
     FAILS(MINIMAL "training:\n  epochs: nan\n", MT_ERR_CONFIG, "expected an integer", NULL);
     FAILS(MINIMAL "training:\n  epochs:\n", MT_ERR_CONFIG, "expected an integer, got an empty value", NULL);
     FAILS(MINIMAL "training:\n  epochs: [1]\n", MT_ERR_CONFIG, "expected an integer, got a list", NULL);
-    FAILS(MINIMAL "training:\n  batch_size: 99999999999999999999999999\n", MT_ERR_CONFIG,
-          "training.batch_size", "out of range [1, 100000000]");
+    FAILS(MINIMAL "training:\n  batch_size: 99999999999999999999999999\n", MT_ERR_CONFIG, "training.batch_size",
+          "out of range [1, 100000000]");
     FAILS(MINIMAL "training:\n  batch_size: 2147483648\n", MT_ERR_CONFIG, "out of range", NULL);
     FAILS(MINIMAL "training:\n  seed: 1.5\n", MT_ERR_CONFIG, "t.yaml:10: training.seed: expected an integer", NULL);
     FAILS(MINIMAL "training:\n  seed: -1\n", MT_ERR_CONFIG, "training.seed: -1 is out of range", NULL);
@@ -229,11 +229,11 @@ static void test_errors_values(void)
           NULL);
     FAILS(MODEL "loss: mse\noptimizer: sgd\ndata: {file: \"\"}\n", MT_ERR_CONFIG, "data.file", "empty");
     mt_config cfg;
-    mt_error err = { 0 };
+    mt_error err = {0};
     char yaml[2048];
     snprintf(yaml, sizeof yaml, MODEL "loss: mse\noptimizer: sgd\ndata: {file: %01100d}\n", 0);
-    CHECK(load(yaml, NULL, 0, &cfg, &err) == MT_ERR_CONFIG && strstr(err.msg, "longer than 1023"),
-          "long path: %s", err.msg);
+    CHECK(load(yaml, NULL, 0, &cfg, &err) == MT_ERR_CONFIG && strstr(err.msg, "longer than 1023"), "long path: %s",
+          err.msg);
     CHECK(strlen(err.msg) < 300, "long value shortened in message: %zu", strlen(err.msg));
 }
 
@@ -269,7 +269,8 @@ static void test_errors_model(void)
                 "expected a map of layer options");
     MODEL_FAILS("model:\n  input: [2]\n  layers:\n    - dense: [5]\n", "model.layers[0].dense", "got a list");
     MODEL_FAILS("model:\n  input: [2]\n  layers:\n    - a_layer_type_name_that_is_far_too_long_to_fit_in_"
-                "sixty_four_bytes\n", "model.layers[0]", "1 to 63 characters");
+                "sixty_four_bytes\n",
+                "model.layers[0]", "1 to 63 characters");
     MODEL_FAILS("model:\n  input: [2]\n  layers: [flatten]\n  extra: 1\n",
                 "t.yaml:4: model: unknown key 'extra'; valid keys: input, layers", NULL);
     MODEL_FAILS("model: [1]\n", "t.yaml:1: model: expected a map", NULL);
@@ -316,11 +317,12 @@ static void test_yaml_strictness(void)
 static void test_overrides(void)
 {
     mt_config cfg;
-    mt_error err = { 0 };
-    const char *ov[] = { "training.epochs=3", "model.layers.2.dense.units=32", "model.input=[784]",
-                         "optimizer={name: sgd, momentum: 0.9}", "checkpoint.keep=5", "training.epochs=4",
-                         "data.validation=", " output = my dir ", "model.layers.1=flatten",
-                         "training.seed=\"7\"" };
+    mt_error err = {0};
+    const char *ov[] = {"training.epochs=3",      "model.layers.2.dense.units=32",
+                        "model.input=[784]",      "optimizer={name: sgd, momentum: 0.9}",
+                        "checkpoint.keep=5",      "training.epochs=4",
+                        "data.validation=",       " output = my dir ",
+                        "model.layers.1=flatten", "training.seed=\"7\""};
     if (!CHECK(load(design_yaml, ov, sizeof ov / sizeof ov[0], &cfg, &err) == MT_OK, "overrides: %s", err.msg))
         return;
     CHECK(cfg.training.epochs == 4, "last override wins: %d", cfg.training.epochs);
@@ -341,7 +343,7 @@ static void test_overrides(void)
     mt_config_free(&cfg);
 
     /* overrides into absent or empty sections */
-    const char *ov2[] = { "training.batch_size=8", "checkpoint.every_epochs=0", "data.test=holdout" };
+    const char *ov2[] = {"training.batch_size=8", "checkpoint.every_epochs=0", "data.test=holdout"};
     if (CHECK(load(MINIMAL "checkpoint:\n", ov2, 3, &cfg, &err) == MT_OK, "new keys: %s", err.msg)) {
         CHECK(cfg.training.batch_size == 8 && cfg.checkpoint.every_epochs == 0, "created sections");
         CHECK(strcmp(cfg.data.test, "holdout") == 0, "data.test %s", cfg.data.test);
@@ -351,50 +353,49 @@ static void test_overrides(void)
 
 static void test_override_errors(void)
 {
-    const char *typo[] = { "training.epocs=3" };
+    const char *typo[] = {"training.epocs=3"};
     FAILS_SET(MINIMAL, typo, MT_ERR_CONFIG, "--set: training: unknown key 'epocs'", NULL);
-    const char *top[] = { "lose=mse" };
+    const char *top[] = {"lose=mse"};
     FAILS_SET(MINIMAL, top, MT_ERR_CONFIG, "--set: unknown key 'lose'", NULL);
-    const char *bad_value[] = { "training.epochs=ten" };
+    const char *bad_value[] = {"training.epochs=ten"};
     FAILS_SET(MINIMAL, bad_value, MT_ERR_CONFIG, "--set: training.epochs: expected an integer, got 'ten'", NULL);
-    const char *huge[] = { "model.layers.0.dense.units=1", "model.input.0=1e12" };
+    const char *huge[] = {"model.layers.0.dense.units=1", "model.input.0=1e12"};
     FAILS_SET(MINIMAL, huge, MT_ERR_CONFIG, "--set: model.input[0]: 1e12 is out of range", NULL);
-    const char *no_eq[] = { "training.epochs" };
+    const char *no_eq[] = {"training.epochs"};
     FAILS_SET(MINIMAL, no_eq, MT_ERR_CONFIG, "--set training.epochs: expected key=value", NULL);
-    const char *no_key[] = { "=3" };
+    const char *no_key[] = {"=3"};
     FAILS_SET(MINIMAL, no_key, MT_ERR_CONFIG, "--set =3: expected key=value", NULL);
-    const char *blank_key[] = { "  =3" };
+    const char *blank_key[] = {"  =3"};
     FAILS_SET(MINIMAL, blank_key, MT_ERR_CONFIG, "expected key=value", NULL);
-    const char *empty_part[] = { "training..epochs=3" };
+    const char *empty_part[] = {"training..epochs=3"};
     FAILS_SET(MINIMAL, empty_part, MT_ERR_CONFIG, "--set training..epochs=3: empty key", NULL);
-    const char *past[] = { "model.layers.1.dense.units=3" };
+    const char *past[] = {"model.layers.1.dense.units=3"};
     FAILS_SET(MINIMAL, past, MT_ERR_CONFIG, "index 1 is past the end of model.layers (1 items)", NULL);
-    const char *not_index[] = { "model.layers.first.dense=3" };
+    const char *not_index[] = {"model.layers.first.dense=3"};
     FAILS_SET(MINIMAL, not_index, MT_ERR_CONFIG, "'first' is not an index into the list model.layers", NULL);
-    const char *through[] = { "loss.name=x" };
+    const char *through[] = {"loss.name=x"};
     FAILS_SET(MINIMAL, through, MT_ERR_CONFIG, "--set loss.name=x: loss is a value", NULL);
-    const char *syntax[] = { "model.input=[784" };
+    const char *syntax[] = {"model.input=[784"};
     FAILS_SET(MINIMAL, syntax, MT_ERR_CONFIG, "--set model.input=[784: ", NULL);
-    const char *alias[] = { "loss=*x" };
+    const char *alias[] = {"loss=*x"};
     FAILS_SET(MINIMAL, alias, MT_ERR_CONFIG, "--set loss=*x: aliases", NULL);
-    const char *docs[] = { "loss=a\n---\nb" };
+    const char *docs[] = {"loss=a\n---\nb"};
     FAILS_SET(MINIMAL, docs, MT_ERR_CONFIG, "--set loss=a?---?b: only one", NULL);
-    const char *dup[] = { "optimizer={name: a, name: b}" };
+    const char *dup[] = {"optimizer={name: a, name: b}"};
     FAILS_SET(MINIMAL, dup, MT_ERR_CONFIG, "duplicate key 'name'", NULL);
 }
 
 static void test_override_tree(void)
 {
     mt_node *root;
-    mt_error err = { 0 };
+    mt_error err = {0};
     char path[512] = "a";
     if (!CHECK(mt_yaml_parse_string("a: 1\n", "o.yaml", &root, &err) == MT_OK, "parse: %s", err.msg))
         return;
     for (int i = 0; i < 100; i++)
         strcat(path, ".b");
     strcat(path, "=1");
-    CHECK(mt_node_override(root, path, &err) == MT_ERR_CONFIG && strstr(err.msg, "deeper"), "deep path: %s",
-          err.msg);
+    CHECK(mt_node_override(root, path, &err) == MT_ERR_CONFIG && strstr(err.msg, "deeper"), "deep path: %s", err.msg);
     /* nesting through overrides is bounded too */
     strcpy(path, "x");
     int depth_errors = 0;
@@ -433,13 +434,13 @@ static void test_round_trip(void)
     };
     for (size_t i = 0; i < sizeof docs / sizeof docs[0]; i++) {
         mt_node *a = NULL, *b = NULL;
-        mt_error err = { 0 };
+        mt_error err = {0};
         if (!CHECK(mt_yaml_parse_string(docs[i], "rt.yaml", &a, &err) == MT_OK, "doc %zu: %s", i, err.msg))
             continue;
         char *text = mt_node_emit(a, &err);
         CHECK(text != NULL, "emit %zu: %s", i, err.msg);
-        if (text && CHECK(mt_yaml_parse_string(text, "rt2", &b, &err) == MT_OK, "reparse %zu: %s\n%s", i, err.msg,
-                          text))
+        if (text &&
+            CHECK(mt_yaml_parse_string(text, "rt2", &b, &err) == MT_OK, "reparse %zu: %s\n%s", i, err.msg, text))
             CHECK(nodes_equal(a, b), "round trip %zu differs:\n%s", i, text);
         if (text) {
             char *again = b ? mt_node_emit(b, &err) : NULL;
@@ -451,7 +452,7 @@ static void test_round_trip(void)
         mt_node_free(b);
     }
     mt_node *r;
-    mt_error err = { 0 };
+    mt_error err = {0};
     CHECK(mt_yaml_parse_string("a: 'yes'\nb: null\n", "q", &r, &err) == MT_OK, "parse");
     if (r) {
         CHECK(mt_node_get(r, "a")->quoted && strcmp(mt_node_get(r, "a")->value, "yes") == 0, "quoted yes");
@@ -463,8 +464,8 @@ static void test_round_trip(void)
 static void test_config_to_yaml(void)
 {
     mt_config a, b;
-    mt_error err = { 0 };
-    const char *ov[] = { "training.epochs=7", "data.validation=va \"lid\"\\x" };
+    mt_error err = {0};
+    const char *ov[] = {"training.epochs=7", "data.validation=va \"lid\"\\x"};
     if (!CHECK(mt_config_load_string(MINIMAL, "cfg/short.yaml", ov, 2, &a, &err) == MT_OK, "load: %s", err.msg))
         return;
     char *text = mt_config_to_yaml(&a, &err);
@@ -474,8 +475,7 @@ static void test_config_to_yaml(void)
     }
     CHECK(strstr(text, "batch_size: 32") && strstr(text, "keep: 3") && strstr(text, "epochs: 7"),
           "defaults written:\n%s", text);
-    if (CHECK(mt_config_load_string(text, "checkpoint", NULL, 0, &b, &err) == MT_OK, "reload: %s\n%s", err.msg,
-              text)) {
+    if (CHECK(mt_config_load_string(text, "checkpoint", NULL, 0, &b, &err) == MT_OK, "reload: %s\n%s", err.msg, text)) {
         CHECK(strcmp(b.output, "runs/short") == 0, "output kept: %s", b.output);
         CHECK(b.training.epochs == 7 && b.training.batch_size == 32 && b.training.seed == 1, "training kept");
         CHECK(b.checkpoint.every_epochs == 1 && b.checkpoint.keep == 3, "checkpoint kept");
@@ -491,7 +491,7 @@ static void test_config_to_yaml(void)
     mt_config_free(&a);
 }
 
-static const char *const opt_choices[] = { "sgd|SGD", "adam|Adam|ADAM", NULL };
+static const char *const opt_choices[] = {"sgd|SGD", "adam|Adam|ADAM", NULL};
 
 typedef struct opts {
     int i, b;
@@ -502,15 +502,15 @@ typedef struct opts {
 } opts;
 
 static const mt_option opt_table[] = {
-    { "i", MT_OPT_INT, offsetof(opts, i), "5", -10, 10, NULL, "an int" },
-    { "b", MT_OPT_BOOL, offsetof(opts, b), "false", 0, 0, NULL, "a bool" },
-    { "f", MT_OPT_FLOAT, offsetof(opts, f), "0.5", 0, 1, NULL, "a float" },
-    { "name", MT_OPT_NAME, offsetof(opts, name), "sgd", 0, 0, opt_choices, "a name" },
-    { "any", MT_OPT_NAME, offsetof(opts, any), "", 0, 0, NULL, "any name" },
-    { "str", MT_OPT_STRING, offsetof(opts, str), "s", 0, 0, NULL, "a string" },
-    { "ints", MT_OPT_INTS, offsetof(opts, ints), "3", 1, 9, NULL, "ints" },
-    { "dints", MT_OPT_INTS, offsetof(opts, dints), "[2, 3]", 1, 9, NULL, "ints with a list default" },
-    { "node", MT_OPT_NODE, offsetof(opts, node), "", 0, 0, NULL, "a node" },
+    {"i", MT_OPT_INT, offsetof(opts, i), "5", -10, 10, NULL, "an int"},
+    {"b", MT_OPT_BOOL, offsetof(opts, b), "false", 0, 0, NULL, "a bool"},
+    {"f", MT_OPT_FLOAT, offsetof(opts, f), "0.5", 0, 1, NULL, "a float"},
+    {"name", MT_OPT_NAME, offsetof(opts, name), "sgd", 0, 0, opt_choices, "a name"},
+    {"any", MT_OPT_NAME, offsetof(opts, any), "", 0, 0, NULL, "any name"},
+    {"str", MT_OPT_STRING, offsetof(opts, str), "s", 0, 0, NULL, "a string"},
+    {"ints", MT_OPT_INTS, offsetof(opts, ints), "3", 1, 9, NULL, "ints"},
+    {"dints", MT_OPT_INTS, offsetof(opts, dints), "[2, 3]", 1, 9, NULL, "ints with a list default"},
+    {"node", MT_OPT_NODE, offsetof(opts, node), "", 0, 0, NULL, "a node"},
     MT_OPT_END,
 };
 
@@ -522,7 +522,7 @@ static mt_status parse_opts(const char *yaml, opts *o, mt_error *err)
     if (st)
         return st;
     st = mt_options_parse(opt_table, mt_node_get(root, "sec"), "sec", o, err);
-    o->node = NULL;  /* points into root */
+    o->node = NULL; /* points into root */
     mt_node_free(root);
     return st;
 }
@@ -530,21 +530,22 @@ static mt_status parse_opts(const char *yaml, opts *o, mt_error *err)
 static void test_options(void)
 {
     opts o;
-    mt_error err = { 0 };
+    mt_error err = {0};
     CHECK(parse_opts("sec:\n", &o, &err) == MT_OK, "defaults: %s", err.msg);
     CHECK(o.i == 5 && o.b == 0 && o.f == 0.5 && strcmp(o.name, "sgd") == 0 && !o.any[0] && strcmp(o.str, "s") == 0,
           "default values");
     CHECK(o.ints.n == 1 && o.ints.v[0] == 3 && o.dints.n == 2 && o.dints.v[0] == 2 && o.dints.v[1] == 3, "ints");
     CHECK(parse_opts("x: 1\n", &o, &err) == MT_OK, "absent section: %s", err.msg);
     CHECK(parse_opts("sec: {i: -10, b: YES, f: 1, name: ADAM, any: x, str: '', ints: [1, 9]}\n", &o, &err) ==
-              MT_ERR_CONFIG && strstr(err.msg, "o.yaml:1: sec.str: expected a string, got an empty value"),
+                  MT_ERR_CONFIG &&
+              strstr(err.msg, "o.yaml:1: sec.str: expected a string, got an empty value"),
           "empty string with non-empty default: %s", err.msg);
     CHECK(parse_opts("sec: {i: -10, b: YES, f: 1, name: ADAM, any: x, ints: [1, 9]}\n", &o, &err) == MT_OK,
           "values: %s", err.msg);
     CHECK(o.i == -10 && o.b == 1 && o.f == 1 && strcmp(o.name, "adam") == 0 && strcmp(o.any, "x") == 0,
           "values stored (name %s)", o.name);
     CHECK(o.ints.n == 2 && o.ints.v[1] == 9, "ints stored");
-    static const char *const bools[] = { "true", "False", "on", "OFF", "1", "0", "Yes", "no" };
+    static const char *const bools[] = {"true", "False", "on", "OFF", "1", "0", "Yes", "no"};
     for (int i = 0; i < 8; i++) {
         char y[64];
         snprintf(y, sizeof y, "sec: {b: %s}\n", bools[i]);
@@ -555,11 +556,12 @@ static void test_options(void)
 static void test_options_errors(void)
 {
     opts o;
-    mt_error err = { 0 };
+    mt_error err = {0};
     CHECK(parse_opts("sec: {b: maybe}\n", &o, &err) == MT_ERR_CONFIG && strstr(err.msg, "sec.b: expected true or"),
           "bad bool: %s", err.msg);
     CHECK(parse_opts("sec: {name: adamm}\n", &o, &err) == MT_ERR_CONFIG &&
-              strstr(err.msg, "o.yaml:1: sec.name: unknown name 'adamm'; valid: sgd, adam"), "bad name: %s", err.msg);
+              strstr(err.msg, "o.yaml:1: sec.name: unknown name 'adamm'; valid: sgd, adam"),
+          "bad name: %s", err.msg);
     CHECK(parse_opts("sec: {name: sgD}\n", &o, &err) == MT_ERR_CONFIG, "names are case-sensitive");
     CHECK(parse_opts("sec: {f: 1.5}\n", &o, &err) == MT_ERR_CONFIG && strstr(err.msg, "1.5 is out of range [0, 1]"),
           "float range: %s", err.msg);
@@ -569,7 +571,8 @@ static void test_options_errors(void)
     CHECK(parse_opts("sec: {ints: 10}\n", &o, &err) == MT_ERR_CONFIG && strstr(err.msg, "sec.ints: 10 is out"),
           "ints range: %s", err.msg);
     CHECK(parse_opts("sec:\n  ints:\n    - 1\n    - 0\n", &o, &err) == MT_ERR_CONFIG &&
-              strstr(err.msg, "o.yaml:4: sec.ints[1]: 0 is out of range [1, 9]"), "ints item: %s", err.msg);
+              strstr(err.msg, "o.yaml:4: sec.ints[1]: 0 is out of range [1, 9]"),
+          "ints item: %s", err.msg);
     CHECK(parse_opts("sec: {node: [1, 2]}\n", &o, &err) == MT_OK, "node");
     CHECK(parse_opts("sec: 3\n", &o, &err) == MT_ERR_CONFIG && strstr(err.msg, "o.yaml:1: sec: expected a map"),
           "not a map: %s", err.msg);
@@ -577,18 +580,20 @@ static void test_options_errors(void)
               strstr(err.msg, "unknown key 'zzz'; valid keys: i, b, f, name, any, str, ints, dints, node"),
           "unknown: %s", err.msg);
 
-    static const mt_option bad_default[] = { { "x", MT_OPT_INT, 0, "abc", 0, 1, NULL, "x" }, MT_OPT_END };
+    static const mt_option bad_default[] = {{"x", MT_OPT_INT, 0, "abc", 0, 1, NULL, "x"}, MT_OPT_END};
     int x;
     CHECK(mt_options_parse(bad_default, NULL, "s", &x, &err) == MT_ERR_INTERNAL && strstr(err.msg, "bad default"),
           "bad default: %s", err.msg);
-    static const mt_option required[] = { { "x", MT_OPT_INT, 0, NULL, 0, 1, NULL, "x" }, MT_OPT_END };
+    static const mt_option required[] = {{"x", MT_OPT_INT, 0, NULL, 0, 1, NULL, "x"}, MT_OPT_END};
     CHECK(mt_options_parse(required, NULL, "s", &x, &err) == MT_ERR_CONFIG &&
-              strcmp(err.msg, "s: missing required key 'x'") == 0, "required without map: %s", err.msg);
+              strcmp(err.msg, "s: missing required key 'x'") == 0,
+          "required without map: %s", err.msg);
 
     char buf[64];
     CHECK(mt_choice_find(opt_choices, "sgd") == 0 && mt_choice_find(opt_choices, "Adam") == 1 &&
               mt_choice_find(opt_choices, "ADAM") == 1 && mt_choice_find(opt_choices, "ada") == -1 &&
-              mt_choice_find(opt_choices, "") == -1 && mt_choice_find(NULL, "x") == -1, "choice_find");
+              mt_choice_find(opt_choices, "") == -1 && mt_choice_find(NULL, "x") == -1,
+          "choice_find");
     CHECK(strcmp(mt_choice_list(opt_choices, buf, sizeof buf), "sgd, adam") == 0, "choice_list '%s'", buf);
     CHECK(strlen(mt_choice_list(opt_choices, buf, 6)) < 6, "choice_list truncates");
 }
@@ -598,7 +603,7 @@ static void test_nasty_inputs(void)
 {
     size_t big = 1u << 20, n;
     char *s = malloc(2 * big + 16);
-    mt_error err = { 0 };
+    mt_error err = {0};
     mt_node *root;
     if (!CHECK(s != NULL, "malloc"))
         return;
@@ -655,7 +660,7 @@ static void test_mutations(void)
             text[at] = junk_chars[(x >> 16) % (sizeof junk_chars - 1)];
         }
         mt_config cfg;
-        mt_error err = { 0 };
+        mt_error err = {0};
         mt_status st = load(text, NULL, 0, &cfg, &err);
         if (!st) {
             char *yaml = mt_config_to_yaml(&cfg, &err);
@@ -675,7 +680,7 @@ static void test_long_inputs(void)
 {
     size_t big = 1u << 20, n;
     char *s = malloc(2 * big + 16);
-    mt_error err = { 0 };
+    mt_error err = {0};
     mt_node *root;
     if (!CHECK(s != NULL, "malloc"))
         return;
@@ -701,7 +706,7 @@ static void test_long_inputs(void)
     CHECK(mt_yaml_parse_string(s, "wide", &root, &err) == MT_ERR_CONFIG && strstr(err.msg, "duplicate key 'k777'"),
           "wide map: %.100s", err.msg);
     free(s);
-    const char *ov[] = { "training.epochs=99999999999999999999999999999999999999999999" };
+    const char *ov[] = {"training.epochs=99999999999999999999999999999999999999999999"};
     FAILS_SET(MINIMAL, ov, MT_ERR_CONFIG, "out of range", NULL);
     CHECK(mt_yaml_parse_string("a: 1\n", NULL, &root, &err) == MT_OK, "NULL origin");
     CHECK(strcmp(root->origin, "<string>") == 0, "default origin %s", root->origin);
@@ -713,7 +718,7 @@ static void test_long_inputs(void)
 static void test_lines(void)
 {
     mt_node *root;
-    mt_error err = { 0 };
+    mt_error err = {0};
     const char *yaml = "# comment\n\ndata:\n  file: x\n  list:\n    - 1\n\n    - [2, 3]\n";
     const char *path = write_file("lines.yaml", yaml);
     if (!CHECK(mt_yaml_parse_file(path, &root, &err) == MT_OK, "parse: %s", err.msg))
@@ -724,13 +729,13 @@ static void test_lines(void)
     CHECK(mt_node_get(data, "file")->line == 4, "file line");
     CHECK(list && list->line == 5 && list->n_items == 2, "list line %d", list ? list->line : -1);
     CHECK(list && list->items[0]->line == 6 && list->items[1]->line == 8, "item lines");
-    CHECK(list && strcmp(list->items[1]->origin, path) == 0 && root->origin == list->items[1]->origin,
-          "origin shared");
+    CHECK(list && strcmp(list->items[1]->origin, path) == 0 && root->origin == list->items[1]->origin, "origin shared");
     CHECK(mt_node_get(root, "nope") == NULL && mt_node_get(NULL, "x") == NULL && mt_node_get(list, "x") == NULL,
           "get on missing");
     mt_node_free(root);
     CHECK(mt_yaml_parse_string("# nothing\n", "c", &root, &err) == MT_OK && root->kind == MT_NODE_MAP &&
-              root->n_items == 0, "comment-only doc is an empty map");
+              root->n_items == 0,
+          "comment-only doc is an empty map");
     mt_node_free(root);
     CHECK(mt_yaml_parse_string("---\n...\n", "c", &root, &err) == MT_OK && root->kind == MT_NODE_MAP, "empty doc");
     mt_node_free(root);
@@ -761,7 +766,7 @@ int main(void)
     test_long_inputs();
     test_mutations();
     test_lines();
-    static const char *const names[] = { "fashion_mlp.yaml", "my_run.v2.yaml", "lines.yaml" };
+    static const char *const names[] = {"fashion_mlp.yaml", "my_run.v2.yaml", "lines.yaml"};
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
         char p[128];
         snprintf(p, sizeof p, "%s/%s", tmpdir, names[i]);

@@ -27,7 +27,8 @@ static void three_classes(void)
     mt_class_stats s;
     if (!CHECK(mt_class_stats_compute(&c, &s, &err) == MT_OK, "stats: %s", err.msg))
         return;
-    const double prec[3] = {2.0 / 3, 0.5, 2.0 / 3}, rec[3] = {0.5, 2.0 / 3, 2.0 / 3}, f1[3] = {4.0 / 7, 4.0 / 7, 2.0 / 3};
+    const double prec[3] = {2.0 / 3, 0.5, 2.0 / 3}, rec[3] = {0.5, 2.0 / 3, 2.0 / 3},
+                 f1[3] = {4.0 / 7, 4.0 / 7, 2.0 / 3};
     const double sup[3] = {4, 3, 3};
     char what[64];
     for (int j = 0; j < 3; j++) {
@@ -100,14 +101,13 @@ static void decisions(void)
     mt_predict_decide(&multi, out, 4, cls);
     const int32_t want[4] = {1, 0, 2, 1};
     for (int i = 0; i < 4; i++)
-        CHECK(cls[i] == want[i], "arg-max of row %d: %d, want %d (first on ties, NaN never wins)", i, cls[i],
-              want[i]);
+        CHECK(cls[i] == want[i], "arg-max of row %d: %d, want %d (first on ties, NaN never wins)", i, cls[i], want[i]);
 
     mt_loss one = {.kind = MT_LOSS_BCE, .k = 1, .threshold = 0.5f};
     const float p[4] = {0.2f, 0.5f, 0.51f, 0.99f};
     mt_predict_decide(&one, p, 4, cls);
-    CHECK(cls[0] == 0 && cls[1] == 0 && cls[2] == 1 && cls[3] == 1, "threshold 0.5: %d %d %d %d, want 0 0 1 1",
-          cls[0], cls[1], cls[2], cls[3]);
+    CHECK(cls[0] == 0 && cls[1] == 0 && cls[2] == 1 && cls[3] == 1, "threshold 0.5: %d %d %d %d, want 0 0 1 1", cls[0],
+          cls[1], cls[2], cls[3]);
     mt_loss hinge = {.kind = MT_LOSS_HINGE, .k = 1, .threshold = 0.0f};
     const float margin[3] = {-0.3f, 0.0f, 0.2f};
     mt_predict_decide(&hinge, margin, 3, cls);

@@ -26,8 +26,8 @@ static int build(const char *name, const char *input, const char *layers, const 
     mt_error err = {0};
     if (!CHECK(mt_config_load_string(yaml, name, NULL, 0, cfg, &err) == MT_OK, "%s: %s", name, err.msg))
         return 0;
-    if (!CHECK(mt_model_build(cfg, 0, m, &err) == MT_OK && mt_model_reserve(m, capacity, &err) == MT_OK, "%s: %s",
-               name, err.msg)) {
+    if (!CHECK(mt_model_build(cfg, 0, m, &err) == MT_OK && mt_model_reserve(m, capacity, &err) == MT_OK, "%s: %s", name,
+               err.msg)) {
         mt_config_free(cfg);
         return 0;
     }
@@ -36,8 +36,7 @@ static int build(const char *name, const char *input, const char *layers, const 
 
 /* Compares count values: |got - want| <= tol max(1, mag), mag = |want| or, for sums, the sum of the absolute
  * values of their terms (float rounding grows with it). Prints the first few that differ; returns how many. */
-static int compare(const char *what, const float *got, const double *want, const double *mag, size_t count,
-                   double tol)
+static int compare(const char *what, const float *got, const double *want, const double *mag, size_t count, double tol)
 {
     int bad = 0;
     for (size_t i = 0; i < count; i++) {
@@ -117,8 +116,8 @@ static void ref_backward(const geom *g, const float *x, const float *w, const do
 /* One conv2d layer (options opts) on n samples of input shape `input` against the reference with geometry
  * g (paddings worked out by hand at the call site): output shape, values, and the gradients of the weights,
  * the bias and the input for a random output gradient. */
-static void reference_case(const char *name, const char *input, const char *opts, const int d[12], int n,
-                           int use_bias, int relu)
+static void reference_case(const char *name, const char *input, const char *opts, const int d[12], int n, int use_bias,
+                           int relu)
 {
     geom g = {d[0], d[1], d[2], d[3], d[4], d[5], d[6], d[7], d[8], d[9], d[10], d[11], 0, 0};
     char layers[512];
@@ -130,8 +129,7 @@ static void reference_case(const char *name, const char *input, const char *opts
         return;
     mt_layer *l = &m.layers[0];
     size_t in = (size_t)g.C * g.H * g.W, out = (size_t)g.F * g.OH * g.OW, nw = (size_t)g.F * g.C * g.kh * g.kw;
-    CHECK(l->out_shape.n == 3 && l->out_shape.v[0] == g.F && l->out_shape.v[1] == g.OH &&
-              l->out_shape.v[2] == g.OW,
+    CHECK(l->out_shape.n == 3 && l->out_shape.v[0] == g.F && l->out_shape.v[1] == g.OH && l->out_shape.v[2] == g.OW,
           "%s: output shape [%d, %d, %d], expected [%d, %d, %d]", name, l->out_shape.v[0], l->out_shape.v[1],
           l->out_shape.v[2], g.F, g.OH, g.OW);
     CHECK(l->n_params == nw + (use_bias ? (size_t)g.F : 0), "%s: %zu parameters", name, l->n_params);
@@ -183,8 +181,8 @@ static void reference_case(const char *name, const char *input, const char *opts
 static void reference_tests(void)
 {
     /* C, H, W, F, kh, kw, sh, sw, pt, pb, pl, pr */
-    reference_case("valid 3x3", "[2, 7, 6]", "filters: 3, kernel_size: 3", (const int[]){2, 7, 6, 3, 3, 3, 1, 1, 0, 0, 0, 0},
-                   2, 1, 0);
+    reference_case("valid 3x3", "[2, 7, 6]", "filters: 3, kernel_size: 3",
+                   (const int[]){2, 7, 6, 3, 3, 3, 1, 1, 0, 0, 0, 0}, 2, 1, 0);
     /* same, stride 1, 3x3: one zero on every side */
     reference_case("same 3x3 relu", "[3, 5, 6]", "filters: 4, kernel_size: 3, padding: same, activation: relu",
                    (const int[]){3, 5, 6, 4, 3, 3, 1, 1, 1, 1, 1, 1}, 3, 1, 1);
@@ -199,8 +197,8 @@ static void reference_tests(void)
                    (const int[]){3, 6, 5, 5, 2, 3, 2, 1, 1, 1, 2, 2}, 2, 0, 0);
     reference_case("stride 3, padding 2, on [H, W]", "[8, 9]", "filters: 2, kernel_size: 4, strides: 3, padding: 2",
                    (const int[]){1, 8, 9, 2, 4, 4, 3, 3, 2, 2, 2, 2}, 3, 1, 0);
-    reference_case("1x1", "[4, 3, 3]", "filters: 6, kernel_size: 1", (const int[]){4, 3, 3, 6, 1, 1, 1, 1, 0, 0, 0, 0}, 2,
-                   1, 0);
+    reference_case("1x1", "[4, 3, 3]", "filters: 6, kernel_size: 1", (const int[]){4, 3, 3, 6, 1, 1, 1, 1, 0, 0, 0, 0},
+                   2, 1, 0);
     reference_case("kernel = whole input", "[2, 4, 3]", "filters: 3, kernel_size: [4, 3]",
                    (const int[]){2, 4, 3, 3, 4, 3, 1, 1, 0, 0, 0, 0}, 2, 1, 0);
     /* several tiles of whole samples: 40 filters on 20x20 make tiles of a few samples, 23 is no multiple */
@@ -340,8 +338,8 @@ static void pool_hand_values(void)
             float want[32] = {0};
             want[1] = 1, want[6] = 2, want[12] = 3, want[15] = 4;
             want[16 + 0] = 5, want[16 + 3] = 6, want[16 + 9] = 7, want[16 + 10] = 8;
-            CHECK(y[4] == -1 && y[5] == 0 && y[6] == 0 && y[7] == -1, "max of the negated channel: %g %g %g %g",
-                  y[4], y[5], y[6], y[7]);
+            CHECK(y[4] == -1 && y[5] == 0 && y[6] == 0 && y[7] == -1, "max of the negated channel: %g %g %g %g", y[4],
+                  y[5], y[6], y[7]);
             LAYER_BACKWARD(l, m.acts[0], y, dy, dx, 1, &pass);
             for (int i = 0; i < 32; i++)
                 CHECK(dx[i] == want[i], "max_pool2d gradient at %d: got %g, expected %g", i, dx[i], want[i]);
@@ -397,7 +395,8 @@ static double batch_loss(fixture *f)
 {
     const float *out = MODEL_FORWARD(&f->m, N, &f->pass);
     return mt_loss_compute(&f->loss, out, mt_model_logits(&f->m), f->use_targets ? NULL : f->y,
-                           f->use_targets ? f->t : NULL, NULL, N, NULL, 0, NULL) / N;
+                           f->use_targets ? f->t : NULL, NULL, N, NULL, 0, NULL) /
+           N;
 }
 
 /* Signs of the outputs of every relu and leaky_relu (in conv, dense or activation layers) after a forward
@@ -599,8 +598,8 @@ static void check_model(const char *name, const char *input, const char *layers,
     if (CHECK(ready, "%s: no draw without near ties in the pooling windows or pre-activations near kinks", name)) {
         mt_model_zero_grads(&f.m);
         const float *out = MODEL_FORWARD(&f.m, N, &f.pass);
-        mt_loss_compute(&f.loss, out, mt_model_logits(&f.m), use_targets ? NULL : f.y, use_targets ? f.t : NULL,
-                        NULL, N, dout, 1.0f / N, NULL);
+        mt_loss_compute(&f.loss, out, mt_model_logits(&f.m), use_targets ? NULL : f.y, use_targets ? f.t : NULL, NULL,
+                        N, dout, 1.0f / N, NULL);
         MODEL_BACKWARD(&f.m, dout, N, &f.pass, NULL);
         memcpy(g, f.m.grads, f.m.n_params * sizeof *g);
         compare_gradients(&f, name, g, &rng);
@@ -613,20 +612,24 @@ static void check_model(const char *name, const char *input, const char *layers,
 static void gradient_checks(void)
 {
     check_model("conv2d same 3x3 tanh, 2 channels", "[2, 6, 5]",
-                "[{conv2d: {filters: 3, kernel_size: 3, padding: same, activation: tanh}}]", "mse", 1, RANDOM_INPUT, -1);
+                "[{conv2d: {filters: 3, kernel_size: 3, padding: same, activation: tanh}}]", "mse", 1, RANDOM_INPUT,
+                -1);
     check_model("conv2d valid stride 2, rectangular, no bias", "[3, 7, 6]",
                 "[{conv2d: {filters: 2, kernel_size: [3, 2], strides: 2, use_bias: false}}, {dense: {units: 3}}]",
                 "mse", 1, RANDOM_INPUT, -1);
     check_model("conv2d padding [1, 2], strides [2, 1], relu", "[2, 5, 5]",
                 "[{conv2d: {filters: 3, kernel_size: [2, 3], strides: [2, 1], padding: [1, 2], activation: relu}},"
-                " {dense: {units: 2}}]", "mse", 1, RANDOM_INPUT, -1);
+                " {dense: {units: 2}}]",
+                "mse", 1, RANDOM_INPUT, -1);
     check_model("conv2d same even kernel, stride 2, sigmoid, on [H, W]", "[6, 7]",
                 "[{conv2d: {filters: 2, kernel_size: 4, strides: 2, padding: same, activation: sigmoid}},"
-                " {dense: {units: 3}}]", "mse", 1, RANDOM_INPUT, -1);
+                " {dense: {units: 3}}]",
+                "mse", 1, RANDOM_INPUT, -1);
     check_model("two conv2d layers (input gradient), gelu and leaky_relu", "[2, 6, 6]",
                 "[{conv2d: {filters: 3, kernel_size: 3, activation: gelu}},"
                 " {conv2d: {filters: 2, kernel_size: 2, padding: 1, activation: leaky_relu}}, flatten,"
-                " {dense: {units: 3}}]", "mse", 1, RANDOM_INPUT, -1);
+                " {dense: {units: 3}}]",
+                "mse", 1, RANDOM_INPUT, -1);
     check_model("conv2d softmax output + categorical_crossentropy (fused)", "[1, 4, 4]",
                 "[{conv2d: {filters: 2, kernel_size: 3, activation: softmax}}]", "categorical_crossentropy", 0,
                 RANDOM_INPUT, -1);
@@ -635,14 +638,16 @@ static void gradient_checks(void)
                 SPACED_INPUT, -1);
     check_model("min_pool2d 3x3 stride 2 same after identity conv", "[2, 7, 6]",
                 "[{conv2d: {filters: 2, kernel_size: 1}}, {min_pool2d: {pool_size: 3, strides: 2, padding: same}},"
-                " {dense: {units: 3}}]", "mse", 1, SPACED_INPUT, -1);
+                " {dense: {units: 3}}]",
+                "mse", 1, SPACED_INPUT, -1);
     check_model("max_pool2d [2, 3] stride 1 after identity conv", "[1, 5, 6]",
                 "[{conv2d: {filters: 1, kernel_size: 1}}, {max_pool2d: {pool_size: [2, 3], strides: 1}},"
-                " {dense: {units: 2}}]", "mse", 1, SPACED_INPUT, -1);
+                " {dense: {units: 2}}]",
+                "mse", 1, SPACED_INPUT, -1);
     check_model("avg_pool2d valid and same", "[2, 7, 6]",
                 "[{conv2d: {filters: 3, kernel_size: 3, padding: same, activation: tanh}}, avg_pool2d,"
-                " {avg_pool2d: {pool_size: 2, strides: 1, padding: same}}, {dense: {units: 3}}]", "mse", 1,
-                RANDOM_INPUT, -1);
+                " {avg_pool2d: {pool_size: 2, strides: 1, padding: same}}, {dense: {units: 3}}]",
+                "mse", 1, RANDOM_INPUT, -1);
     check_model("global_avg_pool", "[2, 5, 4]",
                 "[{conv2d: {filters: 4, kernel_size: 3, activation: tanh}}, global_avg_pool, {dense: {units: 3}}]",
                 "mse", 1, RANDOM_INPUT, -1);
@@ -653,7 +658,8 @@ static void gradient_checks(void)
     check_model("conv + batch_norm + avg_pool + conv + global_avg_pool + dense", "[2, 8, 8]",
                 "[{conv2d: {filters: 3, kernel_size: 3, padding: same, activation: gelu}}, {batch_norm: {}},"
                 " avg_pool2d, {conv2d: {filters: 4, kernel_size: 3, padding: same, activation: tanh}},"
-                " global_avg_pool, {dense: {units: 3}}]", "mse", 1, RANDOM_INPUT, -1);
+                " global_avg_pool, {dense: {units: 3}}]",
+                "mse", 1, RANDOM_INPUT, -1);
 }
 
 /* ---- shapes, tensors, empty batches ---- */
@@ -666,7 +672,8 @@ static void shapes_and_tensors(void)
                "[{conv2d: {filters: 32, kernel_size: 3, padding: same, activation: relu}}, max_pool2d,"
                " {conv2d: {filters: 64, kernel_size: [3, 5], use_bias: false}}, {max_pool2d: {pool_size: 2,"
                " strides: 1}}, {avg_pool2d: {pool_size: 3, strides: 2, padding: same}}, global_avg_pool, flatten,"
-               " {dense: {units: 10}}]", "mse", 4, &cfg, &m))
+               " {dense: {units: 10}}]",
+               "mse", 4, &cfg, &m))
         return;
     /* [28, 28] -> [32, 28, 28] -> [32, 14, 14] -> [64, 12, 10] -> [64, 11, 9] -> [64, 6, 5] -> [64] -> [64] */
     static const int want[][4] = {{3, 32, 28, 28}, {3, 32, 14, 14}, {3, 64, 12, 10}, {3, 64, 11, 9},

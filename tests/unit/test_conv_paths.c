@@ -143,17 +143,17 @@ int main(void)
     check("C = 1, 7x9 same: groups of 16 positions across samples", "filters: 5, kernel_size: 3, padding: same",
           (shape){1, 7, 9, 5, 3, 3, 1, 1, 1, 1, 7, 9}, 7, 1, 0);
     check("C = 3, 5x5 same, relu: groups across up to two samples",
-          "filters: 37, kernel_size: 3, padding: same, activation: relu",
-          (shape){3, 5, 5, 37, 3, 3, 1, 1, 1, 1, 5, 5}, 9, 1, 1);
+          "filters: 37, kernel_size: 3, padding: same, activation: relu", (shape){3, 5, 5, 37, 3, 3, 1, 1, 1, 1, 5, 5},
+          9, 1, 1);
     check("C = 32, 14x14 same, 64 filters (the second layer of fashion_cnn), several tiles",
           "filters: 64, kernel_size: 3, padding: same", (shape){32, 14, 14, 64, 3, 3, 1, 1, 1, 1, 14, 14}, 6, 1, 0);
     check("C = 40, K = 360 and transposed K = 630 in passes, 70 filters, no bias",
-          "filters: 70, kernel_size: 3, padding: same, use_bias: false",
-          (shape){40, 6, 5, 70, 3, 3, 1, 1, 1, 1, 6, 5}, 3, 0, 0);
+          "filters: 70, kernel_size: 3, padding: same, use_bias: false", (shape){40, 6, 5, 70, 3, 3, 1, 1, 1, 1, 6, 5},
+          3, 0, 0);
     check("even kernel 4x2 same (padding 1 top, 2 bottom, 0 left, 1 right)",
           "filters: 6, kernel_size: [4, 2], padding: same", (shape){2, 6, 5, 6, 4, 2, 1, 1, 1, 0, 6, 5}, 4, 1, 0);
-    check("valid 3x3: element-wise im2col, transposed convolution with padding 2",
-          "filters: 4, kernel_size: 3", (shape){3, 9, 8, 4, 3, 3, 1, 1, 0, 0, 7, 6}, 5, 1, 0);
+    check("valid 3x3: element-wise im2col, transposed convolution with padding 2", "filters: 4, kernel_size: 3",
+          (shape){3, 9, 8, 4, 3, 3, 1, 1, 0, 0, 7, 6}, 5, 1, 0);
     check("padding 3 with a 3x3 kernel: negative transposed padding", "filters: 3, kernel_size: 3, padding: 3",
           (shape){2, 5, 6, 3, 3, 3, 1, 1, 3, 3, 9, 10}, 3, 1, 0);
     check("image of 12 positions (< 16): element-wise im2col", "filters: 9, kernel_size: 3, padding: same",
@@ -165,8 +165,7 @@ int main(void)
           (shape){2, 6, 11, 4, 3, 5, 1, 3, 2, 1, 8, 3}, 3, 1, 0);
     check("strides [2, 1] with the width kept", "filters: 3, kernel_size: 3, strides: [2, 1], padding: 1",
           (shape){2, 7, 6, 3, 3, 3, 2, 1, 1, 1, 4, 6}, 3, 1, 0);
-    check("1x1 kernel, C = 17", "filters: 33, kernel_size: 1", (shape){17, 4, 5, 33, 1, 1, 1, 1, 0, 0, 4, 5}, 3, 1,
-          0);
+    check("1x1 kernel, C = 17", "filters: 33, kernel_size: 1", (shape){17, 4, 5, 33, 1, 1, 1, 1, 0, 0, 4, 5}, 3, 1, 0);
     fflush(stdout);
     return mt_test_finish("conv_paths");
 }

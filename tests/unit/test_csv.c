@@ -97,7 +97,8 @@ static int same_float(float a, float b)
  * for labels that are already 0..k-1. */
 static void test_basic(void)
 {
-    const char *csv = write_text("basic.csv", "\xEF\xBB\xBF" "a, \"b\" ,\"c, d\",y\r\n"
+    const char *csv = write_text("basic.csv", "\xEF\xBB\xBF"
+                                              "a, \"b\" ,\"c, d\",y\r\n"
                                               "1.5,2,3,0\r\n"
                                               ",nan,4,1\r\n"
                                               "\r\n"
@@ -177,9 +178,9 @@ static void test_regression_and_columns(void)
     const char *out = mt_test_path("reg.h5");
     mt_csv_result res;
     mt_error err;
-    mt_status st = run((mt_csv_import){.input = csv, .out_path = out, .label = "target", .weights = "w",
-                                       .order = "t", .ignore = "id"},
-                       &res, &err);
+    mt_status st = run(
+        (mt_csv_import){.input = csv, .out_path = out, .label = "target", .weights = "w", .order = "t", .ignore = "id"},
+        &res, &err);
     if (!CHECK(st == MT_OK, "regression import: %s", err.msg))
         return;
     CHECK(res.task == MT_CSV_REGRESSION && res.features == 3, "task %d features %llu", (int)res.task,
@@ -252,8 +253,11 @@ static void test_errors(void)
         snprintf(name, sizeof name, "bad%zu.csv", i + 1);
         const char *csv = write_text(name, cases[i].text);
         mt_error err;
-        mt_status st = run((mt_csv_import){.input = csv, .out_path = out, .label = cases[i].label,
-                                           .weights = cases[i].weights, .task = cases[i].task},
+        mt_status st = run((mt_csv_import){.input = csv,
+                                           .out_path = out,
+                                           .label = cases[i].label,
+                                           .weights = cases[i].weights,
+                                           .task = cases[i].task},
                            NULL, &err);
         CHECK(st == MT_ERR_INPUT && strstr(err.msg, cases[i].expect), "case %zu: status %d, message '%s', want '%s'",
               i + 1, (int)st, err.msg, cases[i].expect);
@@ -267,7 +271,8 @@ static void test_errors(void)
         closedir(d);
     mt_error err;
     CHECK(run((mt_csv_import){.input = mt_test_path("no-such.csv"), .out_path = out, .label = "y"}, NULL, &err) ==
-              MT_ERR_INPUT && strstr(err.msg, "no-such.csv: cannot open"),
+                  MT_ERR_INPUT &&
+              strstr(err.msg, "no-such.csv: cannot open"),
           "missing input: %s", err.msg);
 }
 
@@ -296,8 +301,13 @@ static void test_fraction(void)
     const char *out = mt_test_path("frac.h5"), *out2 = mt_test_path("frac2.h5"), *out3 = mt_test_path("frac3.h5");
     mt_csv_result res;
     mt_error err;
-    mt_csv_import opt = {.input = csv, .out_path = out, .label = "y", .test_fraction = 0.3, .seed = 7,
-                         .split = "fit", .test_split = "holdout"};
+    mt_csv_import opt = {.input = csv,
+                         .out_path = out,
+                         .label = "y",
+                         .test_fraction = 0.3,
+                         .seed = 7,
+                         .split = "fit",
+                         .test_split = "holdout"};
     if (!CHECK(run(opt, &res, &err) == MT_OK, "fraction import: %s", err.msg))
         return;
     CHECK(res.rows[0] == 35 && res.rows[1] == 15, "rows %llu / %llu, want 35 / 15", (unsigned long long)res.rows[0],
@@ -404,7 +414,7 @@ static void test_idx_subset(void)
 {
     unsigned char labels[6] = {0, 1, 2, 2, 1, 0}, images[24];
     for (int i = 0; i < 24; i++)
-        images[i] = (unsigned char)(10 * (i / 4) + i % 4);  /* item k holds 10k .. 10k+3 */
+        images[i] = (unsigned char)(10 * (i / 4) + i % 4); /* item k holds 10k .. 10k+3 */
     const char *im = mt_test_path("im.gz"), *lb = mt_test_path("lb.gz"), *out = mt_test_path("idx.h5");
     write_idx(im, images, 6, 1);
     write_idx(lb, labels, 6, 0);

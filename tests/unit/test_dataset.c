@@ -52,7 +52,7 @@ static void put(hid_t f, const char *path, hid_t ftype, hid_t mem, int rank, con
     H5Pclose(lcpl);
 }
 
-static float xval(uint64_t i, uint64_t j)  /* exact in float32 for the sizes used */
+static float xval(uint64_t i, uint64_t j) /* exact in float32 for the sizes used */
 {
     return (float)i * 8.0f + (float)j * 0.25f;
 }
@@ -135,8 +135,10 @@ static void check_float_rows(mt_dataset *ds, const uint64_t *rows, size_t n, con
         return;
     for (size_t i = 0; i < n; i++) {
         for (int j = 0; j < 6; j++)
-            if (!CHECK(x[i * 6 + j] == xval(rows[i], (uint64_t)j), "%s: out row %zu (file row %llu) x[%d] = %g, "
-                       "want %g", what, i, (unsigned long long)rows[i], j, x[i * 6 + j], xval(rows[i], (uint64_t)j)))
+            if (!CHECK(x[i * 6 + j] == xval(rows[i], (uint64_t)j),
+                       "%s: out row %zu (file row %llu) x[%d] = %g, "
+                       "want %g",
+                       what, i, (unsigned long long)rows[i], j, x[i * 6 + j], xval(rows[i], (uint64_t)j)))
                 return;
         if (!CHECK(y[i] == yval(rows[i]), "%s: out row %zu (file row %llu) y = %d, want %d", what, i,
                    (unsigned long long)rows[i], y[i], yval(rows[i])))
@@ -337,7 +339,6 @@ static void test_hdf5_only_storage(void)
     put(f, "/train/y", H5T_STD_I64BE, H5T_NATIVE_INT64, 1, &n, y, 0);
     H5Fclose(f);
     check_all_paths(conv, MT_DATASET_READ_HDF5, "float64 big-endian");
-
 }
 
 /* Float targets [N, 2] and [N] (k = 1); check_labels looks for non-finite values there. */
@@ -380,8 +381,7 @@ static void test_targets(void)
         CHECK(mt_dataset_read_range(ds, 0, 30, NULL, NULL, yo, &err) == MT_OK, "targets [N]: %s", err.msg);
         CHECK(yo[3] == 1.5f && isnan(yo[21]), "targets [N] values %g %g", yo[3], yo[21]);
         mt_status st = mt_dataset_check_labels(ds, 10, &err);
-        CHECK(st == MT_ERR_INPUT && strstr(err.msg, "/b/y: row 21 has a non-finite target"), "NaN target: %s",
-              err.msg);
+        CHECK(st == MT_ERR_INPUT && strstr(err.msg, "/b/y: row 21 has a non-finite target"), "NaN target: %s", err.msg);
         mt_dataset_close(ds);
     }
 }
@@ -390,13 +390,13 @@ static void test_targets(void)
 
 typedef struct bad_case {
     const char *name;
-    const char *x_type;   /* "f32", "i64", "i8", "str", "group", "none" */
+    const char *x_type; /* "f32", "i64", "i8", "str", "group", "none" */
     int x_rank;
     hsize_t x_dims[6];
-    const char *y_type;   /* "i32", "f32", "str", "none" */
+    const char *y_type; /* "i32", "f32", "str", "none" */
     int y_rank;
     hsize_t y_dims[3];
-    hsize_t chunk_rows;   /* chunked, no storage: for absurd sizes */
+    hsize_t chunk_rows; /* chunked, no storage: for absurd sizes */
     const char *expect;
 } bad_case;
 
@@ -414,9 +414,23 @@ static const bad_case bad_cases[] = {
     {"string_y", "f32", 2, {40, 4}, "str", 1, {40}, 0, "/train/y: unsupported type (need integer class"},
     {"int_y_rank2", "f32", 2, {40, 4}, "i32", 2, {40, 1}, 0, "/train/y: integer class labels must have rank 1"},
     {"float_y_rank3", "f32", 2, {40, 4}, "f32", 3, {40, 1, 2}, 0, "/train/y: float targets must have rank 1 or 2"},
-    {"huge_dims", "f32", 3, {4, (hsize_t)1 << 21, (hsize_t)1 << 21}, "i32", 1, {4}, 1,
+    {"huge_dims",
+     "f32",
+     3,
+     {4, (hsize_t)1 << 21, (hsize_t)1 << 21},
+     "i32",
+     1,
+     {4},
+     1,
      "/train/x: shape [4, 2097152, 2097152] has more than 2^40 elements per row"},
-    {"huge_rows", "f32", 2, {(hsize_t)1 << 62, 16}, "i32", 1, {(hsize_t)1 << 62}, 1,
+    {"huge_rows",
+     "f32",
+     2,
+     {(hsize_t)1 << 62, 16},
+     "i32",
+     1,
+     {(hsize_t)1 << 62},
+     1,
      "/train/x: N = 4611686018427387904 rows, more than the 2^40 a split may hold"},
     {"huge_targets", "f32", 2, {4, 4}, "f32", 2, {4, (hsize_t)1 << 41}, 1, "/train/y: shape [4, 2199023255552] has"},
 };
@@ -837,7 +851,8 @@ static void check_imported_split(const char *path, const char *split, uint64_t r
         return;
     const mt_dataset_info *in = mt_dataset_get_info(ds);
     CHECK(in->rows == rows && in->sample_rank == 2 && in->sample_shape[0] == 3 && in->sample_shape[1] == 2 &&
-          in->x_is_uint8, "%s: imported shape: rows %llu", split, (unsigned long long)in->rows);
+              in->x_is_uint8,
+          "%s: imported shape: rows %llu", split, (unsigned long long)in->rows);
     CHECK(mt_dataset_read_path(ds) == MT_DATASET_READ_MMAP, "%s: imported x is contiguous (path %d)", split,
           mt_dataset_read_path(ds));
     float x[5 * 6];
@@ -878,8 +893,9 @@ static void test_idx_import_good(void)
     write_good_idx();
     const char *out = mt_test_path("imported.h5");
     mt_error err = {0};
-    mt_status st = mt_import_idx(mt_test_path("train-images"), mt_test_path("train-labels"), mt_test_path("test-images.gz"),
-                                 mt_test_path("test-labels.gz"), out, abc, 3, "unit test", &err);
+    mt_status st = mt_import_idx(mt_test_path("train-images"), mt_test_path("train-labels"),
+                                 mt_test_path("test-images.gz"), mt_test_path("test-labels.gz"), out, abc, 3,
+                                 "unit test", &err);
     if (!CHECK(st == MT_OK, "import: %s", err.msg))
         return;
     CHECK(tmp_files_left() == 0, "temporary file left after import");
@@ -890,7 +906,8 @@ static void test_idx_import_good(void)
     CHECK(n == 3 && !strcmp(names[0], "a") && !strcmp(names[2], "c"), "imported class names: %d", n);
     check_format_attributes(out);
     const char *train_only = mt_test_path("train_only.h5");
-    st = mt_import_idx(mt_test_path("train-images"), mt_test_path("train-labels"), NULL, NULL, train_only, NULL, 0, NULL, &err);
+    st = mt_import_idx(mt_test_path("train-images"), mt_test_path("train-labels"), NULL, NULL, train_only, NULL, 0,
+                       NULL, &err);
     CHECK(st == MT_OK, "train-only import: %s", err.msg);
     check_imported_split(train_only, "train", 5, idx_labels);
     CHECK(mt_dataset_class_names(train_only, names, 4, &err) == 0, "no class names given: no attribute");
@@ -926,8 +943,8 @@ static void expect_import_error(const char *images, const char *labels, const ch
     mt_error err = {0};
     mt_status st = mt_import_idx(images, labels, NULL, NULL, out, abc, 3, NULL, &err);
     CHECK(st == code, "import %s + %s: status %d, want %d (%s)", images, labels, st, code, err.msg);
-    CHECK(strstr(err.msg, names) && strstr(err.msg, expect), "import message '%s' lacks '%s' / '%s'", err.msg,
-          names, expect);
+    CHECK(strstr(err.msg, names) && strstr(err.msg, expect), "import message '%s' lacks '%s' / '%s'", err.msg, names,
+          expect);
     CHECK(access(out, F_OK) != 0, "failed import left %s", out);
     CHECK(tmp_files_left() == 0, "failed import left a temporary file");
 }
@@ -936,7 +953,8 @@ static void test_idx_import_errors(void)
 {
     uint32_t dims[3] = {5, 3, 2}, four[3] = {4, 3, 2};
     const char *out = mt_test_path("bad_import.h5"), *labels = mt_test_path("train-labels");
-    const char *cut = mt_test_path("cut-images"), *cut_gz = mt_test_path("cut-images.gz"), *magic = mt_test_path("magic-images");
+    const char *cut = mt_test_path("cut-images"), *cut_gz = mt_test_path("cut-images.gz"),
+               *magic = mt_test_path("magic-images");
     const char *short_labels = mt_test_path("four-labels"), *big_label = mt_test_path("big-labels");
     const char *trailing = mt_test_path("trailing-images"), *header = mt_test_path("header-images");
     write_idx(cut, 0, 0x803, dims, 3, NULL, 10);
@@ -946,7 +964,7 @@ static void test_idx_import_errors(void)
     static const unsigned char bad_labels[] = {0, 1, 7, 1, 0};
     write_idx(big_label, 1, 0x801, dims, 1, bad_labels, 5);
     write_idx(trailing, 0, 0x803, dims, 3, NULL, 33);
-    write_idx(header, 0, 0x803, dims, 0, NULL, 2);  /* magic and 2 bytes: 6 of the 16 header bytes */
+    write_idx(header, 0, 0x803, dims, 0, NULL, 2); /* magic and 2 bytes: 6 of the 16 header bytes */
     const char *images = mt_test_path("train-images");
     expect_import_error(cut, labels, out, MT_ERR_INPUT, cut, "truncated: expected 30 bytes of data, got 10");
     expect_import_error(cut_gz, labels, out, MT_ERR_INPUT, cut_gz, "truncated: expected 30 bytes of data, got 10");
@@ -959,7 +977,7 @@ static void test_idx_import_errors(void)
     expect_import_error(mt_test_path("nothing"), labels, out, MT_ERR_INPUT, "nothing", "cannot open: No such file");
     const char *bad_crc = mt_test_path("crc-images.gz");
     write_idx(bad_crc, 1, 0x803, dims, 3, NULL, 30);
-    flip_byte_from_end(bad_crc, 8);  /* the gzip trailer's CRC-32 */
+    flip_byte_from_end(bad_crc, 8); /* the gzip trailer's CRC-32 */
     expect_import_error(bad_crc, labels, out, MT_ERR_INPUT, bad_crc, "read error: incorrect data check");
     const char *cut_trailer = mt_test_path("cut-trailer.gz"), *cut_stream = mt_test_path("cut-stream.gz");
     write_idx(cut_trailer, 1, 0x803, dims, 3, NULL, 30);
@@ -1059,8 +1077,10 @@ static void test_inspect(void)
      * values), a chunked layout with no dimensions (opened for its type) */
     text = inspect_text(MT_SOURCE_DIR "/tests/fuzz/corpus/fuzz_dataset/regress-hdf5-compact-short.h5", &st);
     CHECK(st == MT_OK, "inspect compact-short: %s", text);
-    expect_text(text, "! " MT_SOURCE_DIR "/tests/fuzz/corpus/fuzz_dataset/regress-hdf5-compact-short.h5: /train/y: "
-                "damaged: 0 bytes stored, its shape needs 32", "compact-short");
+    expect_text(text,
+                "! " MT_SOURCE_DIR "/tests/fuzz/corpus/fuzz_dataset/regress-hdf5-compact-short.h5: /train/y: "
+                "damaged: 0 bytes stored, its shape needs 32",
+                "compact-short");
     text = inspect_text(MT_SOURCE_DIR "/tests/fuzz/corpus/fuzz_dataset/regress-hdf5-zero-chunk-dim.h5", &st);
     CHECK(st == MT_OK, "inspect zero-chunk-dim: %s", text);
     expect_text(text, "y: damaged: its layout records a chunk dimension of 0 (or none)", "zero-chunk-dim");

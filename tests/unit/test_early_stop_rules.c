@@ -43,7 +43,8 @@ int main(void)
     int stop = stop_epoch("{monitor: val_loss, patience: 2}", loss, 5, &best);
     CHECK(stop == 4 && best == 2, "min mode: stop %d best %d", stop, best);
     /* patience 3 never stops, and epoch 5 becomes the best. */
-    CHECK(stop_epoch("{monitor: val_loss, patience: 3}", loss, 5, &best) == 0 && best == 5, "patience 3: best %d", best);
+    CHECK(stop_epoch("{monitor: val_loss, patience: 3}", loss, 5, &best) == 0 && best == 5, "patience 3: best %d",
+          best);
     /* min_delta 0.15: 0.8 beats 1.0 by 0.2 (improves), 0.7 beats 0.8 by only 0.1 (does not). */
     CHECK(stop_epoch("{monitor: val_loss, patience: 3, min_delta: 0.15}", loss, 5, &best) == 5 && best == 2,
           "min_delta: best %d", best);
@@ -64,10 +65,14 @@ int main(void)
     mt_error err = {0};
     mt_early_stop es;
     mt_yaml_parse_string("{monitor: val_los}", "t", &node, &err);
-    CHECK(mt_early_stop_init(&es, node, mt_metrics_field_names, MT_METRICS_FIELDS, 1, &err) == MT_ERR_CONFIG && strstr(err.msg, "val_loss"), "%s", err.msg);
+    CHECK(mt_early_stop_init(&es, node, mt_metrics_field_names, MT_METRICS_FIELDS, 1, &err) == MT_ERR_CONFIG &&
+              strstr(err.msg, "val_loss"),
+          "%s", err.msg);
     mt_node_free(node);
     mt_yaml_parse_string("{mode: maximum}", "t", &node, &err);
-    CHECK(mt_early_stop_init(&es, node, mt_metrics_field_names, MT_METRICS_FIELDS, 1, &err) == MT_ERR_CONFIG && strstr(err.msg, "auto"), "%s", err.msg);
+    CHECK(mt_early_stop_init(&es, node, mt_metrics_field_names, MT_METRICS_FIELDS, 1, &err) == MT_ERR_CONFIG &&
+              strstr(err.msg, "auto"),
+          "%s", err.msg);
     mt_node_free(node);
     return mt_test_finish("early_stop_rules");
 }

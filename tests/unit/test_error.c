@@ -30,8 +30,7 @@ static void test_all_bytes(void)
     mt_status st = mt_fail(&err, MT_ERR_INPUT, "[%s]", in);
     CHECK(st == MT_ERR_INPUT && err.code == MT_ERR_INPUT, "mt_fail returns and records its code (%d, %d)", st,
           err.code);
-    CHECK(strlen(err.msg) == 257 && err.msg[0] == '[' && err.msg[256] == ']', "length %zu, want 257",
-          strlen(err.msg));
+    CHECK(strlen(err.msg) == 257 && err.msg[0] == '[' && err.msg[256] == ']', "length %zu, want 257", strlen(err.msg));
     int bad = 0, controls = 0;
     for (int i = 1; i < 256 && !bad; i++) {
         unsigned char got = (unsigned char)err.msg[i], want = expected((unsigned char)i);
@@ -50,11 +49,17 @@ static void test_hostile_strings(void)
 {
     mt_error err;
     mt_fail(&err, MT_ERR_INPUT, "%s: /%s/x: row %d is bad", "data\nmpitrain: all good\r.h5",
-            "tr\x1b[2J\x1b]0;t\x07" "ain", 7);
+            "tr\x1b[2J\x1b]0;t\x07"
+            "ain",
+            7);
     const char *want = "data?mpitrain: all good?.h5: /tr?[2J?]0;t?ain/x: row 7 is bad";
     CHECK(!strcmp(err.msg, want), "got '%s', want '%s'", err.msg, want);
     /* tab, backspace, DEL and a C0 byte in the format string itself */
-    mt_fail(&err, MT_ERR_CONFIG, "a\tb\bc\x7f" "d\x01" "e %s", "caf\xc3\xa9 \xe2\x82\xac ~");
+    mt_fail(&err, MT_ERR_CONFIG,
+            "a\tb\bc\x7f"
+            "d\x01"
+            "e %s",
+            "caf\xc3\xa9 \xe2\x82\xac ~");
     want = "a?b?c?d?e caf\xc3\xa9 \xe2\x82\xac ~";
     CHECK(!strcmp(err.msg, want), "got '%s', want '%s' (UTF-8 and '~' unchanged)", err.msg, want);
     CHECK(err.code == MT_ERR_CONFIG, "code %d, want MT_ERR_CONFIG", err.code);

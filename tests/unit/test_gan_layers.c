@@ -32,7 +32,8 @@ static int build(const char *name, const char *input, const char *layers, int n,
     mt_error err = {0};
     snprintf(yaml, sizeof yaml,
              "model: {input: %s, layers: [%s]}\nloss: mse\noptimizer: {name: adam, learning_rate: 0.01}\n"
-             "data: {file: none.h5}\n", input, layers);
+             "data: {file: none.h5}\n",
+             input, layers);
     if (!CHECK(mt_config_load_string(yaml, name, NULL, 0, cfg, &err) == MT_OK, "%s: %s", name, err.msg))
         return 0;
     if (!CHECK(mt_model_build(cfg, 0, m, &err) == MT_OK && mt_model_reserve(m, n, &err) == MT_OK, "%s: %s", name,
@@ -68,7 +69,7 @@ static double dot(const float *a, const float *b, size_t n)
 
 typedef struct convt_case {
     int C, H, W, F, kh, kw, sh, sw;
-    const char *padding; /* "valid", "same", or "p" / "[ph, pw]" */
+    const char *padding;  /* "valid", "same", or "p" / "[ph, pw]" */
     int ph, pw, oph, opw; /* numeric padding and output_padding (for the reference) */
     int rank2;            /* input [H, W] (C must be 1) */
 } convt_case;
@@ -133,7 +134,8 @@ static void convt_vs_reference(const convt_case *c, int n)
     fill_normal(dy, n * out, 1.0f, &rng);
     for (size_t i = 0; i < n * in; i++)
         dx[i] = NAN; /* every value must be written */
-    double *ry = calloc(n * out, sizeof *ry), *rdx = calloc(n * in, sizeof *rdx), *rdw = calloc(m.n_params, sizeof *rdw);
+    double *ry = calloc(n * out, sizeof *ry), *rdx = calloc(n * in, sizeof *rdx),
+           *rdw = calloc(m.n_params, sizeof *rdw);
     for (int s = 0; s < n; s++)
         for (int f = 0; f < c->F; f++)
             for (int q = 0; q < OH * OW; q++) {
@@ -189,9 +191,9 @@ static const convt_case convt_cases[] = {
     {3, 4, 5, 2, 3, 3, 1, 1, "valid", 0, 0, 0, 0, 0},
     {3, 4, 5, 2, 3, 3, 1, 1, "same", 0, 0, 0, 0, 0},
     {2, 5, 4, 3, 3, 3, 2, 2, "valid", 0, 0, 0, 0, 0},
-    {2, 5, 4, 3, 3, 3, 2, 2, "same", 0, 0, 0, 0, 0},  /* k - s odd: the last row and column are cropped */
-    {4, 7, 7, 5, 4, 4, 2, 2, "same", 0, 0, 0, 0, 0},  /* DCGAN's 7 -> 14 */
-    {4, 7, 7, 5, 4, 4, 2, 2, "1", 1, 1, 0, 0, 0},     /* the same as torch's padding=1 */
+    {2, 5, 4, 3, 3, 3, 2, 2, "same", 0, 0, 0, 0, 0},   /* k - s odd: the last row and column are cropped */
+    {4, 7, 7, 5, 4, 4, 2, 2, "same", 0, 0, 0, 0, 0},   /* DCGAN's 7 -> 14 */
+    {4, 7, 7, 5, 4, 4, 2, 2, "1", 1, 1, 0, 0, 0},      /* the same as torch's padding=1 */
     {2, 4, 3, 2, 3, 2, 2, 1, "[1, 0]", 1, 0, 1, 0, 0}, /* output_padding, rectangular kernel and strides */
     {2, 6, 5, 3, 5, 5, 2, 2, "2", 2, 2, 1, 1, 0},
     {3, 3, 4, 2, 1, 1, 2, 2, "same", 0, 0, 0, 0, 0},  /* k < s: every other row holds only the bias */
@@ -274,8 +276,8 @@ static void convt_adjoint(const convt_case *c)
         return;
     }
     if (CHECK(mc.output_size == mt.input_size && mt.output_size == mc.input_size && mt.n_params == mc.n_params,
-              "%s: shapes do not match (%zu -> %zu vs %zu -> %zu)", name, mt.input_size, mt.output_size,
-              mc.input_size, mc.output_size)) {
+              "%s: shapes do not match (%zu -> %zu vs %zu -> %zu)", name, mt.input_size, mt.output_size, mc.input_size,
+              mc.output_size)) {
         mt_rng rng = mt_rng_make(mt_key(13, mt.input_size * 7 + mt.output_size));
         fill_normal(mt.params, mt.n_params, 0.5f, &rng);
         memcpy(mc.params, mt.params, mt.n_params * sizeof *mt.params);
@@ -453,12 +455,13 @@ static void layer_gradcheck(const char *input, const char *spec, int n)
  * conv2d_transpose (tanh) -> conv2d -> dense; gradients of sum r . output with respect to all parameters. */
 static void model_gradcheck(void)
 {
-    const char *name = "generator-shaped model", *layers =
-        "{dense: {units: 32, activation: tanh}}, {reshape: {shape: [2, 4, 4]}},"
-        " {conv2d_transpose: {filters: 3, kernel_size: 4, strides: 2, padding: same, activation: sigmoid}},"
-        " {upsample2d: {size: [1, 2]}},"
-        " {conv2d_transpose: {filters: 2, kernel_size: 3, strides: 1, padding: same, activation: tanh}},"
-        " {conv2d: {filters: 2, kernel_size: 3, strides: 2}}, {dense: {units: 3}}";
+    const char *name = "generator-shaped model",
+               *layers =
+                   "{dense: {units: 32, activation: tanh}}, {reshape: {shape: [2, 4, 4]}},"
+                   " {conv2d_transpose: {filters: 3, kernel_size: 4, strides: 2, padding: same, activation: sigmoid}},"
+                   " {upsample2d: {size: [1, 2]}},"
+                   " {conv2d_transpose: {filters: 2, kernel_size: 3, strides: 1, padding: same, activation: tanh}},"
+                   " {conv2d: {filters: 2, kernel_size: 3, strides: 2}}, {dense: {units: 3}}";
     enum { N = 3 };
     mt_config cfg;
     mt_model m;
@@ -550,7 +553,8 @@ static void config_error(const char *input, const char *layer, const char *want1
     char yaml[1024];
     snprintf(yaml, sizeof yaml,
              "model:\n  input: %s\n  layers:\n    - dense: {units: 24}\n    - %s\nloss: mse\noptimizer: sgd\n"
-             "data: {file: none.h5}\n", input, layer);
+             "data: {file: none.h5}\n",
+             input, layer);
     mt_config cfg;
     mt_model m;
     mt_error err = {0};
@@ -596,7 +600,8 @@ static void config_errors_later(void)
         char yaml[1024];
         snprintf(yaml, sizeof yaml,
                  "model:\n  input: [3]\n  layers:\n    - dense: {units: 24}\n    - reshape: {shape: [6, 2, 2]}\n"
-                 "    - %s\nloss: mse\noptimizer: sgd\ndata: {file: none.h5}\n", cases[k][0]);
+                 "    - %s\nloss: mse\noptimizer: sgd\ndata: {file: none.h5}\n",
+                 cases[k][0]);
         mt_config cfg;
         mt_model m;
         mt_error err = {0};
@@ -618,10 +623,11 @@ static void config_errors_later(void)
 
 static void checkpoint_round_trip(void)
 {
-    const char *layers = "{dense: {units: 32, activation: relu}}, {reshape: {shape: [2, 4, 4]}},"
-                         " {conv2d_transpose: {filters: 3, kernel_size: 4, strides: 2, padding: same, activation: relu}},"
-                         " {upsample2d: {size: 2}},"
-                         " {conv2d_transpose: {filters: 1, kernel_size: 3, padding: same, activation: tanh}}";
+    const char *layers =
+        "{dense: {units: 32, activation: relu}}, {reshape: {shape: [2, 4, 4]}},"
+        " {conv2d_transpose: {filters: 3, kernel_size: 4, strides: 2, padding: same, activation: relu}},"
+        " {upsample2d: {size: 2}},"
+        " {conv2d_transpose: {filters: 1, kernel_size: 3, padding: same, activation: tanh}}";
     mt_config cfg, cfg2;
     mt_model m, m2;
     mt_optimizer opt, opt2;
@@ -647,8 +653,9 @@ static void checkpoint_round_trip(void)
         mt_optimizer_step(&opt, m.params, m.grads, 0.01);
     }
     const char *path = mt_test_path("gan.h5");
-    if (ok && CHECK(mt_checkpoint_write(path, &(mt_checkpoint){.model = &m, .opt = &opt}, &err) == MT_OK, "write: %s",
-                    err.msg) &&
+    if (ok &&
+        CHECK(mt_checkpoint_write(path, &(mt_checkpoint){.model = &m, .opt = &opt}, &err) == MT_OK, "write: %s",
+              err.msg) &&
         CHECK(mt_checkpoint_read(path, &(mt_checkpoint){.model = &m2, .opt = &opt2}, &err) == MT_OK, "read: %s",
               err.msg)) {
         CHECK(!memcmp(m.params, m2.params, m.n_params * sizeof *m.params), "parameters differ after the round trip");

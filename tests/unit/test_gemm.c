@@ -25,12 +25,12 @@
 
 /* A failed check; after the first 40, failures are counted but not printed. */
 static int reported;
-#define FAIL(...)                                                                                                  \
-    do {                                                                                                           \
-        if (++reported <= 40)                                                                                      \
-            CHECK(0, __VA_ARGS__);                                                                                 \
-        else                                                                                                       \
-            mt_test_failures++;                                                                                    \
+#define FAIL(...)                  \
+    do {                           \
+        if (++reported <= 40)      \
+            CHECK(0, __VA_ARGS__); \
+        else                       \
+            mt_test_failures++;    \
     } while (0)
 
 typedef void (*gemm_fn)(int, int, int, int, int, float, const float *, int, const float *, int, float, float *, int);
@@ -75,8 +75,8 @@ static int check(gemm_fn gemm, const char *kernel, int ta, int tb, int m, int n,
             if (j >= n) {
                 if (got != c0[(size_t)i * ldc + j]) {
                     bad++;
-                    FAIL("%s ta %d tb %d m %d n %d k %d: padding C[%d, %d] changed to %g", kernel, ta, tb, m, n,
-                          k, i, j, got);
+                    FAIL("%s ta %d tb %d m %d n %d k %d: padding C[%d, %d] changed to %g", kernel, ta, tb, m, n, k, i,
+                         j, got);
                 }
                 continue;
             }
@@ -94,8 +94,8 @@ static int check(gemm_fn gemm, const char *kernel, int ta, int tb, int m, int n,
             }
             if (!(fabs(got - want) <= tol)) {
                 bad++;
-                FAIL("%s ta %d tb %d m %d n %d k %d alpha %g beta %g ld +%d: C[%d, %d] = %.9g, expected %.9g",
-                      kernel, ta, tb, m, n, k, alpha, beta, pad, i, j, got, want);
+                FAIL("%s ta %d tb %d m %d n %d k %d alpha %g beta %g ld +%d: C[%d, %d] = %.9g, expected %.9g", kernel,
+                     ta, tb, m, n, k, alpha, beta, pad, i, j, got, want);
             }
         }
     if (c[(size_t)m * ldc] != c0[(size_t)m * ldc]) {
@@ -134,8 +134,8 @@ static void suite(gemm_fn gemm, const char *kernel)
             count += 3;
         }
     /* long k (several k blocks), many rows (several row blocks), 784 in every position */
-    static const int big[][3] = {{5, 7, 300}, {40, 33, 513}, {17, 784, 31}, {784, 17, 31}, {3, 5, 784},
-                                 {600, 40, 20}, {40, 600, 20}, {1100, 9, 260}};
+    static const int big[][3] = {{5, 7, 300}, {40, 33, 513}, {17, 784, 31}, {784, 17, 31},
+                                 {3, 5, 784}, {600, 40, 20}, {40, 600, 20}, {1100, 9, 260}};
     for (size_t s = 0; s < sizeof big / sizeof *big; s++)
         for (int t = 0; t < 4; t++) {
             ok += check(gemm, kernel, t >> 1, t & 1, big[s][0], big[s][1], big[s][2], 1.0f, t % 2 ? 1.0f : 0.0f, 1);
@@ -164,8 +164,8 @@ static void deterministic(gemm_fn gemm, const char *kernel)
         float *rows = malloc((size_t)mi * n * sizeof *rows), *cols = malloc((size_t)m * nj * sizeof *cols);
         gemm(ta, tb, m, n, k, 1.0f, a, lda, b, ldb, 0.0f, c1, n);
         gemm(ta, tb, m, n, k, 1.0f, a, lda, b, ldb, 0.0f, c2, n);
-        CHECK(memcmp(c1, c2, (size_t)m * n * sizeof *c1) == 0, "%s ta %d tb %d: two identical calls differ", kernel,
-              ta, tb);
+        CHECK(memcmp(c1, c2, (size_t)m * n * sizeof *c1) == 0, "%s ta %d tb %d: two identical calls differ", kernel, ta,
+              tb);
         /* rows i0 .. i0 + mi of op(A), columns j0 .. j0 + nj of op(B) */
         gemm(ta, tb, mi, n, k, 1.0f, ta ? a + i0 : a + (size_t)i0 * lda, lda, b, ldb, 0.0f, rows, n);
         gemm(ta, tb, m, nj, k, 1.0f, a, lda, tb ? b + (size_t)j0 * ldb : b + j0, ldb, 0.0f, cols, nj);

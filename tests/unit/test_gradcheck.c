@@ -32,7 +32,8 @@ static double batch_loss(fixture *f)
 {
     const float *out = MODEL_FORWARD(&f->m, N, &f->pass);
     return mt_loss_compute(&f->loss, out, mt_model_logits(&f->m), f->use_targets ? NULL : f->y,
-                           f->use_targets ? f->t : NULL, NULL, N, NULL, 0, NULL) / N;
+                           f->use_targets ? f->t : NULL, NULL, N, NULL, 0, NULL) /
+           N;
 }
 
 static void analytic(fixture *f)
@@ -40,8 +41,8 @@ static void analytic(fixture *f)
     static float dout[N * 8];
     mt_model_zero_grads(&f->m);
     const float *out = MODEL_FORWARD(&f->m, N, &f->pass);
-    mt_loss_compute(&f->loss, out, mt_model_logits(&f->m), f->use_targets ? NULL : f->y,
-                    f->use_targets ? f->t : NULL, NULL, N, dout, 1.0f / N, NULL);
+    mt_loss_compute(&f->loss, out, mt_model_logits(&f->m), f->use_targets ? NULL : f->y, f->use_targets ? f->t : NULL,
+                    NULL, N, dout, 1.0f / N, NULL);
     MODEL_BACKWARD(&f->m, dout, N, &f->pass, NULL);
 }
 
@@ -63,9 +64,8 @@ static double numeric_dir(fixture *f, const float *dir, double eps)
 static void check_model(const char *name, const char *layers, const char *loss, int k, int use_targets)
 {
     char yaml[2048];
-    snprintf(yaml, sizeof yaml,
-             "model: {input: [%d], layers: %s}\nloss: %s\noptimizer: sgd\ndata: {file: none.h5}\n", IN, layers,
-             loss);
+    snprintf(yaml, sizeof yaml, "model: {input: [%d], layers: %s}\nloss: %s\noptimizer: sgd\ndata: {file: none.h5}\n",
+             IN, layers, loss);
     fixture f = {.use_targets = use_targets, .pass = {.training = 1, .seed = 1, .global_n = N}};
     mt_error err = {0};
     if (!CHECK(mt_config_load_string(yaml, name, NULL, 0, &f.cfg, &err) == MT_OK, "%s: %s", name, err.msg))
@@ -134,8 +134,15 @@ static void activations_and_losses(void)
         snprintf(name, sizeof name, "dense+%s, mse", acts[a]);
         check_model(name, layers, "mse", 3, 1);
     }
-    const char *layers[] = {"{activation: {name: leaky_relu, alpha: 0.2}}", "{leaky_relu: {alpha: 0.05}}", "gelu",
-                            "relu", "sigmoid", "tanh", "softmax", "prelu", "{prelu: {init: -0.3}}"};
+    const char *layers[] = {"{activation: {name: leaky_relu, alpha: 0.2}}",
+                            "{leaky_relu: {alpha: 0.05}}",
+                            "gelu",
+                            "relu",
+                            "sigmoid",
+                            "tanh",
+                            "softmax",
+                            "prelu",
+                            "{prelu: {init: -0.3}}"};
     for (size_t a = 0; a < sizeof layers / sizeof *layers; a++) {
         char spec[256], name[96];
         snprintf(spec, sizeof spec, "[{dense: {units: 4}}, %s, {dense: {units: 3}}]", layers[a]);
@@ -149,8 +156,8 @@ static void activations_and_losses(void)
                 "[{dense: {units: 4, activation: tanh}}, {dense: {units: 3}}, {activation: {name: softmax}}]",
                 "kl_divergence", 3, 1);
     check_model("softmax + kl_divergence (fused), distributions",
-                "[{dense: {units: 4, activation: gelu}}, {dense: {units: 3, activation: softmax}}]", "kl_divergence",
-                3, 1);
+                "[{dense: {units: 4, activation: gelu}}, {dense: {units: 3, activation: softmax}}]", "kl_divergence", 3,
+                1);
     check_model("sigmoid layer + binary_crossentropy (fused), one output, labels",
                 "[{dense: {units: 4, activation: relu}}, {dense: {units: 1}}, sigmoid]", "binary_crossentropy", 1, 0);
     check_model("sigmoid + binary_crossentropy (fused), multi-label targets",
@@ -162,8 +169,8 @@ static void activations_and_losses(void)
     check_model("huber delta 0.5", "[{dense: {units: 4, activation: tanh}}, {dense: {units: 3}}]",
                 "{name: huber, delta: 0.5}", 3, 1);
     check_model("mae", "[{dense: {units: 4, activation: tanh}}, {dense: {units: 3}}]", "mae", 3, 1);
-    check_model("hinge, multi-class labels", "[{dense: {units: 4, activation: tanh}}, {dense: {units: 3}}]", "hinge",
-                3, 0);
+    check_model("hinge, multi-class labels", "[{dense: {units: 4, activation: tanh}}, {dense: {units: 3}}]", "hinge", 3,
+                0);
     check_model("hinge, one output", "[{dense: {units: 4, activation: tanh}}, {dense: {units: 1}}]", "hinge", 1, 0);
 }
 
@@ -176,8 +183,8 @@ static double dot(const float *a, const float *b, size_t n)
 }
 
 /* r . model(x0 + eps dir) for the n samples of x0 [n, input_size]. */
-static double probe(mt_model *m, const mt_pass *pass, const float *x0, const float *dir, double eps,
-                    const float *r, int n)
+static double probe(mt_model *m, const mt_pass *pass, const float *x0, const float *dir, double eps, const float *r,
+                    int n)
 {
     const size_t in = (size_t)n * m->input_size;
     for (size_t i = 0; i < in; i++)
@@ -198,8 +205,8 @@ static void check_input_gradient(const char *name, const char *input, const char
     mt_error err = {0};
     if (!CHECK(mt_config_load_string(yaml, name, NULL, 0, &cfg, &err) == MT_OK, "%s: %s", name, err.msg))
         return;
-    if (!CHECK(mt_model_build(&cfg, 0, &m, &err) == MT_OK && mt_model_reserve(&m, NI, &err) == MT_OK, "%s: %s",
-               name, err.msg)) {
+    if (!CHECK(mt_model_build(&cfg, 0, &m, &err) == MT_OK && mt_model_reserve(&m, NI, &err) == MT_OK, "%s: %s", name,
+               err.msg)) {
         mt_config_free(&cfg);
         return;
     }
@@ -264,12 +271,15 @@ int main(void)
                 "[{dense: {units: 4, activation: sigmoid}}, {dense: {units: 3, activation: softmax}}]", "mse", 3, 0);
     check_model("no bias", "[{dense: {units: 4, activation: relu, use_bias: false}}, {dense: {units: 2}}]", "mse", 2,
                 1);
-    check_model("batch_norm (training statistics) between dense layers",
-                "[{dense: {units: 4}}, {batch_norm: {}}, {dense: {units: 3, activation: tanh}}, {batch_norm: {sync: true}},"
-                " {dense: {units: 2}}]", "mse", 2, 1);
-    check_model("dropout (fixed mask for a fixed seed and step)",
-                "[{dense: {units: 8, activation: tanh}}, {dropout: {rate: 0.5}}, {dense: {units: 3, activation: softmax}}]",
-                "categorical_crossentropy", 3, 0);
+    check_model(
+        "batch_norm (training statistics) between dense layers",
+        "[{dense: {units: 4}}, {batch_norm: {}}, {dense: {units: 3, activation: tanh}}, {batch_norm: {sync: true}},"
+        " {dense: {units: 2}}]",
+        "mse", 2, 1);
+    check_model(
+        "dropout (fixed mask for a fixed seed and step)",
+        "[{dense: {units: 8, activation: tanh}}, {dropout: {rate: 0.5}}, {dense: {units: 3, activation: softmax}}]",
+        "categorical_crossentropy", 3, 0);
     activations_and_losses();
     check_input_gradient("conv2d (stride 1, same) + dense + tanh", "[2, 5, 4]",
                          "[{conv2d: {filters: 3, kernel_size: 3, padding: same, activation: tanh}}, flatten, "

@@ -172,8 +172,7 @@ static void write_other(const char *path, hid_t type, hid_t space, hid_t dcpl, c
 {
     hid_t f = H5Fcreate(path, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
     hid_t d = H5Dcreate2(f, "config", type, space, H5P_DEFAULT, dcpl, H5P_DEFAULT);
-    CHECK(d >= 0 && (!data || H5Dwrite(d, type, H5S_ALL, H5S_ALL, H5P_DEFAULT, data) >= 0), "%s: cannot write",
-          path);
+    CHECK(d >= 0 && (!data || H5Dwrite(d, type, H5S_ALL, H5S_ALL, H5P_DEFAULT, data) >= 0), "%s: cannot write", path);
     if (d >= 0)
         H5Dclose(d);
     H5Fclose(f);

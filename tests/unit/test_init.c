@@ -84,8 +84,8 @@ int main(void)
     mt_config cfg;
     mt_model a, b;
     mt_error err = {0};
-    if (CHECK(mt_config_load_string(yaml, "t", NULL, 0, &cfg, &err) == MT_OK && mt_model_build(&cfg, 0, &a, &err) == MT_OK &&
-                  mt_model_build(&cfg, 0, &b, &err) == MT_OK,
+    if (CHECK(mt_config_load_string(yaml, "t", NULL, 0, &cfg, &err) == MT_OK &&
+                  mt_model_build(&cfg, 0, &a, &err) == MT_OK && mt_model_build(&cfg, 0, &b, &err) == MT_OK,
               "%s", err.msg)) {
         mt_model_init_params(&a, 9);
         mt_model_init_params(&b, 9);
@@ -97,7 +97,8 @@ int main(void)
         mt_config_free(&cfg);
     }
     CHECK(mt_config_load_string("model: {input: [3], layers: [{dense: {units: 2, kernel_initializer: glorot}}]}\n"
-                                "loss: mse\noptimizer: sgd\ndata: {file: none.h5}\n", "t", NULL, 0, &cfg, &err) == MT_OK &&
+                                "loss: mse\noptimizer: sgd\ndata: {file: none.h5}\n",
+                                "t", NULL, 0, &cfg, &err) == MT_OK &&
               mt_model_build(&cfg, 0, &a, &err) == MT_ERR_CONFIG && strstr(err.msg, "kernel_initializer"),
           "unknown initializer in a layer: %s", err.msg);
     mt_config_free(&cfg);

@@ -31,9 +31,18 @@ static void test_numbers(void)
         double v;
         const char *text;
     } cases[] = {
-        {0.1, "[0.1]"}, {1e-05, "[1e-05]"}, {3.0, "[3]"}, {-0.25, "[-0.25]"}, {1.0 / 3, "[0.3333333333333333]"},
-        {0.1 + 0.2, "[0.30000000000000004]"}, {123456789012.0, "[123456789012]"}, {1e300, "[1e+300]"},
-        {NAN, "[null]"}, {INFINITY, "[null]"}, {-INFINITY, "[null]"}, {(double)0.7f, "[0.699999988079071]"},
+        {0.1, "[0.1]"},
+        {1e-05, "[1e-05]"},
+        {3.0, "[3]"},
+        {-0.25, "[-0.25]"},
+        {1.0 / 3, "[0.3333333333333333]"},
+        {0.1 + 0.2, "[0.30000000000000004]"},
+        {123456789012.0, "[123456789012]"},
+        {1e300, "[1e+300]"},
+        {NAN, "[null]"},
+        {INFINITY, "[null]"},
+        {-INFINITY, "[null]"},
+        {(double)0.7f, "[0.699999988079071]"},
     };
     char buf[64];
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
@@ -154,8 +163,8 @@ static void test_read_lines(void)
     if (CHECK(mt_json_read_lines(path, &rows, &err) == MT_OK, "read: %s", err.msg)) {
         CHECK(json_array_size(rows) == 2, "%zu rows", json_array_size(rows));
         const json_t *r1 = json_array_get(rows, 0), *r2 = json_array_get(rows, 1);
-        CHECK(mt_json_get_number(r1, "epoch") == 1 && mt_json_get_number(r1, "loss") == 0.5,
-              "row 1: %g %g", mt_json_get_number(r1, "epoch"), mt_json_get_number(r1, "loss"));
+        CHECK(mt_json_get_number(r1, "epoch") == 1 && mt_json_get_number(r1, "loss") == 0.5, "row 1: %g %g",
+              mt_json_get_number(r1, "epoch"), mt_json_get_number(r1, "loss"));
         CHECK(mt_json_get_number(r2, "epoch") == 2 && isnan(mt_json_get_number(r2, "loss")) &&
                   isnan(mt_json_get_number(r2, "x")) && isnan(mt_json_get_number(r2, "none")),
               "row 2: null, a string and a missing member are NaN");

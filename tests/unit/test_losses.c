@@ -28,8 +28,8 @@ enum { MAXV = 64 };
 
 static mt_loss make(mt_loss_kind kind, int k, int fused)
 {
-    return (mt_loss){.kind = kind, .k = k, .fused = fused, .delta = 1.0f,
-                     .threshold = kind == MT_LOSS_HINGE ? 0.0f : 0.5f};
+    return (mt_loss){
+        .kind = kind, .k = k, .fused = fused, .delta = 1.0f, .threshold = kind == MT_LOSS_HINGE ? 0.0f : 0.5f};
 }
 
 /* The model output for the loss's input x: softmax or sigmoid of the logits when fused, else x itself. */
@@ -42,8 +42,7 @@ static void output_of(const mt_loss *loss, const float *x, float *out, int n)
         memcpy(out, x, (size_t)n * loss->k * sizeof *out);
 }
 
-static double value_at(const mt_loss *loss, const float *x, const int32_t *yc, const float *yt, const float *w,
-                       int n)
+static double value_at(const mt_loss *loss, const float *x, const int32_t *yc, const float *yt, const float *w, int n)
 {
     float out[MAXV];
     output_of(loss, x, out, n);
@@ -212,8 +211,7 @@ static void weights(void)
             snprintf(what, sizeof what, "%s%s: weighted loss", loss_name(kind), fused ? " fused" : "");
             CHECK_CLOSE(lw, 3.0 * l0 + 0.25 * l1, 1e-6, 1e-9, what);
             for (int j = 0; j < 6; j++) {
-                snprintf(what, sizeof what, "%s%s: weighted gradient [%d]", loss_name(kind), fused ? " fused" : "",
-                         j);
+                snprintf(what, sizeof what, "%s%s: weighted gradient [%d]", loss_name(kind), fused ? " fused" : "", j);
                 CHECK_CLOSE(dw[j], w[j / 3] * d1[j], 1e-6, 1e-9, what);
             }
         }
@@ -272,8 +270,8 @@ static void stability(void)
         int ok = isfinite(v);
         for (int j = 0; j < 6; j++)
             ok &= isfinite(d[j]);
-        CHECK(ok, "%s fused at |z| = 1e4: loss %g, gradient %g %g %g %g %g %g", loss_name(kinds[kind]), v, d[0],
-              d[1], d[2], d[3], d[4], d[5]);
+        CHECK(ok, "%s fused at |z| = 1e4: loss %g, gradient %g %g %g %g %g %g", loss_name(kinds[kind]), v, d[0], d[1],
+              d[2], d[3], d[4], d[5]);
     }
     /* cce: sample 0 has class 1 at logit -1e4 against 1e4: loss 2e4; sample 1 class 0 at -1e4 against 1e4: 2e4 */
     mt_loss c = make(MT_LOSS_CCE, 3, 1);
@@ -411,8 +409,9 @@ static void names(void)
     config_case(dense_soft3, "kullback_leibler_divergence", MT_LOSS_KL, 1, 1.0f);
     config_case("[{dense: {units: 3, activation: sigmoid}}]", "kl_divergence", MT_LOSS_KL, 0, 1.0f);
     config_case(dense_soft3, "mse", MT_LOSS_MSE, 0, 1.0f); /* not fused: mse goes through the softmax */
-    config_error(dense_lin3, "cross_entropy_loss", "valid: categorical_crossentropy, mse, rmse, mae, huber, hinge, "
-                                                   "binary_crossentropy, kl_divergence");
+    config_error(dense_lin3, "cross_entropy_loss",
+                 "valid: categorical_crossentropy, mse, rmse, mae, huber, hinge, "
+                 "binary_crossentropy, kl_divergence");
     config_error(dense_lin3, "{name: nope}", "kl_divergence");
     config_error(dense_lin3, "{name: mse, delta: 2}", "unknown key 'delta'");
     config_error(dense_lin3, "{name: huber, delta: 0}", "loss.delta");

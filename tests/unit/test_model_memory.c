@@ -68,7 +68,8 @@ static void check_build(const char *opt, int slots)
     mt_status st = mt_model_build(&cfg, mt_optimizer_slots(cfg.optimizer), &m, &err);
     /* the largest layer is the first dense 16777216 on 1024 inputs: model.layers[2], line 6 */
     char want[512], tail[128];
-    snprintf(want, sizeof want, "t.yaml:6: model.layers[2].dense: the model needs %llu bytes (%llu parameters x "
+    snprintf(want, sizeof want,
+             "t.yaml:6: model.layers[2].dense: the model needs %llu bytes (%llu parameters x "
              "(2 + %d optimizer slots) x 4 bytes), more than the %zu bytes of this machine's memory",
              (unsigned long long)bytes, (unsigned long long)params, slots, mt_model_physical_memory());
     snprintf(tail, sizeof tail, "; this layer needs %llu bytes of it", (unsigned long long)layer_bytes);
@@ -103,13 +104,17 @@ static void check_reserve(void)
     if (bytes > mt_model_physical_memory()) {
         mt_status st = mt_model_reserve(&m, cap, &err);
         char want[400];
-        snprintf(want, sizeof want, "t.yaml:4: model.layers[0].embedding: the model needs %llu bytes (4096 "
+        snprintf(want, sizeof want,
+                 "t.yaml:4: model.layers[0].embedding: the model needs %llu bytes (4096 "
                  "parameters x (2 + 2 optimizer slots) x 4 bytes + %llu floats of activations per sample x a batch of "
-                 "%d x 4 bytes)", (unsigned long long)bytes, (unsigned long long)per_sample, cap);
+                 "%d x 4 bytes)",
+                 (unsigned long long)bytes, (unsigned long long)per_sample, cap);
         CHECK(st == MT_ERR_CONFIG && strstr(err.msg, want), "reserve %d: %d '%s'\n    want '%s'", cap, st, err.msg,
               want);
-        CHECK(m.capacity == 8 && m.acts && m.acts[0] == acts0, "a refused reserve keeps the buffers of 8 "
-              "(capacity %d)", m.capacity);
+        CHECK(m.capacity == 8 && m.acts && m.acts[0] == acts0,
+              "a refused reserve keeps the buffers of 8 "
+              "(capacity %d)",
+              m.capacity);
     }
     mt_model_free(&m);
     mt_config_free(&cfg);
@@ -121,13 +126,14 @@ static void check_reserve(void)
     if (CHECK(mt_model_build(&cfg, mt_optimizer_slots(cfg.optimizer), &m, &err) == MT_OK, "build: %s", err.msg)) {
         mt_status st = mt_model_reserve(&m, INT_MAX, &err);
         char want[400];
-        snprintf(want, sizeof want, "t.yaml:4: model.layers[0].embedding: the model needs more than %zu bytes "
+        snprintf(want, sizeof want,
+                 "t.yaml:4: model.layers[0].embedding: the model needs more than %zu bytes "
                  "(1048576 parameters x (2 + 0 optimizer slots) x 4 bytes + %llu floats of activations per sample x "
                  "a batch of %d x 4 bytes), a size that overflows size_t; this layer needs %llu bytes of it",
                  (size_t)SIZE_MAX - 1, 1024 + 6 * (1ull << 30), INT_MAX,
                  1048576ull * 8 + (unsigned long long)INT_MAX * (1ull << 30) * 4);
-        CHECK(st == MT_ERR_CONFIG && !strcmp(err.msg, want), "overflowing reserve: %d '%s'\n    want '%s'", st,
-              err.msg, want);
+        CHECK(st == MT_ERR_CONFIG && !strcmp(err.msg, want), "overflowing reserve: %d '%s'\n    want '%s'", st, err.msg,
+              want);
         CHECK(m.capacity == 0 && m.acts == NULL && m.scratch == NULL, "an overflowing reserve allocates nothing");
         mt_model_free(&m);
     }

@@ -90,8 +90,8 @@ static void hand_computed(void)
 {
     const double sgd[3][2] = {{0.95, -1.9}, {0.885, -1.85}, {0.8565, -1.815}};
     const double nesterov[3][2] = {{0.905, -1.81}, {0.8265, -1.805}, {0.83085, -1.7835}};
-    const double adam[3][2] = {{0.99, -1.99}, {0.9810142483902928, -1.9865439416662627},
-                               {0.9780587150923735, -1.984474990065151}};
+    const double adam[3][2] = {
+        {0.99, -1.99}, {0.9810142483902928, -1.9865439416662627}, {0.9780587150923735, -1.984474990065151}};
     const double plain[3][2] = {{0.95, -1.9}, {0.93, -1.94}, {0.96, -1.95}};
     run("{name: sgd, learning_rate: 0.1, momentum: 0.9}", sgd, "sgd momentum");
     run("{name: sgd, learning_rate: 0.1, momentum: 0.9, nesterov: true}", nesterov, "sgd nesterov");
@@ -125,7 +125,8 @@ static void hand_computed(void)
 
     /* adagrad lr 0.1: sum = g1^2, p -= 0.1 g1 / |g1| -> [0.9, -1.9]; sum = [0.29, 1.16],
      * p -= 0.1 [0.2 / sqrt(0.29), 0.4 / sqrt(1.16)] = [0.037139, 0.037139] -> [0.862861, -1.937139] */
-    const double adagrad[3][2] = {{0.90000000002, -1.90000000001}, {0.8628609323914862, -1.937139067641962},
+    const double adagrad[3][2] = {{0.90000000002, -1.90000000001},
+                                  {0.8628609323914862, -1.937139067641962},
                                   {0.9115273587228202, -1.9463840709115277}};
     run("{name: adagrad, learning_rate: 0.1}", adagrad, "adagrad");
     /* lr_decay 0.5, initial_accumulator_value 0.1: step t uses 0.1 / (1 + 0.5 (t-1)); sum = 0.1 + g1^2 =
@@ -157,7 +158,8 @@ static void hand_computed(void)
         adadelta_opts, "adadelta rho epsilon weight_decay clipvalue");
 
     /* rmsprop lr 0.01 (rho 0.99): v = 0.01 g1^2, den = 0.1 |g1| + 1e-8, p -= 0.01 g1 / den = 0.1 sign(g1) */
-    const double rmsprop[3][2] = {{0.900000019999996, -1.900000009999999}, {0.8626998346269039, -1.937300198851351},
+    const double rmsprop[3][2] = {{0.900000019999996, -1.900000009999999},
+                                  {0.8626998346269039, -1.937300198851351},
                                   {0.9117141347584844, -1.94663133357197}};
     run("{name: rmsprop, learning_rate: 0.01}", rmsprop, "rmsprop");
     /* momentum 0.9: b = g / den accumulates; step 1 as above, step 2 adds 0.9 * the first move */
@@ -175,8 +177,8 @@ static void hand_computed(void)
     const double rmsprop_all[3][2] = {{0.9666666716357059, -1.9666666691511865},
                                       {0.9259054006779456, -1.9716930681470108},
                                       {0.9288004181444005, -1.9798402323625865}};
-    run("{name: rmsprop, learning_rate: 0.01, rho: 0.9, centered: true, momentum: 0.5, clipnorm: 0.5}",
-        rmsprop_all, "rmsprop centered momentum clipnorm");
+    run("{name: rmsprop, learning_rate: 0.01, rho: 0.9, centered: true, momentum: 0.5, clipnorm: 0.5}", rmsprop_all,
+        "rmsprop centered momentum clipnorm");
 
     /* adam with L2 decay 0.1: g1' = [0.6, -1.2]; step 1 moves by lr sign(g1') -> [0.99, -1.99] */
     const double adam_wd[3][2] = {{0.9900000001666667, -1.9900000000833333},
@@ -188,11 +190,13 @@ static void hand_computed(void)
                                   {0.9791238380994097, -1.990996506626553}};
     run("{name: adam, learning_rate: 0.01, clipnorm: 0.5}", adam_cn, "adam clipnorm");
     /* adamw lr 0.1, decoupled decay 0.1: p *= 1 - 0.01 -> [0.99, -1.98], then -0.1 sign(g1) -> [0.89, -1.88] */
-    const double adamw[3][2] = {{0.890000002, -1.880000001}, {0.7912424838829282, -1.826639416652626},
+    const double adamw[3][2] = {{0.890000002, -1.880000001},
+                                {0.7912424838829282, -1.826639416652626},
                                 {0.753774726064906, -1.7876835064749832}};
     run("{name: adamw, learning_rate: 0.1, weight_decay: 0.1}", adamw, "adamw weight_decay");
     /* default weight_decay 0.01 at lr 0.01: p *= 0.9999 -> [0.9999, -1.9998], then -0.01 sign(g1) */
-    const double adamw_dflt[3][2] = {{0.9899000002, -1.9898000001}, {0.9808152583902728, -1.9861449616662528},
+    const double adamw_dflt[3][2] = {{0.9899000002, -1.9898000001},
+                                     {0.9808152583902728, -1.9861449616662528},
                                      {0.9777616435665145, -1.9838773955689746}};
     run("{name: adamw, learning_rate: 0.01}", adamw_dflt, "adamw default decay");
     run("{name: adamw, learning_rate: 0.01, weight_decay: 0}", adam, "adamw without decay is adam");
@@ -206,10 +210,12 @@ static void hand_computed(void)
                                       {0.8853440609014201, -1.9430746642709753},
                                       {0.9272176879525199, -1.9515372968799338}};
     run("{name: adagrad, learning_rate: 0.1, epsilon: 0.1}", adagrad_eps, "adagrad epsilon");
-    const double rmsprop_eps[3][2] = {{0.9666666666666667, -1.95}, {0.9536474460277384, -1.9693014745270294},
+    const double rmsprop_eps[3][2] = {{0.9666666666666667, -1.95},
+                                      {0.9536474460277384, -1.9693014745270294},
                                       {0.972257103934126, -1.9741284726861597}};
     run("{name: rmsprop, learning_rate: 0.01, epsilon: 0.1}", rmsprop_eps, "rmsprop epsilon");
-    const double adam_eps[3][2] = {{0.9916666666666667, -1.990909090909091}, {0.9845501437047862, -1.9878542282250689},
+    const double adam_eps[3][2] = {{0.9916666666666667, -1.990909090909091},
+                                   {0.9845501437047862, -1.9878542282250689},
                                    {0.9822429986650923, -1.986070950495416}};
     run("{name: adam, learning_rate: 0.01, epsilon: 0.1}", adam_eps, "adam epsilon");
     const double nadam_eps[3][2] = {{0.9911962351803718, -1.990395892924042},
@@ -219,11 +225,11 @@ static void hand_computed(void)
     const double adamw_betas[3][2] = {{0.9906666666666667, -1.988909090909091},
                                       {0.9833396909879967, -1.986133019040104},
                                       {0.9833126352880068, -1.9845571461271194}};
-    run("{name: adamw, learning_rate: 0.01, beta_1: 0.5, beta_2: 0.9, epsilon: 0.1, weight_decay: 0.1}",
-        adamw_betas, "adamw beta_1 beta_2 epsilon");
+    run("{name: adamw, learning_rate: 0.01, beta_1: 0.5, beta_2: 0.9, epsilon: 0.1, weight_decay: 0.1}", adamw_betas,
+        "adamw beta_1 beta_2 epsilon");
     /* clipvalue 0.25 with adam beta 0.5/0.9: step 1 is sign-only -> [0.99, -1.99] */
-    const double adam_cv[3][2] = {{0.9900000004, -1.9900000004}, {0.9803734982089166, -1.9933333336},
-                                  {0.9825049690849718, -1.997804688368135}};
+    const double adam_cv[3][2] = {
+        {0.9900000004, -1.9900000004}, {0.9803734982089166, -1.9933333336}, {0.9825049690849718, -1.997804688368135}};
     run("{name: adam, learning_rate: 0.01, beta_1: 0.5, beta_2: 0.9, clipvalue: 0.25}", adam_cv,
         "adam beta_1 beta_2 clipvalue");
 
@@ -320,8 +326,8 @@ static void resume_exact(const char *yaml)
         b.scalars[s] = a.scalars[s];
     mt_optimizer_step(&a, pa, grads[2], a.opts.learning_rate);
     mt_optimizer_step(&b, pb, grads[2], b.opts.learning_rate);
-    CHECK(memcmp(pa, pb, sizeof pa) == 0, "%s: resumed step differs: [%.9g, %.9g] vs [%.9g, %.9g]", yaml, pb[0],
-          pb[1], pa[0], pa[1]);
+    CHECK(memcmp(pa, pb, sizeof pa) == 0, "%s: resumed step differs: [%.9g, %.9g] vs [%.9g, %.9g]", yaml, pb[0], pb[1],
+          pa[0], pa[1]);
     mt_optimizer_free(&a);
     mt_optimizer_free(&b);
 }
@@ -354,13 +360,13 @@ static void defaults(void)
         mt_optimizer_free(&o);
     }
     if (create("nesterov", 1, &o, "nesterov defaults")) {
-        CHECK(o.opts.momentum == 0.9 && o.opts.nesterov, "nesterov defaults: %g %d", o.opts.momentum,
-              o.opts.nesterov);
+        CHECK(o.opts.momentum == 0.9 && o.opts.nesterov, "nesterov defaults: %g %d", o.opts.momentum, o.opts.nesterov);
         mt_optimizer_free(&o);
     }
     if (create("adagrad", 1, &o, "adagrad defaults")) {
         CHECK(o.opts.learning_rate == 0.01 && o.opts.epsilon == 1e-10 && o.opts.lr_decay == 0 &&
-                  o.opts.initial_accumulator_value == 0, "adagrad defaults");
+                  o.opts.initial_accumulator_value == 0,
+              "adagrad defaults");
         mt_optimizer_free(&o);
     }
     if (create("adadelta", 1, &o, "adadelta defaults")) {
@@ -369,12 +375,14 @@ static void defaults(void)
     }
     if (create("rmsprop", 1, &o, "rmsprop defaults")) {
         CHECK(o.opts.learning_rate == 0.01 && o.opts.rho == 0.99 && o.opts.epsilon == 1e-8 && o.opts.momentum == 0 &&
-                  !o.opts.centered, "rmsprop defaults");
+                  !o.opts.centered,
+              "rmsprop defaults");
         mt_optimizer_free(&o);
     }
     if (create("adam", 1, &o, "adam defaults")) {
         CHECK(o.opts.learning_rate == 1e-3 && o.opts.beta_1 == 0.9 && o.opts.beta_2 == 0.999 &&
-                  o.opts.epsilon == 1e-8 && o.opts.weight_decay == 0, "adam defaults");
+                  o.opts.epsilon == 1e-8 && o.opts.weight_decay == 0,
+              "adam defaults");
         mt_optimizer_free(&o);
     }
     if (create("nadam", 1, &o, "nadam defaults")) {
@@ -391,8 +399,9 @@ static void defaults(void)
 static void rejections(void)
 {
     rejects("{name: sgd, beta_1: 0.9}", "sgd with beta_1", "'beta_1'", "nesterov");
-    rejects("{name: adamm}", "unknown optimizer", "adamm", "gd, sgd, momentum, nesterov, adagrad, adadelta, "
-                                                         "rmsprop, adam, nadam, adamw");
+    rejects("{name: adamm}", "unknown optimizer", "adamm",
+            "gd, sgd, momentum, nesterov, adagrad, adadelta, "
+            "rmsprop, adam, nadam, adamw");
     rejects("sdg", "unknown optimizer as a scalar", "'sdg'", "adamw");
     rejects("{learning_rate: 0.1}", "no name", "name", NULL);
     rejects("{name: adam, learning_rate: -1}", "negative learning rate", "learning_rate", "range");
@@ -439,8 +448,7 @@ int main(void)
     state_layout("adagrad", 0, "sum", "adagrad");
     state_layout("adadelta", 0, "square_avg acc_delta", "adadelta");
     state_layout("rmsprop", 0, "square_avg", "rmsprop");
-    state_layout("{name: rmsprop, momentum: 0.9, centered: true}", 0, "square_avg momentum_buffer grad_avg",
-                 "rmsprop");
+    state_layout("{name: rmsprop, momentum: 0.9, centered: true}", 0, "square_avg momentum_buffer grad_avg", "rmsprop");
     state_layout("adam", 0, "exp_avg exp_avg_sq", "adam");
     state_layout("nadam", 0, "exp_avg exp_avg_sq", "nadam");
     state_layout("adamw", 0, "exp_avg exp_avg_sq", "adamw");

@@ -14,7 +14,7 @@ enum { N = 4 };
 /* The hook: sums nothing (one rank), counts its calls and fails on call number fail_at (1-based). */
 typedef struct hook_state {
     int calls, fail_at;
-    int ready[8];             /* grads_ready calls per layer */
+    int ready[8]; /* grads_ready calls per layer */
 } hook_state;
 
 static mt_status sum_hook(void *user, double *v, size_t n, mt_error *err)
@@ -46,8 +46,12 @@ int main(void)
     for (int i = 0; i < N * 3; i++)
         m.acts[0][i] = 0.25f * (float)(i % 7) - 0.5f;
     hook_state h = {.fail_at = 1};
-    mt_pass pass = {.training = 1, .global_n = N, .sum_over_ranks = sum_hook, .sum_user = &h,
-                    .grads_ready = ready_hook, .hook_user = &h};
+    mt_pass pass = {.training = 1,
+                    .global_n = N,
+                    .sum_over_ranks = sum_hook,
+                    .sum_user = &h,
+                    .grads_ready = ready_hook,
+                    .hook_user = &h};
 
     /* Forward: the first sum (the batch statistics) fails. */
     const float sentinel = -12345.0f;

@@ -84,9 +84,8 @@ static void make_images(int n, int c, int h, int w, float lo, float hi, float *v
 static int check_grid(const char *what, const image *img, int n, int c, int h, int w, int cols, const int *want)
 {
     int rows = (n + cols - 1) / cols, bad = 0;
-    CHECK(img->width == cols * (w + B) + B && img->height == rows * (h + B) + B,
-          "%s: %d x %d pixels, expected %d x %d", what, img->width, img->height, cols * (w + B) + B,
-          rows * (h + B) + B);
+    CHECK(img->width == cols * (w + B) + B && img->height == rows * (h + B) + B, "%s: %d x %d pixels, expected %d x %d",
+          what, img->width, img->height, cols * (w + B) + B, rows * (h + B) + B);
     CHECK(img->bit_depth == 8 && img->channels == c &&
               img->color_type == (c == 1 ? PNG_COLOR_TYPE_GRAY : PNG_COLOR_TYPE_RGB),
           "%s: bit depth %d, %d channels, color type %d", what, img->bit_depth, img->channels, img->color_type);
@@ -162,8 +161,10 @@ int main(void)
             check_grid("rgb 2 images of 2x3 (5 columns asked)", &img, N, C, H, W, 2, want);
             if (img.width == 12 && img.height == 6) {
                 const unsigned char *p = img.px + ((size_t)B * 12 + B + 3 + B) * 3; /* image 1's first pixel */
-                CHECK(p[0] == 255 && p[1] == 0 && p[2] == 128, "rgb: image 1 pixel (0, 0) = (%d, %d, %d), expected "
-                      "(255, 0, 128)", p[0], p[1], p[2]);
+                CHECK(p[0] == 255 && p[1] == 0 && p[2] == 128,
+                      "rgb: image 1 pixel (0, 0) = (%d, %d, %d), expected "
+                      "(255, 0, 128)",
+                      p[0], p[1], p[2]);
             } else {
                 CHECK(0, "rgb: %d x %d, expected 12 x 6 by hand", img.width, img.height);
             }

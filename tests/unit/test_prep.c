@@ -157,8 +157,10 @@ static void test_missing(void)
     mt_error err;
     mt_status st = fit(&p, file, "standardize", "error", NULL, NULL, &err);
     char want[600];
-    snprintf(want, sizeof want, "%s: /train/x: row 1, column 1 ('b') is missing (set data.missing to drop, mean or "
-             "median)", file);
+    snprintf(want, sizeof want,
+             "%s: /train/x: row 1, column 1 ('b') is missing (set data.missing to drop, mean or "
+             "median)",
+             file);
     CHECK(st == MT_ERR_INPUT && !strcmp(err.msg, want), "error policy: status %d, '%s', want '%s'", (int)st, err.msg,
           want);
 
@@ -248,8 +250,7 @@ static void test_filter(void)
           "the first NaN in list order (row 2) is reported: %s", err.msg);
     p.missing = MT_MISSING_MEAN;
     n = 3;
-    CHECK(mt_prep_filter_rows(&p, ds, file, "train", rows2, &n, NULL, &err) == MT_OK && n == 3,
-          "mean keeps every row");
+    CHECK(mt_prep_filter_rows(&p, ds, file, "train", rows2, &n, NULL, &err) == MT_OK && n == 3, "mean keeps every row");
     mt_prep_free(&p);
     mt_dataset_close(ds);
 }
@@ -273,12 +274,12 @@ static void test_medians(void)
     for (int i = 0; i < N; i++) {
         s = s * 1103515245u + 12345u;
         int r = (int)((s >> 8) % 1000);
-        u[nu++] = (float)r;                        /* 61 values: odd count */
-        int v_missing = i % 7 == 3;                /* 52 values: even count */
+        u[nu++] = (float)r;         /* 61 values: odd count */
+        int v_missing = i % 7 == 3; /* 52 values: even count */
         if (!v_missing)
             v[nv++] = (float)(r % 97) * 0.5f;
-        w[nw++] = (float)(r % 3);                  /* many ties */
-        if (v_missing)  /* an empty cell */
+        w[nw++] = (float)(r % 3); /* many ties */
+        if (v_missing)            /* an empty cell */
             used += (size_t)snprintf(text + used, cap - used, "%d,,%d,0\n", r, r % 3);
         else
             used += (size_t)snprintf(text + used, cap - used, "%d,%g,%d,0\n", r, (double)(r % 97) * 0.5, r % 3);
@@ -334,8 +335,8 @@ static void test_random_split(void)
               mt_split_validation_count(15, 0.1) == 2,
           "validation counts: %llu %llu %llu %llu %llu", (unsigned long long)mt_split_validation_count(1000, 0.1),
           (unsigned long long)mt_split_validation_count(10, 0.01),
-          (unsigned long long)mt_split_validation_count(10, 0.99),
-          (unsigned long long)mt_split_validation_count(10, 0), (unsigned long long)mt_split_validation_count(15, 0.1));
+          (unsigned long long)mt_split_validation_count(10, 0.99), (unsigned long long)mt_split_validation_count(10, 0),
+          (unsigned long long)mt_split_validation_count(15, 0.1));
     if (!CHECK(mt_split_random(1000, 0.1, 1, &a, &err) == MT_OK, "random split: %s", err.msg))
         return;
     CHECK(a.n_val == 100 && a.n_train == 900, "sizes %llu / %llu", (unsigned long long)a.n_train,
@@ -370,9 +371,8 @@ static void test_ordered_split(void)
     /* round(0.375 * 8) = 3: the rows with the three largest (order, row): (9,4), (9,1), (8,6) */
     if (CHECK(mt_split_ordered(8, 0.375, order, &s, &err) == MT_OK, "ordered: %s", err.msg)) {
         CHECK(s.n_val == 3 && s.val[0] == 1 && s.val[1] == 4 && s.val[2] == 6,
-              "ordered validation rows %llu: %llu %llu %llu",
-              (unsigned long long)s.n_val, (unsigned long long)s.val[0], (unsigned long long)s.val[1],
-              (unsigned long long)s.val[2]);
+              "ordered validation rows %llu: %llu %llu %llu", (unsigned long long)s.n_val, (unsigned long long)s.val[0],
+              (unsigned long long)s.val[1], (unsigned long long)s.val[2]);
         check_partition(&s, 8, "ordered");
         mt_split_rows_free(&s);
     }
@@ -387,8 +387,8 @@ static void test_ordered_split(void)
         mt_split_rows_free(&s);
     }
     order[5] = NAN;
-    CHECK(mt_split_ordered(8, 0.25, order, &s, &err) == MT_ERR_INPUT && strstr(err.msg, "row 5"),
-          "NaN order value: %s", err.msg);
+    CHECK(mt_split_ordered(8, 0.25, order, &s, &err) == MT_ERR_INPUT && strstr(err.msg, "row 5"), "NaN order value: %s",
+          err.msg);
 }
 
 static void test_kfold(void)

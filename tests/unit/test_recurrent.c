@@ -193,7 +193,8 @@ static void gradient_checks(void)
                 "[{lstm: {units: 4, return_sequences: true}}, {gru: {units: 3}}, {dense: {units: 2}}]", 0);
     check_model("stacked rnn (sequences) -> rnn (sequences) -> lstm -> dense softmax", "[3, 2]",
                 "[{rnn: {units: 3, return_sequences: true}}, {rnn: {units: 4, return_sequences: true}},"
-                " {lstm: {units: 3}}, {dense: {units: 3, activation: softmax}}]", 0);
+                " {lstm: {units: 3}}, {dense: {units: 3, activation: softmax}}]",
+                0);
     check_model("embedding -> lstm -> dense", "[4]",
                 "[{embedding: {input_dim: 5, output_dim: 3}}, {lstm: {units: 3}}, {dense: {units: 2}}]", 5);
     check_model("embedding -> gru (sequences)", "[3]",
@@ -211,7 +212,10 @@ static const float *tensor(const mt_layer *l, const char *name)
     return NULL;
 }
 
-static double sigmoid(double v) { return 1.0 / (1.0 + exp(-v)); }
+static double sigmoid(double v)
+{
+    return 1.0 / (1.0 + exp(-v));
+}
 
 /* Row j of gate q of a torch weight [G*H, cols] times v, plus both biases of that row (if given). */
 static double affine(const float *w, int cols, int H, int q, int j, const double *v, const float *b)
@@ -359,8 +363,8 @@ static void check_tensor(const mt_layer *l, int t, const char *name, int rank, i
 {
     const mt_tensor_desc *d = &l->tensors[t];
     CHECK(!strcmp(d->name, name) && d->rank == rank && d->shape[0] == d0 && (rank < 2 || d->shape[1] == d1),
-          "%s tensor %d: %s rank %d [%lld, %lld], expected %s rank %d [%lld, %lld]", l->ops->name, t, d->name,
-          d->rank, (long long)d->shape[0], (long long)d->shape[1], name, rank, (long long)d0, (long long)d1);
+          "%s tensor %d: %s rank %d [%lld, %lld], expected %s rank %d [%lld, %lld]", l->ops->name, t, d->name, d->rank,
+          (long long)d->shape[0], (long long)d->shape[1], name, rank, (long long)d0, (long long)d1);
 }
 
 static void shape_checks(void)
@@ -410,7 +414,8 @@ static void shape_checks(void)
         }
     if (build(&f, "initializers", "[7, 5]",
               "[{lstm: {units: 8, kernel_initializer: glorot_uniform, recurrent_initializer: zeros, "
-              "bias_initializer: constant(0.5)}}]", 1)) {
+              "bias_initializer: constant(0.5)}}]",
+              1)) {
         const mt_layer *l = &f.m.layers[0];
         CHECK(!strcmp(l->tensors[0].init, "glorot_uniform") && !strcmp(l->tensors[1].init, "zeros") &&
                   !strcmp(l->tensors[2].init, "constant(0.5)") && !strcmp(l->tensors[3].init, "constant(0.5)"),
@@ -447,8 +452,10 @@ static void shape_checks(void)
 static void fails(int line, const char *input, const char *layer, const char *needle1, const char *needle2)
 {
     char yaml[1024];
-    snprintf(yaml, sizeof yaml, "model:\n  input: %s\n  layers:\n    - %s\nloss: mse\noptimizer: sgd\n"
-             "data: {file: none.h5}\n", input, layer);
+    snprintf(yaml, sizeof yaml,
+             "model:\n  input: %s\n  layers:\n    - %s\nloss: mse\noptimizer: sgd\n"
+             "data: {file: none.h5}\n",
+             input, layer);
     mt_config cfg;
     mt_model m;
     mt_error err = {0};
@@ -482,7 +489,8 @@ static void config_errors(void)
     fails(__LINE__, "[5]", "embedding: {input_dim: 100000000, output_dim: 1000}", "t.yaml:4", "too large");
     /* a recurrent layer without return_sequences gives [H]: another recurrent layer cannot follow */
     char yaml[512];
-    snprintf(yaml, sizeof yaml, "model:\n  input: [5, 3]\n  layers:\n    - lstm: {units: 4}\n    - gru: {units: 2}\n"
+    snprintf(yaml, sizeof yaml,
+             "model:\n  input: [5, 3]\n  layers:\n    - lstm: {units: 4}\n    - gru: {units: 2}\n"
              "loss: mse\noptimizer: sgd\ndata: {file: none.h5}\n");
     mt_config cfg;
     mt_model m;

@@ -76,9 +76,15 @@ static void test_header_and_determinism(const char *text)
     char *again = generate();
     CHECK(again && !strcmp(again, text), "two runs of the generator write different text");
     free(again);
-    static const char *const sections[] = {"## Config keys", "## Layers", "## Activations", "## Losses",
-                                           "## Metrics", "## Optimizers", "## Learning-rate schedules",
-                                           "## Initializers", "## Exit statuses and messages"};
+    static const char *const sections[] = {"## Config keys",
+                                           "## Layers",
+                                           "## Activations",
+                                           "## Losses",
+                                           "## Metrics",
+                                           "## Optimizers",
+                                           "## Learning-rate schedules",
+                                           "## Initializers",
+                                           "## Exit statuses and messages"};
     for (size_t i = 0; i < sizeof sections / sizeof sections[0]; i++) {
         char *s = section(text, sections[i], "## ");
         CHECK(s != NULL, "no section '%s'", sections[i]);
@@ -101,8 +107,7 @@ static void test_dense_units(const char *text)
     const mt_layer_ops *ops = mt_layer_find("dense");
     mt_node *root = NULL;
     mt_error err = {0};
-    if (CHECK(ops && mt_yaml_parse_string("units: 16777217\n", "t.yaml", &root, &err) == MT_OK, "parse: %s",
-              err.msg)) {
+    if (CHECK(ops && mt_yaml_parse_string("units: 16777217\n", "t.yaml", &root, &err) == MT_OK, "parse: %s", err.msg)) {
         void *opts = calloc(1, ops->options_size);
         mt_status st = mt_options_parse(ops->options, root, "model.layers[0].dense", opts, &err);
         CHECK(st == MT_ERR_CONFIG && strstr(err.msg, "out of range [1, 16777216]"),
@@ -156,7 +161,11 @@ static void test_huber(const char *text)
 static void test_statuses(const char *text)
 {
     /* The documented rule (docs/reference.md): 0 success, 2 usage/config/input, 1 run time. */
-    static const struct { mt_status code; const char *ident, *name; int exit_code; } want[] = {
+    static const struct {
+        mt_status code;
+        const char *ident, *name;
+        int exit_code;
+    } want[] = {
         {MT_OK, "MT_OK", "ok", 0},
         {MT_ERR_USAGE, "MT_ERR_USAGE", "usage error", 2},
         {MT_ERR_CONFIG, "MT_ERR_CONFIG", "config error", 2},
@@ -261,8 +270,10 @@ static void test_config_sections(const char *text)
         CHECK(has_row(top, o->name, NULL), "top-level key %s has no row", o->name);
     CHECK(has_row(top, "model", " YAML | required |"), "model is not shown as required");
     char *data = s ? section(s, "### `data`", "### ") : NULL;
-    CHECK(has_row(data, "scaling", " name | `none` | `none`, `minmax` (also `min_max`), `standardize` (also "
-                                   "`standard`, `zscore`) |"), "data.scaling choices with aliases");
+    CHECK(has_row(data, "scaling",
+                  " name | `none` | `none`, `minmax` (also `min_max`), `standardize` (also "
+                  "`standard`, `zscore`) |"),
+          "data.scaling choices with aliases");
     free(data);
     free(top);
     free(training);

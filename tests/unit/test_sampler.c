@@ -42,7 +42,8 @@ static void check_weighted(uint64_t b, const double *w, int np)
               (unsigned long long)b, r, (unsigned long long)count, want);
         next = start + count;
     }
-    CHECK(next == b, "weighted b=%llu np=%d: slices cover %llu rows", (unsigned long long)b, np, (unsigned long long)next);
+    CHECK(next == b, "weighted b=%llu np=%d: slices cover %llu rows", (unsigned long long)b, np,
+          (unsigned long long)next);
 }
 
 int main(void)

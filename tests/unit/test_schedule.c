@@ -23,8 +23,7 @@ static void check(const char *yaml, double base, int batch, uint64_t spe, int ep
     if (yaml && !CHECK(mt_yaml_parse_string(yaml, what, &node, &err) == MT_OK, "%s: parse: %s", what, err.msg))
         return;
     mt_schedule s;
-    if (CHECK(mt_schedule_create(node, base, batch, spe, epochs, &s, &err) == MT_OK, "%s: create: %s", what,
-              err.msg)) {
+    if (CHECK(mt_schedule_create(node, base, batch, spe, epochs, &s, &err) == MT_OK, "%s: create: %s", what, err.msg)) {
         for (int i = 0; i < n; i++) {
             char label[128];
             snprintf(label, sizeof label, "%s: lr at step %llu", what, (unsigned long long)pts[i].step);
@@ -45,8 +44,8 @@ static void rejects(const char *yaml, double base, int batch, uint64_t spe, int 
     if (!CHECK(mt_yaml_parse_string(yaml, "t", &node, &err) == MT_OK, "%s: parse: %s", what, err.msg))
         return;
     mt_schedule s;
-    if (CHECK(mt_schedule_create(node, base, batch, spe, epochs, &s, &err) == code, "%s: status %d, want %d (%s)",
-              what, (int)err.code, (int)code, err.msg)) {
+    if (CHECK(mt_schedule_create(node, base, batch, spe, epochs, &s, &err) == code, "%s: status %d, want %d (%s)", what,
+              (int)err.code, (int)code, err.msg)) {
         CHECK(!word1 || strstr(err.msg, word1), "%s: message lacks '%s': %s", what, word1, err.msg);
         CHECK(!word2 || strstr(err.msg, word2), "%s: message lacks '%s': %s", what, word2, err.msg);
     }
@@ -80,8 +79,8 @@ static void schedules(void)
      * lr(s) = 0.01 + 0.09 (1 + cos(pi s / 50)) / 2;  s = 10: 0.01 + 0.045 (1 + cos 36deg) = 0.0914057647;
      * s = 25: 0.01 + 0.045 = 0.055;  s = 49: 0.01 + 0.045 (1 + cos(0.98 pi)) = 0.0100887972;
      * s >= 50: min_lr (capped) */
-    const point cosine[] = {{0, 0.1}, {10, 0.09140576474687263}, {25, 0.055}, {49, 0.01008879722072778},
-                            {50, 0.01}, {80, 0.01}};
+    const point cosine[] = {{0, 0.1},  {10, 0.09140576474687263}, {25, 0.055}, {49, 0.01008879722072778}, {50, 0.01},
+                            {80, 0.01}};
     check("{name: cosine, min_lr: 0.01}", 0.1, 32, 10, 5, cosine, 6, "cosine");
     const point cosine0[] = {{0, 0.1}, {25, 0.05}, {50, 0.0}};
     check("cosine_annealing", 0.1, 32, 10, 5, cosine0, 3, "cosine default min_lr");
@@ -124,8 +123,7 @@ static void scaling(void)
     check("{name: cosine, min_lr: 0.01, reference_batch: 128}", 0.1, 64, 10, 1, down, 2, "scaling cosine");
     /* scaling with warmup (Goyal et al.): 0.4 reached after W = 4 steps: 0.1, 0.2, 0.3, 0.4 */
     const point warm[] = {{0, 0.1}, {1, 0.2}, {2, 0.3}, {3, 0.4}, {10, 0.4}};
-    check("{name: constant, reference_batch: 256, warmup_epochs: 2}", 0.1, 1024, 2, 5, warm, 5,
-          "scaling warmup");
+    check("{name: constant, reference_batch: 256, warmup_epochs: 2}", 0.1, 1024, 2, 5, warm, 5, "scaling warmup");
 
     mt_node *node = NULL;
     mt_error err = {0};
@@ -158,8 +156,7 @@ static void rejections(void)
             "exponential with step_size");
     rejects("{name: cosine, gamma: 0.9}", 0.1, 32, 10, 5, MT_ERR_CONFIG, "'gamma'", "min_lr", "cosine with gamma");
     rejects("{name: step, step_size: 0}", 0.1, 32, 10, 5, MT_ERR_CONFIG, "step_size", "range", "step_size 0");
-    rejects("{name: step, step_size: 2, gamma: 1.5}", 0.1, 32, 10, 5, MT_ERR_CONFIG, "gamma", "range",
-            "gamma above 1");
+    rejects("{name: step, step_size: 2, gamma: 1.5}", 0.1, 32, 10, 5, MT_ERR_CONFIG, "gamma", "range", "gamma above 1");
     rejects("{name: constant, warmup_epochs: -1}", 0.1, 32, 10, 5, MT_ERR_CONFIG, "warmup_epochs", "range",
             "negative warmup");
     rejects("{name: constant, warmup_epochs: 6}", 0.1, 32, 10, 5, MT_ERR_CONFIG, "t:1: lr_schedule.warmup_epochs",

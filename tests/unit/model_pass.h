@@ -4,6 +4,7 @@
 #ifndef MT_TEST_MODEL_PASS_H
 #define MT_TEST_MODEL_PASS_H
 
+#include "config/config.h"
 #include "core/error.h"
 #include "nn/model.h"
 #include "testlib.h"
@@ -38,7 +39,18 @@ static inline void layer_backward_at(mt_layer *l, const float *x, const float *y
              err.msg);
 }
 
+/* Loads the config text yaml and builds its model with buffers for n samples, recorded as a failed check
+ * (at the caller's file and line) when any step fails. Returns 1 when the model is built. */
+static inline int model_build_at(const char *yaml, int n, mt_config *cfg, mt_model *m, const char *file, int line)
+{
+    mt_error err = {0};
+    return mt_check(mt_config_load_string(yaml, "t", NULL, 0, cfg, &err) == MT_OK &&
+                        mt_model_build(cfg, 0, m, &err) == MT_OK && mt_model_reserve(m, n, &err) == MT_OK,
+                    file, line, "building the model: %s", err.msg);
+}
+
 /* The output [n, output_size] of m's forward pass. */
+#define MODEL_BUILD(yaml, n, cfg, m) model_build_at((yaml), (n), (cfg), (m), __FILE__, __LINE__)
 #define MODEL_FORWARD(m, n, pass) model_forward_at((m), (n), (pass), __FILE__, __LINE__)
 /* m's backward pass from dout; dx0 (NULL: not wanted) receives the gradient by the input. */
 #define MODEL_BACKWARD(m, dout, n, pass, dx0) model_backward_at((m), (dout), (n), (pass), (dx0), __FILE__, __LINE__)

@@ -18,10 +18,7 @@ int main(void)
                        "data: {file: none.h5}\n";
     mt_config cfg;
     mt_model m;
-    mt_error err = {0};
-    if (!CHECK(mt_config_load_string(yaml, "t", NULL, 0, &cfg, &err) == MT_OK &&
-                   mt_model_build(&cfg, 0, &m, &err) == MT_OK && mt_model_reserve(&m, N, &err) == MT_OK,
-               "%s", err.msg))
+    if (!MODEL_BUILD(yaml, N, &cfg, &m))
         return mt_test_finish("dropout_mask");
     static float whole[N * W], parts[N * W], other[N * W];
     for (int i = 0; i < N * W; i++)

@@ -6,6 +6,7 @@
 
 #include "config/config.h"
 #include "core/error.h"
+#include "model_pass.h"
 #include "nn/model.h"
 #include "testlib.h"
 
@@ -38,9 +39,7 @@ int main(void)
     mt_config cfg;
     mt_model m;
     mt_error err = {0};
-    if (!CHECK(mt_config_load_string(yaml, "t", NULL, 0, &cfg, &err) == MT_OK &&
-                   mt_model_build(&cfg, 0, &m, &err) == MT_OK && mt_model_reserve(&m, N, &err) == MT_OK,
-               "%s", err.msg))
+    if (!MODEL_BUILD(yaml, N, &cfg, &m))
         return mt_test_finish("pass_failure");
     mt_model_init_params(&m, 3);
     for (int i = 0; i < N * 3; i++)

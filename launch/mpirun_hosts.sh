@@ -43,6 +43,10 @@ flags=(
   -x OPENBLAS_NUM_THREADS=1   # one BLAS thread per rank: the ranks are the parallelism
   -x PATH                     # the launching shell's PATH on every host
   --wdir "$PWD"               # relative paths in the config resolve from the repository root
+  # A node that is lost or cut off: Open MPI's daemons notice within 10 + 3 x 5 s of silence (by
+  # default 300 + 9 x 20 s), so that mpirun ends the job after the ranks' watchdog (training.stall_timeout)
+  # instead of waiting for the lost node.
+  --mca oob_tcp_keepalive_time 10 --mca oob_tcp_keepalive_intvl 5 --mca oob_tcp_keepalive_probes 3
 )
 [[ -z ${LD_LIBRARY_PATH:-} ]] || flags+=(-x LD_LIBRARY_PATH)
 [[ $(id -u) -ne 0 ]] || flags+=(--allow-run-as-root)

@@ -25,10 +25,7 @@ ok "2 emulated nodes up"
 # on2 ARGS...: mpitrain on 2 nodes x 2 ranks (files of the run under $V, outside the nodes' /tmp)
 on2() { timeout $((180 * MT_TIME_SCALE)) "$cluster" mpirun -np 4 "$MPITRAIN" "$@"; }
 
-awk 'BEGIN { srand(9); printf "y"; for (j = 0; j < 16; j++) printf ",x%d", j; print "";
-  for (i = 0; i < 400; i++) { s = 0; line = ""; for (j = 0; j < 16; j++) { v = rand() * 2 - 1; s += v * (j % 3 - 1);
-    line = line sprintf(",%.4f", v) } print (s > 0) line } }' >"$V/d.csv"
-"$MPITRAIN" import csv "$V/d.csv" --label y -o "$V/d.h5" >/dev/null 2>&1 || no "import csv"
+linear_dataset "$V/d.h5" 9 400 16
 cat >"$V/c.yaml" <<YAML
 model: {input: [16], layers: [{dense: {units: 32, activation: relu}}, {dropout: {rate: 0.2}},
         {dense: {units: 2, activation: softmax}}]}

@@ -10,10 +10,7 @@ set -u
 # shellcheck source=common.bash
 . "$(dirname "$0")/common.bash"
 
-awk 'BEGIN { srand(5); printf "y"; for (j = 0; j < 32; j++) printf ",x%d", j; print "";
-  for (i = 0; i < 1500; i++) { s = 0; line = ""; for (j = 0; j < 32; j++) { v = rand() * 2 - 1; s += v * (j % 3 - 1);
-    line = line sprintf(",%.4f", v) } print (s > 0) line } }' >"$T/d.csv"
-"$MPITRAIN" import csv "$T/d.csv" --label y -o "$T/d.h5" >/dev/null 2>&1 || no "import csv"
+linear_dataset "$T/d.h5" 5 1500 32
 cat >"$T/c.yaml" <<YAML
 model: {input: [32], layers: [{dense: {units: 256, activation: relu}}, {dropout: {rate: 0.2}},
         {dense: {units: 256, activation: relu}}, {dense: {units: 2, activation: softmax}}]}

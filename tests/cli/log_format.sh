@@ -197,10 +197,7 @@ rc=$?
   && ok "usage error in JSON mode: error event, exit 2" || no "usage error: exit $rc: $(cat "$T/u.out")"
 
 # --- SIGTERM: checkpoint event for checkpoint_interrupted.h5, error event with status 1 ----------------------
-awk 'BEGIN { srand(5); printf "y"; for (j = 0; j < 32; j++) printf ",x%d", j; print "";
-  for (i = 0; i < 1500; i++) { s = 0; line = ""; for (j = 0; j < 32; j++) { v = rand() * 2 - 1; s += v * (j % 3 - 1);
-    line = line sprintf(",%.4f", v) } print (s > 0) line } }' >"$T/big.csv"
-"$MPITRAIN" import csv "$T/big.csv" --label y -o "$T/big.h5" >/dev/null 2>&1 || no "import big.csv"
+linear_dataset "$T/big.h5" 5 1500 32
 cat >"$T/big.yaml" <<YAML
 model: {input: [32], layers: [{dense: {units: 256, activation: relu}}, {dense: {units: 256, activation: relu}},
         {dense: {units: 2, activation: softmax}}]}

@@ -393,11 +393,10 @@ mt_status mt_checkpoint_write_multi(const char *path, const mt_checkpoint *c, co
         write_state(&w, f, c->state);
     if (!w.failed)
         write_text(&w, f, "config", c->config_yaml ? c->config_yaml : "");
-    if (!w.failed && x && x->table)
-        write_metrics(&w, f, x->table->names, x->table->fields, *x->table->rows, *x->table->n);
+    if (!w.failed && c->history)
+        write_metrics(&w, f, c->history->names, c->history->fields, c->history->rows, c->history->n);
     else if (!w.failed)
-        write_metrics(&w, f, mt_metrics_field_names, MT_METRICS_FIELDS,
-                      c->history ? (const double *)c->history->rows : NULL, c->history ? c->history->n : 0);
+        write_metrics(&w, f, mt_metrics_field_names, MT_METRICS_FIELDS, NULL, 0);
     if (!w.failed && c->prep)
         write_prep(&w, f, c->prep);
     if (!w.failed)
@@ -782,45 +781,15 @@ static mt_status read_state(hid_t f, const char *path, mt_train_state *st, mt_er
     return bad ? mt_fail(err, MT_ERR_INPUT, "%s: /state: incomplete", path) : MT_OK;
 }
 
-/* A growable array of rows of `fields` doubles (mt_history's rows, or a table's). */
-typedef struct rows_ref {
-    double **rows;
-    size_t *n, *cap;
-    int fields;
-    mt_history *h; /* when the rows are an mt_history's */
-} rows_ref;
-
-static mt_status rows_append_blank(rows_ref *r, mt_error *err)
-{
-    if (r->h) {
-        mt_metrics_row blank;
-        for (int k = 0; k < MT_METRICS_FIELDS; k++)
-            ((double *)&blank)[k] = NAN;
-        mt_status st = mt_history_append(r->h, &blank, err);
-        *r->rows = (double *)r->h->rows; /* may have moved */
-        return st;
-    }
-    if (*r->n == *r->cap) {
-        size_t cap = *r->cap ? 2 * *r->cap : 16;
-        double *p = realloc(*r->rows, cap * (size_t)r->fields * sizeof *p);
-        if (!p)
-            return mt_fail(err, MT_ERR_NOMEM, "out of memory");
-        *r->rows = p, *r->cap = cap;
-    }
-    double *row = *r->rows + *r->n * (size_t)r->fields;
-    for (int k = 0; k < r->fields; k++)
-        row[k] = NAN;
-    (*r->n)++;
-    return MT_OK;
-}
-
-static mt_status read_metrics(hid_t f, const char *path, const char *const *names, rows_ref *r, mt_error *err)
+/* /metrics into h's rows, one dataset per column of h's names. */
+static mt_status read_metrics(hid_t f, const char *path, mt_history *h, mt_error *err)
 {
     hid_t g = H5Lexists(f, "metrics", H5P_DEFAULT) > 0 ? H5Gopen2(f, "metrics", H5P_DEFAULT) : -1;
     if (g < 0)
         return mt_fail(err, MT_ERR_INPUT, "%s: /metrics: missing", path);
     mt_status st = MT_OK;
-    for (int fi = 0; fi < r->fields && !st; fi++) {
+    const char *const *names = h->names;
+    for (int fi = 0; fi < h->fields && !st; fi++) {
         hid_t d = H5Lexists(g, names[fi], H5P_DEFAULT) > 0 ? H5Dopen2(g, names[fi], H5P_DEFAULT) : -1;
         hssize_t n = -1;
         if (d >= 0) {
@@ -832,16 +801,16 @@ static mt_status read_metrics(hid_t f, const char *path, const char *const *name
             st = mt_fail(err, MT_ERR_INPUT, "%s: /metrics/%s: missing or malformed", path, names[fi]);
         } else {
             if (fi == 0) {
-                *r->n = 0;
+                h->n = 0;
                 for (hssize_t i = 0; i < n && !st; i++)
-                    st = rows_append_blank(r, err);
+                    st = mt_history_append(h, NULL, err);
             }
             double *col = malloc(((size_t)n + 1) * sizeof *col);
-            if (!col || (size_t)n != *r->n ||
+            if (!col || (size_t)n != h->n ||
                 (n > 0 && H5Dread(d, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, col) < 0))
                 st = st ? st : mt_fail(err, MT_ERR_INPUT, "%s: /metrics/%s: unreadable", path, names[fi]);
-            for (size_t i = 0; !st && i < *r->n; i++)
-                (*r->rows)[i * (size_t)r->fields + (size_t)fi] = col[i];
+            for (size_t i = 0; !st && i < h->n; i++)
+                h->rows[i * (size_t)h->fields + (size_t)fi] = col[i];
             free(col);
         }
         if (d >= 0)
@@ -928,17 +897,8 @@ mt_status mt_checkpoint_read_multi(const char *path, const mt_checkpoint *c, con
     }
     if (!rc && c->state)
         rc = read_state(f, path, c->state, err);
-    if (!rc && x && x->table) {
-        size_t cap = x->table->cap ? *x->table->cap : *x->table->n;
-        rows_ref r = {x->table->rows, x->table->n, &cap, x->table->fields, NULL};
-        rc = read_metrics(f, path, x->table->names, &r, err);
-        if (x->table->cap)
-            *x->table->cap = cap;
-    } else if (!rc && c->history) {
-        double *rows = (double *)c->history->rows;
-        rows_ref r = {&rows, &c->history->n, &c->history->cap, MT_METRICS_FIELDS, c->history};
-        rc = read_metrics(f, path, mt_metrics_field_names, &r, err);
-    }
+    if (!rc && c->history)
+        rc = read_metrics(f, path, c->history, err);
     if (!rc && c->prep)
         rc = read_prep(f, path, c->prep, err);
     H5Fclose(f);

@@ -39,37 +39,26 @@ typedef struct mt_checkpoint_net {
     mt_optimizer *opt; /* may be NULL: not written / not read */
 } mt_checkpoint_net;
 
-/* A per-epoch history with columns of its own (a GAN's d_loss, g_loss, ...), stored in /metrics as one
- * dataset per column like mt_history. rows: *n rows of `fields` doubles; reading replaces *rows with a
- * malloc'd array (the caller frees it) and sets *n and, when cap is not NULL, *cap. */
-typedef struct mt_checkpoint_table {
-    const char *const *names;
-    int fields;
-    double **rows;
-    size_t *n, *cap;
-} mt_checkpoint_table;
-
 /* What a checkpoint holds. Members other than model may be NULL: not written / not read. */
 typedef struct mt_checkpoint {
     mt_model *model;
     mt_optimizer *opt;
     mt_train_state *state;
-    mt_history *history;
+    mt_history *history;     /* /metrics: one dataset per column of its names (read: they replace its rows) */
     mt_prep *prep;           /* /preprocessing: fitted feature scaling and missing-value fill */
     const char *config_yaml; /* written only */
 } mt_checkpoint;
 
 /* A checkpoint of several networks (a GAN): nets[] each in its own group (the mt_checkpoint's model and
- * opt are not used, and may be NULL), and with table set, /metrics holds the table instead of history. */
+ * opt are not used, and may be NULL). */
 typedef struct mt_checkpoint_multi {
     const mt_checkpoint_net *nets;
     int n_nets;
-    const mt_checkpoint_table *table;
 } mt_checkpoint_multi;
 
 /* Writes a checkpoint atomically to path. */
 mt_status mt_checkpoint_write(const char *path, const mt_checkpoint *c, mt_error *err);
-/* The same with several networks and/or a history table of its own (x NULL: mt_checkpoint_write). */
+/* The same with several networks (x NULL or x->n_nets 0: mt_checkpoint_write). */
 mt_status mt_checkpoint_write_multi(const char *path, const mt_checkpoint *c, const mt_checkpoint_multi *x,
                                     mt_error *err);
 

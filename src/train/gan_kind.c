@@ -562,8 +562,7 @@ mt_status mt_gan_checkpoint_values(const char *path, const mt_config *cfg, float
         st = build_net(&t, &d, 1, &shape, err);
     const mt_checkpoint_net nets[2] = {{"generator", &g.m, NULL}, {"discriminator", &d.m, NULL}};
     if (!st)
-        st = mt_checkpoint_read_multi(path, &(mt_checkpoint){.model = NULL}, &(mt_checkpoint_multi){nets, 2, NULL},
-                                      err);
+        st = mt_checkpoint_read_multi(path, &(mt_checkpoint){.model = NULL}, &(mt_checkpoint_multi){nets, 2}, err);
     const size_t total = g.m.n_params + g.m.n_buffers + d.m.n_params + d.m.n_buffers;
     if (!st && !(*values = malloc((total ? total : 1) * sizeof **values)))
         st = mt_fail(err, MT_ERR_NOMEM, "out of memory");

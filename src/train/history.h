@@ -1,5 +1,5 @@
 /* The per-epoch history of a run: one row of metrics per epoch (metrics.jsonl and a checkpoint's
- * /metrics), kept in a growing array. */
+ * /metrics) under the names of its columns, kept in a growing array; and a classifier's row. */
 #ifndef MT_TRAIN_HISTORY_H
 #define MT_TRAIN_HISTORY_H
 
@@ -19,11 +19,18 @@ typedef struct mt_metrics_row {
 extern const char *const mt_metrics_field_names[MT_METRICS_FIELDS];
 
 typedef struct mt_history {
-    mt_metrics_row *rows;
+    const char *const *names; /* the columns */
+    int fields;
+    double *rows; /* n rows of `fields` values */
     size_t n, cap;
 } mt_history;
 
-mt_status mt_history_append(mt_history *h, const mt_metrics_row *row, mt_error *err);
+/* An empty history of a classifier's columns. */
+#define MT_METRICS_HISTORY ((mt_history){.names = mt_metrics_field_names, .fields = MT_METRICS_FIELDS})
+
+/* Adds a row of h->fields values (NULL: a row of NaN). */
+mt_status mt_history_append(mt_history *h, const double *row, mt_error *err);
+/* Frees the rows; the columns stay. */
 void mt_history_free(mt_history *h);
 
 #endif

@@ -185,14 +185,12 @@ static mt_status checkpoint_io(mt_loop *L, const char *path, int write, int mode
     for (int n = 0; n < L->n_nets; n++)
         nets[n] = (mt_checkpoint_net){L->nets[n].name, L->nets[n].model, model_only ? NULL : L->nets[n].opt};
     const int single = L->n_nets == 1 && !L->nets[0].name[0];
-    const mt_checkpoint_table table = {L->kind->columns->names, L->kind->columns->n, &L->history, &L->history_n,
-                                       &L->history_cap};
     mt_checkpoint c = {0};
     if (single)
         c.model = nets[0].model, c.opt = nets[0].opt;
     if (!model_only)
-        c.state = &L->state, c.prep = L->prep;
-    mt_checkpoint_multi x = {single ? NULL : nets, single ? 0 : L->n_nets, model_only ? NULL : &table};
+        c.state = &L->state, c.history = &L->history, c.prep = L->prep;
+    mt_checkpoint_multi x = {single ? NULL : nets, single ? 0 : L->n_nets};
     if (!write)
         return mt_checkpoint_read_multi(path, &c, &x, err);
     c.config_yaml = L->config_yaml;
@@ -386,26 +384,12 @@ static mt_status run_epoch(mt_loop *L, int epoch, double *row, mt_error *err)
     return st;
 }
 
-static mt_status history_append(mt_loop *L, const double *row, mt_error *err)
-{
-    const size_t fields = (size_t)L->kind->columns->n;
-    if (L->history_n == L->history_cap) {
-        size_t cap = L->history_cap ? 2 * L->history_cap : 16;
-        double *p = realloc(L->history, cap * fields * sizeof *p);
-        if (!p)
-            return mt_fail(err, MT_ERR_NOMEM, "out of memory");
-        L->history = p, L->history_cap = cap;
-    }
-    memcpy(L->history + L->history_n++ * fields, row, fields * sizeof *row);
-    return MT_OK;
-}
-
 /* After an epoch: history, metrics.jsonl and the kind's file on rank 0, then the progress event. */
 static mt_status record_epoch(mt_loop *L, int epoch, const double *row, mt_error *err)
 {
     char file[MT_PATH_MAX + 64] = "";
     mt_error_clear(err);
-    if (L->rank == 0 && !history_append(L, row, err) &&
+    if (L->rank == 0 && !mt_history_append(&L->history, row, err) &&
         !mt_run_dir_append_metrics(L->cfg->output, L->kind->columns, row, err) && L->kind->epoch_file)
         L->kind->epoch_file(L, epoch, file, sizeof file, err);
     if (mt_comm_agree(L->comm, err))
@@ -459,7 +443,7 @@ static mt_status epochs(mt_loop *L, mt_train_result *res, mt_error *err)
     mt_status st = MT_OK;
     const int fields = L->kind->columns->n;
     if (L->rank == 0)
-        st = mt_run_dir_write_metrics(L->cfg->output, L->kind->columns, L->history, L->history_n, err);
+        st = mt_run_dir_write_metrics(L->cfg->output, L->kind->columns, L->history.rows, L->history.n, err);
     if (mt_comm_agree(L->comm, err))
         return err->code;
     const int n_epochs = L->cfg->training.epochs, every = L->cfg->checkpoint.every_epochs;
@@ -497,8 +481,8 @@ static mt_status epochs(mt_loop *L, mt_train_result *res, mt_error *err)
         if (stop)
             break;
     }
-    if (res->epochs_run == 0 && L->history_n > 0)
-        memcpy(res->last.v, L->history + (L->history_n - 1) * (size_t)fields, (size_t)fields * sizeof(double));
+    if (res->epochs_run == 0 && L->history.n > 0)
+        memcpy(res->last.v, L->history.rows + (L->history.n - 1) * (size_t)fields, (size_t)fields * sizeof(double));
     if (L->skipped)
         mt_loop_info(L, MT_PROGRESS_WARNING, "%llu step(s) were skipped for a non-finite loss or gradient",
                      (unsigned long long)L->skipped);
@@ -559,8 +543,13 @@ mt_status mt_train_run(const mt_config *cfg, mt_comm *comm, const mt_train_optio
                        mt_error *err)
 {
     const mt_train_kind *kind = cfg->gan.enabled ? &mt_gan_kind : &mt_classifier_kind;
-    mt_loop L = {
-        .cfg = cfg, .comm = comm, .rank = mt_comm_rank(comm), .size = mt_comm_size(comm), .opts = opts, .kind = kind};
+    mt_loop L = {.cfg = cfg,
+                 .comm = comm,
+                 .rank = mt_comm_rank(comm),
+                 .size = mt_comm_size(comm),
+                 .opts = opts,
+                 .kind = kind,
+                 .history = {.names = kind->columns->names, .fields = kind->columns->n}};
     memset(res, 0, sizeof *res);
     res->columns = kind->columns;
     res->test_loss = res->test_accuracy = NAN;
@@ -599,7 +588,7 @@ mt_status mt_train_run(const mt_config *cfg, mt_comm *comm, const mt_train_optio
         kind->free(&L);
     free(L.self);
     mt_timeline_free(&L.timeline);
-    free(L.history);
+    mt_history_free(&L.history);
     free(L.perm);
     free(L.config_yaml);
     return st;

@@ -73,8 +73,7 @@ struct mt_loop {
     uint64_t n_rows;    /* training rows (set by the kind) */
     uint64_t *perm;     /* [n_rows] the epoch's order of them, the same on every rank */
     mt_train_state state;
-    double *history; /* rows of columns->n doubles */
-    size_t history_n, history_cap;
+    mt_history history; /* the epochs' metrics rows, under the kind's columns */
     mt_early_stop es;
     char *config_yaml; /* rank 0: the config, stored in checkpoints */
     mt_timeline timeline;

@@ -68,7 +68,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         free(yaml);
     }
     mt_train_state state;
-    mt_history history = {0};
+    mt_history history = MT_METRICS_HISTORY;
     mt_prep prep;
     if (mt_prep_init(&prep, &cfg.data, model.input_size, &err)) {
         fprintf(stderr, "fuzz: mt_prep_init: %s\n", err.msg);

@@ -38,10 +38,10 @@ static int write_one(const char *dir, const char *name, const char *yaml, int wi
             opt.slots[k][i] = 0.01f * (float)(i + 1) * (float)(k + 1);
     mt_train_state st = {
         .epoch = rows, .step = 3 * rows, .world_size = 2, .seed = 1, .global_batch = 4, .es_best = NAN};
-    mt_history h = {0};
+    mt_history h = MT_METRICS_HISTORY;
     for (int r = 0; r < rows; r++) {
         mt_metrics_row row = {r + 1, 1.0 / (r + 1), 0.5, NAN, NAN, 0.1, 100, 0.001, NAN, NAN, NAN, NAN, NAN, NAN};
-        mt_history_append(&h, &row, &err);
+        mt_history_append(&h, (const double *)&row, &err);
     }
     opt.step = 3 * rows;
     char *text = mt_config_to_yaml(&cfg, &err);

@@ -136,7 +136,7 @@ static void hostile_layouts(const char *dir, const char *path, mt_model *m, mt_o
             continue;
         mt_error err = {0};
         mt_train_state st = {0};
-        mt_history h = {0};
+        mt_history h = MT_METRICS_HISTORY;
         mt_prep prep;
         const float keep[6] = {9, 9, 9, 9, 9, 9}, one[6] = {1, 1, 1, 1, 1, 1};
         mt_prep_set(&prep, "minmax", "median", 6, keep, one, keep, &err);
@@ -172,7 +172,7 @@ int main(void)
     mt_optimizer_step(&opt, m.params, m.grads, 0.01);
     mt_optimizer_step(&opt, m.params, m.grads, 0.01);
     mt_train_state st = {.epoch = 2, .step = 17, .world_size = 4, .seed = 9, .global_batch = 32}, st2 = {0};
-    mt_history h = {0}, h2 = {0};
+    mt_history h = MT_METRICS_HISTORY, h2 = MT_METRICS_HISTORY;
     mt_metrics_row r1 = {.epoch = 1,
                          .loss = 0.5,
                          .accuracy = 0.8,
@@ -189,8 +189,8 @@ int main(void)
                          .seconds = 1.4,
                          .samples_per_sec = 1100,
                          .mae = NAN};
-    mt_history_append(&h, &r1, &err);
-    mt_history_append(&h, &r2, &err);
+    mt_history_append(&h, (const double *)&r1, &err);
+    mt_history_append(&h, (const double *)&r2, &err);
     char *text = mt_config_to_yaml(&cfg, &err), *text2 = NULL;
     /* Fitted preprocessing: standardize with a mean fill, statistics set by hand. */
     mt_prep prep, prep2;
@@ -211,7 +211,8 @@ int main(void)
               !memcmp(prep2.fill, fill, sizeof fill),
           "scaler statistics differ after the round trip");
     CHECK(memcmp(&st, &st2, sizeof st) == 0, "run state differs");
-    CHECK(h2.n == 2 && h2.rows[1].loss == 0.4 && isnan(h2.rows[1].val_loss) && h2.rows[0].samples_per_sec == 1000,
+    const mt_metrics_row *rows2 = (const mt_metrics_row *)h2.rows;
+    CHECK(h2.n == 2 && rows2[1].loss == 0.4 && isnan(rows2[1].val_loss) && rows2[0].samples_per_sec == 1000,
           "history differs (%zu rows)", h2.n);
     CHECK(mt_checkpoint_read_config(path, &text2, &err) == MT_OK && text2 && !strcmp(text, text2),
           "config text differs");

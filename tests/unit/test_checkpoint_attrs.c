@@ -231,7 +231,7 @@ static void check_multi(void)
     if (!build(gan_yaml, &c1, &g, &og) || !build(classifier_yaml, &c2, &d, &od))
         return;
     const mt_checkpoint_net nets[2] = {{"generator", &g, &og}, {"discriminator", &d, &od}};
-    const mt_checkpoint_multi x = {nets, 2, NULL};
+    const mt_checkpoint_multi x = {nets, 2};
     const char *path = mt_test_path("gan.h5");
     mt_error err = {0};
     CHECK(mt_checkpoint_write_multi(path, &(mt_checkpoint){.config_yaml = "gan: {}\n"}, &x, &err) == MT_OK, "write: %s",

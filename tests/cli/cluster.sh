@@ -13,7 +13,7 @@ set -u
 cluster=$MT_SOURCE/launch/emulated_cluster
 # The run's files and the cluster's state outside /tmp, which every node has its own of.
 V=$(mktemp -d /var/tmp/mt-cluster-test.XXXXXX) || exit 1
-export MT_CLUSTER_DIR=$V/cluster
+export MT_CLUSTER_DIR=$V/cluster MT_CLUSTER_ID=1 # its own bridge and namespaces (mtbr1, mt1node*)
 
 [ "$(id -u)" = 0 ] || { rm -rf "$V"; skip "needs root to create network namespaces"; }
 ip netns add mtclusterprobe 2>/dev/null || { rm -rf "$V"; skip "cannot create network namespaces here"; }
@@ -62,6 +62,6 @@ on2 train "$V/c.yaml" --set output="$V/to2" --resume >"$V/to2b.log" 2>&1 \
 h5diff "$V/one/checkpoint.h5" "$V/to2/checkpoint.h5" /params /params >/dev/null 2>&1 \
   && ok "--resume from 1 rank onto 2 nodes: bitwise the uninterrupted weights" || no "1 rank -> 2 nodes differs"
 
-"$cluster" down >/dev/null 2>&1 && ! ip link show mtbr0 >/dev/null 2>&1 && ! ip netns list | grep -q mtnode \
-  && ok "down leaves no namespace or bridge behind" || no "down left $(ip netns list | grep mtnode | tr '\n' ' ')"
+"$cluster" down >/dev/null 2>&1 && ! ip link show mtbr1 >/dev/null 2>&1 && ! ip netns list | grep -q mt1node \
+  && ok "down leaves no namespace or bridge behind" || no "down left $(ip netns list | grep mt1node | tr '\n' ' ')"
 finish

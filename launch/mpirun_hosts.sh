@@ -22,10 +22,11 @@
 # Each rank takes batch_size / NP samples of every global batch: keep batch_size (GLOBAL) as it is
 # to follow the same training path as one rank, or scale it with NP for more throughput.
 #
-# The script ends by exec'ing mpirun, so its process id is mpirun's: `kill -USR1 PID` is forwarded
-# by Open MPI to every rank, and mpitrain checkpoints (OUTPUT/checkpoint_interrupted.h5) and exits 1;
-# run the script again with --resume to go on. (SIGTERM to mpirun would end the ranks itself, killing
-# them one second later whether they have written the checkpoint or not.) See docs/cluster.md.
+# The script ends by exec'ing launch/mpirun_watch, which passes USR1, INT and TERM on to mpirun:
+# `kill -USR1 PID` is forwarded by Open MPI to every rank, and mpitrain checkpoints
+# (OUTPUT/checkpoint_interrupted.h5) and exits 1; run the script again with --resume to go on.
+# (SIGTERM to mpirun would end the ranks itself, killing them one second later whether they have
+# written the checkpoint or not.) See docs/cluster.md.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -51,5 +52,7 @@ flags=(
 [[ -z ${LD_LIBRARY_PATH:-} ]] || flags+=(-x LD_LIBRARY_PATH)
 [[ $(id -u) -ne 0 ]] || flags+=(--allow-run-as-root)
 
+# launch/mpirun_watch runs mpirun: it stops a job that lost a node even when mpirun would wait for
+# the node's daemon, and exits 0, 1 or 2 (like mpitrain), naming the lost hosts and their ranks.
 set -x
-exec mpirun "${flags[@]}" "${extra[@]}" "$PWD/build/mpitrain" train "$config" "$@"
+exec launch/mpirun_watch "${flags[@]}" "${extra[@]}" "$PWD/build/mpitrain" train "$config" "$@"

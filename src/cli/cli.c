@@ -2,9 +2,13 @@
  * stdout), usage errors, and the start and end of the commands that run under mpirun. */
 #include "cli/cli.h"
 
+#include <fcntl.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
 
 #include <mpi.h>
 
@@ -42,6 +46,49 @@ int cli_report(const mt_error *err)
     return mt_status_exit_code(err->code);
 }
 
+/* Seconds MPI_Abort gets to end the job before this rank leaves by itself: when the launcher cannot be
+ * reached (a link cut between this node and mpirun's), the abort may never come back. */
+#define ABORT_DEADLINE 5
+
+static int abort_status = 1;
+
+static void leave_now(int sig)
+{
+    (void)sig;
+    _exit(abort_status);
+}
+
+/* Whether process pid is Open MPI's daemon (orted), from /proc/PID/comm. */
+static int is_orted(pid_t pid)
+{
+    char path[64], comm[16] = "";
+    snprintf(path, sizeof path, "/proc/%ld/comm", (long)pid);
+    int fd = open(path, O_RDONLY);
+    if (fd < 0)
+        return 0;
+    ssize_t n = read(fd, comm, sizeof comm - 1);
+    close(fd);
+    return n == 6 && memcmp(comm, "orted\n", 6) == 0;
+}
+
+/* Before an abort under Open MPI's daemon: a detached child that ends the daemon if it is still there
+ * 2 x ABORT_DEADLINE s later. On a node cut off from mpirun the daemon kills this node's ranks, then
+ * waits for minutes on its unanswered connection to mpirun (TCP retransmissions); anywhere else mpirun
+ * has ended it long before. The child leaves the job's process group and closes the job's pipes. */
+static void watch_daemon(void)
+{
+    const pid_t daemon = getppid();
+    if (!is_orted(daemon) || fork() != 0)
+        return;
+    setsid();
+    for (int fd = 0; fd < 1024; fd++)
+        close(fd);
+    sleep(2 * ABORT_DEADLINE);
+    if (is_orted(daemon))
+        kill(daemon, SIGKILL);
+    _exit(0);
+}
+
 void cli_abort(const mt_error *err)
 {
     const char *msg = err->msg[0] ? err->msg : mt_status_name(err->code);
@@ -51,9 +98,14 @@ void cli_abort(const mt_error *err)
     int init = 0, fin = 0;
     MPI_Initialized(&init);
     MPI_Finalized(&fin);
-    if (init && !fin)
-        MPI_Abort(MPI_COMM_WORLD, mt_status_exit_code(err->code)); /* ends every rank of the job */
-    exit(mt_status_exit_code(err->code));                          /* without MPI: this process is the job */
+    if (init && !fin) {
+        abort_status = mt_status_exit_code(err->code);
+        watch_daemon();
+        signal(SIGALRM, leave_now);
+        alarm(ABORT_DEADLINE);
+        MPI_Abort(MPI_COMM_WORLD, abort_status); /* ends every rank of the job */
+    }
+    exit(mt_status_exit_code(err->code)); /* without MPI: this process is the job */
 }
 
 void cli_error_line(const char *fmt, ...)

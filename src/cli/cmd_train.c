@@ -290,7 +290,7 @@ static void json_progress(printer *p, const mt_progress *ev)
 
 /* start: what runs, on how many ranks, with which settings (the overrides: the command's, then `extra`,
  * NULL-terminated or NULL). */
-static void json_start(const train_args *a, const mt_config *cfg, const char *const *extra, int world_size)
+static void json_start(const train_args *a, const mt_config *cfg, const char *const *extra, const mt_comm *comm)
 {
     if (a->quiet)
         return;
@@ -298,7 +298,11 @@ static void json_start(const train_args *a, const mt_config *cfg, const char *co
     cli_event_begin(&j, "start");
     cli_json_string(&j, "version", mt_version());
     cli_json_string(&j, "config", a->config);
-    cli_json_integer(&j, "world_size", world_size);
+    cli_json_integer(&j, "world_size", mt_comm_size(comm));
+    char hosts[4096];
+    cli_json_integer(&j, "hosts", mt_comm_describe_hosts(comm, 64, hosts, sizeof hosts));
+    if (hosts[0])
+        cli_json_string(&j, "rank_hosts", hosts);
     cli_json_bool(&j, "gan", cfg->gan.enabled);
     cli_json_open(&j, "parameters", '{');
     cli_json_string(&j, "output", cfg->output);
@@ -550,11 +554,18 @@ static mt_status train_once(const train_args *a, const char *const *extra, mt_co
     if (st)
         return st;
     if (rank0 && json) {
-        json_start(a, cfg, extra, mt_comm_size(comm));
+        json_start(a, cfg, extra, comm);
         look_for_checkpoint(&p, 1);
     } else if (rank0 && !a->quiet) {
-        printf("mpitrain %s: training %s%s on %d rank(s)\n", mt_version(), cfg->gan.enabled ? "the GAN of " : "",
+        char hosts[4096];
+        int n_hosts = mt_comm_describe_hosts(comm, 16, hosts, sizeof hosts);
+        printf("mpitrain %s: training %s%s on %d rank(s)", mt_version(), cfg->gan.enabled ? "the GAN of " : "",
                a->config, mt_comm_size(comm));
+        if (n_hosts > 1 && hosts[0])
+            printf(" on %d hosts (%s)", n_hosts, hosts); /* rank ranges per host, named in failures */
+        else if (n_hosts > 1)
+            printf(" on %d hosts", n_hosts);
+        printf("\n");
     }
     st = mt_train_run(cfg, comm, &opts, res, err);
     if (rank0)

@@ -21,11 +21,12 @@ struct mt_comm {
     MPI_Comm comm;
     MPI_Comm notices; /* stall notices (a duplicate, so they never match a collective's messages) */
     int rank, size;
-    double stall_after;  /* watchdog limit in seconds; 0 = plain blocking calls */
-    uint64_t seq;        /* collectives started so far (the same count on every rank) */
-    uint64_t *seen;      /* per rank: the latest collective number it sent a stall notice from */
-    uint64_t notice_out; /* the value of this rank's outgoing notices (must outlive the sends) */
-    char phase[128];     /* what the program is doing, for the stall message */
+    double stall_after;             /* watchdog limit in seconds; 0 = plain blocking calls */
+    uint64_t seq;                   /* collectives started so far (the same count on every rank) */
+    uint64_t *seen;                 /* per rank: the latest collective number it sent a stall notice from */
+    uint64_t notice_out;            /* the value of this rank's outgoing notices (must outlive the sends) */
+    char phase[128];                /* what the program is doing, for the stall message */
+    char (*host)[MT_COMM_HOST_MAX]; /* per rank: the host it runs on (MPI_Get_processor_name, truncated) */
 };
 
 /* A pending non-blocking collective, inside mt_request. */
@@ -101,13 +102,26 @@ static mt_status create(MPI_Comm base, mt_comm **out, mt_error *err)
     MPI_Comm_size(c->comm, &c->size);
     rc = MPI_Comm_dup(c->comm, &c->notices);
     c->seen = calloc((size_t)c->size, sizeof *c->seen);
-    if (rc != MPI_SUCCESS || !c->seen) {
+    c->host = calloc((size_t)c->size, sizeof *c->host);
+    const char *what = "MPI_Comm_dup";
+    if (rc == MPI_SUCCESS && c->seen && c->host) {
+        char name[MPI_MAX_PROCESSOR_NAME + 1] = "";
+        int len = 0;
+        MPI_Get_processor_name(name, &len);
+        snprintf(c->host[c->rank], sizeof c->host[c->rank], "%s", name);
+        rc = MPI_Allgather(MPI_IN_PLACE, 0, MPI_DATATYPE_NULL, c->host, MT_COMM_HOST_MAX, MPI_CHAR, c->comm);
+        what = "MPI_Allgather (host names)";
+        if (rc != MPI_SUCCESS)
+            MPI_Comm_free(&c->notices);
+    }
+    if (rc != MPI_SUCCESS || !c->seen || !c->host) {
         if (rc == MPI_SUCCESS)
             MPI_Comm_free(&c->notices);
         MPI_Comm_free(&c->comm);
         free(c->seen);
+        free(c->host);
         free(c);
-        return rc != MPI_SUCCESS ? mpi_fail(err, rc, "MPI_Comm_dup") : mt_fail(err, MT_ERR_NOMEM, "out of memory");
+        return rc != MPI_SUCCESS ? mpi_fail(err, rc, what) : mt_fail(err, MT_ERR_NOMEM, "out of memory");
     }
     MPI_Comm_set_errhandler(c->notices, MPI_ERRORS_RETURN);
     snprintf(c->phase, sizeof c->phase, "setup");
@@ -164,6 +178,7 @@ void mt_comm_destroy(mt_comm *c)
         MPI_Comm_free(&c->comm);
     }
     free(c->seen);
+    free(c->host);
     free(c);
 }
 
@@ -229,17 +244,30 @@ static int receive_notices(mt_comm *c, uint64_t seq)
     return waiting_here;
 }
 
-/* Appends the ranks whose arrival at collective seq equals `arrived`, as ranges ("1, 3-5"), to buf. */
-static int list_ranks(const mt_comm *c, uint64_t seq, int arrived, char *buf, size_t size)
+/* Which ranks a list names: those whose arrival at collective `seq` equals `arrived`, or (host set) those
+ * on `host`. */
+typedef struct rank_set {
+    uint64_t seq;
+    int arrived;
+    const char *host;
+} rank_set;
+
+static int in_set(const mt_comm *c, const rank_set *s, int r)
+{
+    return s->host ? strcmp(c->host[r], s->host) == 0 : (c->seen[r] >= s->seq) == s->arrived;
+}
+
+/* Writes the ranks of the set as ranges ("1, 3-5") to buf; returns how many there are. */
+static int list_ranks(const mt_comm *c, const rank_set *s, char *buf, size_t size)
 {
     size_t len = 0;
     int count = 0;
     buf[0] = '\0';
     for (int r = 0; r < c->size; r++) {
-        if ((c->seen[r] >= seq) != arrived)
+        if (!in_set(c, s, r))
             continue;
         int end = r;
-        while (end + 1 < c->size && (c->seen[end + 1] >= seq) == arrived)
+        while (end + 1 < c->size && in_set(c, s, end + 1))
             end++;
         count += end - r + 1;
         if (len + 32 < size)
@@ -251,23 +279,79 @@ static int list_ranks(const mt_comm *c, uint64_t seq, int arrived, char *buf, si
     return count;
 }
 
+/* Whether rank r is the lowest rank of the set on its host (so that each host is named once). */
+static int first_on_host(const mt_comm *c, const rank_set *s, int r)
+{
+    for (int q = 0; q < r; q++)
+        if (in_set(c, s, q) && strcmp(c->host[q], c->host[r]) == 0)
+            return 0;
+    return 1;
+}
+
+/* Writes the hosts of the set's ranks ("node2, node3") to buf; returns how many there are. */
+static int list_hosts(const mt_comm *c, const rank_set *s, char *buf, size_t size)
+{
+    size_t len = 0;
+    int count = 0;
+    buf[0] = '\0';
+    for (int r = 0; r < c->size; r++) {
+        if (!in_set(c, s, r) || !first_on_host(c, s, r))
+            continue;
+        count++;
+        if (len + MT_COMM_HOST_MAX + 8 < size)
+            len += (size_t)snprintf(buf + len, size - len, "%s%s", len ? ", " : "", c->host[r]);
+        else if (len + 8 < size && buf[len - 1] != '.')
+            len += (size_t)snprintf(buf + len, size - len, ", ...");
+    }
+    return count;
+}
+
+const char *mt_comm_host(const mt_comm *c, int rank)
+{
+    return rank >= 0 && rank < c->size ? c->host[rank] : "";
+}
+
+int mt_comm_describe_hosts(const mt_comm *c, int max_hosts, char *buf, size_t size)
+{
+    const rank_set all = {0, 1, NULL}; /* every rank has reached collective 0 */
+    int n = 0;
+    size_t len = 0;
+    buf[0] = '\0';
+    for (int r = 0; r < c->size; r++) {
+        if (!first_on_host(c, &all, r))
+            continue;
+        if (++n > max_hosts || len + MT_COMM_HOST_MAX + 16 >= size)
+            continue;
+        char ranks[256];
+        const rank_set on = {0, 0, c->host[r]};
+        list_ranks(c, &on, ranks, sizeof ranks);
+        len += (size_t)snprintf(buf + len, size - len, "%s%s: %s", len ? "; " : "", c->host[r], ranks);
+    }
+    if (n > max_hosts)
+        buf[0] = '\0';
+    return n;
+}
+
 /* Seconds a rank other than the lowest waiting one gives that rank to report, beyond the limit. */
 static double stall_grace(double limit)
 {
-    return 5 + 0.25 * limit;
+    return limit < 40 ? 5 + 0.25 * limit : 15;
 }
 
 static mt_status stalled(mt_comm *c, uint64_t seq, const char *call, double waited, mt_error *err)
 {
-    char missing[400], present[400];
-    int n_missing = list_ranks(c, seq, 0, missing, sizeof missing);
-    list_ranks(c, seq, 1, present, sizeof present);
+    char missing[400], present[400], hosts[200];
+    const rank_set absent = {seq, 0, NULL}, here = {seq, 1, NULL};
+    int n_missing = list_ranks(c, &absent, missing, sizeof missing);
+    int n_hosts = list_hosts(c, &absent, hosts, sizeof hosts);
+    list_ranks(c, &here, present, sizeof present);
     return mt_fail(err, MT_ERR_STALL,
-                   "rank %d: stalled during %s: rank(s) %s (%d of %d) did not reach %s "
+                   "rank %d (%s): stalled during %s: rank(s) %s (%d of %d, on %s %s) did not reach %s "
                    "(collective #%llu) within %.0f s, while rank(s) %s waited there (watchdog limit %.0f s: "
                    "training.stall_timeout)",
-                   c->rank, c->phase, n_missing ? missing : "?", n_missing, c->size, call, (unsigned long long)seq,
-                   waited, present, c->stall_after);
+                   c->rank, c->host[c->rank], c->phase, n_missing ? missing : "?", n_missing, c->size,
+                   n_hosts == 1 ? "host" : "hosts", n_hosts ? hosts : "?", call, (unsigned long long)seq, waited,
+                   present, c->stall_after);
 }
 
 /* Completes *r, the collective number seq of c, started by `call`. Without a watchdog this is MPI_Wait.

@@ -29,6 +29,14 @@ void mt_comm_destroy(mt_comm *c);
 int mt_comm_rank(const mt_comm *c);
 int mt_comm_size(const mt_comm *c);
 
+/* Host names are kept to this many bytes, with the terminating NUL. */
+#define MT_COMM_HOST_MAX 64
+/* The host rank `rank` runs on (its MPI processor name); "" for a rank outside the communicator. */
+const char *mt_comm_host(const mt_comm *c, int rank);
+/* Writes the hosts and their ranks, "node1: 0-1; node2: 2-3", to buf (empty if there are more than
+ * max_hosts of them); returns the number of hosts. */
+int mt_comm_describe_hosts(const mt_comm *c, int max_hosts, char *buf, size_t size);
+
 /* The stall watchdog (training.stall_timeout): with seconds > 0, a collective that has waited that long
  * returns MT_ERR_STALL on the lowest rank waiting in it, with a message naming the ranks that never
  * arrived (the others return it after a grace period). 0 (the default) waits forever. */

@@ -88,8 +88,8 @@ static const mt_status_info statuses[] = {
      "runs/x/checkpoint_interrupted.h5; --resume continues from it"},
     {MT_ERR_STALL, "MT_ERR_STALL", "stalled collective", 1,
      "a collective waited longer than training.stall_timeout: some rank never arrived; the job is ended",
-     "mpitrain: rank 0: stalled during step 12 (epoch 1): rank(s) 3 (1 of 4) did not reach MPI_Allreduce "
-     "(collective #57) within 600 s, while rank(s) 0-2 waited there (watchdog limit 600 s: "
+     "mpitrain: rank 0 (node1): stalled during step 12 (epoch 1): rank(s) 3 (1 of 4, on host node2) did not reach "
+     "MPI_Allreduce (collective #57) within 600 s, while rank(s) 0-2 waited there (watchdog limit 600 s: "
      "training.stall_timeout)"},
 };
 

@@ -53,13 +53,13 @@ case_() {
   fi
 }
 
-stalled="rank\(s\) 1 \(1 of 2\) did not reach MPI_Allreduce .*training.stall_timeout"
-case_ eval_stall_rank1 stall:eval:1:1 1 "^mpitrain: rank 0: stalled during evaluating .*d.h5 split 'test': $stalled" \
+stalled="rank\(s\) 1 \(1 of 2, on host [^)]*\) did not reach MPI_Allreduce .*training.stall_timeout"
+case_ eval_stall_rank1 stall:eval:1:1 1 "^mpitrain: rank 0 \([^)]*\): stalled during evaluating .*d.h5 split 'test': $stalled" \
   eval "$ckpt"
-case_ eval_stall_rank0 stall:eval:1:0 1 "^mpitrain: rank 1: stalled during evaluating .*d.h5 split 'test': rank\(s\) 0 \(1 of 2\)" \
+case_ eval_stall_rank0 stall:eval:1:0 1 "^mpitrain: rank 1 \([^)]*\): stalled during evaluating .*d.h5 split 'test': rank\(s\) 0 \(1 of 2, on host [^)]*\)" \
   eval "$ckpt"
-case_ eval_confusion_stall stall:eval:2:1 1 "^mpitrain: rank 0: stalled during .*split 'test': $stalled" eval "$ckpt"
-case_ predict_stall_rank1 stall:eval:1:1 1 "^mpitrain: rank 0: stalled during predicting .*d.h5 split 'test': $stalled" \
+case_ eval_confusion_stall stall:eval:2:1 1 "^mpitrain: rank 0 \([^)]*\): stalled during .*split 'test': $stalled" eval "$ckpt"
+case_ predict_stall_rank1 stall:eval:1:1 1 "^mpitrain: rank 0 \([^)]*\): stalled during predicting .*d.h5 split 'test': $stalled" \
   predict "$ckpt" "$T/d.h5" -o "$T/p.csv"
 case_ eval_read_fails fail:eval:1:1 1 "^mpitrain: rank 1: .*d.h5: /test/x: reading failed during evaluation" eval "$ckpt"
 case_ predict_read_fails fail:eval:1:1 1 "^mpitrain: rank 1: .*d.h5: /test/x: reading failed during prediction" \

@@ -5,7 +5,9 @@
 # bitwise; with --signal=B:USR1 and --requeue, the batch shell's USR1 (sent by `scancel --signal=USR1
 # --batch`, the signal SLURM sends before the time limit; a real limit takes minutes, since --time is
 # at least 1 minute) makes the ranks checkpoint, the job is requeued and resumes, ends COMPLETED, and
-# its weights equal the uninterrupted run's bitwise. `down` leaves no daemon, namespace or file behind.
+# its weights equal the uninterrupted run's bitwise. With node2 lost mid-run (every process in its
+# namespaces killed), the job ends FAILED or NODE_FAIL, non-zero, within training.stall_timeout + 30 s,
+# and its last checkpoint resumes. `down` leaves no daemon, namespace or file behind.
 # Skipped (exit 77) when not root, where network namespaces cannot be created, or without the SLURM
 # packages (launch/setup --test-tools installs them). Ends with "N passed, M failed".
 # shellcheck disable=SC2015 # ok and no always return 0, so "CHECK && ok ... || no ..." is an if-then-else
@@ -66,7 +68,7 @@ model: {input: [16], layers: [{dense: {units: 32, activation: relu}}, {dropout: 
 loss: categorical_crossentropy
 optimizer: {name: adam, learning_rate: 0.01}
 data: {file: $V/d.h5, train: train}
-training: {epochs: 6, batch_size: 12, seed: 5, deterministic: true}
+training: {epochs: 4, batch_size: 12, seed: 5, deterministic: true}
 YAML
 mpi 1 "$MPITRAIN" train "$V/c.yaml" --set output="$V/one" --quiet >"$V/one.log" 2>&1 || no "1 rank: $(tail -n 1 "$V/one.log")"
 
@@ -96,6 +98,32 @@ grep -q "^mpitrain: stopped by SIGUSR1 after step .*checkpoint written to $V/req
   || no "no checkpoint and resume: $(grep -h -E 'mpitrain:|resuming|slurm.sbatch' "$V/requeue.err" "$V/requeue.out" | tr '\n' ' ')"
 h5diff "$V/one/checkpoint.h5" "$V/requeue/checkpoint.h5" /params /params >"$V/diff.txt" 2>&1 \
   && ok "requeued run: the weights equal the uninterrupted run's bitwise" || no "weights differ: $(head -n 3 "$V/diff.txt")"
+
+# node2 lost mid-run (every process in its namespaces killed, its slurmd included): the watchdog of the
+# ranks on node1 (training.stall_timeout 5) aborts the step, the job ends FAILED or NODE_FAIL with a
+# non-zero exit within stall_timeout + 30 s, and the last checkpoint is intact: 1 rank resumes from it.
+job=$(submit lost launch/slurm.sbatch --set output="$V/lost" --set training.epochs=30 --set training.stall_timeout=5) \
+  || no "sbatch: $job"
+for _ in $(seq $((600 * MT_TIME_SCALE))); do
+  [ -s "$V/lost/metrics.jsonl" ] && break
+  sleep 0.1
+done
+lost_at=$SECONDS
+ip netns pids mt2node2 | xargs -r kill -9
+state=$(ended "$job" 60)
+took=$((SECONDS - lost_at))
+exit_code=$("$cluster" slurm scontrol show job "$job" | grep -o ' ExitCode=[0-9:]*' | cut -d= -f2)
+echo "node2 lost: job $job $state after $took s, ExitCode=$exit_code; $(grep -h -E '^mpitrain:|^srun: error' "$V/lost.err" | tr '\n' ' ')"
+case $state in FAILED | NODE_FAIL) [ "$took" -le $((35 * MT_TIME_SCALE)) ] && [ "${exit_code%%:*}" != 0 ] ;; *) false ;; esac \
+  && ok "node2 lost: the job ends $state (ExitCode $exit_code) $took s later" \
+  || no "node2 lost: job $job: $state after $took s, ExitCode $exit_code: $(tail -n 2 "$V/lost.err" | tr '\n' ' ')"
+grep -q "^mpitrain: rank 0: stalled during .*training.stall_timeout" "$V/lost.err" \
+  && ok "node2 lost: the watchdog names the stall" || no "node2 lost: no stall message: $(grep -h mpitrain: "$V/lost.err")"
+h5dump -H "$V/lost/checkpoint.h5" >/dev/null 2>&1 \
+  && mpi 1 "$MPITRAIN" train "$V/c.yaml" --set output="$V/lost" --set training.epochs=30 --resume >"$V/resume.log" 2>&1 \
+  && grep -q "^resuming from $V/lost/checkpoint.h5 (epoch [1-9]" "$V/resume.log" \
+  && ok "node2 lost: the last checkpoint is intact and 1 rank resumes from it" \
+  || no "node2 lost: checkpoint or resume: $(tail -n 1 "$V/resume.log" 2>&1)"
 
 "$cluster" down >/dev/null 2>&1 && ! kill -0 "$ctld_pid" 2>/dev/null && ! kill -0 "$munged_pid" 2>/dev/null \
   && ! ip netns list | grep -q mt2node && [ ! -e "$MT_CLUSTER_DIR" ] \

@@ -31,7 +31,8 @@ ip netns del mtslurmprobe
 "$cluster" status | grep -q "no emulated cluster" || { rm -rf "$V"; skip "emulated cluster 2 is up already"; }
 trap '"$cluster" down >/dev/null 2>&1; rm -rf "$T" "$V"' EXIT
 "$cluster" up --nodes 2 --slots 2 --slurm >"$V/up.log" 2>&1 || stop "up --slurm: $(tail -n 1 "$V/up.log")"
-[ "$("$cluster" slurm sinfo -h -N -o %T | sort -u)" = idle ] && ok "SLURM up: 2 idle nodes" \
+[ "$("$cluster" slurm sinfo -h -N -o %T | sort -u)" = idle ] \
+  && "$cluster" slurm scontrol show config | grep -Eq '^MpiDefault += none$' && ok "SLURM up: 2 idle nodes, MpiDefault=none" \
   || no "sinfo: $("$cluster" slurm sinfo -h -N -o '%N %T' | tr '\n' ' ')"
 ctld_pid=$(cat "$MT_CLUSTER_DIR/slurm/slurmctld.pid")
 munged_pid=$(cat "$MT_CLUSTER_DIR/slurm/munge/pid")
@@ -108,6 +109,7 @@ for _ in $(seq $((600 * MT_TIME_SCALE))); do
   [ -s "$V/lost/metrics.jsonl" ] && break
   sleep 0.1
 done
+sleep 1 # into epoch 2
 lost_at=$SECONDS
 ip netns pids mt2node2 | xargs -r kill -9
 state=$(ended "$job" 60)

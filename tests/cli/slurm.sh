@@ -1,0 +1,134 @@
+#!/bin/bash
+# launch/slurm.sbatch as shipped under a real SLURM (Debian's slurmctld and slurmd, munge) on 2 emulated
+# nodes (launch/emulated_cluster up --slurm): submitted with 2 nodes x 2 tasks and a small config
+# (MPITRAIN_CONFIG) it trains, the job ends COMPLETED, and its deterministic weights equal 1 rank's
+# bitwise; with --signal=B:USR1 and --requeue, the batch shell's USR1 (sent by `scancel --signal=USR1
+# --batch`, the signal SLURM sends before the time limit; a real limit takes minutes, since --time is
+# at least 1 minute) makes the ranks checkpoint, the job is requeued and resumes, ends COMPLETED, and
+# its weights equal the uninterrupted run's bitwise. With node2 lost mid-run (every process in its
+# namespaces killed), the job ends FAILED or NODE_FAIL, non-zero, within training.stall_timeout + 30 s,
+# and its last checkpoint resumes. `down` leaves no daemon, namespace or file behind.
+# Skipped (exit 77) when not root, where network namespaces cannot be created, or without the SLURM
+# packages (launch/setup --test-tools installs them). Ends with "N passed, M failed".
+# shellcheck disable=SC2015 # ok and no always return 0, so "CHECK && ok ... || no ..." is an if-then-else
+set -u
+# shellcheck source=common.bash
+. "$(dirname "$0")/common.bash"
+: "${MT_SOURCE:?MT_SOURCE must name the source directory}"
+cluster=$MT_SOURCE/launch/emulated_cluster
+# The run's files and the cluster's state outside /tmp, which every node has its own of; munged wants
+# every directory above its socket open to all.
+V=$(mktemp -d /var/tmp/mt-slurm-test.XXXXXX) || exit 1
+chmod 755 "$V"
+export MT_CLUSTER_DIR=$V/cluster MT_CLUSTER_ID=2 # its own bridge, namespaces and SLURM ports
+
+[ "$(id -u)" = 0 ] || { rm -rf "$V"; skip "needs root to create network namespaces and run SLURM's daemons"; }
+for p in munged slurmctld slurmd sbatch; do
+  command -v $p >/dev/null 2>&1 || { rm -rf "$V"; skip "no $p (apt-get install slurmctld slurmd slurm-client munge)"; }
+done
+ip netns add mtslurmprobe 2>/dev/null || { rm -rf "$V"; skip "cannot create network namespaces here"; }
+ip netns del mtslurmprobe
+"$cluster" status | grep -q "no emulated cluster" || { rm -rf "$V"; skip "emulated cluster 2 is up already"; }
+trap '"$cluster" down >/dev/null 2>&1; rm -rf "$T" "$V"' EXIT
+"$cluster" up --nodes 2 --slots 2 --slurm >"$V/up.log" 2>&1 || stop "up --slurm: $(tail -n 1 "$V/up.log")"
+[ "$("$cluster" slurm sinfo -h -N -o %T | sort -u)" = idle ] \
+  && "$cluster" slurm scontrol show config | grep -Eq '^MpiDefault += none$' && ok "SLURM up: 2 idle nodes, MpiDefault=none" \
+  || no "sinfo: $("$cluster" slurm sinfo -h -N -o '%N %T' | tr '\n' ' ')"
+ctld_pid=$(cat "$MT_CLUSTER_DIR/slurm/slurmctld.pid")
+munged_pid=$(cat "$MT_CLUSTER_DIR/slurm/munge/pid")
+
+# submit NAME ARGS...: sbatch of launch/slurm.sbatch as shipped, from the repository root, with the
+# config and program from the environment, 2 nodes x 2 tasks, output in $V/NAME.out and .err; prints
+# the job id
+submit() {
+  local name=$1
+  shift
+  (cd "$MT_SOURCE" && MPITRAIN_CONFIG=$V/c.yaml MPITRAIN_PROGRAM=$MPITRAIN "$cluster" slurm sbatch --parsable \
+    --nodes=2 --ntasks-per-node=2 --time=5 --output="$V/$name.out" --error="$V/$name.err" "$@")
+}
+# ended JOB SECONDS: waits until the job has ended (requeues included) and prints its state
+ended() {
+  local i state=""
+  for ((i = 0; i < $2 * 10 * MT_TIME_SCALE; i++)); do
+    state=$("$cluster" slurm scontrol show job "$1" 2>/dev/null | grep -o 'JobState=[A-Z_]*' | cut -d= -f2)
+    case $state in
+    COMPLETED | FAILED | CANCELLED | TIMEOUT | NODE_FAIL | OUT_OF_MEMORY | BOOT_FAIL | DEADLINE | PREEMPTED)
+      echo "$state"
+      return
+      ;;
+    esac
+    sleep 0.1
+  done
+  echo "${state:-unknown} after $2 s"
+}
+
+linear_dataset "$V/d.h5" 9 600 16
+cat >"$V/c.yaml" <<YAML
+model: {input: [16], layers: [{dense: {units: 32, activation: relu}}, {dropout: {rate: 0.2}},
+        {dense: {units: 2, activation: softmax}}]}
+loss: categorical_crossentropy
+optimizer: {name: adam, learning_rate: 0.01}
+data: {file: $V/d.h5, train: train}
+training: {epochs: 4, batch_size: 12, seed: 5, deterministic: true}
+YAML
+mpi 1 "$MPITRAIN" train "$V/c.yaml" --set output="$V/one" --quiet >"$V/one.log" 2>&1 || no "1 rank: $(tail -n 1 "$V/one.log")"
+
+# as shipped: the default MpiDefault=none, and the script picks PMIx itself
+job=$(submit plain launch/slurm.sbatch --set output="$V/plain") || no "sbatch: $job"
+state=$(ended "$job" 120)
+[ "$state" = COMPLETED ] && grep -q "on 4 rank(s)" "$V/plain.out" && ok "sbatch launch/slurm.sbatch: 2 nodes x 2 tasks, COMPLETED" \
+  || no "job $job: $state: $(tail -n 3 "$V/plain.err" "$V/plain.out" 2>&1 | tr '\n' ' ')"
+grep -q "JobId=$job .*JobState=COMPLETED" "$MT_CLUSTER_DIR/slurm/jobcomp.txt" && ok "jobcomp.txt: job $job COMPLETED" \
+  || no "jobcomp.txt: $(cat "$MT_CLUSTER_DIR/slurm/jobcomp.txt")"
+h5diff "$V/one/checkpoint.h5" "$V/plain/checkpoint.h5" /params /params >"$V/diff.txt" 2>&1 \
+  && ok "deterministic: the job's weights equal 1 rank's bitwise" || no "weights differ: $(head -n 3 "$V/diff.txt")"
+
+# USR1 to the batch shell mid-run: checkpoint, requeue, resume
+job=$(submit requeue --signal=B:USR1@10 --requeue launch/slurm.sbatch --set output="$V/requeue") \
+  || no "sbatch: $job"
+for _ in $(seq $((600 * MT_TIME_SCALE))); do # up to 60 s for the first epoch to end
+  [ -s "$V/requeue/metrics.jsonl" ] && break
+  sleep 0.1
+done
+"$cluster" slurm scancel --signal=USR1 --batch "$job" || no "scancel --signal=USR1 --batch $job"
+state=$(ended "$job" 120)
+[ "$state" = COMPLETED ] && "$cluster" slurm scontrol show job "$job" | grep -q "Restarts=1 " \
+  && ok "USR1: the job is requeued once and ends COMPLETED" || no "job $job: $state: $(tail -n 3 "$V/requeue.err" | tr '\n' ' ')"
+grep -q "^mpitrain: stopped by SIGUSR1 after step .*checkpoint written to $V/requeue/checkpoint_interrupted.h5" "$V/requeue.err" \
+  && grep -q "^resuming from $V/requeue/checkpoint.h5" "$V/requeue.out" && ok "checkpointed on USR1, resumed after the requeue" \
+  || no "no checkpoint and resume: $(grep -h -E 'mpitrain:|resuming|slurm.sbatch' "$V/requeue.err" "$V/requeue.out" | tr '\n' ' ')"
+h5diff "$V/one/checkpoint.h5" "$V/requeue/checkpoint.h5" /params /params >"$V/diff.txt" 2>&1 \
+  && ok "requeued run: the weights equal the uninterrupted run's bitwise" || no "weights differ: $(head -n 3 "$V/diff.txt")"
+
+# node2 lost mid-run (every process in its namespaces killed, its slurmd included): the watchdog of the
+# ranks on node1 (training.stall_timeout 5) aborts the step, the job ends FAILED or NODE_FAIL with a
+# non-zero exit within stall_timeout + 30 s, and the last checkpoint is intact: 1 rank resumes from it.
+job=$(submit lost launch/slurm.sbatch --set output="$V/lost" --set training.epochs=30 --set training.stall_timeout=5) \
+  || no "sbatch: $job"
+for _ in $(seq $((600 * MT_TIME_SCALE))); do
+  [ -s "$V/lost/metrics.jsonl" ] && break
+  sleep 0.1
+done
+sleep 1 # into epoch 2
+lost_at=$SECONDS
+ip netns pids mt2node2 | xargs -r kill -9
+state=$(ended "$job" 60)
+took=$((SECONDS - lost_at))
+exit_code=$("$cluster" slurm scontrol show job "$job" | grep -o ' ExitCode=[0-9:]*' | cut -d= -f2)
+echo "node2 lost: job $job $state after $took s, ExitCode=$exit_code; $(grep -h -E '^mpitrain:|^srun: error' "$V/lost.err" | tr '\n' ' ')"
+case $state in FAILED | NODE_FAIL) [ "$took" -le $((35 * MT_TIME_SCALE)) ] && [ "${exit_code%%:*}" != 0 ] ;; *) false ;; esac \
+  && ok "node2 lost: the job ends $state (ExitCode $exit_code) $took s later" \
+  || no "node2 lost: job $job: $state after $took s, ExitCode $exit_code: $(tail -n 2 "$V/lost.err" | tr '\n' ' ')"
+grep -q "^mpitrain: rank 0: stalled during .*training.stall_timeout" "$V/lost.err" \
+  && ok "node2 lost: the watchdog names the stall" || no "node2 lost: no stall message: $(grep -h mpitrain: "$V/lost.err")"
+h5dump -H "$V/lost/checkpoint.h5" >/dev/null 2>&1 \
+  && mpi 1 "$MPITRAIN" train "$V/c.yaml" --set output="$V/lost" --set training.epochs=30 --resume >"$V/resume.log" 2>&1 \
+  && grep -q "^resuming from $V/lost/checkpoint.h5 (epoch [1-9]" "$V/resume.log" \
+  && ok "node2 lost: the last checkpoint is intact and 1 rank resumes from it" \
+  || no "node2 lost: checkpoint or resume: $(tail -n 1 "$V/resume.log" 2>&1)"
+
+"$cluster" down >/dev/null 2>&1 && ! kill -0 "$ctld_pid" 2>/dev/null && ! kill -0 "$munged_pid" 2>/dev/null \
+  && ! ip netns list | grep -q mt2node && [ ! -e "$MT_CLUSTER_DIR" ] \
+  && ok "down stops slurmctld, munged and the slurmds, and removes the state" \
+  || no "down left $(ip netns list | grep mt2node | tr '\n' ' ') $(ls "$MT_CLUSTER_DIR" 2>&1)"
+finish

@@ -101,8 +101,9 @@ h5diff "$V/one/checkpoint.h5" "$V/requeue/checkpoint.h5" /params /params >"$V/di
   && ok "requeued run: the weights equal the uninterrupted run's bitwise" || no "weights differ: $(head -n 3 "$V/diff.txt")"
 
 # node2 lost mid-run (every process in its namespaces killed, its slurmd included): the watchdog of the
-# ranks on node1 (training.stall_timeout 5) aborts the step, the job ends FAILED or NODE_FAIL with a
-# non-zero exit within stall_timeout + 30 s, and the last checkpoint is intact: 1 rank resumes from it.
+# ranks on node1 (training.stall_timeout 5) aborts the step naming node2's ranks, the job ends FAILED or
+# NODE_FAIL with exit code 1 within stall_timeout + 30 s, srun and every rank gone, and the last
+# checkpoint is intact: 1 rank resumes from it.
 job=$(submit lost launch/slurm.sbatch --set output="$V/lost" --set training.epochs=30 --set training.stall_timeout=5) \
   || no "sbatch: $job"
 for _ in $(seq $((600 * MT_TIME_SCALE))); do
@@ -116,11 +117,13 @@ state=$(ended "$job" 60)
 took=$((SECONDS - lost_at))
 exit_code=$("$cluster" slurm scontrol show job "$job" | grep -o ' ExitCode=[0-9:]*' | cut -d= -f2)
 echo "node2 lost: job $job $state after $took s, ExitCode=$exit_code; $(grep -h -E '^mpitrain:|^srun: error' "$V/lost.err" | tr '\n' ' ')"
-case $state in FAILED | NODE_FAIL) [ "$took" -le $((35 * MT_TIME_SCALE)) ] && [ "${exit_code%%:*}" != 0 ] ;; *) false ;; esac \
-  && ok "node2 lost: the job ends $state (ExitCode $exit_code) $took s later" \
-  || no "node2 lost: job $job: $state after $took s, ExitCode $exit_code: $(tail -n 2 "$V/lost.err" | tr '\n' ' ')"
-grep -q "^mpitrain: rank 0: stalled during .*training.stall_timeout" "$V/lost.err" \
-  && ok "node2 lost: the watchdog names the stall" || no "node2 lost: no stall message: $(grep -h mpitrain: "$V/lost.err")"
+left=$(pgrep -f "srun .*$V/c.yaml|mpitrain train $V/c.yaml" | wc -l)
+case $state in FAILED | NODE_FAIL) [ "$took" -le $((35 * MT_TIME_SCALE)) ] && [ "${exit_code%%:*}" = 1 ] && [ "$left" = 0 ] ;; *) false ;; esac \
+  && ok "node2 lost: the job ends $state (ExitCode $exit_code) $took s later, srun and every rank gone" \
+  || no "node2 lost: job $job: $state after $took s, ExitCode $exit_code, $left process(es) left: $(tail -n 2 "$V/lost.err" | tr '\n' ' ')"
+grep -q "^mpitrain: rank 0 (node1): stalled during .*rank(s) 2, 3 (2 of 4, on host node2) did not reach .*training.stall_timeout" \
+  "$V/lost.err" && ok "node2 lost: the watchdog names the lost ranks and their host" \
+  || no "node2 lost: no stall message naming node2: $(grep -h mpitrain: "$V/lost.err")"
 h5dump -H "$V/lost/checkpoint.h5" >/dev/null 2>&1 \
   && mpi 1 "$MPITRAIN" train "$V/c.yaml" --set output="$V/lost" --set training.epochs=30 --resume >"$V/resume.log" 2>&1 \
   && grep -q "^resuming from $V/lost/checkpoint.h5 (epoch [1-9]" "$V/resume.log" \

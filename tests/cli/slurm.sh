@@ -6,8 +6,9 @@
 # --batch`, the signal SLURM sends before the time limit; a real limit takes minutes, since --time is
 # at least 1 minute) makes the ranks checkpoint, the job is requeued and resumes, ends COMPLETED, and
 # its weights equal the uninterrupted run's bitwise. With node2 lost mid-run (every process in its
-# namespaces killed), the job ends FAILED or NODE_FAIL, non-zero, within training.stall_timeout + 30 s,
-# and its last checkpoint resumes. `down` leaves no daemon, namespace or file behind.
+# namespaces killed), and in another job with node2 cut off, the job ends with exit code 1 within
+# training.stall_timeout + 30 s, srun and every rank gone, the stall named, and its last checkpoint
+# resumes. `down` leaves no daemon, namespace or file behind.
 # Skipped (exit 77) when not root, where network namespaces cannot be created, or without the SLURM
 # packages (launch/setup --test-tools installs them). Ends with "N passed, M failed".
 # shellcheck disable=SC2015 # ok and no always return 0, so "CHECK && ok ... || no ..." is an if-then-else
@@ -100,35 +101,49 @@ grep -q "^mpitrain: stopped by SIGUSR1 after step .*checkpoint written to $V/req
 h5diff "$V/one/checkpoint.h5" "$V/requeue/checkpoint.h5" /params /params >"$V/diff.txt" 2>&1 \
   && ok "requeued run: the weights equal the uninterrupted run's bitwise" || no "weights differ: $(head -n 3 "$V/diff.txt")"
 
-# node2 lost mid-run (every process in its namespaces killed, its slurmd included): the watchdog of the
-# ranks on node1 (training.stall_timeout 5) aborts the step naming node2's ranks, the job ends FAILED or
-# NODE_FAIL with exit code 1 within stall_timeout + 30 s, srun and every rank gone, and the last
+# node2 lost mid-run (every process in its namespaces killed, its slurmd included), then in a second job
+# cut off (its link down): the watchdog of the ranks on node1 (training.stall_timeout 5) aborts the step
+# naming node2's ranks, the job leaves RUNNING with exit code 1 within stall_timeout + 30 s, srun and every
+# rank gone (on a cut-off node SLURM's own slurmstepd stays until the node is back), and the last
 # checkpoint is intact: 1 rank resumes from it.
-job=$(submit lost launch/slurm.sbatch --set output="$V/lost" --set training.epochs=30 --set training.stall_timeout=5) \
-  || no "sbatch: $job"
-for _ in $(seq $((600 * MT_TIME_SCALE))); do
-  [ -s "$V/lost/metrics.jsonl" ] && break
-  sleep 0.1
-done
-sleep 1 # into epoch 2
-lost_at=$SECONDS
-ip netns pids mt2node2 | xargs -r kill -9
-state=$(ended "$job" 60)
-took=$((SECONDS - lost_at))
-exit_code=$("$cluster" slurm scontrol show job "$job" | grep -o ' ExitCode=[0-9:]*' | cut -d= -f2)
-echo "node2 lost: job $job $state after $took s, ExitCode=$exit_code; $(grep -h -E '^mpitrain:|^srun: error' "$V/lost.err" | tr '\n' ' ')"
-left=$(pgrep -f "srun .*$V/c.yaml|mpitrain train $V/c.yaml" | wc -l)
-case $state in FAILED | NODE_FAIL) [ "$took" -le $((35 * MT_TIME_SCALE)) ] && [ "${exit_code%%:*}" = 1 ] && [ "$left" = 0 ] ;; *) false ;; esac \
-  && ok "node2 lost: the job ends $state (ExitCode $exit_code) $took s later, srun and every rank gone" \
-  || no "node2 lost: job $job: $state after $took s, ExitCode $exit_code, $left process(es) left: $(tail -n 2 "$V/lost.err" | tr '\n' ' ')"
-grep -q "^mpitrain: rank 0 (node1): stalled during .*rank(s) 2, 3 (2 of 4, on host node2) did not reach .*training.stall_timeout" \
-  "$V/lost.err" && ok "node2 lost: the watchdog names the lost ranks and their host" \
-  || no "node2 lost: no stall message naming node2: $(grep -h mpitrain: "$V/lost.err")"
-h5dump -H "$V/lost/checkpoint.h5" >/dev/null 2>&1 \
-  && mpi 1 "$MPITRAIN" train "$V/c.yaml" --set output="$V/lost" --set training.epochs=30 --resume >"$V/resume.log" 2>&1 \
-  && grep -q "^resuming from $V/lost/checkpoint.h5 (epoch [1-9]" "$V/resume.log" \
-  && ok "node2 lost: the last checkpoint is intact and 1 rank resumes from it" \
-  || no "node2 lost: checkpoint or resume: $(tail -n 1 "$V/resume.log" 2>&1)"
+fault() {
+  local kind=$1 job state took exit_code left lost_at
+  job=$(submit "$kind" launch/slurm.sbatch --set output="$V/$kind" --set training.epochs=30 \
+    --set training.stall_timeout=5) || no "sbatch: $job"
+  for _ in $(seq $((600 * MT_TIME_SCALE))); do
+    [ -s "$V/$kind/metrics.jsonl" ] && break
+    sleep 0.1
+  done
+  sleep 1 # into epoch 2
+  lost_at=$SECONDS
+  if [ "$kind" = lost ]; then ip netns pids mt2node2 | xargs -r kill -9; else "$cluster" cut node2; fi
+  for _ in $(seq $((60 * MT_TIME_SCALE))); do
+    state=$("$cluster" slurm scontrol show job "$job" 2>/dev/null | grep -o 'JobState=[A-Z_]*' | cut -d= -f2)
+    left=$(pgrep -f "srun .*$V/c.yaml|mpitrain train $V/c.yaml" | wc -l)
+    [ "$state" != RUNNING ] && [ "$left" = 0 ] && break
+    sleep 1
+  done
+  took=$((SECONDS - lost_at))
+  exit_code=$("$cluster" slurm scontrol show job "$job" | grep -o ' ExitCode=[0-9:]*' | cut -d= -f2)
+  echo "node2 $kind: job $job $state after $took s, ExitCode=$exit_code; $(grep -h -E '^mpitrain:|^srun: error' "$V/$kind.err" | tr '\n' ' ')"
+  [ "$state" != RUNNING ] && [ "$took" -le $((35 * MT_TIME_SCALE)) ] && [ "${exit_code%%:*}" = 1 ] && [ "$left" = 0 ] \
+    && ok "node2 $kind: the job ends $state (ExitCode $exit_code) $took s later, srun and every rank gone" \
+    || no "node2 $kind: job $job: $state after $took s, ExitCode $exit_code, $left process(es) left: $(tail -n 2 "$V/$kind.err" | tr '\n' ' ')"
+  grep -q "^mpitrain: rank 0 (node1): stalled during .*rank(s) 2, 3 (2 of 4, on host node2) did not reach .*training.stall_timeout" \
+    "$V/$kind.err" && ok "node2 $kind: the watchdog names the lost ranks and their host" \
+    || no "node2 $kind: no stall message naming node2: $(grep -h mpitrain: "$V/$kind.err")"
+  h5dump -H "$V/$kind/checkpoint.h5" >/dev/null 2>&1 \
+    && mpi 1 "$MPITRAIN" train "$V/c.yaml" --set output="$V/$kind" --set training.epochs=30 --resume >"$V/resume.log" 2>&1 \
+    && grep -q "^resuming from $V/$kind/checkpoint.h5 (epoch [1-9]" "$V/resume.log" \
+    && ok "node2 $kind: the last checkpoint is intact and 1 rank resumes from it" \
+    || no "node2 $kind: checkpoint or resume: $(tail -n 1 "$V/resume.log" 2>&1)"
+}
+fault lost
+"$cluster" down >/dev/null 2>&1 # a fresh cluster for the second fault (node2's slurmd was killed)
+"$cluster" up --nodes 2 --slots 2 --slurm >"$V/up.log" 2>&1 || stop "up --slurm: $(tail -n 1 "$V/up.log")"
+ctld_pid=$(cat "$MT_CLUSTER_DIR/slurm/slurmctld.pid")
+munged_pid=$(cat "$MT_CLUSTER_DIR/slurm/munge/pid")
+fault cut
 
 "$cluster" down >/dev/null 2>&1 && ! kill -0 "$ctld_pid" 2>/dev/null && ! kill -0 "$munged_pid" 2>/dev/null \
   && ! ip netns list | grep -q mt2node && [ ! -e "$MT_CLUSTER_DIR" ] \

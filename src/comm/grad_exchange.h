@@ -25,6 +25,7 @@
 #include <stdint.h>
 
 #include "comm/comm.h"
+#include "comm/node_sum.h"
 
 struct mt_timeline;
 
@@ -43,11 +44,12 @@ typedef struct mt_grad_bucket {
     int first_layer, last_layer; /* the layers whose gradients it holds */
     double start, end;           /* wall-clock time the sum started and was seen complete (this step) */
     int started, done;
-    mt_request req[2]; /* the sum, and the float32 trailer beside a bfloat16 bucket */
+    mt_node_sum sum[2]; /* the sum, and the float32 trailer beside a bfloat16 bucket */
 } mt_grad_bucket;
 
 typedef struct mt_grad_exchange {
     mt_comm *comm;
+    const mt_node_comms *nodes; /* two-level sums (inside each node, then across), or NULL: flat */
     mt_grad_mode mode;
     float *block;      /* trailer, then gradients (not owned) */
     size_t trailer, n; /* n = trailer + gradients */
@@ -76,6 +78,10 @@ mt_status mt_grad_exchange_init(mt_grad_exchange *x, mt_comm *comm, float *block
                                 const size_t *layer_offset, int n_layers, double bucket_bytes, mt_grad_mode mode,
                                 mt_error *err);
 void mt_grad_exchange_free(mt_grad_exchange *x);
+
+/* Sums every bucket in two levels from now on: inside each node, then across the nodes (nodes must outlive
+ * the exchange); NULL: one flat sum over all ranks. */
+void mt_grad_exchange_use_nodes(mt_grad_exchange *x, const mt_node_comms *nodes);
 
 /* fixed64: adds the block (a chunk's gradient and trailer) into the accumulator. No communication. */
 void mt_grad_exchange_accumulate(mt_grad_exchange *x);

@@ -6,8 +6,9 @@
 # np 2 allreduce times of 16 KiB and more.
 # Prediction of a cluster row (model, np p, variant) from the one-node row of the same model, np and variant:
 #   T_c    = one-node step time x (1 - its exposed communication share)   (the step's own work)
-#   bytes  = parameters x (2 for a bfloat16 exchange, else 4) x k, k = ranks per node whose sums cross the
-#            link (p / 2 for a flat exchange on 2 nodes; 1 for a two-level one, variant names "*node*")
+#   bytes  = parameters x (2 for a bfloat16 exchange: variant names "*bf16*", "*bfloat16*"; else 4) x k,
+#            k = ranks per node whose sums cross the link: p / 2 for flat sums (the default), 1 for two-level
+#            ones (training.node_sums=two_level: variant names "*two*")
 #   T_comm = 2 log2(p) alpha + bytes / beta
 #   step   = T_c + max(0, T_comm - h T_c), h = the share of the step that can hide the sums (hmlp, hcnn)
 # Writes DIR/cluster.csv and DIR/cluster.md. POSIX awk (mawk).
@@ -109,7 +110,7 @@ END {
     if (node > 0 && (r in beta) && beta[r] > 0 && params[m] > 0) {
       tc = batch / node * (1 - median("exposed" SUBSEP nk))
       per = v ~ /bf16|bfloat16/ ? 2 : 4
-      k = v ~ /node/ ? 1 : p / 2
+      k = v ~ /two/ ? 1 : p / 2
       bytes = params[m] * per * k
       tcomm = 2 * log2(p) * alpha[r] + bytes / beta[r]
       h = m == "mlp" ? hmlp : hcnn

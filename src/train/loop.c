@@ -38,11 +38,11 @@ void mt_loop_info(const mt_loop *L, mt_progress_kind kind, const char *fmt, ...)
     L->opts->progress(&p, L->opts->user);
 }
 
-/* training.node_sums: two-level gradient sums when the job spans several nodes with several ranks on
- * one (auto, two_level); flat sums otherwise. Collective. */
+/* training.node_sums: two_level sums when the job spans several nodes with several ranks on one; flat
+ * sums otherwise. Collective. */
 static mt_status setup_node_sums(mt_loop *L, mt_error *err)
 {
-    if (strcmp(L->cfg->training.node_sums, "flat") == 0 || L->size == 1)
+    if (strcmp(L->cfg->training.node_sums, "two_level") != 0 || L->size == 1)
         return MT_OK;
     mt_status st = mt_node_comms_create(&L->nodes, L->comm, err);
     if (st)

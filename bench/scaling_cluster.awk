@@ -3,7 +3,8 @@
 #   awk -F, -v out=DIR -v grads="mlp:PARAMS cnn:PARAMS" -v hmlp=H -v hcnn=H -v cores=C -v batch=B \
 #       -f bench/scaling_cluster.awk ALLREDUCE_CSV RUNS_CSV
 # Fit, per link rate: t(n) = 2 alpha + n / beta (the Hockney ring at p = 2) by least squares on the median
-# np 2 allreduce times of 16 KiB and more.
+# np 2 allreduce times from 16 KiB to 1 MiB, the sizes of the models' buckets (4 MiB sums fill the tbf
+# queue of a 1 Gbit/s link, and TCP then reaches less than half of the bandwidth of smaller ones).
 # Prediction of a cluster row (model, np p, variant) from the one-node row of the same model, np and variant:
 #   T_c    = one-node step time x (1 - its exposed communication share)   (the step's own work)
 #   bytes  = parameters x (2 for a bfloat16 exchange: variant names "*bf16*", "*bfloat16*"; else 4) x k,
@@ -51,7 +52,7 @@ END {
     t = median("ar" SUBSEP ar_keys[i])
     armed[ar_keys[i]] = t
     if (!(f[1] in rate_seen)) { rate_seen[f[1]] = 1; rates[++n_rates] = f[1] }
-    if (f[2] == 2 && f[3] >= 16384) {
+    if (f[2] == 2 && f[3] >= 16384 && f[3] <= 1048576) {
       r = f[1]; sn[r]++; sx[r] += f[3]; sy[r] += t; sxx[r] += f[3] * f[3]; sxy[r] += f[3] * t
     }
   }
@@ -60,7 +61,7 @@ END {
   print "" > md
   print "MPI_Allreduce (float sum, in place; `allreduce_bench`, median of the repeats' medians) across the 2 nodes: np 2" > md
   print "= 1 rank per node, np 4 = 2 per node (oversubscribed). The model's alpha and beta are fitted per rate on the" > md
-  print "np 2 times from 16 KiB up (t = 2 alpha + n / beta)." > md
+  print "np 2 times from 16 KiB to 1 MiB (t = 2 alpha + n / beta)." > md
   print "" > md
   print "| rate | np | bytes | us per call | bus GB/s |" > md
   print "|---|--:|--:|--:|--:|" > md

@@ -203,6 +203,18 @@ void mt_grad_exchange_layer_done(mt_grad_exchange *x, int layer)
     x->busy += mt_wtime() - t0;
 }
 
+void mt_grad_exchange_poll(mt_grad_exchange *x)
+{
+    if (x->next == 0)
+        return;
+    double t0 = mt_wtime();
+    if (t0 - x->polled < 100e-6)
+        return;
+    progress(x);
+    x->polled = mt_wtime();
+    x->busy += x->polled - t0;
+}
+
 mt_status mt_grad_exchange_finish(mt_grad_exchange *x, mt_error *err)
 {
     double t0 = mt_wtime();

@@ -69,6 +69,7 @@ typedef struct mt_grad_exchange {
     double busy;      /* time in MPI calls during the backward pass (starting buckets, driving
                                         progress): communication work on the compute path */
     double busy_step; /* busy of the step finish completed */
+    double polled;    /* when mt_grad_exchange_poll last drove progress */
 } mt_grad_exchange;
 
 /* Cuts the block into buckets of about bucket_bytes of gradients (0: a single bucket, started after the
@@ -89,6 +90,10 @@ void mt_grad_exchange_accumulate(mt_grad_exchange *x);
 /* Layer `layer` has added its gradients for the last time this step: starts every bucket now complete,
  * and drives the progress of those in flight. Errors are kept for mt_grad_exchange_finish. */
 void mt_grad_exchange_layer_done(mt_grad_exchange *x, int layer);
+
+/* Drives the progress of the sums in flight, at most every 100 microseconds (called from inside long
+ * layers' backward passes). */
+void mt_grad_exchange_poll(mt_grad_exchange *x);
 
 /* Starts the buckets not yet started (all of them if no backward pass ran here), waits for every sum,
  * and leaves the summed block in place (fixed64: converted back to float, accumulator zeroed).

@@ -84,6 +84,11 @@ void mt_loop_grads_ready(void *gx, int layer)
     mt_grad_exchange_layer_done(gx, layer);
 }
 
+void mt_loop_poll(void *gx)
+{
+    mt_grad_exchange_poll(gx);
+}
+
 void mt_loop_begin_sums(mt_loop *L, mt_loop_net *net)
 {
     float *trailer = mt_model_grad_trailer(net->model);

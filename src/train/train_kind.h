@@ -111,5 +111,7 @@ int mt_loop_stop_requested(mt_loop_net *net);
 
 /* The backward hook that starts the bucket sums of a layer (mt_pass.grads_ready; hook_user = &net->gx). */
 void mt_loop_grads_ready(void *gx, int layer);
+/* The hook that drives the sums in flight from inside long layers (mt_pass.poll; hook_user = &net->gx). */
+void mt_loop_poll(void *gx);
 
 #endif

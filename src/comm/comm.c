@@ -470,27 +470,68 @@ void mt_comm_request_clear(mt_request *req)
     *(pending *)req->opaque = (pending){MPI_REQUEST_NULL, NULL, 0};
 }
 
-mt_status mt_comm_iallreduce_sum(mt_comm *c, void *buf, size_t n, mt_dtype type, mt_request *req, mt_error *err)
+/* The MPI type and sum of an element type; *started = 0 when there is nothing to start (one rank, no
+ * elements). Sets up req as a request with nothing pending. */
+static mt_status sum_of(mt_comm *c, size_t n, mt_dtype type, mt_request *req, MPI_Datatype *t, MPI_Op *op, int *started,
+                        mt_error *err)
 {
-    pending *pd = (pending *)req->opaque;
-    *pd = (pending){MPI_REQUEST_NULL, c, 0};
+    *(pending *)req->opaque = (pending){MPI_REQUEST_NULL, c, 0};
+    *started = 0;
     if (c->size == 1 || n == 0)
         return MT_OK;
     if (n > INT_MAX)
-        return mt_fail(err, MT_ERR_INTERNAL, "non-blocking allreduce of %zu elements: more than an MPI count", n);
-    MPI_Datatype t = type == MT_DTYPE_F32 ? MPI_FLOAT : type == MT_DTYPE_I64 ? MPI_INT64_T : MPI_UINT16_T;
-    MPI_Op op = MPI_SUM;
+        return mt_fail(err, MT_ERR_INTERNAL, "non-blocking sum of %zu elements: more than an MPI count", n);
+    *t = type == MT_DTYPE_F32 ? MPI_FLOAT : type == MT_DTYPE_I64 ? MPI_INT64_T : MPI_UINT16_T;
+    *op = MPI_SUM;
     if (type == MT_DTYPE_BF16) {
         if (bf16_sum_op == MPI_OP_NULL) {
             int rc = MPI_Op_create(bf16_sum, 1, &bf16_sum_op);
             if (rc != MPI_SUCCESS)
                 return mpi_fail(err, rc, "MPI_Op_create");
         }
-        op = bf16_sum_op;
+        *op = bf16_sum_op;
     }
-    pd->seq = ++c->seq;
-    int rc = MPI_Iallreduce(MPI_IN_PLACE, buf, (int)n, t, op, c->comm, &pd->req);
+    *started = 1;
+    ((pending *)req->opaque)->seq = ++c->seq;
+    return MT_OK;
+}
+
+mt_status mt_comm_iallreduce_sum(mt_comm *c, void *buf, size_t n, mt_dtype type, mt_request *req, mt_error *err)
+{
+    MPI_Datatype t;
+    MPI_Op op;
+    int go;
+    mt_status st = sum_of(c, n, type, req, &t, &op, &go, err);
+    if (st || !go)
+        return st;
+    int rc = MPI_Iallreduce(MPI_IN_PLACE, buf, (int)n, t, op, c->comm, &((pending *)req->opaque)->req);
     return rc == MPI_SUCCESS ? MT_OK : mpi_fail(err, rc, "MPI_Iallreduce");
+}
+
+mt_status mt_comm_ireduce_sum(mt_comm *c, void *buf, size_t n, mt_dtype type, int root, mt_request *req, mt_error *err)
+{
+    MPI_Datatype t;
+    MPI_Op op;
+    int go;
+    mt_status st = sum_of(c, n, type, req, &t, &op, &go, err);
+    if (st || !go)
+        return st;
+    MPI_Request *r = &((pending *)req->opaque)->req;
+    int rc = c->rank == root ? MPI_Ireduce(MPI_IN_PLACE, buf, (int)n, t, op, root, c->comm, r)
+                             : MPI_Ireduce(buf, NULL, (int)n, t, op, root, c->comm, r);
+    return rc == MPI_SUCCESS ? MT_OK : mpi_fail(err, rc, "MPI_Ireduce");
+}
+
+mt_status mt_comm_ibcast(mt_comm *c, void *buf, size_t n, mt_dtype type, int root, mt_request *req, mt_error *err)
+{
+    MPI_Datatype t;
+    MPI_Op op;
+    int go;
+    mt_status st = sum_of(c, n, type, req, &t, &op, &go, err);
+    if (st || !go)
+        return st;
+    int rc = MPI_Ibcast(buf, (int)n, t, root, c->comm, &((pending *)req->opaque)->req);
+    return rc == MPI_SUCCESS ? MT_OK : mpi_fail(err, rc, "MPI_Ibcast");
 }
 
 mt_status mt_comm_test(mt_request *req, int *done, mt_error *err)
@@ -622,4 +663,51 @@ mt_status mt_comm_agree(mt_comm *c, mt_error *err)
 int mt_status_breaks_comm(mt_status code)
 {
     return code == MT_ERR_STALL || code == MT_ERR_MPI;
+}
+
+mt_status mt_comm_split_nodes(mt_comm *c, mt_comm **node_in, mt_comm **node_out, mt_comm **leaders, int *nodes,
+                              mt_error *err)
+{
+    *node_in = *node_out = *leaders = NULL;
+    /* A node is a host name (MPI_Get_processor_name): Open MPI's MPI_COMM_TYPE_SHARED can disagree between
+     * ranks on hosts that share a kernel (the emulated cluster), and then never returns. Every rank takes
+     * the lowest rank of the same name as its node's number. */
+    char name[MPI_MAX_PROCESSOR_NAME] = {0};
+    int len = 0, first = c->rank;
+    MPI_Get_processor_name(name, &len);
+    char *names = calloc((size_t)c->size, sizeof name);
+    if (!names)
+        return mt_fail(err, MT_ERR_NOMEM, "out of memory");
+    int rc = MPI_Allgather(name, (int)sizeof name, MPI_CHAR, names, (int)sizeof name, MPI_CHAR, c->comm);
+    for (int r = 0; rc == MPI_SUCCESS && r < c->size; r++)
+        if (strncmp(names + (size_t)r * sizeof name, name, sizeof name) == 0) {
+            first = r;
+            break;
+        }
+    free(names);
+    if (rc != MPI_SUCCESS)
+        return mpi_fail(err, rc, "MPI_Allgather");
+    MPI_Comm shared = MPI_COMM_NULL, lead = MPI_COMM_NULL;
+    rc = MPI_Comm_split(c->comm, first, c->rank, &shared);
+    if (rc != MPI_SUCCESS)
+        return mpi_fail(err, rc, "MPI_Comm_split");
+    int node_rank = 0;
+    MPI_Comm_rank(shared, &node_rank);
+    rc = MPI_Comm_split(c->comm, node_rank == 0 ? 0 : MPI_UNDEFINED, c->rank, &lead);
+    mt_status st = rc == MPI_SUCCESS ? create(shared, node_in, err) : mpi_fail(err, rc, "MPI_Comm_split");
+    if (!st)
+        st = create(shared, node_out, err);
+    if (!st && lead != MPI_COMM_NULL)
+        st = create(lead, leaders, err);
+    *nodes = node_rank == 0;
+    if (!st)
+        st = allreduce(c, nodes, 1, MPI_INT, sizeof(int), MPI_SUM, err);
+    MPI_Comm_free(&shared);
+    if (lead != MPI_COMM_NULL)
+        MPI_Comm_free(&lead);
+    if (st) {
+        mt_comm_destroy(*node_in), mt_comm_destroy(*node_out), mt_comm_destroy(*leaders);
+        *node_in = *node_out = *leaders = NULL;
+    }
+    return st;
 }

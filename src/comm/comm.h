@@ -79,6 +79,17 @@ mt_status mt_comm_test(mt_request *req, int *done, mt_error *err);
 /* Blocks until the request has completed (watched like the blocking collectives). */
 mt_status mt_comm_wait(mt_request *req, mt_error *err);
 
+/* Two communicators of the ranks of c on this rank's node (sharing its memory: one for sums onto the
+ * node's lowest rank, one for its answers, so that the two kinds of collective never interleave on one),
+ * and one of the lowest rank of every node (on those ranks; *leaders is NULL on the others); *nodes = how
+ * many nodes c spans. Collective over c. Caller destroys them. */
+mt_status mt_comm_split_nodes(mt_comm *c, mt_comm **node_in, mt_comm **node_out, mt_comm **leaders, int *nodes,
+                              mt_error *err);
+/* Starts a sum of buf[0 .. n) over the ranks onto root (in place on root; buf is only read elsewhere). */
+mt_status mt_comm_ireduce_sum(mt_comm *c, void *buf, size_t n, mt_dtype type, int root, mt_request *req, mt_error *err);
+/* Starts sending root's buf[0 .. n) to every rank of c. */
+mt_status mt_comm_ibcast(mt_comm *c, void *buf, size_t n, mt_dtype type, int root, mt_request *req, mt_error *err);
+
 /* Gathers n bytes from every rank (n may differ) to root: *out (malloc'd on root, NULL elsewhere) holds
  * them in rank order and counts[r] (root) the bytes of rank r. At most 2 GiB in all. */
 mt_status mt_comm_gather_bytes(mt_comm *c, const void *in, size_t n, void **out, size_t *counts, int root,

@@ -125,6 +125,11 @@ static void from_bf16(float *restrict g, const uint16_t *restrict h, size_t n)
         g[i] = mt_bf16_to_f32(h[i]);
 }
 
+void mt_grad_exchange_use_nodes(mt_grad_exchange *x, const mt_node_comms *nodes)
+{
+    x->nodes = nodes;
+}
+
 static mt_status start(mt_grad_exchange *x, mt_grad_bucket *b, mt_error *err)
 {
     b->started = 1;
@@ -132,16 +137,16 @@ static mt_status start(mt_grad_exchange *x, mt_grad_bucket *b, mt_error *err)
     size_t lo = b->lo, n = b->hi - b->lo;
     switch (x->mode) {
     case MT_GRAD_FLOAT32:
-        return mt_comm_iallreduce_sum(x->comm, x->block + lo, n, MT_DTYPE_F32, &b->req[0], err);
+        return mt_node_sum_start(&b->sum[0], x->comm, x->nodes, x->block + lo, n, MT_DTYPE_F32, err);
     case MT_GRAD_FIXED64:
         accumulate_range(x, lo, b->hi);
-        return mt_comm_iallreduce_sum(x->comm, x->acc + lo, n, MT_DTYPE_I64, &b->req[0], err);
+        return mt_node_sum_start(&b->sum[0], x->comm, x->nodes, x->acc + lo, n, MT_DTYPE_I64, err);
     case MT_GRAD_BFLOAT16: {
         size_t g = lo > x->trailer ? lo : x->trailer;
         to_bf16(x->half + g, x->block + g, b->hi - g);
-        mt_status st = mt_comm_iallreduce_sum(x->comm, x->half + g, b->hi - g, MT_DTYPE_BF16, &b->req[0], err);
+        mt_status st = mt_node_sum_start(&b->sum[0], x->comm, x->nodes, x->half + g, b->hi - g, MT_DTYPE_BF16, err);
         if (!st && lo < x->trailer)
-            st = mt_comm_iallreduce_sum(x->comm, x->block + lo, x->trailer - lo, MT_DTYPE_F32, &b->req[1], err);
+            st = mt_node_sum_start(&b->sum[1], x->comm, x->nodes, x->block + lo, x->trailer - lo, MT_DTYPE_F32, err);
         return st;
     }
     }
@@ -156,17 +161,21 @@ static void record(mt_grad_exchange *x, int i)
     mt_timeline_add(x->timeline, MT_TL_BUCKET, x->timeline_bucket0 + i, b->start, b->end);
 }
 
-/* Lets the sums in flight advance (MPI moves data only inside its calls) and notes those completed. */
+/* Lets the sums in flight advance (MPI moves data only inside its calls) and notes those completed. Sums
+ * in two levels advance in the order they started: none to a level an earlier one has not reached. */
 static void progress(mt_grad_exchange *x)
 {
+    int reached = 3;
     for (int i = 0; i < x->next && !x->failed; i++) {
         mt_grad_bucket *b = &x->buckets[i];
         int done0 = 1, done1 = 1;
         if (b->done)
             continue;
-        x->failed = mt_comm_test(&b->req[0], &done0, &x->err);
+        x->failed = mt_node_sum_test(&b->sum[0], reached, &done0, &x->err);
+        reached = b->sum[0].level < reached ? b->sum[0].level : reached;
         if (!x->failed)
-            x->failed = mt_comm_test(&b->req[1], &done1, &x->err);
+            x->failed = mt_node_sum_test(&b->sum[1], reached, &done1, &x->err);
+        reached = b->sum[1].level < reached ? b->sum[1].level : reached;
         if (done0 && done1)
             record(x, i);
     }
@@ -176,8 +185,8 @@ static void start_through(mt_grad_exchange *x, int last)
 {
     while (x->next <= last && !x->failed) {
         mt_grad_bucket *b = &x->buckets[x->next++];
-        mt_comm_request_clear(&b->req[0]);
-        mt_comm_request_clear(&b->req[1]);
+        mt_node_sum_clear(&b->sum[0]);
+        mt_node_sum_clear(&b->sum[1]);
         b->done = 0;
         x->failed = start(x, b, &x->err);
     }
@@ -194,6 +203,18 @@ void mt_grad_exchange_layer_done(mt_grad_exchange *x, int layer)
     x->busy += mt_wtime() - t0;
 }
 
+void mt_grad_exchange_poll(mt_grad_exchange *x)
+{
+    if (x->next == 0)
+        return;
+    double t0 = mt_wtime();
+    if (t0 - x->polled < 100e-6)
+        return;
+    progress(x);
+    x->polled = mt_wtime();
+    x->busy += x->polled - t0;
+}
+
 mt_status mt_grad_exchange_finish(mt_grad_exchange *x, mt_error *err)
 {
     double t0 = mt_wtime();
@@ -202,9 +223,9 @@ mt_status mt_grad_exchange_finish(mt_grad_exchange *x, mt_error *err)
         mt_grad_bucket *b = &x->buckets[i];
         if (b->done)
             continue;
-        x->failed = mt_comm_wait(&b->req[0], &x->err);
+        x->failed = mt_node_sum_wait(&b->sum[0], &x->err);
         if (!x->failed)
-            x->failed = mt_comm_wait(&b->req[1], &x->err);
+            x->failed = mt_node_sum_wait(&b->sum[1], &x->err);
         record(x, i);
     }
     double t1 = mt_wtime();

@@ -25,6 +25,7 @@
 #include <stdint.h>
 
 #include "comm/comm.h"
+#include "comm/node_sum.h"
 
 struct mt_timeline;
 
@@ -43,11 +44,12 @@ typedef struct mt_grad_bucket {
     int first_layer, last_layer; /* the layers whose gradients it holds */
     double start, end;           /* wall-clock time the sum started and was seen complete (this step) */
     int started, done;
-    mt_request req[2]; /* the sum, and the float32 trailer beside a bfloat16 bucket */
+    mt_node_sum sum[2]; /* the sum, and the float32 trailer beside a bfloat16 bucket */
 } mt_grad_bucket;
 
 typedef struct mt_grad_exchange {
     mt_comm *comm;
+    const mt_node_comms *nodes; /* two-level sums (inside each node, then across), or NULL: flat */
     mt_grad_mode mode;
     float *block;      /* trailer, then gradients (not owned) */
     size_t trailer, n; /* n = trailer + gradients */
@@ -67,6 +69,7 @@ typedef struct mt_grad_exchange {
     double busy;      /* time in MPI calls during the backward pass (starting buckets, driving
                                         progress): communication work on the compute path */
     double busy_step; /* busy of the step finish completed */
+    double polled;    /* when mt_grad_exchange_poll last drove progress */
 } mt_grad_exchange;
 
 /* Cuts the block into buckets of about bucket_bytes of gradients (0: a single bucket, started after the
@@ -77,12 +80,20 @@ mt_status mt_grad_exchange_init(mt_grad_exchange *x, mt_comm *comm, float *block
                                 mt_error *err);
 void mt_grad_exchange_free(mt_grad_exchange *x);
 
+/* Sums every bucket in two levels from now on: inside each node, then across the nodes (nodes must outlive
+ * the exchange); NULL: one flat sum over all ranks. */
+void mt_grad_exchange_use_nodes(mt_grad_exchange *x, const mt_node_comms *nodes);
+
 /* fixed64: adds the block (a chunk's gradient and trailer) into the accumulator. No communication. */
 void mt_grad_exchange_accumulate(mt_grad_exchange *x);
 
 /* Layer `layer` has added its gradients for the last time this step: starts every bucket now complete,
  * and drives the progress of those in flight. Errors are kept for mt_grad_exchange_finish. */
 void mt_grad_exchange_layer_done(mt_grad_exchange *x, int layer);
+
+/* Drives the progress of the sums in flight, at most every 100 microseconds (called from inside long
+ * layers' backward passes). */
+void mt_grad_exchange_poll(mt_grad_exchange *x);
 
 /* Starts the buckets not yet started (all of them if no backward pass ran here), waits for every sum,
  * and leaves the summed block in place (fixed64: converted back to float, accumulator zeroed).

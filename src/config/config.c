@@ -44,6 +44,7 @@ const mt_option mt_data_options[] = {
 };
 
 static const char *const gradient_dtypes[] = {"float32|fp32", "bfloat16|bf16", NULL};
+static const char *const node_sum_modes[] = {"flat", "two_level", NULL};
 static const char *const nonfinite_policies[] = {"stop", "skip_step|skip", NULL};
 
 const mt_option mt_training_options[] = {
@@ -63,6 +64,10 @@ const mt_option mt_training_options[] = {
     {"gradient_dtype", MT_OPT_NAME, offsetof(mt_training_config, gradient_dtype), "float32", 0, 0, gradient_dtypes,
      "precision of the gradient exchange: float32, or bfloat16 (half the bytes; each sum "
      "computed in float32 and rounded to bfloat16)"},
+    {"node_sums", MT_OPT_NAME, offsetof(mt_training_config, node_sums), "flat", 0, 0, node_sum_modes,
+     "gradient sums of a job on several nodes with several ranks on a node: flat (one allreduce over all "
+     "ranks) or two_level (sum inside each node, then one message per node across: faster where the "
+     "network is the bottleneck)"},
     {"balance", MT_OPT_BOOL, offsetof(mt_training_config, balance), "false", 0, 0, NULL,
      "give faster ranks more of each global batch, in proportion to their measured speed (the sum is the "
      "same; its rounding then depends on timing); not with deterministic"},

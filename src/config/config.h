@@ -37,6 +37,7 @@ typedef struct mt_training_config {
     int steps_per_epoch;              /* 0 = every batch of the split */
     double bucket_mb;                 /* gradient bucket size (MiB); 0 = one fused allreduce */
     char gradient_dtype[MT_NAME_MAX]; /* float32 | bfloat16 */
+    char node_sums[MT_NAME_MAX];      /* flat | two_level: how gradients are summed across nodes */
     char on_nonfinite[MT_NAME_MAX];   /* stop | skip_step */
     int balance;                      /* slices in proportion to measured rank speeds */
     int deterministic;                /* exact fixed-point gradient sums over fixed-size chunks */

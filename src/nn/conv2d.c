@@ -662,7 +662,7 @@ static void input_gradient_by_conv(mt_layer *l, const float *dy, float *dx, int 
 static mt_status conv_backward(mt_layer *l, const float *x, const float *y, float *dy, float *dx, int n,
                                const mt_pass *pass, mt_error *err)
 {
-    (void)pass, (void)err;
+    (void)err;
     if (n == 0)
         return MT_OK;
     const conv_opts *o = l->opts;
@@ -700,6 +700,8 @@ static mt_status conv_backward(mt_layer *l, const float *x, const float *y, floa
             product(s->Kr, round_up(P, NR), F, s->wtp, (size_t)F, s->ybuf, ld, s->cols, ld);
             col2im(s, g, s->cols, ld, q0, P, dx, l->in_size);
         }
+        if (pass->poll)
+            pass->poll(pass->hook_user);
     }
     for (int f = 0; f < F; f++)
         for (int k = 0; k < K; k++)

@@ -44,6 +44,9 @@ typedef struct mt_pass {
     /* Called after layer i's backward pass has added its parameter gradients (i descending), so that
      * their allreduce can start while earlier layers still compute; may be NULL. */
     void (*grads_ready)(void *hook_user, int layer);
+    /* Called now and then inside long backward passes (each tile of a convolution), so that the sums in
+     * flight keep moving: MPI moves their data only inside its calls. May be NULL. */
+    void (*poll)(void *hook_user);
     void *hook_user;
 } mt_pass;
 

@@ -204,6 +204,7 @@ static mt_status run_piece(classifier *t, uint64_t mb, uint64_t start, uint64_t 
                     .sum_user = t->comm,
                     .timeline = t->L->tl,
                     .grads_ready = last ? mt_loop_grads_ready : NULL,
+                    .poll = last ? mt_loop_poll : NULL,
                     .hook_user = t->gx};
     const float *out;
     mt_status rc = mt_model_forward(&s->model, n, &pass, &out, err);

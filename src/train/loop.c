@@ -38,6 +38,24 @@ void mt_loop_info(const mt_loop *L, mt_progress_kind kind, const char *fmt, ...)
     L->opts->progress(&p, L->opts->user);
 }
 
+/* training.node_sums: two_level sums when the job spans several nodes with several ranks on one; flat
+ * sums otherwise. Collective. */
+static mt_status setup_node_sums(mt_loop *L, mt_error *err)
+{
+    if (strcmp(L->cfg->training.node_sums, "two_level") != 0 || L->size == 1)
+        return MT_OK;
+    mt_status st = mt_node_comms_create(&L->nodes, L->comm, err);
+    if (st)
+        return st;
+    L->has_nodes = mt_node_comms_worthwhile(&L->nodes);
+    if (!L->has_nodes)
+        mt_node_comms_destroy(&L->nodes);
+    else
+        mt_loop_info(L, MT_PROGRESS_INFO, "gradient sums in two levels: inside each of %d nodes, then across them",
+                     L->nodes.nodes);
+    return MT_OK;
+}
+
 mt_status mt_loop_add_net(mt_loop *L, const char *name, mt_model *m, mt_optimizer *opt, mt_grad_mode mode,
                           mt_error *err)
 {
@@ -54,12 +72,21 @@ mt_status mt_loop_add_net(mt_loop *L, const char *name, mt_model *m, mt_optimize
                                          m->n_layers, L->cfg->training.bucket_mb * 1048576.0, mode, err);
     free(offsets);
     net->has_gx = st == MT_OK;
+    if (!st && L->n_nets == 1)
+        st = setup_node_sums(L, err);
+    if (!st && L->has_nodes)
+        mt_grad_exchange_use_nodes(&net->gx, &L->nodes);
     return st;
 }
 
 void mt_loop_grads_ready(void *gx, int layer)
 {
     mt_grad_exchange_layer_done(gx, layer);
+}
+
+void mt_loop_poll(void *gx)
+{
+    mt_grad_exchange_poll(gx);
 }
 
 void mt_loop_begin_sums(mt_loop *L, mt_loop_net *net)
@@ -584,6 +611,8 @@ mt_status mt_train_run(const mt_config *cfg, mt_comm *comm, const mt_train_optio
     for (int n = 0; n < L.n_nets; n++)
         if (L.nets[n].has_gx)
             mt_grad_exchange_free(&L.nets[n].gx);
+    if (L.has_nodes)
+        mt_node_comms_destroy(&L.nodes);
     if (L.self)
         kind->free(&L);
     free(L.self);

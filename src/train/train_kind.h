@@ -83,6 +83,8 @@ struct mt_loop {
     uint64_t epoch_samples; /* the same in the current epoch */
     uint64_t skipped;       /* steps skipped by the non-finite policy */
     double slow_step;       /* seconds of the slowest recent step (decaying), for the watchdog */
+    mt_node_comms nodes;    /* the node and leader communicators of two-level gradient sums */
+    int has_nodes;          /* nodes is set up (training.node_sums, several nodes with several ranks) */
 };
 
 /* Registers a network of the kind (in setup, after it is built): it is broadcast, checkpointed, resumed
@@ -109,5 +111,7 @@ int mt_loop_stop_requested(mt_loop_net *net);
 
 /* The backward hook that starts the bucket sums of a layer (mt_pass.grads_ready; hook_user = &net->gx). */
 void mt_loop_grads_ready(void *gx, int layer);
+/* The hook that drives the sums in flight from inside long layers (mt_pass.poll; hook_user = &net->gx). */
+void mt_loop_poll(void *gx);
 
 #endif

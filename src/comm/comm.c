@@ -669,26 +669,14 @@ mt_status mt_comm_split_nodes(mt_comm *c, mt_comm **node_in, mt_comm **node_out,
                               mt_error *err)
 {
     *node_in = *node_out = *leaders = NULL;
-    /* A node is a host name (MPI_Get_processor_name): Open MPI's MPI_COMM_TYPE_SHARED can disagree between
-     * ranks on hosts that share a kernel (the emulated cluster), and then never returns. Every rank takes
-     * the lowest rank of the same name as its node's number. */
-    char name[MPI_MAX_PROCESSOR_NAME] = {0};
-    int len = 0, first = c->rank;
-    MPI_Get_processor_name(name, &len);
-    char *names = calloc((size_t)c->size, sizeof name);
-    if (!names)
-        return mt_fail(err, MT_ERR_NOMEM, "out of memory");
-    int rc = MPI_Allgather(name, (int)sizeof name, MPI_CHAR, names, (int)sizeof name, MPI_CHAR, c->comm);
-    for (int r = 0; rc == MPI_SUCCESS && r < c->size; r++)
-        if (strncmp(names + (size_t)r * sizeof name, name, sizeof name) == 0) {
-            first = r;
-            break;
-        }
-    free(names);
-    if (rc != MPI_SUCCESS)
-        return mpi_fail(err, rc, "MPI_Allgather");
+    /* A node is a host name (c->host, gathered when c was made): Open MPI's MPI_COMM_TYPE_SHARED can
+     * disagree between ranks on hosts that share a kernel (the emulated cluster), and then never returns.
+     * Every rank takes the lowest rank of the same name as its node's number. */
+    int first = 0;
+    while (strcmp(c->host[first], c->host[c->rank]) != 0)
+        first++;
     MPI_Comm shared = MPI_COMM_NULL, lead = MPI_COMM_NULL;
-    rc = MPI_Comm_split(c->comm, first, c->rank, &shared);
+    int rc = MPI_Comm_split(c->comm, first, c->rank, &shared);
     if (rc != MPI_SUCCESS)
         return mpi_fail(err, rc, "MPI_Comm_split");
     int node_rank = 0;

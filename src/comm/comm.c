@@ -496,19 +496,12 @@ static mt_status sum_of(mt_comm *c, size_t n, mt_dtype type, mt_request *req, MP
     return MT_OK;
 }
 
-mt_status mt_comm_iallreduce_sum(mt_comm *c, void *buf, size_t n, mt_dtype type, mt_request *req, mt_error *err)
-{
-    MPI_Datatype t;
-    MPI_Op op;
-    int go;
-    mt_status st = sum_of(c, n, type, req, &t, &op, &go, err);
-    if (st || !go)
-        return st;
-    int rc = MPI_Iallreduce(MPI_IN_PLACE, buf, (int)n, t, op, c->comm, &((pending *)req->opaque)->req);
-    return rc == MPI_SUCCESS ? MT_OK : mpi_fail(err, rc, "MPI_Iallreduce");
-}
+/* The non-blocking collectives of the gradient sums. */
+typedef enum start_kind { START_ALLREDUCE, START_REDUCE, START_BCAST } start_kind;
 
-mt_status mt_comm_ireduce_sum(mt_comm *c, void *buf, size_t n, mt_dtype type, int root, mt_request *req, mt_error *err)
+/* Starts a non-blocking collective of n elements of buf (root for a reduce or broadcast). */
+static mt_status start(mt_comm *c, start_kind kind, void *buf, size_t n, mt_dtype type, int root, mt_request *req,
+                       mt_error *err)
 {
     MPI_Datatype t;
     MPI_Op op;
@@ -517,21 +510,35 @@ mt_status mt_comm_ireduce_sum(mt_comm *c, void *buf, size_t n, mt_dtype type, in
     if (st || !go)
         return st;
     MPI_Request *r = &((pending *)req->opaque)->req;
-    int rc = c->rank == root ? MPI_Ireduce(MPI_IN_PLACE, buf, (int)n, t, op, root, c->comm, r)
+    int rc;
+    switch (kind) {
+    case START_ALLREDUCE:
+        rc = MPI_Iallreduce(MPI_IN_PLACE, buf, (int)n, t, op, c->comm, r);
+        return rc == MPI_SUCCESS ? MT_OK : mpi_fail(err, rc, "MPI_Iallreduce");
+    case START_REDUCE:
+        rc = c->rank == root ? MPI_Ireduce(MPI_IN_PLACE, buf, (int)n, t, op, root, c->comm, r)
                              : MPI_Ireduce(buf, NULL, (int)n, t, op, root, c->comm, r);
-    return rc == MPI_SUCCESS ? MT_OK : mpi_fail(err, rc, "MPI_Ireduce");
+        return rc == MPI_SUCCESS ? MT_OK : mpi_fail(err, rc, "MPI_Ireduce");
+    case START_BCAST:
+        rc = MPI_Ibcast(buf, (int)n, t, root, c->comm, r);
+        return rc == MPI_SUCCESS ? MT_OK : mpi_fail(err, rc, "MPI_Ibcast");
+    }
+    return mt_fail(err, MT_ERR_INTERNAL, "unknown collective %d", (int)kind);
+}
+
+mt_status mt_comm_iallreduce_sum(mt_comm *c, void *buf, size_t n, mt_dtype type, mt_request *req, mt_error *err)
+{
+    return start(c, START_ALLREDUCE, buf, n, type, 0, req, err);
+}
+
+mt_status mt_comm_ireduce_sum(mt_comm *c, void *buf, size_t n, mt_dtype type, int root, mt_request *req, mt_error *err)
+{
+    return start(c, START_REDUCE, buf, n, type, root, req, err);
 }
 
 mt_status mt_comm_ibcast(mt_comm *c, void *buf, size_t n, mt_dtype type, int root, mt_request *req, mt_error *err)
 {
-    MPI_Datatype t;
-    MPI_Op op;
-    int go;
-    mt_status st = sum_of(c, n, type, req, &t, &op, &go, err);
-    if (st || !go)
-        return st;
-    int rc = MPI_Ibcast(buf, (int)n, t, root, c->comm, &((pending *)req->opaque)->req);
-    return rc == MPI_SUCCESS ? MT_OK : mpi_fail(err, rc, "MPI_Ibcast");
+    return start(c, START_BCAST, buf, n, type, root, req, err);
 }
 
 mt_status mt_comm_test(mt_request *req, int *done, mt_error *err)

@@ -9,31 +9,14 @@
 set -u
 # shellcheck source=common.bash
 . "$(dirname "$0")/common.bash"
-: "${MT_SOURCE:?MT_SOURCE must name the source directory}"
-cluster=$MT_SOURCE/launch/emulated_cluster
-# The run's files and the cluster's state outside /tmp, which every node has its own of.
-V=$(mktemp -d /var/tmp/mt-cluster-test.XXXXXX) || exit 1
-export MT_CLUSTER_DIR=$V/cluster MT_CLUSTER_ID=1 # its own bridge and namespaces (mtbr1, mt1node*)
-
-[ "$(id -u)" = 0 ] || { rm -rf "$V"; skip "needs root to create network namespaces"; }
-ip netns add mtclusterprobe 2>/dev/null || { rm -rf "$V"; skip "cannot create network namespaces here"; }
-ip netns del mtclusterprobe
-"$cluster" status | grep -q "no emulated cluster" || { rm -rf "$V"; skip "an emulated cluster is up already"; }
-trap '"$cluster" down >/dev/null 2>&1; rm -rf "$T" "$V"' EXIT
+cluster_setup 1 # its own bridge and namespaces (mtbr1, mt1node*)
 "$cluster" up --nodes 2 --slots 2 >"$V/up.log" 2>&1 || stop "up: $(cat "$V/up.log")"
 ok "2 emulated nodes up"
 # on2 ARGS...: mpitrain on 2 nodes x 2 ranks (files of the run under $V, outside the nodes' /tmp)
 on2() { timeout $((180 * MT_TIME_SCALE)) "$cluster" mpirun -np 4 "$MPITRAIN" "$@"; }
 
 linear_dataset "$V/d.h5" 9 400 16
-cat >"$V/c.yaml" <<YAML
-model: {input: [16], layers: [{dense: {units: 32, activation: relu}}, {dropout: {rate: 0.2}},
-        {dense: {units: 2, activation: softmax}}]}
-loss: categorical_crossentropy
-optimizer: {name: adam, learning_rate: 0.01}
-data: {file: $V/d.h5, train: train}
-training: {epochs: 4, batch_size: 24, seed: 5, deterministic: true}
-YAML
+dropout_classifier "$V/c.yaml" "$V/d.h5" 24
 
 mpi 1 "$MPITRAIN" train "$V/c.yaml" --set output="$V/one" --quiet >"$V/one.log" 2>&1 || no "1 rank: $(tail -n 1 "$V/one.log")"
 on2 train "$V/c.yaml" --set output="$V/two" >"$V/two.log" 2>&1 && grep -q "on 4 rank(s)" "$V/two.log" \

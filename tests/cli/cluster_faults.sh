@@ -11,18 +11,9 @@
 set -u
 # shellcheck source=common.bash
 . "$(dirname "$0")/common.bash"
-: "${MT_SOURCE:?MT_SOURCE must name the source directory}"
-cluster=$MT_SOURCE/launch/emulated_cluster
+cluster_setup 3 # its own bridge and namespaces (mtbr3, mt3node*)
 trials=${MT_FAULT_TRIALS:-1}
 limit=$((5 + 30)) # stall_timeout + 30 s
-V=$(mktemp -d /var/tmp/mt-cluster-faults.XXXXXX) || exit 1
-export MT_CLUSTER_DIR=$V/cluster MT_CLUSTER_ID=3 # its own bridge and namespaces (mtbr3, mt3node*)
-
-[ "$(id -u)" = 0 ] || { rm -rf "$V"; skip "needs root to create network namespaces"; }
-ip netns add mtfaultsprobe 2>/dev/null || { rm -rf "$V"; skip "cannot create network namespaces here"; }
-ip netns del mtfaultsprobe
-"$cluster" status | grep -q "no emulated cluster" || { rm -rf "$V"; skip "emulated cluster 3 is up already"; }
-trap '"$cluster" down >/dev/null 2>&1; rm -rf "$T" "$V"' EXIT
 
 linear_dataset "$V/d.h5" 4 1200 16
 cat >"$V/c.yaml" <<YAML

@@ -8,16 +8,7 @@
 set -u
 # shellcheck source=common.bash
 . "$(dirname "$0")/common.bash"
-: "${MT_SOURCE:?MT_SOURCE must name the source directory}"
-cluster=$MT_SOURCE/launch/emulated_cluster
-V=$(mktemp -d /var/tmp/mt-two-level-test.XXXXXX) || exit 1
-export MT_CLUSTER_DIR=$V/cluster MT_CLUSTER_ID=29
-
-[ "$(id -u)" = 0 ] || { rm -rf "$V"; skip "needs root to create network namespaces"; }
-ip netns add mt29probe 2>/dev/null || { rm -rf "$V"; skip "cannot create network namespaces here"; }
-ip netns del mt29probe
-"$cluster" status | grep -q "no emulated cluster" || { rm -rf "$V"; skip "emulated cluster 29 is up already"; }
-trap '"$cluster" down >/dev/null 2>&1; rm -rf "$T" "$V"' EXIT
+cluster_setup 29
 "$cluster" up --nodes 2 --slots 2 >"$V/up.log" 2>&1 || stop "up: $(cat "$V/up.log")"
 # on2 NP ARGS...: mpitrain on the 2 nodes (files of the run under $V, outside the nodes' /tmp)
 on2() {

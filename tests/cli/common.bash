@@ -38,3 +38,31 @@ skip() {
   finish
   exit 77
 }
+# cluster_setup ID: for a test on emulated cluster ID (launch/emulated_cluster, MT_CLUSTER_ID): sets
+# cluster (the script) and V (a scratch directory outside /tmp, which every node has its own of, open to
+# all as munged wants), exports MT_CLUSTER_ID and MT_CLUSTER_DIR, skips (exit 77) without root, without
+# network namespaces or when cluster ID is up already, and at exit takes the cluster down and removes V.
+cluster_setup() {
+  : "${MT_SOURCE:?MT_SOURCE must name the source directory}"
+  cluster=$MT_SOURCE/launch/emulated_cluster
+  V=$(mktemp -d "/var/tmp/mt-cluster$1-test.XXXXXX") || exit 1
+  chmod 755 "$V"
+  export MT_CLUSTER_ID=$1 MT_CLUSTER_DIR=$V/cluster
+  [ "$(id -u)" = 0 ] || { rm -rf "$V"; skip "needs root to create network namespaces"; }
+  ip netns add "mtprobe$1" 2>/dev/null || { rm -rf "$V"; skip "cannot create network namespaces here"; }
+  ip netns del "mtprobe$1"
+  "$cluster" status | grep -q "no emulated cluster" || { rm -rf "$V"; skip "emulated cluster $1 is up already"; }
+  trap '"$cluster" down >/dev/null 2>&1; rm -rf "$T" "$V"' EXIT
+}
+# dropout_classifier OUT.yaml DATA.h5 BATCH: a small deterministic classifier for linear_dataset's 16
+# features (dense 32 relu, dropout 0.2, softmax 2; adam; 4 epochs, seed 5) at global batch BATCH.
+dropout_classifier() {
+  cat >"$1" <<YAML
+model: {input: [16], layers: [{dense: {units: 32, activation: relu}}, {dropout: {rate: 0.2}},
+        {dense: {units: 2, activation: softmax}}]}
+loss: categorical_crossentropy
+optimizer: {name: adam, learning_rate: 0.01}
+data: {file: $2, train: train}
+training: {epochs: 4, batch_size: $3, seed: 5, deterministic: true}
+YAML
+}

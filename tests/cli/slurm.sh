@@ -15,22 +15,10 @@
 set -u
 # shellcheck source=common.bash
 . "$(dirname "$0")/common.bash"
-: "${MT_SOURCE:?MT_SOURCE must name the source directory}"
-cluster=$MT_SOURCE/launch/emulated_cluster
-# The run's files and the cluster's state outside /tmp, which every node has its own of; munged wants
-# every directory above its socket open to all.
-V=$(mktemp -d /var/tmp/mt-slurm-test.XXXXXX) || exit 1
-chmod 755 "$V"
-export MT_CLUSTER_DIR=$V/cluster MT_CLUSTER_ID=2 # its own bridge, namespaces and SLURM ports
-
-[ "$(id -u)" = 0 ] || { rm -rf "$V"; skip "needs root to create network namespaces and run SLURM's daemons"; }
+cluster_setup 2 # its own bridge, namespaces and SLURM ports
 for p in munged slurmctld slurmd sbatch; do
-  command -v $p >/dev/null 2>&1 || { rm -rf "$V"; skip "no $p (apt-get install slurmctld slurmd slurm-client munge)"; }
+  command -v $p >/dev/null 2>&1 || skip "no $p (apt-get install slurmctld slurmd slurm-client munge)"
 done
-ip netns add mtslurmprobe 2>/dev/null || { rm -rf "$V"; skip "cannot create network namespaces here"; }
-ip netns del mtslurmprobe
-"$cluster" status | grep -q "no emulated cluster" || { rm -rf "$V"; skip "emulated cluster 2 is up already"; }
-trap '"$cluster" down >/dev/null 2>&1; rm -rf "$T" "$V"' EXIT
 "$cluster" up --nodes 2 --slots 2 --slurm >"$V/up.log" 2>&1 || stop "up --slurm: $(tail -n 1 "$V/up.log")"
 [ "$("$cluster" slurm sinfo -h -N -o %T | sort -u)" = idle ] \
   && "$cluster" slurm scontrol show config | grep -Eq '^MpiDefault += none$' && ok "SLURM up: 2 idle nodes, MpiDefault=none" \
@@ -64,14 +52,7 @@ ended() {
 }
 
 linear_dataset "$V/d.h5" 9 600 16
-cat >"$V/c.yaml" <<YAML
-model: {input: [16], layers: [{dense: {units: 32, activation: relu}}, {dropout: {rate: 0.2}},
-        {dense: {units: 2, activation: softmax}}]}
-loss: categorical_crossentropy
-optimizer: {name: adam, learning_rate: 0.01}
-data: {file: $V/d.h5, train: train}
-training: {epochs: 4, batch_size: 12, seed: 5, deterministic: true}
-YAML
+dropout_classifier "$V/c.yaml" "$V/d.h5" 12
 mpi 1 "$MPITRAIN" train "$V/c.yaml" --set output="$V/one" --quiet >"$V/one.log" 2>&1 || no "1 rank: $(tail -n 1 "$V/one.log")"
 
 # as shipped: the default MpiDefault=none, and the script picks PMIx itself

@@ -14,6 +14,7 @@
 #include "config/config.h"
 #include "core/error.h"
 #include "train/gan_score.h"
+#include "train/run_dir.h"
 #include "train/trainer.h"
 
 typedef struct train_args {
@@ -366,9 +367,13 @@ static void json_ranks(cli_json *j, const mt_train_result *res)
         cli_json_number(j, "data", t->data);
         cli_json_number(j, "idle", t->idle);
         cli_json_number(j, "allreduce", t->allreduce);
+        cli_json_integer(j, "samples", (long long)t->samples);
+        cli_json_number(j, "samples_per_sec", round(t->speed));
+        cli_json_number(j, "core_share", round(t->core_share * 1000) / 1000);
         cli_json_close(j);
     }
     cli_json_close(j);
+    mt_run_dir_json_straggler(j, res);
 }
 
 static void json_summary(const mt_config *cfg, const mt_train_result *res)
@@ -508,12 +513,21 @@ static void summary(const mt_config *cfg, const mt_train_result *res)
         printf("test: loss %.4f  accuracy %.4f (split '%s')\n", res->test_loss, res->test_accuracy, cfg->data.test);
     printf("scaling: %d rank(s), %.0f samples/s over %.1f s of training, compute fraction %.2f\n", res->world_size,
            res->samples_per_sec, res->train_seconds, res->efficiency);
-    printf(
-        "  rank   compute(s)  exposed comm(s)   data(s)   idle(s)   (gradient sums in flight(s), %d bucket(s), %s)\n",
-        res->buckets, res->dtype);
+    printf("  rank   compute(s)  exposed comm(s)   data(s)   idle(s)   samples/s   (gradient sums in flight(s), %d "
+           "bucket(s), %s)\n",
+           res->buckets, res->dtype);
     for (int i = 0; i < res->world_size; i++)
-        printf("  %4d  %11.2f  %15.2f  %8.2f  %8.2f   (%.2f)\n", i, res->ranks[i].compute, res->ranks[i].exposed,
-               res->ranks[i].data, res->ranks[i].idle, res->ranks[i].allreduce);
+        printf("  %4d  %11.2f  %15.2f  %8.2f  %8.2f  %10.0f   (%.2f)\n", i, res->ranks[i].compute,
+               res->ranks[i].exposed, res->ranks[i].data, res->ranks[i].idle, res->ranks[i].speed,
+               res->ranks[i].allreduce);
+    if (res->straggler >= 0) {
+        const double share = res->ranks[res->straggler].core_share;
+        printf("  rank %d (on host %s) is persistently slower: %.2fx the time per sample of the %s", res->straggler,
+               res->straggler_host, res->straggler_slower, res->world_size == 2 ? "other rank" : "median rank");
+        if (share < 0.9)
+            printf("; it had %.0f%% of its core (time-shared with other processes)", 100 * share);
+        printf("\n");
+    }
     printf("run directory: %s\n", cfg->output);
 }
 

@@ -40,8 +40,14 @@ typedef struct classifier {
     mt_eval_sums sums;    /* this rank's, over the epoch so far */
     struct {
         double compute, allreduce, data;
-        double wait, busy; /* blocked waiting for the sums; inside MPI calls during backprop */
+        double wait, busy;    /* blocked waiting for the sums; inside MPI calls during backprop */
+        double work, samples; /* reading, forward and backward, and the samples they covered (the speed) */
+        double cpu;           /* this thread's CPU time during that work (below `work` on a shared core) */
     } times;
+    struct { /* the share of its core this rank gets, over the latest steps: waits sleep when it is shared */
+        double cpu, wall;
+        int yield;
+    } core;
     int full_batch; /* full-batch gradient descent: one step per epoch */
     mt_schedule sched;
     double lr;                /* learning rate of the latest step */
@@ -136,6 +142,21 @@ static mt_status rebalance(classifier *t, mt_error *err)
     return MT_OK;
 }
 
+/* A rank that got less than 80% of its core during its work since the last look (its core is time-shared
+ * with other processes) waits for the sums sleeping between polls, so that it spends its share of the core
+ * on computing; above 95% it spins again. Local to the rank: no collective. */
+static void watch_core(classifier *t)
+{
+    if (t->core.wall <= 0)
+        return;
+    const double share = t->core.cpu / t->core.wall;
+    const int yield = share < 0.8 ? 1 : share > 0.95 ? 0 : t->core.yield;
+    if (yield != t->core.yield)
+        mt_comm_set_yield(t->comm, yield);
+    t->core.yield = yield;
+    t->core.cpu = t->core.wall = 0;
+}
+
 /* The gradient exchange over the model's buckets; in deterministic mode the chunk size and room for it. */
 static mt_status setup_exchange(classifier *t, mt_error *err)
 {
@@ -171,7 +192,7 @@ static mt_status run_piece(classifier *t, uint64_t mb, uint64_t start, uint64_t 
 {
     mt_session *s = &t->s;
     uint64_t B = (uint64_t)t->cfg->training.batch_size;
-    double t0 = mt_wtime();
+    double t0 = mt_wtime(), c0 = mt_cputime();
     mt_status st = MT_OK;
     for (uint64_t i = 0; i < count; i++)
         s->rows[i] = s->train.rows[t->L->perm[mb * B + start + i]];
@@ -232,6 +253,11 @@ static mt_status run_piece(classifier *t, uint64_t mb, uint64_t start, uint64_t 
     t->times.compute += t2 - t1;
     t->bal.work += t2 - t0;
     t->bal.samples += (double)n;
+    t->times.work += t2 - t0;
+    t->times.samples += (double)n;
+    const double cpu = mt_cputime() - c0;
+    t->times.cpu += cpu;
+    t->core.cpu += cpu, t->core.wall += t2 - t0;
     return st;
 }
 
@@ -305,6 +331,7 @@ static mt_status step(mt_loop *L, uint64_t step, int *skipped, mt_error *err)
     t->times.busy += t->gx->busy_step;                              /* counted as compute so far */
     t->times.compute += (t1 - t0 - t->gx->wait) - t->gx->busy_step; /* converting the sums back is compute */
     t->bal.work -= t->gx->busy_step;
+    t->times.work -= t->gx->busy_step;
     if (rc)
         return rc;
     if ((rc = mt_loop_check_sums(L, &L->nets[0], NULL, st, skipped, err)) || *skipped) {
@@ -326,6 +353,8 @@ static mt_status step(mt_loop *L, uint64_t step, int *skipped, mt_error *err)
     mt_timeline_add(t->L->tl, MT_TL_OPTIMIZER, -1, t1, t2);
     L->samples += total;
     L->epoch_samples += total;
+    if (rebalance_due((uint64_t)L->state.step + 1))
+        watch_core(t);
     if (t->bal.cum && rebalance_due((uint64_t)L->state.step + 1)) {
         mt_status rs = rebalance(t, err);
         if (rs)
@@ -383,6 +412,38 @@ static mt_status end_epoch(mt_loop *L, int epoch, double *values, mt_error *err)
     return st;
 }
 
+static int by_value(const void *a, const void *b)
+{
+    const double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+/* The slowest rank, when its time per sample over the run exceeds the median rank's by more than
+ * MT_STRAGGLER_RATIO (whatever the mode: with balance it gets fewer samples, but each takes as long). */
+static void find_straggler(mt_train_result *res, const mt_comm *comm)
+{
+    const int n = res->world_size;
+    double *sorted = n > 1 ? malloc((size_t)n * sizeof *sorted) : NULL;
+    if (!sorted)
+        return;
+    int slowest = 0;
+    for (int r = 0; r < n; r++) {
+        sorted[r] = res->ranks[r].speed > 0 ? 1.0 / res->ranks[r].speed : 0;
+        slowest = sorted[r] > sorted[slowest] ? r : slowest;
+    }
+    const double worst = sorted[slowest];
+    qsort(sorted, (size_t)n, sizeof *sorted, by_value);
+    const double median = n % 2 ? sorted[n / 2] : 0.5 * (sorted[n / 2 - 1] + sorted[n / 2]);
+    /* of two ranks the median is their mean: compare with the other rank instead */
+    const double base = n == 2 ? sorted[0] : median;
+    free(sorted);
+    if (base > 0 && worst > MT_STRAGGLER_RATIO * base) {
+        res->straggler = slowest;
+        res->straggler_slower = worst / base;
+        res->straggler_host = mt_comm_host(comm, slowest);
+    }
+}
+
 /* The test evaluation, every rank's time split and scaling.json. */
 static mt_status finish(mt_loop *L, mt_train_result *res, mt_error *err)
 {
@@ -403,8 +464,9 @@ static mt_status finish(mt_loop *L, mt_train_result *res, mt_error *err)
     /* Each rank's wait for the sums is the exposed communication plus its wait for slower ranks: the
      * least any rank waited is counted as communication, the rest of a rank's wait as idle. Time in MPI
      * calls during backprop is exposed communication too (on shared memory the copies are CPU work). */
-    enum { K = 5 };
-    double mine[K] = {t->times.compute, t->times.allreduce, t->times.wait, t->times.data, t->times.busy};
+    enum { K = 8 };
+    double mine[K] = {t->times.compute, t->times.allreduce, t->times.wait,    t->times.data,
+                      t->times.busy,    t->times.work,      t->times.samples, t->times.cpu};
     double *all = NULL;
     res->ranks = calloc((size_t)t->size, sizeof *res->ranks);
     all = calloc((size_t)t->size * K, sizeof *all);
@@ -419,12 +481,19 @@ static mt_status finish(mt_loop *L, mt_train_result *res, mt_error *err)
         for (int r = 0; r < t->size; r++) {
             const double *a = &all[K * r];
             mt_rank_times *rt = &res->ranks[r];
-            *rt = (mt_rank_times){
-                .compute = a[0], .allreduce = a[1], .exposed = least + a[4], .data = a[3], .idle = a[2] - least};
+            *rt = (mt_rank_times){.compute = a[0],
+                                  .allreduce = a[1],
+                                  .exposed = least + a[4],
+                                  .data = a[3],
+                                  .idle = a[2] - least,
+                                  .samples = a[6],
+                                  .speed = a[5] > 0 ? a[6] / a[5] : 0,
+                                  .core_share = a[5] > 0 ? a[7] / a[5] : 1};
             double total = rt->compute + rt->exposed + rt->data + rt->idle;
             eff += total > 0 ? rt->compute / total : 0;
         }
         res->efficiency = eff / t->size;
+        find_straggler(res, t->comm);
     }
     free(all);
     if (!st && t->rank == 0)

@@ -617,6 +617,7 @@ mt_status mt_train_run(const mt_config *cfg, mt_comm *comm, const mt_train_optio
     memset(res, 0, sizeof *res);
     res->columns = kind->columns;
     res->test_loss = res->test_accuracy = NAN;
+    res->straggler = -1;
     L.state = (mt_train_state){.world_size = L.size,
                                .seed = (int64_t)cfg->training.seed,
                                .global_batch = cfg->training.batch_size,

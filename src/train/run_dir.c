@@ -122,6 +122,19 @@ static double microseconds(double seconds)
     return round(seconds * 1e6) / 1e6;
 }
 
+void mt_run_dir_json_straggler(mt_json *j, const mt_train_result *res)
+{
+    if (res->straggler < 0) {
+        mt_json_string(j, "straggler", NULL);
+        return;
+    }
+    mt_json_open(j, "straggler", '{');
+    mt_json_integer(j, "rank", res->straggler);
+    mt_json_string(j, "host", res->straggler_host);
+    mt_json_number(j, "slower", round(res->straggler_slower * 100) / 100);
+    mt_json_close(j);
+}
+
 mt_status mt_run_dir_write_scaling(const char *dir, const mt_train_result *res, uint64_t global_batch, mt_error *err)
 {
     char path[MT_PATH_MAX + 32];
@@ -148,6 +161,7 @@ mt_status mt_run_dir_write_scaling(const char *dir, const mt_train_result *res, 
     mt_json_bool(&j, "deterministic", res->deterministic);
     mt_json_number(&j, "overlap", in_flight > 0 ? 1.0 - exposed / in_flight : NAN);
     mt_json_close(&j);
+    mt_run_dir_json_straggler(&j, res);
     mt_json_string(&j, "time_split",
                    "compute = forward, loss, backward and optimizer; "
                    "allreduce = time gradient sums were in flight (overlapping backprop); exposed_comm = the part not "
@@ -165,6 +179,9 @@ mt_status mt_run_dir_write_scaling(const char *dir, const mt_train_result *res, 
         mt_json_number(&j, "exposed_comm", microseconds(t->exposed));
         mt_json_number(&j, "data", microseconds(t->data));
         mt_json_number(&j, "idle", microseconds(t->idle));
+        mt_json_integer(&j, "samples", (long long)t->samples);
+        mt_json_number(&j, "samples_per_sec", round(t->speed));
+        mt_json_number(&j, "core_share", round(t->core_share * 1000) / 1000);
         mt_json_close(&j);
     }
     json_t *doc = mt_json_take(&j);

@@ -4,6 +4,7 @@
 #ifndef MT_TRAIN_RUN_DIR_H
 #define MT_TRAIN_RUN_DIR_H
 
+#include "io/json_doc.h"
 #include "train/checkpoint.h"
 #include "train/trainer.h"
 
@@ -19,6 +20,9 @@ mt_status mt_run_dir_write_metrics(const char *dir, const mt_train_columns *c, c
 
 /* Appends one row to metrics.jsonl. */
 mt_status mt_run_dir_append_metrics(const char *dir, const mt_train_columns *c, const double *row, mt_error *err);
+
+/* "straggler": {"rank", "host", "slower": its time per sample over the median rank's}, or null. */
+void mt_run_dir_json_straggler(mt_json *j, const mt_train_result *res);
 
 /* Writes scaling.json from the result. */
 mt_status mt_run_dir_write_scaling(const char *dir, const mt_train_result *res, uint64_t global_batch, mt_error *err);

@@ -58,12 +58,15 @@ typedef struct mt_train_options {
 
 /* Per-rank time split, summed over the run: compute + exposed + data + idle is the training time. */
 typedef struct mt_rank_times {
-    double compute;   /* forward, loss, backward (with starting the bucket sums) and optimizer */
-    double allreduce; /* gradient sums in flight: first bucket started to last one complete, per step */
-    double exposed;   /* the part of it nothing overlapped: time in MPI calls during backprop, plus the
+    double compute;    /* forward, loss, backward (with starting the bucket sums) and optimizer */
+    double allreduce;  /* gradient sums in flight: first bucket started to last one complete, per step */
+    double exposed;    /* the part of it nothing overlapped: time in MPI calls during backprop, plus the
                            optimizer's wait for the sums (the least any rank waited) */
-    double data;      /* reading and augmenting batches */
-    double idle;      /* the rest of this rank's wait: for slower ranks */
+    double data;       /* reading and augmenting batches */
+    double idle;       /* the rest of this rank's wait: for slower ranks */
+    double samples;    /* samples this rank computed (its shares of the global batches) */
+    double speed;      /* samples this rank computed per second of its own work (reading, forward, backward) */
+    double core_share; /* the CPU time it got during that work over its wall time: below 1 on a shared core */
 } mt_rank_times;
 
 /* A GAN's metrics row: d_loss = mean over the epoch's real and fake samples of the discriminator's BCE
@@ -80,6 +83,10 @@ typedef union mt_row {
     mt_gan_row gan;
 } mt_row;
 
+/* A rank whose time per sample over the whole run exceeds the median rank's by this factor is named as a
+ * straggler in the end-of-run report. */
+#define MT_STRAGGLER_RATIO 1.2
+
 typedef struct mt_train_result {
     const mt_train_columns *columns;
     int epochs_run;
@@ -90,6 +97,9 @@ typedef struct mt_train_result {
     double test_loss, test_accuracy; /* on data.test (NaN when there is none) */
     mt_rank_times *ranks;            /* world_size entries (valid on every rank); freed by mt_train_result_free */
     double efficiency;               /* compute / (compute + exposed + data + idle), averaged over ranks */
+    int straggler;                   /* the rank persistently slower than the others, or -1 */
+    double straggler_slower;         /* its time per sample over the median rank's (> MT_STRAGGLER_RATIO) */
+    const char *straggler_host;      /* its host (owned by the communicator) */
     int buckets;                     /* gradient buckets */
     double bucket_mb;
     const char *dtype; /* "float32", "bfloat16" or "fixed64" (deterministic) */

@@ -11,8 +11,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
-#include <time.h>
 
 #include <mpi.h>
 
@@ -24,7 +22,6 @@ struct mt_comm {
     MPI_Comm notices; /* stall notices (a duplicate, so they never match a collective's messages) */
     int rank, size;
     double stall_after;             /* watchdog limit in seconds; 0 = plain blocking calls */
-    int yield;                      /* sleep between polls while waiting (mt_comm_set_yield) */
     uint64_t seq;                   /* collectives started so far (the same count on every rank) */
     uint64_t *seen;                 /* per rank: the latest collective number it sent a stall notice from */
     uint64_t notice_out;            /* the value of this rank's outgoing notices (must outlive the sends) */
@@ -199,12 +196,6 @@ void mt_comm_set_stall_timeout(mt_comm *c, double seconds)
     c->stall_after = c->size > 1 && seconds > 0 ? seconds : 0;
 }
 
-void mt_comm_set_yield(mt_comm *c, int yield)
-{
-    c->yield = yield;
-    prctl(PR_SET_TIMERSLACK, yield ? 1000UL : 0UL); /* sleeps of 10 us, not the default 50 us more */
-}
-
 double mt_comm_stall_timeout(const mt_comm *c)
 {
     return c->stall_after;
@@ -371,7 +362,7 @@ static mt_status complete(mt_comm *c, MPI_Request *r, uint64_t seq, const char *
 {
     if (*r == MPI_REQUEST_NULL)
         return MT_OK;
-    if (c->stall_after <= 0 && !c->yield) {
+    if (c->stall_after <= 0) {
         int rc = MPI_Wait(r, MPI_STATUS_IGNORE);
         return rc == MPI_SUCCESS ? MT_OK : mpi_fail(err, rc, call);
     }
@@ -385,9 +376,7 @@ static mt_status complete(mt_comm *c, MPI_Request *r, uint64_t seq, const char *
         if (done)
             return MT_OK;
         const double waited = MPI_Wtime() - t0;
-        if (c->yield && waited > 20e-6) /* spun briefly: now leave the core between polls */
-            nanosleep(&(struct timespec){.tv_nsec = 10000}, NULL);
-        if (waited < 1e-3 || c->stall_after <= 0)
+        if (waited < 1e-3)
             continue;
         int others_wait = receive_notices(c, seq);
         if (!noticed && (others_wait || waited > 0.5 * limit)) {

@@ -42,11 +42,6 @@ int mt_comm_describe_hosts(const mt_comm *c, int max_hosts, char *buf, size_t si
  * arrived (the others return it after a grace period). 0 (the default) waits forever. */
 void mt_comm_set_stall_timeout(mt_comm *c, double seconds);
 double mt_comm_stall_timeout(const mt_comm *c);
-/* How this rank waits for a collective: spinning on MPI_Test (yield 0, the default: the fastest answer),
- * or sleeping a few microseconds between polls (yield 1: for a rank whose core is time-shared with other
- * processes, which would otherwise spend its share of the core spinning, and which the kernel's
- * scheduler runs promptly when it wakes, since it used less than its share). */
-void mt_comm_set_yield(mt_comm *c, int yield);
 /* What the program is doing ("step 12 of epoch 3"), named in a stall message. */
 void mt_comm_set_phase(mt_comm *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 

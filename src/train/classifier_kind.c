@@ -44,16 +44,18 @@ typedef struct classifier {
         double work, samples; /* reading, forward and backward, and the samples they covered (the speed) */
         double cpu;           /* this thread's CPU time during that work (below `work` on a shared core) */
     } times;
-    struct { /* the share of its core this rank gets, over the latest steps: waits sleep when it is shared */
-        double cpu, wall;
-        int yield;
-    } core;
     int full_batch; /* full-batch gradient descent: one step per epoch */
     mt_schedule sched;
-    double lr;                /* learning rate of the latest step */
-    struct {                  /* training.balance: slices in proportion to measured speeds */
-        double *weight, *cum; /* per rank (identical on every rank); cumulative, size + 1 */
-        double work, samples; /* this rank's seconds in its pieces and their samples since the last update */
+    double lr;                          /* learning rate of the latest step */
+    struct {                            /* training.balance: slices in proportion to measured speeds */
+        double *weight, *cum;           /* per rank (identical on every rank); cumulative, size + 1 */
+        double *target;                 /* per rank: the shares the speeds call for (weight = target or 1) */
+        double *gathered;               /* 2 x size: what rebalance gathers */
+        double work, samples;           /* this rank's seconds in its pieces and their samples since the last update */
+        double step_time, step_samples; /* the steps' wall time and global samples since the last update */
+        double rate[2];                 /* samples/s last measured with even shares [0] and speed shares [1]; 0: none */
+        int speed_shares;               /* the shares in force: 1 = target, 0 = even */
+        int windows;                    /* measurements so far */
     } bal;
     uint64_t chunk; /* deterministic mode: samples per chunk; 0 = one slice per rank */
 } classifier;
@@ -90,13 +92,16 @@ static mt_status make_schedule(classifier *t, mt_error *err)
 static mt_status setup_balance(classifier *t, mt_error *err)
 {
     const mt_training_config *tc = &t->cfg->training;
-    t->bal.weight = malloc((size_t)t->size * sizeof *t->bal.weight);
-    t->bal.cum = malloc(((size_t)t->size + 1) * sizeof *t->bal.cum);
-    if (!t->bal.weight || !t->bal.cum)
+    const size_t n = (size_t)t->size;
+    t->bal.weight = malloc(n * sizeof *t->bal.weight);
+    t->bal.target = malloc(n * sizeof *t->bal.target);
+    t->bal.cum = malloc((n + 1) * sizeof *t->bal.cum);
+    t->bal.gathered = malloc(2 * n * sizeof *t->bal.gathered);
+    if (!t->bal.weight || !t->bal.target || !t->bal.cum || !t->bal.gathered)
         return mt_fail(err, MT_ERR_NOMEM, "out of memory");
     t->bal.cum[0] = 0;
     for (int r = 0; r < t->size; r++)
-        t->bal.weight[r] = 1, t->bal.cum[r + 1] = r + 1;
+        t->bal.weight[r] = t->bal.target[r] = 1, t->bal.cum[r + 1] = r + 1;
     if (tc->deterministic) /* chunks of a fixed size, whoever computes them */
         return MT_OK;
     uint64_t b = (uint64_t)tc->batch_size < t->rows ? (uint64_t)tc->batch_size : t->rows;
@@ -105,56 +110,56 @@ static mt_status setup_balance(classifier *t, mt_error *err)
 
 /* Steps between two measurements of the ranks' speeds, after the first ones at steps 2, 4, 8 and 16. */
 #define BALANCE_EVERY 20
+/* Every this many measurements the shares not in force are tried again for one interval. */
+#define BALANCE_PROBE 10
 
 static int rebalance_due(uint64_t step)
 {
     return step % BALANCE_EVERY == 0 || step == 2 || step == 4 || step == 8 || step == 16;
 }
 
-/* Collective, at the same step on every rank: gathers each rank's seconds per sample and moves the
- * weights halfway toward the speeds (1 / seconds per sample), normalized to mean 1 and kept in [1/2, 3/2]. */
+/* Collective, at the same step on every rank: gathers each rank's seconds per sample and moves the target
+ * shares halfway toward the speeds (1 / seconds per sample), normalized to mean 1 and kept in [1/2, 3/2].
+ * Shares by speed are only worth it when the steps go faster with them: a rank can be slow for reasons
+ * its share does not change (a core time-shared with a busy process stalls the sums, not its
+ * computation). So the rate of the steps (rank 0's samples/s, which every rank receives) is averaged for
+ * the shares in force, and the next interval uses the faster of the two (speed shares only when over 2%
+ * faster), trying the other again every BALANCE_PROBE intervals. */
 static mt_status rebalance(classifier *t, mt_error *err)
 {
-    double mine = t->bal.samples > 0 ? t->bal.work / t->bal.samples : 0;
-    double *per = t->bal.cum; /* scratch: the cumulative sums are rebuilt below */
-    mt_status st = mt_comm_allgather_f64(t->comm, &mine, 1, per, err);
-    t->bal.work = t->bal.samples = 0;
+    const int n = t->size;
+    double mine[2] = {t->bal.samples > 0 ? t->bal.work / t->bal.samples : 0,
+                      t->bal.step_time > 0 ? t->bal.step_samples / t->bal.step_time : 0};
+    double *per = t->bal.gathered;
+    mt_status st = mt_comm_allgather_f64(t->comm, mine, 2, per, err);
+    t->bal.work = t->bal.samples = t->bal.step_time = t->bal.step_samples = 0;
     if (st)
         return st;
+    double *rate = t->bal.rate; /* a moving average per kind of shares */
+    if (t->bal.windows++ > 0)   /* the first interval holds the warm-up steps */
+        rate[t->bal.speed_shares] = rate[t->bal.speed_shares] > 0 ? 0.5 * (rate[t->bal.speed_shares] + per[1]) : per[1];
+    int known = 1;
     double total = 0;
-    for (int r = 0; r < t->size; r++) {
-        if (!(per[r] > 0)) /* a rank without samples yet: keep the weights */
-            total = NAN;
-        total += per[r] > 0 ? 1.0 / per[r] : 0;
+    for (int r = 0; r < n; r++) {
+        known &= per[2 * r] > 0; /* a rank without samples yet: keep the targets */
+        total += per[2 * r] > 0 ? 1.0 / per[2 * r] : 0;
     }
     double sum = 0;
-    for (int r = 0; r < t->size; r++) {
-        double w = isnan(total) ? t->bal.weight[r] : t->size / (per[r] * total);
-        w = 0.5 * (t->bal.weight[r] + w);
-        t->bal.weight[r] = w < 0.5 ? 0.5 : w > 1.5 ? 1.5 : w;
-        sum += t->bal.weight[r];
+    for (int r = 0; r < n && known; r++) {
+        double w = 0.5 * (t->bal.target[r] + n / (per[2 * r] * total));
+        t->bal.target[r] = w < 0.5 ? 0.5 : w > 1.5 ? 1.5 : w;
+        sum += t->bal.target[r];
     }
+    for (int r = 0; r < n && known; r++)
+        t->bal.target[r] *= n / sum;
+    const int best = rate[0] > 0 && rate[1] <= 1.02 * rate[0] ? 0 : 1;
+    t->bal.speed_shares = rate[1] == 0 ? 1 : t->bal.windows % BALANCE_PROBE == 0 ? !best : best;
     t->bal.cum[0] = 0;
-    for (int r = 0; r < t->size; r++) {
-        t->bal.weight[r] *= t->size / sum;
+    for (int r = 0; r < n; r++) {
+        t->bal.weight[r] = t->bal.speed_shares ? t->bal.target[r] : 1;
         t->bal.cum[r + 1] = t->bal.cum[r] + t->bal.weight[r];
     }
     return MT_OK;
-}
-
-/* A rank that got less than 80% of its core during its work since the last look (its core is time-shared
- * with other processes) waits for the sums sleeping between polls, so that it spends its share of the core
- * on computing; above 95% it spins again. Local to the rank: no collective. */
-static void watch_core(classifier *t)
-{
-    if (t->core.wall <= 0)
-        return;
-    const double share = t->core.cpu / t->core.wall;
-    const int yield = share < 0.8 ? 1 : share > 0.95 ? 0 : t->core.yield;
-    if (yield != t->core.yield)
-        mt_comm_set_yield(t->comm, yield);
-    t->core.yield = yield;
-    t->core.cpu = t->core.wall = 0;
 }
 
 /* The gradient exchange over the model's buckets; in deterministic mode the chunk size and room for it. */
@@ -255,9 +260,7 @@ static mt_status run_piece(classifier *t, uint64_t mb, uint64_t start, uint64_t 
     t->bal.samples += (double)n;
     t->times.work += t2 - t0;
     t->times.samples += (double)n;
-    const double cpu = mt_cputime() - c0;
-    t->times.cpu += cpu;
-    t->core.cpu += cpu, t->core.wall += t2 - t0;
+    t->times.cpu += mt_cputime() - c0;
     return st;
 }
 
@@ -301,6 +304,7 @@ static mt_status step(mt_loop *L, uint64_t step, int *skipped, mt_error *err)
     mt_status st = MT_OK;
     double loss_here = 0;
     const mt_eval_sums before = *sums; /* restored when the step is skipped */
+    const double step0 = mt_wtime();
     mt_loop_begin_sums(L, &L->nets[0]);
     mt_fault_action fault = mt_fault_check(MT_FAULT_STEP);
     /* After a failure the remaining pieces run empty, so every rank takes part in the same collectives. */
@@ -353,8 +357,8 @@ static mt_status step(mt_loop *L, uint64_t step, int *skipped, mt_error *err)
     mt_timeline_add(t->L->tl, MT_TL_OPTIMIZER, -1, t1, t2);
     L->samples += total;
     L->epoch_samples += total;
-    if (rebalance_due((uint64_t)L->state.step + 1))
-        watch_core(t);
+    t->bal.step_time += mt_wtime() - step0;
+    t->bal.step_samples += (double)total;
     if (t->bal.cum && rebalance_due((uint64_t)L->state.step + 1)) {
         mt_status rs = rebalance(t, err);
         if (rs)
@@ -525,7 +529,7 @@ static void init_params(mt_loop *L)
 static void kind_free(mt_loop *L)
 {
     classifier *t = L->self;
-    free(t->bal.weight), free(t->bal.cum);
+    free(t->bal.weight), free(t->bal.cum), free(t->bal.target), free(t->bal.gathered);
     mt_session_close(&t->s);
 }
 

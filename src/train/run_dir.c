@@ -190,15 +190,27 @@ mt_status mt_run_dir_write_scaling(const char *dir, const mt_train_result *res, 
     return st;
 }
 
-void mt_run_dir_checkpoint_path(const char *dir, int epoch, char *buf, size_t size)
+/* The numbered checkpoint files: DIR/PREFIX<N, zero-padded to `digits`>.h5. */
+typedef struct numbered {
+    const char *prefix;
+    int digits;
+} numbered;
+static const numbered epoch_files = {"checkpoint_epoch", 4}, step_files = {"checkpoint_step", 8};
+
+static void numbered_path(const char *dir, numbered kind, long long n, char *buf, size_t size)
 {
-    snprintf(buf, size, "%s/checkpoint_epoch%04d.h5", dir, epoch);
+    snprintf(buf, size, "%s/%s%0*lld.h5", dir, kind.prefix, kind.digits, n);
 }
 
-/* The numbers N of the files PREFIX<N>.h5 in dir (the epoch or step checkpoints), newest first. Returns the
- * count (at most max). */
-static int list_numbered(const char *dir, const char *prefix, long long *nums, int max)
+void mt_run_dir_checkpoint_path(const char *dir, int epoch, char *buf, size_t size)
 {
+    numbered_path(dir, epoch_files, epoch, buf, size);
+}
+
+/* The numbers N of the files of `kind` in dir, newest first. Returns the count (at most max). */
+static int list_numbered(const char *dir, numbered kind, long long *nums, int max)
+{
+    const char *prefix = kind.prefix;
     DIR *d = opendir(dir);
     if (!d)
         return 0;
@@ -224,22 +236,23 @@ static int list_numbered(const char *dir, const char *prefix, long long *nums, i
 
 void mt_run_dir_step_checkpoint_path(const char *dir, long long step, char *buf, size_t size)
 {
-    snprintf(buf, size, "%s/checkpoint_step%08lld.h5", dir, step);
+    numbered_path(dir, step_files, step, buf, size);
 }
 
-/* Removes the step checkpoints of dir except the newest `keep` of those up to step `upto` (files of
- * later steps are left from an earlier run in the same directory and would be taken for newer ones). */
-static void prune_steps(const char *dir, long long upto, int keep)
+/* Removes the files of `kind` in dir except the newest `keep` of those numbered up to `upto` (files
+ * numbered beyond it are left from an earlier run in the same directory and would be taken for newer
+ * ones). */
+static void prune(const char *dir, numbered kind, long long upto, int keep)
 {
-    long long steps[4096];
-    int n = list_numbered(dir, "checkpoint_step", steps, 4096), kept = 0;
+    long long nums[4096];
+    int n = list_numbered(dir, kind, nums, 4096), kept = 0;
     for (int i = 0; i < n; i++) {
-        if (steps[i] <= upto && kept < keep) {
+        if (nums[i] <= upto && kept < keep) {
             kept++;
             continue;
         }
         char old[MT_PATH_MAX + 64];
-        mt_run_dir_step_checkpoint_path(dir, steps[i], old, sizeof old);
+        numbered_path(dir, kind, nums[i], old, sizeof old);
         unlink(old);
     }
 }
@@ -271,21 +284,9 @@ mt_status mt_run_dir_publish_checkpoint(const char *dir, int epoch, int keep, mt
     if (link_latest(dir, src, err))
         return err->code;
     mt_run_dir_interrupted_path(dir, old_run, sizeof old_run);
-    unlink(old_run);         /* an epoch checkpoint supersedes the one of an interrupted run */
-    prune_steps(dir, -1, 0); /* and the step checkpoints before it */
-    /* Keep the newest `keep` epochs up to this one; files of later epochs are left from an earlier run
-     * in the same directory and would otherwise be taken for newer ones. */
-    long long epochs[4096];
-    int n = list_numbered(dir, "checkpoint_epoch", epochs, 4096), kept = 0;
-    for (int i = 0; i < n; i++) {
-        if (epochs[i] <= epoch && kept < keep) {
-            kept++;
-            continue;
-        }
-        char old[MT_PATH_MAX + 64];
-        mt_run_dir_checkpoint_path(dir, (int)epochs[i], old, sizeof old);
-        unlink(old);
-    }
+    unlink(old_run);               /* an epoch checkpoint supersedes the one of an interrupted run */
+    prune(dir, step_files, -1, 0); /* and the step checkpoints before it */
+    prune(dir, epoch_files, epoch, keep);
     return MT_OK;
 }
 
@@ -297,7 +298,7 @@ mt_status mt_run_dir_publish_step_checkpoint(const char *dir, long long step, in
         return err->code;
     mt_run_dir_interrupted_path(dir, old_run, sizeof old_run);
     unlink(old_run);
-    prune_steps(dir, step, keep);
+    prune(dir, step_files, step, keep);
     return MT_OK;
 }
 
@@ -327,15 +328,13 @@ int mt_run_dir_list_checkpoints(const char *dir, mt_run_dir_path *paths, int max
     n = add_candidate(path, paths, dev, ino, n, max);
     mt_run_dir_interrupted_path(dir, path, sizeof path);
     n = add_candidate(path, paths, dev, ino, n, max);
-    int k = list_numbered(dir, "checkpoint_step", nums, 4096);
-    for (int i = 0; i < k; i++) {
-        mt_run_dir_step_checkpoint_path(dir, nums[i], path, sizeof path);
-        n = add_candidate(path, paths, dev, ino, n, max);
-    }
-    k = list_numbered(dir, "checkpoint_epoch", nums, 4096);
-    for (int i = 0; i < k; i++) {
-        mt_run_dir_checkpoint_path(dir, (int)nums[i], path, sizeof path);
-        n = add_candidate(path, paths, dev, ino, n, max);
+    const numbered kinds[2] = {step_files, epoch_files}; /* every step file is newer than every epoch file */
+    for (int c = 0; c < 2; c++) {
+        int k = list_numbered(dir, kinds[c], nums, 4096);
+        for (int i = 0; i < k; i++) {
+            numbered_path(dir, kinds[c], nums[i], path, sizeof path);
+            n = add_candidate(path, paths, dev, ino, n, max);
+        }
     }
     return n;
 }

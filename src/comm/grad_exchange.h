@@ -33,11 +33,13 @@ typedef enum mt_grad_mode { MT_GRAD_FLOAT32, MT_GRAD_BFLOAT16, MT_GRAD_FIXED64 }
 
 /* The slots of the trailer, the floats summed with the gradients of every step: a failure flag (a rank
  * whose step failed still joins the sums and sets it, so every rank stops), the step's loss sum, the count
- * of values the fixed64 mode could not take (it adds them), and a stop request. */
+ * of values the fixed64 mode could not take (it adds them), a stop request, and rank 0's request for a
+ * checkpoint after this step (checkpoint.every_seconds). */
 #define MT_GRAD_FAIL_SLOT 0
 #define MT_GRAD_LOSS_SLOT 1
 #define MT_GRAD_BAD_SLOT 2
 #define MT_GRAD_STOP_SLOT 3
+#define MT_GRAD_CHECKPOINT_SLOT 4
 
 typedef struct mt_grad_bucket {
     size_t lo, hi;               /* floats [lo, hi) of the block */

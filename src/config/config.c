@@ -70,7 +70,8 @@ const mt_option mt_training_options[] = {
      "network is the bottleneck)"},
     {"balance", MT_OPT_BOOL, offsetof(mt_training_config, balance), "false", 0, 0, NULL,
      "give faster ranks more of each global batch, in proportion to their measured speed (the sum is the "
-     "same; its rounding then depends on timing); not with deterministic"},
+     "same; its rounding depends on timing, except in deterministic mode, where whole chunks are dealt and "
+     "the weights stay bitwise those of 1 rank)"},
     {"on_nonfinite", MT_OPT_NAME, offsetof(mt_training_config, on_nonfinite), "stop", 0, 0, nonfinite_policies,
      "a NaN or infinite loss or gradient (seen by every rank in the summed values): stop (before the update, "
      "exit status 1) or skip_step (no update, a warning, training goes on)"},
@@ -89,8 +90,14 @@ const mt_option mt_training_options[] = {
 const mt_option mt_checkpoint_options[] = {
     {"every_epochs", MT_OPT_INT, offsetof(mt_checkpoint_config, every_epochs), "1", 0, 1000000, NULL,
      "write a checkpoint every N epochs; 0 for only at the end"},
+    {"every_steps", MT_OPT_INT, offsetof(mt_checkpoint_config, every_steps), "0", 0, 1000000000, NULL,
+     "also write a checkpoint after every N optimizer steps (counted over the run), mid-epoch included, so "
+     "a failure costs at most N steps of work; 0 = off"},
+    {"every_seconds", MT_OPT_FLOAT, offsetof(mt_checkpoint_config, every_seconds), "0", 0, 1e7, NULL,
+     "also write a checkpoint after the first step that ends at least S seconds after the previous "
+     "checkpoint (rank 0's clock decides, every rank follows); 0 = off"},
     {"keep", MT_OPT_INT, offsetof(mt_checkpoint_config, keep), "3", 1, 1000, NULL,
-     "number of epoch checkpoints kept besides the latest"},
+     "number of epoch checkpoints kept besides the latest, and of step checkpoints since the last epoch one"},
     MT_OPT_END,
 };
 

@@ -46,7 +46,9 @@ typedef struct mt_training_config {
 } mt_training_config;
 
 typedef struct mt_checkpoint_config {
-    int every_epochs; /* 0 = only at the end */
+    int every_epochs;     /* 0 = only at the end */
+    int every_steps;      /* mid-epoch checkpoints every N optimizer steps; 0 = off */
+    double every_seconds; /* mid-epoch checkpoints after S seconds; 0 = off */
     int keep;
 } mt_checkpoint_config;
 

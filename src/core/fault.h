@@ -5,7 +5,9 @@
  *   MPITRAIN_FAULT=ACTION:POINT:N[:RANK]
  *
  * ACTION  kill (SIGKILL to itself), exit (_exit(3)), stall (sleeps for ever), fail (the operation at the
- *         point returns an error), nan (step only: a NaN in the rank's first input value)
+ *         point returns an error), nan (step only: a NaN in the rank's first input value), slow=F (step
+ *         only: from the N-th step on, every stretch of computation the trainer reports takes F times
+ *         as long, the rank spinning for the difference, like a core F times slower; F in (1, 100])
  * POINT   step (the N-th optimizer step of this process, counted from 1), checkpoint (the N-th checkpoint
  *         file this process writes, halfway through it), eval (the N-th evaluation or prediction pass
  *         over a split)
@@ -24,5 +26,8 @@ int mt_fault_setup(int rank, char *buf, unsigned size);
 /* Counts one occurrence of `point`; when it is the armed one, kill, exit and stall act here (they do not
  * return) and fail or nan are returned for the caller to act on. MT_FAULT_NONE otherwise. */
 mt_fault_action mt_fault_check(mt_fault_point point);
+
+/* After `seconds` of computation: when the slow action is active, spins for (F - 1) x seconds. */
+void mt_fault_stretch(double seconds);
 
 #endif

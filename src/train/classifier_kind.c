@@ -80,15 +80,10 @@ static mt_status make_schedule(classifier *t, mt_error *err)
 }
 
 /* Balancing starts from even slices; shares stay within [1/2, 3/2] of the even share, so buffers for
- * 3/2 of the largest even slice hold any slice. */
+ * 3/2 of the largest even slice hold any slice. In deterministic mode whole chunks are dealt. */
 static mt_status setup_balance(classifier *t, mt_error *err)
 {
     const mt_training_config *tc = &t->cfg->training;
-    if (tc->deterministic)
-        return mt_fail(err, MT_ERR_CONFIG,
-                       "%s: training.balance: deterministic mode deals fixed chunks to the "
-                       "ranks; it cannot be combined with balance",
-                       t->cfg->origin);
     t->bal.weight = malloc((size_t)t->size * sizeof *t->bal.weight);
     t->bal.cum = malloc(((size_t)t->size + 1) * sizeof *t->bal.cum);
     if (!t->bal.weight || !t->bal.cum)
@@ -96,6 +91,8 @@ static mt_status setup_balance(classifier *t, mt_error *err)
     t->bal.cum[0] = 0;
     for (int r = 0; r < t->size; r++)
         t->bal.weight[r] = 1, t->bal.cum[r + 1] = r + 1;
+    if (tc->deterministic) /* chunks of a fixed size, whoever computes them */
+        return MT_OK;
     uint64_t b = (uint64_t)tc->batch_size < t->rows ? (uint64_t)tc->batch_size : t->rows;
     return mt_session_reserve(&t->s, (int)(mt_sampler_max_slice(b, t->size) * 3 / 2 + 1), err);
 }
@@ -210,6 +207,7 @@ static mt_status run_piece(classifier *t, uint64_t mb, uint64_t start, uint64_t 
     mt_status rc = mt_model_forward(&s->model, n, &pass, &out, err);
     if (rc)
         return rc;
+    mt_fault_stretch(mt_wtime() - t1); /* MPITRAIN_FAULT=slow=F: a slower core */
     const int32_t *yc = s->classes ? s->y_class : NULL;
     const float *yt = s->classes ? NULL : s->y_target;
     double loss = mt_loss_compute(&s->loss, out, mt_model_logits(&s->model), yc, yt,
@@ -226,8 +224,10 @@ static mt_status run_piece(classifier *t, uint64_t mb, uint64_t start, uint64_t 
     float *trailer = mt_model_grad_trailer(&s->model);
     trailer[MT_GRAD_FAIL_SLOT] = st || trailer[MT_GRAD_FAIL_SLOT] != 0.0f; /* stays set once a piece failed */
     trailer[MT_GRAD_LOSS_SLOT] = (float)(t->chunk ? loss : *loss_here);
+    const double b0 = mt_wtime();
     if ((rc = mt_model_backward(&s->model, s->dout, n, &pass, NULL, err)))
         return rc;
+    mt_fault_stretch(mt_wtime() - b0);
     double t2 = mt_wtime();
     t->times.compute += t2 - t1;
     t->bal.work += t2 - t0;
@@ -249,7 +249,11 @@ static uint64_t pieces(const classifier *t, uint64_t b, uint64_t *start, uint64_
         *step = count;
         return 1;
     }
-    mt_sampler_slice((b + t->chunk - 1) / t->chunk, t->size, t->rank, &first, &count);
+    const uint64_t chunks = (b + t->chunk - 1) / t->chunk;
+    if (t->bal.cum) /* balanced: whole chunks in proportion to the speeds; the exact sums do not change */
+        mt_sampler_slice_weighted(chunks, t->bal.cum, t->size, t->rank, &first, &count);
+    else
+        mt_sampler_slice(chunks, t->size, t->rank, &first, &count);
     *start = first * t->chunk, *step = t->chunk;
     return count;
 }

@@ -94,6 +94,8 @@ void mt_loop_begin_sums(mt_loop *L, mt_loop_net *net)
     float *trailer = mt_model_grad_trailer(net->model);
     memset(trailer, 0, MT_GRAD_TRAILER * sizeof *trailer);
     trailer[MT_GRAD_STOP_SLOT] = mt_stop_requested();
+    const double every = L->cfg->checkpoint.every_seconds;
+    trailer[MT_GRAD_CHECKPOINT_SLOT] = L->rank == 0 && every > 0 && mt_wtime() - L->last_checkpoint >= every;
     mt_model_zero_grads(net->model);
     mt_comm_set_phase(L->comm, "step %lld (epoch %lld)", (long long)L->state.step + 1, (long long)L->state.epoch + 1);
 }
@@ -293,6 +295,7 @@ static mt_status save_checkpoint(mt_loop *L, int epoch, mt_error *err)
             mt_run_dir_publish_checkpoint(L->cfg->output, epoch, L->cfg->checkpoint.keep, err);
         mt_timeline_add(L->tl, MT_TL_CHECKPOINT, -1, t0, mt_wtime());
     }
+    L->last_checkpoint = mt_wtime();
     return mt_comm_agree(L->comm, err);
 }
 
@@ -330,6 +333,38 @@ static mt_status save_interrupted(mt_loop *L, int epoch, mt_error *err)
     if (mt_comm_agree(L->comm, err))
         return err->code;
     return mt_stop_interrupted(&L->state, epoch, path, err);
+}
+
+/* After a step of an epoch, mid-epoch: whether checkpoint.every_steps or every_seconds (rank 0's request,
+ * carried by the summed trailer to every rank) calls for a checkpoint. Not after the epoch's last step
+ * when the epoch's own checkpoint follows. */
+static int step_checkpoint_due(const mt_loop *L, int epoch, int last_of_epoch)
+{
+    const mt_checkpoint_config *c = &L->cfg->checkpoint;
+    if (last_of_epoch &&
+        ((c->every_epochs > 0 && (epoch + 1) % c->every_epochs == 0) || epoch + 1 == L->cfg->training.epochs))
+        return 0;
+    return (c->every_steps > 0 && L->state.step % c->every_steps == 0) ||
+           mt_model_grad_trailer(L->nets[0].model)[MT_GRAD_CHECKPOINT_SLOT] != 0.0f;
+}
+
+/* The checkpoint after a step: running statistics averaged over the ranks (as at an epoch end), rank 0
+ * writes checkpoint_stepNNNNNNNN.h5 and points checkpoint.h5 at it; all ranks agree on the outcome. */
+static mt_status save_step_checkpoint(mt_loop *L, mt_error *err)
+{
+    mt_error_clear(err);
+    mt_comm_set_phase(L->comm, "the checkpoint after step %lld (written by rank 0)", (long long)L->state.step);
+    mt_status st = average_buffers(L, err);
+    const double t0 = mt_wtime();
+    if (!st && L->rank == 0) {
+        char path[MT_PATH_MAX + 64];
+        mt_run_dir_step_checkpoint_path(L->cfg->output, (long long)L->state.step, path, sizeof path);
+        if (!checkpoint_io(L, path, 1, 0, err))
+            mt_run_dir_publish_step_checkpoint(L->cfg->output, (long long)L->state.step, L->cfg->checkpoint.keep, err);
+        mt_timeline_add(L->tl, MT_TL_CHECKPOINT, -1, t0, mt_wtime());
+    }
+    L->last_checkpoint = mt_wtime();
+    return mt_comm_agree(L->comm, err);
 }
 
 /* ---- epochs ----------------------------------------------------------------------------------------- */
@@ -390,6 +425,8 @@ static mt_status run_epoch(mt_loop *L, int epoch, double *row, mt_error *err)
         }
         if (!st)
             report_step(L, epoch, step, steps, t0);
+        if (!st && step_checkpoint_due(L, epoch, step + 1 == steps))
+            st = save_step_checkpoint(L, err);
     }
     /* Every rank left the loop at the same step; the failing rank's message reaches all of them. */
     if (mt_comm_agree(L->comm, err))
@@ -595,6 +632,15 @@ mt_status mt_train_run(const mt_config *cfg, mt_comm *comm, const mt_train_optio
         st = bcast_state(&L, err); /* the initial buffers, before a checkpoint's replace them */
     if (!st && opts->resume)
         st = resume(&L, err);
+    if (!st && opts->resume && L.state.world_size != L.size)
+        mt_loop_info(&L, MT_PROGRESS_INFO,
+                     "continuing on %d rank(s) a run written by %lld: the same global batch, schedule and data "
+                     "order; %s",
+                     L.size, (long long)L.state.world_size,
+                     cfg->training.deterministic ? "deterministic mode: the weights are bitwise those of an "
+                                                   "undisturbed run"
+                                                 : "the sums round differently from an undisturbed run "
+                                                   "(training.deterministic: true makes them bitwise equal)");
     if (!st) {
         /* A resumed run records the current world size; the data path depends only on the global batch. */
         L.state.world_size = L.size;
@@ -602,6 +648,7 @@ mt_status mt_train_run(const mt_config *cfg, mt_comm *comm, const mt_train_optio
     }
     if (!st && opts->timeline_path)
         st = start_timeline(&L, err);
+    L.last_checkpoint = mt_wtime();
     if (!st)
         st = epochs(&L, res, err);
     if (!st && L.tl)

@@ -178,28 +178,53 @@ void mt_run_dir_checkpoint_path(const char *dir, int epoch, char *buf, size_t si
     snprintf(buf, size, "%s/checkpoint_epoch%04d.h5", dir, epoch);
 }
 
-/* Epoch numbers of the epoch checkpoints in dir, newest first. Returns the count (at most max). */
-static int list_epochs(const char *dir, int *epochs, int max)
+/* The numbers N of the files PREFIX<N>.h5 in dir (the epoch or step checkpoints), newest first. Returns the
+ * count (at most max). */
+static int list_numbered(const char *dir, const char *prefix, long long *nums, int max)
 {
     DIR *d = opendir(dir);
     if (!d)
         return 0;
     int n = 0;
+    const size_t len = strlen(prefix);
     struct dirent *e;
     while ((e = readdir(d)) && n < max) {
-        int ep;
+        long long k;
         char tail[8];
-        if (sscanf(e->d_name, "checkpoint_epoch%d.%7s", &ep, tail) == 2 && !strcmp(tail, "h5"))
-            epochs[n++] = ep;
+        if (strncmp(e->d_name, prefix, len) == 0 && sscanf(e->d_name + len, "%lld.%7s", &k, tail) == 2 &&
+            !strcmp(tail, "h5"))
+            nums[n++] = k;
     }
     closedir(d);
     for (int i = 1; i < n; i++) /* insertion sort, descending */
-        for (int j = i; j > 0 && epochs[j] > epochs[j - 1]; j--) {
-            int t = epochs[j];
-            epochs[j] = epochs[j - 1];
-            epochs[j - 1] = t;
+        for (int j = i; j > 0 && nums[j] > nums[j - 1]; j--) {
+            long long t = nums[j];
+            nums[j] = nums[j - 1];
+            nums[j - 1] = t;
         }
     return n;
+}
+
+void mt_run_dir_step_checkpoint_path(const char *dir, long long step, char *buf, size_t size)
+{
+    snprintf(buf, size, "%s/checkpoint_step%08lld.h5", dir, step);
+}
+
+/* Removes the step checkpoints of dir except the newest `keep` of those up to step `upto` (files of
+ * later steps are left from an earlier run in the same directory and would be taken for newer ones). */
+static void prune_steps(const char *dir, long long upto, int keep)
+{
+    long long steps[4096];
+    int n = list_numbered(dir, "checkpoint_step", steps, 4096), kept = 0;
+    for (int i = 0; i < n; i++) {
+        if (steps[i] <= upto && kept < keep) {
+            kept++;
+            continue;
+        }
+        char old[MT_PATH_MAX + 64];
+        mt_run_dir_step_checkpoint_path(dir, steps[i], old, sizeof old);
+        unlink(old);
+    }
 }
 
 void mt_run_dir_interrupted_path(const char *dir, char *buf, size_t size)
@@ -229,20 +254,33 @@ mt_status mt_run_dir_publish_checkpoint(const char *dir, int epoch, int keep, mt
     if (link_latest(dir, src, err))
         return err->code;
     mt_run_dir_interrupted_path(dir, old_run, sizeof old_run);
-    unlink(old_run); /* an epoch checkpoint supersedes the one of an interrupted run */
+    unlink(old_run);         /* an epoch checkpoint supersedes the one of an interrupted run */
+    prune_steps(dir, -1, 0); /* and the step checkpoints before it */
     /* Keep the newest `keep` epochs up to this one; files of later epochs are left from an earlier run
      * in the same directory and would otherwise be taken for newer ones. */
-    int epochs[4096];
-    int n = list_epochs(dir, epochs, 4096), kept = 0;
+    long long epochs[4096];
+    int n = list_numbered(dir, "checkpoint_epoch", epochs, 4096), kept = 0;
     for (int i = 0; i < n; i++) {
         if (epochs[i] <= epoch && kept < keep) {
             kept++;
             continue;
         }
         char old[MT_PATH_MAX + 64];
-        mt_run_dir_checkpoint_path(dir, epochs[i], old, sizeof old);
+        mt_run_dir_checkpoint_path(dir, (int)epochs[i], old, sizeof old);
         unlink(old);
     }
+    return MT_OK;
+}
+
+mt_status mt_run_dir_publish_step_checkpoint(const char *dir, long long step, int keep, mt_error *err)
+{
+    char src[MT_PATH_MAX + 64], old_run[MT_PATH_MAX + 64];
+    mt_run_dir_step_checkpoint_path(dir, step, src, sizeof src);
+    if (link_latest(dir, src, err))
+        return err->code;
+    mt_run_dir_interrupted_path(dir, old_run, sizeof old_run);
+    unlink(old_run);
+    prune_steps(dir, step, keep);
     return MT_OK;
 }
 
@@ -265,15 +303,21 @@ int mt_run_dir_list_checkpoints(const char *dir, mt_run_dir_path *paths, int max
     dev_t dev[64];
     ino_t ino[64];
     char path[MT_PATH_MAX + 64];
-    int n = 0, epochs[4096];
+    int n = 0;
+    long long nums[4096];
     max = max < 64 ? max : 64;
     snprintf(path, sizeof path, "%s/checkpoint.h5", dir);
     n = add_candidate(path, paths, dev, ino, n, max);
     mt_run_dir_interrupted_path(dir, path, sizeof path);
     n = add_candidate(path, paths, dev, ino, n, max);
-    int k = list_epochs(dir, epochs, 4096);
+    int k = list_numbered(dir, "checkpoint_step", nums, 4096);
     for (int i = 0; i < k; i++) {
-        mt_run_dir_checkpoint_path(dir, epochs[i], path, sizeof path);
+        mt_run_dir_step_checkpoint_path(dir, nums[i], path, sizeof path);
+        n = add_candidate(path, paths, dev, ino, n, max);
+    }
+    k = list_numbered(dir, "checkpoint_epoch", nums, 4096);
+    for (int i = 0; i < k; i++) {
+        mt_run_dir_checkpoint_path(dir, (int)nums[i], path, sizeof path);
         n = add_candidate(path, paths, dev, ino, n, max);
     }
     return n;

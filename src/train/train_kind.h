@@ -83,6 +83,7 @@ struct mt_loop {
     uint64_t epoch_samples; /* the same in the current epoch */
     uint64_t skipped;       /* steps skipped by the non-finite policy */
     double slow_step;       /* seconds of the slowest recent step (decaying), for the watchdog */
+    double last_checkpoint; /* wall-clock time of the latest checkpoint, or of the start */
     mt_node_comms nodes;    /* the node and leader communicators of two-level gradient sums */
     int has_nodes;          /* nodes is set up (training.node_sums, several nodes with several ranks) */
 };
@@ -95,8 +96,8 @@ mt_status mt_loop_add_net(mt_loop *L, const char *name, mt_model *m, mt_optimize
 /* A message for the progress callback on rank 0 (kind INFO or WARNING). */
 void mt_loop_info(const mt_loop *L, mt_progress_kind kind, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
-/* Starts a step of net: zeroes its gradients and trailer, puts this rank's stop request in the trailer and
- * names the step for the watchdog. */
+/* Starts a step of net: zeroes its gradients and trailer, puts this rank's stop request (and on rank 0 the
+ * request for a checkpoint.every_seconds checkpoint) in the trailer and names the step for the watchdog. */
 void mt_loop_begin_sums(mt_loop *L, mt_loop_net *net);
 
 /* After net's gradient sums of the step: a failure on any rank (local: this rank's status; another rank's

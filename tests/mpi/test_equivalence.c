@@ -171,7 +171,9 @@ static void deterministic(mt_comm *world, mt_comm *self, const char *dir, const 
     train_det(world, dir, name(c, "det_cross"), c, 2, 1);
     if (c->accumulate)
         train_batch(world, dir, name(c, "det_accum"), c, 2, 0, 15, 2, DETERMINISTIC);
+    train_batch(world, dir, name(c, "det_balance"), c, 2, 0, 30, 1, DETERMINISTIC ", balance: true");
     if (rank == 0) {
+        compare(dir, name(c, "det_ref"), name(c, "det_balance"), 0);
         compare(dir, name(c, "det_ref"), name(c, "det_par"), 0);
         compare(dir, name(c, "det_ref"), name(c, "det_half"), 0);
         compare(dir, name(c, "det_ref"), name(c, "det_cross"), 0);

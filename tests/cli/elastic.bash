@@ -1,6 +1,6 @@
 # Trials of launch/elastic on 2 emulated nodes x 2 ranks (sourced by tests/cli/elastic_*.sh after
 # common.bash and cluster_setup; not a test itself). elastic_setup makes a deterministic run (training.
-# stall_timeout 5, a checkpoint every 5 steps) and its reference (1 rank, never disturbed); elastic_trial
+# stall_timeout 5, checkpoint.every_steps 5, 4 epochs of 50 steps) and its reference (1 rank, never disturbed); elastic_trial
 # KIND N runs the job under launch/elastic --min-ranks 1 (MT_JOB_GRACE 5), hits it with fault KIND at a
 # random step after its first checkpoint, and checks that it ends with exit status 0 and the reference
 # weights bitwise, with the restarts logged (reason, hosts dropped, step resumed from) within the limits:
@@ -15,7 +15,8 @@
 # shellcheck disable=SC2154 # cluster, V, MT_CLUSTER_ID and MPITRAIN come from common.bash and cluster_setup
 
 stall_timeout=5
-interval=5 # steps between checkpoints (training.steps_per_epoch 5, checkpoint.every_epochs 1)
+interval=5      # steps between checkpoints (checkpoint.every_steps)
+epoch_steps=50 # 1200 samples at batch 24
 limit=$((stall_timeout + 30)) # seconds from a fault to training again
 export MT_JOB_GRACE=5         # launch/mpirun_watch ends a failing job 5 s after it is seen to fail
 elastic=$MT_SOURCE/launch/elastic
@@ -29,8 +30,8 @@ model: {input: [16], layers: [{dense: {units: 64, activation: relu}}, {dense: {u
 loss: categorical_crossentropy
 optimizer: {name: adam, learning_rate: 0.01}
 data: {file: $V/d.h5, train: train}
-training: {epochs: 40, steps_per_epoch: $interval, batch_size: 24, seed: 3, deterministic: true, stall_timeout: $stall_timeout}
-checkpoint: {every_epochs: 1}
+training: {epochs: 4, batch_size: 24, seed: 3, deterministic: true, stall_timeout: $stall_timeout}
+checkpoint: {every_steps: $interval}
 YAML
   mpi 1 "$MPITRAIN" train "$V/c.yaml" --set output="$V/ref" --quiet >"$V/ref.log" 2>&1 \
     || stop "undisturbed 1-rank run: $(tail -n 1 "$V/ref.log")"
@@ -83,7 +84,7 @@ check_restart() {
     if [[ -n $at ]]; then
       lost=$((at - 1 - resumed))
     elif [[ $(field "$line" failed_during) =~ (after|of)\ epoch\ ([0-9]+) ]]; then
-      lost=$((BASH_REMATCH[2] * interval - resumed))
+      lost=$((BASH_REMATCH[2] * epoch_steps - resumed))
     fi
   fi
   [[ $resumed =~ ^[0-9]+$ ]] && ((resumed % interval == 0)) && ((resumed > 0)) \

@@ -170,8 +170,9 @@ elastic_trial() {
   fi
 }
 
-# elastic_usage: a config error under launch/elastic: exit status 2, one attempt, no restart; and the
-# supervisor's own bad flags: exit status 2 and one line naming the flag
+# elastic_usage: a config error under launch/elastic: exit status 2, one attempt, no restart; the
+# supervisor's own bad flags: exit status 2 and one line naming the flag; USR1 and INT to the
+# supervisor: passed on to the job, which stops (USR1: after a checkpoint), not restarted
 elastic_usage() {
   cluster_up || { no "usage: up: $(tail -n 1 "$V/up.log")"; return; }
   timeout $((60 * MT_TIME_SCALE)) "$elastic" --hostfile "$MT_CLUSTER_DIR/hosts" --log "$V/usage.jsonl" -- \
@@ -181,6 +182,23 @@ elastic_usage() {
     && ! grep -q "restart" "$V/usage.err" && grep -q '"event": "end", "status": 2' "$V/usage.jsonl" \
     && ok "a config error under launch/elastic: exit status 2, one attempt, not retried" \
     || no "config error: status $status: $(grep -E 'elastic|epoch' "$V/usage.err" | tr '\n' ' ')"
+  local sig
+  for sig in USR1 INT; do
+    # (a background job of a script starts with SIGINT ignored, unless restored)
+    env --default-signal=INT "$elastic" --hostfile "$MT_CLUSTER_DIR/hosts" --log "$V/$sig.jsonl" -- "$MPITRAIN" train "$V/c.yaml" \
+      --set output="$V/$sig" >"$V/$sig.out" 2>"$V/$sig.err" &
+    local job=$! i
+    for ((i = 0; i < 600; i++)); do [[ -f $V/$sig/checkpoint.h5 ]] && break; sleep 0.1; done
+    kill -"$sig" "$job"
+    wait "$job"
+    status=$?
+    [[ $status == 1 ]] && grep -q "^elastic: interrupted by SIG$sig: not restarting" "$V/$sig.err" \
+      && (($(grep -c "^elastic: attempt" "$V/$sig.err") == 1)) && ! grep -q '"event": "restart"' "$V/$sig.jsonl" \
+      && ok "SIG$sig to launch/elastic: the job stops, exit status 1, not restarted" \
+      || no "SIG$sig: status $status: $(grep -E '^elastic|stopped' "$V/$sig.err" | tr '\n' ' ')"
+  done
+  [[ -f $V/USR1/checkpoint_interrupted.h5 ]] && ok "USR1: the ranks wrote checkpoint_interrupted.h5" \
+    || no "USR1: no checkpoint_interrupted.h5: $(grep -E 'stopped|mpitrain' "$V/USR1.err" | head -n 2)"
   local flag
   for flag in "--min-ranks 0" "--max-restarts x" "--max-ranks" "--bogus 1"; do
     # shellcheck disable=SC2086 # a flag and its value

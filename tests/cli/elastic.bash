@@ -6,6 +6,7 @@
 # weights bitwise, with the restarts logged (reason, hosts dropped, step resumed from) within the limits:
 #   lost     every process of node2 killed (at the N-th step of the run, N random: rank 3 holds there,
 #            by MPITRAIN_FAULT=stall, so that the step is known), once it is there; node2 is dropped
+#            (Open MPI tells of its lost daemon, or first of its ranks killed)
 #   cut      node2's link taken down (launch/emulated_cluster cut); node2 does not answer, is dropped
 #   stall    rank 3 stopped (kill -STOP); node2 answers: the restart uses both nodes again
 #   twice    a stall as above, then, once the restarted job trains, node2 lost as in `lost`
@@ -66,13 +67,13 @@ rank_pid() {
 kill_node() { ip netns pids "$ns${1#node}" | xargs -r kill -9; }
 
 # check_restart KIND#N LINE FAULT_TIME FAILED_STEP REASON DROPPED HOSTS: one restart's JSON line: its
-# reason, hosts dropped and hosts of the new attempt; the step resumed from (a checkpoint's, before the
+# reason (REASON: a regular expression), hosts dropped and hosts of the new attempt; the step resumed from (a checkpoint's, before the
 # failure); the time from the fault to training again and the work lost (from the log, else from
 # FAILED_STEP) against the limits; prints the measure line
 check_restart() {
   local t=$1 line=$2 t0=$3 at=$4
   [[ -n $line ]] || { no "$t: no restart logged"; return; }
-  [[ $(field "$line" reason) == "$5" && $(field "$line" hosts_dropped) == "$6" && $(field "$line" hosts) == "$7" ]] \
+  [[ $(field "$line" reason) =~ ^($5)$ && $(field "$line" hosts_dropped) == "$6" && $(field "$line" hosts) == "$7" ]] \
     && ok "$t: restart logged: reason $5, dropped $6, restarted on $7" \
     || no "$t: restart logged as: reason $(field "$line" reason), dropped $(field "$line" hosts_dropped), hosts $(field "$line" hosts) (expected $5, $6, $7)"
   local resumed lost took
@@ -146,14 +147,14 @@ elastic_trial() {
   first=$(grep -m 1 '"restart": 1,' "$run.jsonl")
   second=$(grep -m 1 '"restart": 2,' "$run.jsonl")
   case $kind in
-  lost) check_restart "$t" "$first" "$t0" "$fault_step" "node lost" '["node2"]' '["node1"]' ;;
+  lost) check_restart "$t" "$first" "$t0" "$fault_step" "node lost|rank lost" '["node2"]' '["node1"]' ;;
   cut) check_restart "$t" "$first" "$t0" "" stall '["node2"]' '["node1"]' ;;
   stall) check_restart "$t" "$first" "$t0" "" stall '[]' '["node1", "node2"]' ;;
   twice)
     check_restart "$t (stall)" "$first" "$t0" "" stall '[]' '["node1", "node2"]'
     local base
     base=$(field "$first" resumed_step)
-    check_restart "$t (lost)" "$second" "$t1" "$((base + failed2))" "node lost" '["node2"]' '["node1"]'
+    check_restart "$t (lost)" "$second" "$t1" "$((base + failed2))" "node lost|rank lost" '["node2"]' '["node1"]'
     ;;
   esac
   [[ $kind != cut ]] || "$cluster" heal node2

@@ -3,7 +3,7 @@
 # a script of attempts (the lines each prints, its exit status) and records the hosts and ranks it was
 # given; a stand-in agent (OMPI_MCA_plm_rsh_agent) answers for the hosts marked up. Checked: the hosts
 # and ranks of each attempt, --resume from the second on; a host whose daemon was lost is dropped, one a
-# stall named that answers stays; a host that answers again is taken back up to --max-ranks, and by
+# stall named that answers stays, one where a rank was killed by a signal is dropped; a host that answers again is taken back up to --max-ranks, and by
 # default never beyond the ranks of the attempt before; giving up after --max-restarts and below
 # --min-ranks (exit status 1, a last line saying why); exit 2 and a failure without a sign of a lost rank
 # or node are not retried; the JSON log. Ends with "N passed, M failed".
@@ -114,6 +114,13 @@ scenario silent "a slots=1;b slots=1;c slots=1" "a b" --max-ranks 3
 [[ $status == 0 && $(calls silent) == "a,b,c 3 fresh|a,b 2 resume" ]] && grep -q "dropped: c (not answering: c)" "$T/silent.err" \
   && ok "a stall naming a (which answers), c silent: restarted on a and b" \
   || no "silent: status $status, attempts $(calls silent): $(grep ^elastic "$T/silent.err" | tr '\n' ' ')"
+
+# a rank killed by a signal on b (mpirun's message, before any of a lost daemon): b is dropped
+{ echo "err mpirun noticed that process rank 2 with PID 0 on node b exited on signal 9 (Killed)."; echo "exit 137"; } >"$T/plan.1"
+scenario killed "a slots=2;b slots=2" "a b"
+[[ $status == 0 && $(calls killed) == "a,b 4 fresh|a 2 resume" ]] && grep -q '"reason": "rank lost", .*"hosts_dropped": \["b"\]' "$T/killed.jsonl" \
+  && ok "a rank on b killed by a signal: b dropped, restarted on a" \
+  || no "killed: status $status, attempts $(calls killed): $(grep ^elastic "$T/killed.err" | tr '\n' ' ')"
 
 # not retried: exit 2; an exit 1 without a sign of a lost rank or node
 echo "exit 2" >"$T/plan.1"

@@ -2,11 +2,12 @@
 # launch/elastic's decisions, without MPI: a stand-in mpirun (MPIRUN, run by launch/mpirun_watch) plays
 # a script of attempts (the lines each prints, its exit status) and records the hosts and ranks it was
 # given; a stand-in agent (OMPI_MCA_plm_rsh_agent) answers for the hosts marked up. Checked: the hosts
-# and ranks of each attempt, --resume from the second on; a host whose daemon was lost is dropped, one a
-# stall named that answers stays, one where a rank was killed by a signal is dropped; a host that answers again is taken back up to --max-ranks, and by
-# default never beyond the ranks of the attempt before; giving up after --max-restarts and below
-# --min-ranks (exit status 1, a last line saying why); exit 2 and a failure without a sign of a lost rank
-# or node are not retried; the JSON log. Ends with "N passed, M failed".
+# and ranks of each attempt, --resume from the second on; a host whose daemon was lost is dropped, so
+# is one where a rank was killed by a signal, and one that does not answer; one a stall named that
+# answers stays; a host that answers again is taken back up to --max-ranks, and by default never beyond
+# the ranks of the attempt before; giving up after --max-restarts and below --min-ranks (exit status 1,
+# a last line saying why); exit 2 and a failure without a sign of a lost rank or node are not retried;
+# the JSON log. Ends with "N passed, M failed".
 # shellcheck disable=SC2015 # ok and no always return 0, so "CHECK && ok ... || no ..." is an if-then-else
 set -u
 # shellcheck source=common.bash

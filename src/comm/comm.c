@@ -481,7 +481,10 @@ static mt_status sum_of(mt_comm *c, size_t n, mt_dtype type, mt_request *req, MP
         return MT_OK;
     if (n > INT_MAX)
         return mt_fail(err, MT_ERR_INTERNAL, "non-blocking sum of %zu elements: more than an MPI count", n);
-    *t = type == MT_DTYPE_F32 ? MPI_FLOAT : type == MT_DTYPE_I64 ? MPI_INT64_T : MPI_UINT16_T;
+    *t = type == MT_DTYPE_F32   ? MPI_FLOAT
+         : type == MT_DTYPE_I64 ? MPI_INT64_T
+         : type == MT_DTYPE_F64 ? MPI_DOUBLE
+                                : MPI_UINT16_T;
     *op = MPI_SUM;
     if (type == MT_DTYPE_BF16) {
         if (bf16_sum_op == MPI_OP_NULL) {

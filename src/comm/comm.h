@@ -59,9 +59,10 @@ mt_status mt_comm_barrier(mt_comm *c, mt_error *err);
 
 /* Element types of the non-blocking sum. */
 typedef enum mt_dtype {
-    MT_DTYPE_F32, /* float */
-    MT_DTYPE_I64, /* int64_t: exact, associative sums */
-    MT_DTYPE_BF16 /* bfloat16 bits in uint16_t: each pairwise sum computed in float, rounded to bfloat16 */
+    MT_DTYPE_F32,  /* float */
+    MT_DTYPE_I64,  /* int64_t: exact, associative sums */
+    MT_DTYPE_BF16, /* bfloat16 bits in uint16_t: each pairwise sum computed in float, rounded to bfloat16 */
+    MT_DTYPE_F64   /* double */
 } mt_dtype;
 
 /* A pending non-blocking collective (room for an MPI_Request, its communicator and its number). */

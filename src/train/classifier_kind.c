@@ -53,9 +53,13 @@ typedef struct classifier {
         double *gathered;               /* 2 x size: what rebalance gathers */
         double work, samples;           /* this rank's seconds in its pieces and their samples since the last update */
         double step_time, step_samples; /* the steps' wall time and global samples since the last update */
-        double rate[2];                 /* samples/s last measured with even shares [0] and speed shares [1]; 0: none */
-        int speed_shares;               /* the shares in force: 1 = target, 0 = even */
-        int windows;                    /* measurements so far */
+        int steps;                      /* and their count */
+        int measured_steps;             /* the steps of the measurement in flight */
+        mt_request req;                 /* the measurement in flight: a sum over the ranks of `gathered` */
+        int pending;
+        double rate[2];   /* samples/s last measured with even shares [0] and speed shares [1]; 0: none */
+        int speed_shares; /* the shares in force: 1 = target, 0 = even */
+        int windows;      /* measurements so far */
     } bal;
     uint64_t chunk; /* deterministic mode: samples per chunk; 0 = one slice per rank */
 } classifier;
@@ -102,6 +106,7 @@ static mt_status setup_balance(classifier *t, mt_error *err)
     t->bal.cum[0] = 0;
     for (int r = 0; r < t->size; r++)
         t->bal.weight[r] = t->bal.target[r] = 1, t->bal.cum[r + 1] = r + 1;
+    mt_comm_request_clear(&t->bal.req);
     if (tc->deterministic) /* chunks of a fixed size, whoever computes them */
         return MT_OK;
     uint64_t b = (uint64_t)tc->batch_size < t->rows ? (uint64_t)tc->batch_size : t->rows;
@@ -118,25 +123,39 @@ static int rebalance_due(uint64_t step)
     return step % BALANCE_EVERY == 0 || step == 2 || step == 4 || step == 8 || step == 16;
 }
 
-/* Collective, at the same step on every rank: gathers each rank's seconds per sample and moves the target
+/* Collective, at the same step on every rank: start_measure starts the gathering of each rank's seconds per
+ * sample (a sum of vectors holding each rank's values at its place), without waiting for it: a further
+ * meeting of the ranks costs a whole scheduler slice when one shares its core. One step later, rebalance
+ * completes it (it travelled beside the gradient sums) and moves the target
  * shares halfway toward the speeds (1 / seconds per sample), normalized to mean 1 and kept in [1/2, 3/2].
  * Shares by speed are only worth it when the steps go faster with them: a rank can be slow for reasons
  * its share does not change (a core time-shared with a busy process stalls the sums, not its
  * computation). So the rate of the steps (rank 0's samples/s, which every rank receives) is averaged for
  * the shares in force, and the next interval uses the faster of the two (speed shares only when over 2%
  * faster), trying the other again every BALANCE_PROBE intervals. */
+static mt_status start_measure(classifier *t, mt_error *err)
+{
+    double *g = t->bal.gathered;
+    memset(g, 0, 2 * (size_t)t->size * sizeof *g);
+    g[2 * t->rank] = t->bal.samples > 0 ? t->bal.work / t->bal.samples : 0;
+    g[2 * t->rank + 1] = t->bal.step_time > 0 ? t->bal.step_samples / t->bal.step_time : 0;
+    t->bal.measured_steps = t->bal.steps;
+    t->bal.work = t->bal.samples = t->bal.step_time = t->bal.step_samples = 0;
+    t->bal.steps = 0;
+    t->bal.pending = 1;
+    return mt_comm_iallreduce_sum(t->comm, g, 2 * (size_t)t->size, MT_DTYPE_F64, &t->bal.req, err);
+}
+
 static mt_status rebalance(classifier *t, mt_error *err)
 {
-    const int n = t->size;
-    double mine[2] = {t->bal.samples > 0 ? t->bal.work / t->bal.samples : 0,
-                      t->bal.step_time > 0 ? t->bal.step_samples / t->bal.step_time : 0};
-    double *per = t->bal.gathered;
-    mt_status st = mt_comm_allgather_f64(t->comm, mine, 2, per, err);
-    t->bal.work = t->bal.samples = t->bal.step_time = t->bal.step_samples = 0;
+    const int n = t->size, steps = t->bal.measured_steps;
+    const double *per = t->bal.gathered;
+    t->bal.pending = 0;
+    mt_status st = mt_comm_wait(&t->bal.req, err);
     if (st)
         return st;
-    double *rate = t->bal.rate; /* a moving average per kind of shares */
-    if (t->bal.windows++ > 0)   /* the first interval holds the warm-up steps */
+    double *rate = t->bal.rate;             /* a moving average per kind of shares */
+    if (t->bal.windows++ > 0 && steps >= 8) /* not the warm-up steps, nor an interval too short to tell */
         rate[t->bal.speed_shares] = rate[t->bal.speed_shares] > 0 ? 0.5 * (rate[t->bal.speed_shares] + per[1]) : per[1];
     int known = 1;
     double total = 0;
@@ -153,7 +172,8 @@ static mt_status rebalance(classifier *t, mt_error *err)
     for (int r = 0; r < n && known; r++)
         t->bal.target[r] *= n / sum;
     const int best = rate[0] > 0 && rate[1] <= 1.02 * rate[0] ? 0 : 1;
-    t->bal.speed_shares = rate[1] == 0 ? 1 : t->bal.windows % BALANCE_PROBE == 0 ? !best : best;
+    /* speed shares, then even ones, are each measured once before the faster is chosen */
+    t->bal.speed_shares = rate[1] == 0 ? 1 : rate[0] == 0 ? 0 : t->bal.windows % BALANCE_PROBE == 0 ? !best : best;
     t->bal.cum[0] = 0;
     for (int r = 0; r < n; r++) {
         t->bal.weight[r] = t->bal.speed_shares ? t->bal.target[r] : 1;
@@ -359,11 +379,12 @@ static mt_status step(mt_loop *L, uint64_t step, int *skipped, mt_error *err)
     L->epoch_samples += total;
     t->bal.step_time += mt_wtime() - step0;
     t->bal.step_samples += (double)total;
-    if (t->bal.cum && rebalance_due((uint64_t)L->state.step + 1)) {
-        mt_status rs = rebalance(t, err);
-        if (rs)
-            return rs;
-    }
+    t->bal.steps++;
+    mt_status rs = t->bal.pending ? rebalance(t, err) : MT_OK;
+    if (!rs && t->bal.cum && rebalance_due((uint64_t)L->state.step + 1))
+        rs = start_measure(t, err);
+    if (rs)
+        return rs;
     if (mt_loop_stop_requested(&L->nets[0])) /* some rank was asked to stop: every rank stops after this step */
         return mt_fail(err, MT_INTERRUPTED, "stop requested");
     return MT_OK;
@@ -468,6 +489,8 @@ static mt_status finish(mt_loop *L, mt_train_result *res, mt_error *err)
     /* Each rank's wait for the sums is the exposed communication plus its wait for slower ranks: the
      * least any rank waited is counted as communication, the rest of a rank's wait as idle. Time in MPI
      * calls during backprop is exposed communication too (on shared memory the copies are CPU work). */
+    if (!st && t->bal.pending)
+        st = rebalance(t, err);
     enum { K = 8 };
     double mine[K] = {t->times.compute, t->times.allreduce, t->times.wait,    t->times.data,
                       t->times.busy,    t->times.work,      t->times.samples, t->times.cpu};

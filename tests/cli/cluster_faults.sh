@@ -16,13 +16,7 @@ trials=${MT_FAULT_TRIALS:-1}
 limit=$((5 + 30)) # stall_timeout + 30 s
 
 linear_dataset "$V/d.h5" 4 1200 16
-cat >"$V/c.yaml" <<YAML
-model: {input: [16], layers: [{dense: {units: 64, activation: relu}}, {dense: {units: 2, activation: softmax}}]}
-loss: categorical_crossentropy
-optimizer: {name: adam, learning_rate: 0.01}
-data: {file: $V/d.h5, train: train}
-training: {epochs: 30, batch_size: 24, seed: 3, deterministic: true, stall_timeout: 5}
-YAML
+stall_classifier "$V/c.yaml" "$V/d.h5" 30 5
 mpi 1 "$MPITRAIN" train "$V/c.yaml" --set output="$V/ref" --quiet >"$V/ref.log" 2>&1 \
   || stop "uninterrupted 1-rank run: $(tail -n 1 "$V/ref.log")"
 

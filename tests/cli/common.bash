@@ -54,6 +54,23 @@ cluster_setup() {
   "$cluster" status | grep -q "no emulated cluster" || { rm -rf "$V"; skip "emulated cluster $1 is up already"; }
   trap '"$cluster" down >/dev/null 2>&1; rm -rf "$T" "$V"' EXIT
 }
+# needs_slurm: skips (exit 77) without the SLURM and munge programs that emulated_cluster up --slurm runs
+needs_slurm() {
+  for p in munged slurmctld slurmd sbatch; do
+    command -v $p >/dev/null 2>&1 || skip "no $p (apt-get install slurmctld slurmd slurm-client munge)"
+  done
+}
+# stall_classifier OUT.yaml DATA.h5 EPOCHS STALL_TIMEOUT: the deterministic classifier of the node-fault
+# tests for linear_dataset's 16 features (dense 64 relu, softmax 2; adam; batch 24, seed 3)
+stall_classifier() {
+  cat >"$1" <<YAML
+model: {input: [16], layers: [{dense: {units: 64, activation: relu}}, {dense: {units: 2, activation: softmax}}]}
+loss: categorical_crossentropy
+optimizer: {name: adam, learning_rate: 0.01}
+data: {file: $2, train: train}
+training: {epochs: $3, batch_size: 24, seed: 3, deterministic: true, stall_timeout: $4}
+YAML
+}
 # dropout_classifier OUT.yaml DATA.h5 BATCH: a small deterministic classifier for linear_dataset's 16
 # features (dense 32 relu, dropout 0.2, softmax 2; adam; 4 epochs, seed 5) at global batch BATCH.
 dropout_classifier() {

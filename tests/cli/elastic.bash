@@ -26,14 +26,8 @@ ns=mt${MT_CLUSTER_ID}node # the nodes' network namespaces
 # elastic_setup: the dataset, the config ($V/c.yaml: 200 steps) and the undisturbed 1-rank run ($V/ref)
 elastic_setup() {
   linear_dataset "$V/d.h5" 4 1200 16
-  cat >"$V/c.yaml" <<YAML
-model: {input: [16], layers: [{dense: {units: 64, activation: relu}}, {dense: {units: 2, activation: softmax}}]}
-loss: categorical_crossentropy
-optimizer: {name: adam, learning_rate: 0.01}
-data: {file: $V/d.h5, train: train}
-training: {epochs: 4, batch_size: 24, seed: 3, deterministic: true, stall_timeout: $stall_timeout}
-checkpoint: {every_steps: $interval}
-YAML
+  stall_classifier "$V/c.yaml" "$V/d.h5" 4 "$stall_timeout"
+  echo "checkpoint: {every_steps: $interval}" >>"$V/c.yaml"
   mpi 1 "$MPITRAIN" train "$V/c.yaml" --set output="$V/ref" --quiet >"$V/ref.log" 2>&1 \
     || stop "undisturbed 1-rank run: $(tail -n 1 "$V/ref.log")"
 }

@@ -16,9 +16,7 @@ set -u
 # shellcheck source=common.bash
 . "$(dirname "$0")/common.bash"
 cluster_setup 2 # its own bridge, namespaces and SLURM ports
-for p in munged slurmctld slurmd sbatch; do
-  command -v $p >/dev/null 2>&1 || skip "no $p (apt-get install slurmctld slurmd slurm-client munge)"
-done
+needs_slurm
 "$cluster" up --nodes 2 --slots 2 --slurm >"$V/up.log" 2>&1 || stop "up --slurm: $(tail -n 1 "$V/up.log")"
 [ "$("$cluster" slurm sinfo -h -N -o %T | sort -u)" = idle ] \
   && "$cluster" slurm scontrol show config | grep -Eq '^MpiDefault += none$' && ok "SLURM up: 2 idle nodes, MpiDefault=none" \

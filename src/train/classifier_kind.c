@@ -46,12 +46,13 @@ typedef struct classifier {
     } times;
     int full_batch; /* full-batch gradient descent: one step per epoch */
     mt_schedule sched;
-    double lr;                          /* learning rate of the latest step */
-    struct {                            /* training.balance: slices in proportion to measured speeds */
-        double *weight, *cum;           /* per rank (identical on every rank); cumulative, size + 1 */
-        double *target;                 /* per rank: the shares the speeds call for (weight = target or 1) */
-        double *gathered;               /* 2 x size: what rebalance gathers */
-        double work, samples;           /* this rank's seconds in its pieces and their samples since the last update */
+    double lr;                /* learning rate of the latest step */
+    struct {                  /* training.balance: slices in proportion to measured speeds */
+        double *cum;          /* the shares in force (the targets, or 1 each), cumulative: size + 1, the same on
+                           every rank */
+        double *target;       /* per rank: the shares the speeds call for */
+        double *gathered;     /* 2 x size: what rebalance gathers */
+        double work, samples; /* this rank's seconds in its pieces and their samples since the last update */
         double step_time, step_samples; /* the steps' wall time and global samples since the last update */
         int steps;                      /* and their count */
         int measured_steps;             /* the steps of the measurement in flight */
@@ -97,15 +98,14 @@ static mt_status setup_balance(classifier *t, mt_error *err)
 {
     const mt_training_config *tc = &t->cfg->training;
     const size_t n = (size_t)t->size;
-    t->bal.weight = malloc(n * sizeof *t->bal.weight);
     t->bal.target = malloc(n * sizeof *t->bal.target);
     t->bal.cum = malloc((n + 1) * sizeof *t->bal.cum);
     t->bal.gathered = malloc(2 * n * sizeof *t->bal.gathered);
-    if (!t->bal.weight || !t->bal.target || !t->bal.cum || !t->bal.gathered)
+    if (!t->bal.target || !t->bal.cum || !t->bal.gathered)
         return mt_fail(err, MT_ERR_NOMEM, "out of memory");
     t->bal.cum[0] = 0;
     for (int r = 0; r < t->size; r++)
-        t->bal.weight[r] = t->bal.target[r] = 1, t->bal.cum[r + 1] = r + 1;
+        t->bal.target[r] = 1, t->bal.cum[r + 1] = r + 1;
     mt_comm_request_clear(&t->bal.req);
     if (tc->deterministic) /* chunks of a fixed size, whoever computes them */
         return MT_OK;
@@ -176,8 +176,7 @@ static mt_status rebalance(classifier *t, mt_error *err)
     t->bal.speed_shares = rate[1] == 0 ? 1 : rate[0] == 0 ? 0 : t->bal.windows % BALANCE_PROBE == 0 ? !best : best;
     t->bal.cum[0] = 0;
     for (int r = 0; r < n; r++) {
-        t->bal.weight[r] = t->bal.speed_shares ? t->bal.target[r] : 1;
-        t->bal.cum[r + 1] = t->bal.cum[r] + t->bal.weight[r];
+        t->bal.cum[r + 1] = t->bal.cum[r] + (t->bal.speed_shares ? t->bal.target[r] : 1);
     }
     return MT_OK;
 }
@@ -552,7 +551,7 @@ static void init_params(mt_loop *L)
 static void kind_free(mt_loop *L)
 {
     classifier *t = L->self;
-    free(t->bal.weight), free(t->bal.cum), free(t->bal.target), free(t->bal.gathered);
+    free(t->bal.cum), free(t->bal.target), free(t->bal.gathered);
     mt_session_close(&t->s);
 }
 

@@ -277,27 +277,32 @@ mt_status mt_run_dir_publish_interrupted(const char *dir, mt_error *err)
     return link_latest(dir, src, err);
 }
 
-mt_status mt_run_dir_publish_checkpoint(const char *dir, int epoch, int keep, mt_error *err)
+/* Points checkpoint.h5 at file number n of `kind` and removes the checkpoint of an interrupted run,
+ * which it supersedes. */
+static mt_status publish_numbered(const char *dir, numbered kind, long long n, mt_error *err)
 {
     char src[MT_PATH_MAX + 64], old_run[MT_PATH_MAX + 64];
-    mt_run_dir_checkpoint_path(dir, epoch, src, sizeof src);
+    numbered_path(dir, kind, n, src, sizeof src);
     if (link_latest(dir, src, err))
         return err->code;
     mt_run_dir_interrupted_path(dir, old_run, sizeof old_run);
-    unlink(old_run);               /* an epoch checkpoint supersedes the one of an interrupted run */
-    prune(dir, step_files, -1, 0); /* and the step checkpoints before it */
+    unlink(old_run);
+    return MT_OK;
+}
+
+mt_status mt_run_dir_publish_checkpoint(const char *dir, int epoch, int keep, mt_error *err)
+{
+    if (publish_numbered(dir, epoch_files, epoch, err))
+        return err->code;
+    prune(dir, step_files, -1, 0); /* the step checkpoints before it */
     prune(dir, epoch_files, epoch, keep);
     return MT_OK;
 }
 
 mt_status mt_run_dir_publish_step_checkpoint(const char *dir, long long step, int keep, mt_error *err)
 {
-    char src[MT_PATH_MAX + 64], old_run[MT_PATH_MAX + 64];
-    mt_run_dir_step_checkpoint_path(dir, step, src, sizeof src);
-    if (link_latest(dir, src, err))
+    if (publish_numbered(dir, step_files, step, err))
         return err->code;
-    mt_run_dir_interrupted_path(dir, old_run, sizeof old_run);
-    unlink(old_run);
     prune(dir, step_files, step, keep);
     return MT_OK;
 }

@@ -675,16 +675,102 @@ int mt_status_breaks_comm(mt_status code)
     return code == MT_ERR_STALL || code == MT_ERR_MPI;
 }
 
+/* A node is a host name (c->host, gathered when c was made): Open MPI's MPI_COMM_TYPE_SHARED can disagree
+ * between ranks on hosts that share a kernel (the emulated cluster), and then never returns. */
+int mt_comm_node_id(const mt_comm *c)
+{
+    int first = 0;
+    while (strcmp(c->host[first], c->host[c->rank]) != 0)
+        first++;
+    return first;
+}
+
+const char *mt_comm_phase(const mt_comm *c)
+{
+    return c->phase;
+}
+
+mt_status mt_comm_split(mt_comm *c, int color, int key, mt_comm **out, mt_error *err)
+{
+    *out = NULL;
+    MPI_Comm part = MPI_COMM_NULL;
+    int rc = MPI_Comm_split(c->comm, color < 0 ? MPI_UNDEFINED : color, key, &part);
+    if (rc != MPI_SUCCESS)
+        return mpi_fail(err, rc, "MPI_Comm_split");
+    if (part == MPI_COMM_NULL)
+        return MT_OK;
+    mt_status st = create(part, out, err);
+    MPI_Comm_free(&part);
+    if (!st)
+        (*out)->stall_after = c->stall_after > 0 && (*out)->size > 1 ? c->stall_after : 0;
+    return st;
+}
+
+struct mt_shm {
+    MPI_Win win;
+    int size;
+    void **segment; /* per node rank */
+};
+
+mt_status mt_shm_create(mt_comm *node, size_t bytes, mt_shm **out, mt_error *err)
+{
+    *out = NULL;
+    mt_shm *s = calloc(1, sizeof *s);
+    if (s)
+        s->segment = calloc((size_t)node->size, sizeof *s->segment);
+    if (!s || !s->segment) {
+        free(s);
+        return mt_fail(err, MT_ERR_NOMEM, "out of memory");
+    }
+    s->size = node->size;
+    bytes = (bytes + 4095) / 4096 * 4096;
+    /* Each rank's segment on its own pages (noncontiguous), so that a rank's writes never share a page
+     * with another's. */
+    MPI_Info info;
+    MPI_Info_create(&info);
+    MPI_Info_set(info, "alloc_shared_noncontig", "true");
+    void *mine = NULL;
+    int rc = MPI_Win_allocate_shared((MPI_Aint)(bytes ? bytes : 4096), 1, info, node->comm, &mine, &s->win);
+    MPI_Info_free(&info);
+    if (rc != MPI_SUCCESS) {
+        free(s->segment), free(s);
+        return mpi_fail(err, rc, "MPI_Win_allocate_shared");
+    }
+    for (int r = 0; r < node->size && rc == MPI_SUCCESS; r++) {
+        MPI_Aint size;
+        int unit;
+        rc = MPI_Win_shared_query(s->win, r, &size, &unit, &s->segment[r]);
+    }
+    if (rc != MPI_SUCCESS) {
+        mt_shm_destroy(s);
+        return mpi_fail(err, rc, "MPI_Win_shared_query");
+    }
+    *out = s;
+    return MT_OK;
+}
+
+void *mt_shm_segment(const mt_shm *s, int rank)
+{
+    return s->segment[rank];
+}
+
+void mt_shm_destroy(mt_shm *s)
+{
+    if (!s)
+        return;
+    int fin = 0;
+    MPI_Finalized(&fin);
+    if (!fin)
+        MPI_Win_free(&s->win);
+    free(s->segment);
+    free(s);
+}
+
 mt_status mt_comm_split_nodes(mt_comm *c, mt_comm **node_in, mt_comm **node_out, mt_comm **leaders, int *nodes,
                               mt_error *err)
 {
     *node_in = *node_out = *leaders = NULL;
-    /* A node is a host name (c->host, gathered when c was made): Open MPI's MPI_COMM_TYPE_SHARED can
-     * disagree between ranks on hosts that share a kernel (the emulated cluster), and then never returns.
-     * Every rank takes the lowest rank of the same name as its node's number. */
-    int first = 0;
-    while (strcmp(c->host[first], c->host[c->rank]) != 0)
-        first++;
+    const int first = mt_comm_node_id(c);
     MPI_Comm shared = MPI_COMM_NULL, lead = MPI_COMM_NULL;
     int rc = MPI_Comm_split(c->comm, first, c->rank, &shared);
     if (rc != MPI_SUCCESS)

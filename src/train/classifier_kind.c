@@ -43,6 +43,8 @@ typedef struct classifier {
         double wait, busy;    /* blocked waiting for the sums; inside MPI calls during backprop */
         double work, samples; /* reading, forward and backward, and the samples they covered (the speed) */
         double cpu;           /* this thread's CPU time during that work (below `work` on a shared core) */
+        double summing;       /* summing this rank's slices of the node's gradients (one copy per node) */
+        double optimizer;     /* the update (and the node's meeting after it) */
     } times;
     int full_batch; /* full-batch gradient descent: one step per epoch */
     mt_schedule sched;
@@ -188,7 +190,7 @@ static mt_status setup_exchange(classifier *t, mt_error *err)
     mt_grad_mode mode = tc->deterministic                             ? MT_GRAD_FIXED64
                         : strcmp(tc->gradient_dtype, "bfloat16") == 0 ? MT_GRAD_BFLOAT16
                                                                       : MT_GRAD_FLOAT32;
-    mt_status st = mt_loop_add_net(t->L, "", &t->s.model, &t->s.opt, mode, err);
+    mt_status st = mt_loop_add_net(t->L, "", &t->s.model, &t->s.opt, mode, 1, err);
     t->gx = &t->L->nets[0].gx;
     if (!st && tc->balance)
         st = setup_balance(t, err);
@@ -346,6 +348,8 @@ static mt_status step(mt_loop *L, uint64_t step, int *skipped, mt_error *err)
     }
     if (st)
         trailer[MT_GRAD_FAIL_SLOT] = 1.0f; /* the sums still run, so that the other ranks learn of the failure */
+    /* the L1/L2 penalty of the parameters, read before any rank can update its slice of them */
+    const double penalty = t->rank == 0 ? mt_model_apply_penalties(&s->model, NULL, 0, s->model.n_params) : 0;
     double t0 = mt_wtime();
     mt_status rc = mt_grad_exchange_finish(t->gx, err);
     double t1 = mt_wtime();
@@ -361,18 +365,19 @@ static mt_status step(mt_loop *L, uint64_t step, int *skipped, mt_error *err)
         *sums = before;
         return rc;
     }
-    if (mt_loss_needs_global_mean(&s->loss)) {
-        const float f = (float)mt_loss_grad_factor(&s->loss, trailer[MT_GRAD_LOSS_SLOT], (double)total);
-        for (size_t i = 0; i < s->model.n_params; i++)
-            s->model.grads[i] *= f;
-    }
-    double penalty = mt_model_apply_penalties(&s->model); /* same on every rank: counted once */
-    if (t->rank == 0)
+    const float f = mt_loss_needs_global_mean(&s->loss) /* rmse: the gradient of the global mean */
+                        ? (float)mt_loss_grad_factor(&s->loss, mt_loop_summed(&L->nets[0])[MT_GRAD_LOSS_SLOT],
+                                                     (double)total)
+                        : 1.0f;
+    if (t->rank == 0) /* the same on every rank: counted once */
         sums->penalty += penalty * (double)total;
     t->lr = mt_schedule_lr(&t->sched, (uint64_t)s->opt.step);
-    mt_optimizer_step(&s->opt, s->model.params, s->model.grads, t->lr);
+    if ((rc = mt_loop_update(L, &L->nets[0], t->lr, f, err)))
+        return rc;
     double t2 = mt_wtime();
     t->times.compute += t2 - t1;
+    t->times.summing += t->gx->summing;
+    t->times.optimizer += t2 - t1;
     mt_timeline_add(t->L->tl, MT_TL_OPTIMIZER, -1, t1, t2);
     L->samples += total;
     L->epoch_samples += total;
@@ -490,9 +495,13 @@ static mt_status finish(mt_loop *L, mt_train_result *res, mt_error *err)
      * calls during backprop is exposed communication too (on shared memory the copies are CPU work). */
     if (!st && t->bal.pending)
         st = rebalance(t, err);
-    enum { K = 8 };
-    double mine[K] = {t->times.compute, t->times.allreduce, t->times.wait,    t->times.data,
-                      t->times.busy,    t->times.work,      t->times.samples, t->times.cpu};
+    enum { K = 11 };
+    const mt_node_share *sh = &L->nets[0].share;
+    const double state = (double)t->s.opt.n_slots * (double)t->s.opt.n * sizeof(float) / (sh->k ? sh->k : 1);
+    double mine[K] = {
+        t->times.compute, t->times.allreduce, t->times.wait,    t->times.data,      t->times.busy, t->times.work,
+        t->times.samples, t->times.cpu,       t->times.summing, t->times.optimizer, state};
+    res->shared = sh->k;
     double *all = NULL;
     res->ranks = calloc((size_t)t->size, sizeof *res->ranks);
     all = calloc((size_t)t->size * K, sizeof *all);
@@ -514,7 +523,10 @@ static mt_status finish(mt_loop *L, mt_train_result *res, mt_error *err)
                                   .idle = a[2] - least,
                                   .samples = a[6],
                                   .speed = a[5] > 0 ? a[6] / a[5] : 0,
-                                  .core_share = a[5] > 0 ? a[7] / a[5] : 1};
+                                  .core_share = a[5] > 0 ? a[7] / a[5] : 1,
+                                  .summing = a[8],
+                                  .optimizer = a[9],
+                                  .state_bytes = a[10]};
             double total = rt->compute + rt->exposed + rt->data + rt->idle;
             eff += total > 0 ? rt->compute / total : 0;
         }

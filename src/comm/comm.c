@@ -27,6 +27,7 @@ struct mt_comm {
     uint64_t notice_out;            /* the value of this rank's outgoing notices (must outlive the sends) */
     char phase[128];                /* what the program is doing, for the stall message */
     char (*host)[MT_COMM_HOST_MAX]; /* per rank: the host it runs on (MPI_Get_processor_name, truncated) */
+    int *world;                     /* per rank: its rank in MPI_COMM_WORLD, which messages name */
 };
 
 /* A pending non-blocking collective, inside mt_request. */
@@ -103,8 +104,18 @@ static mt_status create(MPI_Comm base, mt_comm **out, mt_error *err)
     rc = MPI_Comm_dup(c->comm, &c->notices);
     c->seen = calloc((size_t)c->size, sizeof *c->seen);
     c->host = calloc((size_t)c->size, sizeof *c->host);
+    c->world = calloc((size_t)c->size, sizeof *c->world);
     const char *what = "MPI_Comm_dup";
-    if (rc == MPI_SUCCESS && c->seen && c->host) {
+    if (rc == MPI_SUCCESS && c->world) { /* the part of the world a split communicator holds */
+        MPI_Group mine, all;
+        MPI_Comm_group(c->comm, &mine);
+        MPI_Comm_group(MPI_COMM_WORLD, &all);
+        for (int r = 0; r < c->size; r++)
+            c->world[r] = r;
+        MPI_Group_translate_ranks(mine, c->size, c->world, all, c->world);
+        MPI_Group_free(&mine), MPI_Group_free(&all);
+    }
+    if (rc == MPI_SUCCESS && c->seen && c->host && c->world) {
         char name[MPI_MAX_PROCESSOR_NAME + 1] = "";
         int len = 0;
         MPI_Get_processor_name(name, &len);
@@ -114,12 +125,13 @@ static mt_status create(MPI_Comm base, mt_comm **out, mt_error *err)
         if (rc != MPI_SUCCESS)
             MPI_Comm_free(&c->notices);
     }
-    if (rc != MPI_SUCCESS || !c->seen || !c->host) {
+    if (rc != MPI_SUCCESS || !c->seen || !c->host || !c->world) {
         if (rc == MPI_SUCCESS)
             MPI_Comm_free(&c->notices);
         MPI_Comm_free(&c->comm);
         free(c->seen);
         free(c->host);
+        free(c->world);
         free(c);
         return rc != MPI_SUCCESS ? mpi_fail(err, rc, what) : mt_fail(err, MT_ERR_NOMEM, "out of memory");
     }
@@ -179,6 +191,7 @@ void mt_comm_destroy(mt_comm *c)
     }
     free(c->seen);
     free(c->host);
+    free(c->world);
     free(c);
 }
 
@@ -266,14 +279,14 @@ static int list_ranks(const mt_comm *c, const rank_set *s, char *buf, size_t siz
     for (int r = 0; r < c->size; r++) {
         if (!in_set(c, s, r))
             continue;
-        int end = r;
-        while (end + 1 < c->size && in_set(c, s, end + 1))
+        int end = r; /* a run of ranks whose world ranks follow each other */
+        while (end + 1 < c->size && in_set(c, s, end + 1) && c->world[end + 1] == c->world[end] + 1)
             end++;
         count += end - r + 1;
         if (len + 32 < size)
-            len += (size_t)snprintf(buf + len, size - len, "%s%d", len ? ", " : "", r);
+            len += (size_t)snprintf(buf + len, size - len, "%s%d", len ? ", " : "", c->world[r]);
         if (end > r && len + 32 < size)
-            len += (size_t)snprintf(buf + len, size - len, "%s%d", end > r + 1 ? "-" : ", ", end);
+            len += (size_t)snprintf(buf + len, size - len, "%s%d", end > r + 1 ? "-" : ", ", c->world[end]);
         r = end;
     }
     return count;
@@ -349,7 +362,7 @@ static mt_status stalled(mt_comm *c, uint64_t seq, const char *call, double wait
                    "rank %d (%s): stalled during %s: rank(s) %s (%d of %d, on %s %s) did not reach %s "
                    "(collective #%llu) within %.0f s, while rank(s) %s waited there (watchdog limit %.0f s: "
                    "training.stall_timeout)",
-                   c->rank, c->host[c->rank], c->phase, n_missing ? missing : "?", n_missing, c->size,
+                   c->world[c->rank], c->host[c->rank], c->phase, n_missing ? missing : "?", n_missing, c->size,
                    n_hosts == 1 ? "host" : "hosts", n_hosts ? hosts : "?", call, (unsigned long long)seq, waited,
                    present, c->stall_after);
 }
@@ -679,6 +692,10 @@ int mt_status_breaks_comm(mt_status code)
  * between ranks on hosts that share a kernel (the emulated cluster), and then never returns. */
 int mt_comm_node_id(const mt_comm *c)
 {
+    const char *testing = getenv("MPITRAIN_RANKS_PER_NODE"); /* tests: nodes of k consecutive ranks */
+    const int k = testing ? atoi(testing) : 0;
+    if (k > 0)
+        return c->rank / k * k;
     int first = 0;
     while (strcmp(c->host[first], c->host[c->rank]) != 0)
         first++;

@@ -86,7 +86,8 @@ mt_status mt_comm_wait(mt_request *req, mt_error *err);
  * many nodes c spans. Collective over c. Caller destroys them. */
 mt_status mt_comm_split_nodes(mt_comm *c, mt_comm **node_in, mt_comm **node_out, mt_comm **leaders, int *nodes,
                               mt_error *err);
-/* The number of this rank's node: the lowest rank of c on the same host. */
+/* The number of this rank's node: the lowest rank of c on the same host (for tests, with
+ * MPITRAIN_RANKS_PER_NODE=k set, ranks of one host form nodes of k consecutive ranks). */
 int mt_comm_node_id(const mt_comm *c);
 /* MPI_Comm_split: the ranks of c with the same color, ordered by key; a negative color makes no
  * communicator (*out = NULL) on this rank. Collective over c. Caller destroys. */

@@ -232,6 +232,10 @@ static mt_status sum_part(mt_grad_exchange *x, int i)
     x->summing_now += mt_wtime() - t0;
     if (sh->peers && hi > lo) {
         x->buckets[i].part = 1;
+        if (i == 0) { /* the watchdog of the sums across nodes: the world's limit and phase */
+            mt_comm_set_stall_timeout(sh->peers, mt_comm_stall_timeout(x->comm));
+            mt_comm_set_phase(sh->peers, "%s", mt_comm_phase(x->comm));
+        }
         return x->mode == MT_GRAD_FIXED64 ? mt_comm_iallreduce_sum(sh->peers, sh->acc[sh->me] + lo, hi - lo,
                                                                    MT_DTYPE_I64, &x->buckets[i].across, &x->err)
                                           : mt_comm_iallreduce_sum(sh->peers, sh->summed + lo, hi - lo, MT_DTYPE_F32,
@@ -283,7 +287,7 @@ static void finish_shared(mt_grad_exchange *x)
     mt_node_share *sh = x->share;
     if (!x->failed)
         x->failed = mt_node_share_wait(sh, MT_SHARE_READY, ready_mark(x, x->n_buckets - 1),
-                                       "the end of their backward pass", advance_hook, x, &x->err);
+                                       "the gradient sums in the node's shared memory", advance_hook, x, &x->err);
     for (int i = 0; i < x->n_buckets && !x->failed; i++) {
         mt_grad_bucket *b = &x->buckets[i];
         if (b->part == 0)
@@ -301,7 +305,7 @@ static void finish_shared(mt_grad_exchange *x)
     mt_node_share_put_count(sh, x->nonfinite_mine);
     x->nonfinite_mine = 0;
     mt_node_share_publish(sh, MT_SHARE_SUMMED, x->steps + 1);
-    x->failed = mt_node_share_wait(sh, MT_SHARE_SUMMED, x->steps + 1, "the gradient sums of their slices", NULL, NULL,
+    x->failed = mt_node_share_wait(sh, MT_SHARE_SUMMED, x->steps + 1, "the gradient sums in the node's shared memory", NULL, NULL,
                                    &x->err);
     x->nonfinite = x->failed ? 0 : mt_node_share_total(sh);
 }

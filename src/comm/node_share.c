@@ -42,6 +42,9 @@ static mt_status split(mt_node_share *sh, mt_comm *world, int *fits, mt_error *e
         st = mt_comm_allreduce_sum_f64(world, &first, 1, err);
     sh->nodes = (int)first;
     *fits = !st && lo == hi && lo >= 2;
+    if (!st && !*fits && hi >= 2)
+        snprintf(sh->why, sizeof sh->why, "the nodes hold %g to %g ranks (sharing needs the same number on each)",
+                 lo, hi);
     if (st || !*fits || sh->nodes == 1)
         return st;
     st = mt_comm_split(world, sh->me, rank, &sh->peers, err);
@@ -58,7 +61,10 @@ mt_status mt_node_share_create(mt_node_share *sh, mt_comm *world, size_t n, size
     int fits = 0;
     mt_status st = split(sh, world, &fits, err);
     if (st || !fits) {
+        char why[sizeof sh->why];
+        memcpy(why, sh->why, sizeof why);
         mt_node_share_destroy(sh);
+        memcpy(sh->why, why, sizeof why);
         return st;
     }
     const size_t k = (size_t)sh->k, slab = aligned(n * sizeof(float)), block = trailer + n;
@@ -72,11 +78,20 @@ mt_status mt_node_share_create(mt_node_share *sh, mt_comm *world, size_t n, size
         st = mt_fail(err, MT_ERR_NOMEM, "out of memory");
     if (!st)
         st = mt_comm_allgather_f64(sh->node, &mine, 1, ranks, err);
+    /* MPI may refuse to share memory (ranks it does not see as local): every rank then goes without */
+    mt_error why = {0};
+    double refused = !st && mt_shm_create(sh->node, sh->me == 0 ? common + own : own, &sh->shm, &why) != MT_OK;
     if (!st)
-        st = mt_shm_create(sh->node, sh->me == 0 ? common + own : own, &sh->shm, err);
-    if (st) {
+        st = mt_comm_allreduce_max_f64(world, &refused, 1, err);
+    if (st || refused) {
+        char text[sizeof sh->why];
+        snprintf(text, sizeof text, "%.190s", why.msg[0] ? why.msg : "MPI_Win_allocate_shared failed on another node");
         free(ranks);
+        if (sh->shm) /* freed together by the ranks of a node where it succeeded */
+            mt_shm_destroy(sh->shm), sh->shm = NULL;
         mt_node_share_destroy(sh);
+        if (!st)
+            snprintf(sh->why, sizeof sh->why, "%s", text);
         return st;
     }
     char *base = mt_shm_segment(sh->shm, 0);
@@ -130,14 +145,18 @@ static mt_status stalled(mt_node_share *sh, mt_share_flag f, uint64_t value, con
 {
     char missing[300] = "";
     size_t len = 0;
+    int n = 0;
     for (int r = 0; r < sh->k; r++)
-        if (!mt_node_share_has(sh, r, f, value) && len < sizeof missing - 16)
+        if (!mt_node_share_has(sh, r, f, value) && len < sizeof missing - 16) {
             len += (size_t)snprintf(missing + len, sizeof missing - len, "%s%d", len ? "," : "", sh->world_rank[r]);
+            n++;
+        }
     const int me = mt_comm_rank(sh->world);
+    const char *host = mt_comm_host(sh->world, me);
     return mt_fail(err, MT_ERR_STALL,
-                   "rank %d (%s): stalled during %s: rank(s) %s of its node did not reach %s within %.0f s "
+                   "rank %d (%s): stalled during %s: rank(s) %s (%d of %d, on host %s) did not reach %s within %.0f s "
                    "(watchdog limit %.0f s: training.stall_timeout)",
-                   me, mt_comm_host(sh->world, me), mt_comm_phase(sh->world), missing, what, waited, limit);
+                   me, host, mt_comm_phase(sh->world), missing, n, mt_comm_size(sh->world), host, what, waited, limit);
 }
 
 mt_status mt_node_share_wait(mt_node_share *sh, mt_share_flag f, uint64_t value, const char *what, void (*poll)(void *),

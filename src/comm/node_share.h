@@ -43,12 +43,14 @@ typedef struct mt_node_share {
     uint64_t *flags;                  /* per place: MT_SHARE_FLAGS counters, then the rank's count of
                                          non-finite sums, on a cache line of its own */
     int *world_rank;                  /* per place */
+    char why[200];                    /* why sharing does not apply, when it could have (else "") */
 } mt_node_share;
 
 /* Sets up sharing for a network of n parameters (trailer floats before the gradients), with `slots`
  * optimizer slabs and, when fixed is set, int64 accumulators instead of float gradient blocks.
- * Collective over world. Sharing needs every node to hold the same number of ranks, at least 2: otherwise
- * sh->k is 0 and nothing is allocated. */
+ * Collective over world. Sharing needs every node to hold the same number of ranks, at least 2, and MPI to
+ * give the node memory its ranks share: otherwise sh->k is 0, nothing is allocated and sh->why says what
+ * was missing. */
 mt_status mt_node_share_create(mt_node_share *sh, mt_comm *world, size_t n, size_t trailer, int slots, int fixed,
                                mt_error *err);
 void mt_node_share_destroy(mt_node_share *sh);

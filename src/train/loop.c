@@ -64,6 +64,8 @@ static mt_status setup_share(mt_loop *L, mt_loop_net *net, mt_error *err)
     mt_node_share *sh = &net->share;
     const int fixed = net->gx.mode == MT_GRAD_FIXED64;
     mt_status st = mt_node_share_create(sh, L->comm, m->n_params, MT_GRAD_TRAILER, net->opt->n_slots, fixed, err);
+    if (!st && sh->why[0])
+        mt_loop_info(L, MT_PROGRESS_INFO, "every rank keeps its own copy (training.shard_optimizer): %s", sh->why);
     if (st || sh->k == 0)
         return st;
     const int first = sh->me == 0; /* the node's first rank fills the shared copy, the others point at it */
@@ -194,7 +196,7 @@ mt_status mt_loop_update(mt_loop *L, mt_loop_net *net, double lr, float factor, 
         mt_optimizer_apply(opt, m->params, g, lo, hi);
     }
     mt_node_share_publish(sh, MT_SHARE_UPDATED, step);
-    return mt_node_share_wait(sh, MT_SHARE_UPDATED, step, "the update of their parameter slices", NULL, NULL, err);
+    return mt_node_share_wait(sh, MT_SHARE_UPDATED, step, "the update of the parameter slices", NULL, NULL, err);
 }
 
 /* Whether the summed trailer or gradients of net hold a NaN or an infinity: the loss sum, the gradients

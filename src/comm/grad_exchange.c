@@ -305,8 +305,8 @@ static void finish_shared(mt_grad_exchange *x)
     mt_node_share_put_count(sh, x->nonfinite_mine);
     x->nonfinite_mine = 0;
     mt_node_share_publish(sh, MT_SHARE_SUMMED, x->steps + 1);
-    x->failed = mt_node_share_wait(sh, MT_SHARE_SUMMED, x->steps + 1, "the gradient sums in the node's shared memory", NULL, NULL,
-                                   &x->err);
+    x->failed = mt_node_share_wait(sh, MT_SHARE_SUMMED, x->steps + 1, "the gradient sums in the node's shared memory",
+                                   NULL, NULL, &x->err);
     x->nonfinite = x->failed ? 0 : mt_node_share_total(sh);
 }
 

@@ -43,8 +43,8 @@ static mt_status split(mt_node_share *sh, mt_comm *world, int *fits, mt_error *e
     sh->nodes = (int)first;
     *fits = !st && lo == hi && lo >= 2;
     if (!st && !*fits && hi >= 2)
-        snprintf(sh->why, sizeof sh->why, "the nodes hold %g to %g ranks (sharing needs the same number on each)",
-                 lo, hi);
+        snprintf(sh->why, sizeof sh->why, "the nodes hold %g to %g ranks (sharing needs the same number on each)", lo,
+                 hi);
     if (st || !*fits || sh->nodes == 1)
         return st;
     st = mt_comm_split(world, sh->me, rank, &sh->peers, err);

@@ -94,8 +94,9 @@ static mt_status make_schedule(classifier *t, mt_error *err)
                               t->cfg->training.epochs, &t->sched, err);
 }
 
-/* Balancing starts from even slices; shares stay within [1/2, 3/2] of the even share, so buffers for
- * 3/2 of the largest even slice hold any slice. In deterministic mode whole chunks are dealt. */
+/* Balancing starts from even slices; the target shares stay within [1/2, 3/2] before they are normalized to
+ * mean 1, so a slice is at most 3 times the largest even slice. In deterministic mode whole chunks are
+ * dealt. */
 static mt_status setup_balance(classifier *t, mt_error *err)
 {
     const mt_training_config *tc = &t->cfg->training;
@@ -111,8 +112,10 @@ static mt_status setup_balance(classifier *t, mt_error *err)
     mt_comm_request_clear(&t->bal.req);
     if (tc->deterministic) /* chunks of a fixed size, whoever computes them */
         return MT_OK;
+    /* room for a slice at most 3x the even one: targets in [1/2, 3/2], over their mean, itself at least 1/2 */
     uint64_t b = (uint64_t)tc->batch_size < t->rows ? (uint64_t)tc->batch_size : t->rows;
-    return mt_session_reserve(&t->s, (int)(mt_sampler_max_slice(b, t->size) * 3 / 2 + 1), err);
+    uint64_t most = mt_sampler_max_slice(b, t->size) * 3 + 1;
+    return mt_session_reserve(&t->s, (int)(most < b ? most : b), err);
 }
 
 /* Steps between two measurements of the ranks' speeds, after the first ones at steps 2, 4, 8 and 16. */

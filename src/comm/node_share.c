@@ -12,6 +12,7 @@
 #define LINE 64                              /* bytes of a cache line */
 #define FLAG_WORDS (LINE / sizeof(uint64_t)) /* counters of one place, on their own line */
 #define NONFINITE MT_SHARE_FLAGS             /* the word after the counters */
+#define SPIN_SECONDS 200e-6                  /* a wait spins this long before it yields the core */
 
 static size_t aligned(size_t bytes)
 {
@@ -172,15 +173,17 @@ mt_status mt_node_share_wait(mt_node_share *sh, mt_share_flag f, uint64_t value,
             return MT_OK;
         if (poll)
             poll(user);
-        if (spin < 2000) {
-            __builtin_ia32_pause();
+        __builtin_ia32_pause();
+        if (spin % 64)
             continue;
-        }
-        /* a longer wait: the core goes to whoever else wants it (more ranks than cores, a checkpoint
-         * being written), and the watchdog looks at the clock */
+        /* Spinning is the fastest answer while the others are a few microseconds away; past SPIN_SECONDS
+         * the core goes to whoever else wants it (more ranks than cores, a checkpoint being written), and
+         * the watchdog looks at the clock. */
         const double now = mt_wtime();
         if (t0 == 0)
             t0 = now;
+        if (now - t0 < SPIN_SECONDS)
+            continue;
         if (limit > 0 && now - t0 > limit)
             return stalled(sh, f, value, what, now - t0, limit, err);
         sched_yield();

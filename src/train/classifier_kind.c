@@ -254,7 +254,9 @@ static mt_status run_piece(classifier *t, uint64_t mb, uint64_t start, uint64_t 
                     .poll = last ? mt_loop_poll : NULL,
                     .hook_user = t->gx};
     const float *out;
-    mt_status rc = mt_model_forward(&s->model, n, &pass, &out, err);
+    mt_status rc = mt_loop_params_ready(t->L, err); /* the last update, read while the others finish theirs */
+    if (!rc)
+        rc = mt_model_forward(&s->model, n, &pass, &out, err);
     if (rc)
         return rc;
     mt_fault_stretch(mt_wtime() - t1); /* MPITRAIN_FAULT=slow=F: a slower core */

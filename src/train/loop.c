@@ -196,7 +196,24 @@ mt_status mt_loop_update(mt_loop *L, mt_loop_net *net, double lr, float factor, 
         mt_optimizer_apply(opt, m->params, g, lo, hi);
     }
     mt_node_share_publish(sh, MT_SHARE_UPDATED, step);
-    return mt_node_share_wait(sh, MT_SHARE_UPDATED, step, "the update of the parameter slices", NULL, NULL, err);
+    net->updating = step;
+    return MT_OK;
+}
+
+mt_status mt_loop_params_ready(mt_loop *L, mt_error *err)
+{
+    for (int n = 0; n < L->n_nets; n++) {
+        mt_loop_net *net = &L->nets[n];
+        if (!net->updating)
+            continue;
+        const uint64_t step = net->updating;
+        net->updating = 0;
+        mt_status st = mt_node_share_wait(&net->share, MT_SHARE_UPDATED, step, "the update of the parameter slices",
+                                          NULL, NULL, err);
+        if (st)
+            return st;
+    }
+    return MT_OK;
 }
 
 /* Whether the summed trailer or gradients of net hold a NaN or an infinity: the loss sum, the gradients
@@ -527,8 +544,14 @@ static mt_status run_epoch(mt_loop *L, int epoch, double *row, mt_error *err)
         }
         if (!st)
             report_step(L, epoch, step, steps, t0);
-        if (!st && step_checkpoint_due(L, epoch, step + 1 == steps))
+        if (!st && step_checkpoint_due(L, epoch, step + 1 == steps) && !(st = mt_loop_params_ready(L, err)))
             st = save_step_checkpoint(L, err);
+    }
+    /* the epoch's evaluation and checkpoints read the parameters (after a stop request too) */
+    if (!st || st == MT_INTERRUPTED) {
+        mt_error late = {0};
+        if (mt_loop_params_ready(L, &late))
+            st = late.code, *err = late;
     }
     /* Every rank left the loop at the same step; the failing rank's message reaches all of them. */
     if (mt_comm_agree(L->comm, err))

@@ -62,6 +62,15 @@ echo "mode,implementation,ranks,global_batch,batch_per_rank,runs,median_samples_
 
 median() { tr ' ' '\n' | grep . | sort -g | awk '{ v[NR] = $1 } END { if (NR == 0) print "nan"; else if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b + 0 > 0 && a != "nan") printf "%.2f", a / b; else print "n/a" }'; }
+# paired KEY_A KEY_B: the median over runs of run i of row A / run i of row B (the runs of one i were
+# made one after the other, so a busy spell of the machine weighs on both), or n/a.
+paired() {
+  [[ -n ${rates[$1]:-} && -n ${rates[$2]:-} ]] || { echo n/a; return; }
+  awk -v a="${rates[$1]}" -v b="${rates[$2]}" 'BEGIN { n = split(a, x, " "); split(b, y, " ")
+    for (i = 1; i <= n; i++) r[i] = x[i] / y[i]
+    for (i = 2; i <= n; i++) for (j = i; j > 1 && r[j] < r[j - 1]; j--) { t = r[j]; r[j] = r[j - 1]; r[j - 1] = t }
+    printf "%.2f", n % 2 ? r[(n + 1) / 2] : (r[n / 2] + r[n / 2 + 1]) / 2 }'
+}
 
 # The samples/s of every run, per row key: measured epoch in rates[KEY], epoch 1 in first[KEY].
 declare -A rates=() first=()
@@ -129,7 +138,7 @@ row() {
   local all=${rates[$6]% } f1
   med=$(echo "$all" | median)
   f1=$(echo "${first[$6]}" | median)
-  printf '%-28s %-8s np %-3s batch %3s (%3s/rank) %9.0f samples/s  (epoch 1: %6.0f)   runs: %s\n' \
+  printf '%-28s %-12s np %-3s batch %3s (%3s/rank) %9.0f samples/s  (epoch 1: %6.0f)   runs: %s\n' \
     "$1" "$2" "$3" "$4" "$5" "$med" "$f1" "$all"
   echo "$1,$2,$3,$4,$5,$runs,$med,${all// /;},$epoch,$f1" >>"$csv"
 }
@@ -191,20 +200,21 @@ if [[ $model == mlp ]]; then
 fi
 
 echo
-echo "ratios (epoch $epoch on both sides)"
-printf '  mpitrain / PyTorch, batch 128:  %s\n' "$(ratio "$c128" "$t128")"
-printf '  mpitrain / PyTorch, batch 32:   %s\n' "$(ratio "$c32" "$t32")"
-printf '  mpitrain / PyTorch with malloc kept, batch 128:  %s\n' "$(ratio "$c128" "$m128")"
-printf '  mpitrain / PyTorch with malloc kept, batch 32:   %s\n' "$(ratio "$c32" "$m32")"
-printf '  np 2 / two independent np 1:    %s   (1.00 = as good as the machine allows)\n' "$(ratio "$c2" "$pair")"
-printf '  np 2 / np 1 (weak scaling):     %s   (2.00 = perfect on two cores)\n' "$(ratio "$c2" "$c128")"
+echo "ratios (epoch $epoch on both sides): of the medians; [median of the runs' own ratios]"
+pr() { printf '  %-48s %5s  [%s]\n' "$1" "$2" "$3"; }
+pr "mpitrain / PyTorch, batch 128:" "$(ratio "$c128" "$t128")" "$(paired "c 1 128" "torch 128")"
+pr "mpitrain / PyTorch, batch 32:" "$(ratio "$c32" "$t32")" "$(paired "c 1 32" "torch 32")"
+pr "mpitrain / PyTorch with malloc kept, batch 128:" "$(ratio "$c128" "$m128")" "$(paired "c 1 128" "mapped 128")"
+pr "mpitrain / PyTorch with malloc kept, batch 32:" "$(ratio "$c32" "$m32")" "$(paired "c 1 32" "mapped 32")"
+pr "np 2 / two independent np 1 (1.00 = all the machine allows):" "$(ratio "$c2" "$pair")" "$(paired "c 2 256" "pair 128")"
+pr "np 2 / np 1 (weak scaling; 2.00 = perfect on two cores):" "$(ratio "$c2" "$c128")" "$(paired "c 2 256" "c 1 128")"
 {
-  echo "ratio,mpitrain_over_torch_b128,,,,,$(ratio "$c128" "$t128"),,$epoch,"
-  echo "ratio,mpitrain_over_torch_b32,,,,,$(ratio "$c32" "$t32"),,$epoch,"
-  echo "ratio,mpitrain_over_torch_mapped_b128,,,,,$(ratio "$c128" "$m128"),,$epoch,"
-  echo "ratio,mpitrain_over_torch_mapped_b32,,,,,$(ratio "$c32" "$m32"),,$epoch,"
-  echo "ratio,np2_over_pair,,,,,$(ratio "$c2" "$pair"),,$epoch,"
-  echo "ratio,np2_over_np1,,,,,$(ratio "$c2" "$c128"),,$epoch,"
+  echo "ratio,mpitrain_over_torch_b128,,,,,$(ratio "$c128" "$t128"),paired;$(paired "c 1 128" "torch 128"),$epoch,"
+  echo "ratio,mpitrain_over_torch_b32,,,,,$(ratio "$c32" "$t32"),paired;$(paired "c 1 32" "torch 32"),$epoch,"
+  echo "ratio,mpitrain_over_torch_mapped_b128,,,,,$(ratio "$c128" "$m128"),paired;$(paired "c 1 128" "mapped 128"),$epoch,"
+  echo "ratio,mpitrain_over_torch_mapped_b32,,,,,$(ratio "$c32" "$m32"),paired;$(paired "c 1 32" "mapped 32"),$epoch,"
+  echo "ratio,np2_over_pair,,,,,$(ratio "$c2" "$pair"),paired;$(paired "c 2 256" "pair 128"),$epoch,"
+  echo "ratio,np2_over_np1,,,,,$(ratio "$c2" "$c128"),paired;$(paired "c 2 256" "c 1 128"),$epoch,"
 } >>"$csv"
 echo "load average at end: $(cut -d' ' -f1-3 /proc/loadavg 2>/dev/null)"
 echo "wrote $csv"

@@ -201,20 +201,17 @@ fi
 
 echo
 echo "ratios (epoch $epoch on both sides): of the medians; [median of the runs' own ratios]"
-pr() { printf '  %-48s %5s  [%s]\n' "$1" "$2" "$3"; }
-pr "mpitrain / PyTorch, batch 128:" "$(ratio "$c128" "$t128")" "$(paired "c 1 128" "torch 128")"
-pr "mpitrain / PyTorch, batch 32:" "$(ratio "$c32" "$t32")" "$(paired "c 1 32" "torch 32")"
-pr "mpitrain / PyTorch with malloc kept, batch 128:" "$(ratio "$c128" "$m128")" "$(paired "c 1 128" "mapped 128")"
-pr "mpitrain / PyTorch with malloc kept, batch 32:" "$(ratio "$c32" "$m32")" "$(paired "c 1 32" "mapped 32")"
-pr "np 2 / two independent np 1 (1.00 = all the machine allows):" "$(ratio "$c2" "$pair")" "$(paired "c 2 256" "pair 128")"
-pr "np 2 / np 1 (weak scaling; 2.00 = perfect on two cores):" "$(ratio "$c2" "$c128")" "$(paired "c 2 256" "c 1 128")"
-{
-  echo "ratio,mpitrain_over_torch_b128,,,,,$(ratio "$c128" "$t128"),paired;$(paired "c 1 128" "torch 128"),$epoch,"
-  echo "ratio,mpitrain_over_torch_b32,,,,,$(ratio "$c32" "$t32"),paired;$(paired "c 1 32" "torch 32"),$epoch,"
-  echo "ratio,mpitrain_over_torch_mapped_b128,,,,,$(ratio "$c128" "$m128"),paired;$(paired "c 1 128" "mapped 128"),$epoch,"
-  echo "ratio,mpitrain_over_torch_mapped_b32,,,,,$(ratio "$c32" "$m32"),paired;$(paired "c 1 32" "mapped 32"),$epoch,"
-  echo "ratio,np2_over_pair,,,,,$(ratio "$c2" "$pair"),paired;$(paired "c 2 256" "pair 128"),$epoch,"
-  echo "ratio,np2_over_np1,,,,,$(ratio "$c2" "$c128"),paired;$(paired "c 2 256" "c 1 128"),$epoch,"
-} >>"$csv"
+# ratio_row NAME LABEL KEY_A KEY_B MED_A MED_B: prints and writes one ratio, when both rows were measured.
+ratio_row() {
+  [[ -n ${rates[$3]:-} && -n ${rates[$4]:-} ]] || return 0
+  printf '  %-48s %5s  [%s]\n' "$2" "$(ratio "$5" "$6")" "$(paired "$3" "$4")"
+  echo "ratio,$1,,,,,$(ratio "$5" "$6"),paired;$(paired "$3" "$4"),$epoch," >>"$csv"
+}
+ratio_row mpitrain_over_torch_b128 "mpitrain / PyTorch, batch 128:" "c 1 128" "torch 128" "$c128" "$t128"
+ratio_row mpitrain_over_torch_b32 "mpitrain / PyTorch, batch 32:" "c 1 32" "torch 32" "$c32" "$t32"
+ratio_row mpitrain_over_torch_mapped_b128 "mpitrain / PyTorch with malloc kept, batch 128:" "c 1 128" "mapped 128" "$c128" "$m128"
+ratio_row mpitrain_over_torch_mapped_b32 "mpitrain / PyTorch with malloc kept, batch 32:" "c 1 32" "mapped 32" "$c32" "$m32"
+ratio_row np2_over_pair "np 2 / two independent np 1 (1.00 = all the machine allows):" "c 2 256" "pair 128" "$c2" "$pair"
+ratio_row np2_over_np1 "np 2 / np 1 (weak scaling; 2.00 = perfect on two cores):" "c 2 256" "c 1 128" "$c2" "$c128"
 echo "load average at end: $(cut -d' ' -f1-3 /proc/loadavg 2>/dev/null)"
 echo "wrote $csv"

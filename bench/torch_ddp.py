@@ -6,8 +6,9 @@ processes, and the samples/s of each, as bench/scaling measures mpitrain.
 
 Each process count is one torch.multiprocessing.spawn of NP processes (init_method file:// in a temporary
 directory). In it, for every model, mode and repeat, a freshly seeded model is wrapped in DDP (default
-buckets, broadcast_buffers on), trained for WARMUP steps, then timed over STEPS optimizer steps between two
-barriers: samples/s = STEPS x global batch / seconds. Every step all processes take their contiguous share
+buckets, broadcast_buffers on), trained for WARMUP untimed steps (bench/scaling passes as many as mpitrain's
+warm-up epochs take, at least 5, so that both are timed at steady state: a process's first steps run
+slower), then timed over STEPS optimizer steps between two barriers: samples/s = STEPS x global batch / seconds. Every step all processes take their contiguous share
 of the same global batch of one seeded permutation of the training split (as mpitrain shards), converted
 from uint8 to float in the timed loop (mpitrain's data time). Adam 1e-3, cross-entropy on logits.
 The CNN's batch norm keeps per-process statistics: torch 1.13's SyncBatchNorm runs on GPUs only, so DDP here
@@ -84,7 +85,7 @@ def worker(rank, world, args, init_file, result_file):
             for mode, gb in batches(args, world):
                 if gb % world:
                     raise SystemExit(f"torch_ddp: global batch {gb} does not split evenly over {world} processes")
-                rate = train_rate(name, x, y, rank, world, gb, steps, args.warmup, 1 + rep)
+                rate = train_rate(name, x, y, rank, world, gb, steps, args.warmup[name], 1 + rep)
                 shared = world == 1 and args.weak_batch == args.strong_batch  # np 1: one run, both modes
                 for m in (["strong", "weak"] if shared else [mode]):
                     lines.append(f"torch_ddp,{name},{m},{world},{gb},{rep + 1},{rate:.1f},{steps}")
@@ -96,7 +97,7 @@ def worker(rank, world, args, init_file, result_file):
 
 
 def parse_steps(text):
-    """'mlp=200,cnn=20' -> {'mlp': 200, 'cnn': 20}; a bare number applies to every model."""
+    """'mlp=200,cnn=20' -> {'mlp': 200, 'cnn': 20}; a bare number applies to every model (--steps, --warmup)."""
     if text.isdigit():
         return {"mlp": int(text), "cnn": int(text)}
     out = {}
@@ -115,7 +116,8 @@ def main():
     ap.add_argument("--weak-batch", type=int, default=128, help="batch per process of weak scaling")
     ap.add_argument("--steps", type=parse_steps, default=parse_steps("mlp=200,cnn=20"),
                     help="timed steps per model, e.g. mlp=200,cnn=20")
-    ap.add_argument("--warmup", type=int, default=5, help="untimed steps before each measurement")
+    ap.add_argument("--warmup", type=parse_steps, default=parse_steps("200"),
+                    help="untimed steps before each measurement, per model (mlp=200,cnn=20) or one number for all")
     ap.add_argument("--repeats", type=int, default=3, help="measurements per configuration")
     ap.add_argument("--data", default=os.path.join(root, "datasets", "fashion-mnist.h5"))
     ap.add_argument("--idx-dir", default="/usr/share/datasets/fashion-mnist")
@@ -123,6 +125,8 @@ def main():
     for name in args.models:
         if name not in args.steps:
             ap.error(f"--steps gives no step count for {name}")
+        if name not in args.warmup:
+            ap.error(f"--warmup gives no step count for {name}")
 
     # Children inherit the environment: one OpenMP / MKL thread each, before they import torch.
     for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):

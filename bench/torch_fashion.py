@@ -1,17 +1,21 @@
 #!/usr/bin/env python3
-"""PyTorch reference for bench/fashion_epoch.sh: times one training epoch of the same Fashion-MNIST model
+"""PyTorch reference for bench/fashion_epoch.sh: times training epochs of the same Fashion-MNIST model
 mpitrain trains from launch/configs/fashion_MODEL.yaml on one thread (--model mlp: 784-256-256-10 relu;
 cnn: conv 32 3x3, batch norm, relu, max pool 2, conv 64 3x3, batch norm, relu, max pool 2, dense 128 relu,
 dropout 0.3, dense 10; lstm: LSTM 128 over 28 rows of 28 pixels, dense 10; all softmax cross-entropy
-with Adam 1e-3, no augmentation), and prints the median samples/s over several runs.
+with Adam 1e-3, no augmentation), and prints each epoch's samples/s.
 
-Only the training loop is timed (batch gather, forward, backward, optimizer step over all 60000
-training samples, the last batch partial), as mpitrain's samples_per_sec counts training time only.
-Data comes from datasets/fashion-mnist.h5 through h5py when both exist, else from the IDX files. The data
-loading and the model definitions (build) are shared with bench/torch_ddp.py.
+Each run trains one freshly initialised model for --epochs epochs (default 2) in this process and
+reports every epoch; the last one is the measurement, at steady state: its first epoch runs slower
+(allocator, caches and code paths still warming up), so it is only reported, as mpitrain's first
+epoch is by bench/fashion_epoch.sh. Only the training loop is timed (batch gather, forward, backward,
+optimizer step over all 60000 training samples, the last batch partial), as mpitrain's samples_per_sec
+counts training time only. Data comes from datasets/fashion-mnist.h5 through h5py when both exist, else
+from the IDX files. The data loading and the model definitions (build) are shared with bench/torch_ddp.py.
 
-Output, one line per batch size (read by bench/fashion_epoch.sh):
-    torch batch B threads T runs R median_samples_per_sec S all S1,S2,...
+Output, one line per run and batch size (read by bench/fashion_epoch.sh), the epochs' samples/s in order:
+    torch batch B threads T run R epochs E samples_per_sec S1,S2,...
+and on stderr, per batch size, the median of the last epoch over the runs.
 """
 import argparse
 import gzip
@@ -89,25 +93,28 @@ def build(name):
     return nn.Sequential(LastStep(), nn.Linear(128, 10))
 
 
-def one_epoch(x, y, batch, seed, name):
-    """Trains a freshly initialised model for one epoch; returns samples/s of the training loop."""
+def train_epochs(x, y, batch, seed, name, epochs):
+    """Trains a freshly initialised model for EPOCHS epochs; returns each epoch's samples/s of the training loop."""
     torch.manual_seed(seed)
     model = build(name)
+    model.train()
     opt = torch.optim.Adam(model.parameters(), lr=1e-3)
     loss_fn = nn.CrossEntropyLoss()  # log-softmax + NLL: the softmax output with categorical cross-entropy
     gen = torch.Generator().manual_seed(seed)
     n = x.shape[0]
-    start = time.perf_counter()
-    perm = torch.randperm(n, generator=gen)
-    for i in range(0, n, batch):
-        idx = perm[i:i + batch]
-        xb, yb = x[idx], y[idx]
-        opt.zero_grad(set_to_none=True)
-        loss = loss_fn(model(xb), yb)
-        loss.backward()
-        opt.step()
-    elapsed = time.perf_counter() - start
-    return n / elapsed
+    rates = []
+    for _ in range(epochs):
+        start = time.perf_counter()
+        perm = torch.randperm(n, generator=gen)
+        for i in range(0, n, batch):
+            idx = perm[i:i + batch]
+            xb, yb = x[idx], y[idx]
+            opt.zero_grad(set_to_none=True)
+            loss = loss_fn(model(xb), yb)
+            loss.backward()
+            opt.step()
+        rates.append(n / (time.perf_counter() - start))
+    return rates
 
 
 def main():
@@ -115,7 +122,9 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--model", choices=["mlp", "cnn", "lstm"], default="mlp", help="which example model")
     ap.add_argument("--batch", type=int, nargs="+", default=[128, 32], help="batch sizes to time")
-    ap.add_argument("--runs", type=int, default=5, help="epochs timed per batch size (median reported)")
+    ap.add_argument("--runs", type=int, default=1, help="runs (fresh models) per batch size")
+    ap.add_argument("--epochs", type=int, default=2, help="epochs per run; the last one is the measurement")
+    ap.add_argument("--seed", type=int, default=1, help="seed of the first run (run r uses seed + r - 1)")
     ap.add_argument("--threads", type=int, default=1, help="torch.set_num_threads")
     ap.add_argument("--data", default=os.path.join(root, "datasets", "fashion-mnist.h5"))
     ap.add_argument("--idx-dir", default="/usr/share/datasets/fashion-mnist")
@@ -125,12 +134,17 @@ def main():
     x, y, src = load_train(args.data, args.idx_dir)
     print(f"# torch {torch.__version__}, {args.threads} thread(s), data {src}: {x.shape[0]} samples",
           file=sys.stderr)
+    if args.runs < 1 or args.epochs < 1:
+        ap.error("--runs and --epochs must be at least 1")
     for batch in args.batch:
-        rates = [one_epoch(x, y, batch, 1 + r, args.model) for r in range(args.runs)]
-        print(f"torch batch {batch} threads {args.threads} runs {args.runs} "
-              f"median_samples_per_sec {statistics.median(rates):.1f} "
-              f"all {','.join(f'{r:.1f}' for r in rates)}", flush=True)
-
+        last = []
+        for r in range(args.runs):
+            rates = train_epochs(x, y, batch, args.seed + r, args.model, args.epochs)
+            last.append(rates[-1])
+            print(f"torch batch {batch} threads {args.threads} run {r + 1} epochs {args.epochs} "
+                  f"samples_per_sec {','.join(f'{v:.1f}' for v in rates)}", flush=True)
+        print(f"# batch {batch}: epoch {args.epochs}, median of {args.runs} run(s): {statistics.median(last):.1f} "
+              f"samples/s", file=sys.stderr)
 
 if __name__ == "__main__":
     main()

@@ -15,7 +15,8 @@
 # Augmentation is off, one BLAS thread per rank, --bind-to none (two separate mpirun would otherwise both
 # bind their rank to core 0).
 #
-# Usage: [MODEL=cnn] [ROUNDS=5] [B=128] bench/node_copy.sh [OUT_DIR]   (default /tmp/mpitrain-bench)
+# Usage: [MODEL=cnn] [ROUNDS=5] [B=128] [STEPS=N] bench/node_copy.sh [OUT_DIR]   (default /tmp/mpitrain-bench)
+# STEPS (default 0: whole epochs) ends each epoch after N optimizer steps, for the slower cnn and lstm.
 # Prints the medians and ratios and writes OUT_DIR/node_copy_$MODEL.csv (every run). MPITRAIN selects the
 # binary (default build/mpitrain); needs datasets/fashion-mnist.h5 (datasets/prepare makes it).
 set -euo pipefail
@@ -24,7 +25,7 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 out=${1:-/tmp/mpitrain-bench}
 mkdir -p "$out"
 out=$(cd "$out" && pwd)
-model=${MODEL:-mlp} rounds=${ROUNDS:-5} batch=${B:-128} epochs=${EPOCHS:-2}
+model=${MODEL:-mlp} rounds=${ROUNDS:-5} batch=${B:-128} epochs=${EPOCHS:-2} steps=${STEPS:-0}
 case $model in mlp | cnn | lstm) ;; *) echo "bench: MODEL must be mlp, cnn or lstm" >&2; exit 2 ;; esac
 mpitrain=${MPITRAIN:-$root/build/mpitrain}
 [[ $mpitrain == /* ]] || mpitrain=$PWD/$mpitrain
@@ -47,7 +48,8 @@ run() {
   shift 4
   rm -rf "${work:?}/$tag"
   mpirun -np "$np" "${flags[@]}" "$mpitrain" train "launch/configs/fashion_$model.yaml" --quiet \
-    --set training.epochs="$ep" --set training.batch_size="$b" --set output="$work/$tag" --set data.augment= "$@" \
+    --set training.epochs="$ep" --set training.batch_size="$b" --set training.steps_per_epoch="$steps" \
+    --set output="$work/$tag" --set data.augment= "$@" \
     >"$work/$tag.log" 2>&1 || { echo "bench: $tag failed: $(tail -n 2 "$work/$tag.log")" >&2; exit 1; }
   json_last "$work/$tag/metrics.jsonl" samples_per_sec
 }

@@ -345,8 +345,7 @@ int mt_comm_describe_hosts(const mt_comm *c, int max_hosts, char *buf, size_t si
     return n;
 }
 
-/* Seconds a rank other than the lowest waiting one gives that rank to report, beyond the limit. */
-static double stall_grace(double limit)
+double mt_comm_stall_grace(double limit)
 {
     return limit < 40 ? 5 + 0.25 * limit : 15;
 }
@@ -400,7 +399,7 @@ static mt_status complete(mt_comm *c, MPI_Request *r, uint64_t seq, const char *
             int lowest = 0;
             while (lowest < c->rank && c->seen[lowest] < seq)
                 lowest++;
-            if (lowest == c->rank || waited > limit + stall_grace(limit))
+            if (lowest == c->rank || waited > limit + mt_comm_stall_grace(limit))
                 return stalled(c, seq, call, waited, err);
         }
         if (waited > 0.05)

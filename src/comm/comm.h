@@ -42,6 +42,8 @@ int mt_comm_describe_hosts(const mt_comm *c, int max_hosts, char *buf, size_t si
  * arrived (the others return it after a grace period). 0 (the default) waits forever. */
 void mt_comm_set_stall_timeout(mt_comm *c, double seconds);
 double mt_comm_stall_timeout(const mt_comm *c);
+/* Seconds a rank that is not the first to see a stall gives that rank to report it, beyond the limit. */
+double mt_comm_stall_grace(double limit);
 /* What the program is doing ("step 12 of epoch 3"), named in a stall message. */
 void mt_comm_set_phase(mt_comm *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 

@@ -184,7 +184,8 @@ mt_status mt_node_share_wait(mt_node_share *sh, mt_share_flag f, uint64_t value,
             t0 = now;
         if (now - t0 < SPIN_SECONDS)
             continue;
-        if (limit > 0 && now - t0 > limit)
+        /* a rank of the node that is itself waiting on another node reports first, at the limit */
+        if (limit > 0 && now - t0 > limit + mt_comm_stall_grace(limit))
             return stalled(sh, f, value, what, now - t0, limit, err);
         sched_yield();
     }

@@ -44,19 +44,6 @@ static int min_int(int a, int b)
     return a < b ? a : b;
 }
 
-/* The epilogue of one element of C (x), at column bias_at of the bias and [mask_row, mask_col] of the mask
- * (the pointers of ep at the element's tile). */
-static float epilogue1(float x, const mt_gemm_epilogue *ep, int bias_at, int mask_row, int mask_col)
-{
-    if (ep->bias)
-        x = x + ep->bias[bias_at];
-    if (ep->relu)
-        x = x > 0.0f ? x : 0.0f;
-    if (ep->mask)
-        x = ep->mask[(ptrdiff_t)mask_row * ep->ldmask + mask_col] > 0.0f ? x : 0.0f;
-    return x;
-}
-
 #if USE_AVX512
 
 /* dst[k * MR + r] = u[k cs + r] for r < mr, 0 for mr <= r < MR; k < kc (the rows of an edge tile whose
@@ -176,31 +163,12 @@ static inline __attribute__((always_inline)) void kernel(int kc, int mr, const f
     }
 }
 
-/* The epilogue of 16 values x (mt_gemm_epilogue; ep's pointers at the tile, vbias the bias values): + bias, relu,
- * then the relu gradient mask read from mask (lanes: the columns that exist). */
-static inline __attribute__((always_inline)) __m512 epilogue16(__m512 x, const mt_gemm_epilogue *ep, __m512 vbias,
-                                                               const float *mask, __mmask16 lanes)
-{
-    const __m512 zero = _mm512_setzero_ps();
-    if (ep && ep->bias)
-        x = _mm512_add_ps(x, vbias);
-    if (ep && ep->relu)
-        x = _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(x, zero, _CMP_GT_OQ), x);
-    if (ep && ep->mask)
-        x = _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(_mm512_maskz_loadu_ps(lanes, mask), zero, _CMP_GT_OQ), x);
-    return x;
-}
-
-/* C[r, c] = alpha acc + beta C for r < mr, c < nc (C[r, c] = c[r ldc + c]); beta == 0 reads nothing. Then
- * the epilogue ep (NULL: none; bias at the tile's first column, mask at the tile). */
+/* C[r, c] = alpha acc + beta C for r < mr, c < nc (C[r, c] = c[r ldc + c]); beta == 0 reads nothing. */
 static inline __attribute__((always_inline)) void store_rows(__m512 acc[MR][2], float *c, ptrdiff_t ldc, int mr, int nc,
-                                                             float alpha, float beta, const mt_gemm_epilogue *ep)
+                                                             float alpha, float beta)
 {
     const __mmask16 m0 = mask16(nc), m1 = mask16(nc - 16);
     const __m512 va = _mm512_set1_ps(alpha), vb = _mm512_set1_ps(beta);
-    __m512 bias0 = _mm512_setzero_ps(), bias1 = bias0;
-    if (ep && ep->bias)
-        bias0 = _mm512_maskz_loadu_ps(m0, ep->bias), bias1 = _mm512_maskz_loadu_ps(m1, ep->bias + 16);
 #pragma GCC unroll 8
     for (int r = 0; r < MR; r++) {
         if (r >= mr)
@@ -212,11 +180,6 @@ static inline __attribute__((always_inline)) void store_rows(__m512 acc[MR][2], 
                 x0 = _mm512_fmadd_ps(vb, _mm512_loadu_ps(cr), x0);
                 x1 = _mm512_fmadd_ps(vb, _mm512_loadu_ps(cr + 16), x1);
             }
-            if (ep) {
-                const float *mk = ep->mask ? ep->mask + (ptrdiff_t)r * ep->ldmask : NULL;
-                x0 = epilogue16(x0, ep, bias0, mk, m0);
-                x1 = epilogue16(x1, ep, bias1, mk ? mk + 16 : NULL, m1);
-            }
             _mm512_storeu_ps(cr, x0);
             _mm512_storeu_ps(cr + 16, x1);
         } else {
@@ -224,57 +187,31 @@ static inline __attribute__((always_inline)) void store_rows(__m512 acc[MR][2], 
                 x0 = _mm512_fmadd_ps(vb, _mm512_maskz_loadu_ps(m0, cr), x0);
                 x1 = _mm512_fmadd_ps(vb, _mm512_maskz_loadu_ps(m1, cr + 16), x1);
             }
-            if (ep) {
-                const float *mk = ep->mask ? ep->mask + (ptrdiff_t)r * ep->ldmask : NULL;
-                x0 = epilogue16(x0, ep, bias0, mk, m0);
-                x1 = epilogue16(x1, ep, bias1, mk ? mk + 16 : NULL, m1);
-            }
             _mm512_mask_storeu_ps(cr, m0, x0);
             _mm512_mask_storeu_ps(cr + 16, m1, x1);
         }
     }
 }
 
-/* The epilogue of 8 values x of a row of C (as epilogue16; mask at that row's first of them). */
-static inline __attribute__((always_inline)) __m256 epilogue8(__m256 x, const mt_gemm_epilogue *ep, __m256 vbias,
-                                                              const float *mask, __mmask8 lanes)
-{
-    const __m256 zero = _mm256_setzero_ps();
-    if (ep && ep->bias)
-        x = _mm256_add_ps(x, vbias);
-    if (ep && ep->relu)
-        x = _mm256_maskz_mov_ps(_mm256_cmp_ps_mask(x, zero, _CMP_GT_OQ), x);
-    if (ep && ep->mask)
-        x = _mm256_maskz_mov_ps(_mm256_cmp_ps_mask(_mm256_maskz_loadu_ps(lanes, mask), zero, _CMP_GT_OQ), x);
-    return x;
-}
-
-/* One row of C^T: c[0:mr] = alpha x + beta c[0:mr] (x already scaled by alpha), then the epilogue ep (NULL:
- * none; vbias its bias values, mask at this row of C). */
-static inline __attribute__((always_inline)) void store8(float *c, __m256 x, int mr, float beta,
-                                                         const mt_gemm_epilogue *ep, __m256 vbias, const float *mask)
+/* One row of C^T: c[0:mr] = alpha x + beta c[0:mr] (x already scaled by alpha). */
+static inline __attribute__((always_inline)) void store8(float *c, __m256 x, int mr, float beta)
 {
     if (mr == MR) {
         if (beta != 0.0f)
             x = _mm256_fmadd_ps(_mm256_set1_ps(beta), _mm256_loadu_ps(c), x);
-        if (ep)
-            x = epilogue8(x, ep, vbias, mask, (__mmask8)0xff);
         _mm256_storeu_ps(c, x);
     } else {
         const __mmask8 m = (__mmask8)((1u << mr) - 1);
         if (beta != 0.0f)
             x = _mm256_fmadd_ps(_mm256_set1_ps(beta), _mm256_maskz_loadu_ps(m, c), x);
-        if (ep)
-            x = epilogue8(x, ep, vbias, mask, m);
         _mm256_mask_storeu_ps(c, m, x);
     }
 }
 
 /* C[c, r] = alpha acc[r][c] + beta C[c, r] for r < mr, c < nc (C[c, r] = c[c ldc + r]): the tile is
- * transposed in registers, each output vector holding two columns of acc (rows of C) of 8 values. Then the
- * epilogue ep (NULL: none; bias at the tile's first column of C, mask at the tile). */
+ * transposed in registers, each output vector holding two columns of acc (rows of C) of 8 values. */
 static inline __attribute__((always_inline)) void store_cols(__m512 acc[MR][2], float *c, ptrdiff_t ldc, int mr, int nc,
-                                                             float alpha, float beta, const mt_gemm_epilogue *ep)
+                                                             float alpha, float beta)
 {
     static const int i1[2][16] = {{0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23},
                                   {8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31}};
@@ -284,8 +221,6 @@ static inline __attribute__((always_inline)) void store_cols(__m512 acc[MR][2], 
     const __m512i j2[2] = {_mm512_loadu_si512(i2[0]), _mm512_loadu_si512(i2[1])};
     const __m512i j3[2] = {_mm512_loadu_si512(i3[0]), _mm512_loadu_si512(i3[1])};
     const __m512 va = _mm512_set1_ps(alpha);
-    const __m256 vbias = ep && ep->bias ? _mm256_maskz_loadu_ps((__mmask8)((1u << mr) - 1), ep->bias)
-                                        : _mm256_setzero_ps();
 #pragma GCC unroll 2
     for (int h = 0; h < 2; h++) {
         if (16 * h >= nc)
@@ -315,12 +250,10 @@ static inline __attribute__((always_inline)) void store_cols(__m512 acc[MR][2], 
                     /* rows 0..7 at columns col, col + 1 */
                     const int col = 16 * h + 8 * q + 4 * e + 2 * f;
                     const __m512 o = _mm512_castpd_ps(_mm512_permutex2var_pd(s2[0][e], j3[f], s2[1][e]));
-                    const float *mk = ep && ep->mask ? ep->mask + (ptrdiff_t)col * ep->ldmask : NULL;
                     if (col < nc)
-                        store8(c + col * ldc, _mm512_castps512_ps256(o), mr, beta, ep, vbias, mk);
+                        store8(c + col * ldc, _mm512_castps512_ps256(o), mr, beta);
                     if (col + 1 < nc)
-                        store8(c + (col + 1) * ldc, _mm512_extractf32x8_ps(o, 1), mr, beta, ep, vbias,
-                               mk ? mk + ep->ldmask : NULL);
+                        store8(c + (col + 1) * ldc, _mm512_extractf32x8_ps(o, 1), mr, beta);
                 }
         }
     }
@@ -329,29 +262,29 @@ static inline __attribute__((always_inline)) void store_cols(__m512 acc[MR][2], 
 /* Kernel and store, inlined with constant flags so that the accumulators stay in registers. */
 static inline __attribute__((always_inline)) void tile_with(int kc, const float *u, ptrdiff_t rs, ptrdiff_t cs,
                                                             const float *v, float *c, ptrdiff_t ldc, int mr, int nc,
-                                                            float alpha, float beta, const mt_gemm_epilogue *ep,
-                                                            const int rows_contiguous, const int transposed)
+                                                            float alpha, float beta, const int rows_contiguous,
+                                                            const int transposed)
 {
     __m512 acc[MR][2];
     kernel(kc, mr, u, rs, cs, v, acc, rows_contiguous);
     if (transposed)
-        store_cols(acc, c, ldc, mr, nc, alpha, beta, ep);
+        store_cols(acc, c, ldc, mr, nc, alpha, beta);
     else
-        store_rows(acc, c, ldc, mr, nc, alpha, beta, ep);
+        store_rows(acc, c, ldc, mr, nc, alpha, beta);
 }
 
-/* One tile: kernel, then the store the orientation asks for, with the epilogue ep (NULL: none). */
+/* One tile: kernel, then the store the orientation asks for. */
 static void tile(int kc, const float *u, ptrdiff_t rs, ptrdiff_t cs, const float *v, float *c, ptrdiff_t ldc,
-                 int transposed, int mr, int nc, float alpha, float beta, const mt_gemm_epilogue *ep)
+                 int transposed, int mr, int nc, float alpha, float beta)
 {
     if (cs == 1 && transposed)
-        tile_with(kc, u, rs, cs, v, c, ldc, mr, nc, alpha, beta, ep, 1, 1);
+        tile_with(kc, u, rs, cs, v, c, ldc, mr, nc, alpha, beta, 1, 1);
     else if (cs == 1)
-        tile_with(kc, u, rs, cs, v, c, ldc, mr, nc, alpha, beta, ep, 1, 0);
+        tile_with(kc, u, rs, cs, v, c, ldc, mr, nc, alpha, beta, 1, 0);
     else if (transposed)
-        tile_with(kc, u, rs, cs, v, c, ldc, mr, nc, alpha, beta, ep, 0, 1);
+        tile_with(kc, u, rs, cs, v, c, ldc, mr, nc, alpha, beta, 0, 1);
     else
-        tile_with(kc, u, rs, cs, v, c, ldc, mr, nc, alpha, beta, ep, 0, 0);
+        tile_with(kc, u, rs, cs, v, c, ldc, mr, nc, alpha, beta, 0, 0);
 }
 
 const char *mt_gemm_kernel_name(void)
@@ -386,7 +319,7 @@ static void pack_v_cols(int kc, int nc, const float *v, ptrdiff_t ld, float *dst
 }
 
 static void tile(int kc, const float *u, ptrdiff_t rs, ptrdiff_t cs, const float *v, float *c, ptrdiff_t ldc,
-                 int transposed, int mr, int nc, float alpha, float beta, const mt_gemm_epilogue *ep)
+                 int transposed, int mr, int nc, float alpha, float beta)
 {
     float acc[MR][NR];
     ptrdiff_t row[MR]; /* rows past mr repeat row mr - 1 (computed, not stored) */
@@ -403,8 +336,6 @@ static void tile(int kc, const float *u, ptrdiff_t rs, ptrdiff_t cs, const float
         for (int j = 0; j < nc; j++) {
             float *p = transposed ? c + j * ldc + r : c + r * ldc + j;
             *p = beta == 0.0f ? alpha * acc[r][j] : alpha * acc[r][j] + beta * *p;
-            if (ep)
-                *p = epilogue1(*p, ep, transposed ? r : j, transposed ? j : r, transposed ? r : j);
         }
 }
 
@@ -414,6 +345,27 @@ const char *mt_gemm_kernel_name(void)
 }
 
 #endif
+
+/* The epilogue ep (core/gemm.h) over the rows x cols block of C at c (leading dimension ldc), right after
+ * its tile was stored (still in the L1 cache): bias, relu, mask as given, the bias and mask pointers at the
+ * block's first column and element. The same operations on each element as a separate pass would do. */
+static void apply_epilogue(float *c, ptrdiff_t ldc, int rows, int cols, const mt_gemm_epilogue *ep)
+{
+    const float *bias = ep->bias;
+    for (int i = 0; i < rows; i++) {
+        float *ci = c + i * ldc;
+        const float *mi = ep->mask ? ep->mask + (ptrdiff_t)i * ep->ldmask : NULL;
+        if (bias)
+            for (int j = 0; j < cols; j++)
+                ci[j] = ci[j] + bias[j];
+        if (ep->relu)
+            for (int j = 0; j < cols; j++)
+                ci[j] = ci[j] > 0.0f ? ci[j] : 0.0f;
+        if (mi)
+            for (int j = 0; j < cols; j++)
+                ci[j] = mi[j] > 0.0f ? ci[j] : 0.0f;
+    }
+}
 
 static int round_up(int x, int to)
 {
@@ -463,9 +415,8 @@ void mt_gemm_ex(int ta, int tb, int m, int n, int k, float alpha, const float *a
         ep = NULL;
     if (k <= 0 || alpha == 0.0f) {
         scale_c(m, n, beta, c, ldc);
-        for (int i = 0; ep && i < m; i++)
-            for (int j = 0; j < n; j++)
-                c[(ptrdiff_t)i * ldc + j] = epilogue1(c[(ptrdiff_t)i * ldc + j], ep, j, i, j);
+        if (ep)
+            apply_epilogue(c, ldc, m, n, ep);
         return;
     }
     /* Result R rows x NCOL columns (C, or C^T when transposed); U[r, k] = u[r urs + k ucs];
@@ -503,16 +454,16 @@ void mt_gemm_ex(int ta, int tb, int m, int n, int k, float alpha, const float *a
                         ui = ubuf, cs = MR;
                     }
                     float *ct = transposed ? c + (ptrdiff_t)c0 * ldc + i : c + (ptrdiff_t)i * ldc + c0;
-                    mt_gemm_epilogue et; /* ep at this tile, with the parts this k block applies */
-                    if (ep_first || ep_last) {
-                        const ptrdiff_t ci = transposed ? c0 : i, cj = transposed ? i : c0; /* tile's C corner */
-                        et = (mt_gemm_epilogue){.bias = ep_first ? ep->bias + cj : NULL,
-                                                .relu = ep_last && ep->relu,
-                                                .mask = ep_last && ep->mask ? ep->mask + ci * ep->ldmask + cj : NULL,
-                                                .ldmask = ep->ldmask};
+                    tile(kc, ui, rs, cs, vbuf, ct, ldc, transposed, mr, nc, alpha, beta_k);
+                    if (ep_first || ep_last) { /* the epilogue parts of this k block, on the tile just stored */
+                        const ptrdiff_t ci = transposed ? c0 : i, cj = transposed ? i : c0; /* its C corner */
+                        const mt_gemm_epilogue et = {.bias = ep_first ? ep->bias + cj : NULL,
+                                                     .relu = ep_last && ep->relu,
+                                                     .mask = ep_last && ep->mask ? ep->mask + ci * ep->ldmask + cj
+                                                                                 : NULL,
+                                                     .ldmask = ep->ldmask};
+                        apply_epilogue(ct, ldc, transposed ? nc : mr, transposed ? mr : nc, &et);
                     }
-                    tile(kc, ui, rs, cs, vbuf, ct, ldc, transposed, mr, nc, alpha, beta_k,
-                         ep_first || ep_last ? &et : NULL);
                 }
             }
         }

@@ -19,8 +19,8 @@
 void mt_gemm(int ta, int tb, int m, int n, int k, float alpha, const float *a, int lda, const float *b, int ldb,
              float beta, float *c, int ldc);
 
-/* What the store step does besides alpha op(A) op(B) + beta C, each part applied to an element of C as it
- * leaves the registers (no pass of its own over C); a member left 0 or NULL does nothing:
+/* What the store step does besides alpha op(A) op(B) + beta C, applied to each tile of C right after it is
+ * stored, while it is in the L1 cache (no pass of its own over C); a member left 0 or NULL does nothing:
  *   bias   n values: C[i, j] = (alpha op(A) op(B) + beta C)[i, j] + bias[j], added when the first k block
  *          is stored (so the same rounding as copying bias into C and calling mt_gemm with beta 1)
  *   relu   after the last k block, C[i, j] = C[i, j] > 0 ? C[i, j] : 0 (NaN gives 0)

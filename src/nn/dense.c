@@ -75,7 +75,7 @@ static mt_status dense_backward(mt_layer *l, const float *x, const float *y, flo
     mt_activation act = mt_affine_activation(&o->affine);
     if (!l->fused_output && !l->dy_relu_masked)
         mt_activation_backward(&act, l->scratch, y, dy, n, out);
-    /* stale gradients (mt_model_zero_grads): dW written, not added; the bias sum from zeros as before */
+    /* stale gradients (mt_model_zero_grads_lazy): dW written, not added; the bias sum from zeros as before */
     mt_gemm(1, 0, out, in, n, 1.0f, dy, out, x, in, l->grads_stale ? 0.0f : 1.0f, gw, in);
     if (o->affine.use_bias) {
         if (l->grads_stale)

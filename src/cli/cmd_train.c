@@ -357,6 +357,7 @@ static void json_ranks(cli_json *j, const mt_train_result *res)
     cli_json_number(j, "bucket_mb", res->bucket_mb);
     cli_json_string(j, "dtype", res->dtype);
     cli_json_bool(j, "deterministic", res->deterministic);
+    cli_json_integer(j, "shared_ranks", res->shared);
     cli_json_open(j, "ranks", '[');
     for (int i = 0; i < res->world_size; i++) {
         const mt_rank_times *t = &res->ranks[i];
@@ -370,6 +371,9 @@ static void json_ranks(cli_json *j, const mt_train_result *res)
         cli_json_integer(j, "samples", (long long)t->samples);
         cli_json_number(j, "samples_per_sec", round(t->speed));
         cli_json_number(j, "core_share", round(t->core_share * 1000) / 1000);
+        cli_json_number(j, "summing", t->summing);
+        cli_json_number(j, "optimizer", t->optimizer);
+        cli_json_number(j, "optimizer_state_bytes", t->state_bytes);
         cli_json_close(j);
     }
     cli_json_close(j);
@@ -520,6 +524,13 @@ static void summary(const mt_config *cfg, const mt_train_result *res)
         printf("  %4d  %11.2f  %15.2f  %8.2f  %8.2f  %10.0f   (%.2f)\n", i, res->ranks[i].compute,
                res->ranks[i].exposed, res->ranks[i].data, res->ranks[i].idle, res->ranks[i].speed,
                res->ranks[i].allreduce);
+    double summing = 0, optimizer = 0;
+    for (int i = 0; i < res->world_size; i++)
+        summing += res->ranks[i].summing / res->world_size, optimizer += res->ranks[i].optimizer / res->world_size;
+    if (res->world_size > 0)
+        printf("  %s: summing %.2f s, optimizer %.2f s, optimizer state %.1f MB per rank (mean of the ranks)\n",
+               res->shared ? "one copy per node" : "every rank updates everything", summing, optimizer,
+               res->ranks[0].state_bytes / 1e6);
     if (res->straggler >= 0) {
         const double share = res->ranks[res->straggler].core_share;
         printf("  rank %d (on host %s) is persistently slower: %.2fx the time per sample of the %s", res->straggler,

@@ -27,6 +27,7 @@ struct mt_comm {
     uint64_t notice_out;            /* the value of this rank's outgoing notices (must outlive the sends) */
     char phase[128];                /* what the program is doing, for the stall message */
     char (*host)[MT_COMM_HOST_MAX]; /* per rank: the host it runs on (MPI_Get_processor_name, truncated) */
+    int *world;                     /* per rank: its rank in MPI_COMM_WORLD, which messages name */
 };
 
 /* A pending non-blocking collective, inside mt_request. */
@@ -103,8 +104,18 @@ static mt_status create(MPI_Comm base, mt_comm **out, mt_error *err)
     rc = MPI_Comm_dup(c->comm, &c->notices);
     c->seen = calloc((size_t)c->size, sizeof *c->seen);
     c->host = calloc((size_t)c->size, sizeof *c->host);
+    c->world = calloc((size_t)c->size, sizeof *c->world);
     const char *what = "MPI_Comm_dup";
-    if (rc == MPI_SUCCESS && c->seen && c->host) {
+    if (rc == MPI_SUCCESS && c->world) { /* the part of the world a split communicator holds */
+        MPI_Group mine, all;
+        MPI_Comm_group(c->comm, &mine);
+        MPI_Comm_group(MPI_COMM_WORLD, &all);
+        for (int r = 0; r < c->size; r++)
+            c->world[r] = r;
+        MPI_Group_translate_ranks(mine, c->size, c->world, all, c->world);
+        MPI_Group_free(&mine), MPI_Group_free(&all);
+    }
+    if (rc == MPI_SUCCESS && c->seen && c->host && c->world) {
         char name[MPI_MAX_PROCESSOR_NAME + 1] = "";
         int len = 0;
         MPI_Get_processor_name(name, &len);
@@ -114,12 +125,13 @@ static mt_status create(MPI_Comm base, mt_comm **out, mt_error *err)
         if (rc != MPI_SUCCESS)
             MPI_Comm_free(&c->notices);
     }
-    if (rc != MPI_SUCCESS || !c->seen || !c->host) {
+    if (rc != MPI_SUCCESS || !c->seen || !c->host || !c->world) {
         if (rc == MPI_SUCCESS)
             MPI_Comm_free(&c->notices);
         MPI_Comm_free(&c->comm);
         free(c->seen);
         free(c->host);
+        free(c->world);
         free(c);
         return rc != MPI_SUCCESS ? mpi_fail(err, rc, what) : mt_fail(err, MT_ERR_NOMEM, "out of memory");
     }
@@ -179,6 +191,7 @@ void mt_comm_destroy(mt_comm *c)
     }
     free(c->seen);
     free(c->host);
+    free(c->world);
     free(c);
 }
 
@@ -266,14 +279,14 @@ static int list_ranks(const mt_comm *c, const rank_set *s, char *buf, size_t siz
     for (int r = 0; r < c->size; r++) {
         if (!in_set(c, s, r))
             continue;
-        int end = r;
-        while (end + 1 < c->size && in_set(c, s, end + 1))
+        int end = r; /* a run of ranks whose world ranks follow each other */
+        while (end + 1 < c->size && in_set(c, s, end + 1) && c->world[end + 1] == c->world[end] + 1)
             end++;
         count += end - r + 1;
         if (len + 32 < size)
-            len += (size_t)snprintf(buf + len, size - len, "%s%d", len ? ", " : "", r);
+            len += (size_t)snprintf(buf + len, size - len, "%s%d", len ? ", " : "", c->world[r]);
         if (end > r && len + 32 < size)
-            len += (size_t)snprintf(buf + len, size - len, "%s%d", end > r + 1 ? "-" : ", ", end);
+            len += (size_t)snprintf(buf + len, size - len, "%s%d", end > r + 1 ? "-" : ", ", c->world[end]);
         r = end;
     }
     return count;
@@ -349,7 +362,7 @@ static mt_status stalled(mt_comm *c, uint64_t seq, const char *call, double wait
                    "rank %d (%s): stalled during %s: rank(s) %s (%d of %d, on %s %s) did not reach %s "
                    "(collective #%llu) within %.0f s, while rank(s) %s waited there (watchdog limit %.0f s: "
                    "training.stall_timeout)",
-                   c->rank, c->host[c->rank], c->phase, n_missing ? missing : "?", n_missing, c->size,
+                   c->world[c->rank], c->host[c->rank], c->phase, n_missing ? missing : "?", n_missing, c->size,
                    n_hosts == 1 ? "host" : "hosts", n_hosts ? hosts : "?", call, (unsigned long long)seq, waited,
                    present, c->stall_after);
 }
@@ -675,16 +688,106 @@ int mt_status_breaks_comm(mt_status code)
     return code == MT_ERR_STALL || code == MT_ERR_MPI;
 }
 
+/* A node is a host name (c->host, gathered when c was made): Open MPI's MPI_COMM_TYPE_SHARED can disagree
+ * between ranks on hosts that share a kernel (the emulated cluster), and then never returns. */
+int mt_comm_node_id(const mt_comm *c)
+{
+    const char *testing = getenv("MPITRAIN_RANKS_PER_NODE"); /* tests: nodes of k consecutive ranks */
+    const int k = testing ? atoi(testing) : 0;
+    if (k > 0)
+        return c->rank / k * k;
+    int first = 0;
+    while (strcmp(c->host[first], c->host[c->rank]) != 0)
+        first++;
+    return first;
+}
+
+const char *mt_comm_phase(const mt_comm *c)
+{
+    return c->phase;
+}
+
+mt_status mt_comm_split(mt_comm *c, int color, int key, mt_comm **out, mt_error *err)
+{
+    *out = NULL;
+    MPI_Comm part = MPI_COMM_NULL;
+    int rc = MPI_Comm_split(c->comm, color < 0 ? MPI_UNDEFINED : color, key, &part);
+    if (rc != MPI_SUCCESS)
+        return mpi_fail(err, rc, "MPI_Comm_split");
+    if (part == MPI_COMM_NULL)
+        return MT_OK;
+    mt_status st = create(part, out, err);
+    MPI_Comm_free(&part);
+    if (!st)
+        (*out)->stall_after = c->stall_after > 0 && (*out)->size > 1 ? c->stall_after : 0;
+    return st;
+}
+
+struct mt_shm {
+    MPI_Win win;
+    int size;
+    void **segment; /* per node rank */
+};
+
+mt_status mt_shm_create(mt_comm *node, size_t bytes, mt_shm **out, mt_error *err)
+{
+    *out = NULL;
+    mt_shm *s = calloc(1, sizeof *s);
+    if (s)
+        s->segment = calloc((size_t)node->size, sizeof *s->segment);
+    if (!s || !s->segment) {
+        free(s);
+        return mt_fail(err, MT_ERR_NOMEM, "out of memory");
+    }
+    s->size = node->size;
+    bytes = (bytes + 4095) / 4096 * 4096;
+    /* Each rank's segment on its own pages (noncontiguous), so that a rank's writes never share a page
+     * with another's. */
+    MPI_Info info;
+    MPI_Info_create(&info);
+    MPI_Info_set(info, "alloc_shared_noncontig", "true");
+    void *mine = NULL;
+    int rc = MPI_Win_allocate_shared((MPI_Aint)(bytes ? bytes : 4096), 1, info, node->comm, &mine, &s->win);
+    MPI_Info_free(&info);
+    if (rc != MPI_SUCCESS) {
+        free(s->segment), free(s);
+        return mpi_fail(err, rc, "MPI_Win_allocate_shared");
+    }
+    for (int r = 0; r < node->size && rc == MPI_SUCCESS; r++) {
+        MPI_Aint size;
+        int unit;
+        rc = MPI_Win_shared_query(s->win, r, &size, &unit, &s->segment[r]);
+    }
+    if (rc != MPI_SUCCESS) {
+        mt_shm_destroy(s);
+        return mpi_fail(err, rc, "MPI_Win_shared_query");
+    }
+    *out = s;
+    return MT_OK;
+}
+
+void *mt_shm_segment(const mt_shm *s, int rank)
+{
+    return s->segment[rank];
+}
+
+void mt_shm_destroy(mt_shm *s)
+{
+    if (!s)
+        return;
+    int fin = 0;
+    MPI_Finalized(&fin);
+    if (!fin)
+        MPI_Win_free(&s->win);
+    free(s->segment);
+    free(s);
+}
+
 mt_status mt_comm_split_nodes(mt_comm *c, mt_comm **node_in, mt_comm **node_out, mt_comm **leaders, int *nodes,
                               mt_error *err)
 {
     *node_in = *node_out = *leaders = NULL;
-    /* A node is a host name (c->host, gathered when c was made): Open MPI's MPI_COMM_TYPE_SHARED can
-     * disagree between ranks on hosts that share a kernel (the emulated cluster), and then never returns.
-     * Every rank takes the lowest rank of the same name as its node's number. */
-    int first = 0;
-    while (strcmp(c->host[first], c->host[c->rank]) != 0)
-        first++;
+    const int first = mt_comm_node_id(c);
     MPI_Comm shared = MPI_COMM_NULL, lead = MPI_COMM_NULL;
     int rc = MPI_Comm_split(c->comm, first, c->rank, &shared);
     if (rc != MPI_SUCCESS)

@@ -86,6 +86,24 @@ mt_status mt_comm_wait(mt_request *req, mt_error *err);
  * many nodes c spans. Collective over c. Caller destroys them. */
 mt_status mt_comm_split_nodes(mt_comm *c, mt_comm **node_in, mt_comm **node_out, mt_comm **leaders, int *nodes,
                               mt_error *err);
+/* The number of this rank's node: the lowest rank of c on the same host (for tests, with
+ * MPITRAIN_RANKS_PER_NODE=k set, ranks of one host form nodes of k consecutive ranks). */
+int mt_comm_node_id(const mt_comm *c);
+/* MPI_Comm_split: the ranks of c with the same color, ordered by key; a negative color makes no
+ * communicator (*out = NULL) on this rank. Collective over c. Caller destroys. */
+mt_status mt_comm_split(mt_comm *c, int color, int key, mt_comm **out, mt_error *err);
+/* What the program is doing, as set by mt_comm_set_phase. */
+const char *mt_comm_phase(const mt_comm *c);
+
+/* Memory that every rank of a node can read and write (an MPI-3 shared-memory window). */
+typedef struct mt_shm mt_shm;
+/* Allocates `bytes` (which may differ between ranks; rounded up to whole pages) on every rank of node, a
+ * communicator of ranks on one host. Collective over node. */
+mt_status mt_shm_create(mt_comm *node, size_t bytes, mt_shm **out, mt_error *err);
+/* The segment of node rank `rank` (page-aligned), as mapped in this process. */
+void *mt_shm_segment(const mt_shm *s, int rank);
+void mt_shm_destroy(mt_shm *s);
+
 /* Starts a sum of buf[0 .. n) over the ranks onto root (in place on root; buf is only read elsewhere). */
 mt_status mt_comm_ireduce_sum(mt_comm *c, void *buf, size_t n, mt_dtype type, int root, mt_request *req, mt_error *err);
 /* Starts sending root's buf[0 .. n) to every rank of c. */

@@ -57,7 +57,9 @@ mt_status mt_grad_exchange_init(mt_grad_exchange *x, mt_comm *comm, float *block
 
 void mt_grad_exchange_free(mt_grad_exchange *x)
 {
-    free(x->buckets), free(x->starts_at), free(x->acc), free(x->half);
+    if (!x->share)
+        free(x->acc);
+    free(x->buckets), free(x->starts_at), free(x->half);
     memset(x, 0, sizeof *x);
 }
 
@@ -130,11 +132,197 @@ void mt_grad_exchange_use_nodes(mt_grad_exchange *x, const mt_node_comms *nodes)
     x->nodes = nodes;
 }
 
+/* ---- sums by slice owners ---------------------------------------------------------------------------- */
+
+void mt_grad_exchange_use_share(mt_grad_exchange *x, mt_node_share *share)
+{
+    x->share = share;
+    if (x->mode == MT_GRAD_FIXED64) {
+        free(x->acc);
+        x->acc = share->acc[share->me];
+    } else {
+        x->block = share->block[share->me];
+    }
+}
+
+void mt_grad_exchange_part(const mt_grad_exchange *x, int b, int place, size_t *lo, size_t *hi)
+{
+    const mt_grad_bucket *k = &x->buckets[b];
+    const size_t len = k->hi - k->lo, n = (size_t)x->share->k, p = (size_t)place;
+    *lo = p == 0 ? k->lo : k->lo + ((len * p / n) & ~(size_t)15); /* whole cache lines where it can */
+    *hi = p + 1 == n ? k->hi : k->lo + ((len * (p + 1) / n) & ~(size_t)15);
+}
+
+float *mt_grad_exchange_result(const mt_grad_exchange *x)
+{
+    return x->share ? x->share->summed : x->block;
+}
+
+/* out[lo, hi) = the sum of the node's blocks there, in place order; a few thousand floats at a time, so
+ * that the partial sums stay in the L1 cache. */
+static void sum_blocks(float *restrict out, float *const *in, int k, size_t lo, size_t hi)
+{
+    for (size_t a = lo; a < hi; a += 2048) {
+        const size_t b = a + 2048 < hi ? a + 2048 : hi;
+        const float *restrict first = in[0];
+        for (size_t i = a; i < b; i++)
+            out[i] = first[i];
+        for (int r = 1; r < k; r++) {
+            const float *restrict src = in[r];
+            for (size_t i = a; i < b; i++)
+                out[i] += src[i];
+        }
+    }
+}
+
+/* acc[me][lo, hi) += the other accumulators of the node there (integers: the order does not matter). */
+static void add_accumulators(int64_t *const *acc, int k, int me, size_t lo, size_t hi)
+{
+    int64_t *restrict out = acc[me];
+    for (int r = 0; r < k; r++) {
+        const int64_t *restrict src = acc[r];
+        if (r != me)
+            for (size_t i = lo; i < hi; i++)
+                out[i] += src[i];
+    }
+}
+
+static uint64_t count_nonfinite(const float *restrict g, size_t n)
+{
+    uint64_t bad = 0;
+    for (size_t i = 0; i < n; i++)
+        bad += !isfinite(g[i]);
+    return bad;
+}
+
+static void record(mt_grad_exchange *x, int i);
+
+/* This rank's part of bucket i is summed over every rank: fixed64 converts it into the summed block; float32
+ * counts its non-finite gradients. */
+static void part_summed(mt_grad_exchange *x, int i, size_t lo, size_t hi)
+{
+    mt_node_share *sh = x->share;
+    if (x->mode == MT_GRAD_FIXED64) {
+        const size_t t = x->trailer, g = lo > t ? lo : t;
+        if (lo < t)
+            from_fixed(sh->summed + lo, sh->acc[sh->me] + lo, t - lo, 1.0 / TRAILER_SCALE);
+        if (hi > g)
+            from_fixed(sh->summed + g, sh->acc[sh->me] + g, hi - g, 1.0 / GRAD_SCALE);
+    } else {
+        const size_t g = lo > x->trailer ? lo : x->trailer;
+        x->nonfinite_mine += hi > g ? count_nonfinite(sh->summed + g, hi - g) : 0;
+    }
+    x->buckets[i].part = 2;
+    x->parts_done++;
+    record(x, i);
+}
+
+/* Sums this rank's part of bucket i, complete on every rank of the node (float32: into the node's summed
+ * block; fixed64: into this rank's accumulator), and with several nodes starts its sum across them. */
+static mt_status sum_part(mt_grad_exchange *x, int i)
+{
+    mt_node_share *sh = x->share;
+    size_t lo, hi;
+    mt_grad_exchange_part(x, i, sh->me, &lo, &hi);
+    const double t0 = mt_wtime();
+    if (x->mode == MT_GRAD_FIXED64)
+        add_accumulators(sh->acc, sh->k, sh->me, lo, hi);
+    else
+        sum_blocks(sh->summed, sh->block, sh->k, lo, hi);
+    x->summing_now += mt_wtime() - t0;
+    if (sh->peers && hi > lo) {
+        x->buckets[i].part = 1;
+        if (i == 0) { /* the watchdog of the sums across nodes: the world's limit and phase */
+            mt_comm_set_stall_timeout(sh->peers, mt_comm_stall_timeout(x->comm));
+            mt_comm_set_phase(sh->peers, "%s", mt_comm_phase(x->comm));
+        }
+        return x->mode == MT_GRAD_FIXED64 ? mt_comm_iallreduce_sum(sh->peers, sh->acc[sh->me] + lo, hi - lo,
+                                                                   MT_DTYPE_I64, &x->buckets[i].across, &x->err)
+                                          : mt_comm_iallreduce_sum(sh->peers, sh->summed + lo, hi - lo, MT_DTYPE_F32,
+                                                                   &x->buckets[i].across, &x->err);
+    }
+    part_summed(x, i, lo, hi);
+    return MT_OK;
+}
+
+/* The value of the READY counters once bucket i of this step is complete on a rank. */
+static uint64_t ready_mark(const mt_grad_exchange *x, int i)
+{
+    return x->steps * (uint64_t)x->n_buckets + (uint64_t)i + 1;
+}
+
+/* Sums the parts whose buckets are complete on every rank of the node, in bucket order (the sums across
+ * nodes start in the same order on every node), and completes those summing across the nodes. */
+static void advance(mt_grad_exchange *x)
+{
+    for (int i = 0; i < x->next && !x->failed; i++) {
+        mt_grad_bucket *b = &x->buckets[i];
+        if (b->part == 1) {
+            int done = 0;
+            x->failed = mt_comm_test(&b->across, &done, &x->err);
+            if (done && !x->failed) {
+                size_t lo, hi;
+                mt_grad_exchange_part(x, i, x->share->me, &lo, &hi);
+                part_summed(x, i, lo, hi);
+            }
+        }
+        if (b->part != 0)
+            continue;
+        for (int r = 0; r < x->share->k; r++)
+            if (!mt_node_share_has(x->share, r, MT_SHARE_READY, ready_mark(x, i)))
+                return;
+        x->failed = sum_part(x, i);
+    }
+}
+
+static void advance_hook(void *x)
+{
+    advance(x);
+}
+
+/* finish with sums by slice owners: this rank's parts as their buckets complete, then the meeting of the
+ * node once every part is summed. */
+static void finish_shared(mt_grad_exchange *x)
+{
+    mt_node_share *sh = x->share;
+    if (!x->failed)
+        x->failed = mt_node_share_wait(sh, MT_SHARE_READY, ready_mark(x, x->n_buckets - 1),
+                                       "the gradient sums in the node's shared memory", advance_hook, x, &x->err);
+    for (int i = 0; i < x->n_buckets && !x->failed; i++) {
+        mt_grad_bucket *b = &x->buckets[i];
+        if (b->part == 0)
+            x->failed = sum_part(x, i);
+        if (!x->failed && b->part == 1) {
+            x->failed = mt_comm_wait(&b->across, &x->err);
+            size_t lo, hi;
+            mt_grad_exchange_part(x, i, sh->me, &lo, &hi);
+            if (!x->failed)
+                part_summed(x, i, lo, hi);
+        }
+    }
+    if (x->failed)
+        return; /* the caller ends the job: the others cannot go on without this rank's parts */
+    mt_node_share_put_count(sh, x->nonfinite_mine);
+    x->nonfinite_mine = 0;
+    mt_node_share_publish(sh, MT_SHARE_SUMMED, x->steps + 1);
+    x->failed = mt_node_share_wait(sh, MT_SHARE_SUMMED, x->steps + 1, "the gradient sums in the node's shared memory",
+                                   NULL, NULL, &x->err);
+    x->nonfinite = x->failed ? 0 : mt_node_share_total(sh);
+}
+
+/* ---- the sums of a step ------------------------------------------------------------------------------ */
+
 static mt_status start(mt_grad_exchange *x, mt_grad_bucket *b, mt_error *err)
 {
     b->started = 1;
     b->start = mt_wtime();
     size_t lo = b->lo, n = b->hi - b->lo;
+    if (x->share) {
+        if (x->mode == MT_GRAD_FIXED64)
+            accumulate_range(x, lo, b->hi);
+        mt_node_share_publish(x->share, MT_SHARE_READY, ready_mark(x, (int)(b - x->buckets)));
+        return MT_OK;
+    }
     switch (x->mode) {
     case MT_GRAD_FLOAT32:
         return mt_node_sum_start(&b->sum[0], x->comm, x->nodes, x->block + lo, n, MT_DTYPE_F32, err);
@@ -165,6 +353,10 @@ static void record(mt_grad_exchange *x, int i)
  * in two levels advance in the order they started: none to a level an earlier one has not reached. */
 static void progress(mt_grad_exchange *x)
 {
+    if (x->share) {
+        advance(x);
+        return;
+    }
     int reached = 3;
     for (int i = 0; i < x->next && !x->failed; i++) {
         mt_grad_bucket *b = &x->buckets[i];
@@ -187,7 +379,7 @@ static void start_through(mt_grad_exchange *x, int last)
         mt_grad_bucket *b = &x->buckets[x->next++];
         mt_node_sum_clear(&b->sum[0]);
         mt_node_sum_clear(&b->sum[1]);
-        b->done = 0;
+        b->done = 0, b->part = 0;
         x->failed = start(x, b, &x->err);
     }
 }
@@ -219,7 +411,9 @@ mt_status mt_grad_exchange_finish(mt_grad_exchange *x, mt_error *err)
 {
     double t0 = mt_wtime();
     start_through(x, x->n_buckets - 1);
-    for (int i = 0; i < x->n_buckets && !x->failed; i++) {
+    if (x->share)
+        finish_shared(x);
+    for (int i = 0; i < x->n_buckets && !x->failed && !x->share; i++) {
         mt_grad_bucket *b = &x->buckets[i];
         if (b->done)
             continue;
@@ -235,7 +429,9 @@ mt_status mt_grad_exchange_finish(mt_grad_exchange *x, mt_error *err)
         if (x->buckets[i].end - x->buckets[0].start > x->in_flight)
             x->in_flight = x->buckets[i].end - x->buckets[0].start;
     mt_timeline_add(x->timeline, MT_TL_WAIT, -1, t0, t1);
-    x->next = 0;
+    x->next = 0, x->parts_done = 0;
+    x->summing = x->summing_now, x->summing_now = 0;
+    x->steps++;
     x->fresh = 1;
     x->busy_step = x->busy;
     x->busy = 0;
@@ -246,6 +442,8 @@ mt_status mt_grad_exchange_finish(mt_grad_exchange *x, mt_error *err)
         mt_error_clear(&x->err);
         return st;
     }
+    if (x->share)
+        return MT_OK; /* the owners have converted their parts */
     if (x->mode == MT_GRAD_FIXED64) {
         from_fixed(x->block, x->acc, x->trailer, 1.0 / TRAILER_SCALE);
         from_fixed(x->block + x->trailer, x->acc + x->trailer, x->n - x->trailer, 1.0 / GRAD_SCALE);

@@ -17,7 +17,15 @@
  *              accumulator (2^-32 resolution; integer sums are exact and associative, so the total does
  *              not depend on which rank summed which chunk, or in what order), summed over the ranks as
  *              int64, and converted back to float once. Values beyond +-2^20 (or NaN) are counted as
- *              bad instead; the count travels in the trailer. */
+ *              bad instead; the count travels in the trailer.
+ *
+ * Sums by slice owners (mt_grad_exchange_use_share): the ranks of a node keep their blocks (fixed64: their
+ * accumulators) in memory they share. Every bucket is cut into one part per rank of the node; a rank marks
+ * a bucket complete, and the owner of each part, as soon as the bucket is complete on every rank of the
+ * node, sums its part straight from its peers' blocks into the node's one summed block (in rank order;
+ * fixed64: as integers, converted once), and with several nodes sums it across them with the ranks that
+ * own the same part there (MPI_Iallreduce). finish returns when every part of every bucket is summed on
+ * the node; the result is then in mt_grad_exchange_result, the same memory for every rank of the node. */
 #ifndef MT_COMM_GRAD_EXCHANGE_H
 #define MT_COMM_GRAD_EXCHANGE_H
 
@@ -25,6 +33,7 @@
 #include <stdint.h>
 
 #include "comm/comm.h"
+#include "comm/node_share.h"
 #include "comm/node_sum.h"
 
 struct mt_timeline;
@@ -47,6 +56,9 @@ typedef struct mt_grad_bucket {
     double start, end;           /* wall-clock time the sum started and was seen complete (this step) */
     int started, done;
     mt_node_sum sum[2]; /* the sum, and the float32 trailer beside a bfloat16 bucket */
+    int part;           /* sums by slice owners: this rank's part is 0 waiting, 1 summing across the nodes,
+                           2 summed */
+    mt_request across;  /* its sum across the nodes */
 } mt_grad_bucket;
 
 typedef struct mt_grad_exchange {
@@ -66,12 +78,19 @@ typedef struct mt_grad_exchange {
     struct mt_timeline *timeline;
     int timeline_bucket0; /* added to the bucket indices it records (the second network of a GAN) */
     /* Per step, set by mt_grad_exchange_finish: */
-    double in_flight; /* first start to last completion */
-    double wait;      /* time finish blocked for sums still running */
-    double busy;      /* time in MPI calls during the backward pass (starting buckets, driving
+    double in_flight;        /* first start to last completion */
+    double wait;             /* time finish blocked for sums still running */
+    double busy;             /* time in MPI calls during the backward pass (starting buckets, driving
                                         progress): communication work on the compute path */
-    double busy_step; /* busy of the step finish completed */
-    double polled;    /* when mt_grad_exchange_poll last drove progress */
+    double busy_step;        /* busy of the step finish completed */
+    double polled;           /* when mt_grad_exchange_poll last drove progress */
+    mt_node_share *share;    /* sums by slice owners in the node's shared memory, or NULL */
+    uint64_t steps;          /* steps finished (the shared counters' step number) */
+    int parts_done;          /* sums by slice owners: buckets whose part this rank has summed this step */
+    uint64_t nonfinite;      /* sums by slice owners: non-finite summed gradients on the node (float32) */
+    uint64_t nonfinite_mine; /* the same in this rank's parts so far this step */
+    double summing;          /* seconds this rank spent summing its parts in the step finish completed */
+    double summing_now;      /* the same so far this step */
 } mt_grad_exchange;
 
 /* Cuts the block into buckets of about bucket_bytes of gradients (0: a single bucket, started after the
@@ -85,6 +104,14 @@ void mt_grad_exchange_free(mt_grad_exchange *x);
 /* Sums every bucket in two levels from now on: inside each node, then across the nodes (nodes must outlive
  * the exchange); NULL: one flat sum over all ranks. */
 void mt_grad_exchange_use_nodes(mt_grad_exchange *x, const mt_node_comms *nodes);
+
+/* Sums by slice owners from now on, in the node's shared memory (float32 or fixed64; share must outlive
+ * the exchange, and in float32 mode the block must be share's block of this rank). */
+void mt_grad_exchange_use_share(mt_grad_exchange *x, mt_node_share *share);
+/* The part [*lo, *hi) of bucket b (floats of the block) that place `place` of the node owns. */
+void mt_grad_exchange_part(const mt_grad_exchange *x, int b, int place, size_t *lo, size_t *hi);
+/* Where the summed block is after mt_grad_exchange_finish: the block, or the node's summed block. */
+float *mt_grad_exchange_result(const mt_grad_exchange *x);
 
 /* fixed64: adds the block (a chunk's gradient and trailer) into the accumulator. No communication. */
 void mt_grad_exchange_accumulate(mt_grad_exchange *x);

@@ -68,6 +68,12 @@ const mt_option mt_training_options[] = {
      "gradient sums of a job on several nodes with several ranks on a node: flat (one allreduce over all "
      "ranks) or two_level (sum inside each node, then one message per node across: faster where the "
      "network is the bottleneck)"},
+    {"shard_optimizer", MT_OPT_BOOL, offsetof(mt_training_config, shard_optimizer), "true", 0, 0, NULL,
+     "the ranks of a node keep one copy of the parameters and of the optimizer state in memory they share; "
+     "each rank sums its slice of every gradient bucket straight from the others' gradients and updates "
+     "that slice only (ZeRO stage 1 inside a node); with several nodes, a slice's sums travel between the "
+     "ranks that own it. Applies to a classifier with float32 or deterministic sums, on nodes that each hold "
+     "the same number of ranks, at least 2; false: every rank sums (allreduce) and updates everything"},
     {"balance", MT_OPT_BOOL, offsetof(mt_training_config, balance), "false", 0, 0, NULL,
      "give faster ranks more of each global batch, in proportion to their measured speed (the sum is the "
      "same; its rounding depends on timing, except in deterministic mode, where whole chunks are dealt and "

@@ -327,23 +327,28 @@ mt_status mt_model_backward(mt_model *m, float *dout, int n, const mt_pass *pass
     return MT_OK;
 }
 
-double mt_model_apply_penalties(mt_model *m)
+double mt_model_apply_penalties(const mt_model *m, float *grads, size_t lo, size_t hi)
 {
     double penalty = 0;
-    mt_model_settle_grads(m);
     for (int i = 0; i < m->n_layers; i++) {
-        mt_layer *l = &m->layers[i];
+        const mt_layer *l = &m->layers[i];
         for (int t = 0; t < l->n_tensors; t++) {
             const mt_tensor_desc *d = &l->tensors[t];
-            if (d->l1 == 0 && d->l2 == 0)
+            const size_t at = (size_t)(l->params - m->params) + d->offset;
+            size_t a = at > lo ? at : lo, b = at + d->size < hi ? at + d->size : hi;
+            if ((d->l1 == 0 && d->l2 == 0) || a >= b)
                 continue;
-            const float *w = l->params + d->offset;
-            float *g = l->grads + d->offset;
+            const float *w = m->params + a;
             const float l1 = d->l1, two_l2 = 2 * d->l2;
             float s1 = 0, s2 = 0;
-            for (size_t k = 0; k < d->size; k++) {
-                float sign = (float)((w[k] > 0) - (w[k] < 0));
-                g[k] += l1 * sign + two_l2 * w[k];
+            if (grads) {
+                float *g = grads + a;
+                for (size_t k = 0; k < b - a; k++) {
+                    float sign = (float)((w[k] > 0) - (w[k] < 0));
+                    g[k] += l1 * sign + two_l2 * w[k];
+                }
+            }
+            for (size_t k = 0; k < b - a; k++) {
                 s1 += fabsf(w[k]);
                 s2 += w[k] * w[k];
             }
@@ -351,6 +356,50 @@ double mt_model_apply_penalties(mt_model *m)
         }
     }
     return penalty;
+}
+
+mt_status mt_model_own_slabs(mt_model *m, mt_error *err)
+{
+    float *p = m->shared_params ? alloc_floats(m->n_params) : m->params;
+    float *g = m->shared_grads ? alloc_floats(MT_GRAD_TRAILER + m->n_params) : m->grad_block;
+    if (!p || !g) {
+        if (p != m->params)
+            free(p);
+        if (g != m->grad_block)
+            free(g);
+        return mt_fail(err, MT_ERR_NOMEM, "model: cannot allocate %zu parameters", m->n_params);
+    }
+    if (m->shared_params)
+        memcpy(p, m->params, m->n_params * sizeof *p);
+    m->params = p, m->grad_block = g, m->grads = g + MT_GRAD_TRAILER;
+    m->shared_params = m->shared_grads = 0;
+    mt_model_use_slabs(m, NULL, NULL, 0);
+    return MT_OK;
+}
+
+void mt_model_use_slabs(mt_model *m, float *params, float *grad_block, int copy)
+{
+    if (params) {
+        if (copy)
+            memcpy(params, m->params, m->n_params * sizeof *params);
+        if (!m->shared_params)
+            free(m->params);
+        m->params = params;
+        m->shared_params = 1;
+    }
+    if (grad_block) {
+        if (!m->shared_grads)
+            free(m->grad_block);
+        m->grad_block = grad_block;
+        m->grads = grad_block + MT_GRAD_TRAILER;
+        m->shared_grads = 1;
+    }
+    size_t off = 0;
+    for (int i = 0; i < m->n_layers; i++) {
+        m->layers[i].params = m->params + off;
+        m->layers[i].grads = m->grads + off;
+        off += m->layers[i].n_params;
+    }
 }
 
 uint64_t mt_model_invalid_inputs(const mt_model *m)
@@ -374,15 +423,12 @@ static int all_finite(const float *x, size_t n)
     return !bad;
 }
 
-int mt_model_nonfinite_grad_layer(const mt_model *m)
+int mt_model_nonfinite_grad_layer(const mt_model *m, const float *grads)
 {
-    int stale = 0;
-    for (int i = 0; i < m->n_layers; i++)
-        stale |= m->layers[i].grads_stale;
-    if (!stale && all_finite(m->grads, m->n_params)) /* the usual case: one pass over the slab */
+    if (all_finite(grads, m->n_params))
         return -1;
     for (int i = 0; i < m->n_layers; i++)
-        if (!m->layers[i].grads_stale && !all_finite(m->layers[i].grads, m->layers[i].n_params))
+        if (!all_finite(grads + (m->layers[i].grads - m->grads), m->layers[i].n_params))
             return i;
     return -1;
 }
@@ -409,6 +455,10 @@ void mt_model_free(mt_model *m)
         for (int i = 0; i <= m->n_layers; i++)
             free(m->acts[i]);
     free(m->acts), free(m->dbuf[0]), free(m->dbuf[1]), free(m->scratch);
-    free(m->layers), free(m->where), free(m->params), free(m->grad_block), free(m->buffers);
+    free(m->layers), free(m->where), free(m->buffers);
+    if (!m->shared_params)
+        free(m->params);
+    if (!m->shared_grads)
+        free(m->grad_block);
     memset(m, 0, sizeof *m);
 }

@@ -12,11 +12,12 @@ typedef struct mt_model {
     mt_layer *layers;
     int n_layers;
     mt_ints input_shape;
-    size_t input_size, output_size; /* per sample */
-    float *params, *grads;          /* slabs of n_params floats (64-byte aligned); MT_GRAD_TRAILER floats
+    size_t input_size, output_size;  /* per sample */
+    float *params, *grads;           /* slabs of n_params floats (64-byte aligned); MT_GRAD_TRAILER floats
                                          before grads (mt_model_grad_trailer) travel with the gradient sum,
                                          in the bucket sent last */
-    float *grad_block;              /* the allocation: trailer, then grads */
+    float *grad_block;               /* the allocation: trailer, then grads */
+    int shared_params, shared_grads; /* the slabs are not owned (mt_model_use_slabs) */
     size_t n_params;
     float *buffers; /* non-trainable state of all layers (saved, averaged over ranks) */
     size_t n_buffers;
@@ -64,8 +65,16 @@ const float *mt_model_logits(const mt_model *m);
  * as in mt_model_forward (the layers after it, whose backward ran first, have added their gradients). */
 mt_status mt_model_backward(mt_model *m, float *dout, int n, const mt_pass *pass, float *dx0, mt_error *err);
 
-/* Adds the gradients of the layers' L1/L2 penalties to the gradient slab and returns the penalty. */
-double mt_model_apply_penalties(mt_model *m);
+/* The layers' L1/L2 penalties over the parameters [lo, hi): adds their gradients to grads[lo, hi) (a slab
+ * laid out as the parameters; NULL: nothing added) and returns the penalty of those parameters. */
+double mt_model_apply_penalties(const mt_model *m, float *grads, size_t lo, size_t hi);
+
+/* Moves the parameters to params (n_params floats, copying them when copy is set) and the gradients to
+ * grad_block (trailer + n_params floats, contents undefined), memory the model does not own (shared by the
+ * ranks of a node); NULL keeps a slab where it is. */
+void mt_model_use_slabs(mt_model *m, float *params, float *grad_block, int copy);
+/* Takes the slabs back into memory of its own (the parameters copied), after mt_model_use_slabs. */
+mt_status mt_model_own_slabs(mt_model *m, mt_error *err);
 
 /* Inputs the layers could not use since the model was built (token ids outside an embedding's
  * vocabulary); a pass that raises it met bad data. */
@@ -80,17 +89,18 @@ static inline float *mt_model_grad_trailer(mt_model *m)
 /* Offset of layer i's parameters in the slabs (i = n_layers gives n_params). */
 size_t mt_model_layer_offset(const mt_model *m, int i);
 
-/* The first layer whose gradients hold a NaN or an infinity, or -1 when all are finite. */
-int mt_model_nonfinite_grad_layer(const mt_model *m);
+/* The first layer whose gradients in grads (a slab laid out as the parameters) hold a NaN or an infinity,
+ * or -1 when all are finite. */
+int mt_model_nonfinite_grad_layer(const mt_model *m, const float *grads);
 
 /* Zeroes the gradient slab (not the trailer). */
 void mt_model_zero_grads(mt_model *m);
 
 /* Zeroes the gradient slab lazily, saving a pass over it: each layer's gradients are marked stale, and the
  * backward pass writes them rather than adding to them (or zeroes them just before the layer's backward);
- * mt_model_apply_penalties and mt_model_nonfinite_grad_layer count stale gradients as zeros. Only for
- * callers that run a backward pass before anything else reads m->grads, or call mt_model_settle_grads
- * first (a rank that computes no piece of a step and sums its slab as it is must settle it). */
+ * Only for callers that run a backward pass before anything else reads m->grads (the gradient sums, the
+ * penalties, the non-finite check, the optimizer), or call mt_model_settle_grads first (a rank that
+ * computes no piece of a step and sums its slab as it is must settle it). */
 void mt_model_zero_grads_lazy(mt_model *m);
 
 /* Writes the zeros of the layers whose gradients are stale (mt_model_zero_grads_lazy). */

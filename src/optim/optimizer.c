@@ -386,35 +386,38 @@ static inline __attribute__((always_inline)) void sgd_loop(size_t n, float *rest
 }
 
 /* torch starts the buffer as the first gradient; ours starts at zero, so mu * 0 + g is the same. */
-static void sgd_step(mt_optimizer *opt, float *restrict p, const float *restrict g, float lr, prep k)
+static void sgd_step(mt_optimizer *opt, float *restrict p, const float *restrict g, size_t lo, size_t n, float lr,
+                     prep k)
 {
     const float mu = (float)opt->opts.momentum;
     if (opt->n_slots == 0)
-        sgd_loop(opt->n, p, g, NULL, lr, mu, k, 0);
+        sgd_loop(n, p, g, NULL, lr, mu, k, 0);
     else if (opt->opts.nesterov)
-        sgd_loop(opt->n, p, g, opt->slots[0], lr, mu, k, 2);
+        sgd_loop(n, p, g, opt->slots[0] + lo, lr, mu, k, 2);
     else
-        sgd_loop(opt->n, p, g, opt->slots[0], lr, mu, k, 1);
+        sgd_loop(n, p, g, opt->slots[0] + lo, lr, mu, k, 1);
 }
 
-static void adagrad_step(mt_optimizer *opt, float *restrict p, const float *restrict g, double lr, prep k)
+static void adagrad_step(mt_optimizer *opt, float *restrict p, const float *restrict g, size_t lo, size_t n, double lr,
+                         prep k)
 {
     const float clr = (float)(lr / (1.0 + (double)(opt->step - 1) * opt->opts.lr_decay));
     const float eps = (float)opt->opts.epsilon, scale = k.scale, clip = k.clip, wd = k.wd;
-    float *restrict sum = opt->slots[0];
-    for (size_t i = 0; i < opt->n; i++) {
+    float *restrict sum = opt->slots[0] + lo;
+    for (size_t i = 0; i < n; i++) {
         float gi = grad_of(g[i], p[i], scale, clip, wd);
         sum[i] += gi * gi;
         p[i] -= clr * gi / (sqrtf(sum[i]) + eps);
     }
 }
 
-static void adadelta_step(mt_optimizer *opt, float *restrict p, const float *restrict g, float lr, prep k)
+static void adadelta_step(mt_optimizer *opt, float *restrict p, const float *restrict g, size_t lo, size_t n, float lr,
+                          prep k)
 {
     const float rho = (float)opt->opts.rho, one_rho = (float)(1.0 - opt->opts.rho);
     const float eps = (float)opt->opts.epsilon, scale = k.scale, clip = k.clip, wd = k.wd;
-    float *restrict v = opt->slots[0], *restrict u = opt->slots[1];
-    for (size_t i = 0; i < opt->n; i++) {
+    float *restrict v = opt->slots[0] + lo, *restrict u = opt->slots[1] + lo;
+    for (size_t i = 0; i < n; i++) {
         float gi = grad_of(g[i], p[i], scale, clip, wd);
         v[i] = rho * v[i] + one_rho * gi * gi;
         float d = sqrtf(u[i] + eps) / sqrtf(v[i] + eps) * gi;
@@ -449,15 +452,15 @@ static inline __attribute__((always_inline)) void rmsprop_loop(size_t n, float *
     }
 }
 
-static void rmsprop_step(mt_optimizer *opt, float *restrict p, const float *restrict g, float lr, prep k)
+static void rmsprop_step(mt_optimizer *opt, float *restrict p, const float *restrict g, size_t lo, size_t n, float lr,
+                         prep k)
 {
     const mt_optimizer_opts *o = &opt->opts;
     const float rho = (float)o->rho, one_rho = (float)(1.0 - o->rho), eps = (float)o->epsilon;
     const float mu = (float)o->momentum;
     const int with_momentum = o->momentum > 0, centered = o->centered;
-    float *v = opt->slots[0], *b = with_momentum ? opt->slots[1] : NULL;
-    float *a = centered ? opt->slots[with_momentum ? 2 : 1] : NULL;
-    size_t n = opt->n;
+    float *v = opt->slots[0] + lo, *b = with_momentum ? opt->slots[1] + lo : NULL;
+    float *a = centered ? opt->slots[with_momentum ? 2 : 1] + lo : NULL;
     if (with_momentum && centered)
         rmsprop_loop(n, p, g, v, b, a, lr, rho, one_rho, eps, mu, k, 1, 1);
     else if (with_momentum)
@@ -469,7 +472,8 @@ static void rmsprop_step(mt_optimizer *opt, float *restrict p, const float *rest
 }
 
 /* adam and adamw (decay = 1 - lr wd for adamw, exactly 1 for adam). */
-static void adam_step(mt_optimizer *opt, float *restrict p, const float *restrict g, double lr, prep k)
+static void adam_step(mt_optimizer *opt, float *restrict p, const float *restrict g, size_t lo, size_t n, double lr,
+                      prep k)
 {
     const mt_optimizer_opts *o = &opt->opts;
     const double t = (double)opt->step;
@@ -478,8 +482,8 @@ static void adam_step(mt_optimizer *opt, float *restrict p, const float *restric
     const float step = (float)(lr / (1.0 - pow(o->beta_1, t))), c2 = (float)sqrt(1.0 - pow(o->beta_2, t));
     const float decay = opt->kind == MT_OPTIM_ADAMW ? (float)(1.0 - lr * o->weight_decay) : 1.0f;
     const float scale = k.scale, clip = k.clip, wd = k.wd;
-    float *restrict m = opt->slots[0], *restrict v = opt->slots[1];
-    for (size_t i = 0; i < opt->n; i++) {
+    float *restrict m = opt->slots[0] + lo, *restrict v = opt->slots[1] + lo;
+    for (size_t i = 0; i < n; i++) {
         float gi = grad_of(g[i], p[i], scale, clip, wd);
         m[i] = b1 * m[i] + one_b1 * gi;
         v[i] = b2 * v[i] + one_b2 * gi * gi;
@@ -487,7 +491,9 @@ static void adam_step(mt_optimizer *opt, float *restrict p, const float *restric
     }
 }
 
-static void nadam_step(mt_optimizer *opt, float *restrict p, const float *restrict g, double lr, prep k)
+/* Nadam's momentum schedule advances once per step (mt_optimizer_begin): the product of the mu so far, and
+ * the two factors of this step's update. */
+static void nadam_begin(mt_optimizer *opt, double lr)
 {
     const mt_optimizer_opts *o = &opt->opts;
     const double t = (double)opt->step, psi = o->momentum_decay;
@@ -495,13 +501,22 @@ static void nadam_step(mt_optimizer *opt, float *restrict p, const float *restri
     const double mu_next = o->beta_1 * (1.0 - 0.5 * pow(0.96, (t + 1.0) * psi));
     const double product = opt->scalars[0] * mu, product_next = product * mu_next;
     opt->scalars[0] = product;
-    const float cg = (float)(lr * (1.0 - mu) / (1.0 - product)), cm = (float)(lr * mu_next / (1.0 - product_next));
+    opt->now.c[0] = lr * (1.0 - mu) / (1.0 - product);
+    opt->now.c[1] = lr * mu_next / (1.0 - product_next);
+}
+
+static void nadam_step(mt_optimizer *opt, float *restrict p, const float *restrict g, size_t lo, size_t n)
+{
+    const mt_optimizer_opts *o = &opt->opts;
+    const double t = (double)opt->step;
+    const prep k = {opt->now.scale, opt->now.clip, opt->now.wd};
+    const float cg = (float)opt->now.c[0], cm = (float)opt->now.c[1];
     const float b1 = (float)o->beta_1, b2 = (float)o->beta_2, eps = (float)o->epsilon;
     const float one_b1 = (float)(1.0 - o->beta_1), one_b2 = (float)(1.0 - o->beta_2);
     const float c2 = (float)sqrt(1.0 - pow(o->beta_2, t));
     const float scale = k.scale, clip = k.clip, wd = k.wd;
-    float *restrict m = opt->slots[0], *restrict v = opt->slots[1];
-    for (size_t i = 0; i < opt->n; i++) {
+    float *restrict m = opt->slots[0] + lo, *restrict v = opt->slots[1] + lo;
+    for (size_t i = 0; i < n; i++) {
         float gi = grad_of(g[i], p[i], scale, clip, wd);
         m[i] = b1 * m[i] + one_b1 * gi;
         v[i] = b2 * v[i] + one_b2 * gi * gi;
@@ -510,48 +525,102 @@ static void nadam_step(mt_optimizer *opt, float *restrict p, const float *restri
     }
 }
 
-void mt_optimizer_step(mt_optimizer *opt, float *params, const float *grads, double lr)
+double mt_optimizer_norm_squared(const float *grads, size_t n)
+{
+    return sum_squares(grads, n);
+}
+
+void mt_optimizer_begin(mt_optimizer *opt, double lr, double norm_squared)
 {
     const mt_optimizer_opts *o = &opt->opts;
-    prep k = {1.0f, INFINITY, opt->kind == MT_OPTIM_ADAMW ? 0.0f : (float)o->weight_decay};
-    if (o->clipvalue > 0)
-        k.clip = (float)o->clipvalue;
-    if (o->clipnorm > 0) {
-        double norm = sqrt(sum_squares(grads, opt->n));
-        k.scale = (float)(o->clipnorm / fmax(norm, o->clipnorm));
-    }
+    opt->now.lr = lr;
+    opt->now.scale = 1.0f;
+    opt->now.clip = o->clipvalue > 0 ? (float)o->clipvalue : INFINITY;
+    opt->now.wd = opt->kind == MT_OPTIM_ADAMW ? 0.0f : (float)o->weight_decay;
+    if (o->clipnorm > 0)
+        opt->now.scale = (float)(o->clipnorm / fmax(sqrt(norm_squared), o->clipnorm));
     opt->step++;
+    if (opt->kind == MT_OPTIM_NADAM)
+        nadam_begin(opt, lr);
+}
+
+void mt_optimizer_apply(mt_optimizer *opt, float *params, const float *grads, size_t lo, size_t hi)
+{
+    const prep k = {opt->now.scale, opt->now.clip, opt->now.wd};
+    const double lr = opt->now.lr;
+    float *p = params + lo;
+    const float *g = grads + lo;
+    const size_t n = hi - lo;
     switch (opt->kind) {
     case MT_OPTIM_GD:
     case MT_OPTIM_SGD:
     case MT_OPTIM_MOMENTUM:
     case MT_OPTIM_NESTEROV:
-        sgd_step(opt, params, grads, (float)lr, k);
+        sgd_step(opt, p, g, lo, n, (float)lr, k);
         break;
     case MT_OPTIM_ADAGRAD:
-        adagrad_step(opt, params, grads, lr, k);
+        adagrad_step(opt, p, g, lo, n, lr, k);
         break;
     case MT_OPTIM_ADADELTA:
-        adadelta_step(opt, params, grads, (float)lr, k);
+        adadelta_step(opt, p, g, lo, n, (float)lr, k);
         break;
     case MT_OPTIM_RMSPROP:
-        rmsprop_step(opt, params, grads, (float)lr, k);
+        rmsprop_step(opt, p, g, lo, n, (float)lr, k);
         break;
     case MT_OPTIM_ADAM:
     case MT_OPTIM_ADAMW:
-        adam_step(opt, params, grads, lr, k);
+        adam_step(opt, p, g, lo, n, lr, k);
         break;
     case MT_OPTIM_NADAM:
-        nadam_step(opt, params, grads, lr, k);
+        nadam_step(opt, p, g, lo, n);
         break;
     case MT_OPTIM_COUNT:
         break;
     }
 }
 
+void mt_optimizer_step(mt_optimizer *opt, float *params, const float *grads, double lr)
+{
+    mt_optimizer_begin(opt, lr, opt->opts.clipnorm > 0 ? sum_squares(grads, opt->n) : 0);
+    mt_optimizer_apply(opt, params, grads, 0, opt->n);
+}
+
+mt_status mt_optimizer_own_slots(mt_optimizer *opt, mt_error *err)
+{
+    if (!opt->shared_slots)
+        return MT_OK;
+    float *own[MT_OPT_MAX_SLOTS] = {NULL};
+    int ok = 1;
+    for (int s = 0; s < opt->n_slots; s++)
+        ok &= (own[s] = malloc((opt->n ? opt->n : 1) * sizeof *own[s])) != NULL;
+    if (!ok) {
+        for (int s = 0; s < opt->n_slots; s++)
+            free(own[s]);
+        return mt_fail(err, MT_ERR_NOMEM, "optimizer: cannot allocate its state (%zu values)", opt->n);
+    }
+    for (int s = 0; s < opt->n_slots; s++) {
+        memcpy(own[s], opt->slots[s], opt->n * sizeof *own[s]);
+        opt->slots[s] = own[s];
+    }
+    opt->shared_slots = 0;
+    return MT_OK;
+}
+
+void mt_optimizer_use_slots(mt_optimizer *opt, float *const *slots, int copy)
+{
+    for (int s = 0; s < opt->n_slots; s++) {
+        if (copy)
+            memcpy(slots[s], opt->slots[s], opt->n * sizeof *slots[s]);
+        if (!opt->shared_slots)
+            free(opt->slots[s]);
+        opt->slots[s] = slots[s];
+    }
+    opt->shared_slots = 1;
+}
+
 void mt_optimizer_free(mt_optimizer *opt)
 {
-    for (int s = 0; s < MT_OPT_MAX_SLOTS; s++)
+    for (int s = 0; s < MT_OPT_MAX_SLOTS && !opt->shared_slots; s++)
         free(opt->slots[s]);
     memset(opt, 0, sizeof *opt);
 }

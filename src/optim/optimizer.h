@@ -58,7 +58,13 @@ typedef struct mt_optimizer {
     int n_scalars;
     const char *scalar_names[MT_OPT_MAX_SCALARS];
     double scalars[MT_OPT_MAX_SCALARS];
-    int64_t step; /* steps taken */
+    int64_t step;     /* steps taken */
+    int shared_slots; /* the slots are not owned (mt_optimizer_use_slots) */
+    struct {          /* the current step's factors, set by mt_optimizer_begin */
+        double lr;
+        float scale, clip, wd; /* clipnorm's scale, clipvalue (or infinity), L2 weight decay */
+        double c[2];           /* nadam: the gradient's and the momentum's factors */
+    } now;
 } mt_optimizer;
 
 /* Config names, NULL-terminated, "canonical|alias" entries indexed by mt_optimizer_kind. */
@@ -78,6 +84,21 @@ int mt_optimizer_slots(const mt_node *node);
  * lr_decay applies on top). grads is read only: clipping and weight decay are applied on the fly.
  * grads must be the same on every rank (after the allreduce) so that every replica takes the same step. */
 void mt_optimizer_step(mt_optimizer *opt, float *params, const float *grads, double lr);
+
+/* The same step in parts, for ranks that each update a slice of the parameters: begin, once per step on
+ * every rank (counts the step, advances scalar state; norm_squared is the summed squares of the whole
+ * gradient, mt_optimizer_norm_squared, used with clipnorm), then apply over [lo, hi) of the slabs, any
+ * split of [0, n) giving bitwise the result of mt_optimizer_step. */
+void mt_optimizer_begin(mt_optimizer *opt, double lr, double norm_squared);
+void mt_optimizer_apply(mt_optimizer *opt, float *params, const float *grads, size_t lo, size_t hi);
+/* Sum of squares of grads[0 .. n), in double, in the order mt_optimizer_step sums them. */
+double mt_optimizer_norm_squared(const float *grads, size_t n);
+
+/* Makes the optimizer keep its state in slots[0 .. n_slots) (n floats each, not owned, e.g. memory the
+ * ranks of a node share), copying the current state there when copy is set. */
+void mt_optimizer_use_slots(mt_optimizer *opt, float *const *slots, int copy);
+/* Takes the state back into memory of its own (copied), after mt_optimizer_use_slots. */
+mt_status mt_optimizer_own_slots(mt_optimizer *opt, mt_error *err);
 
 /* 1 when the optimizer takes one step per epoch over the whole training set (gd), else 0. */
 int mt_optimizer_full_batch(const mt_optimizer *opt);

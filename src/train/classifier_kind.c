@@ -43,6 +43,8 @@ typedef struct classifier {
         double wait, busy;    /* blocked waiting for the sums; inside MPI calls during backprop */
         double work, samples; /* reading, forward and backward, and the samples they covered (the speed) */
         double cpu;           /* this thread's CPU time during that work (below `work` on a shared core) */
+        double summing;       /* summing this rank's slices of the node's gradients (one copy per node) */
+        double optimizer;     /* the update (and the node's meeting after it) */
     } times;
     int full_batch; /* full-batch gradient descent: one step per epoch */
     mt_schedule sched;
@@ -92,8 +94,9 @@ static mt_status make_schedule(classifier *t, mt_error *err)
                               t->cfg->training.epochs, &t->sched, err);
 }
 
-/* Balancing starts from even slices; shares stay within [1/2, 3/2] of the even share, so buffers for
- * 3/2 of the largest even slice hold any slice. In deterministic mode whole chunks are dealt. */
+/* Balancing starts from even slices; the target shares stay within [1/2, 3/2] before they are normalized to
+ * mean 1, so a slice is at most 3 times the largest even slice. In deterministic mode whole chunks are
+ * dealt. */
 static mt_status setup_balance(classifier *t, mt_error *err)
 {
     const mt_training_config *tc = &t->cfg->training;
@@ -109,8 +112,10 @@ static mt_status setup_balance(classifier *t, mt_error *err)
     mt_comm_request_clear(&t->bal.req);
     if (tc->deterministic) /* chunks of a fixed size, whoever computes them */
         return MT_OK;
+    /* room for a slice at most 3x the even one: targets in [1/2, 3/2], over their mean, itself at least 1/2 */
     uint64_t b = (uint64_t)tc->batch_size < t->rows ? (uint64_t)tc->batch_size : t->rows;
-    return mt_session_reserve(&t->s, (int)(mt_sampler_max_slice(b, t->size) * 3 / 2 + 1), err);
+    uint64_t most = mt_sampler_max_slice(b, t->size) * 3 + 1;
+    return mt_session_reserve(&t->s, (int)(most < b ? most : b), err);
 }
 
 /* Steps between two measurements of the ranks' speeds, after the first ones at steps 2, 4, 8 and 16. */
@@ -188,7 +193,7 @@ static mt_status setup_exchange(classifier *t, mt_error *err)
     mt_grad_mode mode = tc->deterministic                             ? MT_GRAD_FIXED64
                         : strcmp(tc->gradient_dtype, "bfloat16") == 0 ? MT_GRAD_BFLOAT16
                                                                       : MT_GRAD_FLOAT32;
-    mt_status st = mt_loop_add_net(t->L, "", &t->s.model, &t->s.opt, mode, err);
+    mt_status st = mt_loop_add_net(t->L, "", &t->s.model, &t->s.opt, mode, 1, err);
     t->gx = &t->L->nets[0].gx;
     if (!st && tc->balance)
         st = setup_balance(t, err);
@@ -249,7 +254,9 @@ static mt_status run_piece(classifier *t, uint64_t mb, uint64_t start, uint64_t 
                     .poll = last ? mt_loop_poll : NULL,
                     .hook_user = t->gx};
     const float *out;
-    mt_status rc = mt_model_forward(&s->model, n, &pass, &out, err);
+    mt_status rc = mt_loop_params_ready(t->L, err); /* the last update, read while the others finish theirs */
+    if (!rc)
+        rc = mt_model_forward(&s->model, n, &pass, &out, err);
     if (rc)
         return rc;
     mt_fault_stretch(mt_wtime() - t1); /* MPITRAIN_FAULT=slow=F: a slower core */
@@ -346,6 +353,8 @@ static mt_status step(mt_loop *L, uint64_t step, int *skipped, mt_error *err)
     }
     if (st)
         trailer[MT_GRAD_FAIL_SLOT] = 1.0f; /* the sums still run, so that the other ranks learn of the failure */
+    /* the L1/L2 penalty of the parameters, read before any rank can update its slice of them */
+    const double penalty = t->rank == 0 ? mt_model_apply_penalties(&s->model, NULL, 0, s->model.n_params) : 0;
     double t0 = mt_wtime();
     mt_status rc = mt_grad_exchange_finish(t->gx, err);
     double t1 = mt_wtime();
@@ -361,18 +370,19 @@ static mt_status step(mt_loop *L, uint64_t step, int *skipped, mt_error *err)
         *sums = before;
         return rc;
     }
-    if (mt_loss_needs_global_mean(&s->loss)) {
-        const float f = (float)mt_loss_grad_factor(&s->loss, trailer[MT_GRAD_LOSS_SLOT], (double)total);
-        for (size_t i = 0; i < s->model.n_params; i++)
-            s->model.grads[i] *= f;
-    }
-    double penalty = mt_model_apply_penalties(&s->model); /* same on every rank: counted once */
-    if (t->rank == 0)
+    const float f = mt_loss_needs_global_mean(&s->loss) /* rmse: the gradient of the global mean */
+                        ? (float)mt_loss_grad_factor(&s->loss, mt_loop_summed(&L->nets[0])[MT_GRAD_LOSS_SLOT],
+                                                     (double)total)
+                        : 1.0f;
+    if (t->rank == 0) /* the same on every rank: counted once */
         sums->penalty += penalty * (double)total;
     t->lr = mt_schedule_lr(&t->sched, (uint64_t)s->opt.step);
-    mt_optimizer_step(&s->opt, s->model.params, s->model.grads, t->lr);
+    if ((rc = mt_loop_update(L, &L->nets[0], t->lr, f, err)))
+        return rc;
     double t2 = mt_wtime();
     t->times.compute += t2 - t1;
+    t->times.summing += t->gx->summing;
+    t->times.optimizer += t2 - t1;
     mt_timeline_add(t->L->tl, MT_TL_OPTIMIZER, -1, t1, t2);
     L->samples += total;
     L->epoch_samples += total;
@@ -490,9 +500,13 @@ static mt_status finish(mt_loop *L, mt_train_result *res, mt_error *err)
      * calls during backprop is exposed communication too (on shared memory the copies are CPU work). */
     if (!st && t->bal.pending)
         st = rebalance(t, err);
-    enum { K = 8 };
-    double mine[K] = {t->times.compute, t->times.allreduce, t->times.wait,    t->times.data,
-                      t->times.busy,    t->times.work,      t->times.samples, t->times.cpu};
+    enum { K = 11 };
+    const mt_node_share *sh = &L->nets[0].share;
+    const double state = (double)t->s.opt.n_slots * (double)t->s.opt.n * sizeof(float) / (sh->k ? sh->k : 1);
+    double mine[K] = {
+        t->times.compute, t->times.allreduce, t->times.wait,    t->times.data,      t->times.busy, t->times.work,
+        t->times.samples, t->times.cpu,       t->times.summing, t->times.optimizer, state};
+    res->shared = sh->k;
     double *all = NULL;
     res->ranks = calloc((size_t)t->size, sizeof *res->ranks);
     all = calloc((size_t)t->size * K, sizeof *all);
@@ -514,7 +528,10 @@ static mt_status finish(mt_loop *L, mt_train_result *res, mt_error *err)
                                   .idle = a[2] - least,
                                   .samples = a[6],
                                   .speed = a[5] > 0 ? a[6] / a[5] : 0,
-                                  .core_share = a[5] > 0 ? a[7] / a[5] : 1};
+                                  .core_share = a[5] > 0 ? a[7] / a[5] : 1,
+                                  .summing = a[8],
+                                  .optimizer = a[9],
+                                  .state_bytes = a[10]};
             double total = rt->compute + rt->exposed + rt->data + rt->idle;
             eff += total > 0 ? rt->compute / total : 0;
         }

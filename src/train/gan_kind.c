@@ -232,9 +232,9 @@ static mt_status setup(mt_loop *L, mt_error *err)
     const mt_grad_mode mode = strcmp(t->cfg->training.gradient_dtype, "bfloat16") == 0 ? MT_GRAD_BFLOAT16
                                                                                        : MT_GRAD_FLOAT32;
     st = setup_buffers(t, err);
-    if (!st && !(st = mt_loop_add_net(L, "generator", &t->g.m, &t->g.opt, mode, err)))
+    if (!st && !(st = mt_loop_add_net(L, "generator", &t->g.m, &t->g.opt, mode, 0, err)))
         t->g.loop = &L->nets[L->n_nets - 1];
-    if (!st && !(st = mt_loop_add_net(L, "discriminator", &t->d.m, &t->d.opt, mode, err)))
+    if (!st && !(st = mt_loop_add_net(L, "discriminator", &t->d.m, &t->d.opt, mode, 0, err)))
         t->d.loop = &L->nets[L->n_nets - 1];
     return st;
 }

@@ -56,7 +56,42 @@ static mt_status setup_node_sums(mt_loop *L, mt_error *err)
     return MT_OK;
 }
 
-mt_status mt_loop_add_net(mt_loop *L, const char *name, mt_model *m, mt_optimizer *opt, mt_grad_mode mode,
+/* training.shard_optimizer: the network's parameters, optimizer state and gradient sums in memory the ranks of
+ * a node share. Collective. */
+static mt_status setup_share(mt_loop *L, mt_loop_net *net, mt_error *err)
+{
+    mt_model *m = net->model;
+    mt_node_share *sh = &net->share;
+    const int fixed = net->gx.mode == MT_GRAD_FIXED64;
+    mt_status st = mt_node_share_create(sh, L->comm, m->n_params, MT_GRAD_TRAILER, net->opt->n_slots, fixed, err);
+    if (!st && sh->why[0])
+        mt_loop_info(L, MT_PROGRESS_INFO, "every rank keeps its own copy (training.shard_optimizer): %s", sh->why);
+    if (st || sh->k == 0)
+        return st;
+    const int first = sh->me == 0; /* the node's first rank fills the shared copy, the others point at it */
+    mt_model_use_slabs(m, sh->params, fixed ? NULL : sh->block[sh->me], first);
+    mt_optimizer_use_slots(net->opt, sh->slots, first);
+    mt_grad_exchange_use_share(&net->gx, sh);
+    st = mt_node_share_barrier(sh, err);
+    if (!st)
+        mt_loop_info(L, MT_PROGRESS_INFO,
+                     "one copy per node: %d node(s) x %d ranks share the parameters and the optimizer state; each "
+                     "rank sums and updates 1/%d of them",
+                     sh->nodes, sh->k, sh->k);
+    return st;
+}
+
+/* Takes net's parameters and optimizer state back into memory of its own, and frees the shared copy.
+ * Collective over the node. */
+static void end_share(mt_loop_net *net, mt_error *err)
+{
+    if (!net->share.k)
+        return;
+    if (!mt_model_own_slabs(net->model, err) && !mt_optimizer_own_slots(net->opt, err))
+        mt_node_share_destroy(&net->share); /* else the model still points into it: it stays mapped */
+}
+
+mt_status mt_loop_add_net(mt_loop *L, const char *name, mt_model *m, mt_optimizer *opt, mt_grad_mode mode, int shard,
                           mt_error *err)
 {
     if (L->n_nets == MT_LOOP_MAX_NETS)
@@ -72,7 +107,9 @@ mt_status mt_loop_add_net(mt_loop *L, const char *name, mt_model *m, mt_optimize
                                          m->n_layers, L->cfg->training.bucket_mb * 1048576.0, mode, err);
     free(offsets);
     net->has_gx = st == MT_OK;
-    if (!st && L->n_nets == 1)
+    if (!st && shard && L->cfg->training.shard_optimizer && mode != MT_GRAD_BFLOAT16 && L->size > 1)
+        st = setup_share(L, net, err);
+    if (!st && L->n_nets == 1 && !net->share.k)
         st = setup_node_sums(L, err);
     if (!st && L->has_nodes)
         mt_grad_exchange_use_nodes(&net->gx, &L->nodes);
@@ -100,9 +137,83 @@ void mt_loop_begin_sums(mt_loop *L, mt_loop_net *net)
     mt_comm_set_phase(L->comm, "step %lld (epoch %lld)", (long long)L->state.step + 1, (long long)L->state.epoch + 1);
 }
 
+float *mt_loop_summed(const mt_loop_net *net)
+{
+    return mt_grad_exchange_result(&net->gx);
+}
+
 int mt_loop_stop_requested(mt_loop_net *net)
 {
-    return mt_model_grad_trailer(net->model)[MT_GRAD_STOP_SLOT] != 0.0f;
+    return mt_loop_summed(net)[MT_GRAD_STOP_SLOT] != 0.0f;
+}
+
+/* The parameters [lo, hi) of the slabs that this rank's part of bucket b covers (the bucket's floats less
+ * the trailer). */
+static void update_range(const mt_loop_net *net, int b, size_t *lo, size_t *hi)
+{
+    mt_grad_exchange_part(&net->gx, b, net->share.me, lo, hi);
+    *lo = *lo > MT_GRAD_TRAILER ? *lo - MT_GRAD_TRAILER : 0;
+    *hi = *hi > MT_GRAD_TRAILER ? *hi - MT_GRAD_TRAILER : 0;
+}
+
+mt_status mt_loop_update(mt_loop *L, mt_loop_net *net, double lr, float factor, mt_error *err)
+{
+    (void)L;
+    mt_model *m = net->model;
+    mt_optimizer *opt = net->opt;
+    mt_node_share *sh = &net->share;
+    if (!sh->k) {
+        if (factor != 1.0f)
+            for (size_t i = 0; i < m->n_params; i++)
+                m->grads[i] *= factor;
+        mt_model_apply_penalties(m, m->grads, 0, m->n_params);
+        mt_optimizer_step(opt, m->params, m->grads, lr);
+        return MT_OK;
+    }
+    float *g = sh->summed + MT_GRAD_TRAILER;
+    const int buckets = net->gx.n_buckets;
+    const uint64_t step = net->gx.steps; /* the exchange's count of steps, the same on every rank */
+    for (int b = 0; b < buckets; b++) {
+        size_t lo, hi;
+        update_range(net, b, &lo, &hi);
+        if (factor != 1.0f)
+            for (size_t i = lo; i < hi; i++)
+                g[i] *= factor;
+        mt_model_apply_penalties(m, g, lo, hi);
+    }
+    double norm = 0;
+    if (opt->opts.clipnorm > 0) { /* the norm of the whole prepared gradient: every slice must be ready */
+        mt_node_share_publish(sh, MT_SHARE_PREPARED, step);
+        mt_status st = mt_node_share_wait(sh, MT_SHARE_PREPARED, step, "the gradient norm", NULL, NULL, err);
+        if (st)
+            return st;
+        norm = mt_optimizer_norm_squared(g, m->n_params);
+    }
+    mt_optimizer_begin(opt, lr, norm);
+    for (int b = 0; b < buckets; b++) {
+        size_t lo, hi;
+        update_range(net, b, &lo, &hi);
+        mt_optimizer_apply(opt, m->params, g, lo, hi);
+    }
+    mt_node_share_publish(sh, MT_SHARE_UPDATED, step);
+    net->updating = step;
+    return MT_OK;
+}
+
+mt_status mt_loop_params_ready(mt_loop *L, mt_error *err)
+{
+    for (int n = 0; n < L->n_nets; n++) {
+        mt_loop_net *net = &L->nets[n];
+        if (!net->updating)
+            continue;
+        const uint64_t step = net->updating;
+        net->updating = 0;
+        mt_status st = mt_node_share_wait(&net->share, MT_SHARE_UPDATED, step, "the update of the parameter slices",
+                                          NULL, NULL, err);
+        if (st)
+            return st;
+    }
+    return MT_OK;
 }
 
 /* Whether the summed trailer or gradients of net hold a NaN or an infinity: the loss sum, the gradients
@@ -111,7 +222,7 @@ int mt_loop_stop_requested(mt_loop_net *net)
 static int nonfinite(const mt_loop_net *net, const char *who, char *what, size_t size)
 {
     mt_model *m = net->model;
-    const float *trailer = mt_model_grad_trailer(m);
+    const float *trailer = mt_loop_summed(net);
     const char *of = who ? who : "", *sp = who ? " " : "";
     int layer = -1;
     if (trailer[MT_GRAD_BAD_SLOT] != 0.0f)
@@ -120,7 +231,8 @@ static int nonfinite(const mt_loop_net *net, const char *who, char *what, size_t
     else if (!isfinite(trailer[MT_GRAD_LOSS_SLOT]))
         snprintf(what, size, "the %s%sloss is %s on some rank", of, sp,
                  isnan(trailer[MT_GRAD_LOSS_SLOT]) ? "NaN" : "infinite");
-    else if (net->gx.mode != MT_GRAD_FIXED64 && (layer = mt_model_nonfinite_grad_layer(m)) >= 0)
+    else if (net->gx.mode != MT_GRAD_FIXED64 && (!net->share.k || net->gx.nonfinite) &&
+             (layer = mt_model_nonfinite_grad_layer(m, trailer + MT_GRAD_TRAILER)) >= 0)
         snprintf(what, size, "the gradient of %s%slayer %d (%s) is NaN or infinite", of, sp, layer,
                  m->layers[layer].ops->name);
     else
@@ -130,7 +242,7 @@ static int nonfinite(const mt_loop_net *net, const char *who, char *what, size_t
 
 mt_status mt_loop_check_sums(mt_loop *L, mt_loop_net *net, const char *who, mt_status local, int *skip, mt_error *err)
 {
-    const float *trailer = mt_model_grad_trailer(net->model);
+    const float *trailer = mt_loop_summed(net);
     if (local || trailer[MT_GRAD_FAIL_SLOT] != 0.0f) {
         if (!local)
             mt_error_clear(err); /* another rank failed: its message comes with the agreement */
@@ -177,12 +289,19 @@ static mt_status setup(mt_loop *L, mt_error *err)
     return mt_comm_agree(L->comm, err);
 }
 
+/* Rank 0's copy of a slab of net to every rank, or to every node's shared copy. */
+static mt_status bcast_slab(mt_loop *L, mt_loop_net *net, void *buf, size_t bytes, mt_error *err)
+{
+    return net->share.k ? mt_node_share_bcast(&net->share, buf, bytes, err)
+                        : mt_comm_bcast(L->comm, buf, bytes, 0, err);
+}
+
 /* Rank 0's parameters (with what), or its buffers and optimizer states, of every network to every rank. */
 static mt_status bcast_params(mt_loop *L, mt_error *err)
 {
     mt_status st = MT_OK;
     for (int n = 0; n < L->n_nets && !st; n++)
-        st = mt_comm_bcast(L->comm, L->nets[n].model->params, L->nets[n].model->n_params * sizeof(float), 0, err);
+        st = bcast_slab(L, &L->nets[n], L->nets[n].model->params, L->nets[n].model->n_params * sizeof(float), err);
     return st;
 }
 
@@ -196,7 +315,7 @@ static mt_status bcast_state(mt_loop *L, mt_error *err)
         if (!st)
             st = mt_comm_bcast(L->comm, &opt->step, sizeof opt->step, 0, err);
         for (int k = 0; !st && k < opt->n_slots; k++)
-            st = mt_comm_bcast(L->comm, opt->slots[k], opt->n * sizeof(float), 0, err);
+            st = bcast_slab(L, &L->nets[n], opt->slots[k], opt->n * sizeof(float), err);
         if (!st)
             st = mt_comm_bcast(L->comm, opt->scalars, sizeof opt->scalars, 0, err);
     }
@@ -345,7 +464,7 @@ static int step_checkpoint_due(const mt_loop *L, int epoch, int last_of_epoch)
         ((c->every_epochs > 0 && (epoch + 1) % c->every_epochs == 0) || epoch + 1 == L->cfg->training.epochs))
         return 0;
     return (c->every_steps > 0 && L->state.step % c->every_steps == 0) ||
-           mt_model_grad_trailer(L->nets[0].model)[MT_GRAD_CHECKPOINT_SLOT] != 0.0f;
+           mt_loop_summed(&L->nets[0])[MT_GRAD_CHECKPOINT_SLOT] != 0.0f;
 }
 
 /* The checkpoint after a step: running statistics averaged over the ranks (as at an epoch end), rank 0
@@ -425,8 +544,14 @@ static mt_status run_epoch(mt_loop *L, int epoch, double *row, mt_error *err)
         }
         if (!st)
             report_step(L, epoch, step, steps, t0);
-        if (!st && step_checkpoint_due(L, epoch, step + 1 == steps))
+        if (!st && step_checkpoint_due(L, epoch, step + 1 == steps) && !(st = mt_loop_params_ready(L, err)))
             st = save_step_checkpoint(L, err);
+    }
+    /* the epoch's evaluation and checkpoints read the parameters (after a stop request too) */
+    if (!st || st == MT_INTERRUPTED) {
+        mt_error late = {0};
+        if (mt_loop_params_ready(L, &late))
+            st = late.code, *err = late;
     }
     /* Every rank left the loop at the same step; the failing rank's message reaches all of them. */
     if (mt_comm_agree(L->comm, err))
@@ -492,7 +617,7 @@ static int early_stop(mt_loop *L, const double *row, mt_status *st, mt_error *er
     *st = mt_comm_agree(L->comm, err);
     for (int n = 0; n < L->n_nets && !*st && stop; n++) {
         const mt_model *m = L->nets[n].model;
-        *st = mt_comm_bcast(L->comm, m->params, m->n_params * sizeof(float), 0, err);
+        *st = bcast_slab(L, &L->nets[n], m->params, m->n_params * sizeof(float), err);
         if (!*st)
             *st = mt_comm_bcast(L->comm, m->buffers, m->n_buffers * sizeof(float), 0, err);
     }
@@ -656,9 +781,13 @@ mt_status mt_train_run(const mt_config *cfg, mt_comm *comm, const mt_train_optio
         st = write_timeline(&L, opts->timeline_path, err);
     mt_comm_set_stall_timeout(comm, stall_before);
     mt_stop_clear(); /* a stop request ends this run, not the next one in the same process */
-    for (int n = 0; n < L.n_nets; n++)
+    for (int n = 0; n < L.n_nets; n++) {
+        mt_error ignored = {0};
+        if (!mt_status_breaks_comm(st)) /* else the job ends (MPI_Abort): no collective can complete */
+            end_share(&L.nets[n], &ignored);
         if (L.nets[n].has_gx)
             mt_grad_exchange_free(&L.nets[n].gx);
+    }
     if (L.has_nodes)
         mt_node_comms_destroy(&L.nodes);
     if (L.self)

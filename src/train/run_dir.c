@@ -159,6 +159,7 @@ mt_status mt_run_dir_write_scaling(const char *dir, const mt_train_result *res, 
     mt_json_number(&j, "bucket_mb", res->bucket_mb);
     mt_json_string(&j, "dtype", res->dtype);
     mt_json_bool(&j, "deterministic", res->deterministic);
+    mt_json_integer(&j, "shared_ranks", res->shared);
     mt_json_number(&j, "overlap", in_flight > 0 ? 1.0 - exposed / in_flight : NAN);
     mt_json_close(&j);
     mt_run_dir_json_straggler(&j, res);
@@ -168,7 +169,10 @@ mt_status mt_run_dir_write_scaling(const char *dir, const mt_train_result *res, 
                    "hidden behind computation: time in MPI calls during backprop plus the optimizer's wait for the "
                    "sums (the least any rank waited); idle = this rank's further wait, for slower ranks; "
                    "data = reading batches; compute + exposed_comm + idle + data = training time; overlap = 1 - "
-                   "mean exposed_comm / (least allreduce over the ranks)");
+                   "mean exposed_comm / (least allreduce over the ranks); with one copy per node (shared_ranks > 0), "
+                   "summing = summing the rank's slices of the node's gradients and optimizer = updating its slices "
+                   "and the node's meeting after it, both part of compute; optimizer_state_bytes = the optimizer "
+                   "state the rank updates");
     mt_json_open(&j, "ranks", '[');
     for (int r = 0; r < res->world_size; r++) {
         const mt_rank_times *t = &res->ranks[r];
@@ -182,6 +186,9 @@ mt_status mt_run_dir_write_scaling(const char *dir, const mt_train_result *res, 
         mt_json_integer(&j, "samples", (long long)t->samples);
         mt_json_number(&j, "samples_per_sec", round(t->speed));
         mt_json_number(&j, "core_share", round(t->core_share * 1000) / 1000);
+        mt_json_number(&j, "summing", microseconds(t->summing));
+        mt_json_number(&j, "optimizer", microseconds(t->optimizer));
+        mt_json_number(&j, "optimizer_state_bytes", t->state_bytes);
         mt_json_close(&j);
     }
     json_t *doc = mt_json_take(&j);

@@ -23,6 +23,8 @@ typedef struct mt_loop_net {
     mt_optimizer *opt;
     mt_grad_exchange gx;
     int has_gx;
+    mt_node_share share; /* one copy per node (training.shard_optimizer): used when share.k > 0 */
+    uint64_t updating;   /* one copy per node: the update whose end the node has not yet been seen to reach */
 } mt_loop_net;
 
 typedef struct mt_loop mt_loop;
@@ -89,9 +91,26 @@ struct mt_loop {
 };
 
 /* Registers a network of the kind (in setup, after it is built): it is broadcast, checkpointed, resumed
- * and its running statistics averaged by the loop. Sets up its gradient exchange in the given mode. */
-mt_status mt_loop_add_net(mt_loop *L, const char *name, mt_model *m, mt_optimizer *opt, mt_grad_mode mode,
+ * and its running statistics averaged by the loop. Sets up its gradient exchange in the given mode; with
+ * shard set (and training.shard_optimizer), its parameters, optimizer state and gradient sums in memory
+ * the ranks of a node share, each rank summing and updating a slice (then the kind updates it through
+ * mt_loop_update). Collective. */
+mt_status mt_loop_add_net(mt_loop *L, const char *name, mt_model *m, mt_optimizer *opt, mt_grad_mode mode, int shard,
                           mt_error *err);
+
+/* net's gradient block summed over the ranks (trailer, then gradients), after its exchange finished. */
+float *mt_loop_summed(const mt_loop_net *net);
+
+/* The optimizer step of net from its summed gradients with learning rate lr: the gradients scaled by factor
+ * (rmse's global mean; 1: unchanged) and given the layers' L1/L2 penalty gradients, then the update. With a
+ * node's shared copy each rank prepares and updates its slice of every bucket, and the ranks of the node
+ * meet before anyone reads the new parameters. Collective over the node. */
+mt_status mt_loop_update(mt_loop *L, mt_loop_net *net, double lr, float factor, mt_error *err);
+
+/* Before anything reads the parameters after an update: with a node's shared copy, waits until every rank
+ * of the node has written its slices (mt_loop_update returns without waiting, so that reading the next
+ * batch overlaps the others' updates). Collective over the node when an update is pending. */
+mt_status mt_loop_params_ready(mt_loop *L, mt_error *err);
 
 /* A message for the progress callback on rank 0 (kind INFO or WARNING). */
 void mt_loop_info(const mt_loop *L, mt_progress_kind kind, const char *fmt, ...) __attribute__((format(printf, 3, 4)));

@@ -58,15 +58,18 @@ typedef struct mt_train_options {
 
 /* Per-rank time split, summed over the run: compute + exposed + data + idle is the training time. */
 typedef struct mt_rank_times {
-    double compute;    /* forward, loss, backward (with starting the bucket sums) and optimizer */
-    double allreduce;  /* gradient sums in flight: first bucket started to last one complete, per step */
-    double exposed;    /* the part of it nothing overlapped: time in MPI calls during backprop, plus the
+    double compute;     /* forward, loss, backward (with starting the bucket sums) and optimizer */
+    double allreduce;   /* gradient sums in flight: first bucket started to last one complete, per step */
+    double exposed;     /* the part of it nothing overlapped: time in MPI calls during backprop, plus the
                            optimizer's wait for the sums (the least any rank waited) */
-    double data;       /* reading and augmenting batches */
-    double idle;       /* the rest of this rank's wait: for slower ranks */
-    double samples;    /* samples this rank computed (its shares of the global batches) */
-    double speed;      /* samples this rank computed per second of its own work (reading, forward, backward) */
-    double core_share; /* the CPU time it got during that work over its wall time: below 1 on a shared core */
+    double data;        /* reading and augmenting batches */
+    double idle;        /* the rest of this rank's wait: for slower ranks */
+    double samples;     /* samples this rank computed (its shares of the global batches) */
+    double speed;       /* samples this rank computed per second of its own work (reading, forward, backward) */
+    double core_share;  /* the CPU time it got during that work over its wall time: below 1 on a shared core */
+    double summing;     /* one copy per node: summing its slices of the node's gradients (part of compute) */
+    double optimizer;   /* the update, with the node's meeting after it (part of compute) */
+    double state_bytes; /* optimizer state this rank updates: all of it, or its slice with one copy per node */
 } mt_rank_times;
 
 /* A GAN's metrics row: d_loss = mean over the epoch's real and fake samples of the discriminator's BCE
@@ -104,6 +107,7 @@ typedef struct mt_train_result {
     double bucket_mb;
     const char *dtype; /* "float32", "bfloat16" or "fixed64" (deterministic) */
     int deterministic;
+    int shared; /* ranks per node that share one copy (training.shard_optimizer), or 0 */
     /* a GAN's */
     int scored; /* gan.classifier was set: score holds the figures */
     mt_gan_score score;

@@ -67,9 +67,9 @@ case_ exit_rank0 exit:step:75:0 nonzero "Process name: \[\[[0-9]+,[0-9]+\],0\]"
 case_ kill_in_checkpoint kill:checkpoint:2:0 nonzero "rank 0 .*exited on signal 9"
 ls "$T/kill_in_checkpoint"/*.tmp.* >/dev/null 2>&1 && no "kill_in_checkpoint: temporary file left after --resume" \
   || ok "kill_in_checkpoint: the half-written file was removed, never read"
-case_ stall_rank1 stall:step:50:1 1 "^mpitrain: rank 0 \([^)]*\): stalled during step 50 \(epoch 3\): rank\(s\) 1 \(1 of 2, on host [^)]*\) did not reach MPI_Iallreduce \(gradient sums\)" \
+case_ stall_rank1 stall:step:50:1 1 "^mpitrain: rank 0 \([^)]*\): stalled during step 50 \(epoch 3\): rank\(s\) 1 \(1 of 2, on host [^)]*\) did not reach (MPI_Iallreduce \(gradient sums\)|the gradient sums in the node's shared memory)" \
   --set training.stall_timeout=2
-case_ stall_rank0 stall:step:50:0 1 "^mpitrain: rank 1 \([^)]*\): stalled during step 50 \(epoch 3\): rank\(s\) 0 \(1 of 2, on host [^)]*\) did not reach MPI_Iallreduce \(gradient sums\)" \
+case_ stall_rank0 stall:step:50:0 1 "^mpitrain: rank 1 \([^)]*\): stalled during step 50 \(epoch 3\): rank\(s\) 0 \(1 of 2, on host [^)]*\) did not reach (MPI_Iallreduce \(gradient sums\)|the gradient sums in the node's shared memory)" \
   --set training.stall_timeout=2
 case_ read_fails fail:step:20:1 1 "^mpitrain: rank 1: .*d.h5: /train/x: reading .* failed"
 case_ nan_input nan:step:35:0 1 "^mpitrain: step 35 \(epoch 2\): .*NaN.*stopped before the update"

@@ -122,6 +122,10 @@ check("summary: scaling of 2 ranks (samples_per_sec, train_seconds, efficiency, 
       and 0 < sc.get("efficiency", 0) <= 1 and [x.get("rank") for x in r] == [0, 1]
       and all(x.get("compute", -1) >= 0 and x.get("exposed_comm", -1) >= 0 and x.get("idle", -1) >= 0 for x in r)
       and sc.get("dtype") == "float32", sc)
+check("summary: one copy per node of 2 ranks, each with its summing and optimizer times and half the state",
+      sc.get("shared_ranks") == 2 and all(x.get("summing", -1) >= 0 and x.get("optimizer", -1) >= 0 for x in r)
+      and len(r) == 2 and r[0].get("optimizer_state_bytes", 0) > 0
+      and r[0].get("optimizer_state_bytes") == r[1].get("optimizer_state_bytes"), sc)
 PY
 
 # --- --quiet: the summary only ----------------------------------------------------------------------------
@@ -142,7 +146,7 @@ rc=$?
   || no "text output: exit $rc: $(head -n 3 "$T/t.out")"
 run2 train "$T/c.yaml" --set output="$T/text2" --log-format text >"$T/t2.out" 2>&1
 # The same lines but for times and rates (and the straggler line, which timing decides).
-norm() { sed -E '/persistently slower/d; s/[0-9.]+ s  [0-9]+ samples\/s/T/; s/[0-9]+ samples\/s over [0-9.]+ s.*/R/; s/^( +[0-9]+) .*/\1 R/; s/run directory: .*/D/' "$1"; }
+norm() { sed -E '/persistently slower/d; s/(summing|optimizer) [0-9.]+ s/\1 T/g; s/[0-9.]+ s  [0-9]+ samples\/s/T/; s/[0-9]+ samples\/s over [0-9.]+ s.*/R/; s/^( +[0-9]+) .*/\1 R/; s/run directory: .*/D/' "$1"; }
 [ "$(norm "$T/t.out")" = "$(norm "$T/t2.out")" ] && ok "--log-format text is the default output" \
   || no "--log-format text differs: $(diff <(norm "$T/t.out") <(norm "$T/t2.out") | head -n 4)"
 

@@ -61,6 +61,11 @@ static const eq_case cases[] = {
      " {batch_norm: {sync: true}}, {max_pool2d: {pool_size: 2}}, {flatten: {}}, {dense: {units: 4, activation: "
      "softmax}}]}",
      "{name: adam, learning_rate: 0.01}", 1e-4, 0},
+    /* Clipping by the global norm (the norm of every slice), L2 penalties added slice by slice. */
+    {"clip_l2",
+     "{input: [12], layers: [{dense: {units: 16, activation: relu, l2: 0.01}}, {dense: {units: 4, activation: "
+     "softmax, l1: 0.001}}]}",
+     "{name: adam, learning_rate: 0.01, clipnorm: 0.05}", 1e-4, 1},
     {"lstm",
      "{input: [3, 4], layers: [{lstm: {units: 6, return_sequences: true}}, {gru: {units: 5}},"
      " {dense: {units: 4, activation: softmax}}]}",
@@ -89,6 +94,12 @@ static mt_status train_batch(mt_comm *comm, const char *dir, const char *name, c
     mt_train_result res;
     st = mt_train_run(&cfg, comm, &opts, &res, &err);
     CHECK(st == MT_OK, "%s: %s", name, err.msg);
+    /* on one host every rank shares the node's copy, unless told otherwise or the sums are bfloat16 */
+    const char *per_node = getenv("MPITRAIN_RANKS_PER_NODE");
+    const int size = mt_comm_size(comm), k = per_node ? atoi(per_node) : size;
+    const int shares = size > 1 && !strstr(extra, "shard_optimizer: false") && !strstr(extra, "bfloat16");
+    CHECK(st != MT_OK || res.shared == (shares ? k : 0), "%s: %d rank(s) share a copy, expected %d", name, res.shared,
+          shares ? k : 0);
     mt_train_result_free(&res);
     mt_config_free(&cfg);
     return st;
@@ -172,7 +183,22 @@ static void deterministic(mt_comm *world, mt_comm *self, const char *dir, const 
     if (c->accumulate)
         train_batch(world, dir, name(c, "det_accum"), c, 2, 0, 15, 2, DETERMINISTIC);
     train_batch(world, dir, name(c, "det_balance"), c, 2, 0, 30, 1, DETERMINISTIC ", balance: true");
+    /* one copy per node or every rank on its own, and a run resumed with the setting changed */
+    train_batch(world, dir, name(c, "det_noshard"), c, 2, 0, 30, 1, DETERMINISTIC ", shard_optimizer: false");
+    train_batch(world, dir, name(c, "det_switch"), c, 1, 0, 30, 1, DETERMINISTIC ", shard_optimizer: false");
+    train_batch(world, dir, name(c, "det_switch"), c, 2, 1, 30, 1, DETERMINISTIC ", shard_optimizer: true");
+    /* at np 4: two nodes of 2 ranks (as the program sees them), each slice summed across the nodes too */
+    const int two_nodes = mt_comm_size(world) == 4;
+    if (two_nodes) {
+        setenv("MPITRAIN_RANKS_PER_NODE", "2", 1);
+        train_batch(world, dir, name(c, "det_nodes"), c, 2, 0, 30, 1, DETERMINISTIC);
+        unsetenv("MPITRAIN_RANKS_PER_NODE");
+    }
     if (rank == 0) {
+        if (two_nodes)
+            compare(dir, name(c, "det_ref"), name(c, "det_nodes"), 0);
+        compare(dir, name(c, "det_ref"), name(c, "det_noshard"), 0);
+        compare(dir, name(c, "det_ref"), name(c, "det_switch"), 0);
         compare(dir, name(c, "det_ref"), name(c, "det_balance"), 0);
         compare(dir, name(c, "det_ref"), name(c, "det_par"), 0);
         compare(dir, name(c, "det_ref"), name(c, "det_half"), 0);
@@ -222,7 +248,9 @@ int main(int argc, char **argv)
         train_batch(world, dir, name(c, "fused"), c, 2, 0, 30, 1, ", bucket_mb: 0");
         train_batch(world, dir, name(c, "bf16"), c, 2, 0, 30, 1, ", gradient_dtype: bfloat16");
         train_batch(world, dir, name(c, "balance"), c, 2, 0, 30, 1, ", balance: true");
+        train_batch(world, dir, name(c, "noshard"), c, 2, 0, 30, 1, ", shard_optimizer: false");
         if (rank == 0) {
+            compare(dir, ref, name(c, "noshard"), c->tol);
             compare(dir, ref, par, c->tol);
             compare(dir, par, half, 0);
             compare(dir, ref, cross, c->tol);

@@ -422,6 +422,40 @@ static void rejections(void)
     rejects("{name: rmsprop, centered: maybe}", "bad bool", "centered", NULL);
 }
 
+/* The step in slices (mt_optimizer_begin, then mt_optimizer_apply over parts of the slab in any order, as
+ * the ranks of a node each update their slice) gives bitwise the whole step, with state held elsewhere
+ * (mt_optimizer_use_slots). */
+static void slices_exact(const char *yaml)
+{
+    enum { N = 1000 };
+    mt_optimizer whole, parts;
+    if (!create(yaml, N, &whole, yaml) || !create(yaml, N, &parts, yaml))
+        return;
+    static float pw[N], pp[N], g[N], shared[MT_OPT_MAX_SLOTS][N];
+    float *slots[MT_OPT_MAX_SLOTS] = {shared[0], shared[1], shared[2]};
+    mt_optimizer_use_slots(&parts, slots, 1);
+    for (int i = 0; i < N; i++)
+        pw[i] = pp[i] = sinf((float)i);
+    const size_t cut[] = {0, 17, 400, 401, 999, N};
+    for (int t = 0; t < 4; t++) {
+        for (int i = 0; i < N; i++)
+            g[i] = cosf((float)(i * (t + 3))) * (t == 2 ? 50.0f : 0.3f);
+        mt_optimizer_step(&whole, pw, g, 0.01);
+        mt_optimizer_begin(&parts, 0.01, mt_optimizer_norm_squared(g, N));
+        for (int k = 4; k >= 0; k--) /* last slice first */
+            mt_optimizer_apply(&parts, pp, g, cut[k], cut[k + 1]);
+    }
+    CHECK(memcmp(pw, pp, sizeof pw) == 0, "%s: the step in slices differs from the whole step", yaml);
+    for (int k = 0; k < whole.n_slots; k++)
+        CHECK(memcmp(whole.slots[k], parts.slots[k], N * sizeof(float)) == 0, "%s: slot %d differs", yaml, k);
+    CHECK(whole.scalars[0] == parts.scalars[0] && whole.step == parts.step, "%s: scalar state differs", yaml);
+    mt_error err = {0};
+    CHECK(mt_optimizer_own_slots(&parts, &err) == MT_OK && parts.slots[0] != shared[0] && !parts.shared_slots &&
+              (parts.n_slots == 0 || memcmp(parts.slots[0], shared[0], N * sizeof(float)) == 0),
+          "%s: the state taken back is not a copy", yaml);
+    mt_optimizer_free(&whole), mt_optimizer_free(&parts);
+}
+
 int main(void)
 {
     hand_computed();
@@ -439,7 +473,9 @@ int main(void)
         "{name: adamw, learning_rate: 0.01, clipnorm: 0.5}",
     };
     for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
-        resume_exact(all[i]);
+        resume_exact(all[i]), slices_exact(all[i]);
+    slices_exact("{name: nadam, learning_rate: 0.01, clipnorm: 1.0, weight_decay: 0.01}");
+    slices_exact("{name: rmsprop, clipvalue: 0.2, weight_decay: 0.01}");
     state_layout("gd", 1, "", "gd");
     state_layout("gradient_descent", 1, "", "gd");
     state_layout("sgd", 0, "", "sgd");

@@ -23,7 +23,7 @@ int main(void)
     const double g[6] = {0.12, -0.14, 0.11, 0, 0, 0};
     memcpy(m.params, w, sizeof w);
     mt_model_zero_grads(&m);
-    CHECK_CLOSE(mt_model_apply_penalties(&m), 0.4025, 1e-6, 0, "penalty");
+    CHECK_CLOSE(mt_model_apply_penalties(&m, m.grads, 0, m.n_params), 0.4025, 1e-6, 0, "penalty");
     for (int i = 0; i < 6; i++)
         CHECK_CLOSE(m.grads[i], g[i], 1e-6, 1e-7, "gradient");
     mt_model_free(&m);

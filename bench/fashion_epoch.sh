@@ -60,7 +60,8 @@ trap 'rm -rf "$work"' EXIT
 csv=$out/fashion_$model.csv
 echo "mode,implementation,ranks,global_batch,batch_per_rank,runs,median_samples_per_sec,all_runs,measured_epoch,epoch1_median_samples_per_sec" >"$csv"
 
-median() { tr ' ' '\n' | grep . | sort -g | awk '{ v[NR] = $1 } END { if (NR == 0) print "nan"; else if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+# shellcheck source=common.bash
+. "$root/bench/common.bash"
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b + 0 > 0 && a != "nan") printf "%.2f", a / b; else print "n/a" }'; }
 # paired KEY_A KEY_B: the median over runs of run i of row A / run i of row B (the runs of one i were
 # made one after the other, so a busy spell of the machine weighs on both), or n/a.

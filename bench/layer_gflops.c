@@ -11,8 +11,12 @@
  * counting 6 x parameters x samples, against OpenBLAS sgemm on 2048^3 measured in the same run. This
  * part counts CPU time of the thread and alternates the contenders over several rounds, so that other
  * jobs on a shared machine distort the ratios less.
- * Usage: build/bench/layer_gflops [BATCH] [--dense]  (BATCH: of the conv part, default 64; --dense: only
- * the dense part). */
+ * --fusion: the MLP step with and without the fusions of the passes around its products, alternating:
+ * the relu's gradient folded into the next layer's dX product (mt_layer dx_relu_mask) or a pass of its
+ * own, and the gradient slab zeroed by a memset or lazily (mt_model_zero_grads_lazy: the weight gradient
+ * products write it).
+ * Usage: build/bench/layer_gflops [BATCH] [--dense | --fusion]  (BATCH: of the conv part, default 64;
+ * --dense: only the dense part). */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,6 +26,7 @@
 #include "config/config.h"
 #include "core/blas.h"
 #include "core/gemm.h"
+#include "nn/activation.h"
 #include "nn/loss.h"
 #include "nn/model.h"
 #include "optim/optimizer.h"
@@ -229,6 +234,7 @@ typedef struct mlp {
     mt_loss loss;
     mt_optimizer opt;
     int n, steps;
+    int lazy_zero; /* mt_model_zero_grads_lazy rather than mt_model_zero_grads */
     int32_t *y;
     float *dout;
     double first_loss, last_loss;
@@ -260,7 +266,10 @@ static void mlp_create(mlp *s, int n)
 
 static void mlp_step(mlp *s)
 {
-    mt_model_zero_grads(&s->m);
+    if (s->lazy_zero)
+        mt_model_zero_grads_lazy(&s->m);
+    else
+        mt_model_zero_grads(&s->m);
     mt_pass pass = {.training = 1, .step = (uint64_t)s->steps, .global_n = (uint64_t)s->n};
     const float *out;
     mt_error err = {0};
@@ -338,16 +347,54 @@ static void mlp_vs_sgemm(void)
     free(a), free(b), free(c);
 }
 
+/* Turns the relu-gradient folding of model m on (as the model set it up) or off. */
+static void relu_fold(mt_model *m, int on)
+{
+    for (int i = 0; i + 1 < m->n_layers; i++)
+        m->layers[i].dy_relu_masked = m->layers[i + 1].dx_relu_mask = on && m->layers[i].out_activation == MT_ACT_RELU;
+}
+
+/* The MLP step at batch 128 and 32 with each combination of relu folding and lazy zeroing, alternating. */
+static void fusion(void)
+{
+    static const char *const names[4] = {"relu pass, memset", "relu folded, memset", "relu pass, lazy zero",
+                                         "relu folded, lazy zero"};
+    static const int batches[2] = {128, 32};
+    for (int bi = 0; bi < 2; bi++) {
+        mlp s;
+        mlp_create(&s, batches[bi]);
+        double t[4][ROUNDS];
+        for (int i = 0; i < 5; i++)
+            mlp_step(&s);
+        for (int r = 0; r < ROUNDS; r++)
+            for (int v = 0; v < 4; v++) {
+                relu_fold(&s.m, v & 1);
+                s.lazy_zero = v >> 1;
+                t[v][r] = mlp_time(&s);
+            }
+        for (int v = 0; v < 4; v++) {
+            const double step = median(t[v], ROUNDS);
+            printf("MLP step, batch %3d, %-24s %6.3f ms, %6.0f samples/s\n", s.n, names[v], step * 1e3, s.n / step);
+        }
+        mlp_free(&s);
+    }
+}
+
 int main(int argc, char **argv)
 {
     const int dense_only = argc > 1 && !strcmp(argv[argc - 1], "--dense");
-    const int n = argc > 1 + dense_only ? atoi(argv[1]) : 64;
+    const int fusion_only = argc == 2 && !strcmp(argv[1], "--fusion");
+    const int n = argc > 1 + dense_only && !fusion_only ? atoi(argv[1]) : 64;
     if (n < 1 || n > 4096 || argc > 2 + dense_only) {
-        fprintf(stderr, "usage: layer_gflops [BATCH] [--dense]\n");
+        fprintf(stderr, "usage: layer_gflops [BATCH] [--dense | --fusion]\n");
         return 2;
     }
     mt_blas_set_threads(1);
     mt_flush_denormals();
+    if (fusion_only) {
+        fusion();
+        return 0;
+    }
     if (!dense_only) {
         conv("[28, 28]", "{conv2d: {filters: 32, kernel_size: 3, padding: same, activation: relu}}", n, 0,
              2.0 * n * 32 * 9 * 784);

@@ -346,6 +346,27 @@ const char *mt_gemm_kernel_name(void)
 
 #endif
 
+/* The epilogue ep (core/gemm.h) over the rows x cols block of C at c (leading dimension ldc), right after
+ * its tile was stored (still in the L1 cache): bias, relu, mask as given, the bias and mask pointers at the
+ * block's first column and element. The same operations on each element as a separate pass would do. */
+static void apply_epilogue(float *c, ptrdiff_t ldc, int rows, int cols, const mt_gemm_epilogue *ep)
+{
+    const float *bias = ep->bias;
+    for (int i = 0; i < rows; i++) {
+        float *ci = c + i * ldc;
+        const float *mi = ep->mask ? ep->mask + (ptrdiff_t)i * ep->ldmask : NULL;
+        if (bias)
+            for (int j = 0; j < cols; j++)
+                ci[j] = ci[j] + bias[j];
+        if (ep->relu)
+            for (int j = 0; j < cols; j++)
+                ci[j] = ci[j] > 0.0f ? ci[j] : 0.0f;
+        if (mi)
+            for (int j = 0; j < cols; j++)
+                ci[j] = mi[j] > 0.0f ? ci[j] : 0.0f;
+    }
+}
+
 static int round_up(int x, int to)
 {
     return (x + to - 1) / to * to;
@@ -382,10 +403,20 @@ static void scale_c(int m, int n, float beta, float *c, int ldc)
 void mt_gemm(int ta, int tb, int m, int n, int k, float alpha, const float *a, int lda, const float *b, int ldb,
              float beta, float *c, int ldc)
 {
+    mt_gemm_ex(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, NULL);
+}
+
+void mt_gemm_ex(int ta, int tb, int m, int n, int k, float alpha, const float *a, int lda, const float *b, int ldb,
+                float beta, float *c, int ldc, const mt_gemm_epilogue *ep)
+{
     if (m <= 0 || n <= 0)
         return;
+    if (ep && !ep->bias && !ep->relu && !ep->mask)
+        ep = NULL;
     if (k <= 0 || alpha == 0.0f) {
         scale_c(m, n, beta, c, ldc);
+        if (ep)
+            apply_epilogue(c, ldc, m, n, ep);
         return;
     }
     /* Result R rows x NCOL columns (C, or C^T when transposed); U[r, k] = u[r urs + k ucs];
@@ -407,6 +438,7 @@ void mt_gemm(int ta, int tb, int m, int n, int k, float alpha, const float *a, i
         for (int k0 = 0; k0 < k; k0 += kc_even) {
             const int kc = min_int(kc_even, k - k0);
             const float beta_k = k0 == 0 ? beta : 1.0f;
+            const int ep_first = ep && ep->bias && k0 == 0, ep_last = ep && (ep->relu || ep->mask) && k0 + kc == k;
             for (int c0 = 0; c0 < NCOL; c0 += NR) {
                 const int nc = min_int(NR, NCOL - c0);
                 if (vc == 1)
@@ -423,6 +455,15 @@ void mt_gemm(int ta, int tb, int m, int n, int k, float alpha, const float *a, i
                     }
                     float *ct = transposed ? c + (ptrdiff_t)c0 * ldc + i : c + (ptrdiff_t)i * ldc + c0;
                     tile(kc, ui, rs, cs, vbuf, ct, ldc, transposed, mr, nc, alpha, beta_k);
+                    if (ep_first || ep_last) { /* the epilogue parts of this k block, on the tile just stored */
+                        const ptrdiff_t ci = transposed ? c0 : i, cj = transposed ? i : c0; /* its C corner */
+                        const mt_gemm_epilogue et = {.bias = ep_first ? ep->bias + cj : NULL,
+                                                     .relu = ep_last && ep->relu,
+                                                     .mask = ep_last && ep->mask ? ep->mask + ci * ep->ldmask + cj
+                                                                                 : NULL,
+                                                     .ldmask = ep->ldmask};
+                        apply_epilogue(ct, ldc, transposed ? nc : mr, transposed ? mr : nc, &et);
+                    }
                 }
             }
         }

@@ -19,6 +19,29 @@
 void mt_gemm(int ta, int tb, int m, int n, int k, float alpha, const float *a, int lda, const float *b, int ldb,
              float beta, float *c, int ldc);
 
+/* What the store step does besides alpha op(A) op(B) + beta C, applied to each tile of C right after it is
+ * stored, while it is in the L1 cache (no pass of its own over C); a member left 0 or NULL does nothing:
+ *   bias   n values: C[i, j] = (alpha op(A) op(B) + beta C)[i, j] + bias[j], added when the first k block
+ *          is stored (so the same rounding as copying bias into C and calling mt_gemm with beta 1)
+ *   relu   after the last k block, C[i, j] = C[i, j] > 0 ? C[i, j] : 0 (NaN gives 0)
+ *   mask   [m, ldmask] floats: after the last k block (and relu), C[i, j] = mask[i ldmask + j] > 0 ?
+ *          C[i, j] : 0 (the gradient through a relu whose output is mask)
+ * The elementwise steps keep mt_gemm's reproducibility: each element still gets one sequence of
+ * operations whatever m, n or its place in a tile. */
+#ifndef MT_GEMM_EPILOGUE_DEFINED /* (tests include gemm.c and this header twice) */
+#define MT_GEMM_EPILOGUE_DEFINED
+typedef struct mt_gemm_epilogue {
+    const float *bias;
+    int relu;
+    const float *mask;
+    int ldmask;
+} mt_gemm_epilogue;
+#endif
+
+/* mt_gemm with an epilogue (ep may be NULL: plain mt_gemm). */
+void mt_gemm_ex(int ta, int tb, int m, int n, int k, float alpha, const float *a, int lda, const float *b, int ldb,
+                float beta, float *c, int ldc, const mt_gemm_epilogue *ep);
+
 /* Name of the kernel compiled in: "avx512" or "portable" (for benchmarks and reports). */
 const char *mt_gemm_kernel_name(void);
 

@@ -53,13 +53,13 @@ static mt_status dense_forward(mt_layer *l, const float *x, float *y, int n, con
         return MT_OK;
     const float *w = l->params, *b = l->params + (size_t)out * in;
     float *z = l->scratch_per_sample ? l->scratch : y;
-    if (o->affine.use_bias) {
-        for (int i = 0; i < n; i++)
-            memcpy(z + (size_t)i * out, b, (size_t)out * sizeof *z);
-    }
-    mt_gemm(0, 1, n, out, in, 1.0f, x, in, w, in, o->affine.use_bias ? 1.0f : 0.0f, z, out);
     mt_activation act = mt_affine_activation(&o->affine);
-    mt_activation_forward(&act, z, y, n, out);
+    /* the bias, and a relu kept in place, are applied as the product's tiles are stored */
+    const int relu = act.kind == MT_ACT_RELU && z == y;
+    const mt_gemm_epilogue ep = {.bias = o->affine.use_bias ? b : NULL, .relu = relu};
+    mt_gemm_ex(0, 1, n, out, in, 1.0f, x, in, w, in, 0.0f, z, out, &ep);
+    if (!relu)
+        mt_activation_forward(&act, z, y, n, out);
     return MT_OK;
 }
 
@@ -73,17 +73,23 @@ static mt_status dense_backward(mt_layer *l, const float *x, const float *y, flo
         return MT_OK;
     float *gw = l->grads, *gb = l->grads + (size_t)out * in;
     mt_activation act = mt_affine_activation(&o->affine);
-    if (!l->fused_output)
+    if (!l->fused_output && !l->dy_relu_masked)
         mt_activation_backward(&act, l->scratch, y, dy, n, out);
-    mt_gemm(1, 0, out, in, n, 1.0f, dy, out, x, in, 1.0f, gw, in);
-    if (o->affine.use_bias)
+    /* stale gradients (mt_model_zero_grads_lazy): dW written, not added; the bias sum from zeros as before */
+    mt_gemm(1, 0, out, in, n, 1.0f, dy, out, x, in, l->grads_stale ? 0.0f : 1.0f, gw, in);
+    if (o->affine.use_bias) {
+        if (l->grads_stale)
+            memset(gb, 0, (size_t)out * sizeof *gb);
         for (int i = 0; i < n; i++) {
             const float *di = dy + (size_t)i * out;
             for (int j = 0; j < out; j++)
                 gb[j] += di[j];
         }
+    }
+    /* dx, times the derivative of the relu before this layer (whose output x is) when it is folded here */
+    const mt_gemm_epilogue ep = {.mask = l->dx_relu_mask ? x : NULL, .ldmask = in};
     if (dx)
-        mt_gemm(0, 0, n, in, out, 1.0f, dy, out, l->params, in, 0.0f, dx, in);
+        mt_gemm_ex(0, 0, n, in, out, 1.0f, dy, out, l->params, in, 0.0f, dx, in, &ep);
     return MT_OK;
 }
 
@@ -96,4 +102,6 @@ const mt_layer_ops mt_dense_layer = {
     .setup = dense_setup,
     .forward = dense_forward,
     .backward = dense_backward,
+    .overwrites_grads = 1,
+    .relu_grad_fusion = 1,
 };

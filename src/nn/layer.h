@@ -67,6 +67,12 @@ typedef struct mt_layer_ops {
      * a failure as forward's. */
     mt_status (*backward)(mt_layer *l, const float *x, const float *y, float *dy, float *dx, int n, const mt_pass *pass,
                           mt_error *err);
+    /* Backward honours l->grads_stale: with n > 0 it writes its parameter gradients (as if added to zeros)
+     * instead of adding to them. Otherwise the model zeroes them before calling it. */
+    int overwrites_grads;
+    /* Backward honours l->dy_relu_masked and l->dx_relu_mask (the model sets them between two such layers
+     * where the first applies relu last). */
+    int relu_grad_fusion;
 } mt_layer_ops;
 
 struct mt_layer {
@@ -89,6 +95,12 @@ struct mt_layer {
     int capacity;              /* largest batch the buffers hold */
     int out_activation;        /* mt_activation applied last by this layer, or -1 */
     int fused_output;          /* the loss gives d(loss)/d(pre-activation) directly (softmax+CE) */
+    int grads_stale;           /* grads hold old values that count as zeros (mt_model_zero_grads_lazy; see
+                                  overwrites_grads); cleared by the model's backward pass */
+    int dy_relu_masked;        /* the dy backward gets is already multiplied by the derivative of this layer's
+                                  relu (by the next layer's dx_relu_mask) */
+    int dx_relu_mask;          /* backward multiplies dx by [x > 0], the derivative of the relu the layer
+                                  before applied last (its dy_relu_masked is set) */
     void *state;               /* private memory a layer allocates in setup (freed with the model) */
 };
 

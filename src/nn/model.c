@@ -14,6 +14,7 @@
 #include "core/clock.h"
 #include "core/error.h"
 #include "core/timeline.h"
+#include "nn/activation.h"
 #include "nn/init.h"
 
 static void *alloc_floats(size_t n)
@@ -171,6 +172,13 @@ mt_status mt_model_build(const mt_config *cfg, int opt_slots, mt_model *m, mt_er
         m->n_params += l->n_params;
         m->n_buffers += l->n_buffers;
     }
+    /* A relu's derivative applied where the product that makes its gradient is stored (the next layer's
+     * dx), when both layers can do it. */
+    for (int i = 0; i + 1 < m->n_layers; i++) {
+        mt_layer *l = &m->layers[i], *next = &m->layers[i + 1];
+        if (l->ops->relu_grad_fusion && next->ops->relu_grad_fusion && l->out_activation == MT_ACT_RELU)
+            l->dy_relu_masked = next->dx_relu_mask = 1;
+    }
     m->output_size = m->layers[m->n_layers - 1].out_size;
     m->slots = opt_slots;
     mt_status st = check_memory(m, m->slots, 0, err);
@@ -281,6 +289,20 @@ const float *mt_model_logits(const mt_model *m)
     return last->scratch_per_sample == last->out_size ? last->scratch : NULL;
 }
 
+/* Zeroes layer l's gradients if they are stale. */
+static void settle_layer(mt_layer *l)
+{
+    if (l->grads_stale)
+        memset(l->grads, 0, l->n_params * sizeof *l->grads);
+    l->grads_stale = 0;
+}
+
+void mt_model_settle_grads(mt_model *m)
+{
+    for (int i = 0; i < m->n_layers; i++)
+        settle_layer(&m->layers[i]);
+}
+
 mt_status mt_model_backward(mt_model *m, float *dout, int n, const mt_pass *pass, float *dx0, mt_error *err)
 {
     float *dy = dout;
@@ -288,9 +310,14 @@ mt_status mt_model_backward(mt_model *m, float *dout, int n, const mt_pass *pass
         mt_layer *l = &m->layers[i];
         float *dx = i > 0 ? (dy == m->dbuf[0] ? m->dbuf[1] : m->dbuf[0]) : dx0;
         double t0 = pass->timeline ? mt_wtime() : 0;
+        if (n == 0 || !l->ops->overwrites_grads)
+            settle_layer(l);
         mt_status st = l->ops->backward(l, m->acts[i], m->acts[i + 1], dy, dx, n, pass, err);
-        if (st)
+        l->grads_stale = 0;
+        if (st) {
+            mt_model_settle_grads(m); /* the layers before it: zeros, as their gradients count */
             return st;
+        }
         if (pass->timeline)
             mt_timeline_add(pass->timeline, MT_TL_BACKWARD, pass->timeline_layer0 + i, t0, mt_wtime());
         if (pass->grads_ready)
@@ -409,6 +436,14 @@ int mt_model_nonfinite_grad_layer(const mt_model *m, const float *grads)
 void mt_model_zero_grads(mt_model *m)
 {
     memset(m->grads, 0, m->n_params * sizeof *m->grads);
+    for (int i = 0; i < m->n_layers; i++)
+        m->layers[i].grads_stale = 0;
+}
+
+void mt_model_zero_grads_lazy(mt_model *m)
+{
+    for (int i = 0; i < m->n_layers; i++)
+        m->layers[i].grads_stale = m->layers[i].n_params > 0;
 }
 
 void mt_model_free(mt_model *m)

@@ -96,6 +96,16 @@ int mt_model_nonfinite_grad_layer(const mt_model *m, const float *grads);
 /* Zeroes the gradient slab (not the trailer). */
 void mt_model_zero_grads(mt_model *m);
 
+/* Zeroes the gradient slab lazily, saving a pass over it: each layer's gradients are marked stale, and the
+ * backward pass writes them rather than adding to them (or zeroes them just before the layer's backward);
+ * Only for callers that run a backward pass before anything else reads m->grads (the gradient sums, the
+ * penalties, the non-finite check, the optimizer), or call mt_model_settle_grads first (a rank that
+ * computes no piece of a step and sums its slab as it is must settle it). */
+void mt_model_zero_grads_lazy(mt_model *m);
+
+/* Writes the zeros of the layers whose gradients are stale (mt_model_zero_grads_lazy). */
+void mt_model_settle_grads(mt_model *m);
+
 void mt_model_free(mt_model *m);
 
 #endif

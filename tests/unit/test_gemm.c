@@ -2,7 +2,8 @@
  * odd shapes around the tile sizes (1, 3, 8, 17, 31, 33, 64, 129), the dense layers' shapes (784, 256,
  * 10 with batches 128 and 32), k longer than one k block and more rows than one row block, leading
  * dimensions larger than the matrices (the padding must stay untouched), beta 0 over NaN, 1 and 0.5,
- * alpha 1 and -0.75. The same checks run on the portable C kernel, compiled here a second time from
+ * alpha 1 and -0.75; the epilogue (mt_gemm_ex: bias, relu, relu-gradient mask) bit for bit against mt_gemm
+ * followed by the same steps as separate passes. The same checks run on the portable C kernel, compiled here a second time from
  * gemm.c, so that the fallback is tested on a machine with AVX-512 too. */
 #include <float.h>
 #include <math.h>
@@ -14,9 +15,11 @@
 #define MT_GEMM_PORTABLE 1
 #define mt_gemm portable_gemm
 #define mt_gemm_kernel_name portable_gemm_kernel_name
+#define mt_gemm_ex portable_gemm_ex
 #include "core/gemm.c"
 #undef mt_gemm
 #undef mt_gemm_kernel_name
+#undef mt_gemm_ex
 #undef MT_GEMM_PORTABLE
 #undef MT_CORE_GEMM_H
 #include "core/gemm.h"
@@ -34,6 +37,8 @@ static int reported;
     } while (0)
 
 typedef void (*gemm_fn)(int, int, int, int, int, float, const float *, int, const float *, int, float, float *, int);
+typedef void (*gemm_ex_fn)(int, int, int, int, int, float, const float *, int, const float *, int, float, float *, int,
+                           const mt_gemm_epilogue *);
 
 static unsigned rng_state = 12345u;
 
@@ -184,11 +189,65 @@ static void deterministic(gemm_fn gemm, const char *kernel)
     }
 }
 
+/* mt_gemm_ex with bias, relu and mask (each alone and all together, beta 0 over NaN) gives the bits of
+ * copying the bias into C, mt_gemm with beta 1 (beta 0 without bias), then relu and the mask as passes; the
+ * mask holds zeros and negative values, C's padding stays untouched. */
+static void epilogue(gemm_fn gemm, gemm_ex_fn gemm_ex, const char *kernel)
+{
+    static const int shapes[][3] = {{128, 256, 784}, {32, 256, 256}, {128, 10, 256},
+                                    {37, 70, 300},   {5, 33, 10},    {70, 9, 513}};
+    int count = 0, ok = 0;
+    for (size_t s = 0; s < sizeof shapes / sizeof *shapes; s++)
+        for (int t = 0; t < 4; t++)
+            for (int parts = 1; parts < 8; parts++) {
+                const int ta = t >> 1, tb = t & 1, m = shapes[s][0], n = shapes[s][1], k = shapes[s][2];
+                const int lda = ta ? m : k, ldb = tb ? k : n, ldc = n + 3, ldm = n + 1;
+                float *a = matrix(ta ? k : m, lda, lda), *b = matrix(tb ? n : k, ldb, ldb);
+                float *bias = matrix(1, n, n), *mask = matrix(m, n, ldm);
+                float *want = matrix(m, n, ldc), *got = malloc(((size_t)m * ldc + 1) * sizeof *got);
+                for (int i = 0; i < m; i++)
+                    for (int j = 0; j < n; j++) {
+                        float *x = &mask[(size_t)i * ldm + j];
+                        *x = (i + j) % 5 == 0 ? 0.0f : *x; /* zeros, negatives and positives */
+                        want[(size_t)i * ldc + j] = parts & 1 ? bias[j] : NAN;
+                    }
+                memcpy(got, want, ((size_t)m * ldc + 1) * sizeof *got);
+                for (int i = 0; i < m; i++)
+                    for (int j = 0; j < n; j++)
+                        got[(size_t)i * ldc + j] = NAN;
+                gemm(ta, tb, m, n, k, 1.0f, a, lda, b, ldb, parts & 1 ? 1.0f : 0.0f, want, ldc);
+                for (int i = 0; i < m; i++)
+                    for (int j = 0; j < n; j++) {
+                        float *x = &want[(size_t)i * ldc + j];
+                        if (parts & 2)
+                            *x = *x > 0.0f ? *x : 0.0f;
+                        if (parts & 4)
+                            *x = mask[(size_t)i * ldm + j] > 0.0f ? *x : 0.0f;
+                    }
+                const mt_gemm_epilogue ep = {.bias = parts & 1 ? bias : NULL,
+                                             .relu = (parts & 2) != 0,
+                                             .mask = parts & 4 ? mask : NULL,
+                                             .ldmask = ldm};
+                gemm_ex(ta, tb, m, n, k, 1.0f, a, lda, b, ldb, 0.0f, got, ldc, &ep);
+                const int same = memcmp(got, want, ((size_t)m * ldc + 1) * sizeof *got) == 0;
+                if (!same)
+                    FAIL("%s epilogue (bias %d relu %d mask %d) ta %d tb %d m %d n %d k %d: not the bits of the "
+                         "separate passes",
+                         kernel, parts & 1, (parts & 2) != 0, (parts & 4) != 0, ta, tb, m, n, k);
+                ok += same;
+                count++;
+                free(a), free(b), free(bias), free(mask), free(want), free(got);
+            }
+    printf("%s kernel: %d of %d products with an epilogue equal the separate passes bit for bit\n", kernel, ok, count);
+}
+
 int main(void)
 {
     suite(mt_gemm, mt_gemm_kernel_name());
     suite(portable_gemm, portable_gemm_kernel_name());
     deterministic(mt_gemm, mt_gemm_kernel_name());
     deterministic(portable_gemm, portable_gemm_kernel_name());
+    epilogue(mt_gemm, mt_gemm_ex, mt_gemm_kernel_name());
+    epilogue(portable_gemm, portable_gemm_ex, portable_gemm_kernel_name());
     return mt_test_finish("gemm");
 }

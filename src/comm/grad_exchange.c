@@ -10,12 +10,13 @@
 #include "core/bf16.h"
 #include "core/clock.h"
 #include "core/error.h"
+#include "core/fixed_point.h"
 #include "core/timeline.h"
 
-/* Fixed point: gradients carry 32 fractional bits and may reach 2^20 in magnitude (2^52 as integers), so
- * sums of up to 2^11 chunks cannot overflow. Trailer values (flags, loss sums) carry 16 and may reach 2^40. */
-#define GRAD_SCALE 4294967296.0
-#define GRAD_LIMIT 1048576.0
+/* Fixed point: gradients as MT_GRAD_FIXED_SCALE and _LIMIT say (grad_exchange.h). Trailer values (flags,
+ * loss sums) carry 16 fractional bits and may reach 2^40. */
+#define GRAD_SCALE MT_GRAD_FIXED_SCALE
+#define GRAD_LIMIT MT_GRAD_FIXED_LIMIT
 #define TRAILER_SCALE 65536.0
 #define TRAILER_LIMIT 1099511627776.0
 
@@ -61,29 +62,6 @@ void mt_grad_exchange_free(mt_grad_exchange *x)
     memset(x, 0, sizeof *x);
 }
 
-/* acc += g in fixed point (acc = g when `fresh`: the first contribution of a step, which spares reading
- * and zeroing the accumulator); returns the number of values out of range (those add nothing). */
-static size_t to_fixed(int64_t *restrict acc, const float *restrict g, size_t n, double scale, double limit, int fresh)
-{
-    size_t bad = 0;
-    if (fresh) {
-        for (size_t i = 0; i < n; i++) {
-            double v = (double)g[i];
-            int ok = fabs(v) <= limit; /* false for NaN */
-            acc[i] = ok ? (int64_t)(v * scale) : 0;
-            bad += (size_t)!ok;
-        }
-        return bad;
-    }
-    for (size_t i = 0; i < n; i++) {
-        double v = (double)g[i];
-        int ok = fabs(v) <= limit;
-        acc[i] += ok ? (int64_t)(v * scale) : 0;
-        bad += (size_t)!ok;
-    }
-    return bad;
-}
-
 static void from_fixed(float *restrict g, const int64_t *restrict acc, size_t n, double inv_scale)
 {
     for (size_t i = 0; i < n; i++)
@@ -95,21 +73,23 @@ static void from_fixed(float *restrict g, const int64_t *restrict acc, size_t n,
 static void accumulate_range(mt_grad_exchange *x, size_t lo, size_t hi)
 {
     size_t g = lo > x->trailer ? lo : x->trailer;
-    if (hi > g)
-        x->block[MT_GRAD_BAD_SLOT] += (float)to_fixed(x->acc + g, x->block + g, hi - g, GRAD_SCALE, GRAD_LIMIT,
-                                                      x->fresh);
+    if (hi > g && x->direct && !x->direct_filled) /* no layer ran here this step: nothing to add */
+        memset(x->acc + g, 0, (hi - g) * sizeof *x->acc);
+    else if (hi > g && !x->direct)
+        x->block[MT_GRAD_BAD_SLOT] += (float)mt_fixed_add(x->acc + g, x->block + g, hi - g, GRAD_SCALE, GRAD_LIMIT,
+                                                          x->fresh);
     if (lo < x->trailer) {
         float bad = 0; /* counted before the bad slot itself is converted */
         for (size_t i = lo; i < x->trailer; i++)
             bad += !(fabsf(x->block[i]) <= (float)TRAILER_LIMIT);
         x->block[MT_GRAD_BAD_SLOT] += bad;
-        to_fixed(x->acc + lo, x->block + lo, x->trailer - lo, TRAILER_SCALE, TRAILER_LIMIT, x->fresh);
+        mt_fixed_add(x->acc + lo, x->block + lo, x->trailer - lo, TRAILER_SCALE, TRAILER_LIMIT, x->fresh);
     }
 }
 
 void mt_grad_exchange_accumulate(mt_grad_exchange *x)
 {
-    accumulate_range(x, 0, x->n);
+    accumulate_range(x, 0, x->direct ? x->trailer : x->n);
     x->fresh = 0;
 }
 
@@ -237,6 +217,7 @@ mt_status mt_grad_exchange_finish(mt_grad_exchange *x, mt_error *err)
     mt_timeline_add(x->timeline, MT_TL_WAIT, -1, t0, t1);
     x->next = 0;
     x->fresh = 1;
+    x->direct = x->direct_filled = 0;
     x->busy_step = x->busy;
     x->busy = 0;
     mt_status st = x->failed;

@@ -17,7 +17,9 @@
  *              accumulator (2^-32 resolution; integer sums are exact and associative, so the total does
  *              not depend on which rank summed which chunk, or in what order), summed over the ranks as
  *              int64, and converted back to float once. Values beyond +-2^20 (or NaN) are counted as
- *              bad instead; the count travels in the trailer. */
+ *              bad instead; the count travels in the trailer. With `direct` set for a step, the layers
+ *              add their gradients into the accumulator themselves, chunk by chunk (mt_pass_fixed,
+ *              nn/layer.h), and only the trailer goes through the block. */
 #ifndef MT_COMM_GRAD_EXCHANGE_H
 #define MT_COMM_GRAD_EXCHANGE_H
 
@@ -28,6 +30,11 @@
 #include "comm/node_sum.h"
 
 struct mt_timeline;
+
+/* fixed64: gradients carry 32 fractional bits and may reach 2^20 in magnitude (2^52 as integers), so sums
+ * of up to 2^11 chunks cannot overflow. */
+#define MT_GRAD_FIXED_SCALE 4294967296.0
+#define MT_GRAD_FIXED_LIMIT 1048576.0
 
 typedef enum mt_grad_mode { MT_GRAD_FLOAT32, MT_GRAD_BFLOAT16, MT_GRAD_FIXED64 } mt_grad_mode;
 
@@ -60,6 +67,9 @@ typedef struct mt_grad_exchange {
     int *starts_at;      /* per layer: the bucket its backward completes, or -1 */
     int64_t *acc;        /* fixed64: accumulator [n] */
     int fresh;           /* fixed64: nothing added to acc yet this step (its contents are stale) */
+    int direct;          /* fixed64, set by the caller for one step: the layers fill acc's gradients */
+    int direct_filled;   /* set by the caller when it has let the layers add into acc this step (else the
+                            gradients are taken as zeros) */
     uint16_t *half;      /* bfloat16: staging [n] */
     mt_status failed;    /* first error met by a hook (reported by finish) */
     mt_error err;
@@ -86,7 +96,8 @@ void mt_grad_exchange_free(mt_grad_exchange *x);
  * the exchange); NULL: one flat sum over all ranks. */
 void mt_grad_exchange_use_nodes(mt_grad_exchange *x, const mt_node_comms *nodes);
 
-/* fixed64: adds the block (a chunk's gradient and trailer) into the accumulator. No communication. */
+/* fixed64: adds the block (a chunk's gradient and trailer; only the trailer when `direct`) into the
+ * accumulator. No communication. */
 void mt_grad_exchange_accumulate(mt_grad_exchange *x);
 
 /* Layer `layer` has added its gradients for the last time this step: starts every bucket now complete,

@@ -1,11 +1,14 @@
 /* Dense (fully connected) layer with a fused activation: y = f(x W^T + b), W [out, in] as nn.Linear.
  * Its three products (forward x W^T, dW += dy^T x, dx = dy W) run on our GEMM (core/gemm.h), which is
- * 1.4-2x faster than OpenBLAS' Haswell kernels at these shapes on AVX-512 machines. */
+ * 1.4-2x faster than OpenBLAS' Haswell kernels at these shapes on AVX-512 machines. Its rows are
+ * computed alike whatever the batch, so deterministic mode's chunks run together (direct_fixed): dW and
+ * the bias gradient are then summed per chunk straight into the exact accumulator. */
 #include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "core/error.h"
+#include "core/fixed_point.h"
 #include "core/gemm.h"
 #include "nn/activation.h"
 #include "nn/affine_params.h"
@@ -75,13 +78,23 @@ static mt_status dense_backward(mt_layer *l, const float *x, const float *y, flo
     mt_activation act = mt_affine_activation(&o->affine);
     if (!l->fused_output)
         mt_activation_backward(&act, l->scratch, y, dy, n, out);
-    mt_gemm(1, 0, out, in, n, 1.0f, dy, out, x, in, 1.0f, gw, in);
-    if (o->affine.use_bias)
-        for (int i = 0; i < n; i++) {
-            const float *di = dy + (size_t)i * out;
-            for (int j = 0; j < out; j++)
-                gb[j] += di[j];
-        }
+    if (pass->fixed) { /* dW and db summed over each chunk, straight into the exact accumulator */
+        const mt_pass_fixed *f = pass->fixed;
+        int64_t *aw = f->acc + (gw - f->grads), *ab = f->acc + (gb - f->grads);
+        size_t bad = mt_gemm_fixed(1, 0, out, in, n, f->chunk, dy, out, x, in, f->scale, f->limit, f->fresh, aw, in, gw,
+                                   in);
+        if (o->affine.use_bias)
+            bad += mt_fixed_add_colsums(n, out, f->chunk, dy, out, f->scale, f->limit, f->fresh, ab, gb);
+        *f->bad += (float)bad;
+    } else {
+        mt_gemm(1, 0, out, in, n, 1.0f, dy, out, x, in, 1.0f, gw, in);
+        if (o->affine.use_bias)
+            for (int i = 0; i < n; i++) {
+                const float *di = dy + (size_t)i * out;
+                for (int j = 0; j < out; j++)
+                    gb[j] += di[j];
+            }
+    }
     if (dx)
         mt_gemm(0, 0, n, in, out, 1.0f, dy, out, l->params, in, 0.0f, dx, in);
     return MT_OK;
@@ -96,4 +109,5 @@ const mt_layer_ops mt_dense_layer = {
     .setup = dense_setup,
     .forward = dense_forward,
     .backward = dense_backward,
+    .direct_fixed = 1,
 };

@@ -10,6 +10,9 @@
  * single-rank path within the same tolerance.
  * Deterministic mode (chunks of 4 samples, fixed-point sums): the weights are bitwise identical at np = 1
  * and N, after 1 epoch + --resume, and after a one-rank epoch resumed on N ranks; with accumulation too.
+ * The direct path (models of dense layers: a rank's chunks in one pass, each chunk's gradient summed
+ * into the fixed point inside the GEMM) gives bitwise the weights of one pass per chunk
+ * (MPITRAIN_DETERMINISTIC_CHUNKS=1), with accumulation too.
  * bfloat16 gradient exchange: the run stays within 2% of each tensor's largest magnitude of float32
  * (models without batch norm).
  * The cases (table below) cover SGD and Adam MLPs, sync batch norm with dropout, Nadam with a schedule,
@@ -172,7 +175,15 @@ static void deterministic(mt_comm *world, mt_comm *self, const char *dir, const 
     if (c->accumulate)
         train_batch(world, dir, name(c, "det_accum"), c, 2, 0, 15, 2, DETERMINISTIC);
     train_batch(world, dir, name(c, "det_balance"), c, 2, 0, 30, 1, DETERMINISTIC ", balance: true");
+    setenv("MPITRAIN_DETERMINISTIC_CHUNKS", "1", 1); /* one pass per chunk */
+    train_det(world, dir, name(c, "det_chunks"), c, 2, 0);
+    if (c->accumulate)
+        train_batch(world, dir, name(c, "det_accum_chunks"), c, 2, 0, 15, 2, DETERMINISTIC);
+    unsetenv("MPITRAIN_DETERMINISTIC_CHUNKS");
     if (rank == 0) {
+        compare(dir, name(c, "det_chunks"), name(c, "det_par"), 0);
+        if (c->accumulate)
+            compare(dir, name(c, "det_accum_chunks"), name(c, "det_accum"), 0);
         compare(dir, name(c, "det_ref"), name(c, "det_balance"), 0);
         compare(dir, name(c, "det_ref"), name(c, "det_par"), 0);
         compare(dir, name(c, "det_ref"), name(c, "det_half"), 0);

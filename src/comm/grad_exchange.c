@@ -30,11 +30,14 @@ mt_status mt_grad_exchange_init(mt_grad_exchange *x, mt_comm *comm, float *block
     x->buckets = calloc((size_t)n_layers + 1, sizeof *x->buckets);
     x->starts_at = malloc(((size_t)n_layers + 1) * sizeof *x->starts_at);
     x->fresh = 1;
-    if (mode == MT_GRAD_FIXED64)
+    if (mode == MT_GRAD_FIXED64) {
         x->acc = calloc(x->n, sizeof *x->acc);
+        x->packed = calloc(x->n / 2 + 2 * ((size_t)n_layers + 1), sizeof *x->packed);
+        x->pair_bound = INT32_MAX / (comm ? mt_comm_size(comm) : 1);
+    }
     if (mode == MT_GRAD_BFLOAT16)
         x->half = calloc(x->n, sizeof *x->half);
-    if (!x->buckets || !x->starts_at || (mode == MT_GRAD_FIXED64 && !x->acc) ||
+    if (!x->buckets || !x->starts_at || (mode == MT_GRAD_FIXED64 && (!x->acc || !x->packed)) ||
         (mode == MT_GRAD_BFLOAT16 && !x->half)) {
         mt_grad_exchange_free(x);
         return mt_fail(err, MT_ERR_NOMEM, "cannot allocate the gradient exchange (%zu values)", x->n);
@@ -53,12 +56,19 @@ mt_status mt_grad_exchange_init(mt_grad_exchange *x, mt_comm *comm, float *block
         x->starts_at[i] = x->n_buckets++;
         hi = lo, last = i - 1, bytes = 0;
     }
+    size_t at = 0; /* each bucket's pairs and its count */
+    for (int b = 0; b < x->n_buckets; b++) {
+        mt_grad_bucket *k = &x->buckets[b];
+        const size_t g = k->lo > trailer ? k->lo : trailer;
+        k->packed_at = at;
+        at += k->hi > g ? (k->hi - g + 1) / 2 + 1 : 0;
+    }
     return MT_OK;
 }
 
 void mt_grad_exchange_free(mt_grad_exchange *x)
 {
-    free(x->buckets), free(x->starts_at), free(x->acc), free(x->half);
+    free(x->buckets), free(x->starts_at), free(x->acc), free(x->packed), free(x->half);
     memset(x, 0, sizeof *x);
 }
 
@@ -66,6 +76,37 @@ static void from_fixed(float *restrict g, const int64_t *restrict acc, size_t n,
 {
     for (size_t i = 0; i < n; i++)
         g[i] = (float)((double)acc[i] * inv_scale);
+}
+
+/* p[i] = v[2i] + 2^32 v[2i + 1] (v[n] taken as 0), computed modulo 2^64; p[(n + 1) / 2] = the count of
+ * values beyond +-bound. */
+static void to_pairs(int64_t *restrict p, const int64_t *restrict v, size_t n, int64_t bound)
+{
+    int64_t big = 0;
+    for (size_t i = 0; i < n / 2; i++) {
+        const int64_t a = v[2 * i], b = v[2 * i + 1];
+        big += (a < -bound) + (a > bound) + (b < -bound) + (b > bound);
+        p[i] = (int64_t)((uint64_t)a + ((uint64_t)b << 32));
+    }
+    if (n % 2) {
+        const int64_t a = v[n - 1];
+        big += (a < -bound) + (a > bound);
+        p[n / 2] = a;
+    }
+    p[(n + 1) / 2] = big;
+}
+
+/* The summed pairs back to floats: s0 = the low 32 bits of the pair as a signed number (|s0| < 2^31),
+ * s1 = (pair - s0) / 2^32, exactly. */
+static void from_pairs(float *restrict g, const int64_t *restrict p, size_t n, double inv_scale)
+{
+    for (size_t i = 0; i < n / 2; i++) {
+        const int64_t s0 = (int32_t)(uint32_t)(uint64_t)p[i], s1 = (p[i] - s0) / 4294967296LL;
+        g[2 * i] = (float)((double)s0 * inv_scale);
+        g[2 * i + 1] = (float)((double)s1 * inv_scale);
+    }
+    if (n % 2)
+        g[n - 1] = (float)((double)p[n / 2] * inv_scale);
 }
 
 /* Adds block[lo, hi) into the accumulator: gradients first, so that the count of bad values they add to
@@ -118,9 +159,19 @@ static mt_status start(mt_grad_exchange *x, mt_grad_bucket *b, mt_error *err)
     switch (x->mode) {
     case MT_GRAD_FLOAT32:
         return mt_node_sum_start(&b->sum[0], x->comm, x->nodes, x->block + lo, n, MT_DTYPE_F32, err);
-    case MT_GRAD_FIXED64:
+    case MT_GRAD_FIXED64: {
         accumulate_range(x, lo, b->hi);
-        return mt_node_sum_start(&b->sum[0], x->comm, x->nodes, x->acc + lo, n, MT_DTYPE_I64, err);
+        size_t g = lo > x->trailer ? lo : x->trailer;
+        mt_status st = MT_OK;
+        if (b->hi > g) {
+            to_pairs(x->packed + b->packed_at, x->acc + g, b->hi - g, x->pair_bound);
+            st = mt_node_sum_start(&b->sum[0], x->comm, x->nodes, x->packed + b->packed_at, (b->hi - g + 1) / 2 + 1,
+                                   MT_DTYPE_I64, err);
+        }
+        if (!st && lo < x->trailer)
+            st = mt_node_sum_start(&b->sum[1], x->comm, x->nodes, x->acc + lo, x->trailer - lo, MT_DTYPE_I64, err);
+        return st;
+    }
     case MT_GRAD_BFLOAT16: {
         size_t g = lo > x->trailer ? lo : x->trailer;
         to_bf16(x->half + g, x->block + g, b->hi - g);
@@ -195,6 +246,31 @@ void mt_grad_exchange_poll(mt_grad_exchange *x)
     x->busy += x->polled - t0;
 }
 
+/* fixed64: each bucket's gradients from its summed pairs, or from a plain int64 sum when some rank's
+ * values did not fit a pair (the count is the same on every rank, so all take the same path). */
+static mt_status unpack(mt_grad_exchange *x, mt_error *err)
+{
+    for (int i = 0; i < x->n_buckets; i++) {
+        mt_grad_bucket *b = &x->buckets[i];
+        const size_t g = b->lo > x->trailer ? b->lo : x->trailer, n = b->hi > g ? b->hi - g : 0;
+        const int64_t *p = x->packed + b->packed_at;
+        if (n == 0)
+            continue;
+        if (p[(n + 1) / 2] == 0) {
+            from_pairs(x->block + g, p, n, 1.0 / GRAD_SCALE);
+            continue;
+        }
+        mt_node_sum_clear(&b->sum[0]);
+        mt_status st = mt_node_sum_start(&b->sum[0], x->comm, x->nodes, x->acc + g, n, MT_DTYPE_I64, err);
+        if (!st)
+            st = mt_node_sum_wait(&b->sum[0], err);
+        if (st)
+            return st;
+        from_fixed(x->block + g, x->acc + g, n, 1.0 / GRAD_SCALE);
+    }
+    return MT_OK;
+}
+
 mt_status mt_grad_exchange_finish(mt_grad_exchange *x, mt_error *err)
 {
     double t0 = mt_wtime();
@@ -229,7 +305,7 @@ mt_status mt_grad_exchange_finish(mt_grad_exchange *x, mt_error *err)
     }
     if (x->mode == MT_GRAD_FIXED64) {
         from_fixed(x->block, x->acc, x->trailer, 1.0 / TRAILER_SCALE);
-        from_fixed(x->block + x->trailer, x->acc + x->trailer, x->n - x->trailer, 1.0 / GRAD_SCALE);
+        return unpack(x, err);
     } else if (x->mode == MT_GRAD_BFLOAT16) {
         from_bf16(x->block + x->trailer, x->half + x->trailer, x->n - x->trailer);
     }

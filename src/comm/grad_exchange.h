@@ -19,7 +19,12 @@
  *              int64, and converted back to float once. Values beyond +-2^20 (or NaN) are counted as
  *              bad instead; the count travels in the trailer. With `direct` set for a step, the layers
  *              add their gradients into the accumulator themselves, chunk by chunk (mt_pass_fixed,
- *              nn/layer.h), and only the trailer goes through the block. */
+ *              nn/layer.h), and only the trailer goes through the block. On the wire, two values share
+ *              each int64 (the pair v0 + 2^32 v1): when every rank's values are within +-(2^31 - 1) / ranks
+ *              the two sums come apart exactly from the summed pair, in half the bytes. Each bucket's
+ *              message carries a count of the values beyond that bound; when the sum of those counts is
+ *              not 0 (on every rank alike), the bucket is summed again as plain int64. The trailer is
+ *              summed as plain int64 beside its bucket. */
 #ifndef MT_COMM_GRAD_EXCHANGE_H
 #define MT_COMM_GRAD_EXCHANGE_H
 
@@ -53,6 +58,7 @@ typedef struct mt_grad_bucket {
     int first_layer, last_layer; /* the layers whose gradients it holds */
     double start, end;           /* wall-clock time the sum started and was seen complete (this step) */
     int started, done;
+    size_t packed_at;   /* fixed64: its pairs' place in `packed` (its pairs, then the count of values too large) */
     mt_node_sum sum[2]; /* the sum, and the float32 trailer beside a bfloat16 bucket */
 } mt_grad_bucket;
 
@@ -66,6 +72,8 @@ typedef struct mt_grad_exchange {
     int n_buckets, next; /* buckets started this step */
     int *starts_at;      /* per layer: the bucket its backward completes, or -1 */
     int64_t *acc;        /* fixed64: accumulator [n] */
+    int64_t *packed;     /* fixed64: the gradients' pairs on the wire, per bucket */
+    int64_t pair_bound;  /* fixed64: the largest magnitude of a rank's value that may travel in a pair */
     int fresh;           /* fixed64: nothing added to acc yet this step (its contents are stale) */
     int direct;          /* fixed64, set by the caller for one step: the layers fill acc's gradients */
     int direct_filled;   /* set by the caller when it has let the layers add into acc this step (else the

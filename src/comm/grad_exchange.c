@@ -32,7 +32,7 @@ mt_status mt_grad_exchange_init(mt_grad_exchange *x, mt_comm *comm, float *block
     x->fresh = 1;
     if (mode == MT_GRAD_FIXED64) {
         x->acc = calloc(x->n, sizeof *x->acc);
-        x->packed = calloc(x->n / 2 + 2 * ((size_t)n_layers + 1), sizeof *x->packed);
+        x->packed = calloc(x->n / 2 + 2 * ((size_t)n_layers + 1) + trailer, sizeof *x->packed);
         x->pair_bound = INT32_MAX / (comm ? mt_comm_size(comm) : 1);
     }
     if (mode == MT_GRAD_BFLOAT16)
@@ -56,12 +56,12 @@ mt_status mt_grad_exchange_init(mt_grad_exchange *x, mt_comm *comm, float *block
         x->starts_at[i] = x->n_buckets++;
         hi = lo, last = i - 1, bytes = 0;
     }
-    size_t at = 0; /* each bucket's pairs and its count */
+    size_t at = 0; /* each bucket's message: its pairs, their count of values too large, its trailer */
     for (int b = 0; b < x->n_buckets; b++) {
         mt_grad_bucket *k = &x->buckets[b];
         const size_t g = k->lo > trailer ? k->lo : trailer;
         k->packed_at = at;
-        at += k->hi > g ? (k->hi - g + 1) / 2 + 1 : 0;
+        at += (k->hi - g + 1) / 2 + 1 + (g - k->lo);
     }
     return MT_OK;
 }
@@ -159,18 +159,14 @@ static mt_status start(mt_grad_exchange *x, mt_grad_bucket *b, mt_error *err)
     switch (x->mode) {
     case MT_GRAD_FLOAT32:
         return mt_node_sum_start(&b->sum[0], x->comm, x->nodes, x->block + lo, n, MT_DTYPE_F32, err);
-    case MT_GRAD_FIXED64: {
+    case MT_GRAD_FIXED64: { /* one message: the pairs, their count, the trailer's values as they are */
         accumulate_range(x, lo, b->hi);
-        size_t g = lo > x->trailer ? lo : x->trailer;
-        mt_status st = MT_OK;
-        if (b->hi > g) {
-            to_pairs(x->packed + b->packed_at, x->acc + g, b->hi - g, x->pair_bound);
-            st = mt_node_sum_start(&b->sum[0], x->comm, x->nodes, x->packed + b->packed_at, (b->hi - g + 1) / 2 + 1,
-                                   MT_DTYPE_I64, err);
-        }
-        if (!st && lo < x->trailer)
-            st = mt_node_sum_start(&b->sum[1], x->comm, x->nodes, x->acc + lo, x->trailer - lo, MT_DTYPE_I64, err);
-        return st;
+        const size_t g = lo > x->trailer ? lo : x->trailer, pairs = (b->hi - g + 1) / 2;
+        int64_t *p = x->packed + b->packed_at;
+        to_pairs(p, x->acc + g, b->hi - g, x->pair_bound);
+        if (g > lo)
+            memcpy(p + pairs + 1, x->acc + lo, (g - lo) * sizeof *p);
+        return mt_node_sum_start(&b->sum[0], x->comm, x->nodes, p, pairs + 1 + (g - lo), MT_DTYPE_I64, err);
     }
     case MT_GRAD_BFLOAT16: {
         size_t g = lo > x->trailer ? lo : x->trailer;
@@ -246,14 +242,17 @@ void mt_grad_exchange_poll(mt_grad_exchange *x)
     x->busy += x->polled - t0;
 }
 
-/* fixed64: each bucket's gradients from its summed pairs, or from a plain int64 sum when some rank's
- * values did not fit a pair (the count is the same on every rank, so all take the same path). */
+/* fixed64: the trailer's sums back into acc, and each bucket's gradients from its summed pairs, or from a
+ * plain int64 sum when some rank's values did not fit a pair (the count is the same on every rank, so all
+ * take the same path). */
 static mt_status unpack(mt_grad_exchange *x, mt_error *err)
 {
     for (int i = 0; i < x->n_buckets; i++) {
         mt_grad_bucket *b = &x->buckets[i];
-        const size_t g = b->lo > x->trailer ? b->lo : x->trailer, n = b->hi > g ? b->hi - g : 0;
+        const size_t g = b->lo > x->trailer ? b->lo : x->trailer, n = b->hi - g;
         const int64_t *p = x->packed + b->packed_at;
+        if (g > b->lo)
+            memcpy(x->acc + b->lo, p + (n + 1) / 2 + 1, (g - b->lo) * sizeof *p);
         if (n == 0)
             continue;
         if (p[(n + 1) / 2] == 0) {
@@ -304,8 +303,9 @@ mt_status mt_grad_exchange_finish(mt_grad_exchange *x, mt_error *err)
         return st;
     }
     if (x->mode == MT_GRAD_FIXED64) {
+        st = unpack(x, err);
         from_fixed(x->block, x->acc, x->trailer, 1.0 / TRAILER_SCALE);
-        return unpack(x, err);
+        return st;
     } else if (x->mode == MT_GRAD_BFLOAT16) {
         from_bf16(x->block + x->trailer, x->half + x->trailer, x->n - x->trailer);
     }

@@ -23,8 +23,8 @@
  *              each int64 (the pair v0 + 2^32 v1): when every rank's values are within +-(2^31 - 1) / ranks
  *              the two sums come apart exactly from the summed pair, in half the bytes. Each bucket's
  *              message carries a count of the values beyond that bound; when the sum of those counts is
- *              not 0 (on every rank alike), the bucket is summed again as plain int64. The trailer is
- *              summed as plain int64 beside its bucket. */
+ *              not 0 (on every rank alike), the bucket is summed again as plain int64. The trailer's
+ *              values ride in its bucket's message as plain int64. */
 #ifndef MT_COMM_GRAD_EXCHANGE_H
 #define MT_COMM_GRAD_EXCHANGE_H
 
@@ -58,7 +58,7 @@ typedef struct mt_grad_bucket {
     int first_layer, last_layer; /* the layers whose gradients it holds */
     double start, end;           /* wall-clock time the sum started and was seen complete (this step) */
     int started, done;
-    size_t packed_at;   /* fixed64: its pairs' place in `packed` (its pairs, then the count of values too large) */
+    size_t packed_at;   /* fixed64: its message in `packed`: pairs, count of values too large, trailer */
     mt_node_sum sum[2]; /* the sum, and the float32 trailer beside a bfloat16 bucket */
 } mt_grad_bucket;
 

@@ -340,7 +340,8 @@ static mt_status run_piece(classifier *t, uint64_t mb, uint64_t start, uint64_t 
 
 /* This rank's pieces of micro-batch mb of size b: its slice, or in deterministic mode its share of the
  * fixed-size chunks (chunk c covers samples [c * chunk, (c + 1) * chunk) of the batch, whichever rank
- * computes it). Returns the number of pieces; piece p is [*start + p * step, ...) clipped to b. */
+ * computes it), all of them in one piece on the direct path. Returns the number of pieces; piece p is
+ * [*start + p * step, ...) clipped to b. */
 static uint64_t pieces(const classifier *t, uint64_t b, uint64_t *start, uint64_t *step)
 {
     uint64_t first, count;

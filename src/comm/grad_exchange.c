@@ -10,12 +10,13 @@
 #include "core/bf16.h"
 #include "core/clock.h"
 #include "core/error.h"
+#include "core/fixed_point.h"
 #include "core/timeline.h"
 
-/* Fixed point: gradients carry 32 fractional bits and may reach 2^20 in magnitude (2^52 as integers), so
- * sums of up to 2^11 chunks cannot overflow. Trailer values (flags, loss sums) carry 16 and may reach 2^40. */
-#define GRAD_SCALE 4294967296.0
-#define GRAD_LIMIT 1048576.0
+/* Fixed point: gradients as MT_GRAD_FIXED_SCALE and _LIMIT say (grad_exchange.h). Trailer values (flags,
+ * loss sums) carry 16 fractional bits and may reach 2^40. */
+#define GRAD_SCALE MT_GRAD_FIXED_SCALE
+#define GRAD_LIMIT MT_GRAD_FIXED_LIMIT
 #define TRAILER_SCALE 65536.0
 #define TRAILER_LIMIT 1099511627776.0
 
@@ -29,11 +30,14 @@ mt_status mt_grad_exchange_init(mt_grad_exchange *x, mt_comm *comm, float *block
     x->buckets = calloc((size_t)n_layers + 1, sizeof *x->buckets);
     x->starts_at = malloc(((size_t)n_layers + 1) * sizeof *x->starts_at);
     x->fresh = 1;
-    if (mode == MT_GRAD_FIXED64)
+    if (mode == MT_GRAD_FIXED64) {
         x->acc = calloc(x->n, sizeof *x->acc);
+        x->packed = calloc(x->n / 2 + 2 * ((size_t)n_layers + 1) + trailer, sizeof *x->packed);
+        x->pair_bound = INT32_MAX / (comm ? mt_comm_size(comm) : 1);
+    }
     if (mode == MT_GRAD_BFLOAT16)
         x->half = calloc(x->n, sizeof *x->half);
-    if (!x->buckets || !x->starts_at || (mode == MT_GRAD_FIXED64 && !x->acc) ||
+    if (!x->buckets || !x->starts_at || (mode == MT_GRAD_FIXED64 && (!x->acc || !x->packed)) ||
         (mode == MT_GRAD_BFLOAT16 && !x->half)) {
         mt_grad_exchange_free(x);
         return mt_fail(err, MT_ERR_NOMEM, "cannot allocate the gradient exchange (%zu values)", x->n);
@@ -52,6 +56,13 @@ mt_status mt_grad_exchange_init(mt_grad_exchange *x, mt_comm *comm, float *block
         x->starts_at[i] = x->n_buckets++;
         hi = lo, last = i - 1, bytes = 0;
     }
+    size_t at = 0; /* each bucket's message: its pairs, their count of values too large, its trailer */
+    for (int b = 0; b < x->n_buckets; b++) {
+        mt_grad_bucket *k = &x->buckets[b];
+        const size_t g = k->lo > trailer ? k->lo : trailer;
+        k->packed_at = at;
+        at += (k->hi - g + 1) / 2 + 1 + (g - k->lo);
+    }
     return MT_OK;
 }
 
@@ -59,31 +70,8 @@ void mt_grad_exchange_free(mt_grad_exchange *x)
 {
     if (!x->share)
         free(x->acc);
-    free(x->buckets), free(x->starts_at), free(x->half);
+    free(x->buckets), free(x->starts_at), free(x->packed), free(x->half);
     memset(x, 0, sizeof *x);
-}
-
-/* acc += g in fixed point (acc = g when `fresh`: the first contribution of a step, which spares reading
- * and zeroing the accumulator); returns the number of values out of range (those add nothing). */
-static size_t to_fixed(int64_t *restrict acc, const float *restrict g, size_t n, double scale, double limit, int fresh)
-{
-    size_t bad = 0;
-    if (fresh) {
-        for (size_t i = 0; i < n; i++) {
-            double v = (double)g[i];
-            int ok = fabs(v) <= limit; /* false for NaN */
-            acc[i] = ok ? (int64_t)(v * scale) : 0;
-            bad += (size_t)!ok;
-        }
-        return bad;
-    }
-    for (size_t i = 0; i < n; i++) {
-        double v = (double)g[i];
-        int ok = fabs(v) <= limit;
-        acc[i] += ok ? (int64_t)(v * scale) : 0;
-        bad += (size_t)!ok;
-    }
-    return bad;
 }
 
 static void from_fixed(float *restrict g, const int64_t *restrict acc, size_t n, double inv_scale)
@@ -92,26 +80,59 @@ static void from_fixed(float *restrict g, const int64_t *restrict acc, size_t n,
         g[i] = (float)((double)acc[i] * inv_scale);
 }
 
+/* p[i] = v[2i] + 2^32 v[2i + 1] (v[n] taken as 0), computed modulo 2^64; p[(n + 1) / 2] = the count of
+ * values beyond +-bound. */
+static void to_pairs(int64_t *restrict p, const int64_t *restrict v, size_t n, int64_t bound)
+{
+    int64_t big = 0;
+    for (size_t i = 0; i < n / 2; i++) {
+        const int64_t a = v[2 * i], b = v[2 * i + 1];
+        big += (a < -bound) + (a > bound) + (b < -bound) + (b > bound);
+        p[i] = (int64_t)((uint64_t)a + ((uint64_t)b << 32));
+    }
+    if (n % 2) {
+        const int64_t a = v[n - 1];
+        big += (a < -bound) + (a > bound);
+        p[n / 2] = a;
+    }
+    p[(n + 1) / 2] = big;
+}
+
+/* The summed pairs back to floats: s0 = the low 32 bits of the pair as a signed number (|s0| < 2^31),
+ * s1 = (pair - s0) / 2^32, exactly. */
+static void from_pairs(float *restrict g, const int64_t *restrict p, size_t n, double inv_scale)
+{
+    for (size_t i = 0; i < n / 2; i++) {
+        const int64_t s0 = (int32_t)(uint32_t)(uint64_t)p[i], s1 = (p[i] - s0) / 4294967296LL;
+        g[2 * i] = (float)((double)s0 * inv_scale);
+        g[2 * i + 1] = (float)((double)s1 * inv_scale);
+    }
+    if (n % 2)
+        g[n - 1] = (float)((double)p[n / 2] * inv_scale);
+}
+
 /* Adds block[lo, hi) into the accumulator: gradients first, so that the count of bad values they add to
  * the trailer is itself summed when the trailer is. */
 static void accumulate_range(mt_grad_exchange *x, size_t lo, size_t hi)
 {
     size_t g = lo > x->trailer ? lo : x->trailer;
-    if (hi > g)
-        x->block[MT_GRAD_BAD_SLOT] += (float)to_fixed(x->acc + g, x->block + g, hi - g, GRAD_SCALE, GRAD_LIMIT,
-                                                      x->fresh);
+    if (hi > g && x->direct && !x->direct_filled) /* no layer ran here this step: nothing to add */
+        memset(x->acc + g, 0, (hi - g) * sizeof *x->acc);
+    else if (hi > g && !x->direct)
+        x->block[MT_GRAD_BAD_SLOT] += (float)mt_fixed_add(x->acc + g, x->block + g, hi - g, GRAD_SCALE, GRAD_LIMIT,
+                                                          x->fresh);
     if (lo < x->trailer) {
         float bad = 0; /* counted before the bad slot itself is converted */
         for (size_t i = lo; i < x->trailer; i++)
             bad += !(fabsf(x->block[i]) <= (float)TRAILER_LIMIT);
         x->block[MT_GRAD_BAD_SLOT] += bad;
-        to_fixed(x->acc + lo, x->block + lo, x->trailer - lo, TRAILER_SCALE, TRAILER_LIMIT, x->fresh);
+        mt_fixed_add(x->acc + lo, x->block + lo, x->trailer - lo, TRAILER_SCALE, TRAILER_LIMIT, x->fresh);
     }
 }
 
 void mt_grad_exchange_accumulate(mt_grad_exchange *x)
 {
-    accumulate_range(x, 0, x->n);
+    accumulate_range(x, 0, x->direct ? x->trailer : x->n);
     x->fresh = 0;
 }
 
@@ -326,9 +347,15 @@ static mt_status start(mt_grad_exchange *x, mt_grad_bucket *b, mt_error *err)
     switch (x->mode) {
     case MT_GRAD_FLOAT32:
         return mt_node_sum_start(&b->sum[0], x->comm, x->nodes, x->block + lo, n, MT_DTYPE_F32, err);
-    case MT_GRAD_FIXED64:
+    case MT_GRAD_FIXED64: { /* one message: the pairs, their count, the trailer's values as they are */
         accumulate_range(x, lo, b->hi);
-        return mt_node_sum_start(&b->sum[0], x->comm, x->nodes, x->acc + lo, n, MT_DTYPE_I64, err);
+        const size_t g = lo > x->trailer ? lo : x->trailer, pairs = (b->hi - g + 1) / 2;
+        int64_t *p = x->packed + b->packed_at;
+        to_pairs(p, x->acc + g, b->hi - g, x->pair_bound);
+        if (g > lo)
+            memcpy(p + pairs + 1, x->acc + lo, (g - lo) * sizeof *p);
+        return mt_node_sum_start(&b->sum[0], x->comm, x->nodes, p, pairs + 1 + (g - lo), MT_DTYPE_I64, err);
+    }
     case MT_GRAD_BFLOAT16: {
         size_t g = lo > x->trailer ? lo : x->trailer;
         to_bf16(x->half + g, x->block + g, b->hi - g);
@@ -407,6 +434,34 @@ void mt_grad_exchange_poll(mt_grad_exchange *x)
     x->busy += x->polled - t0;
 }
 
+/* fixed64: the trailer's sums back into acc, and each bucket's gradients from its summed pairs, or from a
+ * plain int64 sum when some rank's values did not fit a pair (the count is the same on every rank, so all
+ * take the same path). */
+static mt_status unpack(mt_grad_exchange *x, mt_error *err)
+{
+    for (int i = 0; i < x->n_buckets; i++) {
+        mt_grad_bucket *b = &x->buckets[i];
+        const size_t g = b->lo > x->trailer ? b->lo : x->trailer, n = b->hi - g;
+        const int64_t *p = x->packed + b->packed_at;
+        if (g > b->lo)
+            memcpy(x->acc + b->lo, p + (n + 1) / 2 + 1, (g - b->lo) * sizeof *p);
+        if (n == 0)
+            continue;
+        if (p[(n + 1) / 2] == 0) {
+            from_pairs(x->block + g, p, n, 1.0 / GRAD_SCALE);
+            continue;
+        }
+        mt_node_sum_clear(&b->sum[0]);
+        mt_status st = mt_node_sum_start(&b->sum[0], x->comm, x->nodes, x->acc + g, n, MT_DTYPE_I64, err);
+        if (!st)
+            st = mt_node_sum_wait(&b->sum[0], err);
+        if (st)
+            return st;
+        from_fixed(x->block + g, x->acc + g, n, 1.0 / GRAD_SCALE);
+    }
+    return MT_OK;
+}
+
 mt_status mt_grad_exchange_finish(mt_grad_exchange *x, mt_error *err)
 {
     double t0 = mt_wtime();
@@ -433,6 +488,7 @@ mt_status mt_grad_exchange_finish(mt_grad_exchange *x, mt_error *err)
     x->summing = x->summing_now, x->summing_now = 0;
     x->steps++;
     x->fresh = 1;
+    x->direct = x->direct_filled = 0;
     x->busy_step = x->busy;
     x->busy = 0;
     mt_status st = x->failed;
@@ -445,8 +501,9 @@ mt_status mt_grad_exchange_finish(mt_grad_exchange *x, mt_error *err)
     if (x->share)
         return MT_OK; /* the owners have converted their parts */
     if (x->mode == MT_GRAD_FIXED64) {
+        st = unpack(x, err);
         from_fixed(x->block, x->acc, x->trailer, 1.0 / TRAILER_SCALE);
-        from_fixed(x->block + x->trailer, x->acc + x->trailer, x->n - x->trailer, 1.0 / GRAD_SCALE);
+        return st;
     } else if (x->mode == MT_GRAD_BFLOAT16) {
         from_bf16(x->block + x->trailer, x->half + x->trailer, x->n - x->trailer);
     }

@@ -17,15 +17,23 @@
  *              accumulator (2^-32 resolution; integer sums are exact and associative, so the total does
  *              not depend on which rank summed which chunk, or in what order), summed over the ranks as
  *              int64, and converted back to float once. Values beyond +-2^20 (or NaN) are counted as
- *              bad instead; the count travels in the trailer.
+ *              bad instead; the count travels in the trailer. With `direct` set for a step, the layers
+ *              add their gradients into the accumulator themselves, chunk by chunk (mt_pass_fixed,
+ *              nn/layer.h), and only the trailer goes through the block. On the wire, two values share
+ *              each int64 (the pair v0 + 2^32 v1): when every rank's values are within +-(2^31 - 1) / ranks
+ *              the two sums come apart exactly from the summed pair, in half the bytes. Each bucket's
+ *              message carries a count of the values beyond that bound; when the sum of those counts is
+ *              not 0 (on every rank alike), the bucket is summed again as plain int64. The trailer's
+ *              values ride in its bucket's message as plain int64.
  *
  * Sums by slice owners (mt_grad_exchange_use_share): the ranks of a node keep their blocks (fixed64: their
  * accumulators) in memory they share. Every bucket is cut into one part per rank of the node; a rank marks
  * a bucket complete, and the owner of each part, as soon as the bucket is complete on every rank of the
  * node, sums its part straight from its peers' blocks into the node's one summed block (in rank order;
  * fixed64: as integers, converted once), and with several nodes sums it across them with the ranks that
- * own the same part there (MPI_Iallreduce). finish returns when every part of every bucket is summed on
- * the node; the result is then in mt_grad_exchange_result, the same memory for every rank of the node. */
+ * own the same part there (MPI_Iallreduce of plain int64). finish returns when every part of every bucket
+ * is summed on the node; the result is then in mt_grad_exchange_result, the same memory for every rank of
+ * the node. */
 #ifndef MT_COMM_GRAD_EXCHANGE_H
 #define MT_COMM_GRAD_EXCHANGE_H
 
@@ -37,6 +45,11 @@
 #include "comm/node_sum.h"
 
 struct mt_timeline;
+
+/* fixed64: gradients carry 32 fractional bits and may reach 2^20 in magnitude (2^52 as integers), so sums
+ * of up to 2^11 chunks cannot overflow. */
+#define MT_GRAD_FIXED_SCALE 4294967296.0
+#define MT_GRAD_FIXED_LIMIT 1048576.0
 
 typedef enum mt_grad_mode { MT_GRAD_FLOAT32, MT_GRAD_BFLOAT16, MT_GRAD_FIXED64 } mt_grad_mode;
 
@@ -55,6 +68,7 @@ typedef struct mt_grad_bucket {
     int first_layer, last_layer; /* the layers whose gradients it holds */
     double start, end;           /* wall-clock time the sum started and was seen complete (this step) */
     int started, done;
+    size_t packed_at;   /* fixed64: its message in `packed`: pairs, count of values too large, trailer */
     mt_node_sum sum[2]; /* the sum, and the float32 trailer beside a bfloat16 bucket */
     int part;           /* sums by slice owners: this rank's part is 0 waiting, 1 summing across the nodes,
                            2 summed */
@@ -71,7 +85,12 @@ typedef struct mt_grad_exchange {
     int n_buckets, next; /* buckets started this step */
     int *starts_at;      /* per layer: the bucket its backward completes, or -1 */
     int64_t *acc;        /* fixed64: accumulator [n] */
+    int64_t *packed;     /* fixed64: the gradients' pairs on the wire, per bucket */
+    int64_t pair_bound;  /* fixed64: the largest magnitude of a rank's value that may travel in a pair */
     int fresh;           /* fixed64: nothing added to acc yet this step (its contents are stale) */
+    int direct;          /* fixed64, set by the caller for one step: the layers fill acc's gradients */
+    int direct_filled;   /* set by the caller when it has let the layers add into acc this step (else the
+                            gradients are taken as zeros) */
     uint16_t *half;      /* bfloat16: staging [n] */
     mt_status failed;    /* first error met by a hook (reported by finish) */
     mt_error err;
@@ -113,7 +132,8 @@ void mt_grad_exchange_part(const mt_grad_exchange *x, int b, int place, size_t *
 /* Where the summed block is after mt_grad_exchange_finish: the block, or the node's summed block. */
 float *mt_grad_exchange_result(const mt_grad_exchange *x);
 
-/* fixed64: adds the block (a chunk's gradient and trailer) into the accumulator. No communication. */
+/* fixed64: adds the block (a chunk's gradient and trailer; only the trailer when `direct`) into the
+ * accumulator. No communication. */
 void mt_grad_exchange_accumulate(mt_grad_exchange *x);
 
 /* Layer `layer` has added its gradients for the last time this step: starts every bucket now complete,

@@ -25,6 +25,8 @@
 #include <stddef.h>
 #include <string.h>
 
+#include "core/fixed_point.h"
+
 #if defined(__AVX512F__) && defined(__AVX512VL__) && defined(__AVX512DQ__) && !defined(MT_GEMM_PORTABLE)
 #define USE_AVX512 1
 #include <immintrin.h>
@@ -469,3 +471,123 @@ void mt_gemm_ex(int ta, int tb, int m, int n, int k, float alpha, const float *a
         }
     }
 }
+
+/* ---- exact sums by chunks (mt_gemm_fixed) ---------------------------------------------------------- */
+
+/* Chunk by chunk through C: each chunk's product with mt_gemm, then its conversion. */
+static size_t fixed_through_c(int ta, int tb, int m, int n, int k, int chunk, const float *a, int lda, const float *b,
+                              int ldb, double scale, double limit, int fresh, int64_t *acc, int ldacc, float *c,
+                              int ldc)
+{
+    size_t bad = 0;
+    for (int i = 0; i < m && k <= 0 && fresh; i++)
+        memset(acc + (ptrdiff_t)i * ldacc, 0, (size_t)n * sizeof *acc);
+    for (int k0 = 0; k0 < k; k0 += chunk) {
+        const int kc = min_int(chunk, k - k0);
+        const float *ak = ta ? a + (ptrdiff_t)k0 * lda : a + k0, *bk = tb ? b + k0 : b + (ptrdiff_t)k0 * ldb;
+        mt_gemm(ta, tb, m, n, kc, 1.0f, ak, lda, bk, ldb, 0.0f, c, ldc);
+        for (int i = 0; i < m; i++)
+            bad += mt_fixed_add(acc + (ptrdiff_t)i * ldacc, c + (ptrdiff_t)i * ldc, (size_t)n, scale, limit,
+                                fresh && k0 == 0);
+    }
+    return bad;
+}
+
+#if USE_AVX512
+
+/* acc[r, c] (+)= fixed(tile[r][c]) for r < mr, c < nc (acc[r, c] = acc[r ldacc + c]); returns the count
+ * of values out of range. The products by scale are exact, and vcvttps2qq truncates as the C cast. */
+static inline __attribute__((always_inline)) size_t store_fixed(__m512 t[MR][2], int64_t *acc, ptrdiff_t ldacc, int mr,
+                                                                int nc, __m512 vscale, __m512 vlimit, int fresh)
+{
+    size_t bad = 0;
+    const __mmask16 cols[2] = {mask16(nc), mask16(nc - 16)};
+#pragma GCC unroll 8
+    for (int r = 0; r < MR; r++) {
+        if (r >= mr)
+            continue;
+#pragma GCC unroll 2
+        for (int h = 0; h < 2; h++) {
+            const __mmask16 ok = _mm512_cmp_ps_mask(_mm512_abs_ps(t[r][h]), vlimit, _CMP_LE_OQ) & cols[h];
+            bad += (size_t)__builtin_popcount((unsigned)(cols[h] & ~ok));
+            const __m512 x = _mm512_mul_ps(t[r][h], vscale);
+            __m512i lo = _mm512_maskz_cvttps_epi64((__mmask8)ok, _mm512_castps512_ps256(x));
+            __m512i hi = _mm512_maskz_cvttps_epi64((__mmask8)(ok >> 8), _mm512_extractf32x8_ps(x, 1));
+            int64_t *p = acc + r * ldacc + 16 * h;
+            const __mmask8 c0 = (__mmask8)cols[h], c1 = (__mmask8)(cols[h] >> 8);
+            if (!fresh) {
+                lo = _mm512_add_epi64(lo, _mm512_maskz_loadu_epi64(c0, p));
+                hi = _mm512_add_epi64(hi, _mm512_maskz_loadu_epi64(c1, p + 8));
+            }
+            _mm512_mask_storeu_epi64(p, c0, lo);
+            _mm512_mask_storeu_epi64(p + 8, c1, hi);
+        }
+    }
+    return bad;
+}
+
+/* One chunk of one tile: the kernel over kc values of k, then into acc. */
+static size_t tile_fixed(int kc, const float *u, ptrdiff_t rs, ptrdiff_t cs, const float *v, int64_t *acc,
+                         ptrdiff_t ldacc, int mr, int nc, __m512 vscale, __m512 vlimit, int fresh)
+{
+    __m512 t[MR][2];
+    if (cs == 1)
+        kernel(kc, mr, u, rs, cs, v, t, 1);
+    else
+        kernel(kc, mr, u, rs, cs, v, t, 0);
+    return fresh ? store_fixed(t, acc, ldacc, mr, nc, vscale, vlimit, 1)
+                 : store_fixed(t, acc, ldacc, mr, nc, vscale, vlimit, 0);
+}
+
+size_t mt_gemm_fixed(int ta, int tb, int m, int n, int k, int chunk, const float *a, int lda, const float *b, int ldb,
+                     double scale, double limit, int fresh, int64_t *acc, int ldacc, float *c, int ldc)
+{
+    if (m <= 0 || n <= 0)
+        return 0;
+    if (k <= 0 || chunk > KC)
+        return fixed_through_c(ta, tb, m, n, k, chunk, a, lda, b, ldb, scale, limit, fresh, acc, ldacc, c, ldc);
+    /* C = U V with U = op(A) (U[r, k] = u[r urs + k ucs]) and V = op(B) packed a column panel at a time
+     * over a group of whole chunks (at most KC values of k); every chunk of the group then meets each row
+     * tile in turn, so the tile's accumulator stays in the L1 cache between chunks. */
+    const ptrdiff_t urs = ta ? 1 : lda, ucs = ta ? lda : 1;
+    const int group = KC / chunk * chunk;
+    const __m512 vscale = _mm512_set1_ps((float)scale), vlimit = _mm512_set1_ps((float)limit);
+    size_t bad = 0;
+    for (int c0 = 0; c0 < n; c0 += NR) {
+        const int nc = min_int(NR, n - c0);
+        for (int g0 = 0; g0 < k; g0 += group) {
+            const int kg = min_int(group, k - g0);
+            if (!tb)
+                pack_v_rows(kg, nc, b + (ptrdiff_t)g0 * ldb + c0, ldb, vbuf);
+            else
+                pack_v_cols(kg, nc, b + g0 + (ptrdiff_t)c0 * ldb, ldb, vbuf);
+            for (int i = 0; i < m; i += MR) {
+                const int mr = min_int(MR, m - i);
+                for (int q0 = g0; q0 < g0 + kg; q0 += chunk) {
+                    const int kc = min_int(chunk, k - q0);
+                    const float *ui = a + i * urs + q0 * ucs;
+                    ptrdiff_t cs = ucs;
+                    if (mr < MR && cs != 1) { /* an edge tile with U in columns */
+                        pack_u(kc, mr, ui, cs, ubuf);
+                        ui = ubuf, cs = MR;
+                    }
+                    bad += tile_fixed(kc, ui, urs, cs, vbuf + (q0 - g0) * NR, acc + (ptrdiff_t)i * ldacc + c0, ldacc,
+                                      mr, nc, vscale, vlimit, fresh && q0 == 0);
+                }
+            }
+        }
+    }
+    return bad;
+}
+
+#else
+
+size_t mt_gemm_fixed(int ta, int tb, int m, int n, int k, int chunk, const float *a, int lda, const float *b, int ldb,
+                     double scale, double limit, int fresh, int64_t *acc, int ldacc, float *c, int ldc)
+{
+    if (m <= 0 || n <= 0)
+        return 0;
+    return fixed_through_c(ta, tb, m, n, k, chunk, a, lda, b, ldb, scale, limit, fresh, acc, ldacc, c, ldc);
+}
+
+#endif

@@ -11,6 +11,9 @@
 #ifndef MT_CORE_GEMM_H
 #define MT_CORE_GEMM_H
 
+#include <stddef.h>
+#include <stdint.h>
+
 /* C[m, n] = alpha * op(A) op(B) + beta * C, row-major; op(X) is X^T when tx is nonzero, so op(A) is
  * [m, k] and A is [m, k] (lda >= k) or, transposed, [k, m] (lda >= m); B alike with [k, n]. With
  * beta == 0, C is only written (it may hold NaN before). m, n or k may be 0. Same arguments as
@@ -41,6 +44,16 @@ typedef struct mt_gemm_epilogue {
 /* mt_gemm with an epilogue (ep may be NULL: plain mt_gemm). */
 void mt_gemm_ex(int ta, int tb, int m, int n, int k, float alpha, const float *a, int lda, const float *b, int ldb,
                 float beta, float *c, int ldc, const mt_gemm_epilogue *ep);
+/* The exact sum of a product by chunks of k, for deterministic mode's gradients (dW = dY^T X):
+ * acc[i * ldacc + j] += sum over the chunks of fixed(P[i, j]), where a chunk is `chunk` consecutive values
+ * of k (the last one may be shorter), P = op(A)[:, chunk] op(B)[chunk, :] is computed in float bit for bit
+ * as mt_gemm(ta, tb, m, n, kc, 1, ..., 0, ...) computes the product over those kc values alone, and fixed()
+ * is mt_fixed_add's rule (core/fixed_point.h; out-of-range values are counted and returned). With `fresh`
+ * acc is written, its old contents ignored (k == 0 zeroes it). Each chunk's tile goes from the registers
+ * into acc: the accumulator is read and written about once per call, not once per chunk. c [m, n] (ldc)
+ * is scratch, used only by the portable kernel and for chunks over 256. */
+size_t mt_gemm_fixed(int ta, int tb, int m, int n, int k, int chunk, const float *a, int lda, const float *b, int ldb,
+                     double scale, double limit, int fresh, int64_t *acc, int ldacc, float *c, int ldc);
 
 /* Name of the kernel compiled in: "avx512" or "portable" (for benchmarks and reports). */
 const char *mt_gemm_kernel_name(void);

@@ -1,11 +1,14 @@
 /* Dense (fully connected) layer with a fused activation: y = f(x W^T + b), W [out, in] as nn.Linear.
  * Its three products (forward x W^T, dW += dy^T x, dx = dy W) run on our GEMM (core/gemm.h), which is
- * 1.4-2x faster than OpenBLAS' Haswell kernels at these shapes on AVX-512 machines. */
+ * 1.4-2x faster than OpenBLAS' Haswell kernels at these shapes on AVX-512 machines. Its rows are
+ * computed alike whatever the batch, so deterministic mode's chunks run together (direct_fixed): dW and
+ * the bias gradient are then summed per chunk straight into the exact accumulator. */
 #include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "core/error.h"
+#include "core/fixed_point.h"
 #include "core/gemm.h"
 #include "nn/activation.h"
 #include "nn/affine_params.h"
@@ -75,15 +78,25 @@ static mt_status dense_backward(mt_layer *l, const float *x, const float *y, flo
     mt_activation act = mt_affine_activation(&o->affine);
     if (!l->fused_output && !l->dy_relu_masked)
         mt_activation_backward(&act, l->scratch, y, dy, n, out);
-    /* stale gradients (mt_model_zero_grads_lazy): dW written, not added; the bias sum from zeros as before */
-    mt_gemm(1, 0, out, in, n, 1.0f, dy, out, x, in, l->grads_stale ? 0.0f : 1.0f, gw, in);
-    if (o->affine.use_bias) {
-        if (l->grads_stale)
-            memset(gb, 0, (size_t)out * sizeof *gb);
-        for (int i = 0; i < n; i++) {
-            const float *di = dy + (size_t)i * out;
-            for (int j = 0; j < out; j++)
-                gb[j] += di[j];
+    if (pass->fixed) { /* dW and db summed over each chunk, straight into the exact accumulator */
+        const mt_pass_fixed *f = pass->fixed;
+        int64_t *aw = f->acc + (gw - f->grads), *ab = f->acc + (gb - f->grads);
+        size_t bad = mt_gemm_fixed(1, 0, out, in, n, f->chunk, dy, out, x, in, f->scale, f->limit, f->fresh, aw, in, gw,
+                                   in);
+        if (o->affine.use_bias)
+            bad += mt_fixed_add_colsums(n, out, f->chunk, dy, out, f->scale, f->limit, f->fresh, ab, gb);
+        *f->bad += (float)bad;
+    } else {
+        /* stale gradients (mt_model_zero_grads_lazy): dW written, not added; the bias sum from zeros as before */
+        mt_gemm(1, 0, out, in, n, 1.0f, dy, out, x, in, l->grads_stale ? 0.0f : 1.0f, gw, in);
+        if (o->affine.use_bias) {
+            if (l->grads_stale)
+                memset(gb, 0, (size_t)out * sizeof *gb);
+            for (int i = 0; i < n; i++) {
+                const float *di = dy + (size_t)i * out;
+                for (int j = 0; j < out; j++)
+                    gb[j] += di[j];
+            }
         }
     }
     /* dx, times the derivative of the relu before this layer (whose output x is) when it is folded here */
@@ -104,4 +117,5 @@ const mt_layer_ops mt_dense_layer = {
     .backward = dense_backward,
     .overwrites_grads = 1,
     .relu_grad_fusion = 1,
+    .direct_fixed = 1,
 };

@@ -27,6 +27,20 @@ typedef struct mt_tensor_desc {
 typedef struct mt_layer mt_layer;
 struct mt_timeline;
 
+/* Deterministic mode's direct path (mt_pass.fixed): the layer adds its parameter gradients straight into
+ * the exact accumulator of the gradient slab, chunk by chunk: each product that sums over samples is
+ * summed in float over each chunk of `chunk` samples alone (bit for bit what a pass over that chunk would
+ * add into zeroed gradients), and that partial sum converted to fixed point (core/fixed_point.h) and
+ * added. The pass's samples start at a chunk boundary. */
+typedef struct mt_pass_fixed {
+    int chunk;           /* samples per chunk */
+    int fresh;           /* nothing of this step in acc yet: the first chunk writes it */
+    int64_t *acc;        /* the accumulator: gradient g of the slab goes to acc[g - grads] */
+    const float *grads;  /* the model's gradient slab (left as it is) */
+    double scale, limit; /* of the fixed point */
+    float *bad;          /* adds the count of values out of range */
+} mt_pass_fixed;
+
 /* What a pass knows besides its inputs: training or inference, and where this rank's samples sit in the
  * global batch, so that random masks depend on (seed, step, layer, sample) and not on the number of ranks. */
 typedef struct mt_pass {
@@ -48,6 +62,9 @@ typedef struct mt_pass {
      * flight keep moving: MPI moves their data only inside its calls. May be NULL. */
     void (*poll)(void *hook_user);
     void *hook_user;
+    /* Backward: the direct path, or NULL (add into l->grads). Only for models whose layers all have
+     * mt_layer_ops.direct_fixed. */
+    const mt_pass_fixed *fixed;
 } mt_pass;
 
 typedef struct mt_layer_ops {
@@ -73,6 +90,10 @@ typedef struct mt_layer_ops {
     /* Backward honours l->dy_relu_masked and l->dx_relu_mask (the model sets them between two such layers
      * where the first applies relu last). */
     int relu_grad_fusion;
+    /* Set when the layer can run deterministic mode's chunks together: its passes over n samples give each
+     * sample's rows bit for bit as over any run of whole chunks within them (no coupling between
+     * samples), and its backward honours pass->fixed. */
+    int direct_fixed;
 } mt_layer_ops;
 
 struct mt_layer {

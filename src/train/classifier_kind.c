@@ -64,7 +64,10 @@ typedef struct classifier {
         int speed_shares; /* the shares in force: 1 = target, 0 = even */
         int windows;      /* measurements so far */
     } bal;
-    uint64_t chunk; /* deterministic mode: samples per chunk; 0 = one slice per rank */
+    uint64_t chunk;      /* deterministic mode: samples per chunk; 0 = one slice per rank */
+    int direct;          /* deterministic mode: a rank's chunks run as one slice, the layers summing each chunk's
+                       gradient straight into the exact accumulator (every layer direct_fixed) */
+    mt_pass_fixed fixed; /* what the layers need for that */
 } classifier;
 
 /* Micro-batches per optimizer step: the configured accumulation, or the whole epoch for full-batch gd. */
@@ -186,6 +189,36 @@ static mt_status rebalance(classifier *t, mt_error *err)
     return MT_OK;
 }
 
+/* Deterministic mode's direct path (a rank's chunks in one pass, see run_slice), when every layer supports
+ * it and there is room for a rank's largest share of a batch; MPITRAIN_DETERMINISTIC_CHUNKS=1 keeps the
+ * path of one pass per chunk (for tests and benchmarks). */
+static mt_status setup_direct(classifier *t)
+{
+    const mt_training_config *tc = &t->cfg->training;
+    const char *env = getenv("MPITRAIN_DETERMINISTIC_CHUNKS");
+    int ok = !(env && strcmp(env, "1") == 0) && t->chunk <= (uint64_t)INT32_MAX;
+    for (int i = 0; ok && i < t->s.model.n_layers; i++)
+        ok = t->s.model.layers[i].ops->direct_fixed;
+    if (!ok)
+        return MT_OK;
+    const uint64_t B = (uint64_t)tc->batch_size < t->rows ? (uint64_t)tc->batch_size : t->rows;
+    const uint64_t chunks = (B + t->chunk - 1) / t->chunk;
+    uint64_t most = tc->balance ? mt_sampler_max_slice(chunks, t->size) * 3 / 2 + 1
+                                : mt_sampler_max_slice(chunks, t->size);
+    most = (most < chunks ? most : chunks) * t->chunk;
+    mt_error quiet = {0};
+    if (most > (uint64_t)INT32_MAX || mt_session_reserve(&t->s, (int)most, &quiet) != MT_OK)
+        return MT_OK; /* no room: one chunk at a time */
+    t->direct = 1;
+    t->fixed = (mt_pass_fixed){.chunk = (int)t->chunk,
+                               .acc = t->gx->acc + t->gx->trailer,
+                               .grads = t->s.model.grads,
+                               .scale = MT_GRAD_FIXED_SCALE,
+                               .limit = MT_GRAD_FIXED_LIMIT,
+                               .bad = mt_model_grad_trailer(&t->s.model) + MT_GRAD_BAD_SLOT};
+    return MT_OK;
+}
+
 /* The gradient exchange over the model's buckets; in deterministic mode the chunk size and room for it. */
 static mt_status setup_exchange(classifier *t, mt_error *err)
 {
@@ -208,14 +241,17 @@ static mt_status setup_exchange(classifier *t, mt_error *err)
     t->chunk = tc->chunk_size > 0 ? (uint64_t)tc->chunk_size : (B + 7) / 8;
     if (t->chunk > B)
         t->chunk = B;
-    return mt_session_reserve(&t->s, (int)t->chunk, err);
+    st = mt_session_reserve(&t->s, (int)t->chunk, err);
+    return st ? st : setup_direct(t);
 }
 
 /* Samples [start, start + count) of micro-batch `mb` (which begins at `offset` of the step's `total`):
  * reads them, runs forward, the loss (its gradient scaled by 1/total) and backward, adding into the
  * gradient slab. `last` marks this rank's last piece of the step: its backward pass starts the bucket
  * sums. The trailer gets the failure flag and the loss (of this piece in deterministic mode, where every
- * piece is accumulated on its own, else of all pieces so far). */
+ * piece is accumulated on its own, else of all pieces so far). On the direct path the piece is a run of
+ * whole chunks: the loss, the trailer and its accumulation go chunk by chunk as if each chunk were a
+ * piece, and the backward pass adds each chunk's gradient into the exact accumulator. */
 static mt_status run_piece(classifier *t, uint64_t mb, uint64_t start, uint64_t count, uint64_t offset, uint64_t total,
                            int last, mt_fault_action fault, mt_eval_sums *sums, double *loss_here, mt_error *err)
 {
@@ -233,8 +269,8 @@ static mt_status run_piece(classifier *t, uint64_t mb, uint64_t start, uint64_t 
     if (count > 0 && !st)
         mt_augment_apply(&s->augment, s->model.acts[0], s->rows, (int)count, (uint64_t)t->cfg->training.seed,
                          (uint64_t)t->L->state.epoch);
-    if (count > 0 && !st && fault == MT_FAULT_NAN)
-        s->model.acts[0][0] = NAN;
+    for (uint64_t c = 0; c < count && !st && fault == MT_FAULT_NAN; c += t->direct ? t->chunk : count)
+        s->model.acts[0][c * s->model.input_size] = NAN; /* each chunk's first sample, as pieces of one chunk */
     double t1 = mt_wtime();
     t->times.data += t1 - t0;
     mt_timeline_add(t->L->tl, MT_TL_READ, -1, t0, t1);
@@ -252,7 +288,8 @@ static mt_status run_piece(classifier *t, uint64_t mb, uint64_t start, uint64_t 
                     .timeline = t->L->tl,
                     .grads_ready = last ? mt_loop_grads_ready : NULL,
                     .poll = last ? mt_loop_poll : NULL,
-                    .hook_user = t->gx};
+                    .hook_user = t->gx,
+                    .fixed = t->direct ? &t->fixed : NULL};
     const float *out;
     mt_status rc = mt_loop_params_ready(t->L, err); /* the last update, read while the others finish theirs */
     if (!rc)
@@ -262,11 +299,8 @@ static mt_status run_piece(classifier *t, uint64_t mb, uint64_t start, uint64_t 
     mt_fault_stretch(mt_wtime() - t1); /* MPITRAIN_FAULT=slow=F: a slower core */
     const int32_t *yc = s->classes ? s->y_class : NULL;
     const float *yt = s->classes ? NULL : s->y_target;
-    double loss = mt_loss_compute(&s->loss, out, mt_model_logits(&s->model), yc, yt,
-                                  s->train.weights ? s->weights : NULL, n, s->dout, 1.0f / (float)total, NULL);
-    sums->loss += loss;
-    *loss_here += loss;
-    mt_metrics_accumulate(&s->loss, out, yc, yt, n, sums->m);
+    const float *logits = mt_model_logits(&s->model), *w = s->train.weights ? s->weights : NULL;
+    const size_t k = s->model.output_size;
     if (!st && mt_model_invalid_inputs(&s->model) != invalid)
         st = mt_fail(err, MT_ERR_INPUT,
                      "%s: /%s/x: %llu token id(s) are not integers in [0, input_dim) of the "
@@ -274,8 +308,29 @@ static mt_status run_piece(classifier *t, uint64_t mb, uint64_t start, uint64_t 
                      t->cfg->data.file, t->cfg->data.train,
                      (unsigned long long)(mt_model_invalid_inputs(&s->model) - invalid));
     float *trailer = mt_model_grad_trailer(&s->model);
-    trailer[MT_GRAD_FAIL_SLOT] = st || trailer[MT_GRAD_FAIL_SLOT] != 0.0f; /* stays set once a piece failed */
-    trailer[MT_GRAD_LOSS_SLOT] = (float)(t->chunk ? loss : *loss_here);
+    const int per = t->direct ? (int)t->chunk : n; /* the samples of each loss (and trailer) */
+    int q0 = 0;
+    do {
+        const int cn = n - q0 < per ? n - q0 : per;
+        const size_t o = (size_t)q0 * k;
+        double loss = mt_loss_compute(&s->loss, out + o, logits ? logits + o : NULL, yc ? yc + q0 : NULL,
+                                      yt ? yt + o : NULL, w ? w + q0 : NULL, cn, s->dout + o, 1.0f / (float)total,
+                                      NULL);
+        sums->loss += loss;
+        *loss_here += loss;
+        mt_metrics_accumulate(&s->loss, out + o, yc ? yc + q0 : NULL, yt ? yt + o : NULL, cn, sums->m);
+        trailer[MT_GRAD_FAIL_SLOT] = st || trailer[MT_GRAD_FAIL_SLOT] != 0.0f; /* stays set once a piece failed */
+        trailer[MT_GRAD_LOSS_SLOT] = (float)(t->chunk ? loss : *loss_here);
+        q0 += cn;
+        if (t->direct && !st && (q0 < n || !last)) { /* a chunk's trailer on its own, as in step() */
+            mt_grad_exchange_accumulate(t->gx);
+            memset(trailer, 0, MT_GRAD_TRAILER * sizeof *trailer);
+        }
+    } while (q0 < n);
+    if (t->direct && n > 0) { /* the layers write the accumulator's gradients: fresh the first time */
+        t->fixed.fresh = !t->gx->direct_filled;
+        t->gx->direct_filled = 1;
+    }
     const double b0 = mt_wtime();
     if ((rc = mt_model_backward(&s->model, s->dout, n, &pass, NULL, err)))
         return rc;
@@ -292,7 +347,8 @@ static mt_status run_piece(classifier *t, uint64_t mb, uint64_t start, uint64_t 
 
 /* This rank's pieces of micro-batch mb of size b: its slice, or in deterministic mode its share of the
  * fixed-size chunks (chunk c covers samples [c * chunk, (c + 1) * chunk) of the batch, whichever rank
- * computes it). Returns the number of pieces; piece p is [*start + p * step, ...) clipped to b. */
+ * computes it), all of them in one piece on the direct path. Returns the number of pieces; piece p is
+ * [*start + p * step, ...) clipped to b. */
 static uint64_t pieces(const classifier *t, uint64_t b, uint64_t *start, uint64_t *step)
 {
     uint64_t first, count;
@@ -310,6 +366,10 @@ static uint64_t pieces(const classifier *t, uint64_t b, uint64_t *start, uint64_
     else
         mt_sampler_slice(chunks, t->size, t->rank, &first, &count);
     *start = first * t->chunk, *step = t->chunk;
+    if (t->direct) { /* the direct path: the rank's chunks in one piece */
+        *step = count * t->chunk;
+        return count > 0;
+    }
     return count;
 }
 
@@ -332,6 +392,10 @@ static mt_status step(mt_loop *L, uint64_t step, int *skipped, mt_error *err)
     const mt_eval_sums before = *sums; /* restored when the step is skipped */
     const double step0 = mt_wtime();
     mt_loop_begin_sums(L, &L->nets[0]);
+    if (t->direct) {
+        t->gx->direct = 1;
+        t->fixed.acc = t->gx->acc + t->gx->trailer;
+    }
     mt_fault_action fault = mt_fault_check(MT_FAULT_STEP);
     /* After a failure the remaining pieces run empty, so every rank takes part in the same collectives. */
     for (uint64_t mb = first, offset = 0; mb < last; mb++) {
@@ -343,7 +407,7 @@ static mt_status step(mt_loop *L, uint64_t step, int *skipped, mt_error *err)
             mt_status ps = run_piece(t, mb, lo, st ? 0 : n, offset, total, final, st ? MT_FAULT_NONE : fault, sums,
                                      &loss_here, err);
             st = st ? st : ps;
-            if (t->chunk && !final && !st) { /* deterministic: each chunk on its own into the exact sum */
+            if (t->chunk && !t->direct && !final && !st) { /* deterministic: each chunk on its own into the exact sum */
                 mt_grad_exchange_accumulate(t->gx);
                 memset(trailer, 0, MT_GRAD_TRAILER * sizeof *trailer); /* the stop flag counted once is enough */
                 mt_model_zero_grads(&s->model);

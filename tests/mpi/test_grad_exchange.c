@@ -7,7 +7,9 @@
  *   fixed64), and within bfloat16 rounding for arbitrary values;
  * - fixed64: chunks accumulated one by one then summed over ranks give exactly the integer-valued sum,
  *   and the same bits for every split of the same chunks over the ranks; NaN and huge values are
- *   counted in the trailer's bad slot instead of being summed;
+ *   counted in the trailer's bad slot instead of being summed; both with values small enough for the
+ *   pairs of 32-bit sums on the wire (every bucket's count of values too large is 0) and with values
+ *   that need the plain int64 sum again (some count is not 0);
  * - a rank whose hooks never ran (no backward pass) still takes part through finish. */
 #include <math.h>
 #include <stdio.h>
@@ -63,7 +65,7 @@ static float value(int rank, size_t i)
     return (float)((int)((i * 7 + (size_t)rank * 3) % 41) - 20) * 0.125f;
 }
 
-static void sums(mt_comm *c, mt_grad_mode mode, double bytes, int skip_hooks)
+static void sums(mt_comm *c, mt_grad_mode mode, double bytes, int skip_hooks, float scale)
 {
     const int rank = mt_comm_rank(c), size = mt_comm_size(c);
     float block[N];
@@ -72,13 +74,13 @@ static void sums(mt_comm *c, mt_grad_mode mode, double bytes, int skip_hooks)
     CHECK(mt_grad_exchange_init(&x, c, block, T, offsets, LAYERS, bytes, mode, &err) == MT_OK, "%s", err.msg);
     for (int round = 0; round < 2; round++) { /* twice: state is reset between steps */
         for (size_t i = 0; i < N; i++)
-            block[i] = value(rank, i + (size_t)round);
+            block[i] = value(rank, i + (size_t)round) * (i < T ? 1.0f : scale);
         backward_then_finish(&x, !(skip_hooks && rank == size - 1));
         int bad = 0;
         for (size_t i = 0; i < N && !bad; i++) {
             double want = 0;
             for (int r = 0; r < size; r++)
-                want += value(r, i + (size_t)round);
+                want += value(r, i + (size_t)round) * (i < T ? 1.0f : scale);
             if (mode == MT_GRAD_FIXED64 && i == MT_GRAD_BAD_SLOT)
                 continue; /* the bad-value count is added there */
             bad = !CHECK(block[i] == want, "mode %d, %g bytes, round %d: block[%zu] = %g, expected %g", (int)mode,
@@ -113,12 +115,25 @@ static void bf16_rounding(mt_comm *c)
 
 /* Twelve chunks of awkward values (not multiples of 2^-32), split over the ranks as the trainer does:
  * the same bits whatever the number of ranks. Rank 0 recomputes the sum of all chunks alone. */
-static float chunk_value(int chunk, size_t i)
+static float chunk_value(int chunk, size_t i, float scale)
 {
-    return sinf((float)(chunk * 131 + (int)i)) * powf(10.0f, (float)((int)(i % 7) - 4));
+    return sinf((float)(chunk * 131 + (int)i)) * powf(10.0f, (float)((int)(i % 7) - 4)) * scale;
 }
 
-static void fixed_chunks(mt_comm *c, mt_comm *self)
+/* The counts of values too large for a pair, summed: 0 in every bucket, or not. */
+static int pairs_used(const mt_grad_exchange *x)
+{
+    int used = 1;
+    for (int b = 0; b < x->n_buckets; b++) {
+        const mt_grad_bucket *k = &x->buckets[b];
+        const size_t g = k->lo > x->trailer ? k->lo : x->trailer;
+        if (k->hi > g)
+            used &= x->packed[k->packed_at + (k->hi - g + 1) / 2] == 0;
+    }
+    return used;
+}
+
+static void fixed_chunks(mt_comm *c, mt_comm *self, float scale)
 {
     enum { CHUNKS = 12, HUGE_AT = T + 3 };
     const int rank = mt_comm_rank(c), size = mt_comm_size(c);
@@ -130,7 +145,7 @@ static void fixed_chunks(mt_comm *c, mt_comm *self)
     int first = CHUNKS * rank / size, last = CHUNKS * (rank + 1) / size;
     for (int k = first; k < last; k++) {
         for (size_t i = 0; i < N; i++)
-            block[i] = i < T ? 0.0f : chunk_value(k, i);
+            block[i] = i < T ? 0.0f : chunk_value(k, i, scale);
         if (k + 1 < last) {
             mt_grad_exchange_accumulate(&x);
             continue;
@@ -143,7 +158,7 @@ static void fixed_chunks(mt_comm *c, mt_comm *self)
     CHECK(mt_grad_exchange_finish(&x, &err) == MT_OK, "finish: %s", err.msg);
     for (int k = 0; k < CHUNKS; k++) {
         for (size_t i = 0; i < N; i++)
-            alone[i] = i < T ? 0.0f : chunk_value(k, i);
+            alone[i] = i < T ? 0.0f : chunk_value(k, i, scale);
         if (k + 1 < CHUNKS) /* the last chunk is added when finish starts the bucket, as in the trainer */
             mt_grad_exchange_accumulate(&y);
     }
@@ -157,12 +172,14 @@ static void fixed_chunks(mt_comm *c, mt_comm *self)
                          size, i, (double)block[i], (double)alone[i]);
     double want = 0;
     for (int k = 0; k < CHUNKS; k++)
-        want += chunk_value(k, T + 10);
+        want += chunk_value(k, T + 10, scale);
     CHECK(fabs(block[T + 10] - want) <= 1e-6 * fabs(want) + 1e-9, "fixed-point sum %.9g, double sum %.9g",
           (double)block[T + 10], want);
     CHECK(block[MT_GRAD_BAD_SLOT] == size + 1, "bad values counted %g, expected %d", (double)block[MT_GRAD_BAD_SLOT],
           size + 1);
     CHECK(alone[MT_GRAD_BAD_SLOT] == 0, "no bad values alone, counted %g", (double)alone[MT_GRAD_BAD_SLOT]);
+    CHECK(pairs_used(&x) == (scale < 1e-3f), "scale %g: the pairs were%s used", (double)scale,
+          pairs_used(&x) ? "" : " not");
     mt_grad_exchange_free(&x), mt_grad_exchange_free(&y);
 }
 
@@ -176,12 +193,14 @@ int main(int argc, char **argv)
     layout(world);
     const mt_grad_mode modes[] = {MT_GRAD_FLOAT32, MT_GRAD_BFLOAT16, MT_GRAD_FIXED64};
     for (int m = 0; m < 3; m++) {
-        sums(world, modes[m], 0, 0);
-        sums(world, modes[m], 200, 0);
-        sums(world, modes[m], 1, 1);
+        sums(world, modes[m], 0, 0, 1.0f);
+        sums(world, modes[m], 200, 0, 1.0f);
+        sums(world, modes[m], 1, 1, 1.0f);
+        sums(world, modes[m], 200, 0, 0x1p-10f); /* fixed64: small enough for pairs */
     }
     bf16_rounding(world);
-    fixed_chunks(world, self);
+    fixed_chunks(world, self, 1.0f);
+    fixed_chunks(world, self, 1e-5f);
     int rc = mt_test_mpi_finish(world, "grad_exchange");
     mt_comm_destroy(self);
     mt_comm_destroy(world);

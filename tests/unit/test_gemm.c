@@ -3,8 +3,11 @@
  * 10 with batches 128 and 32), k longer than one k block and more rows than one row block, leading
  * dimensions larger than the matrices (the padding must stay untouched), beta 0 over NaN, 1 and 0.5,
  * alpha 1 and -0.75; the epilogue (mt_gemm_ex: bias, relu, relu-gradient mask) bit for bit against mt_gemm
- * followed by the same steps as separate passes. The same checks run on the portable C kernel, compiled here a second time from
- * gemm.c, so that the fallback is tested on a machine with AVX-512 too. */
+ * followed by the same steps as separate passes. The same checks run on the portable C kernel, compiled
+ * here a second time from gemm.c, so that the fallback is tested on a machine with AVX-512 too.
+ * mt_gemm_fixed (exact sums by chunks) against mt_gemm over each chunk alone converted by mt_fixed_add, bit
+ * for bit, with values out of range and NaN among the inputs, and mt_fixed_add_colsums against per-chunk
+ * column sums. */
 #include <float.h>
 #include <math.h>
 #include <stdio.h>
@@ -16,14 +19,17 @@
 #define mt_gemm portable_gemm
 #define mt_gemm_kernel_name portable_gemm_kernel_name
 #define mt_gemm_ex portable_gemm_ex
+#define mt_gemm_fixed portable_gemm_fixed
 #include "core/gemm.c"
 #undef mt_gemm
 #undef mt_gemm_kernel_name
 #undef mt_gemm_ex
+#undef mt_gemm_fixed
 #undef MT_GEMM_PORTABLE
 #undef MT_CORE_GEMM_H
 #include "core/gemm.h"
 
+#include "core/fixed_point.h"
 #include "testlib.h"
 
 /* A failed check; after the first 40, failures are counted but not printed. */
@@ -241,6 +247,76 @@ static void epilogue(gemm_fn gemm, gemm_ex_fn gemm_ex, const char *kernel)
     printf("%s kernel: %d of %d products with an epilogue equal the separate passes bit for bit\n", kernel, ok, count);
 }
 
+typedef size_t (*gemm_fixed_fn)(int, int, int, int, int, int, const float *, int, const float *, int, double, double,
+                                int, int64_t *, int, float *, int);
+
+/* One mt_gemm_fixed call (added to acc, or `fresh`) against the reference, bitwise: acc and the count of
+ * values out of range; the padding of acc (ldacc > n) untouched. */
+static void check_fixed(gemm_fixed_fn fixed, gemm_fn gemm, const char *kernel, int ta, int tb, int m, int n, int k,
+                        int chunk, int fresh)
+{
+    const int lda = ta ? m : k, ldb = tb ? k : n, ldacc = n + 3;
+    float *a = matrix(ta ? k : m, lda > 0 ? lda : 1, lda > 0 ? lda : 1),
+          *b = matrix(tb ? n : k, ldb > 0 ? ldb : 1, ldb > 0 ? ldb : 1);
+    if (m * k > 8) { /* a few values that overflow the fixed point, and a NaN */
+        a[3] = 3e6f;
+        a[(size_t)(m * k) / 2] = NAN;
+    }
+    const size_t size = (size_t)m * ldacc;
+    int64_t *got = malloc(size * sizeof *got), *want = malloc(size * sizeof *want);
+    float *c = malloc(((size_t)m * n + 1) * sizeof *c);
+    for (size_t i = 0; i < size; i++)
+        got[i] = want[i] = (int64_t)(i * 7919u) - 1000;
+    size_t bad_want = 0;
+    for (int i = 0; i < m && k == 0 && fresh; i++)
+        memset(want + (size_t)i * ldacc, 0, (size_t)n * sizeof *want);
+    for (int k0 = 0; k0 < k; k0 += chunk) {
+        const int kc = k - k0 < chunk ? k - k0 : chunk;
+        gemm(ta, tb, m, n, kc, 1.0f, ta ? a + (size_t)k0 * lda : a + k0, lda, tb ? b + k0 : b + (size_t)k0 * ldb, ldb,
+             0.0f, c, n);
+        for (int i = 0; i < m; i++)
+            bad_want += mt_fixed_add(want + (size_t)i * ldacc, c + (size_t)i * n, (size_t)n, 4294967296.0, 1048576.0,
+                                     fresh && k0 == 0);
+    }
+    size_t bad_got = fixed(ta, tb, m, n, k, chunk, a, lda, b, ldb, 4294967296.0, 1048576.0, fresh, got, ldacc, c, n);
+    CHECK(memcmp(got, want, size * sizeof *got) == 0 && bad_got == bad_want,
+          "%s mt_gemm_fixed ta %d tb %d m %d n %d k %d chunk %d fresh %d: differs from the chunks summed one by one "
+          "(%zu values out of range, expected %zu)",
+          kernel, ta, tb, m, n, k, chunk, fresh, bad_got, bad_want);
+    free(a), free(b), free(c), free(got), free(want);
+}
+
+static void fixed_suite(gemm_fixed_fn fixed, gemm_fn gemm, const char *kernel)
+{
+    static const int shapes[][4] = {{1, 1, 1, 1},      {3, 17, 16, 4},    {8, 32, 64, 16},   {17, 33, 30, 4},
+                                    {10, 256, 64, 16}, {256, 10, 48, 16}, {9, 40, 600, 16},  {9, 40, 600, 300},
+                                    {33, 31, 129, 5},  {5, 7, 0, 4},      {31, 65, 70, 256}, {12, 20, 520, 257}};
+    for (size_t s = 0; s < sizeof shapes / sizeof *shapes; s++)
+        for (int t = 0; t < 8; t++)
+            check_fixed(fixed, gemm, kernel, t >> 2 & 1, t >> 1 & 1, shapes[s][0], shapes[s][1], shapes[s][2],
+                        shapes[s][3], t & 1);
+    /* column sums: chunk by chunk in row order, as a bias gradient over each chunk alone */
+    enum { K = 37, N = 21, CH = 8 };
+    float *a = matrix(K, N, N + 2), tmp[N], s[N];
+    a[5] = NAN;
+    int64_t got[N], want[N];
+    for (int j = 0; j < N; j++)
+        got[j] = want[j] = 77;
+    size_t bad_want = 0;
+    for (int r0 = 0; r0 < K; r0 += CH) {
+        for (int j = 0; j < N; j++)
+            s[j] = 0;
+        for (int r = r0; r < r0 + CH && r < K; r++)
+            for (int j = 0; j < N; j++)
+                s[j] += a[r * (N + 2) + j];
+        bad_want += mt_fixed_add(want, s, N, 4294967296.0, 1048576.0, 0);
+    }
+    size_t bad_got = mt_fixed_add_colsums(K, N, CH, a, N + 2, 4294967296.0, 1048576.0, 0, got, tmp);
+    CHECK(memcmp(got, want, sizeof got) == 0 && bad_got == bad_want && bad_got == 1,
+          "%s mt_fixed_add_colsums differs from per-chunk sums", kernel);
+    free(a);
+}
+
 int main(void)
 {
     suite(mt_gemm, mt_gemm_kernel_name());
@@ -249,5 +325,7 @@ int main(void)
     deterministic(portable_gemm, portable_gemm_kernel_name());
     epilogue(mt_gemm, mt_gemm_ex, mt_gemm_kernel_name());
     epilogue(portable_gemm, portable_gemm_ex, portable_gemm_kernel_name());
+    fixed_suite(mt_gemm_fixed, mt_gemm, mt_gemm_kernel_name());
+    fixed_suite(portable_gemm_fixed, portable_gemm, portable_gemm_kernel_name());
     return mt_test_finish("gemm");
 }

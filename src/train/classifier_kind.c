@@ -391,7 +391,7 @@ static mt_status step(mt_loop *L, uint64_t step, int *skipped, mt_error *err)
     double loss_here = 0;
     const mt_eval_sums before = *sums; /* restored when the step is skipped */
     const double step0 = mt_wtime();
-    mt_loop_begin_sums(L, &L->nets[0]);
+    mt_loop_begin_sums(L, &L->nets[0], 1); /* the first backward pass writes the gradients */
     if (t->direct) {
         t->gx->direct = 1;
         t->fixed.acc = t->gx->acc + t->gx->trailer;
@@ -417,6 +417,7 @@ static mt_status step(mt_loop *L, uint64_t step, int *skipped, mt_error *err)
     }
     if (st)
         trailer[MT_GRAD_FAIL_SLOT] = 1.0f; /* the sums still run, so that the other ranks learn of the failure */
+    mt_model_settle_grads(&s->model); /* zeros where no backward pass ran (a rank without a chunk) */
     /* the L1/L2 penalty of the parameters, read before any rank can update its slice of them */
     const double penalty = t->rank == 0 ? mt_model_apply_penalties(&s->model, NULL, 0, s->model.n_params) : 0;
     double t0 = mt_wtime();

@@ -295,7 +295,7 @@ static mt_status step(mt_loop *L, uint64_t batch, int *skip, mt_error *err)
     mt_model *g = &t->g.m, *d = &t->d.m;
 
     /* Discriminator: real samples (label 1), then fakes (label 0); its sums start during the second backward. */
-    mt_loop_begin_sums(L, t->d.loop);
+    mt_loop_begin_sums(L, t->d.loop, 0);
     mt_status st = read_real(t, batch, start, count, err);
     const int n = st ? 0 : (int)count; /* a failed read runs empty: every rank joins the same collectives */
     mt_pass real = {.training = 1,
@@ -343,7 +343,7 @@ static mt_status step(mt_loop *L, uint64_t batch, int *skip, mt_error *err)
         mt_optimizer_step(&t->d.opt, d->params, d->grads, t->d.opt.opts.learning_rate);
 
     /* Generator: the same fakes (still the discriminator's input) through the updated discriminator. */
-    mt_loop_begin_sums(L, t->g.loop);
+    mt_loop_begin_sums(L, t->g.loop, 0);
     fk.grads_ready = NULL, fk.hook_user = NULL;
     if ((rc = d_loss(t, n, &fk, 1, inv, &loss_g, &p_g, err)) ||
         (rc = mt_model_backward(d, t->dlogit, n, &fk, t->dimg, err)))

@@ -126,14 +126,17 @@ void mt_loop_poll(void *gx)
     mt_grad_exchange_poll(gx);
 }
 
-void mt_loop_begin_sums(mt_loop *L, mt_loop_net *net)
+void mt_loop_begin_sums(mt_loop *L, mt_loop_net *net, int lazy)
 {
     float *trailer = mt_model_grad_trailer(net->model);
     memset(trailer, 0, MT_GRAD_TRAILER * sizeof *trailer);
     trailer[MT_GRAD_STOP_SLOT] = mt_stop_requested();
     const double every = L->cfg->checkpoint.every_seconds;
     trailer[MT_GRAD_CHECKPOINT_SLOT] = L->rank == 0 && every > 0 && mt_wtime() - L->last_checkpoint >= every;
-    mt_model_zero_grads(net->model);
+    if (lazy)
+        mt_model_zero_grads_lazy(net->model);
+    else
+        mt_model_zero_grads(net->model);
     mt_comm_set_phase(L->comm, "step %lld (epoch %lld)", (long long)L->state.step + 1, (long long)L->state.epoch + 1);
 }
 

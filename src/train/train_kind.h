@@ -115,9 +115,11 @@ mt_status mt_loop_params_ready(mt_loop *L, mt_error *err);
 /* A message for the progress callback on rank 0 (kind INFO or WARNING). */
 void mt_loop_info(const mt_loop *L, mt_progress_kind kind, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
-/* Starts a step of net: zeroes its gradients and trailer, puts this rank's stop request (and on rank 0 the
- * request for a checkpoint.every_seconds checkpoint) in the trailer and names the step for the watchdog. */
-void mt_loop_begin_sums(mt_loop *L, mt_loop_net *net);
+/* Starts a step of net: zeroes its gradients (lazy: marks them stale, so that the first backward pass
+ * writes them; the kind then calls mt_model_settle_grads before the sums) and trailer, puts this rank's
+ * stop request (and on rank 0 the request for a checkpoint.every_seconds checkpoint) in the trailer and
+ * names the step for the watchdog. */
+void mt_loop_begin_sums(mt_loop *L, mt_loop_net *net, int lazy);
 
 /* After net's gradient sums of the step: a failure on any rank (local: this rank's status; another rank's
  * flag in the trailer ends every rank with the agreed message), or a NaN or infinity in the summed loss

@@ -1,4 +1,5 @@
-/* mpitrain: command dispatch, --help and --version. */
+/* mpitrain: command dispatch, --help and --version, SIGPIPE ignored. */
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -38,6 +39,9 @@ static void usage(FILE *f)
 
 int main(int argc, char **argv)
 {
+    /* A write to the socket of a rank that died must fail with an error the program reports (and the
+     * watchdog name the rank), not end this rank silently; output to a closed pipe then fails quietly. */
+    signal(SIGPIPE, SIG_IGN);
     if (argc < 2) {
         usage(stderr);
         return 2;

@@ -417,7 +417,8 @@ static mt_status step(mt_loop *L, uint64_t step, int *skipped, mt_error *err)
     }
     if (st)
         trailer[MT_GRAD_FAIL_SLOT] = 1.0f; /* the sums still run, so that the other ranks learn of the failure */
-    mt_model_settle_grads(&s->model); /* zeros where no backward pass ran (a rank without a chunk) */
+    /* zeros where no backward pass ran (a rank without a chunk) */
+    mt_model_settle_grads(&s->model);
     /* the L1/L2 penalty of the parameters, read before any rank can update its slice of them */
     const double penalty = t->rank == 0 ? mt_model_apply_penalties(&s->model, NULL, 0, s->model.n_params) : 0;
     double t0 = mt_wtime();

@@ -14,6 +14,8 @@
 #include <string.h>
 #include <time.h>
 
+#include "bench_time.h"
+
 #if defined(__AVX512F__)
 #include <immintrin.h>
 #define ISA "avx512"
@@ -43,19 +45,6 @@ static float VSUM(__m256 a)
 #endif
 
 enum { MAX_CHAINS = 32, INNER = 64 };
-
-static double now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
-static int cmp(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
 
 #if LANES
 /* Runs iters x INNER steps of C chains acc[c] = acc[c] * x + y; returns a sum of the chains (printed, so

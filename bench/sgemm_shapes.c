@@ -17,6 +17,8 @@
 #include "core/blas.h"
 #include "core/gemm.h"
 
+#include "bench_time.h"
+
 typedef void (*gemm_fn)(int ta, int tb, int m, int n, int k, float alpha, const float *a, int lda, const float *b,
                         int ldb, float beta, float *c, int ldc);
 
@@ -24,19 +26,6 @@ typedef struct {
     char name[64];
     int m, n, k, ta, tb;
 } shape;
-
-static double now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
-static int cmp(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
 
 /* Parses NAME:M:N:K[:TA:TB]; returns 0 on success. */
 static int parse_shape(const char *arg, shape *s)

@@ -1,16 +1,9 @@
-/* What the benchmark programs share: a monotonic clock in seconds and the comparison qsort needs to sort
- * their timings. Header-only (each program is one file). */
+/* What the benchmark programs share besides the library's clock (core/clock.h, mt_wtime): the
+ * comparison qsort needs to sort their timings. Header-only (each program is one file). */
 #ifndef MT_BENCH_TIME_H
 #define MT_BENCH_TIME_H
 
-#include <time.h>
-
-static inline double now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
+#include "core/clock.h"
 
 static inline int cmp(const void *a, const void *b)
 {

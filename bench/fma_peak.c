@@ -124,18 +124,18 @@ int main(int argc, char **argv)
     float sink = 0;
     double t;
     for (;;) {
-        double t0 = now();
+        double t0 = mt_wtime();
         sink += fn(iters, x, y);
-        t = now() - t0;
+        t = mt_wtime() - t0;
         if (t >= seconds / 5 || iters > (1L << 40))
             break;
         iters = t > 1e-4 ? (long)((double)iters * (seconds / 5) / t * 1.05) + 1 : iters * 8;
     }
     double g[5];
     for (int r = 0; r < 5; r++) {
-        double t0 = now();
+        double t0 = mt_wtime();
         sink += fn(iters, x, y);
-        t = now() - t0;
+        t = mt_wtime() - t0;
         g[r] = 2.0 * LANES * chains * (double)INNER * (double)iters / t * 1e-9;
     }
     qsort(g, 5, sizeof g[0], cmp);

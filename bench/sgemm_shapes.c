@@ -93,16 +93,16 @@ static double time_shape(gemm_fn gemm, const char *impl, const shape *s, double 
             return -1;
         }
     }
-    double t0 = now();
+    double t0 = mt_wtime();
     gemm(s->ta, s->tb, s->m, s->n, s->k, 1.0f, a, lda, b, ldb, 0.0f, c, s->n);
-    double one = now() - t0;
+    double one = mt_wtime() - t0;
     long reps = one > 0 ? (long)fmax(1, fmin(1e6, seconds / 5 / one)) : 1000;
     double times[5];
     for (int r = 0; r < 5; r++) {
-        t0 = now();
+        t0 = mt_wtime();
         for (long i = 0; i < reps; i++)
             gemm(s->ta, s->tb, s->m, s->n, s->k, 1.0f, a, lda, b, ldb, 0.0f, c, s->n);
-        times[r] = (now() - t0) / (double)reps;
+        times[r] = (mt_wtime() - t0) / (double)reps;
     }
     qsort(times, 5, sizeof times[0], cmp);
     free(a);

@@ -88,9 +88,7 @@ mt_status mt_node_share_create(mt_node_share *sh, mt_comm *world, size_t n, size
         char text[sizeof sh->why];
         snprintf(text, sizeof text, "%.190s", why.msg[0] ? why.msg : "MPI_Win_allocate_shared failed on another node");
         free(ranks);
-        if (sh->shm) /* freed together by the ranks of a node where it succeeded */
-            mt_shm_destroy(sh->shm), sh->shm = NULL;
-        mt_node_share_destroy(sh);
+        mt_node_share_destroy(sh); /* a window made on this node is freed by all its ranks together */
         if (!st)
             snprintf(sh->why, sizeof sh->why, "%s", text);
         return st;

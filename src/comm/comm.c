@@ -701,6 +701,11 @@ int mt_comm_node_id(const mt_comm *c)
     return first;
 }
 
+int mt_comm_world_rank_of(const mt_comm *c, int rank)
+{
+    return c->world[rank];
+}
+
 const char *mt_comm_phase(const mt_comm *c)
 {
     return c->phase;

@@ -94,6 +94,8 @@ int mt_comm_node_id(const mt_comm *c);
 /* MPI_Comm_split: the ranks of c with the same color, ordered by key; a negative color makes no
  * communicator (*out = NULL) on this rank. Collective over c. Caller destroys. */
 mt_status mt_comm_split(mt_comm *c, int color, int key, mt_comm **out, mt_error *err);
+/* The rank in MPI_COMM_WORLD of rank `rank` of c (which messages name). */
+int mt_comm_world_rank_of(const mt_comm *c, int rank);
 /* What the program is doing, as set by mt_comm_set_phase. */
 const char *mt_comm_phase(const mt_comm *c);
 

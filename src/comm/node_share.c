@@ -23,7 +23,7 @@ void mt_node_share_destroy(mt_node_share *sh)
 {
     mt_shm_destroy(sh->shm);
     mt_comm_destroy(sh->node), mt_comm_destroy(sh->peers), mt_comm_destroy(sh->leaders);
-    free(sh->block), free(sh->acc), free(sh->world_rank);
+    free(sh->block), free(sh->acc);
     memset(sh, 0, sizeof *sh);
 }
 
@@ -73,12 +73,8 @@ mt_status mt_node_share_create(mt_node_share *sh, mt_comm *world, size_t n, size
     const size_t own = block * (fixed ? sizeof(int64_t) : sizeof(float));
     sh->block = calloc(k, sizeof *sh->block);
     sh->acc = calloc(k, sizeof *sh->acc);
-    sh->world_rank = calloc(k, sizeof *sh->world_rank);
-    double *ranks = calloc(k, sizeof *ranks), mine = mt_comm_rank(world);
-    if (!sh->block || !sh->acc || !sh->world_rank || !ranks)
+    if (!sh->block || !sh->acc)
         st = mt_fail(err, MT_ERR_NOMEM, "out of memory");
-    if (!st)
-        st = mt_comm_allgather_f64(sh->node, &mine, 1, ranks, err);
     /* MPI may refuse to share memory (ranks it does not see as local): every rank then goes without */
     mt_error why = {0};
     double refused = !st && mt_shm_create(sh->node, sh->me == 0 ? common + own : own, &sh->shm, &why) != MT_OK;
@@ -87,7 +83,6 @@ mt_status mt_node_share_create(mt_node_share *sh, mt_comm *world, size_t n, size
     if (st || refused) {
         char text[sizeof sh->why];
         snprintf(text, sizeof text, "%.190s", why.msg[0] ? why.msg : "MPI_Win_allocate_shared failed on another node");
-        free(ranks);
         mt_node_share_destroy(sh); /* a window made on this node is freed by all its ranks together */
         if (!st)
             snprintf(sh->why, sizeof sh->why, "%s", text);
@@ -105,9 +100,7 @@ mt_status mt_node_share_create(mt_node_share *sh, mt_comm *world, size_t n, size
             sh->acc[r] = (int64_t *)seg;
         else
             sh->block[r] = (float *)seg;
-        sh->world_rank[r] = (int)ranks[r];
     }
-    free(ranks);
     if (sh->me == 0)
         memset(sh->flags, 0, k * LINE);
     st = mt_node_share_barrier(sh, err);
@@ -147,7 +140,8 @@ static mt_status stalled(mt_node_share *sh, mt_share_flag f, uint64_t value, con
     int n = 0;
     for (int r = 0; r < sh->k; r++)
         if (!mt_node_share_has(sh, r, f, value) && len < sizeof missing - 16) {
-            len += (size_t)snprintf(missing + len, sizeof missing - len, "%s%d", len ? "," : "", sh->world_rank[r]);
+            len += (size_t)snprintf(missing + len, sizeof missing - len, "%s%d", len ? "," : "",
+                                    mt_comm_world_rank_of(sh->node, r));
             n++;
         }
     const int me = mt_comm_rank(sh->world);

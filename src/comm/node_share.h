@@ -42,7 +42,6 @@ typedef struct mt_node_share {
     int64_t **acc;                    /* per place: that rank's fixed-point accumulator [trailer + n] */
     uint64_t *flags;                  /* per place: MT_SHARE_FLAGS counters, then the rank's count of
                                          non-finite sums, on a cache line of its own */
-    int *world_rank;                  /* per place */
     char why[200];                    /* why sharing does not apply, when it could have (else "") */
 } mt_node_share;
 

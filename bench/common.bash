@@ -14,6 +14,11 @@ param_count() {
       t += v }
     END { print t + 0 }'
 }
+# torch_keep_mapped: glibc malloc settings (environment) under which PyTorch keeps freed memory mapped: no
+# mmap for large blocks, no trimming of the heap (the role jemalloc or tcmalloc play in PyTorch's CPU
+# builds). With glibc's defaults PyTorch returns its temporaries to the kernel every step and pays page
+# faults for them again, 3-4x slower on a virtual machine.
+torch_keep_mapped=(MALLOC_MMAP_THRESHOLD_=33554432 MALLOC_TRIM_THRESHOLD_=4294967296 MALLOC_TOP_PAD_=268435456)
 # median: the median of the numbers on stdin (whitespace- or line-separated), nan when there are none.
 median() { tr ' ' '\n' | grep . | sort -g | awk '{ v[NR] = $1 } END { if (NR == 0) print "nan"; else if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 # fma_peak_gflops BINARY [ARGS...]: one core's FMA peak in GFLOP/s from bench/fma_peak's machine-readable

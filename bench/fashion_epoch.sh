@@ -154,8 +154,6 @@ fi
 torch_ok=0
 if [[ ${TORCH:-1} != 0 && -n $python ]] && "$python" -c 'import torch' >/dev/null 2>&1; then torch_ok=1; fi
 torch_head=""
-# glibc malloc settings that keep freed memory mapped: no mmap for large blocks, no trimming of the heap.
-keep_mapped=(MALLOC_MMAP_THRESHOLD_=33554432 MALLOC_TRIM_THRESHOLD_=4294967296 MALLOC_TOP_PAD_=268435456)
 torch_malloc=${TORCH_MALLOC:-1}
 
 echo "fashion_epoch: Fashion-MNIST (60000 training samples an epoch), model $config, Adam;"
@@ -168,7 +166,7 @@ for ((i = 1; i <= runs; i++)); do
   for b in "${batches[@]}"; do
     run_c 1 "$b"                                        # (a)
     ((torch_ok == 0)) || run_torch "$b" "$i"            # (b)
-    ((torch_ok == 0 || torch_malloc == 0)) || run_torch "$b" "$i" "mapped $b" "${keep_mapped[@]}"
+    ((torch_ok == 0 || torch_malloc == 0)) || run_torch "$b" "$i" "mapped $b" "${torch_keep_mapped[@]}"
   done
   if [[ $model == mlp ]]; then                          # (c)
     run_c 2 256

@@ -15,8 +15,13 @@
  * the relu's gradient folded into the next layer's dX product (mt_layer dx_relu_mask) or a pass of its
  * own, and the gradient slab zeroed by a memset or lazily (mt_model_zero_grads_lazy: the weight gradient
  * products write it).
- * Usage: build/bench/layer_gflops [BATCH] [--dense | --fusion]  (BATCH: of the conv part, default 64;
- * --dense: only the dense part). */
+ * --parts: the MLP step at batch 128 and 32 cut into forward + loss + backward and the optimizer (Adam over
+ * every parameter), each timed over the same steps: the GEMM rate of the first part (the dense layers'
+ * work, 1,211,392 FLOP per sample), the optimizer's time and the bytes it moves per second (28 per
+ * parameter: parameter, gradient and two moments read, three written), and the optimizer's share of the
+ * step, which no fusion of the passes around the products can remove.
+ * Usage: build/bench/layer_gflops [BATCH] [--dense | --fusion | --parts]  (BATCH: of the conv part,
+ * default 64; --dense: only the dense part). */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -235,6 +240,7 @@ typedef struct mlp {
     mt_optimizer opt;
     int n, steps;
     int lazy_zero; /* mt_model_zero_grads_lazy rather than mt_model_zero_grads */
+    double t_pass, t_opt; /* CPU seconds in forward + loss + backward, and in the optimizer, so far */
     int32_t *y;
     float *dout;
     double first_loss, last_loss;
@@ -273,12 +279,17 @@ static void mlp_step(mlp *s)
     mt_pass pass = {.training = 1, .step = (uint64_t)s->steps, .global_n = (uint64_t)s->n};
     const float *out;
     mt_error err = {0};
+    const double t0 = cpu_now();
     check_pass(mt_model_forward(&s->m, s->n, &pass, &out, &err), &err);
     const double l = mt_loss_compute(&s->loss, out, mt_model_logits(&s->m), s->y, NULL, NULL, s->n, s->dout,
                                      1.0f / (float)s->n, NULL) /
                      s->n;
     check_pass(mt_model_backward(&s->m, s->dout, s->n, &pass, NULL, &err), &err);
+    const double t1 = cpu_now();
     mt_optimizer_step(&s->opt, s->m.params, s->m.grads, 0.001);
+    const double t2 = cpu_now();
+    s->t_pass += t1 - t0;
+    s->t_opt += t2 - t1;
     if (s->steps++ == 0)
         s->first_loss = l;
     s->last_loss = l;
@@ -380,19 +391,55 @@ static void fusion(void)
     }
 }
 
+/* The MLP step at batch 128 and 32 cut into forward + loss + backward and the optimizer (medians of the
+ * rounds' shares). */
+static void parts(void)
+{
+    static const int batches[2] = {128, 32};
+    const double work = 6.0 * (784 * 256 + 256 * 256 + 256 * 10) - 2.0 * 784 * 256; /* FLOP per sample */
+    for (int bi = 0; bi < 2; bi++) {
+        mlp s;
+        mlp_create(&s, batches[bi]);
+        s.lazy_zero = 1; /* as the trainer's steps */
+        for (int i = 0; i < 5; i++)
+            mlp_step(&s);
+        double pass[ROUNDS], opt[ROUNDS];
+        for (int r = 0; r < ROUNDS; r++) {
+            const int steps = s.steps;
+            s.t_pass = s.t_opt = 0;
+            mlp_time(&s);
+            pass[r] = s.t_pass / (s.steps - steps);
+            opt[r] = s.t_opt / (s.steps - steps);
+        }
+        const double tp = median(pass, ROUNDS), to = median(opt, ROUNDS);
+        printf("MLP step, batch %3d: forward, loss and backward %.3f ms (%.1f GFLOP/s of GEMM work at %.0f FLOP per "
+               "sample) + Adam %.3f ms (%zu params, %.1f GB/s at 28 bytes each) = %.3f ms; Adam's share %.3f\n",
+               s.n, tp * 1e3, work * s.n / tp / 1e9, work, to * 1e3, s.m.n_params,
+               28.0 * (double)s.m.n_params / to / 1e9, (tp + to) * 1e3, to / (tp + to));
+        printf("mlp_parts batch=%d pass_ms=%.4f adam_ms=%.4f gemm_gflops_pass=%.1f gemm_gflops_step=%.1f "
+               "adam_share=%.3f\n",
+               s.n, tp * 1e3, to * 1e3, work * s.n / tp / 1e9, work * s.n / (tp + to) / 1e9, to / (tp + to));
+        mlp_free(&s);
+    }
+}
+
 int main(int argc, char **argv)
 {
     const int dense_only = argc > 1 && !strcmp(argv[argc - 1], "--dense");
     const int fusion_only = argc == 2 && !strcmp(argv[1], "--fusion");
-    const int n = argc > 1 + dense_only && !fusion_only ? atoi(argv[1]) : 64;
+    const int parts_only = argc == 2 && !strcmp(argv[1], "--parts");
+    const int n = argc > 1 + dense_only && !fusion_only && !parts_only ? atoi(argv[1]) : 64;
     if (n < 1 || n > 4096 || argc > 2 + dense_only) {
-        fprintf(stderr, "usage: layer_gflops [BATCH] [--dense | --fusion]\n");
+        fprintf(stderr, "usage: layer_gflops [BATCH] [--dense | --fusion | --parts]\n");
         return 2;
     }
     mt_blas_set_threads(1);
     mt_flush_denormals();
-    if (fusion_only) {
-        fusion();
+    if (fusion_only || parts_only) {
+        if (fusion_only)
+            fusion();
+        else
+            parts();
         return 0;
     }
     if (!dense_only) {

@@ -18,6 +18,7 @@ param_count() {
 # mmap for large blocks, no trimming of the heap (the role jemalloc or tcmalloc play in PyTorch's CPU
 # builds). With glibc's defaults PyTorch returns its temporaries to the kernel every step and pays page
 # faults for them again, 3-4x slower on a virtual machine.
+# shellcheck disable=SC2034 # used by the scripts that source this file
 torch_keep_mapped=(MALLOC_MMAP_THRESHOLD_=33554432 MALLOC_TRIM_THRESHOLD_=4294967296 MALLOC_TOP_PAD_=268435456)
 # median: the median of the numbers on stdin (whitespace- or line-separated), nan when there are none.
 median() { tr ' ' '\n' | grep . | sort -g | awk '{ v[NR] = $1 } END { if (NR == 0) print "nan"; else if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }

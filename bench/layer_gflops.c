@@ -239,7 +239,7 @@ typedef struct mlp {
     mt_loss loss;
     mt_optimizer opt;
     int n, steps;
-    int lazy_zero; /* mt_model_zero_grads_lazy rather than mt_model_zero_grads */
+    int lazy_zero;        /* mt_model_zero_grads_lazy rather than mt_model_zero_grads */
     double t_pass, t_opt; /* CPU seconds in forward + loss + backward, and in the optimizer, so far */
     int32_t *y;
     float *dout;

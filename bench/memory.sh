@@ -13,6 +13,10 @@
 # HDF5 set (ROWS rows of 4096 features, tests/cli/common.bash's linear_dataset), no validation, no
 # checkpoints between epochs.
 #
+# At an even np >= 4 two more rows run the ranks as 2 nodes (MPITRAIN_RANKS_PER_NODE = np / 2, a test
+# setting: nodes of consecutive ranks on this one host): `nodes`, one copy per node (each node keeps the
+# whole optimizer state), and `pieces`, with training.shard_across_nodes (the state split between the nodes).
+#
 # When this mpitrain has no training.shard_optimizer (it exits 2 with a config error naming the key),
 # only the replicated runs are made (without the --set), and a note says so.
 #
@@ -107,11 +111,20 @@ declare -A pss=()
 for np in $nps; do
   flags=("${preflags[@]}")
   ((np <= cores)) || flags+=(--oversubscribe)
-  for mode in "${modes[@]}"; do
+  np_modes=("${modes[@]}")
+  # at an even np >= 4, also as 2 nodes (MPITRAIN_RANKS_PER_NODE=np/2): one copy per node, and with the
+  # optimizer state split between the nodes too (training.shard_across_nodes)
+  [[ ${modes[0]} != true ]] || ((np < 4 || np % 2)) || np_modes+=(nodes pieces)
+  for mode in "${np_modes[@]}"; do
     run=$T/run_${np}_$mode
-    set_mode=()
-    [[ $mode == replicated ]] || set_mode=(--set "training.shard_optimizer=$mode")
-    mpirun -np "$np" "${flags[@]}" "$mpitrain" train "$config" --quiet "${set_mode[@]}" --set "output=$run" \
+    set_mode=() nodes=()
+    case $mode in
+      replicated) ;;
+      nodes) nodes=(-x "MPITRAIN_RANKS_PER_NODE=$((np / 2))") ;;
+      pieces) nodes=(-x "MPITRAIN_RANKS_PER_NODE=$((np / 2))") set_mode=(--set training.shard_across_nodes=true) ;;
+      *) set_mode=(--set "training.shard_optimizer=$mode") ;;
+    esac
+    mpirun -np "$np" "${flags[@]}" "${nodes[@]}" "$mpitrain" train "$config" --quiet "${set_mode[@]}" --set "output=$run" \
       >"$run.log" 2>&1 &
     pid=$!
     max=0 seen=0 samples=0
@@ -149,6 +162,10 @@ if [[ ${modes[0]} == true ]]; then
     r=$(awk -v a="${pss[$np true]}" -v b="${pss[$np false]}" 'BEGIN { printf "%.2f", a / b }')
     echo "  np $np: $r"
     echo "ratio_np$np,sharded_over_replicated,$r,,,," >>"$csv"
+    [[ -n ${pss[$np pieces]:-} ]] || continue
+    r=$(awk -v a="${pss[$np pieces]}" -v b="${pss[$np nodes]}" 'BEGIN { printf "%.2f", a / b }')
+    echo "  np $np as 2 nodes: state split between the nodes / a copy per node: $r"
+    echo "ratio_np${np}_nodes,pieces_over_nodes,$r,,,," >>"$csv"
   done
 fi
 [[ -z $note ]] || echo "# $note" >>"$csv"

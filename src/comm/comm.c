@@ -601,6 +601,16 @@ mt_status mt_comm_allgather_f64(mt_comm *c, const double *in, size_t n, double *
     return finish_call(c, rc, &r, "MPI_Allgather", err);
 }
 
+mt_status mt_comm_allgatherv_f32(mt_comm *c, float *buf, const int *counts, const int *displs, mt_error *err)
+{
+    MPI_Request r = MPI_REQUEST_NULL;
+    c->seq++;
+    int rc = watched(c)
+                 ? MPI_Iallgatherv(MPI_IN_PLACE, 0, MPI_DATATYPE_NULL, buf, counts, displs, MPI_FLOAT, c->comm, &r)
+                 : MPI_Allgatherv(MPI_IN_PLACE, 0, MPI_DATATYPE_NULL, buf, counts, displs, MPI_FLOAT, c->comm);
+    return finish_call(c, rc, &r, "MPI_Allgatherv", err);
+}
+
 mt_status mt_comm_gather_bytes(mt_comm *c, const void *in, size_t n, void **out, size_t *counts, int root,
                                mt_error *err)
 {

@@ -57,6 +57,8 @@ mt_status mt_comm_allreduce_max_f64(mt_comm *c, double *buf, size_t n, mt_error 
 mt_status mt_comm_bcast(mt_comm *c, void *buf, size_t bytes, int root, mt_error *err);
 /* Gathers n doubles from every rank into out[size * n] on every rank. */
 mt_status mt_comm_allgather_f64(mt_comm *c, const double *in, size_t n, double *out, mt_error *err);
+/* In place: rank i's counts[i] floats at buf + displs[i] reach the same place on every rank. */
+mt_status mt_comm_allgatherv_f32(mt_comm *c, float *buf, const int *counts, const int *displs, mt_error *err);
 mt_status mt_comm_barrier(mt_comm *c, mt_error *err);
 
 /* Element types of the non-blocking sum. */

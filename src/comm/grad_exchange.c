@@ -166,12 +166,16 @@ void mt_grad_exchange_use_share(mt_grad_exchange *x, mt_node_share *share)
     }
 }
 
+void mt_grad_exchange_split(size_t lo, size_t hi, int i, int n, size_t *a, size_t *b)
+{
+    const size_t len = hi - lo, nn = (size_t)n, p = (size_t)i;
+    *a = p == 0 ? lo : lo + ((len * p / nn) & ~(size_t)15); /* whole cache lines where it can */
+    *b = p + 1 == nn ? hi : lo + ((len * (p + 1) / nn) & ~(size_t)15);
+}
+
 void mt_grad_exchange_part(const mt_grad_exchange *x, int b, int place, size_t *lo, size_t *hi)
 {
-    const mt_grad_bucket *k = &x->buckets[b];
-    const size_t len = k->hi - k->lo, n = (size_t)x->share->k, p = (size_t)place;
-    *lo = p == 0 ? k->lo : k->lo + ((len * p / n) & ~(size_t)15); /* whole cache lines where it can */
-    *hi = p + 1 == n ? k->hi : k->lo + ((len * (p + 1) / n) & ~(size_t)15);
+    mt_grad_exchange_split(x->buckets[b].lo, x->buckets[b].hi, place, x->share->k, lo, hi);
 }
 
 float *mt_grad_exchange_result(const mt_grad_exchange *x)

@@ -127,6 +127,8 @@ void mt_grad_exchange_use_nodes(mt_grad_exchange *x, const mt_node_comms *nodes)
 /* Sums by slice owners from now on, in the node's shared memory (float32 or fixed64; share must outlive
  * the exchange, and in float32 mode the block must be share's block of this rank). */
 void mt_grad_exchange_use_share(mt_grad_exchange *x, mt_node_share *share);
+/* Piece i of n of [lo, hi): [*a, *b), the pieces in order, ends on whole cache lines where they can. */
+void mt_grad_exchange_split(size_t lo, size_t hi, int i, int n, size_t *a, size_t *b);
 /* The part [*lo, *hi) of bucket b (floats of the block) that place `place` of the node owns. */
 void mt_grad_exchange_part(const mt_grad_exchange *x, int b, int place, size_t *lo, size_t *hi);
 /* Where the summed block is after mt_grad_exchange_finish: the block, or the node's summed block. */

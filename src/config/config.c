@@ -74,6 +74,12 @@ const mt_option mt_training_options[] = {
      "that slice only (ZeRO stage 1 inside a node); with several nodes, a slice's sums travel between the "
      "ranks that own it. Applies to a classifier with float32 or deterministic sums, on nodes that each hold "
      "the same number of ranks, at least 2; false: every rank sums (allreduce) and updates everything"},
+    {"shard_across_nodes", MT_OPT_BOOL, offsetof(mt_training_config, shard_across_nodes), "false", 0, 0, NULL,
+     "with shard_optimizer: the optimizer state of each slice is split between the nodes too (ZeRO stage 1 "
+     "across nodes): each rank keeps the state of its piece of its slices only, and the updated parameters "
+     "of a slice travel between its owners on the nodes (an allgather per bucket, on top of the sums). "
+     "Saves memory on several nodes at the cost of that traffic; on one node the state of each slice is "
+     "kept by its owner alone"},
     {"balance", MT_OPT_BOOL, offsetof(mt_training_config, balance), "false", 0, 0, NULL,
      "give faster ranks more of each global batch, in proportion to their measured speed (the sum is the "
      "same; its rounding depends on timing, except in deterministic mode, where whole chunks are dealt and "

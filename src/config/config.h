@@ -41,6 +41,7 @@ typedef struct mt_training_config {
     char on_nonfinite[MT_NAME_MAX];   /* stop | skip_step */
     int balance;                      /* slices in proportion to measured rank speeds */
     int shard_optimizer;              /* ranks of a node share one copy; each sums and updates a slice */
+    int shard_across_nodes;           /* the optimizer state of a slice split between the nodes too */
     int deterministic;                /* exact fixed-point gradient sums over fixed-size chunks */
     int chunk_size;                   /* samples per chunk in deterministic mode (0 = ceil(batch_size / 8)) */
     double stall_timeout;             /* watchdog: seconds in one collective before the job stops; 0 = off */

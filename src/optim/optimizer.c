@@ -546,6 +546,12 @@ void mt_optimizer_begin(mt_optimizer *opt, double lr, double norm_squared)
 
 void mt_optimizer_apply(mt_optimizer *opt, float *params, const float *grads, size_t lo, size_t hi)
 {
+    mt_optimizer_apply_at(opt, params, grads, lo, hi, lo);
+}
+
+/* The step functions take the slots' index of the first parameter as `lo`. */
+void mt_optimizer_apply_at(mt_optimizer *opt, float *params, const float *grads, size_t lo, size_t hi, size_t at)
+{
     const prep k = {opt->now.scale, opt->now.clip, opt->now.wd};
     const double lr = opt->now.lr;
     float *p = params + lo;
@@ -556,23 +562,23 @@ void mt_optimizer_apply(mt_optimizer *opt, float *params, const float *grads, si
     case MT_OPTIM_SGD:
     case MT_OPTIM_MOMENTUM:
     case MT_OPTIM_NESTEROV:
-        sgd_step(opt, p, g, lo, n, (float)lr, k);
+        sgd_step(opt, p, g, at, n, (float)lr, k);
         break;
     case MT_OPTIM_ADAGRAD:
-        adagrad_step(opt, p, g, lo, n, lr, k);
+        adagrad_step(opt, p, g, at, n, lr, k);
         break;
     case MT_OPTIM_ADADELTA:
-        adadelta_step(opt, p, g, lo, n, (float)lr, k);
+        adadelta_step(opt, p, g, at, n, (float)lr, k);
         break;
     case MT_OPTIM_RMSPROP:
-        rmsprop_step(opt, p, g, lo, n, (float)lr, k);
+        rmsprop_step(opt, p, g, at, n, (float)lr, k);
         break;
     case MT_OPTIM_ADAM:
     case MT_OPTIM_ADAMW:
-        adam_step(opt, p, g, lo, n, lr, k);
+        adam_step(opt, p, g, at, n, lr, k);
         break;
     case MT_OPTIM_NADAM:
-        nadam_step(opt, p, g, lo, n);
+        nadam_step(opt, p, g, at, n);
         break;
     case MT_OPTIM_COUNT:
         break;
@@ -616,6 +622,16 @@ void mt_optimizer_use_slots(mt_optimizer *opt, float *const *slots, int copy)
         opt->slots[s] = slots[s];
     }
     opt->shared_slots = 1;
+}
+
+void mt_optimizer_adopt_slots(mt_optimizer *opt, float *const *slots)
+{
+    for (int s = 0; s < opt->n_slots; s++) {
+        if (!opt->shared_slots)
+            free(opt->slots[s]);
+        opt->slots[s] = slots[s];
+    }
+    opt->shared_slots = 0;
 }
 
 void mt_optimizer_free(mt_optimizer *opt)

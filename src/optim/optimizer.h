@@ -91,6 +91,9 @@ void mt_optimizer_step(mt_optimizer *opt, float *params, const float *grads, dou
  * split of [0, n) giving bitwise the result of mt_optimizer_step. */
 void mt_optimizer_begin(mt_optimizer *opt, double lr, double norm_squared);
 void mt_optimizer_apply(mt_optimizer *opt, float *params, const float *grads, size_t lo, size_t hi);
+/* mt_optimizer_apply with the state of parameter lo at index `at` of the slots (state kept for pieces of
+ * the parameters only: mt_optimizer_adopt_slots). */
+void mt_optimizer_apply_at(mt_optimizer *opt, float *params, const float *grads, size_t lo, size_t hi, size_t at);
 /* Sum of squares of grads[0 .. n), in double, in the order mt_optimizer_step sums them. */
 double mt_optimizer_norm_squared(const float *grads, size_t n);
 
@@ -99,6 +102,9 @@ double mt_optimizer_norm_squared(const float *grads, size_t n);
 void mt_optimizer_use_slots(mt_optimizer *opt, float *const *slots, int copy);
 /* Takes the state back into memory of its own (copied), after mt_optimizer_use_slots. */
 mt_status mt_optimizer_own_slots(mt_optimizer *opt, mt_error *err);
+/* Makes slots[0 .. n_slots) (malloc'd, of any length: the whole state or pieces of it) the state the
+ * optimizer owns, freeing what it owned before. */
+void mt_optimizer_adopt_slots(mt_optimizer *opt, float *const *slots);
 
 /* 1 when the optimizer takes one step per epoch over the whole training set (gd), else 0. */
 int mt_optimizer_full_batch(const mt_optimizer *opt);

@@ -568,7 +568,9 @@ static mt_status finish(mt_loop *L, mt_train_result *res, mt_error *err)
         st = rebalance(t, err);
     enum { K = 11 };
     const mt_node_share *sh = &L->nets[0].share;
-    const double state = (double)t->s.opt.n_slots * (double)t->s.opt.n * sizeof(float) / (sh->k ? sh->k : 1);
+    const mt_state_pieces *z = &L->nets[0].pieces;
+    const double state = (double)t->s.opt.n_slots * sizeof(float) *
+                         (z->on ? (double)z->n : (double)t->s.opt.n / (sh->k ? sh->k : 1));
     double mine[K] = {
         t->times.compute, t->times.allreduce, t->times.wait,    t->times.data,      t->times.busy, t->times.work,
         t->times.samples, t->times.cpu,       t->times.summing, t->times.optimizer, state};

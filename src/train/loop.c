@@ -17,6 +17,7 @@
 #include "train/resume.h"
 #include "train/run_dir.h"
 #include "train/sampler.h"
+#include "train/state_pieces.h"
 #include "train/stop_request.h"
 #include "train/timeline.h"
 #include "train/train_kind.h"
@@ -62,18 +63,29 @@ static mt_status setup_share(mt_loop *L, mt_loop_net *net, mt_error *err)
 {
     mt_model *m = net->model;
     mt_node_share *sh = &net->share;
-    const int fixed = net->gx.mode == MT_GRAD_FIXED64;
-    mt_status st = mt_node_share_create(sh, L->comm, m->n_params, MT_GRAD_TRAILER, net->opt->n_slots, fixed, err);
+    const int fixed = net->gx.mode == MT_GRAD_FIXED64, pieces = L->cfg->training.shard_across_nodes;
+    /* with the state in pieces, each rank keeps its own: the window holds no optimizer state */
+    mt_status st = mt_node_share_create(sh, L->comm, m->n_params, MT_GRAD_TRAILER, pieces ? 0 : net->opt->n_slots,
+                                        fixed, err);
     if (!st && sh->why[0])
         mt_loop_info(L, MT_PROGRESS_INFO, "every rank keeps its own copy (training.shard_optimizer): %s", sh->why);
     if (st || sh->k == 0)
         return st;
     const int first = sh->me == 0; /* the node's first rank fills the shared copy, the others point at it */
     mt_model_use_slabs(m, sh->params, fixed ? NULL : sh->block[sh->me], first);
-    mt_optimizer_use_slots(net->opt, sh->slots, first);
     mt_grad_exchange_use_share(&net->gx, sh);
-    st = mt_node_share_barrier(sh, err);
+    if (pieces)
+        st = mt_state_pieces_setup(net, err);
+    else
+        mt_optimizer_use_slots(net->opt, sh->slots, first);
     if (!st)
+        st = mt_node_share_barrier(sh, err);
+    if (!st && pieces)
+        mt_loop_info(L, MT_PROGRESS_INFO,
+                     "one copy per node: %d node(s) x %d ranks share the parameters; each rank sums and updates "
+                     "1/%d of them and keeps the optimizer state of 1/%d (training.shard_across_nodes)",
+                     sh->nodes, sh->k, sh->k, sh->k * sh->nodes);
+    else if (!st)
         mt_loop_info(L, MT_PROGRESS_INFO,
                      "one copy per node: %d node(s) x %d ranks share the parameters and the optimizer state; each "
                      "rank sums and updates 1/%d of them",
@@ -82,11 +94,13 @@ static mt_status setup_share(mt_loop *L, mt_loop_net *net, mt_error *err)
 }
 
 /* Takes net's parameters and optimizer state back into memory of its own, and frees the shared copy.
- * Collective over the node. */
+ * Collective over the node (over world when the state is in pieces). */
 static void end_share(mt_loop_net *net, mt_error *err)
 {
     if (!net->share.k)
         return;
+    if (net->pieces.on && mt_state_pieces_end(net, net->share.world, err))
+        return; /* the model still points into the window: it stays mapped */
     if (!mt_model_own_slabs(net->model, err) && !mt_optimizer_own_slots(net->opt, err))
         mt_node_share_destroy(&net->share); /* else the model still points into it: it stays mapped */
 }
@@ -150,11 +164,9 @@ int mt_loop_stop_requested(mt_loop_net *net)
     return mt_loop_summed(net)[MT_GRAD_STOP_SLOT] != 0.0f;
 }
 
-/* The parameters [lo, hi) of the slabs that this rank's part of bucket b covers (the bucket's floats less
- * the trailer). */
-static void update_range(const mt_loop_net *net, int b, size_t *lo, size_t *hi)
+void mt_loop_part(const mt_loop_net *net, int b, int place, size_t *lo, size_t *hi)
 {
-    mt_grad_exchange_part(&net->gx, b, net->share.me, lo, hi);
+    mt_grad_exchange_part(&net->gx, b, place, lo, hi);
     *lo = *lo > MT_GRAD_TRAILER ? *lo - MT_GRAD_TRAILER : 0;
     *hi = *hi > MT_GRAD_TRAILER ? *hi - MT_GRAD_TRAILER : 0;
 }
@@ -178,7 +190,7 @@ mt_status mt_loop_update(mt_loop *L, mt_loop_net *net, double lr, float factor, 
     const uint64_t step = net->gx.steps; /* the exchange's count of steps, the same on every rank */
     for (int b = 0; b < buckets; b++) {
         size_t lo, hi;
-        update_range(net, b, &lo, &hi);
+        mt_loop_part(net, b, sh->me, &lo, &hi);
         if (factor != 1.0f)
             for (size_t i = lo; i < hi; i++)
                 g[i] *= factor;
@@ -193,9 +205,14 @@ mt_status mt_loop_update(mt_loop *L, mt_loop_net *net, double lr, float factor, 
         norm = mt_optimizer_norm_squared(g, m->n_params);
     }
     mt_optimizer_begin(opt, lr, norm);
-    for (int b = 0; b < buckets; b++) {
+    if (net->pieces.on) {
+        mt_status st = mt_state_pieces_update(net, err);
+        if (st)
+            return st;
+    }
+    for (int b = 0; b < buckets && !net->pieces.on; b++) {
         size_t lo, hi;
-        update_range(net, b, &lo, &hi);
+        mt_loop_part(net, b, sh->me, &lo, &hi);
         mt_optimizer_apply(opt, m->params, g, lo, hi);
     }
     mt_node_share_publish(sh, MT_SHARE_UPDATED, step);
@@ -308,6 +325,24 @@ static mt_status bcast_params(mt_loop *L, mt_error *err)
     return st;
 }
 
+/* With the optimizer state in pieces (training.shard_across_nodes) rank 0 holds it whole while it writes or
+ * reads a checkpoint: lend_state assembles it there (collective), back_state ends that. */
+static mt_status lend_state(mt_loop *L, mt_error *err)
+{
+    mt_status st = MT_OK;
+    for (int n = 0; n < L->n_nets && !st; n++)
+        if (L->nets[n].pieces.on)
+            st = mt_state_pieces_lend(&L->nets[n], L->comm, err);
+    return st;
+}
+
+static void back_state(mt_loop *L)
+{
+    for (int n = 0; n < L->n_nets; n++)
+        mt_state_pieces_back(&L->nets[n]);
+}
+
+/* Rank 0's optimizer states to every rank (to every node's copy, or to every rank's pieces of it). */
 static mt_status bcast_state(mt_loop *L, mt_error *err)
 {
     mt_status st = MT_OK;
@@ -317,8 +352,16 @@ static mt_status bcast_state(mt_loop *L, mt_error *err)
         st = mt_comm_bcast(L->comm, m->buffers, m->n_buffers * sizeof(float), 0, err);
         if (!st)
             st = mt_comm_bcast(L->comm, &opt->step, sizeof opt->step, 0, err);
-        for (int k = 0; !st && k < opt->n_slots; k++)
-            st = bcast_slab(L, &L->nets[n], opt->slots[k], opt->n * sizeof(float), err);
+        mt_loop_net *net = &L->nets[n];
+        if (!st && net->pieces.on) {
+            if (!net->pieces.lent)
+                st = mt_state_pieces_lend(net, L->comm, err);
+            if (!st)
+                st = mt_state_pieces_spread(net, L->comm, err);
+            mt_state_pieces_back(net);
+        }
+        for (int k = 0; !st && !net->pieces.on && k < opt->n_slots; k++)
+            st = bcast_slab(L, net, opt->slots[k], opt->n * sizeof(float), err);
         if (!st)
             st = mt_comm_bcast(L->comm, opt->scalars, sizeof opt->scalars, 0, err);
     }
@@ -388,20 +431,27 @@ static mt_status resume(mt_loop *L, mt_error *err)
 {
     int found = 1;
     mt_error_clear(err);
+    mt_status st = lend_state(L, err); /* the whole state on rank 0, for the checkpoint to replace */
+    if (st)
+        return st;
     if (L->rank == 0)
         mt_resume_read(&(mt_resume_source){L->cfg->output, L->opts->resume_path, L->cfg->training.epochs, &L->state,
                                            read_checkpoint, resume_notice, L},
                        &found, err);
-    if (mt_comm_agree(L->comm, err))
+    if (mt_comm_agree(L->comm, err)) {
+        back_state(L);
         return err->code;
-    mt_status st = mt_comm_bcast(L->comm, &found, sizeof found, 0, err);
-    if (st || !found)
-        return st;
-    st = mt_comm_bcast(L->comm, &L->state, sizeof L->state, 0, err);
-    L->es.best = L->state.es_best;
-    L->es.best_epoch = (int)L->state.es_best_epoch;
-    L->es.wait = (int)L->state.es_wait;
-    return st ? st : bcast_state(L, err);
+    }
+    st = mt_comm_bcast(L->comm, &found, sizeof found, 0, err);
+    if (!st && found) {
+        st = mt_comm_bcast(L->comm, &L->state, sizeof L->state, 0, err);
+        L->es.best = L->state.es_best;
+        L->es.best_epoch = (int)L->state.es_best_epoch;
+        L->es.wait = (int)L->state.es_wait;
+        st = st ? st : bcast_state(L, err);
+    }
+    back_state(L);
+    return st;
 }
 
 /* Rank 0 writes the epoch checkpoint and points checkpoint.h5 at it; all ranks agree on the outcome. */
@@ -410,6 +460,9 @@ static mt_status save_checkpoint(mt_loop *L, int epoch, mt_error *err)
     mt_error_clear(err);
     double t0 = mt_wtime();
     mt_comm_set_phase(L->comm, "the checkpoint of epoch %d (written by rank 0)", epoch);
+    mt_status st = lend_state(L, err);
+    if (st)
+        return st;
     if (L->rank == 0) {
         char path[MT_PATH_MAX + 64];
         mt_run_dir_checkpoint_path(L->cfg->output, epoch, path, sizeof path);
@@ -417,6 +470,7 @@ static mt_status save_checkpoint(mt_loop *L, int epoch, mt_error *err)
             mt_run_dir_publish_checkpoint(L->cfg->output, epoch, L->cfg->checkpoint.keep, err);
         mt_timeline_add(L->tl, MT_TL_CHECKPOINT, -1, t0, mt_wtime());
     }
+    back_state(L);
     L->last_checkpoint = mt_wtime();
     return mt_comm_agree(L->comm, err);
 }
@@ -446,11 +500,14 @@ static mt_status save_interrupted(mt_loop *L, int epoch, mt_error *err)
 {
     mt_error_clear(err);
     mt_status st = average_buffers(L, err);
+    if (!st)
+        st = lend_state(L, err);
     char path[MT_PATH_MAX + 64];
     mt_run_dir_interrupted_path(L->cfg->output, path, sizeof path);
     double t0 = mt_wtime();
     if (!st && L->rank == 0 && !checkpoint_io(L, path, 1, 0, err))
         mt_run_dir_publish_interrupted(L->cfg->output, err);
+    back_state(L);
     mt_timeline_add(L->tl, MT_TL_CHECKPOINT, -1, t0, mt_wtime());
     if (mt_comm_agree(L->comm, err))
         return err->code;
@@ -477,6 +534,8 @@ static mt_status save_step_checkpoint(mt_loop *L, mt_error *err)
     mt_error_clear(err);
     mt_comm_set_phase(L->comm, "the checkpoint after step %lld (written by rank 0)", (long long)L->state.step);
     mt_status st = average_buffers(L, err);
+    if (!st)
+        st = lend_state(L, err);
     const double t0 = mt_wtime();
     if (!st && L->rank == 0) {
         char path[MT_PATH_MAX + 64];
@@ -485,6 +544,7 @@ static mt_status save_step_checkpoint(mt_loop *L, mt_error *err)
             mt_run_dir_publish_step_checkpoint(L->cfg->output, (long long)L->state.step, L->cfg->checkpoint.keep, err);
         mt_timeline_add(L->tl, MT_TL_CHECKPOINT, -1, t0, mt_wtime());
     }
+    back_state(L);
     L->last_checkpoint = mt_wtime();
     return mt_comm_agree(L->comm, err);
 }
@@ -613,10 +673,13 @@ static int early_stop(mt_loop *L, const double *row, mt_status *st, mt_error *er
     char path[MT_PATH_MAX + 16];
     snprintf(path, sizeof path, "%s/best.h5", L->cfg->output);
     mt_error_clear(err);
+    if (improved && (*st = lend_state(L, err)))
+        return stop;
     if (L->rank == 0 && improved)
         checkpoint_io(L, path, 1, 0, err);
     else if (L->rank == 0 && stop)
         checkpoint_io(L, path, 0, 1, err);
+    back_state(L);
     *st = mt_comm_agree(L->comm, err);
     for (int n = 0; n < L->n_nets && !*st && stop; n++) {
         const mt_model *m = L->nets[n].model;

@@ -16,6 +16,20 @@
 /* Networks a kind may train at once. */
 #define MT_LOOP_MAX_NETS 2
 
+/* training.shard_across_nodes: with one copy per node, part r of every bucket (updated by place r of each
+ * node) is cut into one piece per node, and each rank keeps the optimizer state of its part's piece on its
+ * node only (state_pieces.c). */
+typedef struct mt_state_pieces {
+    int on;
+    int node, nodes;                 /* this rank's node (its place in share.peers) and how many */
+    size_t n;                        /* floats this rank keeps per optimizer slot */
+    size_t *at;                      /* per bucket: the slots' index of this rank's piece */
+    int *counts, *displs;            /* per node: an allgather's counts and offsets */
+    int lent;                        /* the whole state is on rank 0 (mt_state_pieces_lend) */
+    float *whole[MT_OPT_MAX_SLOTS];  /* rank 0, while lent: the whole state, which the optimizer points at */
+    float *pieces[MT_OPT_MAX_SLOTS]; /* rank 0, while lent: the slots of its pieces */
+} mt_state_pieces;
+
 /* A network the loop trains: model, optimizer and gradient exchange, owned by the kind. */
 typedef struct mt_loop_net {
     const char *name; /* checkpoint group and messages: "" for a single network (/params) */
@@ -23,8 +37,9 @@ typedef struct mt_loop_net {
     mt_optimizer *opt;
     mt_grad_exchange gx;
     int has_gx;
-    mt_node_share share; /* one copy per node (training.shard_optimizer): used when share.k > 0 */
-    uint64_t updating;   /* one copy per node: the update whose end the node has not yet been seen to reach */
+    mt_node_share share;    /* one copy per node (training.shard_optimizer): used when share.k > 0 */
+    uint64_t updating;      /* one copy per node: the update whose end the node has not yet been seen to reach */
+    mt_state_pieces pieces; /* used when pieces.on */
 } mt_loop_net;
 
 typedef struct mt_loop mt_loop;
@@ -100,6 +115,9 @@ mt_status mt_loop_add_net(mt_loop *L, const char *name, mt_model *m, mt_optimize
 
 /* net's gradient block summed over the ranks (trailer, then gradients), after its exchange finished. */
 float *mt_loop_summed(const mt_loop_net *net);
+/* One copy per node: the parameters [lo, hi) that place `place` of a node updates in bucket b (its part of
+ * the bucket, less the trailer). */
+void mt_loop_part(const mt_loop_net *net, int b, int place, size_t *lo, size_t *hi);
 
 /* The optimizer step of net from its summed gradients with learning rate lr: the gradients scaled by factor
  * (rmse's global mean; 1: unchanged) and given the layers' L1/L2 penalty gradients, then the update. With a

@@ -15,16 +15,16 @@
 #include "train/trainer.h"
 
 static mt_status run(mt_comm *comm, const char *dir, const char *name, int epochs, const char *early, int validation,
-                     int resume, mt_train_result *res, mt_error *err)
+                     int resume, const char *training, mt_train_result *res, mt_error *err)
 {
     char yaml[1024];
     snprintf(yaml, sizeof yaml,
              "model: {input: [8], layers: [{dense: {units: 8, activation: relu}}, {dense: {units: 3, activation: "
              "softmax}}]}\n"
              "loss: categorical_crossentropy\noptimizer: {name: adam, learning_rate: 0.01}\n"
-             "data: {file: %s/data.h5, train: train%s}\ntraining: {epochs: %d, batch_size: 16, seed: 3}\n"
+             "data: {file: %s/data.h5, train: train%s}\ntraining: {epochs: %d, batch_size: 16, seed: 3%s}\n"
              "output: %s/%s\n%s\n",
-             dir, validation ? ", validation: train" : "", epochs, dir, name, early);
+             dir, validation ? ", validation: train" : "", epochs, training, dir, name, early);
     mt_config cfg;
     mt_status st = mt_config_load_string(yaml, name, NULL, 0, &cfg, err);
     if (st)
@@ -75,27 +75,35 @@ int main(int argc, char **argv)
     mt_comm_barrier(world, &err);
     const char *early = "early_stopping: {monitor: val_loss, patience: 2, min_delta: 1000, restore_best_weights: true}";
     mt_train_result res;
-    if (CHECK(run(world, dir, "stop", 10, early, 1, 0, &res, &err) == MT_OK, "rank %d: %s", rank, err.msg)) {
+    if (CHECK(run(world, dir, "stop", 10, early, 1, 0, "", &res, &err) == MT_OK, "rank %d: %s", rank, err.msg)) {
         CHECK(res.epochs_run == 3, "rank %d ran %d epochs, expected 3 (best epoch 1, patience 2)", rank,
               res.epochs_run);
         mt_train_result_free(&res);
     }
-    if (CHECK(run(world, dir, "one", 1, "", 1, 0, &res, &err) == MT_OK, "rank %d: %s", rank, err.msg))
+    if (CHECK(run(world, dir, "one", 1, "", 1, 0, "", &res, &err) == MT_OK, "rank %d: %s", rank, err.msg))
         mt_train_result_free(&res);
+    /* the same with the optimizer state in pieces (best.h5 written from them, the best weights restored) */
+    if (CHECK(run(world, dir, "stop_pieces", 10, early, 1, 0, ", shard_across_nodes: true", &res, &err) == MT_OK,
+              "rank %d: %s", rank, err.msg)) {
+        CHECK(res.epochs_run == 3, "pieces: rank %d ran %d epochs, expected 3", rank, res.epochs_run);
+        mt_train_result_free(&res);
+    }
     if (rank == 0) {
-        char a[320], b[320], c[320];
+        char a[320], b[320], c[320], d[320];
         snprintf(a, sizeof a, "%s/stop/checkpoint.h5", dir);
         snprintf(b, sizeof b, "%s/stop/best.h5", dir);
         snprintf(c, sizeof c, "%s/one/checkpoint.h5", dir);
+        snprintf(d, sizeof d, "%s/stop_pieces/checkpoint.h5", dir);
         CHECK(same_params(a, b), "final weights are not the best epoch's (best.h5)");
         CHECK(same_params(a, c), "final weights differ from a 1-epoch run");
+        CHECK(same_params(a, d), "final weights with the state in pieces differ from those without");
     }
-    if (CHECK(run(world, dir, "stop", 10, early, 1, 1, &res, &err) == MT_OK, "resume: %s", err.msg)) {
+    if (CHECK(run(world, dir, "stop", 10, early, 1, 1, "", &res, &err) == MT_OK, "resume: %s", err.msg)) {
         CHECK(res.epochs_run == 0, "resume after the stop trained %d more epochs", res.epochs_run);
         mt_train_result_free(&res);
     }
     /* Monitoring val_* without a validation split: a config error naming the key, on every rank. */
-    mt_status st = run(world, dir, "noval", 2, "early_stopping: {monitor: val_accuracy}", 0, 0, &res, &err);
+    mt_status st = run(world, dir, "noval", 2, "early_stopping: {monitor: val_accuracy}", 0, 0, "", &res, &err);
     CHECK(st == MT_ERR_CONFIG && strstr(err.msg, "early_stopping.monitor"), "rank %d: no validation: %s", rank,
           err.msg);
     int rc = mt_test_mpi_finish(world, "early_stopping");

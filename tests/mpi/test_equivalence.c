@@ -190,13 +190,25 @@ static void deterministic(mt_comm *world, mt_comm *self, const char *dir, const 
     train_batch(world, dir, name(c, "det_noshard"), c, 2, 0, 30, 1, DETERMINISTIC ", shard_optimizer: false");
     train_batch(world, dir, name(c, "det_switch"), c, 1, 0, 30, 1, DETERMINISTIC ", shard_optimizer: false");
     train_batch(world, dir, name(c, "det_switch"), c, 2, 1, 30, 1, DETERMINISTIC ", shard_optimizer: true");
-    /* at np 4: two nodes of 2 ranks (as the program sees them), each slice summed across the nodes too */
+    /* the optimizer state in pieces (each rank keeps its slices' state alone), and resumed both ways: the
+     * checkpoint written from the pieces, and the pieces taken from a checkpoint */
+#define PIECES DETERMINISTIC ", shard_across_nodes: true"
+    train_batch(world, dir, name(c, "det_pieces"), c, 2, 0, 30, 1, PIECES);
+    train_batch(world, dir, name(c, "det_from_pieces"), c, 1, 0, 30, 1, PIECES);
+    train_batch(world, dir, name(c, "det_from_pieces"), c, 2, 1, 30, 1, DETERMINISTIC);
+    train_batch(world, dir, name(c, "det_to_pieces"), c, 1, 0, 30, 1, DETERMINISTIC ", shard_optimizer: false");
+    train_batch(world, dir, name(c, "det_to_pieces"), c, 2, 1, 30, 1, PIECES);
+    /* at np 4: two nodes of 2 ranks (as the program sees them), each slice summed across the nodes too, and
+     * with the state in pieces split between the nodes (resumed from a checkpoint of the pieces) */
     const int two_nodes = mt_comm_size(world) == 4;
     if (two_nodes) {
         setenv("MPITRAIN_RANKS_PER_NODE", "2", 1);
         train_batch(world, dir, name(c, "det_nodes"), c, 2, 0, 30, 1, DETERMINISTIC);
+        train_batch(world, dir, name(c, "det_nodes_pieces"), c, 1, 0, 30, 1, PIECES);
+        train_batch(world, dir, name(c, "det_nodes_pieces"), c, 2, 1, 30, 1, PIECES);
         unsetenv("MPITRAIN_RANKS_PER_NODE");
     }
+#undef PIECES
     setenv("MPITRAIN_DETERMINISTIC_CHUNKS", "1", 1); /* one pass per chunk */
     train_det(world, dir, name(c, "det_chunks"), c, 2, 0);
     if (c->accumulate) {
@@ -207,8 +219,13 @@ static void deterministic(mt_comm *world, mt_comm *self, const char *dir, const 
     if (c->accumulate) /* 3 chunks in the last batch (20 rows): at np 4 a rank has none */
         train_batch(world, dir, name(c, "det_c8"), c, 1, 0, 30, 1, ", deterministic: true, chunk_size: 8");
     if (rank == 0) {
-        if (two_nodes)
+        if (two_nodes) {
             compare(dir, name(c, "det_ref"), name(c, "det_nodes"), 0);
+            compare(dir, name(c, "det_ref"), name(c, "det_nodes_pieces"), 0);
+        }
+        compare(dir, name(c, "det_ref"), name(c, "det_pieces"), 0);
+        compare(dir, name(c, "det_ref"), name(c, "det_from_pieces"), 0);
+        compare(dir, name(c, "det_ref"), name(c, "det_to_pieces"), 0);
         compare(dir, name(c, "det_ref"), name(c, "det_noshard"), 0);
         compare(dir, name(c, "det_ref"), name(c, "det_switch"), 0);
         compare(dir, name(c, "det_chunks"), name(c, "det_par"), 0);
@@ -266,8 +283,10 @@ int main(int argc, char **argv)
         train_batch(world, dir, name(c, "bf16"), c, 2, 0, 30, 1, ", gradient_dtype: bfloat16");
         train_batch(world, dir, name(c, "balance"), c, 2, 0, 30, 1, ", balance: true");
         train_batch(world, dir, name(c, "noshard"), c, 2, 0, 30, 1, ", shard_optimizer: false");
+        train_batch(world, dir, name(c, "pieces"), c, 2, 0, 30, 1, ", shard_across_nodes: true");
         if (rank == 0) {
             compare(dir, ref, name(c, "noshard"), c->tol);
+            compare(dir, par, name(c, "pieces"), 0); /* the same sums, the same updates in other hands */
             compare(dir, ref, par, c->tol);
             compare(dir, par, half, 0);
             compare(dir, ref, cross, c->tol);

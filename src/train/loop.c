@@ -209,11 +209,12 @@ mt_status mt_loop_update(mt_loop *L, mt_loop_net *net, double lr, float factor, 
         mt_status st = mt_state_pieces_update(net, err);
         if (st)
             return st;
-    }
-    for (int b = 0; b < buckets && !net->pieces.on; b++) {
-        size_t lo, hi;
-        mt_loop_part(net, b, sh->me, &lo, &hi);
-        mt_optimizer_apply(opt, m->params, g, lo, hi);
+    } else {
+        for (int b = 0; b < buckets; b++) {
+            size_t lo, hi;
+            mt_loop_part(net, b, sh->me, &lo, &hi);
+            mt_optimizer_apply(opt, m->params, g, lo, hi);
+        }
     }
     mt_node_share_publish(sh, MT_SHARE_UPDATED, step);
     net->updating = step;

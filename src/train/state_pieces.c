@@ -9,14 +9,12 @@
 #include "comm/node_share.h"
 #include "core/error.h"
 
-/* This rank's piece of bucket b on node j: [*lo, *hi) of the parameters; *part_lo is where the part starts. */
-static void piece(const mt_loop_net *net, int b, int j, size_t *part_lo, size_t *lo, size_t *hi)
+/* This node's piece of this rank's part of bucket b: [*lo, *hi) of the parameters. */
+static void piece(const mt_loop_net *net, int b, size_t *lo, size_t *hi)
 {
     size_t plo, phi;
     mt_loop_part(net, b, net->share.me, &plo, &phi);
-    mt_grad_exchange_split(plo, phi, j, net->pieces.nodes, lo, hi);
-    if (part_lo)
-        *part_lo = plo;
+    mt_grad_exchange_split(plo, phi, net->pieces.node, net->pieces.nodes, lo, hi);
 }
 
 /* Copies this rank's pieces between the whole state `whole` and the slots of its pieces `mine`. */
@@ -25,7 +23,7 @@ static void copy_pieces(const mt_loop_net *net, float *const *whole, float *cons
     const mt_state_pieces *z = &net->pieces;
     for (int b = 0; b < net->gx.n_buckets; b++) {
         size_t lo, hi;
-        piece(net, b, z->node, NULL, &lo, &hi);
+        piece(net, b, &lo, &hi);
         for (int s = 0; s < net->opt->n_slots && hi > lo; s++) {
             if (to_whole)
                 memcpy(whole[s] + lo, mine[s] + z->at[b], (hi - lo) * sizeof(float));
@@ -75,7 +73,7 @@ mt_status mt_state_pieces_setup(mt_loop_net *net, mt_error *err)
     }
     for (int b = 0; b < buckets; b++) {
         size_t lo, hi;
-        piece(net, b, z->node, NULL, &lo, &hi);
+        piece(net, b, &lo, &hi);
         z->at[b] = z->n;
         z->n += hi - lo;
     }
@@ -97,23 +95,20 @@ mt_status mt_state_pieces_update(mt_loop_net *net, mt_error *err)
     float *params = net->model->params;
     const float *g = net->share.summed + MT_GRAD_TRAILER;
     for (int b = 0; b < net->gx.n_buckets; b++) {
-        size_t part_lo, lo, hi;
-        piece(net, b, z->node, &part_lo, &lo, &hi);
+        size_t plo, phi, lo, hi;
+        mt_loop_part(net, b, net->share.me, &plo, &phi);
+        mt_grad_exchange_split(plo, phi, z->node, z->nodes, &lo, &hi);
         mt_optimizer_apply_at(net->opt, params, g, lo, hi, z->at[b]);
-        if (z->nodes < 2)
+        if (z->nodes < 2 || phi == plo)
             continue;
-        size_t part_hi = part_lo;
         for (int j = 0; j < z->nodes; j++) {
-            piece(net, b, j, NULL, &lo, &hi);
+            mt_grad_exchange_split(plo, phi, j, z->nodes, &lo, &hi);
             z->counts[j] = (int)(hi - lo);
-            z->displs[j] = (int)(lo - part_lo);
-            part_hi = hi;
+            z->displs[j] = (int)(lo - plo);
         }
-        if (part_hi > part_lo) {
-            mt_status st = mt_comm_allgatherv_f32(net->share.peers, params + part_lo, z->counts, z->displs, err);
-            if (st)
-                return st;
-        }
+        mt_status st = mt_comm_allgatherv_f32(net->share.peers, params + plo, z->counts, z->displs, err);
+        if (st)
+            return st;
     }
     return MT_OK;
 }
